@@ -1,0 +1,226 @@
+// Diagnostic registry tables and the text / JSON renderers.
+#include "frontend/diagnostics.h"
+
+#include <algorithm>
+#include <array>
+
+namespace tessera {
+
+namespace {
+
+constexpr DiagCodeInfo kCodes[] = {
+#define TSR_CODE(code, sev, summary) {DiagCode::code, #code, Severity::sev, summary},
+#include "frontend/diagnostic_codes.def"
+};
+
+constexpr DiagKindInfo kKinds[] = {
+#define TSR_DIAG(kind, code, format) {DiagKind::kind, #kind, DiagCode::code, format},
+#include "frontend/diagnostic_kinds.def"
+};
+
+struct Explanation {
+  DiagCode code;
+  const char* text;
+};
+
+constexpr Explanation kExplanations[] = {
+#define TSR_EXPLAIN(code, text) {DiagCode::code, text},
+#include "frontend/diagnostic_explanations.def"
+};
+
+std::string repeat(char c, size_t n) { return std::string(n, c); }
+
+// Expands tabs to 4 spaces for display; returns the display column (0-based)
+// of every code point so carets line up with the expanded text.
+std::string display_line(std::u32string_view line, std::vector<size_t>& columns) {
+  std::u32string out;
+  columns.clear();
+  for (char32_t c : line) {
+    columns.push_back(out.size());
+    if (c == U'\t') {
+      out.append(4, U' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  columns.push_back(out.size());
+  return encode_utf8(out);
+}
+
+}  // namespace
+
+std::span<const DiagCodeInfo> all_diag_codes() { return kCodes; }
+std::span<const DiagKindInfo> all_diag_kinds() { return kKinds; }
+
+const DiagCodeInfo& diag_code_info(DiagCode code) { return kCodes[static_cast<size_t>(code)]; }
+const DiagKindInfo& diag_kind_info(DiagKind kind) { return kKinds[static_cast<size_t>(kind)]; }
+
+std::optional<DiagCode> parse_diag_code(std::string_view name) {
+  for (const auto& c : kCodes) {
+    std::string_view n = c.name;
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::toupper(static_cast<unsigned char>(a)) == std::toupper(static_cast<unsigned char>(b));
+        }))
+      return c.code;
+  }
+  return std::nullopt;
+}
+
+std::string_view diag_explanation(DiagCode code) {
+  for (const auto& e : kExplanations)
+    if (e.code == code) return e.text;
+  return {};
+}
+
+DiagnosticBuilder::~DiagnosticBuilder() {
+  if (engine_) engine_->record(std::move(diag_));
+}
+
+void DiagnosticEngine::record(Diagnostic diag) {
+  if (diag.severity == Severity::Error) ++errors_;
+  diags_.push_back(std::move(diag));
+}
+
+void sort_diagnostics(std::vector<Diagnostic>& diags) {
+  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.range.begin.file != b.range.begin.file) return a.range.begin.file < b.range.begin.file;
+    return a.range.begin.offset < b.range.begin.offset;
+  });
+}
+
+namespace {
+
+// Renders the "--> file:line:col" header and the source snippet with carets.
+void render_snippet(std::string& out, SourceRange range, const std::string& label, const SourceManager& sources,
+                    const char* marker_color, const char* reset, const char* blue, size_t gutter) {
+  LineCol lc = sources.line_col(range.begin);
+  const SourceFile& file = sources.file(range.begin.file);
+  std::string pad = repeat(' ', gutter);
+  out += pad;
+  out += blue;
+  out += "--> ";
+  out += reset;
+  out += fmt::format("{}:{}:{}\n", file.name, lc.line, lc.col);
+  out += fmt::format("{}{}|{}\n", pad, blue, reset);
+
+  std::vector<size_t> cols;
+  std::u32string_view line = sources.line_text(range.begin.file, lc.line);
+  std::string shown = display_line(line, cols);
+  std::string lineno = std::to_string(lc.line);
+  out += fmt::format("{}{}{} |{}", blue, lineno, repeat(' ', gutter - lineno.size() - 1), reset);
+  if (!shown.empty()) out += " " + shown;
+  out += "\n";
+
+  // Carets cover the range on its first line (at least one caret).
+  size_t start = std::min<size_t>(lc.col - 1, line.size());
+  size_t end_cp = start + 1;
+  if (range.end.valid() && range.end.offset > range.begin.offset) {
+    LineCol elc = sources.line_col(range.end);
+    end_cp = elc.line == lc.line ? std::min<size_t>(elc.col - 1, line.size()) : line.size();
+    if (end_cp <= start) end_cp = start + 1;
+  }
+  size_t dstart = cols[std::min(start, cols.size() - 1)];
+  size_t dend = end_cp < cols.size() ? cols[end_cp] : cols.back() + (end_cp - (cols.size() - 1));
+  if (dend <= dstart) dend = dstart + 1;
+  out += fmt::format("{}{}|{} {}{}{}", pad, blue, reset, repeat(' ', dstart), marker_color, repeat('^', dend - dstart));
+  if (!label.empty()) out += " " + label;
+  out += reset;
+  out += "\n";
+}
+
+}  // namespace
+
+std::string render_text(const Diagnostic& diag, const SourceManager& sources, bool color) {
+  const char* bold = color ? "\033[1m" : "";
+  const char* red = color ? "\033[1;31m" : "";
+  const char* yellow = color ? "\033[1;33m" : "";
+  const char* blue = color ? "\033[1;34m" : "";
+  const char* reset = color ? "\033[0m" : "";
+  const char* sev_color = diag.severity == Severity::Error ? red : yellow;
+  const char* sev_name = diag.severity == Severity::Error ? "error" : "warning";
+  const DiagCodeInfo& info = diag_code_info(diag.code);
+
+  std::string out = fmt::format("{}{}[{}]{}{}: {}{}\n", sev_color, sev_name, info.name, reset, bold, diag.message, reset);
+
+  // The gutter is as wide as the largest line number shown, plus one.
+  size_t width = 1;
+  auto widen = [&](SourceRange r) {
+    if (r.valid()) width = std::max(width, std::to_string(sources.line_col(r.begin).line).size());
+  };
+  widen(diag.range);
+  for (const auto& rel : diag.related) widen(rel.range);
+  size_t gutter = width + 1;
+  std::string pad = repeat(' ', gutter);
+
+  if (diag.range.valid()) render_snippet(out, diag.range, diag.label, sources, sev_color, reset, blue, gutter);
+  for (const auto& n : diag.notes) out += fmt::format("{}{}={} {}note{}: {}\n", pad, blue, reset, bold, reset, n);
+  for (const auto& h : diag.help) out += fmt::format("{}{}={} {}help{}: {}\n", pad, blue, reset, bold, reset, h);
+  for (const auto& rel : diag.related) {
+    out += fmt::format("{}note{}: {}\n", bold, reset, rel.message);
+    if (rel.range.valid()) render_snippet(out, rel.range, "", sources, blue, reset, blue, gutter);
+  }
+  return out;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out;
+}
+
+std::string render_json(const Diagnostic& diag, const SourceManager& sources) {
+  const DiagCodeInfo& info = diag_code_info(diag.code);
+  std::string file;
+  LineCol b{}, e{};
+  if (diag.range.valid()) {
+    file = sources.file(diag.range.begin.file).name;
+    b = sources.line_col(diag.range.begin);
+    e = diag.range.end.valid() && diag.range.end.offset >= diag.range.begin.offset ? sources.line_col(diag.range.end) : b;
+  }
+  std::string message = diag.message;
+  if (!diag.label.empty()) message += ": " + diag.label;
+  std::string out = "{";
+  out += fmt::format("\"severity\":\"{}\",", diag.severity == Severity::Error ? "error" : "warning");
+  out += fmt::format("\"code\":\"{}\",", info.name);
+  out += fmt::format("\"message\":\"{}\",", json_escape(message));
+  out += fmt::format("\"file\":\"{}\",", json_escape(file));
+  out += fmt::format("\"line\":{},\"col\":{},\"end_line\":{},\"end_col\":{},", b.line, b.col, e.line, e.col);
+  out += "\"notes\":[";
+  bool first = true;
+  auto add = [&](const std::string& s) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"" + json_escape(s) + "\"";
+  };
+  for (const auto& n : diag.notes) add(n);
+  for (const auto& rel : diag.related) {
+    if (rel.range.valid()) {
+      LineCol lc = sources.line_col(rel.range.begin);
+      add(fmt::format("{} ({}:{}:{})", rel.message, sources.file(rel.range.begin.file).name, lc.line, lc.col));
+    } else {
+      add(rel.message);
+    }
+  }
+  out += "],\"help\":[";
+  first = true;
+  for (const auto& h : diag.help) add(h);
+  out += "]}";
+  return out;
+}
+
+}  // namespace tessera

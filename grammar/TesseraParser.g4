@@ -1,0 +1,166 @@
+// Tessera parser grammar: the whole .tsr language (LANGUAGE.md §1-§13).
+// Type annotations are expressions (as in Python); sema interprets them as types.
+// Tensor types add two subscript forms: keywords (`dtype=bf16`) and policies
+// (`@accum(f32)`). Written so that most decisions are LL(1): SLL prediction
+// parses correct programs without falling back to full LL.
+parser grammar TesseraParser;
+
+options { tokenVocab = TesseraLexer; }
+
+file_ : (NEWLINE | statement)* EOF ;
+
+// The expression inside an f-string replacement field, parsed on its own.
+fstringField : testListStarExpr EOF ;
+
+statement : compoundStmt | simpleStmts ;
+
+simpleStmts : simpleStmt (SEMI simpleStmt)* SEMI? NEWLINE ;
+
+simpleStmt
+    : PASS                                                  # passStmt
+    | BREAK                                                 # breakStmt
+    | CONTINUE                                              # continueStmt
+    | RETURN testListStarExpr?                              # returnStmt
+    | RAISE (test (FROM test)?)?                            # raiseStmt
+    | ASSERT test (COMMA test)?                             # assertStmt
+    | IMPORT dottedAsName (COMMA dottedAsName)*             # importStmt
+    | FROM fromModule IMPORT importTargets                  # fromImportStmt
+    | testListStarExpr exprStmtTail?                        # exprStmt
+    ;
+
+// The part after the first expression list of an expression statement decides
+// what it is: sampling (`w ~ Normal(0, 1)`), augmented or annotated assignment,
+// or a (chained) assignment.
+exprStmtTail
+    : TILDE test                                            # sampleTail
+    | augAssignOp testListStarExpr                          # augAssignTail
+    | COLON test (ASSIGN testListStarExpr)?                 # annAssignTail
+    | (ASSIGN testListStarExpr)+                            # assignTail
+    ;
+
+augAssignOp : PLUS_ASSIGN | MINUS_ASSIGN | STAR_ASSIGN | SLASH_ASSIGN | AT_ASSIGN ;
+
+fromModule : DOT* dottedName | DOT+ ;
+importTargets : STAR | LPAREN importAsNames COMMA? RPAREN | importAsNames ;
+dottedAsName : dottedName (AS NAME)? ;
+importAsNames : importAsName (COMMA importAsName)* ;
+importAsName : NAME (AS NAME)? ;
+dottedName : NAME (DOT NAME)* ;
+
+compoundStmt
+    : ifStmt
+    | whileStmt
+    | forStmt
+    | withStmt
+    | tryStmt
+    | funcDef
+    | classDef
+    | decorated
+    | ASYNC (funcDef | withStmt | forStmt)
+    ;
+
+decorated : decorator+ (classDef | funcDef | ASYNC funcDef) ;
+decorator : AT dottedName (LPAREN argList? RPAREN)? NEWLINE ;
+
+funcDef : DEF NAME genericParams? LPAREN paramList? RPAREN (ARROW test)? COLON block ;
+genericParams : LBRACK NAME (COMMA NAME)* COMMA? RBRACK ;
+paramList : param (COMMA param)* COMMA? ;
+param
+    : NAME (COLON test)? (ASSIGN test)?
+    | STAR NAME? (COLON test)?
+    | POWER NAME (COLON test)?
+    | SLASH
+    ;
+
+classDef : CLASS NAME (LPAREN argList? RPAREN)? COLON block ;
+
+block : simpleStmts | NEWLINE INDENT statement+ DEDENT ;
+
+ifStmt : IF test COLON block (ELIF test COLON block)* (ELSE COLON block)? ;
+whileStmt : WHILE test COLON block (ELSE COLON block)? ;
+forStmt : FOR exprList IN testList COLON block (ELSE COLON block)? ;
+withStmt : WITH withItem (COMMA withItem)* COLON block ;
+withItem : test (AS expr)? ;
+tryStmt
+    : TRY COLON block
+      ( exceptClause+ (ELSE COLON block)? (FINALLY COLON block)?
+      | FINALLY COLON block
+      )
+    ;
+exceptClause : EXCEPT (test (AS NAME)?)? COLON block ;
+
+// Expressions, loosest binding first.
+testListStarExpr : (test | starExpr) (COMMA (test | starExpr))* COMMA? ;
+testList : test (COMMA test)* COMMA? ;
+exprList : (expr | starExpr) (COMMA (expr | starExpr))* COMMA? ;
+
+test : orTest (IF orTest ELSE test)? | lambdef ;
+testNoCond : orTest | lambdefNoCond ;
+lambdef : LAMBDA lambdaParams? COLON test ;
+lambdefNoCond : LAMBDA lambdaParams? COLON testNoCond ;
+lambdaParams : lambdaParam (COMMA lambdaParam)* COMMA? ;
+lambdaParam : NAME (ASSIGN test)? | STAR NAME? | POWER NAME ;
+
+orTest : andTest (OR andTest)* ;
+andTest : notTest (AND notTest)* ;
+notTest : NOT notTest | comparison ;
+comparison : expr (compOp expr)* ;
+compOp : LT | GT | EQEQ | GTE | LTE | NOTEQ | IN | NOT IN | IS | IS NOT ;
+starExpr : STAR expr ;
+
+expr : andExpr (PIPE andExpr)* ;
+andExpr : arithExpr (AMP arithExpr)* ;
+arithExpr : term ((PLUS | MINUS) term)* ;
+term : factor ((STAR | AT | SLASH | PERCENT | FLOORDIV) factor)* ;
+factor : (PLUS | MINUS | TILDE) factor | power ;
+power : atomExpr (POWER factor)? ;
+atomExpr : AWAIT? atom trailer* ;
+
+atom
+    : LPAREN testListComp? RPAREN                           # parenAtom
+    | LBRACK testListComp? RBRACK                           # listAtom
+    | LBRACE dictOrSetMaker? RBRACE                         # braceAtom
+    | NAME                                                  # nameAtom
+    | INT_NUMBER                                            # intAtom
+    | FLOAT_NUMBER                                          # floatAtom
+    | STRING+                                               # stringAtom
+    | ELLIPSIS                                              # ellipsisAtom
+    | NONE                                                  # noneAtom
+    | TRUE                                                  # trueAtom
+    | FALSE                                                 # falseAtom
+    ;
+
+testListComp : (test | starExpr) (compFor | (COMMA (test | starExpr))* COMMA?) ;
+
+trailer
+    : LPAREN argList? RPAREN                                # callTrailer
+    | LBRACK subscriptList RBRACK                           # indexTrailer
+    | DOT NAME                                              # attrTrailer
+    ;
+
+subscriptList : subscript (COMMA subscript)* COMMA? ;
+subscript
+    : AT atomExpr                                           # policySubscript
+    | NAME ASSIGN test                                      # keywordSubscript
+    | test (COLON test? sliceStep?)?                        # testSubscript
+    | COLON test? sliceStep?                                # openSliceSubscript
+    ;
+sliceStep : COLON test? ;
+
+argList : argument (COMMA argument)* COMMA? ;
+argument
+    : NAME ASSIGN test                                      # keywordArgument
+    | STAR test                                             # starArgument
+    | POWER test                                            # doubleStarArgument
+    | test compFor?                                         # positionalArgument
+    ;
+
+compFor : ASYNC? FOR exprList IN orTest compIter? ;
+compIter : compFor | compIf ;
+compIf : IF testNoCond compIter? ;
+
+dictOrSetMaker
+    : dictEntry (compFor | (COMMA dictEntry)* COMMA?)
+    | (test | starExpr) (compFor | (COMMA (test | starExpr))* COMMA?)
+    ;
+dictEntry : test COLON test | POWER expr ;

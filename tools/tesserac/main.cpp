@@ -1,0 +1,139 @@
+// tesserac: the Tessera compiler driver. Runs the stages that exist and stops
+// after the one a subcommand asks for.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "frontend/ast_printer.h"
+#include "frontend/diagnostics.h"
+#include "frontend/parser.h"
+#include "frontend/source_manager.h"
+#include "tools/tesserac/options.h"
+
+using namespace tessera;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitErrors = 1;
+constexpr int kExitUsage = 2;
+
+int usage_error(const std::string& message) {
+  std::cerr << "tesserac: error: " << message << "\n";
+  return kExitUsage;
+}
+
+bool use_color(const cli::Options& o) {
+  if (o.color == "always") return true;
+  if (o.color == "never" || o.json) return false;
+  const char* term = std::getenv("TERM");
+  return isatty(STDERR_FILENO) && !std::getenv("NO_COLOR") && term && std::string(term) != "dumb";
+}
+
+// Prints every diagnostic, sorted by position, and a closing count.
+void emit_diagnostics(DiagnosticEngine& diags, const cli::Options& o) {
+  std::vector<Diagnostic> all = diags.diagnostics();
+  sort_diagnostics(all);
+  bool color = use_color(o);
+  size_t errors = 0, warnings = 0;
+  for (const Diagnostic& d : all) {
+    (d.severity == Severity::Error ? errors : warnings)++;
+    if (o.json) {
+      std::cout << render_json(d, diags.sources()) << "\n";
+    } else {
+      std::cerr << render_text(d, diags.sources(), color) << "\n";
+    }
+  }
+  if (o.json) return;
+  if (errors)
+    std::cerr << "error: aborting due to " << errors << " previous error" << (errors == 1 ? "" : "s") << "\n";
+  else if (warnings)
+    std::cerr << "warning: " << warnings << " warning" << (warnings == 1 ? "" : "s") << " emitted\n";
+}
+
+int explain(const std::string& code_name) {
+  auto code = parse_diag_code(code_name);
+  if (!code) return usage_error("unknown diagnostic code '" + code_name + "' (codes look like E0301 or W0401)");
+  const DiagCodeInfo& info = diag_code_info(*code);
+  std::cout << info.name << ": " << info.summary << "\n\n" << diag_explanation(*code);
+  std::string_view text = diag_explanation(*code);
+  if (!text.empty() && text.back() != '\n') std::cout << "\n";
+  return kExitOk;
+}
+
+const char* command_name(cli::Command c) {
+  switch (c) {
+    case cli::Command::Check: return "check";
+    case cli::Command::Build: return "build";
+    case cli::Command::Run: return "run";
+    case cli::Command::Emit: return "emit";
+    case cli::Command::Grad: return "grad";
+    case cli::Command::Fmt: return "fmt";
+    default: return "?";
+  }
+}
+
+// Stages that later issues build; asking for them is reported, never faked.
+int not_yet_supported(const std::string& what) {
+  std::cerr << "tesserac: not yet supported: " << what << "\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string error;
+  auto parsed = cli::parse_options(args, error);
+  if (!parsed) return usage_error(error);
+  const cli::Options& o = *parsed;
+
+  switch (o.command) {
+    case cli::Command::Help: std::cout << cli::usage_text(); return kExitOk;
+    case cli::Command::Version:
+      std::cout << "tesserac " << TESSERA_VERSION << " (ANTLR 4.9 runtime)\n";
+      return kExitOk;
+    case cli::Command::Explain: return explain(o.explain_code);
+    default: break;
+  }
+
+  // Load every file first: unreadable input is a usage error (exit 2).
+  SourceManager sources;
+  std::vector<uint32_t> files;
+  for (const std::string& path : o.files) {
+    LoadError load_error;
+    auto id = sources.add_file(path, &load_error);
+    if (!id) return usage_error(load_error.message);
+    files.push_back(*id);
+  }
+
+  switch (o.command) {
+    case cli::Command::Build: return not_yet_supported("'build' (code generation is not built yet)");
+    case cli::Command::Run: return not_yet_supported("'run' (code generation is not built yet)");
+    case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
+    case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
+    case cli::Command::Emit:
+      if (o.stage != "ast") return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
+      break;
+    default: break;
+  }
+
+  DiagnosticEngine diags(sources);
+  ast::AstContext ctx;
+  std::vector<ast::Module> modules;
+  for (uint32_t f : files) modules.push_back(parse_file(f, sources, ctx, diags));
+  emit_diagnostics(diags, o);
+  if (diags.has_errors()) return kExitErrors;
+
+  if (o.command == cli::Command::Emit) {
+    for (const ast::Module& m : modules) std::cout << ast::print_module(m, sources);
+    return kExitOk;
+  }
+  if (o.command == cli::Command::Check && !o.json) {
+    std::cerr << "note: only syntax was checked; names, types, shapes and effects are not checked yet\n";
+  }
+  (void)command_name;
+  return kExitOk;
+}
