@@ -337,6 +337,7 @@ void AstBuilder::check_target(Expr* e, bool sample) {
       break;
     default: break;
   }
+  if (quiet_) return;
   const char* what = "an expression";
   switch (e->kind) {
     case NodeKind::CallExpr: what = "a function call"; break;
@@ -380,6 +381,12 @@ void AstBuilder::statement(TP::StatementContext* c, Body& out) {
   size_t first = out.size();
   if (c->compoundStmt()) {
     out.push_back(compound_stmt(c->compoundStmt()));
+  } else if (c->INDENT()) {
+    diags_.report(DiagKind::UnexpectedIndent, range(c->INDENT()))
+        .label("this line is indented more than the one before it")
+        .help("indent only the body of a block (after a line ending in ':')");
+    for (auto* inner : c->statement()) statement(inner, out);
+    return;
   } else if (c->simpleStmts()) {
     simple_stmts(c->simpleStmts(), out);
   } else {

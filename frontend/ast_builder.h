@@ -21,6 +21,8 @@ class AstBuilder {
       : file_(file), ctx_(ctx), diags_(diags), guard_(guard), fields_(std::move(fields)) {}
 
   ast::Module build_file(TesseraParser::File_Context* tree);
+  // Suppresses the builder's own checks (assignment targets) after syntax errors.
+  void set_quiet(bool quiet) { quiet_ = quiet; }
   ast::Expr* build_field(TesseraParser::FstringFieldContext* tree);
 
  private:
@@ -88,6 +90,7 @@ class AstBuilder {
   StackGuard& guard_;
   FieldParser fields_;
   bool reported_depth_ = false;
+  bool quiet_ = false;
 };
 
 }  // namespace tessera

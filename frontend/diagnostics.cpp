@@ -32,7 +32,7 @@ std::string repeat(char c, size_t n) { return std::string(n, c); }
 
 // Expands tabs to 4 spaces for display; returns the display column (0-based)
 // of every code point so carets line up with the expanded text.
-std::string display_line(std::u32string_view line, std::vector<size_t>& columns) {
+std::u32string display_line(std::u32string_view line, std::vector<size_t>& columns) {
   std::u32string out;
   columns.clear();
   for (char32_t c : line) {
@@ -44,8 +44,12 @@ std::string display_line(std::u32string_view line, std::vector<size_t>& columns)
     }
   }
   columns.push_back(out.size());
-  return encode_utf8(out);
+  return out;
 }
+
+// Source lines wider than this are shown as a window around the carets.
+constexpr size_t kMaxShownWidth = 120;
+constexpr size_t kContextBefore = 40;
 
 }  // namespace
 
@@ -105,11 +109,7 @@ void render_snippet(std::string& out, SourceRange range, const std::string& labe
 
   std::vector<size_t> cols;
   std::u32string_view line = sources.line_text(range.begin.file, lc.line);
-  std::string shown = display_line(line, cols);
-  std::string lineno = std::to_string(lc.line);
-  out += fmt::format("{}{}{} |{}", blue, lineno, repeat(' ', gutter - lineno.size() - 1), reset);
-  if (!shown.empty()) out += " " + shown;
-  out += "\n";
+  std::u32string shown = display_line(line, cols);
 
   // Carets cover the range on its first line (at least one caret).
   size_t start = std::min<size_t>(lc.col - 1, line.size());
@@ -122,7 +122,26 @@ void render_snippet(std::string& out, SourceRange range, const std::string& labe
   size_t dstart = cols[std::min(start, cols.size() - 1)];
   size_t dend = end_cp < cols.size() ? cols[end_cp] : cols.back() + (end_cp - (cols.size() - 1));
   if (dend <= dstart) dend = dstart + 1;
-  out += fmt::format("{}{}|{} {}{}{}", pad, blue, reset, repeat(' ', dstart), marker_color, repeat('^', dend - dstart));
+
+  // Long lines are cut to a window around the carets, marked with "...".
+  size_t win_begin = 0, win_end = std::max(shown.size(), dend);
+  if (win_end > kMaxShownWidth) {
+    win_begin = dstart > kContextBefore ? dstart - kContextBefore : 0;
+    win_end = std::min(std::max(shown.size(), dend), win_begin + kMaxShownWidth);
+  }
+  std::string prefix = win_begin > 0 ? "..." : "";
+  std::string suffix = win_end < shown.size() ? "..." : "";
+  std::string text = prefix + encode_utf8(shown.substr(win_begin, std::min(shown.size(), win_end) - std::min(shown.size(), win_begin))) + suffix;
+
+  std::string lineno = std::to_string(lc.line);
+  out += fmt::format("{}{}{} |{}", blue, lineno, repeat(' ', gutter - lineno.size() - 1), reset);
+  if (!text.empty()) out += " " + text;
+  out += "\n";
+
+  size_t cstart = dstart - win_begin + prefix.size();
+  size_t cend = std::min(dend, win_end) - win_begin + prefix.size();
+  if (cend <= cstart) cend = cstart + 1;
+  out += fmt::format("{}{}|{} {}{}{}", pad, blue, reset, repeat(' ', cstart), marker_color, repeat('^', cend - cstart));
   if (!label.empty()) out += " " + label;
   out += reset;
   out += "\n";

@@ -18,13 +18,15 @@ SourceRange token_range(uint32_t file, const antlr4::Token& t) {
 }  // namespace
 
 IndentingTokenSource::IndentingTokenSource(antlr4::Lexer& lexer, uint32_t file, const SourceManager& sources,
-                                           DiagnosticEngine& diags, int max_bracket_depth, bool expression_only)
+                                           DiagnosticEngine& diags, int max_bracket_depth, bool expression_only,
+                                           uint32_t shift)
     : lexer_(lexer),
       file_(file),
       sources_(sources),
       diags_(diags),
       max_bracket_depth_(max_bracket_depth),
-      expression_only_(expression_only) {}
+      expression_only_(expression_only),
+      shift_(shift) {}
 
 std::unique_ptr<antlr4::Token> IndentingTokenSource::synthesize(size_t type, const antlr4::Token& at, bool at_end) {
   (void)at_end;
@@ -94,6 +96,18 @@ std::unique_ptr<antlr4::Token> IndentingTokenSource::nextToken() {
   while (pending_.empty()) {
     std::unique_ptr<antlr4::Token> tok = fatal_ ? nullptr : lexer_.nextToken();
     size_t type = tok ? tok->getType() : antlr4::Token::EOF;
+    if (tok && shift_) {
+      // Text lexed on its own (an f-string field): move the token to where
+      // the text sits in the file.
+      auto* common = static_cast<antlr4::CommonToken*>(tok.get());
+      common->setText(common->getText());
+      size_t start = common->getStartIndex() + shift_;
+      common->setStopIndex(common->getStopIndex() + shift_);
+      common->setStartIndex(start);
+      LineCol lc = sources_.line_col({file_, static_cast<uint32_t>(start)});
+      common->setLine(lc.line);
+      common->setCharPositionInLine(lc.col - 1);
+    }
 
     if (type == antlr4::Token::EOF) {
       // Close the last logical line and every open block.
@@ -105,6 +119,16 @@ std::unique_ptr<antlr4::Token> IndentingTokenSource::nextToken() {
                                                           end - 1);
         made->setText("<EOF>");
         eof = std::move(made);
+      }
+      if (!open_brackets_.empty() && !fatal_ && !expression_only_) {
+        auto [bt, off] = open_brackets_.back();
+        const char* spelling = bt == TesseraLexer::LPAREN ? "(" : bt == TesseraLexer::LBRACK ? "[" : "{";
+        diags_.report(DiagKind::UnclosedBracket, {{file_, off}, {file_, off + 1}}, spelling)
+            .label("opened here")
+            .help(fmt::format("add the matching '{}'", bt == TesseraLexer::LPAREN   ? ")"
+                                                       : bt == TesseraLexer::LBRACK ? "]"
+                                                                                    : "}"));
+        fatal_ = true;
       }
       if (!finished_ && !expression_only_) {
         if (!at_line_start_) pending_.push_back(synthesize(TesseraLexer::NEWLINE, *eof, true));
@@ -126,11 +150,13 @@ std::unique_ptr<antlr4::Token> IndentingTokenSource::nextToken() {
     if (type == TesseraLexer::ERROR_CHAR) {
       std::string text = tok->getText();
       diags_.report(DiagKind::InvalidCharacter, token_range(file_, *tok), fmt::format("'{}'", text));
+      error_lines_.insert(tok->getLine());
       continue;
     }
     if (type == TesseraLexer::UNTERMINATED_STRING) {
       diags_.report(DiagKind::UnterminatedString, token_range(file_, *tok))
           .label("this string is not closed before the end of the line");
+      error_lines_.insert(tok->getLine());
       auto* common = static_cast<antlr4::CommonToken*>(tok.get());
       common->setType(TesseraLexer::STRING);
     }
@@ -141,6 +167,7 @@ std::unique_ptr<antlr4::Token> IndentingTokenSource::nextToken() {
     }
 
     if (type == TesseraLexer::LPAREN || type == TesseraLexer::LBRACK || type == TesseraLexer::LBRACE) {
+      open_brackets_.push_back({type, static_cast<uint32_t>(tok->getStartIndex())});
       if (++depth_ > max_bracket_depth_) {
         diags_.report(DiagKind::BracketsTooDeep, token_range(file_, *tok), max_bracket_depth_)
             .label("this bracket is too deep")
@@ -150,6 +177,7 @@ std::unique_ptr<antlr4::Token> IndentingTokenSource::nextToken() {
       }
     } else if (type == TesseraLexer::RPAREN || type == TesseraLexer::RBRACK || type == TesseraLexer::RBRACE) {
       if (depth_ > 0) --depth_;
+      if (!open_brackets_.empty()) open_brackets_.pop_back();
     }
     pending_.push_back(std::move(tok));
   }

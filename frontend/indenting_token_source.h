@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include <antlr4-runtime.h>
@@ -18,7 +19,7 @@ namespace tessera {
 class IndentingTokenSource : public antlr4::TokenSource {
  public:
   IndentingTokenSource(antlr4::Lexer& lexer, uint32_t file, const SourceManager& sources, DiagnosticEngine& diags,
-                       int max_bracket_depth, bool expression_only = false);
+                       int max_bracket_depth, bool expression_only = false, uint32_t shift = 0);
 
   std::unique_ptr<antlr4::Token> nextToken() override;
   size_t getLine() const override { return lexer_.getLine(); }
@@ -31,6 +32,10 @@ class IndentingTokenSource : public antlr4::TokenSource {
   // token stream then ends and later syntax errors are not reported.
   bool fatal() const { return fatal_; }
 
+  // Lines that already carry a lexical error; the syntax error listener
+  // reports nothing more on them (one error per line, no cascades).
+  const std::set<size_t>& error_lines() const { return error_lines_; }
+
  private:
   std::unique_ptr<antlr4::Token> synthesize(size_t type, const antlr4::Token& at, bool at_end);
   void start_logical_line(const antlr4::Token& first);
@@ -42,9 +47,12 @@ class IndentingTokenSource : public antlr4::TokenSource {
   DiagnosticEngine& diags_;
   int max_bracket_depth_;
   bool expression_only_;  // f-string fields: no logical lines at all
+  uint32_t shift_;        // f-string fields: offset of the lexed text in the file
 
   std::deque<std::unique_ptr<antlr4::Token>> pending_;
   std::vector<uint32_t> indents_{0};
+  std::vector<std::pair<size_t, uint32_t>> open_brackets_;  // token type and offset
+  std::set<size_t> error_lines_;
   int depth_ = 0;
   bool at_line_start_ = true;
   bool finished_ = false;

@@ -93,6 +93,14 @@ std::string describe_token(antlr4::Token* tok) {
   }
 }
 
+// ANTLR's default recovery, except that it does not re-synchronize before
+// optional parts of a rule: a missing ':' after `def f()` is then repaired by
+// single-token insertion instead of abandoning the whole definition.
+class TesseraErrorStrategy : public antlr4::DefaultErrorStrategy {
+ public:
+  void sync(antlr4::Parser*) override {}
+};
+
 // Turns ANTLR's syntax errors into E0002 diagnostics that say what was found
 // and what was expected. At most one error is reported per line.
 class SyntaxErrorListener : public antlr4::BaseErrorListener {
@@ -103,7 +111,7 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
   void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* offending, size_t line, size_t,
                    const std::string&, std::exception_ptr) override {
     if (tokens_.fatal() || stopped_) return;
-    if (!lines_.insert(line).second) return;
+    if (tokens_.error_lines().count(line) || !lines_.insert(line).second) return;
     if (++count_ > max_errors_) {
       stopped_ = true;
       diags_.report(DiagKind::TooManyErrors, range_of(offending));
@@ -190,7 +198,7 @@ auto run_two_stage(GuardedParser& parser, antlr4::CommonTokenStream& tokens, ant
   tokens.seek(0);
   parser.reset();
   parser.addErrorListener(&listener);
-  parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+  parser.setErrorHandler(std::make_shared<TesseraErrorStrategy>());
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
   return rule();
 }
@@ -206,17 +214,10 @@ struct Session {
 
 // Parses the expression of an f-string replacement field found at `offset`.
 ast::Expr* parse_field(Session& s, const std::u32string& text, uint32_t offset) {
-  // The lexer numbers tokens from 0, so the field is placed at its own offset
-  // behind blank padding (keeping the file's line ends, so lines match too).
-  const std::u32string& all = s.sources.file(s.file).text;
-  std::u32string padded(offset, U' ');
-  for (uint32_t i = 0; i < offset && i < all.size(); ++i)
-    if (all[i] == U'\n' || all[i] == U'\r') padded[i] = all[i];
-  padded += text;
-  antlr4::ANTLRInputStream input(encode_utf8(padded));
+  antlr4::ANTLRInputStream input(encode_utf8(text));
   TesseraLexer lexer(&input);
   lexer.removeErrorListeners();
-  IndentingTokenSource source(lexer, s.file, s.sources, s.diags, s.options.max_bracket_depth, true);
+  IndentingTokenSource source(lexer, s.file, s.sources, s.diags, s.options.max_bracket_depth, true, offset);
   antlr4::CommonTokenStream tokens(&source);
   GuardedParser parser(&tokens, s.guard);
   SyntaxErrorListener listener(s.file, s.diags, source, s.options.max_errors);
@@ -275,6 +276,9 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
   }
   AstBuilder builder(file, ctx, diags, s.guard,
                      [&s](const std::u32string& t, uint32_t o) { return parse_field(s, t, o); });
+  // After a syntax error the tree holds recovery artifacts; checks that the
+  // builder makes on top of the grammar would only report cascades.
+  builder.set_quiet(diags.error_count() > 0);
   return builder.build_file(tree);
 }
 

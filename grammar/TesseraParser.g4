@@ -12,7 +12,13 @@ file_ : (NEWLINE | statement)* EOF ;
 // The expression inside an f-string replacement field, parsed on its own.
 fstringField : testListStarExpr EOF ;
 
-statement : compoundStmt | simpleStmts ;
+statement
+    : compoundStmt
+    | simpleStmts
+    // A line indented without a block header before it. Parsed as a block so
+    // that the rest of the file parses normally; the AST builder reports it.
+    | INDENT statement+ DEDENT
+    ;
 
 simpleStmts : simpleStmt (SEMI simpleStmt)* SEMI? NEWLINE ;
 
