@@ -362,16 +362,6 @@ void AstBuilder::check_target(Expr* e, bool sample) {
 
 // --------------------------------------------------------------- statements
 
-Module AstBuilder::build_file(TP::File_Context* tree) {
-  Module m;
-  m.file = file_;
-  m.range = range(tree);
-  if (!tree) return m;
-  for (TP::StatementContext* s : tree->statement()) statement(s, m.body);
-  extract_docstring(m.body, m.docstring, m.has_docstring);
-  return m;
-}
-
 void AstBuilder::statement(TP::StatementContext* c, Body& out) {
   if (!c) return;
   if (too_deep(c)) {
@@ -606,8 +596,8 @@ Stmt* AstBuilder::with_stmt(TP::WithStmtContext* c) {
   for (auto* item : c->withItem()) {
     WithItem w;
     w.context = item->test() ? test(item->test()) : error_expr(item);
-    if (item->expr()) {
-      w.target = expr(item->expr());
+    if (item->primary()) {
+      w.target = primary(item->primary());
       check_target(w.target, false);
     }
     s->items.push_back(w);
@@ -771,11 +761,11 @@ Expr* AstBuilder::test(TP::TestContext* c) {
   if (!c) return ctx_.make<ErrorExpr>(SourceRange{});
   if (too_deep(c)) return error_expr(c);
   if (auto* l = c->lambdef()) return lambdef(l, l->lambdaParams(), l->test() ? test(l->test()) : error_expr(l));
-  auto ors = c->orTest();
+  auto ors = c->expr();
   if (ors.empty()) return error_expr(c);
-  Expr* value = or_test(ors[0]);
+  Expr* value = expr(ors[0]);
   if (ors.size() == 2) {
-    Expr* cond = or_test(ors[1]);
+    Expr* cond = expr(ors[1]);
     Expr* other = c->test() ? test(c->test()) : error_expr(c);
     return ctx_.make<ConditionalExpr>(range(c), cond, value, other);
   }
@@ -787,7 +777,7 @@ Expr* AstBuilder::test_nocond(TP::TestNoCondContext* c) {
   if (too_deep(c)) return error_expr(c);
   if (auto* l = c->lambdefNoCond())
     return lambdef(l, l->lambdaParams(), l->testNoCond() ? test_nocond(l->testNoCond()) : error_expr(l));
-  return c->orTest() ? or_test(c->orTest()) : error_expr(c);
+  return c->expr() ? expr(c->expr()) : error_expr(c);
 }
 
 Expr* AstBuilder::lambdef(ParserRuleContext* c, TP::LambdaParamsContext* ps, Expr* body) {
@@ -797,98 +787,113 @@ Expr* AstBuilder::lambdef(ParserRuleContext* c, TP::LambdaParamsContext* ps, Exp
   return l;
 }
 
-Expr* AstBuilder::operand(ParseTree* t) {
-  if (auto* x = dynamic_cast<TP::AndTestContext*>(t)) return and_test(x);
-  if (auto* x = dynamic_cast<TP::NotTestContext*>(t)) return not_test(x);
-  if (auto* x = dynamic_cast<TP::AndExprContext*>(t)) return and_expr(x);
-  if (auto* x = dynamic_cast<TP::ArithExprContext*>(t)) return arith_expr(x);
-  if (auto* x = dynamic_cast<TP::TermContext*>(t)) return term(x);
-  if (auto* x = dynamic_cast<TP::FactorContext*>(t)) return factor(x);
-  if (auto* x = dynamic_cast<ParserRuleContext*>(t)) return error_expr(x);
-  return ctx_.make<ErrorExpr>(SourceRange{});
+namespace {
+
+// Left-associative binary alternatives, whose left operand is expr(0).
+bool is_left_binary(TP::ExprContext* c) {
+  return dynamic_cast<TP::MulExprContext*>(c) || dynamic_cast<TP::AddExprContext*>(c) ||
+         dynamic_cast<TP::BitAndExprContext*>(c) || dynamic_cast<TP::BitOrExprContext*>(c) ||
+         dynamic_cast<TP::CompareExprContext*>(c) || dynamic_cast<TP::AndExprContext*>(c) ||
+         dynamic_cast<TP::OrExprContext*>(c);
 }
 
-// Left-associative chains: operand (op operand)*.
-Expr* AstBuilder::binary_chain(ParserRuleContext* c) {
+CompareOp compare_op_for(TP::CompOpContext* o) {
+  if (!o) return CompareOp::Eq;
+  if (o->LT()) return CompareOp::Lt;
+  if (o->GT()) return CompareOp::Gt;
+  if (o->NOTEQ()) return CompareOp::Ne;
+  if (o->LTE()) return CompareOp::Le;
+  if (o->GTE()) return CompareOp::Ge;
+  if (o->IN()) return o->NOT() ? CompareOp::NotIn : CompareOp::In;
+  if (o->IS()) return o->NOT() ? CompareOp::IsNot : CompareOp::Is;
+  return CompareOp::Eq;
+}
+
+}  // namespace
+
+// Binary chains are walked down their left spine with a loop, so a long
+// `a + b + c + ...` does not recurse once per operator.
+Expr* AstBuilder::expr(TP::ExprContext* c) {
+  if (!c) return ctx_.make<ErrorExpr>(SourceRange{});
   if (too_deep(c)) return error_expr(c);
-  Expr* lhs = nullptr;
-  size_t pending_op = 0;
-  SourceRange op_range;
-  for (ParseTree* ch : c->children) {
-    if (auto* term = as_terminal(ch)) {
-      if (term->getSymbol()->getType() == antlr4::Token::INVALID_TYPE || term->getSymbol()->getTokenIndex() == static_cast<size_t>(-1))
+  std::vector<TP::ExprContext*> spine;
+  TP::ExprContext* cur = c;
+  while (is_left_binary(cur)) {
+    spine.push_back(cur);
+    TP::ExprContext* left = cur->getRuleContext<TP::ExprContext>(0);
+    if (!left) break;
+    cur = left;
+  }
+  Expr* lhs = is_left_binary(cur) ? error_expr(cur) : expr_operand(cur);
+  CompareExpr* open_chain = nullptr;  // a comparison chain lhs may extend
+  for (auto it = spine.rbegin(); it != spine.rend(); ++it) {
+    TP::ExprContext* node = *it;
+    TP::ExprContext* right = node->getRuleContext<TP::ExprContext>(1);
+    Expr* rhs = right ? expr(right) : error_expr(node);
+    SourceRange r = join(lhs->range, rhs->range);
+    if (auto* cmp = dynamic_cast<TP::CompareExprContext*>(node)) {
+      CompareOp op = compare_op_for(cmp->compOp());
+      if (open_chain) {
+        open_chain->rest.push_back({op, rhs});
+        open_chain->range = r;
         continue;
-      pending_op = term->getSymbol()->getType();
-      op_range = range(term);
+      }
+      open_chain = ctx_.make<CompareExpr>(r, lhs);
+      open_chain->rest.push_back({op, rhs});
+      lhs = open_chain;
       continue;
     }
-    Expr* rhs = operand(ch);
-    if (!lhs) {
-      lhs = rhs;
-      continue;
+    open_chain = nullptr;
+    antlr4::Token* op_token = nullptr;
+    BinaryOp op = BinaryOp::Add;
+    if (auto* m = dynamic_cast<TP::MulExprContext*>(node)) {
+      op_token = m->op;
+    } else if (auto* a = dynamic_cast<TP::AddExprContext*>(node)) {
+      op_token = a->op;
+    } else if (auto* b = dynamic_cast<TP::BitAndExprContext*>(node)) {
+      op_token = b->AMP()->getSymbol();
+    } else if (auto* b2 = dynamic_cast<TP::BitOrExprContext*>(node)) {
+      op_token = b2->PIPE()->getSymbol();
+    } else if (auto* a2 = dynamic_cast<TP::AndExprContext*>(node)) {
+      op_token = a2->AND()->getSymbol();
+    } else if (auto* o = dynamic_cast<TP::OrExprContext*>(node)) {
+      op_token = o->OR()->getSymbol();
     }
-    auto* b = ctx_.make<BinaryExpr>(join(lhs->range, rhs->range), binary_op_for(pending_op), lhs, rhs);
-    b->op_range = op_range;
-    lhs = b;
+    if (op_token) op = binary_op_for(op_token->getType());
+    auto* bin = ctx_.make<BinaryExpr>(r, op, lhs, rhs);
+    bin->op_range = range(op_token);
+    lhs = bin;
   }
-  return lhs ? lhs : error_expr(c);
+  if (open_chain && spine.size() == 1) open_chain->range = range(c);
+  return lhs;
 }
 
-Expr* AstBuilder::or_test(TP::OrTestContext* c) { return c ? binary_chain(c) : ctx_.make<ErrorExpr>(SourceRange{}); }
-Expr* AstBuilder::and_test(TP::AndTestContext* c) { return binary_chain(c); }
-
-Expr* AstBuilder::not_test(TP::NotTestContext* c) {
-  if (too_deep(c)) return error_expr(c);
-  if (c->NOT()) return ctx_.make<UnaryExpr>(range(c), UnaryOp::Not, c->notTest() ? not_test(c->notTest()) : error_expr(c));
-  return c->comparison() ? comparison(c->comparison()) : error_expr(c);
-}
-
-Expr* AstBuilder::comparison(TP::ComparisonContext* c) {
-  auto exprs = c->expr();
-  auto ops = c->compOp();
-  if (exprs.empty()) return error_expr(c);
-  Expr* first = expr(exprs[0]);
-  if (ops.empty()) return first;
-  auto* cmp = ctx_.make<CompareExpr>(range(c), first);
-  for (size_t i = 0; i < ops.size(); ++i) {
-    TP::CompOpContext* o = ops[i];
-    CompareOp op = CompareOp::Eq;
-    if (o->LT()) op = CompareOp::Lt;
-    else if (o->GT()) op = CompareOp::Gt;
-    else if (o->EQEQ()) op = CompareOp::Eq;
-    else if (o->NOTEQ()) op = CompareOp::Ne;
-    else if (o->LTE()) op = CompareOp::Le;
-    else if (o->GTE()) op = CompareOp::Ge;
-    else if (o->IN()) op = o->NOT() ? CompareOp::NotIn : CompareOp::In;
-    else if (o->IS()) op = o->NOT() ? CompareOp::IsNot : CompareOp::Is;
-    Expr* rhs = i + 1 < exprs.size() ? expr(exprs[i + 1]) : error_expr(c);
-    cmp->rest.push_back({op, rhs});
+// The operand at the bottom of a left spine: a primary, a prefix operator
+// or a (right-associative) power.
+Expr* AstBuilder::expr_operand(TP::ExprContext* c) {
+  SourceRange r = range(c);
+  if (auto* p = dynamic_cast<TP::PrimaryExprContext*>(c)) return p->primary() ? primary(p->primary()) : error_expr(c);
+  if (auto* u = dynamic_cast<TP::UnaryExprContext*>(c)) {
+    UnaryOp op = !u->op ? UnaryOp::Neg
+                 : u->op->getType() == TP::MINUS ? UnaryOp::Neg
+                 : u->op->getType() == TP::PLUS  ? UnaryOp::Pos
+                                                 : UnaryOp::Invert;
+    return ctx_.make<UnaryExpr>(r, op, u->expr() ? expr(u->expr()) : error_expr(c));
   }
-  return cmp;
+  if (auto* n = dynamic_cast<TP::NotExprContext*>(c))
+    return ctx_.make<UnaryExpr>(r, UnaryOp::Not, n->expr() ? expr(n->expr()) : error_expr(c));
+  if (auto* pw = dynamic_cast<TP::PowerExprContext*>(c)) {
+    auto parts = pw->expr();
+    Expr* base = parts.size() > 0 ? expr(parts[0]) : error_expr(c);
+    Expr* exponent = parts.size() > 1 ? expr(parts[1]) : error_expr(c);
+    auto* b = ctx_.make<BinaryExpr>(r, BinaryOp::Pow, base, exponent);
+    b->op_range = range(pw->POWER());
+    return b;
+  }
+  return error_expr(c);
 }
 
-Expr* AstBuilder::expr(TP::ExprContext* c) { return c ? binary_chain(c) : ctx_.make<ErrorExpr>(SourceRange{}); }
-Expr* AstBuilder::and_expr(TP::AndExprContext* c) { return binary_chain(c); }
-Expr* AstBuilder::arith_expr(TP::ArithExprContext* c) { return binary_chain(c); }
-Expr* AstBuilder::term(TP::TermContext* c) { return binary_chain(c); }
-
-Expr* AstBuilder::factor(TP::FactorContext* c) {
-  if (too_deep(c)) return error_expr(c);
-  if (c->power()) return power(c->power());
-  UnaryOp op = c->MINUS() ? UnaryOp::Neg : c->PLUS() ? UnaryOp::Pos : UnaryOp::Invert;
-  return ctx_.make<UnaryExpr>(range(c), op, c->factor() ? factor(c->factor()) : error_expr(c));
-}
-
-Expr* AstBuilder::power(TP::PowerContext* c) {
-  Expr* base = c->atomExpr() ? atom_expr(c->atomExpr()) : error_expr(c);
-  if (!c->POWER()) return base;
-  Expr* exp = c->factor() ? factor(c->factor()) : error_expr(c);
-  auto* b = ctx_.make<BinaryExpr>(range(c), BinaryOp::Pow, base, exp);
-  b->op_range = range(c->POWER());
-  return b;
-}
-
-Expr* AstBuilder::atom_expr(TP::AtomExprContext* c) {
+Expr* AstBuilder::primary(TP::PrimaryContext* c) {
   if (too_deep(c)) return error_expr(c);
   Expr* e = c->atom() ? atom(c->atom()) : error_expr(c);
   for (TP::TrailerContext* t : c->trailer()) {
@@ -918,7 +923,7 @@ Expr* AstBuilder::atom_expr(TP::AtomExprContext* c) {
 Expr* AstBuilder::subscript(TP::SubscriptContext* c) {
   SourceRange r = range(c);
   if (auto* p = dynamic_cast<TP::PolicySubscriptContext*>(c))
-    return ctx_.make<PolicyExpr>(r, p->atomExpr() ? atom_expr(p->atomExpr()) : error_expr(p));
+    return ctx_.make<PolicyExpr>(r, p->primary() ? primary(p->primary()) : error_expr(p));
   if (auto* k = dynamic_cast<TP::KeywordSubscriptContext*>(c))
     return ctx_.make<KeywordExpr>(r, k->NAME() ? k->NAME()->getText() : "", k->test() ? test(k->test()) : error_expr(k));
   if (auto* t = dynamic_cast<TP::TestSubscriptContext*>(c)) {
@@ -985,7 +990,7 @@ void AstBuilder::comp_clauses(TP::CompForContext* c, std::vector<ComprehensionCl
       cl.is_async = f->ASYNC() != nullptr;
       cl.target = f->exprList() ? comma_list(f->exprList(), false) : error_expr(f);
       check_target(cl.target, false);
-      cl.iter = f->orTest() ? or_test(f->orTest()) : error_expr(f);
+      cl.iter = f->expr() ? expr(f->expr()) : error_expr(f);
       out.push_back(cl);
       TP::CompIterContext* it = f->compIter();
       cur = it ? (it->compFor() ? static_cast<ParserRuleContext*>(it->compFor()) : it->compIf()) : nullptr;
@@ -1010,6 +1015,7 @@ Expr* AstBuilder::test_or_star(ParseTree* t) {
   if (auto* x = dynamic_cast<TP::TestContext*>(t)) return test(x);
   if (auto* x = dynamic_cast<TP::StarExprContext*>(t)) return star_expr(x);
   if (auto* x = dynamic_cast<TP::ExprContext*>(t)) return expr(x);
+  if (auto* x = dynamic_cast<TP::PrimaryContext*>(t)) return primary(x);
   if (auto* x = dynamic_cast<ParserRuleContext*>(t)) return error_expr(x);
   return ctx_.make<ErrorExpr>(SourceRange{});
 }

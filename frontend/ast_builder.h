@@ -20,7 +20,10 @@ class AstBuilder {
   AstBuilder(uint32_t file, ast::AstContext& ctx, DiagnosticEngine& diags, StackGuard& guard, FieldParser fields)
       : file_(file), ctx_(ctx), diags_(diags), guard_(guard), fields_(std::move(fields)) {}
 
-  ast::Module build_file(TesseraParser::File_Context* tree);
+  // Appends the AST of one top-level statement to `out`.
+  void build_statement(TesseraParser::StatementContext* tree, ast::Body& out) { statement(tree, out); }
+  // Moves a leading string statement of `body` into the docstring.
+  void take_docstring(ast::Body& body, std::string& doc, bool& has_doc) { extract_docstring(body, doc, has_doc); }
   // Suppresses the builder's own checks (assignment targets) after syntax errors.
   void set_quiet(bool quiet) { quiet_ = quiet; }
   ast::Expr* build_field(TesseraParser::FstringFieldContext* tree);
@@ -49,17 +52,9 @@ class AstBuilder {
   ast::Expr* test(TesseraParser::TestContext* c);
   ast::Expr* test_nocond(TesseraParser::TestNoCondContext* c);
   ast::Expr* lambdef(antlr4::ParserRuleContext* c, TesseraParser::LambdaParamsContext* ps, ast::Expr* body);
-  ast::Expr* or_test(TesseraParser::OrTestContext* c);
-  ast::Expr* and_test(TesseraParser::AndTestContext* c);
-  ast::Expr* not_test(TesseraParser::NotTestContext* c);
-  ast::Expr* comparison(TesseraParser::ComparisonContext* c);
   ast::Expr* expr(TesseraParser::ExprContext* c);
-  ast::Expr* and_expr(TesseraParser::AndExprContext* c);
-  ast::Expr* arith_expr(TesseraParser::ArithExprContext* c);
-  ast::Expr* term(TesseraParser::TermContext* c);
-  ast::Expr* factor(TesseraParser::FactorContext* c);
-  ast::Expr* power(TesseraParser::PowerContext* c);
-  ast::Expr* atom_expr(TesseraParser::AtomExprContext* c);
+  ast::Expr* expr_operand(TesseraParser::ExprContext* c);
+  ast::Expr* primary(TesseraParser::PrimaryContext* c);
   ast::Expr* atom(TesseraParser::AtomContext* c);
   ast::Expr* star_expr(TesseraParser::StarExprContext* c);
   ast::Expr* test_or_star(antlr4::tree::ParseTree* t);
@@ -72,8 +67,6 @@ class AstBuilder {
   ast::Expr* subscript(TesseraParser::SubscriptContext* c);
   ast::Expr* strings(TesseraParser::StringAtomContext* c);
   ast::Expr* dict_or_set(TesseraParser::DictOrSetMakerContext* c, antlr4::ParserRuleContext* whole);
-  ast::Expr* binary_chain(antlr4::ParserRuleContext* c);
-  ast::Expr* operand(antlr4::tree::ParseTree* t);
 
   // Helpers.
   SourceRange range(antlr4::ParserRuleContext* c) const;

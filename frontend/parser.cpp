@@ -195,13 +195,14 @@ auto run_two_stage(GuardedParser& parser, antlr4::CommonTokenStream& tokens, ant
   } catch (antlr4::RecognitionException&) {
   }
   used_ll = true;
-  tokens.seek(0);
-  parser.reset();
   parser.addErrorListener(&listener);
   parser.setErrorHandler(std::make_shared<TesseraErrorStrategy>());
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
   return rule();
 }
+
+// Note: `rule` must seek the token stream to its start itself; both stages
+// call it.
 
 struct Session {
   uint32_t file;
@@ -224,7 +225,10 @@ ast::Expr* parse_field(Session& s, const std::u32string& text, uint32_t offset) 
   bool used_ll = false;
   try {
     TesseraParser::FstringFieldContext* tree =
-        run_two_stage(parser, tokens, listener, used_ll, [&] { return parser.fstringField(); });
+        run_two_stage(parser, tokens, listener, used_ll, [&] {
+          tokens.seek(0);
+          return parser.fstringField();
+        });
     AstBuilder builder(s.file, s.ctx, s.diags, s.guard,
                        [&s](const std::u32string& t, uint32_t o) { return parse_field(s, t, o); });
     return builder.build_field(tree);
@@ -250,36 +254,58 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
   antlr4::CommonTokenStream tokens(&source);
   GuardedParser parser(&tokens, s.guard);
   SyntaxErrorListener listener(file, diags, source, options.max_errors);
+  AstBuilder builder(file, ctx, diags, s.guard,
+                     [&s](const std::u32string& t, uint32_t o) { return parse_field(s, t, o); });
 
+  ast::Module module;
+  module.file = file;
   bool used_ll = false;
-  TesseraParser::File_Context* tree = nullptr;
-  try {
-    tree = run_two_stage(parser, tokens, listener, used_ll, [&] { return parser.file_(); });
-  } catch (NestingTooDeep& deep) {
-    antlr4::Token* at = tokens.get(std::min(deep.token_index, tokens.size() ? tokens.size() - 1 : 0));
-    uint32_t b = at ? static_cast<uint32_t>(at->getStartIndex()) : 0;
-    diags.report(DiagKind::ExpressionTooDeep, {{file, b}, {file, b + 1}})
-        .label("nesting limit reached here")
-        .help("split the code into smaller functions or statements");
-    ast::Module m;
-    m.file = file;
-    return m;
+  // Top-level statements are parsed one at a time and their parse trees freed
+  // as soon as their AST is built, so memory stays proportional to the
+  // largest statement rather than to the file.
+  while (!source.fatal()) {
+    size_t la = tokens.LA(1);
+    if (la == antlr4::Token::EOF) break;
+    if (la == TesseraLexer::NEWLINE) {
+      tokens.consume();
+      continue;
+    }
+    size_t start = tokens.index();
+    TesseraParser::StatementContext* tree = nullptr;
+    try {
+      tree = run_two_stage(parser, tokens, listener, used_ll, [&] {
+        tokens.seek(start);
+        parser.getErrorHandler()->reset(&parser);
+        return parser.statement();
+      });
+    } catch (NestingTooDeep& deep) {
+      antlr4::Token* at = tokens.get(std::min(deep.token_index, tokens.size() ? tokens.size() - 1 : 0));
+      uint32_t b = at ? static_cast<uint32_t>(at->getStartIndex()) : 0;
+      diags.report(DiagKind::ExpressionTooDeep, {{file, b}, {file, b + 1}})
+          .label("nesting limit reached here")
+          .help("split the code into smaller functions or statements");
+      module.body.clear();
+      return module;
+    }
+    if (source.fatal()) break;
+    // After a syntax error the tree holds recovery artifacts; checks that the
+    // builder makes on top of the grammar would only report cascades.
+    builder.set_quiet(diags.error_count() > 0);
+    builder.build_statement(tree, module.body);
+    parser.getTreeTracker().reset();
+    if (tokens.index() == start) tokens.consume();  // recovery made no progress
   }
   if (stats) {
     stats->tokens = tokens.size();
     stats->used_ll_fallback = used_ll;
   }
   if (source.fatal()) {
-    ast::Module m;
-    m.file = file;
-    return m;
+    module.body.clear();
+    return module;
   }
-  AstBuilder builder(file, ctx, diags, s.guard,
-                     [&s](const std::u32string& t, uint32_t o) { return parse_field(s, t, o); });
-  // After a syntax error the tree holds recovery artifacts; checks that the
-  // builder makes on top of the grammar would only report cascades.
-  builder.set_quiet(diags.error_count() > 0);
-  return builder.build_file(tree);
+  builder.take_docstring(module.body, module.docstring, module.has_docstring);
+  if (!module.body.empty()) module.range = {module.body.front()->range.begin, module.body.back()->range.end};
+  return module;
 }
 
 }  // namespace tessera

@@ -86,7 +86,7 @@ ifStmt : IF test COLON block (ELIF test COLON block)* (ELSE COLON block)? ;
 whileStmt : WHILE test COLON block (ELSE COLON block)? ;
 forStmt : FOR exprList IN testList COLON block (ELSE COLON block)? ;
 withStmt : WITH withItem (COMMA withItem)* COLON block ;
-withItem : test (AS expr)? ;
+withItem : test (AS primary)? ;
 tryStmt
     : TRY COLON block
       ( exceptClause+ (ELSE COLON block)? (FINALLY COLON block)?
@@ -95,32 +95,39 @@ tryStmt
     ;
 exceptClause : EXCEPT (test (AS NAME)?)? COLON block ;
 
-// Expressions, loosest binding first.
+// Expressions. Binary and prefix operators form one left-recursive rule
+// (ANTLR's precedence climbing: earlier alternatives bind tighter), which
+// keeps parse trees shallow: Python's one-rule-per-level chain creates a
+// dozen contexts for every operand.
 testListStarExpr : (test | starExpr) (COMMA (test | starExpr))* COMMA? ;
 testList : test (COMMA test)* COMMA? ;
-exprList : (expr | starExpr) (COMMA (expr | starExpr))* COMMA? ;
+// Targets of `for`, comprehensions and `with ... as`: names, attributes,
+// subscripts, tuples of them and starred names (never `a in b`).
+exprList : (primary | starExpr) (COMMA (primary | starExpr))* COMMA? ;
 
-test : orTest (IF orTest ELSE test)? | lambdef ;
-testNoCond : orTest | lambdefNoCond ;
+test : expr (IF expr ELSE test)? | lambdef ;
+testNoCond : expr | lambdefNoCond ;
 lambdef : LAMBDA lambdaParams? COLON test ;
 lambdefNoCond : LAMBDA lambdaParams? COLON testNoCond ;
 lambdaParams : lambdaParam (COMMA lambdaParam)* COMMA? ;
 lambdaParam : NAME (ASSIGN test)? | STAR NAME? | POWER NAME ;
 
-orTest : andTest (OR andTest)* ;
-andTest : notTest (AND notTest)* ;
-notTest : NOT notTest | comparison ;
-comparison : expr (compOp expr)* ;
+expr
+    : primary                                               # primaryExpr
+    | <assoc = right> expr POWER expr                       # powerExpr
+    | op = (PLUS | MINUS | TILDE) expr                      # unaryExpr
+    | expr op = (STAR | AT | SLASH | PERCENT | FLOORDIV) expr # mulExpr
+    | expr op = (PLUS | MINUS) expr                         # addExpr
+    | expr AMP expr                                         # bitAndExpr
+    | expr PIPE expr                                        # bitOrExpr
+    | expr compOp expr                                      # compareExpr
+    | NOT expr                                              # notExpr
+    | expr AND expr                                         # andExpr
+    | expr OR expr                                          # orExpr
+    ;
 compOp : LT | GT | EQEQ | GTE | LTE | NOTEQ | IN | NOT IN | IS | IS NOT ;
 starExpr : STAR expr ;
-
-expr : andExpr (PIPE andExpr)* ;
-andExpr : arithExpr (AMP arithExpr)* ;
-arithExpr : term ((PLUS | MINUS) term)* ;
-term : factor ((STAR | AT | SLASH | PERCENT | FLOORDIV) factor)* ;
-factor : (PLUS | MINUS | TILDE) factor | power ;
-power : atomExpr (POWER factor)? ;
-atomExpr : AWAIT? atom trailer* ;
+primary : AWAIT? atom trailer* ;
 
 atom
     : LPAREN testListComp? RPAREN                           # parenAtom
@@ -146,7 +153,7 @@ trailer
 
 subscriptList : subscript (COMMA subscript)* COMMA? ;
 subscript
-    : AT atomExpr                                           # policySubscript
+    : AT primary                                            # policySubscript
     | NAME ASSIGN test                                      # keywordSubscript
     | test (COLON test? sliceStep?)?                        # testSubscript
     | COLON test? sliceStep?                                # openSliceSubscript
@@ -161,7 +168,7 @@ argument
     | test compFor?                                         # positionalArgument
     ;
 
-compFor : ASYNC? FOR exprList IN orTest compIter? ;
+compFor : ASYNC? FOR exprList IN expr compIter? ;
 compIter : compFor | compIf ;
 compIf : IF testNoCond compIter? ;
 

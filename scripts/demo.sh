@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make demo`: checks the example programs with the freshly built compiler and
+# shows what a user sees today: the AST of a correct program, and the
+# diagnostics of a program with mistakes.
+set -u
+build=${1:-build}
+tc="$build/tools/tesserac"
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+echo "== tesserac $($tc --version | cut -d' ' -f2-)"
+echo
+for f in examples/*.tsr; do
+  case "$f" in */fail_*) continue ;; esac
+  if "$tc" check "$f" 2>/dev/null; then echo "ok      $f"; else echo "errors  $f"; fi
+done
+echo
+echo "== tesserac emit --stage=ast examples/layer_norm.tsr"
+"$tc" emit --stage=ast examples/layer_norm.tsr
+echo
+echo "== tesserac check examples/fail_syntax.tsr (mistakes on purpose)"
+"$tc" check --color=always examples/fail_syntax.tsr
+echo "(exit code $?)"
+echo
+echo "== tesserac --explain E0001"
+"$tc" --explain E0001 | head -n 12
+echo
+echo "Running programs needs code generation, which is not built yet:"
+"$tc" run examples/layer_norm.tsr
+exit 0
