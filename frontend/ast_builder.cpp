@@ -372,9 +372,11 @@ void AstBuilder::statement(TP::StatementContext* c, Body& out) {
   if (c->compoundStmt()) {
     out.push_back(compound_stmt(c->compoundStmt()));
   } else if (c->INDENT()) {
-    diags_.report(DiagKind::UnexpectedIndent, range(c->INDENT()))
-        .label("this line is indented more than the one before it")
-        .help("indent only the body of a block (after a line ending in ':')");
+    if (!after_error_) {
+      diags_.report(DiagKind::UnexpectedIndent, range(c->INDENT()))
+          .label("this line is indented more than the one before it")
+          .help("indent only the body of a block (after a line ending in ':')");
+    }
     for (auto* inner : c->statement()) statement(inner, out);
     return;
   } else if (c->simpleStmts()) {

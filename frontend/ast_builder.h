@@ -26,6 +26,9 @@ class AstBuilder {
   void take_docstring(ast::Body& body, std::string& doc, bool& has_doc) { extract_docstring(body, doc, has_doc); }
   // Suppresses the builder's own checks (assignment targets) after syntax errors.
   void set_quiet(bool quiet) { quiet_ = quiet; }
+  // Set when the previous top-level statement had a syntax error: a stray
+  // indented block right after it is part of that error.
+  void set_after_error(bool after_error) { after_error_ = after_error; }
   ast::Expr* build_field(TesseraParser::FstringFieldContext* tree);
 
  private:
@@ -84,6 +87,7 @@ class AstBuilder {
   FieldParser fields_;
   bool reported_depth_ = false;
   bool quiet_ = false;
+  bool after_error_ = false;
 };
 
 }  // namespace tessera

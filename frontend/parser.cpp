@@ -2,6 +2,7 @@
 // friendly syntax errors with recovery, and the AST builder.
 #include "frontend/parser.h"
 
+#include <algorithm>
 #include <set>
 
 #include <antlr4-runtime.h>
@@ -96,9 +97,22 @@ std::string describe_token(antlr4::Token* tok) {
 // ANTLR's default recovery, except that it does not re-synchronize before
 // optional parts of a rule: a missing ':' after `def f()` is then repaired by
 // single-token insertion instead of abandoning the whole definition.
+//
+// Recovery also always stops at the end of a logical line or block: the
+// driver parses one top-level statement at a time, so the follow sets ANTLR
+// computes end there and would otherwise skip the rest of the file.
 class TesseraErrorStrategy : public antlr4::DefaultErrorStrategy {
  public:
   void sync(antlr4::Parser*) override {}
+
+ protected:
+  antlr4::misc::IntervalSet getErrorRecoverySet(antlr4::Parser* recognizer) override {
+    antlr4::misc::IntervalSet set = antlr4::DefaultErrorStrategy::getErrorRecoverySet(recognizer);
+    set.add(TesseraLexer::NEWLINE);
+    set.add(TesseraLexer::DEDENT);
+    set.add(antlr4::Token::EOF);
+    return set;
+  }
 };
 
 // Turns ANTLR's syntax errors into E0002 diagnostics that say what was found
@@ -157,6 +171,13 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
     }();
     if (offending && offending->getType() == TesseraLexer::BANG)
       builder.help("use 'not' for logical negation and '!=' for inequality");
+    auto expects = [&](const char* what) { return std::find(expected.begin(), expected.end(), what) != expected.end(); };
+    if (offending && offending->getType() == TesseraLexer::ASSIGN) {
+      if (expects("':'")) builder.help("'=' assigns a value; use '==' to compare");
+      else if (expects("')'")) builder.help("keyword arguments are written `name=value` with a name on the left");
+    }
+    if (offending && offending->getType() == TesseraLexer::ELSE)
+      builder.help("'else' belongs after an 'if', 'for', 'while' or 'try' block at the same indentation");
     if (offending && offending->getType() == TesseraLexer::NEWLINE && !expected.empty() && expected[0] == "':'")
       builder.help("a block header ('def', 'if', 'for', 'while', 'with', 'class') ends with ':'");
   }
@@ -271,6 +292,7 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
       continue;
     }
     size_t start = tokens.index();
+    size_t errors_before = diags.error_count();
     TesseraParser::StatementContext* tree = nullptr;
     try {
       tree = run_two_stage(parser, tokens, listener, used_ll, [&] {
@@ -292,6 +314,9 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
     // builder makes on top of the grammar would only report cascades.
     builder.set_quiet(diags.error_count() > 0);
     builder.build_statement(tree, module.body);
+    // A block left over from a statement that failed to parse is not a
+    // second mistake; do not report its indentation.
+    builder.set_after_error(diags.error_count() > errors_before);
     parser.getTreeTracker().reset();
     if (tokens.index() == start) tokens.consume();  // recovery made no progress
   }

@@ -3,7 +3,7 @@
 # fixed number of mutated inputs. A crash, a timeout or a sanitizer report
 # fails the test.
 set -euo pipefail
-fuzzer=$1; shift
+fuzzer=$(realpath "$1"); shift
 runs=${TESSERA_FUZZ_RUNS:-5000}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus"
@@ -15,6 +15,6 @@ done
 seeds=$(ls "$work/corpus" | wc -l)
 echo "fuzzing with $seeds seed inputs and $runs mutated inputs"
 cd "$work"
-"$fuzzer" -runs="$runs" -seed=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
+"$fuzzer" -dict="$(dirname "$(realpath "$0")")/tsr.dict" -runs="$runs" -seed=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
   -artifact_prefix="$work/" "$work/corpus" 2>&1 | tail -n 5
 echo "no crash, no hang"

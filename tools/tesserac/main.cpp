@@ -1,5 +1,6 @@
 // tesserac: the Tessera compiler driver. Runs the stages that exist and stops
 // after the one a subcommand asks for.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -83,8 +84,7 @@ int not_yet_supported(const std::string& what) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
+int run(const std::vector<std::string>& args) {
   std::string error;
   auto parsed = cli::parse_options(args, error);
   if (!parsed) return usage_error(error);
@@ -136,4 +136,36 @@ int main(int argc, char** argv) {
   }
   (void)command_name;
   return kExitOk;
+}
+
+namespace {
+
+// The compiler runs on a thread with a large stack so that the recursion
+// limits of the parser (a fraction of this) hold whatever `ulimit -s` says.
+constexpr size_t kCompilerStackBytes = 64u << 20;
+
+struct ThreadArgs {
+  const std::vector<std::string>* args;
+  int exit_code;
+};
+
+void* compiler_thread(void* p) {
+  auto* t = static_cast<ThreadArgs*>(p);
+  t->exit_code = run(*t->args);
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  ThreadArgs t{&args, 0};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kCompilerStackBytes);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, compiler_thread, &t) != 0) return run(args);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+  return t.exit_code;
 }
