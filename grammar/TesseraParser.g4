@@ -125,7 +125,8 @@ expr
     | expr AND expr                                         # andExpr
     | expr OR expr                                          # orExpr
     ;
-compOp : LT | GT | EQEQ | GTE | LTE | NOTEQ | IN | NOT IN | IS | IS NOT ;
+// Two-token operators come first: `a is not b` is never `a is (not b)`.
+compOp : IS NOT | NOT IN | LT | GT | EQEQ | GTE | LTE | NOTEQ | IN | IS ;
 starExpr : STAR expr ;
 primary : AWAIT? atom trailer* ;
 

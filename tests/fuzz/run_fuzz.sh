@@ -14,7 +14,8 @@ for d in "$@"; do
 done
 seeds=$(ls "$work/corpus" | wc -l)
 echo "fuzzing with $seeds seed inputs and $runs mutated inputs"
+mkdir -p "${TESSERA_FUZZ_ARTIFACTS:-$(dirname "$(realpath "$0")")/artifacts}"
 cd "$work"
 "$fuzzer" -dict="$(dirname "$(realpath "$0")")/tsr.dict" -runs="$runs" -seed=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
-  -artifact_prefix="$work/" "$work/corpus" 2>&1 | tail -n 5
+  -artifact_prefix="${TESSERA_FUZZ_ARTIFACTS:-$(dirname "$(realpath "$0")")/artifacts}/" "$work/corpus" 2>&1 | tail -n 5
 echo "no crash, no hang"

@@ -11,6 +11,7 @@
 #include "frontend/diagnostics.h"
 #include "frontend/parser.h"
 #include "frontend/source_manager.h"
+#include "sema/sema.h"
 #include "tools/tesserac/options.h"
 
 using namespace tessera;
@@ -115,7 +116,8 @@ int run(const std::vector<std::string>& args) {
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
-      if (o.stage != "ast") return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
+      if (o.stage != "ast" && o.stage != "typed")
+        return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
       break;
     default: break;
   }
@@ -124,15 +126,22 @@ int run(const std::vector<std::string>& args) {
   ast::AstContext ctx;
   std::vector<ast::Module> modules;
   for (uint32_t f : files) modules.push_back(parse_file(f, sources, ctx, diags));
-  emit_diagnostics(diags, o);
-  if (diags.has_errors()) return kExitErrors;
-
-  if (o.command == cli::Command::Emit) {
+  // Semantic analysis runs on files that parsed; after a syntax error its
+  // findings would mostly be consequences of the recovery.
+  bool syntax_ok = !diags.has_errors();
+  if (o.command == cli::Command::Emit && o.stage == "ast") {
+    emit_diagnostics(diags, o);
+    if (!syntax_ok) return kExitErrors;
     for (const ast::Module& m : modules) std::cout << ast::print_module(m, sources);
     return kExitOk;
   }
-  if (o.command == cli::Command::Check && !o.json) {
-    std::cerr << "note: only syntax was checked; names, types, shapes and effects are not checked yet\n";
+  std::vector<sema::TypedModule> typed;
+  if (syntax_ok)
+    for (const ast::Module& m : modules) typed.push_back(sema::check_module(m, sources, diags));
+  emit_diagnostics(diags, o);
+  if (diags.has_errors()) return kExitErrors;
+  if (o.command == cli::Command::Emit) {
+    for (const sema::TypedModule& t : typed) std::cout << sema::print_typed(t, sources);
   }
   (void)command_name;
   return kExitOk;

@@ -1,0 +1,1799 @@
+// The semantic checker: declarations, signatures, statements, expressions,
+// user-function calls with generic instantiation and preconditions, sampling
+// and effects. Shape rules of built-in operations live in ops.cpp.
+#include "sema/checker.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "frontend/ast_printer.h"
+
+namespace tessera::sema {
+
+using namespace ast;
+
+std::vector<std::string> effect_names(unsigned effects) {
+  std::vector<std::string> out;
+  if (effects & kRandom) out.push_back("random");
+  if (effects & kState) out.push_back("state");
+  if (effects & kIO) out.push_back("io");
+  if (effects & kCollective) out.push_back("collective");
+  if (effects & kMovement) out.push_back("movement");
+  return out;
+}
+
+const Arg* Call::kw(std::string_view n) const {
+  for (const Arg& a : kwargs)
+    if (a.keyword == n) return &a;
+  return nullptr;
+}
+
+const Arg* Call::arg(size_t i, std::string_view n) const {
+  if (i < args.size()) return &args[i];
+  return kw(n);
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The closest candidate within a third of the name's length (at least 1).
+std::string closest_name(const std::string& name, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(1, name.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    if (c == name || c.empty()) continue;
+    size_t d = edit_distance(name, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+// "tessera.nn.linear" -> "nn.linear"; names outside tessera are unchanged.
+std::string strip_tessera(const std::string& q) {
+  if (q == "tessera") return "";
+  if (q.rfind("tessera.", 0) == 0) return q.substr(8);
+  return q;
+}
+
+// The dotted spelling of a decorator or attribute chain, if it is one.
+std::optional<std::string> dotted(const Expr* e) {
+  if (auto* n = dyn_cast<NameExpr>(e)) return n->name;
+  if (auto* a = dyn_cast<AttributeExpr>(e)) {
+    auto base = dotted(a->object);
+    if (base) return *base + "." + a->name;
+  }
+  return std::nullopt;
+}
+
+struct DecoratorSpec {
+  const char* spelling;
+  int kind;  // 0 Pure, 1 Probabilistic, 2 Kernel, 3 Modifier
+  bool takes_args;
+};
+
+enum { Pure = 0, Probabilistic = 1, Kernel = 2, Modifier = 3 };
+
+constexpr DecoratorSpec kDecorators[] = {
+#define TSR_DECORATOR(spelling, kind, args) {spelling, kind, args},
+#include "sema/decorators.def"
+};
+
+}  // namespace
+
+// ============================================================== the walker
+
+struct CheckerImpl {
+  Checker& c;
+  const SourceManager& sources;
+  DiagnosticEngine& diags;
+
+  // Per-function state.
+  FunctionInfo* fn = nullptr;
+  std::vector<std::unordered_map<std::string, Type>> scopes;
+  std::map<std::string, DimExpr> dims;  // dimension symbols visible as Int values
+  std::map<std::string, std::string> origin;  // local name -> op that produced it without keepdim
+  std::unordered_map<const Expr*, std::string> expr_origin;
+  bool declared_dims_only = false;  // in signatures: bare names must be declared dims
+
+  CheckerImpl(Checker& checker, const SourceManager& s, DiagnosticEngine& d) : c(checker), sources(s), diags(d) {}
+
+  // ------------------------------------------------------------ declarations
+
+  void declare(const Module& m) {
+    for (const Stmt* s : m.body) {
+      if (auto* f = dyn_cast<FunctionDefStmt>(s)) {
+        auto info = std::make_unique<FunctionInfo>();
+        info->def = f;
+        info->name = f->name;
+        c.function_order_.push_back(info.get());
+        c.functions_[f->name] = std::move(info);
+      } else if (auto* k = dyn_cast<ClassDefStmt>(s)) {
+        auto info = std::make_unique<ClassInfo>();
+        info->def = k;
+        info->name = k->name;
+        c.classes_[k->name] = std::move(info);
+      } else if (auto* im = dyn_cast<ImportStmt>(s)) {
+        for (const ImportAlias& a : im->names) {
+          if (a.name == "tessera" || a.name.rfind("tessera.", 0) == 0) {
+            std::string local = a.alias.empty() ? a.name.substr(0, a.name.find('.')) : a.alias;
+            c.module_aliases_[local] = a.alias.empty() ? "tessera" : a.name;
+          } else {
+            diags.report(DiagKind::NotYetSupported, a.range, fmt::format("importing the user module '{}'", a.name))
+                .help("for now, put the functions you need in the same file");
+          }
+        }
+      } else if (auto* fi = dyn_cast<ImportFromStmt>(s)) {
+        std::string mod = fi->module;
+        if (fi->level > 0 || (mod != "tessera" && mod.rfind("tessera.", 0) != 0)) {
+          diags.report(DiagKind::NotYetSupported, fi->module_range.valid() ? fi->module_range : fi->range,
+                       fmt::format("importing the user module '{}{}'", std::string(fi->level, '.'), mod));
+          continue;
+        }
+        for (const ImportAlias& a : fi->names) {
+          std::string q = mod + "." + a.name;
+          std::string local = a.alias.empty() ? a.name : a.alias;
+          if (is_builtin_module(q)) {
+            c.module_aliases_[local] = q;
+          } else if (find_builtin(strip_tessera(q)) || find_builtin(a.name)) {
+            c.imported_names_[local] = find_builtin(strip_tessera(q)) ? strip_tessera(q) : a.name;
+          } else {
+            diags.report(DiagKind::UnknownMember, a.range, fmt::format("module '{}'", mod), a.name);
+          }
+        }
+      }
+    }
+  }
+
+  // Validates decorators and classifies the function.
+  void decorators(FunctionInfo& info) {
+    for (const Decorator& d : info.def->decorators) {
+      const Expr* target = d.expr;
+      const CallExpr* call = dyn_cast<CallExpr>(target);
+      if (call) target = call->callee;
+      auto name = dotted(target);
+      std::string spelled = name ? *name : "?";
+      std::string bare = spelled;
+      // Accept `tessera.X`, an alias of tessera (`ts.X`) and bare `X`.
+      auto dot = bare.find('.');
+      if (dot != std::string::npos) {
+        std::string head = bare.substr(0, dot);
+        auto alias = c.module_aliases_.find(head);
+        if (head == "tessera" || (alias != c.module_aliases_.end() && alias->second == "tessera"))
+          bare = bare.substr(dot + 1);
+      }
+      const DecoratorSpec* spec = nullptr;
+      for (const auto& k : kDecorators)
+        if (bare == k.spelling) spec = &k;
+      if (!spec) {
+        std::vector<std::string> names;
+        for (const auto& k : kDecorators) names.push_back(k.spelling);
+        std::string guess = closest_name(bare, names);
+        auto b = diags.report(DiagKind::UnknownDecorator, target->range, spelled);
+        b.label("not a Tessera decorator");
+        if (!guess.empty()) {
+          std::string prefix = spelled.size() > bare.size() ? spelled.substr(0, spelled.size() - bare.size()) : "";
+          b.help(fmt::format("did you mean '{}{}'?", prefix, guess));
+        } else {
+          b.note("decorators are listed in LANGUAGE.md §3 (function, kernel, probabilistic, mcmc, ...)");
+        }
+        continue;
+      }
+      info.decorators.push_back(spec->spelling);
+      if (call && !spec->takes_args) {
+        diags.report(DiagKind::BadDecoratorArgument, call->range, spec->spelling, "takes no arguments")
+            .help(fmt::format("write '@tessera.{}' without parentheses", spec->spelling));
+      }
+      if (spec->kind == Pure && info.kind == FunctionInfo::Kind::Plain) info.kind = FunctionInfo::Kind::Pure;
+      if (spec->kind == Probabilistic) info.kind = FunctionInfo::Kind::Probabilistic;
+      if (spec->kind == Kernel) info.kind = FunctionInfo::Kind::Kernel;
+      if (std::string(spec->spelling) == "effects" && call) {
+        unsigned bound = 0;
+        for (const Argument& a : call->args) {
+          auto n = dotted(a.value);
+          std::string e = n ? *n : "";
+          if (e == "random") bound |= kRandom;
+          else if (e == "state") bound |= kState;
+          else if (e == "io") bound |= kIO;
+          else if (e == "collective") bound |= kCollective;
+          else if (e == "movement") bound |= kMovement;
+          else
+            diags.report(DiagKind::BadDecoratorArgument, a.range, "effects",
+                         fmt::format("does not know the effect '{}'", e.empty() ? "?" : e))
+                .note("effects are random, state, io, collective and movement");
+        }
+        info.effect_bound = bound;
+        info.effect_bound_range = d.range;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ signatures
+
+  // Converts a dimension expression of a signature or body into a DimExpr.
+  std::optional<DimExpr> to_dim(const Expr* e, bool report) {
+    if (auto* i = dyn_cast<IntLiteralExpr>(e)) return DimExpr::constant(static_cast<int64_t>(i->value));
+    if (auto* s = dyn_cast<StringLiteralExpr>(e)) {
+      if (!dims.count(s->value)) {
+        dims.emplace(s->value, DimExpr::symbol(s->value));
+        if (fn) fn->dims.push_back(s->value);
+      }
+      return dims.at(s->value);
+    }
+    if (auto* n = dyn_cast<NameExpr>(e)) {
+      if (n->name == "_") return c.fresh_dim("_");
+      auto it = dims.find(n->name);
+      if (it != dims.end()) return it->second;
+      if (!declared_dims_only) {
+        Type t = lookup_local(n->name);
+        if (t) return c.dim_value(t);
+        return std::nullopt;
+      }
+      if (report) {
+        std::vector<std::string> names;
+        for (auto& [k, v] : dims) names.push_back(k);
+        auto b = diags.report(DiagKind::UndefinedDimension, n->range, n->name);
+        std::string guess = closest_name(n->name, names);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        else
+          b.help(fmt::format("declare it as a generic parameter (`def f[{}](...)`) or write it as a string "
+                             "dimension (\"{}\")",
+                             n->name, n->name));
+      }
+      return std::nullopt;
+    }
+    if (auto* u = dyn_cast<UnaryExpr>(e); u && u->op == UnaryOp::Neg) {
+      auto v = to_dim(u->operand, report);
+      if (v) return DimExpr::constant(0) - *v;
+      return std::nullopt;
+    }
+    if (auto* b = dyn_cast<BinaryExpr>(e)) {
+      auto l = to_dim(b->lhs, report);
+      auto r = to_dim(b->rhs, report);
+      if (!l || !r) return std::nullopt;
+      switch (b->op) {
+        case BinaryOp::Add: return *l + *r;
+        case BinaryOp::Sub: return *l - *r;
+        case BinaryOp::Mul: return *l * *r;
+        case BinaryOp::FloorDiv: return floordiv(*l, *r);
+        case BinaryOp::Mod: return mod(*l, *r);
+        default: return std::nullopt;
+      }
+    }
+    if (!declared_dims_only) {
+      Type t = expr(e);
+      return c.dim_value(t);
+    }
+    return std::nullopt;
+  }
+
+  // Reads `bf16 @accum(f32) @stochastic_round` (a matmul chain in the AST)
+  // or a bare dtype name.
+  bool dtype_and_policies(const Expr* e, DType& dtype, Policy& policy) {
+    std::vector<const Expr*> chain;
+    const Expr* cur = e;
+    while (auto* b = dyn_cast<BinaryExpr>(cur)) {
+      if (b->op != BinaryOp::MatMul) break;
+      chain.push_back(b->rhs);
+      cur = b->lhs;
+    }
+    auto* head = dyn_cast<NameExpr>(cur);
+    if (!head) return false;
+    auto d = dtype_from_name(head->name);
+    if (!d) return false;
+    dtype = *d;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) apply_policy(*it, policy);
+    return true;
+  }
+
+  void apply_policy(const Expr* p, Policy& policy) {
+    const Expr* target = p;
+    const CallExpr* call = dyn_cast<CallExpr>(p);
+    if (call) target = call->callee;
+    auto name = dotted(target);
+    std::string n = name ? *name : "";
+    auto first_arg = [&]() -> const Expr* { return call && !call->args.empty() ? call->args[0].value : nullptr; };
+    if (n == "accum" || n == "accumulate") {
+      if (auto* a = dyn_cast_or_null_name(first_arg())) {
+        if (auto d = dtype_from_name(a->name)) {
+          policy.accum = *d;
+          return;
+        }
+      }
+      diags.report(DiagKind::TypeMismatch, p->range, "@accum(...) takes a dtype such as f32");
+      return;
+    }
+    if (n == "stochastic_round") {
+      policy.rounding = "stochastic";
+      return;
+    }
+    if (n == "rounding") {
+      if (auto* s = dyn_cast_or_null<StringLiteralExpr>(first_arg())) {
+        if (s->value == "nearest" || s->value == "stochastic") {
+          policy.rounding = s->value;
+          return;
+        }
+      }
+      diags.report(DiagKind::TypeMismatch, p->range, "@rounding(...) takes \"nearest\" or \"stochastic\"");
+      return;
+    }
+    if (n == "loss_scale") {
+      const Expr* a = first_arg();
+      if (auto* i = dyn_cast_or_null<IntLiteralExpr>(a)) policy.loss_scale = static_cast<double>(i->value);
+      else if (auto* f = dyn_cast_or_null<FloatLiteralExpr>(a)) policy.loss_scale = f->value;
+      else diags.report(DiagKind::TypeMismatch, p->range, "@loss_scale(...) takes a number");
+      return;
+    }
+    if (n == "saturate") {
+      policy.saturate = true;
+      return;
+    }
+    if (n == "deterministic") {
+      policy.deterministic = true;
+      return;
+    }
+    if (n == "device") {
+      if (auto* s = dyn_cast_or_null<StringLiteralExpr>(first_arg())) policy.device = s->value;
+      return;
+    }
+    if (n == "NumericalPolicy" && call) {
+      for (const Argument& a : call->args) {
+        if (a.name == "accumulation") {
+          if (auto* an = dyn_cast_or_null_name(a.value))
+            if (auto d = dtype_from_name(an->name)) policy.accum = *d;
+        } else if (a.name == "deterministic") {
+          policy.deterministic = true;
+        } else if (a.name == "saturate") {
+          policy.saturate = true;
+        } else if (a.name == "rounding") {
+          if (auto* s = dyn_cast_or_null<StringLiteralExpr>(a.value)) policy.rounding = s->value;
+        } else if (a.name == "loss_scale") {
+          if (auto* f = dyn_cast_or_null<FloatLiteralExpr>(a.value)) policy.loss_scale = f->value;
+          if (auto* i = dyn_cast_or_null<IntLiteralExpr>(a.value)) policy.loss_scale = static_cast<double>(i->value);
+        }
+      }
+      return;
+    }
+    diags.report(DiagKind::UnknownMember, p->range, "numerical policies", n.empty() ? "?" : n)
+        .note("policies are accum(dtype), rounding(...), stochastic_round, loss_scale(x), saturate, deterministic, "
+              "device(...)");
+  }
+
+  template <typename T>
+  static const T* dyn_cast_or_null(const Expr* e) {
+    return e ? dyn_cast<T>(e) : nullptr;
+  }
+  static const NameExpr* dyn_cast_or_null_name(const Expr* e) { return e ? dyn_cast<NameExpr>(e) : nullptr; }
+
+  // The name an annotation refers to, with `tessera.` and aliases removed.
+  std::string type_head(const Expr* e) {
+    auto name = dotted(e);
+    if (!name) return "";
+    std::string n = *name;
+    auto dot = n.find('.');
+    if (dot != std::string::npos) {
+      std::string head = n.substr(0, dot);
+      auto alias = c.module_aliases_.find(head);
+      if (head == "tessera" || (alias != c.module_aliases_.end() && alias->second == "tessera")) return n.substr(dot + 1);
+    }
+    return n;
+  }
+
+  // Converts a type annotation. Unknown forms are reported and give Unknown.
+  Type annotation(const Expr* e) {
+    if (!e) return unknown_type();
+    if (isa<NoneLiteralExpr>(e)) return none_type();
+    if (auto* b = dyn_cast<BinaryExpr>(e); b && b->op == BinaryOp::BitOr) {
+      const Expr* other = isa<NoneLiteralExpr>(b->rhs) ? b->lhs : isa<NoneLiteralExpr>(b->lhs) ? b->rhs : nullptr;
+      if (other) return optional_type(annotation(other));
+      diags.report(DiagKind::NotYetSupported, e->range, "union types other than `T | None`");
+      return unknown_type();
+    }
+    if (auto* s = dyn_cast<SubscriptExpr>(e)) {
+      std::string head = type_head(s->object);
+      if (head == "Tensor" || head == "Tile") return tensor_annotation(s, head == "Tile");
+      if (head == "Const") {
+        if (s->indices.size() == 1) {
+          if (auto* n = dyn_cast<NameExpr>(s->indices[0])) {
+            auto it = dims.find(n->name);
+            if (it != dims.end()) return int_type(it->second);
+          }
+          if (auto d = to_dim(s->indices[0], true)) return int_type(*d);
+        }
+        diags.report(DiagKind::TypeMismatch, e->range, "Const[...] takes one dimension name");
+        return int_type();
+      }
+      if (head == "Distribution") {
+        if (s->indices.size() == 1) return distribution_type(annotation(s->indices[0]));
+        return distribution_type(unknown_type());
+      }
+      if (head == "List" && s->indices.size() == 1) return list_type(annotation(s->indices[0]));
+      if (head == "Dict" && s->indices.size() == 2) return dict_type(annotation(s->indices[0]), annotation(s->indices[1]));
+      if (head == "Tuple") {
+        std::vector<Type> elems;
+        for (const Expr* i : s->indices) {
+          if (isa<EllipsisLiteralExpr>(i)) return tuple_type({});
+          elems.push_back(annotation(i));
+        }
+        return tuple_type(elems);
+      }
+      if (head == "Int" || head == "Float") {
+        // Int[bits=32] / Float[bits=16]: the dtype of a rank-0 tensor.
+        for (const Expr* i : s->indices) {
+          if (auto* k = dyn_cast<KeywordExpr>(i); k && k->name == "bits") {
+            if (auto* lit = dyn_cast<IntLiteralExpr>(k->value)) {
+              std::string dn = (head == "Int" ? "i" : "f") + std::to_string(lit->value);
+              if (auto d = dtype_from_name(dn)) return scalar_tensor(*d);
+            }
+          }
+        }
+        diags.report(DiagKind::TypeMismatch, e->range, fmt::format("{}[...] takes bits=8, 16, 32 or 64", head));
+        return unknown_type();
+      }
+      diags.report(DiagKind::NotYetSupported, e->range, fmt::format("the type annotation '{}'", print_expr(e)));
+      return unknown_type();
+    }
+    // A dtype with policies: `bf16 @accum(f32)` as a rank-0 tensor type.
+    DType dt;
+    Policy pol;
+    if (dtype_and_policies(e, dt, pol)) return tensor_type(dt, std::vector<DimExpr>{}, pol);
+    std::string head = type_head(e);
+    if (head == "Tensor" || head == "Tile") return tensor_type(DType::F32, std::nullopt, {}, head == "Tile");
+    if (head == "Int" || head == "int") return int_type();
+    if (head == "Float" || head == "float") return float_type();
+    if (head == "Bool" || head == "bool") return bool_type();
+    if (head == "str" || head == "Str") return str_type();
+    if (head == "Posterior") return posterior_type();
+    if (head == "Params") return params_type();
+    if (head == "Distribution") return distribution_type(unknown_type());
+    if (head == "Mesh" || head == "Dataset" || head == "Model" || head == "TileOp" || head == "Proof")
+      return named_type(TypeKind::Object, head);
+    if (c.classes_.count(head)) return named_type(TypeKind::Object, head, c.classes_[head].get());
+    if (auto* n = dyn_cast<NameExpr>(e)) {
+      std::vector<std::string> names = {"Tensor", "Tile", "Int", "Float", "Bool", "Const", "Distribution",
+                                        "Posterior", "Params", "List", "Dict", "Tuple", "Mesh"};
+      for (auto& [k, v] : c.classes_) names.push_back(k);
+      auto b = diags.report(DiagKind::UndefinedName, e->range, n->name);
+      b.label("not a type");
+      std::string guess = closest_name(n->name, names);
+      if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      return unknown_type();
+    }
+    diags.report(DiagKind::NotYetSupported, e->range, fmt::format("the type annotation '{}'", print_expr(e)));
+    return unknown_type();
+  }
+
+  Type tensor_annotation(const SubscriptExpr* s, bool tile) {
+    DType dtype = DType::F32;
+    Policy policy;
+    std::vector<DimExpr> shape;
+    bool ok = true;
+    for (const Expr* i : s->indices) {
+      if (auto* p = dyn_cast<PolicyExpr>(i)) {
+        apply_policy(p->policy, policy);
+        continue;
+      }
+      if (auto* k = dyn_cast<KeywordExpr>(i)) {
+        if (k->name == "dtype") {
+          DType d;
+          Policy extra;
+          if (dtype_and_policies(k->value, d, extra)) {
+            dtype = d;
+            if (!extra.empty()) policy = extra;
+          } else {
+            diags.report(DiagKind::TypeMismatch, k->value->range, "dtype= takes a dtype such as f32 or bf16");
+          }
+        } else {
+          diags.report(DiagKind::UnknownKeyword, k->range, "Tensor[...]", k->name).note("Tensor[...] takes dtype=");
+        }
+        continue;
+      }
+      DType d;
+      Policy extra;
+      if (dtype_and_policies(i, d, extra)) {
+        dtype = d;
+        if (!extra.empty()) {
+          if (extra.accum) policy.accum = extra.accum;
+          if (!extra.rounding.empty()) policy.rounding = extra.rounding;
+          if (extra.loss_scale) policy.loss_scale = extra.loss_scale;
+          policy.saturate |= extra.saturate;
+          policy.deterministic |= extra.deterministic;
+          if (!extra.device.empty()) policy.device = extra.device;
+        }
+        continue;
+      }
+      if (isa<EllipsisLiteralExpr>(i)) {
+        diags.report(DiagKind::NotYetSupported, i->range, "'...' (any number of dimensions) in a tensor type");
+        ok = false;
+        continue;
+      }
+      auto dim = to_dim(i, true);
+      if (!dim) {
+        ok = false;
+        continue;
+      }
+      shape.push_back(*dim);
+    }
+    if (!ok) return tensor_type(dtype, std::nullopt, policy, tile);
+    return tensor_type(dtype, shape, policy, tile);
+  }
+
+  bool is_dim_predicate_expr(const Expr* e) {
+    auto* cmp = dyn_cast<CompareExpr>(e);
+    if (!cmp || cmp->rest.size() != 1) return false;
+    switch (cmp->rest[0].first) {
+      case CompareOp::Eq:
+      case CompareOp::Ne:
+      case CompareOp::Lt:
+      case CompareOp::Le:
+      case CompareOp::Gt:
+      case CompareOp::Ge: break;
+      default: return false;
+    }
+    std::function<bool(const Expr*)> only_dims = [&](const Expr* x) -> bool {
+      if (isa<IntLiteralExpr>(x)) return true;
+      if (auto* n = dyn_cast<NameExpr>(x)) return dims.count(n->name) > 0;
+      if (auto* b = dyn_cast<BinaryExpr>(x))
+        return (b->op == BinaryOp::Add || b->op == BinaryOp::Sub || b->op == BinaryOp::Mul ||
+                b->op == BinaryOp::FloorDiv || b->op == BinaryOp::Mod) &&
+               only_dims(b->lhs) && only_dims(b->rhs);
+      return false;
+    };
+    bool any_symbol = false;
+    std::function<void(const Expr*)> find = [&](const Expr* x) {
+      if (isa<NameExpr>(x)) any_symbol = true;
+      if (auto* b = dyn_cast<BinaryExpr>(x)) {
+        find(b->lhs);
+        find(b->rhs);
+      }
+    };
+    find(cmp->first);
+    find(cmp->rest[0].second);
+    return any_symbol && only_dims(cmp->first) && only_dims(cmp->rest[0].second);
+  }
+
+  DimPredicate to_predicate(const CompareExpr* cmp) {
+    DimPredicate p{DimPredicate::Op::Eq, *to_dim(cmp->first, false), *to_dim(cmp->rest[0].second, false)};
+    switch (cmp->rest[0].first) {
+      case CompareOp::Eq: p.op = DimPredicate::Op::Eq; break;
+      case CompareOp::Ne: p.op = DimPredicate::Op::Ne; break;
+      case CompareOp::Lt: p.op = DimPredicate::Op::Lt; break;
+      case CompareOp::Le: p.op = DimPredicate::Op::Le; break;
+      case CompareOp::Gt: p.op = DimPredicate::Op::Gt; break;
+      case CompareOp::Ge: p.op = DimPredicate::Op::Ge; break;
+      default: break;
+    }
+    return p;
+  }
+
+  bool body_declares_parameters(const Body& body) {
+    bool found = false;
+    std::function<void(const Expr*)> visit = [&](const Expr* e) {
+      if (!e || found) return;
+      if (auto* call = dyn_cast<CallExpr>(e)) {
+        std::string head = type_head(call->callee);
+        static const std::set<std::string> layers = {"nn.linear",    "nn.conv2d",       "nn.layer_norm",
+                                                     "nn.rms_norm",  "nn.group_norm",   "nn.embedding",
+                                                     "nn.multi_head_attention"};
+        if (layers.count(head)) found = true;
+        visit(call->callee);
+        for (const Argument& a : call->args) visit(a.value);
+      } else if (auto* b = dyn_cast<BinaryExpr>(e)) {
+        visit(b->lhs);
+        visit(b->rhs);
+      } else if (auto* u = dyn_cast<UnaryExpr>(e)) {
+        visit(u->operand);
+      } else if (auto* a = dyn_cast<AttributeExpr>(e)) {
+        visit(a->object);
+      }
+    };
+    std::function<void(const Body&)> walk = [&](const Body& b) {
+      for (const Stmt* s : b) {
+        if (auto* a = dyn_cast<AssignStmt>(s)) visit(a->value);
+        else if (auto* r = dyn_cast<ReturnStmt>(s)) visit(r->value);
+        else if (auto* x = dyn_cast<ExprStmt>(s)) visit(x->expr);
+        else if (auto* i = dyn_cast<IfStmt>(s)) {
+          walk(i->then_body);
+          walk(i->else_body);
+        } else if (auto* f = dyn_cast<ForStmt>(s)) walk(f->body);
+        else if (auto* w = dyn_cast<WhileStmt>(s)) walk(w->body);
+        else if (auto* w2 = dyn_cast<WithStmt>(s)) walk(w2->body);
+      }
+    };
+    walk(body);
+    return found;
+  }
+
+  void signature(FunctionInfo& info) {
+    fn = &info;
+    dims.clear();
+    declared_dims_only = true;
+    const FunctionDefStmt* f = info.def;
+    for (const GenericParam& g : f->generics) {
+      dims.emplace(g.name, DimExpr::symbol(g.name));
+      info.dims.push_back(g.name);
+    }
+    for (const Param& p : f->params) {
+      FunctionInfo::Param fp;
+      fp.name = p.name;
+      fp.range = p.range;
+      fp.has_default = p.default_value != nullptr;
+      fp.annotated = p.annotation != nullptr;
+      if (p.kind != ParamKind::Normal) {
+        if (p.kind == ParamKind::VarArgs || p.kind == ParamKind::KwArgs)
+          diags.report(DiagKind::NotYetSupported, p.range, "'*args' and '**kwargs' parameters");
+        continue;
+      }
+      if (p.annotation) {
+        if (auto* s = dyn_cast<SubscriptExpr>(p.annotation); s && type_head(s->object) == "Const") {
+          fp.is_const = true;
+          if (s->indices.size() == 1)
+            if (auto* n = dyn_cast<NameExpr>(s->indices[0])) fp.const_symbol = n->name;
+        }
+        fp.type = annotation(p.annotation);
+      } else {
+        fp.type = unknown_type();
+      }
+      info.params.push_back(fp);
+    }
+    if (f->returns) info.ret = annotation(f->returns);
+    declared_dims_only = false;
+    info.is_model = body_declares_parameters(f->body);
+
+    // Preconditions: asserts over dimensions at the top of the body.
+    for (const Stmt* s : f->body) {
+      auto* a = dyn_cast<AssertStmt>(s);
+      if (!a) break;
+      if (!is_dim_predicate_expr(a->test)) break;
+      auto* cmp = cast<CompareExpr>(a->test);
+      info.preconditions.push_back({to_predicate(cmp), a->test->range, sources.text(a->test->range)});
+    }
+    info.typed.name = info.name;
+    info.typed.range = f->name_range;
+    info.typed.decorators = info.decorators;
+    info.typed.dims = info.dims;
+    for (const auto& p : info.params) info.typed.params.push_back({p.name, p.range, p.type});
+    info.typed.declared_return = info.ret;
+    for (const auto& p : info.preconditions) info.typed.preconditions.push_back(p.text);
+    fn = nullptr;
+  }
+
+  // ---------------------------------------------------------------- scopes
+
+  Type lookup_local(const std::string& name) {
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      auto f = it->find(name);
+      if (f != it->end()) return f->second;
+    }
+    return nullptr;
+  }
+
+  void bind(const std::string& name, Type t, SourceRange range) {
+    if (scopes.empty()) scopes.emplace_back();
+    scopes.back()[name] = t;
+    if (fn) fn->typed.bindings.push_back({name, range, t});
+  }
+
+  std::vector<std::string> visible_names() {
+    std::vector<std::string> out;
+    for (auto& s : scopes)
+      for (auto& [k, v] : s) out.push_back(k);
+    for (auto& [k, v] : dims) out.push_back(k);
+    for (auto& [k, v] : c.functions_) out.push_back(k);
+    for (auto& [k, v] : c.classes_) out.push_back(k);
+    for (auto& [k, v] : c.module_aliases_) out.push_back(k);
+    for (auto& [k, v] : c.imported_names_) out.push_back(k);
+    for (const auto& n : builtin_names())
+      if (n.find('.') == std::string::npos) out.push_back(n);
+    return out;
+  }
+
+  // ------------------------------------------------------------ functions
+
+  void check_function(FunctionInfo& info) {
+    fn = &info;
+    c.current_ = &info;
+    scopes.clear();
+    scopes.emplace_back();
+    origin.clear();
+    dims.clear();
+    for (const auto& d : info.dims) dims.emplace(d, DimExpr::symbol(d));
+    c.solver().push();
+    for (const auto& d : info.dims) c.solver().assume({DimPredicate::Op::Ge, DimExpr::symbol(d), DimExpr::constant(1)});
+    for (const auto& p : info.preconditions) c.solver().assume(p.pred);
+    for (const auto& p : info.params) {
+      scopes.back()[p.name] = p.type;
+    }
+    block(info.def->body);
+    c.solver().pop();
+    c.current_ = nullptr;
+    fn = nullptr;
+  }
+
+  // ------------------------------------------------------------ statements
+
+  void block(const Body& body) {
+    for (const Stmt* s : body) stmt(s);
+  }
+
+  void assign_target(const Expr* target, const Type& t, const Expr* value) {
+    if (auto* n = dyn_cast<NameExpr>(target)) {
+      bind(n->name, t, n->range);
+      if (value && expr_origin.count(value)) origin[n->name] = expr_origin[value];
+      else origin.erase(n->name);
+      return;
+    }
+    if (auto* tu = dyn_cast<TupleExpr>(target)) {
+      for (size_t i = 0; i < tu->elements.size(); ++i) {
+        Type et = unknown_type();
+        if (t && t->kind == TypeKind::Tuple && i < t->elems.size()) et = t->elems[i];
+        assign_target(tu->elements[i], et, nullptr);
+      }
+      if (t && t->kind == TypeKind::Tuple && t->elems.size() != tu->elements.size())
+        diags.report(DiagKind::TypeMismatch, target->range,
+                     fmt::format("cannot unpack a tuple of {} values into {} names", t->elems.size(),
+                                 tu->elements.size()));
+      return;
+    }
+    if (auto* l = dyn_cast<ListExpr>(target)) {
+      for (const Expr* e : l->elements) assign_target(e, unknown_type(), nullptr);
+      return;
+    }
+    if (auto* s = dyn_cast<StarredExpr>(target)) {
+      assign_target(s->value, unknown_type(), nullptr);
+      return;
+    }
+    // Attribute and subscript targets: check the object expression.
+    if (auto* a = dyn_cast<AttributeExpr>(target)) expr(a->object);
+    if (auto* sub = dyn_cast<SubscriptExpr>(target)) {
+      expr(sub->object);
+      for (const Expr* i : sub->indices) expr(i);
+    }
+  }
+
+  void stmt(const Stmt* s) {
+    switch (s->kind) {
+      case NodeKind::ExprStmt: expr(cast<ExprStmt>(s)->expr); return;
+      case NodeKind::AssignStmt: {
+        auto* a = cast<AssignStmt>(s);
+        Type t = expr(a->value);
+        for (const Expr* target : a->targets) assign_target(target, t, a->value);
+        return;
+      }
+      case NodeKind::AugAssignStmt: {
+        auto* a = cast<AugAssignStmt>(s);
+        Type lhs = expr(a->target);
+        Type rhs = expr(a->value);
+        Type result = binary(a->op, lhs, rhs, a->range, a->target->range, a->value->range,
+                             std::string(binary_op_spelling(a->op)) + "=");
+        if (auto* n = dyn_cast<NameExpr>(a->target)) bind(n->name, result, n->range);
+        return;
+      }
+      case NodeKind::AnnAssignStmt: {
+        auto* a = cast<AnnAssignStmt>(s);
+        Type declared = annotation(a->annotation);
+        if (a->value) {
+          Type t = expr(a->value);
+          check_assignable(t, declared, a->value->range, "assignment");
+        }
+        if (auto* n = dyn_cast<NameExpr>(a->target)) bind(n->name, declared, n->range);
+        return;
+      }
+      case NodeKind::SampleStmt: sample(cast<SampleStmt>(s)); return;
+      case NodeKind::ReturnStmt: ret(cast<ReturnStmt>(s)); return;
+      case NodeKind::PassStmt:
+      case NodeKind::BreakStmt:
+      case NodeKind::ContinueStmt:
+      case NodeKind::ErrorStmt: return;
+      case NodeKind::AssertStmt: {
+        auto* a = cast<AssertStmt>(s);
+        expr(a->test);
+        if (a->message) expr(a->message);
+        return;
+      }
+      case NodeKind::RaiseStmt: {
+        auto* r = cast<RaiseStmt>(s);
+        diags.report(DiagKind::NotYetSupported, r->range, "'raise'");
+        return;
+      }
+      case NodeKind::IfStmt: {
+        auto* i = cast<IfStmt>(s);
+        expr(i->cond);
+        narrow_and_run(i);
+        return;
+      }
+      case NodeKind::ForStmt: {
+        auto* f = cast<ForStmt>(s);
+        Type it = expr(f->iter);
+        Type elem = iter_element(it);
+        assign_target(f->target, elem, nullptr);
+        block(f->body);
+        block(f->else_body);
+        return;
+      }
+      case NodeKind::WhileStmt: {
+        auto* w = cast<WhileStmt>(s);
+        expr(w->cond);
+        block(w->body);
+        block(w->else_body);
+        return;
+      }
+      case NodeKind::WithStmt: {
+        auto* w = cast<WithStmt>(s);
+        for (const WithItem& item : w->items) {
+          Type t = expr(item.context);
+          if (item.target) assign_target(item.target, unknown_type(), nullptr);
+          (void)t;
+        }
+        block(w->body);
+        return;
+      }
+      case NodeKind::TryStmt:
+        diags.report(DiagKind::NotYetSupported, s->range, "'try' statements");
+        return;
+      case NodeKind::FunctionDefStmt:
+        diags.report(DiagKind::NotYetSupported, cast<FunctionDefStmt>(s)->name_range, "nested function definitions");
+        return;
+      case NodeKind::ClassDefStmt:
+        diags.report(DiagKind::NotYetSupported, cast<ClassDefStmt>(s)->name_range, "classes inside functions");
+        return;
+      case NodeKind::ImportStmt:
+      case NodeKind::ImportFromStmt:
+        diags.report(DiagKind::NotYetSupported, s->range, "imports inside functions");
+        return;
+      default: return;
+    }
+  }
+
+  // `if x is not None:` narrows an optional inside the branch.
+  void narrow_and_run(const IfStmt* i) {
+    std::string narrowed;
+    Type saved;
+    if (auto* cmp = dyn_cast<CompareExpr>(i->cond); cmp && cmp->rest.size() == 1 &&
+                                                    cmp->rest[0].first == CompareOp::IsNot &&
+                                                    isa<NoneLiteralExpr>(cmp->rest[0].second)) {
+      if (auto* n = dyn_cast<NameExpr>(cmp->first)) {
+        Type t = lookup_local(n->name);
+        if (t && t->kind == TypeKind::Optional) {
+          narrowed = n->name;
+          saved = t;
+          scopes.back()[n->name] = t->elems[0];
+        }
+      }
+    }
+    block(i->then_body);
+    if (!narrowed.empty()) scopes.back()[narrowed] = saved;
+    block(i->else_body);
+  }
+
+  Type iter_element(const Type& it) {
+    if (!it) return unknown_type();
+    if (it->kind == TypeKind::Object && (it->name == "range" || it->name == "tile.range")) return int_type();
+    if (it->kind == TypeKind::List) return it->elems[0];
+    if (it->kind == TypeKind::Tuple && !it->elems.empty()) return it->elems[0];
+    if (it->kind == TypeKind::Tensor && it->shape && !it->shape->empty()) {
+      std::vector<DimExpr> rest(it->shape->begin() + 1, it->shape->end());
+      return tensor_type(it->dtype, rest, it->policy);
+    }
+    return unknown_type();
+  }
+
+  void sample(const SampleStmt* s) {
+    Type dist = expr(s->distribution);
+    if (fn && fn->kind != FunctionInfo::Kind::Probabilistic) {
+      auto b = diags.report(DiagKind::SampleOutsideModel, s->tilde_range.valid() ? s->tilde_range : s->range);
+      b.label("'~' draws a random variable or observes a value");
+      b.help(fmt::format("mark '{}' with @tessera.probabilistic (or @tessera.mcmc / @tessera.variational)", fn->name));
+    } else if (!fn) {
+      diags.report(DiagKind::SampleOutsideModel, s->tilde_range.valid() ? s->tilde_range : s->range)
+          .help("'~' is allowed only inside a function marked @tessera.probabilistic, @tessera.mcmc or "
+                "@tessera.variational");
+    }
+    // Outside a probabilistic function E0501 already says what is wrong;
+    // the effect is not counted again as E0502.
+    if (fn && fn->kind == FunctionInfo::Kind::Probabilistic) c.add_effect(kRandom, s->range);
+    Type sample_type = unknown_type();
+    if (dist && dist->kind == TypeKind::Distribution) sample_type = dist->elems[0];
+    else if (!is_unknown(dist))
+      diags.report(DiagKind::TypeMismatch, s->distribution->range,
+                   fmt::format("the right side of '~' must be a distribution, not {}", to_string(dist)));
+
+    auto* name = dyn_cast<NameExpr>(s->target);
+    Type bound = name ? lookup_local(name->name) : expr(s->target);
+    if (name && !bound) {
+      bind(name->name, sample_type, name->range);  // a latent variable
+      return;
+    }
+    // An observation: its shape must equal the distribution's batch shape.
+    // A distribution with scalar parameters observes every element (i.i.d.).
+    auto obs = as_tensor(bound);
+    if (!obs || !is_tensor(sample_type) || !(*obs)->shape || !sample_type->shape) return;
+    const auto& want = *sample_type->shape;
+    const auto& got = *(*obs)->shape;
+    if (want.empty()) return;
+    bool ok = want.size() == got.size();
+    std::string why;
+    for (size_t i = 0; ok && i < want.size(); ++i) {
+      ProofResult r = c.prove_equal(got[i], want[i]);
+      if (r.kind != ProofResult::Kind::Proven) {
+        ok = false;
+        why = fmt::format("dimension {}: {} is not provably equal to {}{}", i, got[i].to_string(), want[i].to_string(),
+                          c.describe_counterexample(r));
+      }
+    }
+    if (!ok) {
+      auto b = diags.report(DiagKind::ObservationShapeMismatch, s->target->range);
+      b.label(fmt::format("observed {} has shape [{}]", name ? "'" + name->name + "'" : "value",
+                          shape_to_string(got)));
+      b.note(fmt::format("the distribution's batch shape is [{}]", shape_to_string(want)));
+      if (!why.empty()) b.note(why);
+      b.note("an observation is never broadcast: that would multiply the likelihood by the broadcast factor");
+    }
+  }
+
+  void ret(const ReturnStmt* r) {
+    Type t = r->value ? expr(r->value) : none_type();
+    if (fn) fn->typed.inferred_return = t;
+    if (!fn || !fn->ret || !r->value) return;
+    check_return(t, fn->ret, r);
+  }
+
+  // Compares an inferred type with a declared one dimension by dimension.
+  // Returns an empty string when they match, else the first difference.
+  std::string mismatch(const Type& found, const Type& expected, std::vector<std::string>& notes) {
+    if (is_unknown(found) || is_unknown(expected)) return "";
+    if (expected->kind == TypeKind::Optional) {
+      if (found->kind == TypeKind::None) return "";
+      return mismatch(found, expected->elems[0], notes);
+    }
+    if (expected->kind == TypeKind::Distribution) {
+      if (found->kind != TypeKind::Distribution) return "kind";
+      return mismatch(found->elems[0], expected->elems[0], notes);
+    }
+    auto ft = as_tensor(found);
+    if (expected->kind == TypeKind::Tensor) {
+      if (!ft) return "kind";
+      if (found->kind != TypeKind::Tensor && expected->shape && expected->shape->empty()) return "";  // scalar
+      const Type& f = *ft;
+      if (!f->shape || !expected->shape) return "";
+      if (f->shape->size() != expected->shape->size()) {
+        notes.push_back(fmt::format("expected rank {}, found rank {}", expected->shape->size(), f->shape->size()));
+        return "rank";
+      }
+      for (size_t i = 0; i < f->shape->size(); ++i) {
+        ProofResult r = c.prove_equal((*f->shape)[i], (*expected->shape)[i]);
+        if (r.kind != ProofResult::Kind::Proven) {
+          notes.push_back(fmt::format("dimension {}: {} is not provably equal to {}{}", i, (*f->shape)[i].to_string(),
+                                      (*expected->shape)[i].to_string(), c.describe_counterexample(r)));
+          return "dim";
+        }
+      }
+      if (f->dtype != expected->dtype && found->kind == TypeKind::Tensor && !found->weak) {
+        notes.push_back(fmt::format("the element type is {}, expected {}", dtype_name(f->dtype),
+                                    dtype_name(expected->dtype)));
+        return "dtype";
+      }
+      return "";
+    }
+    if (expected->kind == TypeKind::Float && (found->kind == TypeKind::Int || found->kind == TypeKind::Float)) return "";
+    if (expected->kind == TypeKind::Int && found->kind == TypeKind::Int) return "";
+    if (expected->kind == TypeKind::Bool && found->kind == TypeKind::Bool) return "";
+    if (expected->kind == found->kind) return "";
+    return "kind";
+  }
+
+  void check_return(const Type& found, const Type& expected, const ReturnStmt* r) {
+    std::vector<std::string> notes;
+    std::string what = mismatch(found, expected, notes);
+    if (what.empty()) return;
+    if (what == "kind") {
+      diags.report(DiagKind::TypeMismatch, r->value->range,
+                   fmt::format("return type mismatch in '{}': expected {}, found {}", fn->name, to_string(expected),
+                               to_string(found)))
+          .related(fn->def->returns->range, "return type declared here");
+      return;
+    }
+    auto b = diags.report(DiagKind::ReturnTypeMismatch, r->value->range, fn->name);
+    b.label(fmt::format("expected {}, found {}", to_string(expected), to_string(found)));
+    for (const auto& n : notes) b.note(n);
+    // A reduction without keepdim=True that removed exactly the dimensions
+    // the declared type keeps as 1 is the classic cause.
+    std::string op;
+    if (auto* n = dyn_cast<NameExpr>(r->value); n && origin.count(n->name)) op = origin[n->name];
+    else if (expr_origin.count(r->value)) op = expr_origin[r->value];
+    auto ft = as_tensor(found);
+    if (!op.empty() && ft && (*ft)->shape && expected->kind == TypeKind::Tensor && expected->shape &&
+        expected->shape->size() > (*ft)->shape->size()) {
+      b.help(fmt::format("did you forget keepdim=True in the {} operation?", op));
+    }
+    b.related(fn->def->returns->range, "return type declared here");
+  }
+
+  void check_assignable(const Type& found, const Type& expected, SourceRange range, const std::string& what) {
+    std::vector<std::string> notes;
+    std::string m = mismatch(found, expected, notes);
+    if (m.empty()) return;
+    auto b = diags.report(DiagKind::TypeMismatch, range,
+                          fmt::format("{} expects {}, found {}", what, to_string(expected), to_string(found)));
+    for (const auto& n : notes) b.note(n);
+  }
+
+  // ------------------------------------------------------------ expressions
+
+  Type expr(const Expr* e) {
+    if (!e) return unknown_type();
+    switch (e->kind) {
+      case NodeKind::NameExpr: return name(cast<NameExpr>(e));
+      case NodeKind::IntLiteralExpr:
+        return int_type(DimExpr::constant(static_cast<int64_t>(cast<IntLiteralExpr>(e)->value)), true);
+      case NodeKind::FloatLiteralExpr: return float_type(cast<FloatLiteralExpr>(e)->value, true);
+      case NodeKind::StringLiteralExpr: return str_type();
+      case NodeKind::FStringExpr:
+        for (const auto& p : cast<FStringExpr>(e)->parts)
+          if (p.expr) expr(p.expr);
+        return str_type();
+      case NodeKind::BoolLiteralExpr: return bool_type();
+      case NodeKind::NoneLiteralExpr: return none_type();
+      case NodeKind::EllipsisLiteralExpr: return unknown_type();
+      case NodeKind::UnaryExpr: return unary(cast<UnaryExpr>(e));
+      case NodeKind::BinaryExpr: {
+        auto* b = cast<BinaryExpr>(e);
+        Type l = expr(b->lhs);
+        Type r = expr(b->rhs);
+        Type t = binary(b->op, l, r, b->op_range.valid() ? b->op_range : b->range, b->lhs->range, b->rhs->range,
+                        std::string(binary_op_spelling(b->op)));
+        return t;
+      }
+      case NodeKind::CompareExpr: return compare(cast<CompareExpr>(e));
+      case NodeKind::ConditionalExpr: {
+        auto* ce = cast<ConditionalExpr>(e);
+        expr(ce->cond);
+        Type a = expr(ce->then_value);
+        Type b = expr(ce->else_value);
+        std::vector<std::string> notes;
+        return mismatch(a, b, notes).empty() ? a : unknown_type();
+      }
+      case NodeKind::LambdaExpr:
+        diags.report(DiagKind::NotYetSupported, e->range, "lambda expressions");
+        return unknown_type();
+      case NodeKind::CallExpr: return call(cast<CallExpr>(e));
+      case NodeKind::AttributeExpr: return attribute(cast<AttributeExpr>(e));
+      case NodeKind::SubscriptExpr: return subscript(cast<SubscriptExpr>(e));
+      case NodeKind::SliceExpr:
+      case NodeKind::KeywordExpr:
+      case NodeKind::PolicyExpr:
+      case NodeKind::StarredExpr: return unknown_type();
+      case NodeKind::TupleExpr: {
+        std::vector<Type> elems;
+        for (const Expr* x : cast<TupleExpr>(e)->elements) elems.push_back(expr(x));
+        return tuple_type(elems);
+      }
+      case NodeKind::ListExpr: {
+        std::vector<Type> elems;
+        for (const Expr* x : cast<ListExpr>(e)->elements) elems.push_back(expr(x));
+        // Lists of dimensions (shapes) keep their element values as a tuple type.
+        return tuple_type(elems);
+      }
+      case NodeKind::SetExpr:
+        for (const Expr* x : cast<SetExpr>(e)->elements) expr(x);
+        return unknown_type();
+      case NodeKind::DictExpr: {
+        for (const auto& d : cast<DictExpr>(e)->entries) {
+          if (d.key) expr(d.key);
+          expr(d.value);
+        }
+        return named_type(TypeKind::Object, "dict");
+      }
+      case NodeKind::ComprehensionExpr:
+        diags.report(DiagKind::NotYetSupported, e->range, "comprehensions");
+        return unknown_type();
+      case NodeKind::AwaitExpr:
+        diags.report(DiagKind::NotYetSupported, e->range, "'await'");
+        return unknown_type();
+      case NodeKind::ErrorExpr: return unknown_type();
+      default: return unknown_type();
+    }
+  }
+
+  Type name(const NameExpr* n) {
+    if (Type t = lookup_local(n->name)) return t;
+    if (auto it = dims.find(n->name); it != dims.end()) return int_type(it->second);
+    if (auto it = c.functions_.find(n->name); it != c.functions_.end())
+      return named_type(TypeKind::Function, n->name, it->second.get());
+    if (auto it = c.classes_.find(n->name); it != c.classes_.end())
+      return named_type(TypeKind::Class, n->name, it->second.get());
+    if (auto it = c.module_aliases_.find(n->name); it != c.module_aliases_.end())
+      return named_type(TypeKind::Module, it->second);
+    if (auto it = c.imported_names_.find(n->name); it != c.imported_names_.end())
+      return named_type(TypeKind::Function, it->second, find_builtin(it->second));
+    if (n->name == "tessera" || n->name == "tile") return named_type(TypeKind::Module, n->name);
+    if (auto d = dtype_from_name(n->name)) return dtype_value_type(*d);
+    if (const BuiltinOp* op = find_builtin(n->name)) return named_type(TypeKind::Function, op->name, op);
+    if (n->name == "True" || n->name == "False") return bool_type();
+    auto b = diags.report(DiagKind::UndefinedName, n->range, n->name);
+    b.label("not found in this scope");
+    std::string guess = closest_name(n->name, visible_names());
+    if (!guess.empty()) b.help(fmt::format("a name with a similar spelling exists: '{}'", guess));
+    // Bind it so later uses do not cascade into more errors.
+    if (!scopes.empty()) scopes.back()[n->name] = unknown_type();
+    return unknown_type();
+  }
+
+  Type unary(const UnaryExpr* u) {
+    Type t = expr(u->operand);
+    if (u->op == UnaryOp::Not) {
+      if (is_tensor(t)) return tensor_type(DType::Bool, t->shape);
+      return bool_type();
+    }
+    if (t && t->kind == TypeKind::Int && t->int_value && u->op == UnaryOp::Neg)
+      return int_type(DimExpr::constant(0) - *t->int_value, t->weak);
+    if (t && t->kind == TypeKind::Float && t->float_value && u->op == UnaryOp::Neg)
+      return float_type(-*t->float_value, t->weak);
+    return t;
+  }
+
+  Type binary(BinaryOp op, const Type& l, const Type& r, SourceRange range, SourceRange lrange, SourceRange rrange,
+              const std::string& spelling) {
+    if (op == BinaryOp::And || op == BinaryOp::Or) {
+      if (is_tensor(l) || is_tensor(r)) return c.elementwise(spelling, range, {l, r});
+      return bool_type();
+    }
+    if (is_unknown(l) || is_unknown(r)) {
+      if (is_tensor(l) || is_tensor(r)) {
+        const Type& t = is_tensor(l) ? l : r;
+        return tensor_type(t->dtype, std::nullopt, t->policy);
+      }
+      return unknown_type();
+    }
+    if (op == BinaryOp::MatMul) return c.matmul(l, r, range, lrange, rrange);
+    // Integer arithmetic on dimension values stays symbolic.
+    if (l->kind == TypeKind::Int && r->kind == TypeKind::Int) {
+      if (op == BinaryOp::Div) return float_type();
+      if (l->int_value && r->int_value) {
+        const DimExpr& a = *l->int_value;
+        const DimExpr& b = *r->int_value;
+        bool weak = l->weak && r->weak;
+        switch (op) {
+          case BinaryOp::Add: return int_type(a + b, weak);
+          case BinaryOp::Sub: return int_type(a - b, weak);
+          case BinaryOp::Mul: return int_type(a * b, weak);
+          case BinaryOp::FloorDiv: return int_type(floordiv(a, b), weak);
+          case BinaryOp::Mod: return int_type(mod(a, b), weak);
+          default: break;
+        }
+      }
+      return int_type();
+    }
+    if (is_numeric_scalar(l) && is_numeric_scalar(r)) {
+      if (l->kind == TypeKind::Float || r->kind == TypeKind::Float || op == BinaryOp::Div) return float_type();
+      return int_type();
+    }
+    if (l->kind == TypeKind::Str || r->kind == TypeKind::Str) {
+      if (op == BinaryOp::Add && l->kind == TypeKind::Str && r->kind == TypeKind::Str) return str_type();
+      diags.report(DiagKind::TypeMismatch, range,
+                   fmt::format("'{}' is not defined for {} and {}", spelling, to_string(l), to_string(r)));
+      return unknown_type();
+    }
+    if ((is_tensor(l) || is_numeric_scalar(l)) && (is_tensor(r) || is_numeric_scalar(r)))
+      return c.elementwise(spelling, range, {l, r});
+    if (l->kind == TypeKind::Distribution || r->kind == TypeKind::Distribution) {
+      diags.report(DiagKind::TypeMismatch, range,
+                   fmt::format("'{}' is not defined for {} and {}", spelling, to_string(l), to_string(r)))
+          .help("sample from the distribution with '~' first, then compute with the value");
+      return unknown_type();
+    }
+    return unknown_type();
+  }
+
+  Type compare(const CompareExpr* cmp) {
+    Type first = expr(cmp->first);
+    Type result = bool_type();
+    Type prev = first;
+    for (const auto& [op, rhs] : cmp->rest) {
+      Type r = expr(rhs);
+      if ((op == CompareOp::Is || op == CompareOp::IsNot || op == CompareOp::In || op == CompareOp::NotIn)) {
+        prev = r;
+        continue;
+      }
+      if (is_tensor(prev) || is_tensor(r)) {
+        Type t = c.elementwise(std::string(compare_op_spelling(op)), cmp->range, {prev, r});
+        if (is_tensor(t)) result = tensor_type(DType::Bool, t->shape);
+      }
+      prev = r;
+    }
+    return result;
+  }
+
+  Type attribute(const AttributeExpr* a) {
+    Type obj = expr(a->object);
+    if (is_unknown(obj)) return unknown_type();
+    if (obj->kind == TypeKind::Module) {
+      std::string q = obj->name + "." + a->name;
+      if (is_builtin_module(q)) return named_type(TypeKind::Module, q);
+      std::string stripped = strip_tessera(q);
+      if (const BuiltinOp* op = find_builtin(stripped)) return named_type(TypeKind::Function, op->name, op);
+      // `tessera.nn.relu`: activations are in the prelude too.
+      if (obj->name == "tessera.nn")
+        if (const BuiltinOp* op = find_builtin(a->name)) return named_type(TypeKind::Function, op->name, op);
+      if (obj->name == "tessera" || obj->name == "tile") {
+        if (auto d = dtype_from_name(a->name)) return dtype_value_type(*d);
+        if (a->name == "Tensor" || a->name == "Tile" || a->name == "Params" || a->name == "Posterior")
+          return named_type(TypeKind::Class, a->name);
+      }
+      std::vector<std::string> names;
+      std::string prefix = strip_tessera(obj->name);
+      for (const auto& n : builtin_names()) {
+        if (prefix.empty()) {
+          if (n.find('.') == std::string::npos) names.push_back(n);
+        } else if (n.rfind(prefix + ".", 0) == 0) {
+          names.push_back(n.substr(prefix.size() + 1));
+        }
+      }
+      auto b = diags.report(DiagKind::UnknownMember, a->name_range, fmt::format("module '{}'", obj->name), a->name);
+      std::string guess = closest_name(a->name, names);
+      if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      return unknown_type();
+    }
+    if (is_tensor(obj)) {
+      const Type& t = obj;
+      if (a->name == "shape") {
+        if (!t->shape) return unknown_type();
+        std::vector<Type> elems;
+        for (const DimExpr& d : *t->shape) elems.push_back(int_type(d));
+        return tuple_type(elems);
+      }
+      if (a->name == "T") {
+        if (!t->shape) return t;
+        std::vector<DimExpr> rev(t->shape->rbegin(), t->shape->rend());
+        return tensor_type(t->dtype, rev, t->policy, t->is_tile);
+      }
+      if (a->name == "dtype") return dtype_value_type(t->dtype);
+      if (a->name == "ndim") return int_type(t->shape ? std::optional<DimExpr>(DimExpr::constant(
+                                                              static_cast<int64_t>(t->shape->size())))
+                                                        : std::nullopt);
+      if (find_method(a->name)) return named_type(TypeKind::Function, "method:" + a->name, find_method(a->name));
+      auto b = diags.report(DiagKind::UnknownMember, a->name_range, to_string(t), a->name);
+      std::string guess = closest_name(a->name, method_names());
+      if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      return unknown_type();
+    }
+    if (obj->kind == TypeKind::Object && obj->name == "tile.context") {
+      // Block sizes of a kernel: symbolic, fixed by autotuning.
+      static const std::set<std::string> fields = {"BM", "BN", "BK", "warps", "stages", "vector"};
+      if (fields.count(a->name)) return int_type(DimExpr::symbol(a->name));
+      diags.report(DiagKind::UnknownMember, a->name_range, "the tile context", a->name)
+          .note("the tile context has BM, BN, BK, warps, stages and vector");
+      return unknown_type();
+    }
+    if (obj->kind == TypeKind::Posterior || obj->kind == TypeKind::Params || obj->kind == TypeKind::Object ||
+        obj->kind == TypeKind::Distribution || obj->kind == TypeKind::Class) {
+      return named_type(TypeKind::Function, "method:" + a->name);
+    }
+    return unknown_type();
+  }
+
+  Type subscript(const SubscriptExpr* s) {
+    Type obj = expr(s->object);
+    std::vector<Type> index_types;
+    for (const Expr* i : s->indices) {
+      if (auto* sl = dyn_cast<SliceExpr>(i)) {
+        if (sl->lower) expr(sl->lower);
+        if (sl->upper) expr(sl->upper);
+        if (sl->step) expr(sl->step);
+        index_types.push_back(nullptr);
+      } else {
+        index_types.push_back(expr(i));
+      }
+    }
+    if (is_unknown(obj)) return unknown_type();
+    if (obj->kind == TypeKind::Tuple) {
+      if (s->indices.size() == 1 && index_types[0] && index_types[0]->kind == TypeKind::Int &&
+          index_types[0]->int_value && index_types[0]->int_value->is_constant()) {
+        int64_t k = index_types[0]->int_value->constant_value();
+        int64_t n = static_cast<int64_t>(obj->elems.size());
+        if (k < 0) k += n;
+        if (k >= 0 && k < n) return obj->elems[static_cast<size_t>(k)];
+        diags.report(DiagKind::AxisOutOfRange, s->indices[0]->range, index_types[0]->int_value->to_string(), n)
+            .label("index out of range for this tuple");
+        return unknown_type();
+      }
+      return unknown_type();
+    }
+    if (obj->kind == TypeKind::Params || obj->kind == TypeKind::Object) return tensor_type(DType::F32, std::nullopt);
+    if (!is_tensor(obj)) return unknown_type();
+    if (!obj->shape) return tensor_type(obj->dtype, std::nullopt, obj->policy);
+    // Tensor indexing: integers drop a dimension, slices keep (and size) it,
+    // `...` stands for the dimensions not indexed, None adds a dimension.
+    const auto& shape = *obj->shape;
+    size_t consumed = 0;
+    for (size_t k = 0; k < s->indices.size(); ++k)
+      if (!isa<EllipsisLiteralExpr>(s->indices[k]) && !isa<NoneLiteralExpr>(s->indices[k])) ++consumed;
+    if (consumed > shape.size()) {
+      diags.report(DiagKind::AxisOutOfRange, s->range, static_cast<int64_t>(consumed) - 1,
+                   static_cast<int64_t>(shape.size()))
+          .label(fmt::format("{} indices for a tensor of rank {}", consumed, shape.size()));
+      return unknown_type();
+    }
+    std::vector<DimExpr> out;
+    size_t dim = 0;
+    for (size_t k = 0; k < s->indices.size(); ++k) {
+      const Expr* i = s->indices[k];
+      if (isa<EllipsisLiteralExpr>(i)) {
+        size_t skip = shape.size() - consumed;
+        for (size_t q = 0; q < skip; ++q) out.push_back(shape[dim++]);
+        continue;
+      }
+      if (isa<NoneLiteralExpr>(i)) {
+        out.push_back(DimExpr::constant(1));
+        continue;
+      }
+      if (auto* sl = dyn_cast<SliceExpr>(i)) {
+        out.push_back(slice_size(sl, shape[dim]));
+        ++dim;
+        continue;
+      }
+      const Type& it = index_types[k];
+      if (is_tensor(it)) {
+        // Indexing with a tensor (gather): the index tensor's shape replaces the dimension.
+        if (it->shape)
+          for (const DimExpr& d : *it->shape) out.push_back(d);
+        ++dim;
+        continue;
+      }
+      ++dim;  // an integer index drops the dimension
+    }
+    for (; dim < shape.size(); ++dim) out.push_back(shape[dim]);
+    return tensor_type(obj->dtype, out, obj->policy, obj->is_tile);
+  }
+
+  DimExpr slice_size(const SliceExpr* sl, const DimExpr& n) {
+    if (!sl->lower && !sl->upper && !sl->step) return n;
+    auto value = [&](const Expr* e) -> std::optional<DimExpr> {
+      if (!e) return std::nullopt;
+      Type t = expr(e);
+      if (t && t->kind == TypeKind::Int && t->int_value) return t->int_value;
+      return std::nullopt;
+    };
+    if (sl->step) return c.fresh_dim("slice");
+    auto lo = sl->lower ? value(sl->lower) : std::optional<DimExpr>(DimExpr::constant(0));
+    auto hi = sl->upper ? value(sl->upper) : std::optional<DimExpr>(n);
+    if (!lo || !hi) return c.fresh_dim("slice");
+    auto norm = [&](DimExpr v) {
+      if (v.is_constant() && v.constant_value() < 0) return n + v;
+      return v;
+    };
+    return norm(*hi) - norm(*lo);
+  }
+
+  // ------------------------------------------------------------ calls
+
+  std::vector<Arg> args_of(const CallExpr* call, std::vector<Arg>& kwargs) {
+    std::vector<Arg> pos;
+    for (const Argument& a : call->args) {
+      Arg arg{a.value, expr(a.value), a.name, a.range};
+      if (a.kind == ArgKind::Keyword) kwargs.push_back(arg);
+      else if (a.kind == ArgKind::Positional) pos.push_back(arg);
+      else diags.report(DiagKind::NotYetSupported, a.range, "'*' and '**' arguments");
+    }
+    return pos;
+  }
+
+  Type call(const CallExpr* call) {
+    // Methods: `x.mean(...)` on a tensor.
+    if (auto* attr = dyn_cast<AttributeExpr>(call->callee)) {
+      Type obj = expr(attr->object);
+      if (is_tensor(obj)) {
+        const BuiltinOp* m = find_method(attr->name);
+        std::vector<Arg> kwargs;
+        std::vector<Arg> pos = args_of(call, kwargs);
+        if (!m) {
+          auto b = diags.report(DiagKind::UnknownMember, attr->name_range, to_string(obj), attr->name);
+          std::string guess = closest_name(attr->name, method_names());
+          if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+          return unknown_type();
+        }
+        Arg self{attr->object, obj, "", attr->object->range};
+        Call info{"x." + attr->name, call->range, &self, pos, kwargs};
+        c.add_effect(m->effects, call->range);
+        Type t = m->rule(c, info);
+        static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "std",
+                                                         "argmax", "prod"};
+        if (reductions.count(attr->name) && !call_has_keepdim(call)) expr_origin[call] = attr->name;
+        return t;
+      }
+      if (obj && (obj->kind == TypeKind::Posterior || obj->kind == TypeKind::Params ||
+                  obj->kind == TypeKind::Object || obj->kind == TypeKind::Distribution)) {
+        std::vector<Arg> kwargs;
+        args_of(call, kwargs);
+        return object_method(obj, attr->name, call);
+      }
+      if (obj && obj->kind != TypeKind::Module) {
+        std::vector<Arg> kwargs;
+        args_of(call, kwargs);
+        return unknown_type();
+      }
+    }
+    Type callee = expr(call->callee);
+    std::vector<Arg> kwargs;
+    std::vector<Arg> pos = args_of(call, kwargs);
+    if (is_unknown(callee)) return unknown_type();
+    if (callee->kind == TypeKind::Function && callee->ref && callee->name.rfind("method:", 0) != 0) {
+      // User function or builtin?
+      auto uf = c.functions_.find(callee->name);
+      if (uf != c.functions_.end() && uf->second.get() == callee->ref) return user_call(*uf->second, call, pos, kwargs);
+      auto* op = static_cast<const BuiltinOp*>(callee->ref);
+      Call info{op->name, call->range, nullptr, pos, kwargs};
+      c.add_effect(op->effects, call->range);
+      Type t = op->rule(c, info);
+      static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "argmax"};
+      if (reductions.count(op->name) && !call_has_keepdim(call)) expr_origin[call] = op->name;
+      return t;
+    }
+    if (callee->kind == TypeKind::Class) {
+      if (callee->name == "Params" || callee->name == "Posterior") return named_type(TypeKind::Object, callee->name);
+      return named_type(TypeKind::Object, callee->name, callee->ref);
+    }
+    if (callee->kind == TypeKind::DTypeValue) {
+      // `f32(x)`: a conversion.
+      if (!pos.empty()) {
+        if (auto t = as_tensor(pos[0].type)) return tensor_type(callee->dtype, (*t)->shape, (*t)->policy);
+      }
+      return scalar_tensor(callee->dtype);
+    }
+    return unknown_type();
+  }
+
+  static bool call_has_keepdim(const CallExpr* call) {
+    for (const Argument& a : call->args)
+      if (a.name == "keepdim") {
+        if (auto* b = dyn_cast<BoolLiteralExpr>(a.value)) return b->value;
+        return true;
+      }
+    return false;
+  }
+
+  Type object_method(const Type& obj, const std::string& method, const CallExpr* call) {
+    if (obj->kind == TypeKind::Posterior) {
+      if (method == "mean" || method == "sd" || method == "samples" || method == "quantile" || method == "rhat" ||
+          method == "ess" || method == "predict" || method == "uncertainty")
+        return tensor_type(DType::F32, std::nullopt);
+      if (method == "summary") return str_type();
+      diags.report(DiagKind::UnknownMember, call->callee->range, "Posterior", method)
+          .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, predict and uncertainty");
+      return unknown_type();
+    }
+    if (obj->kind == TypeKind::Object && obj->name == "optimizer" && method == "step") return params_type();
+    if (obj->kind == TypeKind::Distribution) {
+      if (method == "sample") return obj->elems[0];
+      if (method == "log_prob") return scalar_tensor(DType::F32);
+    }
+    return unknown_type();
+  }
+
+  // Calls a user function: binds its dimensions from the arguments, checks
+  // each argument against its parameter type and the preconditions.
+  Type user_call(FunctionInfo& callee, const CallExpr* call, const std::vector<Arg>& pos,
+                 const std::vector<Arg>& kwargs) {
+    if (fn) fn->callees.insert(&callee);
+    // Match arguments to parameters.
+    std::vector<const Arg*> bound(callee.params.size(), nullptr);
+    bool arity_error = false;
+    if (pos.size() > callee.params.size()) {
+      diags.report(DiagKind::WrongArgumentCount, call->range, callee.name, plural(callee.params.size(), "argument"),
+                   pos.size(), pos.size() == 1 ? "was" : "were")
+          .related(callee.def->name_range, fmt::format("'{}' defined here", callee.name));
+      arity_error = true;
+    }
+    for (size_t i = 0; i < pos.size() && i < callee.params.size(); ++i) bound[i] = &pos[i];
+    for (const Arg& k : kwargs) {
+      auto it = std::find_if(callee.params.begin(), callee.params.end(),
+                             [&](const FunctionInfo::Param& p) { return p.name == k.keyword; });
+      if (it == callee.params.end()) {
+        if (k.keyword == "params" && callee.is_model) continue;  // model(x, params=params)
+        std::vector<std::string> names;
+        for (const auto& p : callee.params) names.push_back(p.name);
+        auto b = diags.report(DiagKind::UnknownKeyword, k.range, callee.name, k.keyword);
+        std::string guess = closest_name(k.keyword, names);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        arity_error = true;
+        continue;
+      }
+      size_t idx = static_cast<size_t>(it - callee.params.begin());
+      if (bound[idx]) {
+        diags.report(DiagKind::DuplicateArgument, k.range, k.keyword, callee.name);
+        arity_error = true;
+        continue;
+      }
+      bound[idx] = &k;
+    }
+    for (size_t i = 0; i < callee.params.size(); ++i) {
+      if (!bound[i] && !callee.params[i].has_default) {
+        diags.report(DiagKind::MissingArgument, call->range, callee.params[i].name, callee.name)
+            .related(callee.params[i].range, "parameter declared here");
+        arity_error = true;
+      }
+    }
+    if (arity_error) return unknown_type();
+
+    // Bind the callee's dimensions. Bare symbols bind first; compound
+    // dimensions are then checked against the arguments.
+    std::map<std::string, DimExpr> subst;
+    for (size_t i = 0; i < callee.params.size(); ++i) {
+      const auto& p = callee.params[i];
+      if (!bound[i]) continue;
+      if (p.is_const && !p.const_symbol.empty()) {
+        auto v = c.dim_value(bound[i]->type);
+        if (v) subst.emplace(p.const_symbol, *v);
+        continue;
+      }
+      auto at = as_tensor(bound[i]->type);
+      if (!is_tensor(p.type) || !p.type->shape || !at || !(*at)->shape) continue;
+      const auto& ps = *p.type->shape;
+      const auto& as = *(*at)->shape;
+      if (ps.size() != as.size()) continue;
+      for (size_t k = 0; k < ps.size(); ++k)
+        if (auto sym = ps[k].as_symbol(); sym && !subst.count(*sym)) subst.emplace(*sym, as[k]);
+    }
+    for (const auto& d : callee.dims)
+      if (!subst.count(d)) subst.emplace(d, c.fresh_dim(d));
+
+    for (size_t i = 0; i < callee.params.size(); ++i) {
+      const auto& p = callee.params[i];
+      if (!bound[i] || p.is_const) continue;
+      Type want = substitute(p.type, subst);
+      std::vector<std::string> notes;
+      std::string m = mismatch(bound[i]->type, want, notes);
+      if (m.empty()) continue;
+      if (m == "kind" || m == "dtype") {
+        auto b = diags.report(DiagKind::TypeMismatch, bound[i]->range,
+                              fmt::format("argument '{}' of '{}' expects {}, found {}", p.name, callee.name,
+                                          to_string(want), to_string(bound[i]->type)));
+        for (const auto& n : notes) b.note(n);
+        if (m == "dtype") b.help("convert it with `.astype(...)`");
+        b.related(p.range, "parameter declared here");
+        continue;
+      }
+      auto b = diags.report(DiagKind::ArgumentShapeMismatch, bound[i]->range, p.name, callee.name);
+      b.label(fmt::format("expected {}, found {}", to_string(want), to_string(bound[i]->type)));
+      for (const auto& n : notes) b.note(n);
+      b.related(p.range, "parameter declared here");
+    }
+
+    // Preconditions, with the callee's dimensions replaced by the caller's.
+    for (const auto& pre : callee.preconditions) {
+      DimPredicate pred{pre.pred.op, pre.pred.lhs.substitute(subst), pre.pred.rhs.substitute(subst)};
+      ProofResult r = c.solver().prove(pred);
+      if (r.kind == ProofResult::Kind::Proven) continue;
+      std::vector<std::string> assignment;
+      for (const auto& d : callee.dims)
+        if (pre.pred.lhs.symbols().count(d) || pre.pred.rhs.symbols().count(d))
+          assignment.push_back(fmt::format("{} = {}", d, subst.at(d).to_string()));
+      std::string bindings;
+      for (size_t k = 0; k < assignment.size(); ++k) bindings += (k ? ", " : "") + assignment[k];
+      bool closed = pred.lhs.symbols().empty() && pred.rhs.symbols().empty();
+      if (closed) {
+        auto b = diags.report(DiagKind::PreconditionFalse, call->range, callee.name);
+        b.label(fmt::format("here {}", bindings));
+        b.note(fmt::format("'{}' requires {}, which is false for {}", callee.name, pre.text, bindings));
+        b.related(pre.range, "precondition declared here");
+      } else {
+        auto b = diags.report(DiagKind::PreconditionUnprovable, call->range, callee.name);
+        b.label(fmt::format("here {}", bindings));
+        b.note(fmt::format("'{}' requires {}, that is {}{}", callee.name, pre.text, pred.to_string(),
+                           c.describe_counterexample(r)));
+        b.help(fmt::format("add `assert {}` at the top of the calling function", pred.to_string()));
+        b.related(pre.range, "precondition declared here");
+      }
+    }
+    if (!callee.ret) return unknown_type();
+    return substitute(callee.ret, subst);
+  }
+
+  static std::string plural(size_t n, const char* word) {
+    return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+  }
+
+  Type substitute(const Type& t, const std::map<std::string, DimExpr>& subst) {
+    if (!t) return t;
+    if (t->kind == TypeKind::Tensor && t->shape) {
+      std::vector<DimExpr> shape;
+      for (const DimExpr& d : *t->shape) shape.push_back(d.substitute(subst));
+      return tensor_type(t->dtype, shape, t->policy, t->is_tile);
+    }
+    if (t->kind == TypeKind::Int && t->int_value) return int_type(t->int_value->substitute(subst));
+    if (t->kind == TypeKind::Distribution) return distribution_type(substitute(t->elems[0], subst));
+    if (t->kind == TypeKind::Optional) return optional_type(substitute(t->elems[0], subst));
+    if (t->kind == TypeKind::Tuple) {
+      std::vector<Type> elems;
+      for (const Type& e : t->elems) elems.push_back(substitute(e, subst));
+      return tuple_type(elems);
+    }
+    return t;
+  }
+
+  // ------------------------------------------------------------ effects
+
+  void finish_effects() {
+    // Propagate effects through calls to a fixed point.
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (FunctionInfo* f : c.function_order_) {
+        unsigned before = f->effects;
+        for (FunctionInfo* callee : f->callees) f->effects |= callee->effects;
+        if (f->effects != before) changed = true;
+      }
+    }
+    for (FunctionInfo* f : c.function_order_) {
+      f->typed.effects = effect_names(f->effects);
+      unsigned allowed = ~0u;
+      std::string what;
+      if (f->effect_bound) {
+        allowed = *f->effect_bound;
+        what = "its @effects(...) bound";
+      } else if (f->kind == FunctionInfo::Kind::Pure) {
+        allowed = ~static_cast<unsigned>(kRandom);
+        what = "a pure @function";
+      }
+      unsigned extra = f->effects & ~allowed;
+      if (!extra) continue;
+      for (const std::string& e : effect_names(extra)) {
+        unsigned bit = e == "random" ? kRandom : e == "state" ? kState : e == "io" ? kIO : e == "collective" ? kCollective : kMovement;
+        SourceRange where = f->def->name_range;
+        for (const auto& [r, bits] : f->effect_sites)
+          if (bits & bit) {
+            where = r;
+            break;
+          }
+        if (where.begin.offset == f->def->name_range.begin.offset) {
+          // The effect comes from a callee: point at the first such call.
+          for (FunctionInfo* callee : f->callees)
+            if (callee->effects & bit) {
+              where = f->def->name_range;
+              break;
+            }
+        }
+        auto b = diags.report(DiagKind::EffectNotAllowed, where, f->name, e, what);
+        if (e == "random" && !f->effect_bound)
+          b.help(fmt::format("mark '{}' @tessera.probabilistic, or declare @tessera.effects(random)", f->name));
+        else if (f->effect_bound)
+          b.related(f->effect_bound_range, "effects declared here");
+      }
+    }
+  }
+};
+
+// ================================================================= Checker
+
+Checker::Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options)
+    : sources_(sources), diags_(diags), options_(options), solver_(std::make_unique<DimSolver>(options.solver_timeout_ms)) {}
+
+ProofResult Checker::prove_equal(const DimExpr& a, const DimExpr& b) { return solver_->prove_equal(a, b); }
+
+DimExpr Checker::fresh_dim(const std::string& hint) {
+  return DimExpr::symbol(fmt::format("{}'{}", hint.empty() ? "d" : hint, ++fresh_counter_));
+}
+
+void Checker::add_effect(unsigned effects, SourceRange where) {
+  if (!effects || !current_) return;
+  current_->effects |= effects;
+  current_->effect_sites.push_back({where, effects});
+}
+
+std::string Checker::describe_counterexample(const ProofResult& r) const {
+  if (r.kind == ProofResult::Kind::Unknown) return " (the solver could not decide)";
+  // Internal fresh symbols (with a quote) are not the user's names.
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : r.counterexample)
+    if (name.find('\'') == std::string::npos) parts.push_back(fmt::format("{} = {}", name, value));
+  if (parts.empty()) return "";
+  std::string out = " (e.g. ";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
+  return out + ")";
+}
+
+std::optional<DimExpr> Checker::dim_value(const Type& t) {
+  if (t && t->kind == TypeKind::Int && t->int_value) return t->int_value;
+  return std::nullopt;
+}
+
+std::optional<int64_t> Checker::int_constant(const Arg* arg) {
+  if (!arg) return std::nullopt;
+  auto v = dim_value(arg->type);
+  if (v && v->is_constant()) return v->constant_value();
+  return std::nullopt;
+}
+
+std::optional<std::vector<DimExpr>> Checker::dims_from(const Arg& arg) {
+  const Type& t = arg.type;
+  if (!t) return std::nullopt;
+  if (t->kind == TypeKind::Int) {
+    if (t->int_value) return std::vector<DimExpr>{*t->int_value};
+    return std::vector<DimExpr>{fresh_dim("n")};
+  }
+  if (t->kind == TypeKind::Tuple) {
+    std::vector<DimExpr> out;
+    for (const Type& e : t->elems) {
+      if (e && e->kind == TypeKind::Int && e->int_value) out.push_back(*e->int_value);
+      else if (e && e->kind == TypeKind::Int) out.push_back(fresh_dim("n"));
+      else return std::nullopt;
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+TypedModule Checker::run(const ast::Module& module) {
+  CheckerImpl impl(*this, sources_, diags_);
+  impl.declare(module);
+  for (FunctionInfo* f : function_order_) impl.decorators(*f);
+  for (FunctionInfo* f : function_order_) impl.signature(*f);
+  // Module-level statements other than definitions and imports.
+  for (const Stmt* s : module.body) {
+    if (isa<FunctionDefStmt>(s) || isa<ClassDefStmt>(s) || isa<ImportStmt>(s) || isa<ImportFromStmt>(s) ||
+        isa<ErrorStmt>(s))
+      continue;
+    if (auto* e = dyn_cast<ExprStmt>(s); e && isa<StringLiteralExpr>(e->expr)) continue;  // docstring
+    impl.stmt(s);
+  }
+  for (FunctionInfo* f : function_order_) impl.check_function(*f);
+  impl.finish_effects();
+  TypedModule out;
+  for (FunctionInfo* f : function_order_) out.functions.push_back(f->typed);
+  return out;
+}
+
+TypedModule check_module(const ast::Module& module, const SourceManager& sources, DiagnosticEngine& diags,
+                         const SemaOptions& options) {
+  Checker checker(sources, diags, options);
+  return checker.run(module);
+}
+
+std::string print_typed(const TypedModule& module, const SourceManager& sources) {
+  std::string out;
+  for (const TypedFunction& f : module.functions) {
+    LineCol lc = sources.line_col(f.range.begin);
+    std::string head = "function " + f.name;
+    if (!f.dims.empty()) {
+      head += "[";
+      for (size_t i = 0; i < f.dims.size(); ++i) head += (i ? ", " : "") + f.dims[i];
+      head += "]";
+    }
+    head += "(";
+    for (size_t i = 0; i < f.params.size(); ++i)
+      head += (i ? ", " : "") + f.params[i].name + ": " + to_string(f.params[i].type);
+    head += ")";
+    if (f.declared_return) head += " -> " + to_string(f.declared_return);
+    out += fmt::format("{}  <{}:{}>\n", head, lc.line, lc.col);
+    if (!f.decorators.empty()) {
+      out += "  decorators:";
+      for (const auto& d : f.decorators) out += " " + d;
+      out += "\n";
+    }
+    for (const auto& p : f.preconditions) out += "  requires " + p + "\n";
+    out += "  effects: {";
+    for (size_t i = 0; i < f.effects.size(); ++i) out += (i ? ", " : "") + f.effects[i];
+    out += "}\n";
+    for (const TypedBinding& b : f.bindings) {
+      LineCol blc = sources.line_col(b.range.begin);
+      out += fmt::format("  {}: {}  <{}:{}>\n", b.name, to_string(b.type), blc.line, blc.col);
+    }
+    if (f.inferred_return) out += "  returns " + to_string(f.inferred_return) + "\n";
+  }
+  return out;
+}
+
+}  // namespace tessera::sema

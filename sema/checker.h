@@ -1,0 +1,147 @@
+// Internal to sema: the checker's state, shared by the statement/expression
+// walker (checker.cpp) and the shape rules of built-in operations (ops.cpp).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "frontend/ast.h"
+#include "frontend/diagnostics.h"
+#include "sema/dim_solver.h"
+#include "sema/sema.h"
+#include "sema/types.h"
+
+namespace tessera::sema {
+
+enum Effect : unsigned { kRandom = 1, kState = 2, kIO = 4, kCollective = 8, kMovement = 16 };
+std::vector<std::string> effect_names(unsigned effects);
+
+struct FunctionInfo {
+  enum class Kind { Plain, Pure, Probabilistic, Kernel };
+  const ast::FunctionDefStmt* def = nullptr;
+  std::string name;
+  Kind kind = Kind::Plain;
+  std::vector<std::string> decorators;
+  std::vector<std::string> dims;
+  struct Param {
+    std::string name;
+    Type type;
+    bool annotated = false;
+    bool is_const = false;  // Const[H]: binds H from an Int argument
+    std::string const_symbol;
+    bool has_default = false;
+    SourceRange range;
+  };
+  std::vector<Param> params;
+  Type ret;  // null: not annotated
+  struct Precondition {
+    DimPredicate pred;
+    SourceRange range;
+    std::string text;
+  };
+  std::vector<Precondition> preconditions;
+  unsigned effects = 0;
+  std::optional<unsigned> effect_bound;
+  SourceRange effect_bound_range;
+  std::set<FunctionInfo*> callees;
+  std::vector<std::pair<SourceRange, unsigned>> effect_sites;  // where each direct effect comes from
+  bool is_model = false;  // declares parameters through tessera.nn layers
+  TypedFunction typed;
+};
+
+struct ClassInfo {
+  const ast::ClassDefStmt* def = nullptr;
+  std::string name;
+  std::map<std::string, Type> fields;
+};
+
+// One argument of a call, already typed.
+struct Arg {
+  const ast::Expr* expr = nullptr;
+  Type type;
+  std::string keyword;  // empty for positional
+  SourceRange range;
+};
+
+// A call of a built-in operation or method: what the shape rules see.
+struct Call {
+  std::string name;     // user-facing: "softmax", "x.mean", "nn.linear"
+  SourceRange range;    // the whole call
+  const Arg* self = nullptr;  // the receiver of a method call
+  std::vector<Arg> args;      // positional
+  std::vector<Arg> kwargs;
+
+  const Arg* kw(std::string_view name) const;
+  // Positional argument i, or the keyword argument `name`.
+  const Arg* arg(size_t i, std::string_view name) const;
+};
+
+class Checker;
+using OpRule = std::function<Type(Checker&, const Call&)>;
+
+struct BuiltinOp {
+  std::string name;  // "softmax", "nn.linear", "tile.load", "Normal"
+  OpRule rule;
+  unsigned effects = 0;
+};
+
+// Built-in operations by qualified name and tensor methods by name (ops.cpp).
+const BuiltinOp* find_builtin(const std::string& qualified);
+const BuiltinOp* find_method(const std::string& name);
+const std::vector<std::string>& builtin_names();
+const std::vector<std::string>& method_names();
+bool is_builtin_module(const std::string& qualified);  // "tessera", "tessera.nn", "tile", ...
+
+class Checker {
+ public:
+  Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options);
+  TypedModule run(const ast::Module& module);
+
+  // ---- services for the shape rules
+  DiagnosticEngine& diags() { return diags_; }
+  DimSolver& solver() { return *solver_; }
+  // Proves a == b under the current function's facts.
+  ProofResult prove_equal(const DimExpr& a, const DimExpr& b);
+  DimExpr fresh_dim(const std::string& hint);
+  void add_effect(unsigned effects, SourceRange where);
+  bool in_kernel() const { return current_ && current_->kind == FunctionInfo::Kind::Kernel; }
+
+  // Broadcasts two shapes (NumPy rules); reports E0302 and returns nullopt
+  // when a pair of dimensions is neither provably equal nor 1.
+  std::optional<std::vector<DimExpr>> broadcast(const std::vector<DimExpr>& a, const std::vector<DimExpr>& b,
+                                                const std::string& op, SourceRange range, const Type& ta,
+                                                const Type& tb);
+  // Broadcasts the types of an elementwise operation (tensors and scalars).
+  Type elementwise(const std::string& op, SourceRange range, const std::vector<Type>& operands);
+  Type matmul(const Type& a, const Type& b, SourceRange range, SourceRange lhs_range, SourceRange rhs_range);
+  // Resolves a (possibly negative) axis; reports E0305.
+  std::optional<size_t> axis(int64_t axis, size_t rank, SourceRange range);
+  // The dimension value of an Int-typed argument, when statically known.
+  std::optional<DimExpr> dim_value(const Type& t);
+  // A list/tuple of dimension values (`shape=[K, N]`, `(ctx.BM, ctx.BN)`).
+  std::optional<std::vector<DimExpr>> dims_from(const Arg& arg);
+  std::optional<int64_t> int_constant(const Arg* arg);
+  std::string describe_counterexample(const ProofResult& r) const;
+
+ private:
+  friend struct CheckerImpl;
+  const SourceManager& sources_;
+  DiagnosticEngine& diags_;
+  SemaOptions options_;
+  std::unique_ptr<DimSolver> solver_;
+  FunctionInfo* current_ = nullptr;
+  int fresh_counter_ = 0;
+  std::map<std::string, std::unique_ptr<FunctionInfo>> functions_;
+  std::vector<FunctionInfo*> function_order_;
+  std::map<std::string, std::unique_ptr<ClassInfo>> classes_;
+  std::map<std::string, std::string> module_aliases_;  // local name -> "tessera.nn"
+  std::map<std::string, std::string> imported_names_;  // local name -> builtin qualified name
+};
+
+}  // namespace tessera::sema

@@ -1,0 +1,1039 @@
+// Shape rules of the built-in operations (LANGUAGE.md §6), tensor methods,
+// distributions and the tile operations of kernels.
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+
+#include "sema/checker.h"
+
+namespace tessera::sema {
+
+// ------------------------------------------------------------ shape helpers
+
+std::optional<std::vector<DimExpr>> Checker::broadcast(const std::vector<DimExpr>& a, const std::vector<DimExpr>& b,
+                                                       const std::string& op, SourceRange range, const Type& ta,
+                                                       const Type& tb) {
+  size_t n = std::max(a.size(), b.size());
+  std::vector<DimExpr> out(n, DimExpr::constant(1));
+  for (size_t i = 0; i < n; ++i) {
+    // Align from the right.
+    std::optional<DimExpr> da, db;
+    if (i < a.size()) da = a[a.size() - 1 - i];
+    if (i < b.size()) db = b[b.size() - 1 - i];
+    DimExpr& slot = out[n - 1 - i];
+    if (!da) {
+      slot = *db;
+      continue;
+    }
+    if (!db) {
+      slot = *da;
+      continue;
+    }
+    if (da->is_constant() && da->constant_value() == 1) {
+      slot = *db;
+      continue;
+    }
+    if (db->is_constant() && db->constant_value() == 1) {
+      slot = *da;
+      continue;
+    }
+    ProofResult r = prove_equal(*da, *db);
+    if (r.kind == ProofResult::Kind::Proven) {
+      slot = *da;
+      continue;
+    }
+    auto builder = diags_.report(DiagKind::BroadcastMismatch, range, op, to_string(ta), to_string(tb));
+    size_t ia = a.size() - 1 - i, ib = b.size() - 1 - i;
+    if (da->is_constant() && db->is_constant()) {
+      builder.label(fmt::format("{} and {} differ", da->to_string(), db->to_string()));
+    } else {
+      builder.label(fmt::format("{} is not provably equal to {}", da->to_string(), db->to_string()));
+    }
+    builder.note(fmt::format("dimension {} of the left operand is {}; dimension {} of the right operand is {}{}", ia,
+                             da->to_string(), ib, db->to_string(), describe_counterexample(r)));
+    builder.note("broadcasting needs each pair of dimensions (aligned from the right) to be equal or 1");
+    return std::nullopt;
+  }
+  return out;
+}
+
+Type Checker::elementwise(const std::string& op, SourceRange range, const std::vector<Type>& operands) {
+  std::optional<std::vector<DimExpr>> shape = std::vector<DimExpr>{};
+  std::optional<DType> dtype;
+  Policy policy;
+  bool has_policy = false;
+  bool tile = false;
+  Type first_shaped;
+  for (const Type& t : operands) {
+    if (is_unknown(t)) return unknown_type();
+    auto tt = as_tensor(t);
+    if (!tt) return unknown_type();
+    const Type& x = *tt;
+    tile = tile || x->is_tile;
+    // Weak scalars (literals, Python numbers) take the tensor's dtype.
+    bool weak = t->kind != TypeKind::Tensor;
+    if (!weak) {
+      if (dtype && *dtype != x->dtype) dtype = promote(*dtype, x->dtype);
+      else if (!dtype) dtype = x->dtype;
+      if (!x->policy.empty()) {
+        if (has_policy && !(policy == x->policy)) {
+          Policy wider = policy;
+          if (x->policy.accum && (!policy.accum || dtype_bits(*x->policy.accum) > dtype_bits(*policy.accum)))
+            wider.accum = x->policy.accum;
+          diags_.report(DiagKind::PolicyMismatch, range, op, policy.to_string().substr(1),
+                        x->policy.to_string().substr(1))
+              .note(fmt::format("the result takes the wider accumulation:{}", wider.to_string()));
+          policy = wider;
+        } else if (!has_policy) {
+          policy = x->policy;
+          has_policy = true;
+        }
+      }
+    }
+    if (!x->shape) {
+      shape.reset();
+      continue;
+    }
+    if (!shape) continue;
+    if (!first_shaped) {
+      first_shaped = x;
+      shape = x->shape;
+      continue;
+    }
+    shape = broadcast(*shape, *x->shape, op, range, tensor_type(x->dtype, *shape), x);
+    if (!shape) return unknown_type();
+  }
+  if (!dtype) {
+    // Only scalars: the result is a scalar of the widest kind.
+    bool any_float = false;
+    for (const Type& t : operands) any_float = any_float || t->kind == TypeKind::Float;
+    return any_float ? float_type() : operands.empty() ? unknown_type() : operands[0];
+  }
+  return tensor_type(*dtype, shape, policy, tile);
+}
+
+Type Checker::matmul(const Type& a, const Type& b, SourceRange range, SourceRange lhs_range, SourceRange rhs_range) {
+  auto ta = as_tensor(a), tb = as_tensor(b);
+  if (!ta || !tb) {
+    diags_.report(DiagKind::TypeMismatch, range,
+                  fmt::format("'@' needs tensors, found {} and {}", to_string(a), to_string(b)));
+    return unknown_type();
+  }
+  const Type& x = *ta;
+  const Type& y = *tb;
+  DType dt = promote(x->dtype, y->dtype);
+  Policy policy = !x->policy.empty() ? x->policy : y->policy;
+  bool tile = x->is_tile || y->is_tile;
+  if (!x->shape || !y->shape) return tensor_type(dt, std::nullopt, policy, tile);
+  std::vector<DimExpr> xs = *x->shape, ys = *y->shape;
+  if (xs.empty() || ys.empty()) {
+    diags_.report(DiagKind::MatmulMismatch, range, to_string(x), to_string(y))
+        .label("matmul needs operands of rank 1 or more")
+        .help("use '*' to multiply by a scalar");
+    return unknown_type();
+  }
+  bool vec_l = xs.size() == 1, vec_r = ys.size() == 1;
+  if (vec_l) xs.insert(xs.begin(), DimExpr::constant(1));
+  if (vec_r) ys.push_back(DimExpr::constant(1));
+  const DimExpr& k1 = xs.back();
+  const DimExpr& k2 = ys[ys.size() - 2];
+  ProofResult r = prove_equal(k1, k2);
+  if (r.kind != ProofResult::Kind::Proven) {
+    auto builder = diags_.report(DiagKind::MatmulMismatch, range, k1.to_string(), k2.to_string());
+    builder.label(fmt::format("{} @ {}", to_string(x), to_string(y)));
+    builder.note(fmt::format("the last dimension of the left operand ({}) must equal the second-to-last of the "
+                             "right operand ({}){}",
+                             k1.to_string(), k2.to_string(), describe_counterexample(r)));
+    // A transposed right operand is the usual slip.
+    if (!vec_r && ys.size() >= 2 && prove_equal(k1, ys.back()).kind == ProofResult::Kind::Proven)
+      builder.help("the right operand looks transposed: did you mean to write '.T' after it?");
+    else if (!vec_l && xs.size() >= 2 && prove_equal(xs[xs.size() - 2], k2).kind == ProofResult::Kind::Proven)
+      builder.help("the left operand looks transposed: did you mean to write '.T' after it?");
+    (void)lhs_range;
+    (void)rhs_range;
+    return unknown_type();
+  }
+  std::vector<DimExpr> batch_x(xs.begin(), xs.end() - 2), batch_y(ys.begin(), ys.end() - 2);
+  auto batch = broadcast(batch_x, batch_y, "@", range, x, y);
+  if (!batch) return unknown_type();
+  std::vector<DimExpr> out = *batch;
+  if (!vec_l) out.push_back(xs[xs.size() - 2]);
+  if (!vec_r) out.push_back(ys.back());
+  return tensor_type(dt, out, policy, tile);
+}
+
+std::optional<size_t> Checker::axis(int64_t a, size_t rank, SourceRange range) {
+  int64_t r = static_cast<int64_t>(rank);
+  if (a < -r || a >= r || (rank == 0)) {
+    diags_.report(DiagKind::AxisOutOfRange, range, a, rank)
+        .note(rank == 0 ? std::string("a rank-0 tensor has no axes")
+                        : fmt::format("valid axes are {} to {}", -r, r - 1));
+    return std::nullopt;
+  }
+  return static_cast<size_t>(a < 0 ? a + r : a);
+}
+
+namespace {
+
+Type same_as(const Type& t) {
+  if (auto x = as_tensor(t)) return *x;
+  return unknown_type();
+}
+
+// Unary elementwise functions keep the shape; integer inputs become float
+// for the transcendental ones.
+Type unary_float(Checker&, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  if (!x) return unknown_type();
+  if (x->type->kind == TypeKind::Int || x->type->kind == TypeKind::Float) return float_type();
+  auto t = as_tensor(x->type);
+  if (!t) return unknown_type();
+  DType d = is_float((*t)->dtype) ? (*t)->dtype : DType::F32;
+  return tensor_type(d, (*t)->shape, (*t)->policy, (*t)->is_tile);
+}
+
+Type unary_same(Checker&, const Call& c) {
+  const Arg* x = c.self ? c.self : c.arg(0, "x");
+  if (!x) return unknown_type();
+  if (is_numeric_scalar(x->type)) return x->type;
+  return same_as(x->type);
+}
+
+const Arg* input(const Call& c) { return c.self ? c.self : c.arg(0, "x"); }
+size_t pos_offset(const Call& c) { return c.self ? 0 : 1; }
+
+// Reductions over `axis` (int, tuple or None) with `keepdim`.
+Type reduce(Checker& ck, const Call& c, bool to_int) {
+  const Arg* x = input(c);
+  if (!x) return unknown_type();
+  auto t = as_tensor(x->type);
+  if (!t) return unknown_type();
+  DType d = to_int ? DType::I64 : (*t)->dtype;
+  if ((*t)->policy.accum && !to_int) d = (*t)->dtype;
+  const Arg* axis_arg = c.arg(pos_offset(c), "axis");
+  if (!axis_arg) axis_arg = c.kw("dim");
+  const Arg* keep = c.kw("keepdim");
+  bool keepdim = keep && keep->type->kind == TypeKind::Bool;
+  if (keep && keep->expr)
+    if (auto* b = ast::dyn_cast<ast::BoolLiteralExpr>(keep->expr)) keepdim = b->value;
+  if (!(*t)->shape) return tensor_type(d, std::nullopt, (*t)->policy, (*t)->is_tile);
+  const auto& shape = *(*t)->shape;
+  std::vector<bool> reduced(shape.size(), false);
+  if (!axis_arg || axis_arg->type->kind == TypeKind::None) {
+    std::fill(reduced.begin(), reduced.end(), true);
+  } else {
+    std::vector<Type> axes;
+    if (axis_arg->type->kind == TypeKind::Tuple) axes = axis_arg->type->elems;
+    else axes = {axis_arg->type};
+    for (const Type& a : axes) {
+      if (!a || a->kind != TypeKind::Int || !a->int_value || !a->int_value->is_constant())
+        return tensor_type(d, std::nullopt, (*t)->policy, (*t)->is_tile);
+      auto ax = ck.axis(a->int_value->constant_value(), shape.size(), axis_arg->range);
+      if (!ax) return unknown_type();
+      reduced[*ax] = true;
+    }
+  }
+  std::vector<DimExpr> out;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (!reduced[i]) out.push_back(shape[i]);
+    else if (keepdim) out.push_back(DimExpr::constant(1));
+  }
+  return tensor_type(d, out, (*t)->policy, (*t)->is_tile);
+}
+
+// Operations that normalize along an axis keep the shape (softmax & co).
+Type along_axis(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  if (!x) return unknown_type();
+  auto t = as_tensor(x->type);
+  if (!t) return unknown_type();
+  const Arg* axis_arg = c.arg(pos_offset(c), "axis");
+  if (!axis_arg) axis_arg = c.kw("dim");
+  if (axis_arg && (*t)->shape) {
+    if (auto a = ck.int_constant(axis_arg)) {
+      if (!ck.axis(*a, (*t)->shape->size(), axis_arg->range)) return unknown_type();
+    }
+  }
+  return *t;
+}
+
+Type reshape(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  if (!x) return unknown_type();
+  auto t = as_tensor(x->type);
+  if (!t) return unknown_type();
+  std::vector<DimExpr> target;
+  size_t first = pos_offset(c);
+  std::vector<const Arg*> parts;
+  for (size_t i = first; i < c.args.size(); ++i) parts.push_back(&c.args[i]);
+  if (parts.empty())
+    if (const Arg* s = c.kw("shape")) parts.push_back(s);
+  int infer_at = -1;
+  for (const Arg* p : parts) {
+    auto dims = ck.dims_from(*p);
+    if (!dims) return tensor_type((*t)->dtype, std::nullopt, (*t)->policy);
+    for (const DimExpr& d : *dims) {
+      if (d.is_constant() && d.constant_value() == -1) {
+        infer_at = static_cast<int>(target.size());
+        target.push_back(DimExpr::constant(1));
+        continue;
+      }
+      target.push_back(d);
+    }
+  }
+  if (!(*t)->shape) return tensor_type((*t)->dtype, target, (*t)->policy);
+  DimExpr before = DimExpr::constant(1);
+  for (const DimExpr& d : *(*t)->shape) before = before * d;
+  DimExpr after = DimExpr::constant(1);
+  for (const DimExpr& d : target) after = after * d;
+  if (infer_at >= 0) {
+    target[static_cast<size_t>(infer_at)] = floordiv(before, after);
+    return tensor_type((*t)->dtype, target, (*t)->policy);
+  }
+  ProofResult r = ck.prove_equal(before, after);
+  if (r.kind != ProofResult::Kind::Proven) {
+    auto b = ck.diags().report(DiagKind::ReshapeMismatch, c.range, before.to_string(), after.to_string());
+    b.label(fmt::format("{} cannot become [{}]", to_string(*t), shape_to_string(target)));
+    b.note(fmt::format("{} is not provably equal to {}{}", before.to_string(), after.to_string(),
+                       ck.describe_counterexample(r)));
+    bool has_div = after.to_string().find("//") != std::string::npos;
+    if (has_div) b.help("if a dimension divides another, state it as a precondition: `assert D % H == 0`");
+    return unknown_type();
+  }
+  return tensor_type((*t)->dtype, target, (*t)->policy);
+}
+
+Type transpose(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  if (!x) return unknown_type();
+  auto t = as_tensor(x->type);
+  if (!t || !(*t)->shape) return t ? *t : unknown_type();
+  const auto& shape = *(*t)->shape;
+  std::vector<int64_t> perm;
+  size_t first = pos_offset(c);
+  for (size_t i = first; i < c.args.size(); ++i) {
+    const Arg& a = c.args[i];
+    if (a.type->kind == TypeKind::Tuple) {
+      for (const Type& e : a.type->elems) {
+        if (!e || e->kind != TypeKind::Int || !e->int_value || !e->int_value->is_constant())
+          return tensor_type((*t)->dtype, std::nullopt, (*t)->policy);
+        perm.push_back(e->int_value->constant_value());
+      }
+    } else if (auto v = ck.int_constant(&a)) {
+      perm.push_back(*v);
+    } else {
+      return tensor_type((*t)->dtype, std::nullopt, (*t)->policy);
+    }
+  }
+  if (perm.empty()) {
+    std::vector<DimExpr> rev(shape.rbegin(), shape.rend());
+    return tensor_type((*t)->dtype, rev, (*t)->policy, (*t)->is_tile);
+  }
+  // transpose(a, b) on a tensor of higher rank swaps two axes.
+  if (perm.size() == 2 && shape.size() != 2) {
+    auto a = ck.axis(perm[0], shape.size(), c.range);
+    auto b = ck.axis(perm[1], shape.size(), c.range);
+    if (!a || !b) return unknown_type();
+    std::vector<DimExpr> out = shape;
+    std::swap(out[*a], out[*b]);
+    return tensor_type((*t)->dtype, out, (*t)->policy, (*t)->is_tile);
+  }
+  if (perm.size() != shape.size()) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("transpose needs a permutation of {} axes, got {}", shape.size(), perm.size()));
+    return unknown_type();
+  }
+  std::vector<bool> seen(shape.size(), false);
+  std::vector<DimExpr> out;
+  for (int64_t p : perm) {
+    auto a = ck.axis(p, shape.size(), c.range);
+    if (!a) return unknown_type();
+    if (seen[*a]) {
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("transpose lists axis {} twice; it needs a permutation", *a));
+      return unknown_type();
+    }
+    seen[*a] = true;
+    out.push_back(shape[*a]);
+  }
+  return tensor_type((*t)->dtype, out, (*t)->policy, (*t)->is_tile);
+}
+
+Type unsqueeze(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t || !(*t)->shape) return t ? *t : unknown_type();
+  auto a = ck.int_constant(c.arg(pos_offset(c), "axis"));
+  if (!a) return tensor_type((*t)->dtype, std::nullopt, (*t)->policy);
+  auto shape = *(*t)->shape;
+  auto ax = ck.axis(*a, shape.size() + 1, c.range);
+  if (!ax) return unknown_type();
+  shape.insert(shape.begin() + static_cast<long>(*ax), DimExpr::constant(1));
+  return tensor_type((*t)->dtype, shape, (*t)->policy, (*t)->is_tile);
+}
+
+Type astype(Checker&, const Call& c) {
+  const Arg* x = input(c);
+  const Arg* d = c.arg(pos_offset(c), "dtype");
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t) return unknown_type();
+  if (d && d->type->kind == TypeKind::DTypeValue) return tensor_type(d->type->dtype, (*t)->shape, (*t)->policy);
+  return *t;
+}
+
+// Creation: randn(2, 3), zeros((2, 3)), full(shape, value).
+Type creation(Checker& ck, const Call& c, DType d) {
+  std::vector<DimExpr> shape;
+  for (const Arg& a : c.args) {
+    auto dims = ck.dims_from(a);
+    if (!dims) {
+      ck.diags().report(DiagKind::TypeMismatch, a.range,
+                        fmt::format("'{}' takes dimensions (integers), found {}", c.name, to_string(a.type)));
+      return unknown_type();
+    }
+    shape.insert(shape.end(), dims->begin(), dims->end());
+  }
+  if (const Arg* s = c.kw("shape")) {
+    auto dims = ck.dims_from(*s);
+    if (dims) shape.insert(shape.end(), dims->begin(), dims->end());
+  }
+  if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
+  return tensor_type(d, shape);
+}
+
+Type full(Checker& ck, const Call& c) {
+  const Arg* s = c.arg(0, "shape");
+  if (!s) return unknown_type();
+  auto dims = ck.dims_from(*s);
+  DType d = DType::F32;
+  if (const Arg* v = c.arg(1, "value"); v && v->type->kind == TypeKind::Int) d = DType::I64;
+  if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
+  if (!dims) return tensor_type(d, std::nullopt);
+  return tensor_type(d, *dims);
+}
+
+// tensor([[1, 2], [3, 4]]): the shape of a nested list literal.
+Type tensor_literal(Checker& ck, const Call& c) {
+  const Arg* data = c.arg(0, "data");
+  if (!data) return unknown_type();
+  std::vector<DimExpr> shape;
+  DType d = DType::F32;
+  bool all_int = true;
+  std::function<bool(const ast::Expr*, size_t)> walk = [&](const ast::Expr* e, size_t depth) -> bool {
+    const std::vector<ast::Expr*>* elems = nullptr;
+    if (auto* l = ast::dyn_cast<ast::ListExpr>(e)) elems = &l->elements;
+    else if (auto* t = ast::dyn_cast<ast::TupleExpr>(e)) elems = &t->elements;
+    if (!elems) {
+      if (ast::isa<ast::FloatLiteralExpr>(e)) all_int = false;
+      else if (auto* u = ast::dyn_cast<ast::UnaryExpr>(e); u && ast::isa<ast::FloatLiteralExpr>(u->operand))
+        all_int = false;
+      else if (!ast::isa<ast::IntLiteralExpr>(e) && !ast::isa<ast::UnaryExpr>(e)) all_int = false;
+      return depth == shape.size();
+    }
+    if (depth == shape.size()) shape.push_back(DimExpr::constant(static_cast<int64_t>(elems->size())));
+    else if (!(shape[depth] == DimExpr::constant(static_cast<int64_t>(elems->size())))) return false;
+    for (const ast::Expr* x : *elems)
+      if (!walk(x, depth + 1)) return false;
+    return true;
+  };
+  if (!walk(data->expr, 0)) {
+    ck.diags().report(DiagKind::OperandShapeRule, data->range, "the nested lists of a tensor literal are ragged")
+        .note("every row must have the same length");
+    return unknown_type();
+  }
+  if (all_int) d = DType::I64;
+  if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
+  return tensor_type(d, shape);
+}
+
+Type concat_like(Checker& ck, const Call& c, bool stack) {
+  const Arg* list = c.arg(0, "tensors");
+  if (!list || list->type->kind != TypeKind::Tuple) return tensor_type(DType::F32, std::nullopt);
+  int64_t axis_value = 0;
+  const Arg* axis_arg = c.arg(1, "axis");
+  if (axis_arg) {
+    auto v = ck.int_constant(axis_arg);
+    if (!v) return tensor_type(DType::F32, std::nullopt);
+    axis_value = *v;
+  }
+  std::vector<Type> parts;
+  for (const Type& e : list->type->elems) {
+    auto t = as_tensor(e);
+    if (!t || !(*t)->shape) return tensor_type(DType::F32, std::nullopt);
+    parts.push_back(*t);
+  }
+  if (parts.empty()) return unknown_type();
+  const auto& first = *parts[0]->shape;
+  size_t rank = first.size();
+  auto ax = ck.axis(axis_value, stack ? rank + 1 : rank, axis_arg ? axis_arg->range : c.range);
+  if (!ax) return unknown_type();
+  std::vector<DimExpr> out = first;
+  DimExpr total = stack ? DimExpr::constant(static_cast<int64_t>(parts.size())) : first[*ax];
+  DType d = parts[0]->dtype;
+  for (size_t k = 1; k < parts.size(); ++k) {
+    const auto& s = *parts[k]->shape;
+    d = promote(d, parts[k]->dtype);
+    if (s.size() != rank) {
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("{} needs tensors of the same rank: {} and {}", c.name, to_string(parts[0]),
+                                    to_string(parts[k])));
+      return unknown_type();
+    }
+    for (size_t i = 0; i < rank; ++i) {
+      if (!stack && i == *ax) continue;
+      ProofResult r = ck.prove_equal(first[i], s[i]);
+      if (r.kind != ProofResult::Kind::Proven) {
+        ck.diags()
+            .report(DiagKind::OperandShapeRule, c.range,
+                    fmt::format("{} needs equal dimensions {}: {} and {}", c.name,
+                                stack ? "everywhere" : "outside the joined axis", to_string(parts[0]),
+                                to_string(parts[k])))
+            .note(fmt::format("dimension {}: {} is not provably equal to {}{}", i, first[i].to_string(),
+                              s[i].to_string(), ck.describe_counterexample(r)));
+        return unknown_type();
+      }
+    }
+    if (!stack) total = total + s[*ax];
+  }
+  if (stack) out.insert(out.begin() + static_cast<long>(*ax), total);
+  else out[*ax] = total;
+  return tensor_type(d, out);
+}
+
+Type one_hot(Checker& ck, const Call& c) {
+  const Arg* labels = c.arg(0, "labels");
+  const Arg* n = c.arg(1, "num_classes");
+  auto t = labels ? as_tensor(labels->type) : std::nullopt;
+  if (!t) return unknown_type();
+  if (is_float((*t)->dtype)) {
+    ck.diags().report(DiagKind::TypeMismatch, labels->range,
+                      fmt::format("one_hot needs integer labels, found {}", to_string(*t)));
+    return unknown_type();
+  }
+  auto nv = n ? ck.dim_value(n->type) : std::nullopt;
+  if (!(*t)->shape) return tensor_type(DType::F32, std::nullopt);
+  auto shape = *(*t)->shape;
+  shape.push_back(nv ? *nv : ck.fresh_dim("classes"));
+  return tensor_type(DType::F32, shape);
+}
+
+Type cross_entropy(Checker& ck, const Call& c) {
+  const Arg* logits = c.arg(0, "logits");
+  const Arg* labels = c.arg(1, "labels");
+  auto lt = logits ? as_tensor(logits->type) : std::nullopt;
+  auto yt = labels ? as_tensor(labels->type) : std::nullopt;
+  if (lt && yt && (*lt)->shape && (*yt)->shape) {
+    const auto& ls = *(*lt)->shape;
+    const auto& ys = *(*yt)->shape;
+    if (ls.size() != ys.size() + 1) {
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("cross_entropy needs logits of rank one more than the labels: {} and {}",
+                                    to_string(*lt), to_string(*yt)));
+      return unknown_type();
+    }
+    for (size_t i = 0; i < ys.size(); ++i) {
+      ProofResult r = ck.prove_equal(ls[i], ys[i]);
+      if (r.kind != ProofResult::Kind::Proven) {
+        ck.diags()
+            .report(DiagKind::OperandShapeRule, c.range,
+                    fmt::format("cross_entropy: logits {} and labels {} disagree", to_string(*lt), to_string(*yt)))
+            .note(fmt::format("dimension {}: {} is not provably equal to {}{}", i, ls[i].to_string(),
+                              ys[i].to_string(), ck.describe_counterexample(r)));
+        return unknown_type();
+      }
+    }
+  }
+  return scalar_tensor(lt ? (*lt)->dtype : DType::F32);
+}
+
+// linear(x, w, b): x[..., in] @ w[in, out] + b[out].
+Type linear(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  const Arg* w = c.arg(1, "w");
+  if (!x || !w) return unknown_type();
+  if (w->type->kind == TypeKind::Int) {
+    // nn.linear(x, 256): declares w: [in, 256] and b: [256].
+    auto t = as_tensor(x->type);
+    if (!t || !(*t)->shape || (*t)->shape->empty()) return t ? tensor_type((*t)->dtype, std::nullopt) : unknown_type();
+    auto out = ck.dim_value(w->type);
+    auto shape = *(*t)->shape;
+    shape.back() = out ? *out : ck.fresh_dim("out");
+    return tensor_type((*t)->dtype, shape, (*t)->policy);
+  }
+  Type y = ck.matmul(x->type, w->type, c.range, x->range, w->range);
+  if (const Arg* b = c.arg(2, "b")) return ck.elementwise("linear", c.range, {y, b->type});
+  return y;
+}
+
+Type attention(Checker& ck, const Call& c) {
+  const Arg* q = c.arg(0, "q");
+  const Arg* k = c.arg(1, "k");
+  const Arg* v = c.arg(2, "v");
+  if (!q) return unknown_type();
+  if (!k || !v) return same_as(q->type);
+  Type scores = ck.matmul(q->type, unknown_type(), c.range, q->range, k->range);
+  (void)scores;
+  auto qt = as_tensor(q->type), kt = as_tensor(k->type), vt = as_tensor(v->type);
+  if (!qt || !kt || !vt || !(*qt)->shape || !(*kt)->shape || !(*vt)->shape) return same_as(q->type);
+  const auto& qs = *(*qt)->shape;
+  const auto& ks = *(*kt)->shape;
+  const auto& vs = *(*vt)->shape;
+  if (qs.empty() || ks.size() < 2 || vs.size() < 2) return same_as(q->type);
+  ProofResult r = ck.prove_equal(qs.back(), ks.back());
+  if (r.kind != ProofResult::Kind::Proven) {
+    ck.diags()
+        .report(DiagKind::OperandShapeRule, c.range,
+                fmt::format("attention: queries {} and keys {} have different feature sizes", to_string(*qt),
+                            to_string(*kt)))
+        .note(fmt::format("{} is not provably equal to {}{}", qs.back().to_string(), ks.back().to_string(),
+                          ck.describe_counterexample(r)));
+    return unknown_type();
+  }
+  ProofResult r2 = ck.prove_equal(ks[ks.size() - 2], vs[vs.size() - 2]);
+  if (r2.kind != ProofResult::Kind::Proven) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("attention: keys {} and values {} have different sequence lengths", to_string(*kt),
+                                  to_string(*vt)));
+    return unknown_type();
+  }
+  auto out = qs;
+  out.back() = vs.back();
+  return tensor_type((*qt)->dtype, out, (*qt)->policy);
+}
+
+// Distributions: the sample type is the broadcast of the parameters, or
+// `shape=[...]`.
+Type distribution(Checker& ck, const Call& c) {
+  std::vector<Type> params;
+  for (const Arg& a : c.args) params.push_back(a.type);
+  Type batch = ck.elementwise(c.name, c.range, params);
+  if (const Arg* s = c.kw("shape")) {
+    auto dims = ck.dims_from(*s);
+    if (dims) return distribution_type(tensor_type(DType::F32, *dims));
+    return distribution_type(tensor_type(DType::F32, std::nullopt));
+  }
+  if (is_unknown(batch)) return distribution_type(unknown_type());
+  if (auto t = as_tensor(batch)) {
+    DType d = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" ? DType::I64 : DType::F32;
+    return distribution_type(tensor_type(d, (*t)->shape));
+  }
+  return distribution_type(unknown_type());
+}
+
+Type conv2d(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  const Arg* w = c.arg(1, "w");
+  auto xt = x ? as_tensor(x->type) : std::nullopt;
+  auto wt = w ? as_tensor(w->type) : std::nullopt;
+  if (!xt || !wt || !(*xt)->shape || !(*wt)->shape) return xt ? tensor_type((*xt)->dtype, std::nullopt) : unknown_type();
+  const auto& xs = *(*xt)->shape;
+  const auto& ws = *(*wt)->shape;
+  if (xs.size() != 4 || ws.size() != 4) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("conv2d needs x: [N, C, H, W] and w: [O, C/groups, KH, KW], found {} and {}",
+                                  to_string(*xt), to_string(*wt)));
+    return unknown_type();
+  }
+  auto param = [&](const char* name, int64_t dflt) {
+    const Arg* a = c.kw(name);
+    if (!a) return DimExpr::constant(dflt);
+    auto v = ck.dim_value(a->type);
+    return v ? *v : ck.fresh_dim(name);
+  };
+  DimExpr s = param("stride", 1), p = param("padding", 0), d = param("dilation", 1), g = param("groups", 1);
+  ProofResult r = ck.prove_equal(xs[1], ws[1] * g);
+  if (r.kind != ProofResult::Kind::Proven) {
+    ck.diags()
+        .report(DiagKind::OperandShapeRule, c.range,
+                fmt::format("conv2d: input channels {} do not match the weight's {} x groups {}", xs[1].to_string(),
+                            ws[1].to_string(), g.to_string()))
+        .note(fmt::format("x is {}, w is {}{}", to_string(*xt), to_string(*wt), ck.describe_counterexample(r)));
+    return unknown_type();
+  }
+  auto out_size = [&](const DimExpr& n, const DimExpr& k) {
+    return floordiv(n + DimExpr::constant(2) * p - d * (k - DimExpr::constant(1)) - DimExpr::constant(1), s) +
+           DimExpr::constant(1);
+  };
+  return tensor_type((*xt)->dtype, std::vector<DimExpr>{xs[0], ws[0], out_size(xs[2], ws[2]), out_size(xs[3], ws[3])},
+                     (*xt)->policy);
+}
+
+Type pool2d(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  auto xt = x ? as_tensor(x->type) : std::nullopt;
+  if (!xt || !(*xt)->shape) return xt ? tensor_type((*xt)->dtype, std::nullopt) : unknown_type();
+  const auto& xs = *(*xt)->shape;
+  if (xs.size() != 4) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("{} needs x: [N, C, H, W], found {}", c.name, to_string(*xt)));
+    return unknown_type();
+  }
+  const Arg* k = c.arg(1, "kernel_size");
+  auto kv = k ? ck.dim_value(k->type) : std::nullopt;
+  if (!kv) return tensor_type((*xt)->dtype, std::nullopt);
+  auto param = [&](const char* name, DimExpr dflt) {
+    const Arg* a = c.kw(name);
+    if (!a) return dflt;
+    auto v = ck.dim_value(a->type);
+    return v ? *v : ck.fresh_dim(name);
+  };
+  DimExpr s = param("stride", *kv), p = param("padding", DimExpr::constant(0));
+  auto out_size = [&](const DimExpr& n) {
+    return floordiv(n + DimExpr::constant(2) * p - *kv, s) + DimExpr::constant(1);
+  };
+  return tensor_type((*xt)->dtype, std::vector<DimExpr>{xs[0], xs[1], out_size(xs[2]), out_size(xs[3])});
+}
+
+Type adaptive_pool(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  auto xt = x ? as_tensor(x->type) : std::nullopt;
+  if (!xt || !(*xt)->shape) return xt ? tensor_type((*xt)->dtype, std::nullopt) : unknown_type();
+  const auto& xs = *(*xt)->shape;
+  const Arg* o = c.arg(1, "output_size");
+  if (xs.size() != 4 || !o) return tensor_type((*xt)->dtype, std::nullopt);
+  auto dims = ck.dims_from(*o);
+  if (!dims) return tensor_type((*xt)->dtype, std::nullopt);
+  if (dims->size() == 1) dims->push_back((*dims)[0]);
+  return tensor_type((*xt)->dtype, std::vector<DimExpr>{xs[0], xs[1], (*dims)[0], (*dims)[1]});
+}
+
+Type embedding(Checker& ck, const Call& c) {
+  const Arg* ids = c.arg(0, "ids");
+  const Arg* table = c.arg(1, "table");
+  auto it = ids ? as_tensor(ids->type) : std::nullopt;
+  if (!it || !(*it)->shape) return tensor_type(DType::F32, std::nullopt);
+  if (is_float((*it)->dtype)) {
+    ck.diags().report(DiagKind::OperandShapeRule, ids->range,
+                      fmt::format("embedding needs integer ids, found {}", to_string(*it)));
+    return unknown_type();
+  }
+  auto shape = *(*it)->shape;
+  if (table && table->type->kind == TypeKind::Int) {
+    // nn.embedding(ids, vocab, dim)
+    const Arg* dim = c.arg(2, "dim");
+    auto dv = dim ? ck.dim_value(dim->type) : std::nullopt;
+    shape.push_back(dv ? *dv : ck.fresh_dim("dim"));
+    return tensor_type(DType::F32, shape);
+  }
+  auto tt = table ? as_tensor(table->type) : std::nullopt;
+  if (!tt || !(*tt)->shape || (*tt)->shape->size() != 2) return tensor_type(DType::F32, std::nullopt);
+  shape.push_back((*(*tt)->shape)[1]);
+  return tensor_type((*tt)->dtype, shape);
+}
+
+Type split(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  const Arg* n = c.arg(pos_offset(c), "sections");
+  auto nv = ck.int_constant(n);
+  if (!t || !(*t)->shape || !nv || *nv <= 0) return unknown_type();
+  int64_t axis_value = 0;
+  if (auto a = ck.int_constant(c.arg(pos_offset(c) + 1, "axis"))) axis_value = *a;
+  auto ax = ck.axis(axis_value, (*t)->shape->size(), c.range);
+  if (!ax) return unknown_type();
+  auto shape = *(*t)->shape;
+  DimExpr whole = shape[*ax];
+  DimExpr part = floordiv(whole, DimExpr::constant(*nv));
+  if (ck.prove_equal(part * DimExpr::constant(*nv), whole).kind != ProofResult::Kind::Proven) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("split: dimension {} ({}) is not provably divisible into {} equal parts", *ax,
+                                  whole.to_string(), *nv));
+    return unknown_type();
+  }
+  shape[*ax] = part;
+  std::vector<Type> parts(static_cast<size_t>(*nv), tensor_type((*t)->dtype, shape, (*t)->policy));
+  return tuple_type(parts);
+}
+
+Type broadcast_to(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  const Arg* s = c.arg(pos_offset(c), "shape");
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t || !s) return unknown_type();
+  auto dims = ck.dims_from(*s);
+  if (!dims) return tensor_type((*t)->dtype, std::nullopt);
+  Type target = tensor_type((*t)->dtype, *dims);
+  if ((*t)->shape) {
+    auto b = ck.broadcast(*(*t)->shape, *dims, "broadcast_to", c.range, *t, target);
+    if (!b) return unknown_type();
+  }
+  return target;
+}
+
+Type where(Checker& ck, const Call& c) {
+  std::vector<Type> ops;
+  for (const Arg& a : c.args) ops.push_back(a.type);
+  if (ops.size() != 3) return unknown_type();
+  Type t = ck.elementwise("where", c.range, {ops[1], ops[2]});
+  Type all = ck.elementwise("where", c.range, {ops[0], t});
+  if (!is_tensor(all) || !is_tensor(t)) return all;
+  return tensor_type(t->dtype, all->shape, t->policy);
+}
+
+Type elementwise_n(Checker& ck, const Call& c) {
+  std::vector<Type> ops;
+  if (c.self) ops.push_back(c.self->type);
+  for (const Arg& a : c.args) ops.push_back(a.type);
+  for (const Arg& a : c.kwargs)
+    if (a.keyword == "min" || a.keyword == "max") ops.push_back(a.type);
+  return ck.elementwise(c.name, c.range, ops);
+}
+
+Type scalar_f32(Checker&, const Call&) { return scalar_tensor(DType::F32); }
+Type bool_result(Checker&, const Call&) { return bool_type(); }
+Type none_result(Checker&, const Call&) { return none_type(); }
+Type unknown_result(Checker&, const Call&) { return unknown_type(); }
+
+Type norm(Checker&, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  return scalar_tensor(t ? (*t)->dtype : DType::F32);
+}
+
+Type arange(Checker& ck, const Call& c) {
+  if (c.args.size() == 1) {
+    auto v = ck.dim_value(c.args[0].type);
+    DType d = DType::I64;
+    if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
+    return tensor_type(d, std::vector<DimExpr>{v ? *v : ck.fresh_dim("n")});
+  }
+  if (c.args.size() >= 2) {
+    auto a = ck.dim_value(c.args[0].type), b = ck.dim_value(c.args[1].type);
+    if (a && b && c.args.size() == 2) return tensor_type(DType::I64, std::vector<DimExpr>{*b - *a});
+    return tensor_type(DType::I64, std::vector<DimExpr>{ck.fresh_dim("n")});
+  }
+  return unknown_type();
+}
+
+Type range_result(Checker&, const Call&) { return named_type(TypeKind::Object, "range"); }
+
+Type sqrt_like(Checker& ck, const Call& c) { return unary_float(ck, c); }
+
+// ---- tile operations (kernels)
+
+Type tile_context(Checker&, const Call&) { return named_type(TypeKind::Object, "tile.context"); }
+Type tile_program_id(Checker&, const Call&) { return int_type(); }
+
+Type tile_zeros(Checker& ck, const Call& c) {
+  Type t = creation(ck, c, DType::F32);
+  if (!is_tensor(t)) return t;
+  return tensor_type(t->dtype, t->shape, t->policy, true);
+}
+
+Type tile_load(Checker& ck, const Call& c) {
+  const Arg* src = c.arg(0, "src");
+  auto t = src ? as_tensor(src->type) : std::nullopt;
+  if (!t) return unknown_type();
+  const Arg* sizes = c.arg(2, "sizes");
+  if (!sizes) sizes = c.kw("shape");
+  if (!sizes) return tensor_type((*t)->dtype, (*t)->shape, (*t)->policy, true);
+  auto dims = ck.dims_from(*sizes);
+  if (!dims) return tensor_type((*t)->dtype, std::nullopt, (*t)->policy, true);
+  if ((*t)->shape && dims->size() != (*t)->shape->size()) {
+    ck.diags().report(DiagKind::TypeMismatch, sizes->range,
+                      fmt::format("tile.load of a rank-{} tile needs {} sizes, found {}", (*t)->shape->size(),
+                                  (*t)->shape->size(), dims->size()));
+    return unknown_type();
+  }
+  return tensor_type((*t)->dtype, *dims, (*t)->policy, true);
+}
+
+Type tile_mma(Checker& ck, const Call& c) {
+  const Arg* a = c.arg(0, "a");
+  const Arg* b = c.arg(1, "b");
+  if (!a || !b) return unknown_type();
+  Type t = ck.matmul(a->type, b->type, c.range, a->range, b->range);
+  if (!is_tensor(t)) return t;
+  // Tensor-core style: accumulate in f32.
+  return tensor_type(is_float(t->dtype) ? DType::F32 : t->dtype, t->shape, t->policy, true);
+}
+
+Type tile_range(Checker&, const Call&) { return named_type(TypeKind::Object, "tile.range"); }
+
+struct OpTable {
+  std::map<std::string, BuiltinOp> ops;
+  std::map<std::string, BuiltinOp> methods;
+  std::vector<std::string> op_names;
+  std::vector<std::string> method_names;
+
+  void add(const std::string& name, OpRule rule, unsigned effects = 0) {
+    ops[name] = BuiltinOp{name, std::move(rule), effects};
+    op_names.push_back(name);
+  }
+  void method(const std::string& name, OpRule rule, unsigned effects = 0) {
+    methods[name] = BuiltinOp{name, std::move(rule), effects};
+    method_names.push_back(name);
+  }
+
+  OpTable() {
+    auto reduce_rule = [](Checker& ck, const Call& c) { return reduce(ck, c, false); };
+    auto argmax_rule = [](Checker& ck, const Call& c) { return reduce(ck, c, true); };
+    auto create = [](DType d) { return [d](Checker& ck, const Call& c) { return creation(ck, c, d); }; };
+    // Creation and I/O.
+    add("tensor", tensor_literal);
+    add("zeros", create(DType::F32));
+    add("ones", create(DType::F32));
+    add("full", full);
+    add("arange", arange);
+    add("randn", create(DType::F32), kRandom);
+    add("rand", create(DType::F32), kRandom);
+    add("load", [](Checker&, const Call&) { return tensor_type(DType::F32, std::nullopt); }, kIO);
+    add("save", none_result, kIO);
+    add("print", none_result, kIO);
+    add("has_nan", bool_result);
+    add("has_inf", bool_result);
+    add("norm", norm);
+    add("range", range_result);
+    add("static_range", range_result);
+    add("len", [](Checker&, const Call&) { return int_type(); });
+    add("abs", unary_same);
+    add("float", [](Checker&, const Call&) { return float_type(); });
+    add("int", [](Checker&, const Call&) { return int_type(); });
+    add("set_numerics", none_result);
+    add("is_training", bool_result);
+    // Elementwise.
+    for (const char* n : {"neg", "relu", "gelu", "silu"}) add(n, unary_same);
+    for (const char* n : {"exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos"}) add(n, sqrt_like);
+    add("where", where);
+    add("maximum", elementwise_n);
+    add("minimum", elementwise_n);
+    add("clamp", elementwise_n);
+    // Reductions.
+    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "logsumexp_safe"}) add(n, reduce_rule);
+    add("argmax", argmax_rule);
+    // Shape operations.
+    add("matmul", [](Checker& ck, const Call& c) {
+      const Arg* a = c.arg(0, "a");
+      const Arg* b = c.arg(1, "b");
+      if (!a || !b) return unknown_type();
+      return ck.matmul(a->type, b->type, c.range, a->range, b->range);
+    });
+    add("transpose", transpose);
+    add("reshape", reshape);
+    add("concat", [](Checker& ck, const Call& c) { return concat_like(ck, c, false); });
+    add("stack", [](Checker& ck, const Call& c) { return concat_like(ck, c, true); });
+    add("split", split);
+    add("broadcast_to", broadcast_to);
+    // Neural-network operations.
+    for (const char* n : {"softmax", "log_softmax", "softmax_safe", "layer_norm", "rms_norm", "group_norm",
+                          "layernorm_safe", "rmsnorm_safe"})
+      add(n, along_axis);
+    add("dropout", unary_same, kRandom);
+    add("linear", linear);
+    add("embedding", embedding);
+    add("one_hot", one_hot);
+    add("cross_entropy", cross_entropy);
+    add("attention", attention);
+    add("attention_safe", attention);
+    add("conv2d", conv2d);
+    add("max_pool2d", pool2d);
+    add("avg_pool2d", pool2d);
+    add("adaptive_avg_pool2d", adaptive_pool);
+    // tessera.nn: layers that declare parameters, and activations.
+    add("nn.linear", linear);
+    add("nn.conv2d", unknown_result);
+    add("nn.embedding", embedding);
+    for (const char* n : {"nn.layer_norm", "nn.rms_norm", "nn.group_norm", "nn.softmax", "nn.log_softmax"})
+      add(n, along_axis);
+    for (const char* n : {"nn.relu", "nn.gelu", "nn.silu"}) add(n, unary_same);
+    for (const char* n : {"nn.tanh", "nn.sigmoid"}) add(n, sqrt_like);
+    add("nn.dropout", unary_same, kRandom);
+    add("nn.multi_head_attention", [](Checker&, const Call& c) {
+      const Arg* x = c.arg(0, "x");
+      return x ? same_as(x->type) : unknown_type();
+    });
+    // Kernels' stable library (tessera.kernels).
+    for (const char* n : {"kernels.softmax_safe", "kernels.layernorm_safe", "kernels.rmsnorm_safe"})
+      add(n, along_axis);
+    add("kernels.logsumexp_safe", reduce_rule);
+    add("kernels.attention_safe", attention);
+    // Automatic differentiation and training.
+    for (const char* n : {"grad", "value_and_grad", "vjp", "jvp", "hessian_vector_product"})
+      add(n, [](Checker&, const Call&) { return named_type(TypeKind::Function, "transformed"); });
+    add("init", [](Checker&, const Call&) { return params_type(); }, kRandom);
+    add("clip_grad_norm", [](Checker&, const Call&) { return params_type(); });
+    add("optimizers.SGD", [](Checker&, const Call&) { return named_type(TypeKind::Object, "optimizer"); });
+    add("optimizers.AdamW", [](Checker&, const Call&) { return named_type(TypeKind::Object, "optimizer"); });
+    // Probabilistic programming.
+    for (const char* n : {"Normal", "HalfNormal", "LogNormal", "Cauchy", "HalfCauchy", "StudentT", "Gamma",
+                          "Exponential", "Beta", "Uniform", "Bernoulli", "Categorical", "Poisson", "Dirichlet",
+                          "MultivariateNormal"})
+      add(n, distribution);
+    add("Posterior", [](Checker&, const Call&) { return posterior_type(); });
+    // Effects and distribution.
+    add("effects.prefetch", [](Checker&, const Call&) { return named_type(TypeKind::Object, "effect region"); },
+        kMovement);
+    add("mesh", [](Checker&, const Call&) { return named_type(TypeKind::Object, "Mesh"); });
+    for (const char* n : {"all_reduce", "all_gather", "reduce_scatter", "broadcast", "collectives.all_reduce",
+                          "collectives.all_gather", "collectives.reduce_scatter", "collectives.broadcast",
+                          "collectives.scatter"})
+      add(n, [](Checker&, const Call& c) {
+        const Arg* x = c.arg(0, "x");
+        return x ? x->type : unknown_type();
+      }, kCollective);
+    // Tile operations.
+    add("tile.context", tile_context);
+    add("tile.program_id", tile_program_id);
+    add("tile.zeros", tile_zeros);
+    add("tile.full", tile_zeros);
+    add("tile.load", tile_load, kMovement);
+    add("tile.store", none_result, kMovement);
+    add("tile.mma", tile_mma);
+    add("tile.range_k", tile_range);
+    add("tile.max", reduce_rule);
+    add("tile.sum", reduce_rule);
+    add("tile.exp", sqrt_like);
+    add("tile.where", where);
+
+    // Tensor methods.
+    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "std", "prod"}) method(n, reduce_rule);
+    method("argmax", argmax_rule);
+    method("reshape", reshape);
+    method("view", reshape);
+    method("transpose", transpose);
+    method("permute", transpose);
+    method("unsqueeze", unsqueeze);
+    method("astype", astype);
+    method("split", split);
+    method("broadcast_to", broadcast_to);
+    method("softmax", along_axis);
+    method("log_softmax", along_axis);
+    method("abs", unary_same);
+    method("clamp", elementwise_n);
+    for (const char* n : {"exp", "log", "sqrt", "tanh", "sigmoid"}) method(n, sqrt_like);
+    method("relu", unary_same);
+    method("norm", norm);
+    method("item", [](Checker&, const Call&) { return float_type(); });
+  }
+};
+
+const OpTable& table() {
+  static const OpTable t;
+  return t;
+}
+
+}  // namespace
+
+const BuiltinOp* find_builtin(const std::string& qualified) {
+  auto& ops = table().ops;
+  auto it = ops.find(qualified);
+  return it == ops.end() ? nullptr : &it->second;
+}
+
+const BuiltinOp* find_method(const std::string& name) {
+  auto& m = table().methods;
+  auto it = m.find(name);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+const std::vector<std::string>& builtin_names() { return table().op_names; }
+const std::vector<std::string>& method_names() { return table().method_names; }
+
+bool is_builtin_module(const std::string& q) {
+  static const std::set<std::string> modules = {"tessera",         "tessera.nn",          "tessera.optimizers",
+                                                "tessera.kernels", "tessera.collectives", "tessera.effects",
+                                                "tessera.inference", "tessera.distributions", "tile"};
+  return modules.count(q) > 0;
+}
+
+}  // namespace tessera::sema
