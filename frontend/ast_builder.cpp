@@ -275,6 +275,18 @@ StringPieces split_string(const std::u32string& text) {
     if (closed && end - p.quote_len >= begin) end -= p.quote_len;
   }
   p.body = text.substr(begin, end - begin);
+  // Line ends inside strings read as '\n' whatever the file uses.
+  std::u32string normalized;
+  normalized.reserve(p.body.size());
+  for (size_t k = 0; k < p.body.size(); ++k) {
+    if (p.body[k] == U'\r') {
+      normalized.push_back(U'\n');
+      if (k + 1 < p.body.size() && p.body[k + 1] == U'\n') ++k;
+    } else {
+      normalized.push_back(p.body[k]);
+    }
+  }
+  p.body = std::move(normalized);
   return p;
 }
 
@@ -313,7 +325,7 @@ bool AstBuilder::too_deep(ParserRuleContext* c) {
   return true;
 }
 
-void AstBuilder::check_target(Expr* e, bool sample) {
+void AstBuilder::check_target(Expr* e, bool sample, bool single) {
   if (!e) return;
   switch (e->kind) {
     case NodeKind::NameExpr:
@@ -324,7 +336,7 @@ void AstBuilder::check_target(Expr* e, bool sample) {
     case NodeKind::TupleExpr:
     case NodeKind::ListExpr:
     case NodeKind::StarredExpr:
-      if (!sample) {
+      if (!sample && !single) {
         if (auto* t = dyn_cast<TupleExpr>(e)) {
           for (Expr* x : t->elements) check_target(x, false);
         } else if (auto* l = dyn_cast<ListExpr>(e)) {
@@ -475,7 +487,7 @@ Stmt* AstBuilder::expr_stmt(TP::ExprStmtContext* c) {
     return st;
   }
   if (auto* a = dynamic_cast<TP::AugAssignTailContext*>(tail)) {
-    check_target(lhs, true);
+    check_target(lhs, false, true);
     BinaryOp op = BinaryOp::Add;
     if (auto* o = a->augAssignOp()) {
       if (o->MINUS_ASSIGN()) op = BinaryOp::Sub;
@@ -487,7 +499,7 @@ Stmt* AstBuilder::expr_stmt(TP::ExprStmtContext* c) {
                                     a->testListStarExpr() ? comma_list(a->testListStarExpr(), false) : error_expr(a));
   }
   if (auto* a = dynamic_cast<TP::AnnAssignTailContext*>(tail)) {
-    check_target(lhs, true);
+    check_target(lhs, false, true);
     return ctx_.make<AnnAssignStmt>(r, lhs, a->test() ? test(a->test()) : error_expr(a),
                                     a->testListStarExpr() ? comma_list(a->testListStarExpr(), false) : nullptr);
   }
@@ -621,6 +633,7 @@ Stmt* AstBuilder::try_stmt(TP::TryStmtContext* c) {
     if (h->test()) eh.type = test(h->test());
     if (h->NAME()) eh.name = h->NAME()->getText();
     eh.body = block(h->block());
+    eh.range = span_to(eh.range, eh.body);
     s->handlers.push_back(std::move(eh));
   }
   if (c->ELSE() && bi < blocks.size()) s->else_body = block(blocks[bi++]);

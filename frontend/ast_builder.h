@@ -78,7 +78,8 @@ class AstBuilder {
   SourceRange join(SourceRange a, SourceRange b) const { return {a.begin, b.end}; }
   ast::Expr* error_expr(antlr4::ParserRuleContext* c);
   bool too_deep(antlr4::ParserRuleContext* c);
-  void check_target(ast::Expr* e, bool sample);
+  // `single`: augmented and annotated assignments take one target, not a tuple.
+  void check_target(ast::Expr* e, bool sample, bool single = false);
 
   uint32_t file_;
   ast::AstContext& ctx_;

@@ -33,6 +33,13 @@ class GuardedParser : public TesseraParser {
     TesseraParser::enterRule(localctx, state, rule_index);
   }
 
+  // Left-recursive rules (expressions) enter through here instead.
+  void enterRecursionRule(antlr4::ParserRuleContext* localctx, size_t state, size_t rule_index,
+                          int precedence) override {
+    if (guard_.exhausted()) throw NestingTooDeep{getCurrentToken() ? getCurrentToken()->getTokenIndex() : 0};
+    TesseraParser::enterRecursionRule(localctx, state, rule_index, precedence);
+  }
+
  private:
   StackGuard& guard_;
 };
@@ -126,6 +133,8 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
                    const std::string&, std::exception_ptr) override {
     if (tokens_.fatal() || stopped_) return;
     if (tokens_.error_lines().count(line) || !lines_.insert(line).second) return;
+    // Reaching the end of the file after an error is a consequence of it.
+    if (offending && offending->getType() == antlr4::Token::EOF && count_ > 0) return;
     if (++count_ > max_errors_) {
       stopped_ = true;
       diags_.report(DiagKind::TooManyErrors, range_of(offending));
@@ -312,7 +321,7 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
     if (source.fatal()) break;
     // After a syntax error the tree holds recovery artifacts; checks that the
     // builder makes on top of the grammar would only report cascades.
-    builder.set_quiet(diags.error_count() > 0);
+    builder.set_quiet(diags.error_count() > errors_before);
     builder.build_statement(tree, module.body);
     // A block left over from a statement that failed to parse is not a
     // second mistake; do not report its indentation.

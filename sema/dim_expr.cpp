@@ -215,6 +215,15 @@ void split_by(const DimExpr& a, const DimTerm& d, std::vector<DimTerm>& quotient
   }
 }
 
+// Whether `(m * q + rest) // m` should become `q + rest // m`. Only when that leaves nothing
+// opaque behind: `rest` is empty, or a constant over a constant divisor (which folds). Pulling
+// divisible terms out of an otherwise opaque quotient would be just as sound, but diagnostics
+// would print `p + (H - 1) // 2` for the user's `(H + 2 * p - 1) // 2`.
+bool splits_cleanly(const DimExpr& divisor, const std::vector<DimTerm>& rest) {
+  if (rest.empty()) return true;
+  return divisor.is_constant() && rest.size() == 1 && rest[0].factors.empty();
+}
+
 }  // namespace
 
 DimExpr::DimExpr() {
@@ -350,7 +359,7 @@ DimExpr floordiv(const DimExpr& a, const DimExpr& b) {
   if (b.terms().size() == 1) {
     std::vector<DimTerm> quotient, rest;
     split_by(a, b.terms()[0], quotient, rest);
-    if (!quotient.empty()) {
+    if (!quotient.empty() && splits_cleanly(b, rest)) {
       auto q = normalize(std::move(quotient));
       auto r = normalize(std::move(rest));
       if (q && r) {
@@ -374,7 +383,7 @@ DimExpr mod(const DimExpr& a, const DimExpr& b) {
   if (b.terms().size() == 1) {
     std::vector<DimTerm> quotient, rest;
     split_by(a, b.terms()[0], quotient, rest);
-    if (!quotient.empty()) {
+    if (!quotient.empty() && splits_cleanly(b, rest)) {
       if (auto r = normalize(std::move(rest)))
         return B::with_order(mod(B::make(std::move(*r), B::order(a)), b), std::move(order));
     }

@@ -28,9 +28,10 @@ struct DimTerm;
 //
 // Division follows Python: `//` rounds toward negative infinity and `%` takes the sign of the
 // divisor. Simplification folds constants and applies `x // 1 = x`, `x % 1 = 0`, `x // x = 1`,
-// `x % x = 0`, `0 // x = 0`, and `(m * q + r) // m = q + r // m`, `(m * q + r) % m = r % m` for a
-// single-term divisor `m` (a constant or a monomial). Rules that cancel a symbolic divisor assume
-// it is nonzero, the same side condition the solver asserts for every divisor.
+// `x % x = 0`, `0 // x = 0`, `(m * q) // m = q` and `(m * q) % m = 0` for a single-term divisor
+// `m` (a constant or a monomial such as `b` or `3 * S`), and `(k * q + c) // k = q + c // k`,
+// `(k * q + c) % k = c % k` for constants k and c. Rules that cancel a symbolic divisor assume it
+// is nonzero, the same side condition the solver asserts for every divisor.
 //
 // Overflow: constant arithmetic is checked with __builtin_*_overflow and never wraps. When a
 // coefficient would overflow, the operation is kept symbolic instead: the result is an opaque

@@ -269,6 +269,23 @@ struct DimSolver::Impl {
     return true;
   }
 
+  // Z3's models are arbitrary (`H = 7` where `H = 2` would do); small values read better in a
+  // diagnostic, so each symbol is lowered to the least value that keeps the counterexample
+  // valid, by evaluation alone.
+  void shrink(const DimPredicate& goal, std::map<std::string, int64_t>& values) const {
+    constexpr int64_t kTryUpTo = 64;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (auto& [name, v] : values) {
+        int64_t original = v;
+        for (int64_t candidate = 1; candidate < original && candidate <= kTryUpTo; ++candidate) {
+          v = candidate;
+          if (confirms(goal, values)) break;
+          v = original;
+        }
+      }
+    }
+  }
+
   // Asserts `symbol >= 1` for each symbol of `e` and the side conditions of its translation,
   // and returns the translated term.
   z3::expr encode(const DimExpr& e) {
@@ -309,6 +326,7 @@ struct DimSolver::Impl {
           values[s] = v;
         }
         if (complete && confirms(goal, values)) {
+          shrink(goal, values);
           result.kind = ProofResult::Kind::Refuted;
           result.counterexample = std::move(values);
         }
