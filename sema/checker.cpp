@@ -54,6 +54,7 @@ std::string closest_name(const std::string& name, const std::vector<std::string>
   for (const auto& c : candidates) {
     if (c == name || c.empty()) continue;
     size_t d = edit_distance(name, c);
+    if (d >= name.size() || d >= c.size()) continue;  // `c` is not a misspelling of `x`
     if (d < best_d) {
       best_d = d;
       best = c;
@@ -1503,11 +1504,16 @@ struct CheckerImpl {
                              [&](const FunctionInfo::Param& p) { return p.name == k.keyword; });
       if (it == callee.params.end()) {
         if (k.keyword == "params" && callee.is_model) continue;  // model(x, params=params)
-        std::vector<std::string> names;
-        for (const auto& p : callee.params) names.push_back(p.name);
+        std::vector<std::string> names, unbound;
+        for (size_t q = 0; q < callee.params.size(); ++q) {
+          names.push_back(callee.params[q].name);
+          if (!bound[q] && q >= pos.size()) unbound.push_back(callee.params[q].name);
+        }
         auto b = diags.report(DiagKind::UnknownKeyword, k.range, callee.name, k.keyword);
         std::string guess = closest_name(k.keyword, names);
         if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        else if (unbound.size() == 1) b.help(fmt::format("the parameter not given yet is '{}'", unbound[0]));
+        b.related(callee.def->name_range, fmt::format("'{}' defined here", callee.name));
         arity_error = true;
         continue;
       }
@@ -1579,7 +1585,7 @@ struct CheckerImpl {
       if (r.kind == ProofResult::Kind::Proven) continue;
       std::vector<std::string> assignment;
       for (const auto& d : callee.dims)
-        if (pre.pred.lhs.symbols().count(d) || pre.pred.rhs.symbols().count(d))
+        if ((pre.pred.lhs.symbols().count(d) || pre.pred.rhs.symbols().count(d)) && subst.at(d).to_string() != d)
           assignment.push_back(fmt::format("{} = {}", d, subst.at(d).to_string()));
       std::string bindings;
       for (size_t k = 0; k < assignment.size(); ++k) bindings += (k ? ", " : "") + assignment[k];
@@ -1591,7 +1597,7 @@ struct CheckerImpl {
         b.related(pre.range, "precondition declared here");
       } else {
         auto b = diags.report(DiagKind::PreconditionUnprovable, call->range, callee.name);
-        b.label(fmt::format("here {}", bindings));
+        if (!bindings.empty()) b.label(fmt::format("here {}", bindings));
         b.note(fmt::format("'{}' requires {}, that is {}{}", callee.name, pre.text, pred.to_string(),
                            c.describe_counterexample(r)));
         b.help(fmt::format("add `assert {}` at the top of the calling function", pred.to_string()));
