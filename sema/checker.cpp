@@ -117,12 +117,14 @@ struct CheckerImpl {
   void declare(const Module& m) {
     for (const Stmt* s : m.body) {
       if (auto* f = dyn_cast<FunctionDefStmt>(s)) {
+        if (!define_once(f->name, f->name_range)) continue;
         auto info = std::make_unique<FunctionInfo>();
         info->def = f;
         info->name = f->name;
         c.function_order_.push_back(info.get());
         c.functions_[f->name] = std::move(info);
       } else if (auto* k = dyn_cast<ClassDefStmt>(s)) {
+        if (!define_once(k->name, k->name_range)) continue;
         auto info = std::make_unique<ClassInfo>();
         info->def = k;
         info->name = k->name;
@@ -157,6 +159,18 @@ struct CheckerImpl {
         }
       }
     }
+  }
+
+  std::map<std::string, SourceRange> defined;
+
+  // Reports a second definition of a module-level name (E0104).
+  bool define_once(const std::string& name, SourceRange range) {
+    auto [it, fresh] = defined.emplace(name, range);
+    if (fresh) return true;
+    diags.report(DiagKind::DuplicateDefinition, range, name)
+        .label("defined again here")
+        .related(it->second, "first defined here");
+    return false;
   }
 
   // Validates decorators and classifies the function.

@@ -75,7 +75,7 @@ Order merge_order(const Order& a, const Order& b) {
 std::optional<std::vector<DimTerm>> normalize(std::vector<DimTerm> raw) {
   // Terms with equal monomials are merged below, so their relative order does not matter.
   std::sort(raw.begin(), raw.end(),
-                   [](const DimTerm& x, const DimTerm& y) { return compare_factors(x.factors, y.factors) < 0; });
+            [](const DimTerm& x, const DimTerm& y) { return compare_factors(x.factors, y.factors) < 0; });
   std::vector<DimTerm> out;
   for (DimTerm& t : raw) {
     if (!out.empty() && compare_factors(out.back().factors, t.factors) == 0) {
@@ -210,8 +210,10 @@ std::optional<std::vector<DimTerm>> negate_terms(const std::vector<DimTerm>& ter
 void split_by(const DimExpr& a, const DimTerm& d, std::vector<DimTerm>& quotient, std::vector<DimTerm>& rest) {
   for (const DimTerm& t : a.terms()) {
     DimTerm q;
-    if (divide_term(t, d, q)) quotient.push_back(std::move(q));
-    else rest.push_back(t);
+    if (divide_term(t, d, q))
+      quotient.push_back(std::move(q));
+    else
+      rest.push_back(t);
   }
 }
 
@@ -450,8 +452,7 @@ std::optional<int64_t> evaluate_atom(const DimAtom& atom, const std::map<std::st
 DimExpr DimExpr::substitute(const std::map<std::string, DimExpr>& subst) const {
   if (subst.empty()) return *this;
   std::set<std::string> syms = symbols();
-  if (std::none_of(syms.begin(), syms.end(), [&](const std::string& s) { return subst.count(s) != 0; }))
-    return *this;
+  if (std::none_of(syms.begin(), syms.end(), [&](const std::string& s) { return subst.count(s) != 0; })) return *this;
   DimExpr result;
   for (const DimTerm& t : node_->terms) {
     DimExpr term = DimExpr::constant(t.coefficient);
@@ -599,8 +600,10 @@ struct Printer {
       bool negative = c < 0;
       uint64_t magnitude = negative ? uint64_t{0} - static_cast<uint64_t>(c) : static_cast<uint64_t>(c);
       std::string body = monomial(magnitude, items[i].factors, i == 0 && negative);
-      if (i == 0) out = (negative ? "-" : "") + body;
-      else out += (negative ? " - " : " + ") + body;
+      if (i == 0)
+        out = (negative ? "-" : "") + body;
+      else
+        out += (negative ? " - " : " + ") + body;
     }
     return out;
   }

@@ -73,7 +73,7 @@ TEST_CASE("dim_expr: division and modulo simplify") {
   CHECK(floordiv(c(6) * x + c(4) * n, c(2)) == c(3) * x + c(2) * n);
   CHECK(mod(c(2) * n, c(2)) == c(0));
   CHECK(floordiv(n + n, c(2)) == n);
-  CHECK(floordiv(c(2) * n + c(1), c(2)) == n);       // n + 1 // 2 = n
+  CHECK(floordiv(c(2) * n + c(1), c(2)) == n);  // n + 1 // 2 = n
   CHECK(mod(c(2) * n + c(3), c(2)) == c(1));
   CHECK(floordiv(a * b, b) == a);
   CHECK(mod(a * b, b) == c(0));
@@ -148,11 +148,11 @@ TEST_CASE("dim_expr: evaluation uses Python floor semantics") {
   // 3 - 5 = -2 is a negative intermediate: -2 // 4 = -1 and -2 % 4 = 2 in Python.
   CHECK(floordiv(n - m, c(4)).evaluate(env) == -1);
   CHECK(mod(n - m, c(4)).evaluate(env) == 2);
-  CHECK(floordiv(m, n - m).evaluate(env) == -3);  // 5 // -2
-  CHECK(mod(m, n - m).evaluate(env) == -1);       // 5 % -2
+  CHECK(floordiv(m, n - m).evaluate(env) == -3);               // 5 // -2
+  CHECK(mod(m, n - m).evaluate(env) == -1);                    // 5 % -2
   CHECK(floordiv(n, m - c(5)).evaluate(env) == std::nullopt);  // division by zero
   CHECK(mod(n, m - c(5)).evaluate(env) == std::nullopt);
-  CHECK((n + s("k")).evaluate(env) == std::nullopt);  // unassigned symbol
+  CHECK((n + s("k")).evaluate(env) == std::nullopt);   // unassigned symbol
   CHECK((c(kMax) * n).evaluate(env) == std::nullopt);  // overflow
   CHECK((n * n * n).evaluate(env) == 27);
 }

@@ -358,6 +358,7 @@ struct DimSolver::Impl {
         try {
           solver.pop();
         } catch (...) {
+          // Nothing more can be done; the query's answer is already Unknown.
         }
       }
       result = ProofResult{};
@@ -373,10 +374,12 @@ DimSolver::~DimSolver() = default;
 void DimSolver::push() {
   try {
     impl_->solver.push();
-    impl_->scopes.emplace_back();
-    impl_->definitions.push_back(impl_->definitions.back());
   } catch (...) {
+    return;  // no Z3 scope was opened, so none is recorded; the matching pop() is then a no-op
   }
+  auto definitions = impl_->definitions.back();
+  impl_->scopes.emplace_back();
+  impl_->definitions.push_back(std::move(definitions));
 }
 
 void DimSolver::pop() {
@@ -384,6 +387,7 @@ void DimSolver::pop() {
   try {
     impl_->solver.pop();
   } catch (...) {
+    // Our scope bookkeeping still closes the scope; errors may not leave the solver.
   }
   impl_->scopes.pop_back();
   impl_->definitions.pop_back();

@@ -39,11 +39,11 @@ struct ProofResult {
 };
 
 struct SolverStats {
-  uint64_t queries = 0;      // calls to prove / prove_equal
-  uint64_t easy = 0;         // decided from the canonical form alone, without Z3 or the cache
-  uint64_t cache_hits = 0;   // answered from the cache
-  uint64_t z3_calls = 0;     // Z3 check() calls
-  double z3_ms = 0;          // wall time spent in Z3 check() calls
+  uint64_t queries = 0;     // calls to prove / prove_equal
+  uint64_t easy = 0;        // decided from the canonical form alone, without Z3 or the cache
+  uint64_t cache_hits = 0;  // answered from the cache
+  uint64_t z3_calls = 0;    // Z3 check() calls
+  double z3_ms = 0;         // wall time spent in Z3 check() calls
 };
 
 // Decides dimension predicates under a stack of assumptions. Every symbol stands for an
