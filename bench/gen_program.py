@@ -8,14 +8,14 @@ usage: gen_program.py LINES OUT.tsr
 import sys
 
 TEMPLATE = '''@tessera.function
-def layer_norm_{i}[D](x: Tensor["B", "S", D]) -> Tensor["B", "S", D]:
+def layer_norm_{i}[D](x: Tensor["B", "S", D, bf16 @accum(f32)]) -> Tensor["B", "S", D, bf16 @accum(f32)]:
     """Normalizes over the last axis (copy {i})."""
     mean = x.mean(axis=-1, keepdim=True)
     var = x.var(axis=-1, keepdim=True)
     return (x - mean) / sqrt(var + 1e-5)
 
 @tessera.shape_checked
-def block_{i}[B, S, D, H](x: Tensor[B, S, D, bf16 @accum(f32)], num_heads: Const[H]) -> Tensor[B, S, D]:
+def block_{i}[B, S, D, H](x: Tensor[B, S, D, bf16 @accum(f32)], num_heads: Const[H]) -> Tensor[B, S, D, bf16 @accum(f32)]:
     assert D % H == 0, f"hidden dim {{D}} must be divisible by heads {{H}}"
     q = x.reshape(B, S, H, D // H).transpose(0, 2, 1, 3)
     scores = (q @ q.transpose(0, 1, 3, 2)) / sqrt(D // H)

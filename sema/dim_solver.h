@@ -54,14 +54,15 @@ struct SolverStats {
 // a constant difference decides the comparison; a difference whose non-constant coefficients
 // are all non-negative and made of symbols alone is smallest when every symbol is 1. The rest
 // goes to one Z3 solver per DimSolver, used incrementally (push/pop per query, which costs
-// well under a millisecond against 5-20 ms for a fresh solver), with a timeout, and answers
+// well under a millisecond against 5-20 ms for a fresh solver), with a deterministic resource
+// limit (the same answer on a loaded machine as on an idle one) and a wall-clock guard, and answers
 // are cached by (normalized query, active assumptions). A timeout or an incomplete answer
 // from Z3 gives Unknown, never a hang. A query whose divisor is the constant 0 is Unknown.
 //
 // Not thread-safe: one DimSolver per checker thread.
 class DimSolver {
  public:
-  explicit DimSolver(unsigned timeout_ms = 200);
+  explicit DimSolver(unsigned timeout_ms = 5000);
   ~DimSolver();
   DimSolver(const DimSolver&) = delete;
   DimSolver& operator=(const DimSolver&) = delete;

@@ -38,7 +38,9 @@ struct TypedModule {
 };
 
 struct SemaOptions {
-  unsigned solver_timeout_ms = 200;
+  // Wall-clock guard per Z3 query. Answers are bounded by a deterministic resource limit
+  // first (see dim_solver.cpp), so this only matters on a pathologically slow machine.
+  unsigned solver_timeout_ms = 5000;
 };
 
 TypedModule check_module(const ast::Module& module, const SourceManager& sources, DiagnosticEngine& diags,
