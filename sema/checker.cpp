@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "frontend/ast_printer.h"
+#include "sema/program.h"
 
 namespace tessera::sema {
 
@@ -32,8 +33,6 @@ const Arg* Call::arg(size_t i, std::string_view n) const {
   if (i < args.size()) return &args[i];
   return kw(n);
 }
-
-namespace {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -62,6 +61,8 @@ std::string closest_name(const std::string& name, const std::vector<std::string>
   }
   return best;
 }
+
+namespace {
 
 // "tessera.nn.linear" -> "nn.linear"; names outside tessera are unchanged.
 std::string strip_tessera(const std::string& q) {
@@ -115,6 +116,7 @@ struct CheckerImpl {
   // ------------------------------------------------------------ declarations
 
   void declare(const Module& m) {
+    m_file = m.file;
     for (const Stmt* s : m.body) {
       if (auto* f = dyn_cast<FunctionDefStmt>(s)) {
         if (!define_once(f->name, f->name_range)) continue;
@@ -134,16 +136,26 @@ struct CheckerImpl {
           if (a.name == "tessera" || a.name.rfind("tessera.", 0) == 0) {
             std::string local = a.alias.empty() ? a.name.substr(0, a.name.find('.')) : a.alias;
             c.module_aliases_[local] = a.alias.empty() ? "tessera" : a.name;
-          } else {
+          } else if (!c.program_) {
             diags.report(DiagKind::NotYetSupported, a.range, fmt::format("importing the user module '{}'", a.name))
                 .help("for now, put the functions you need in the same file");
+          } else if (a.alias.empty() && a.name.find('.') != std::string::npos) {
+            diags.report(DiagKind::NotYetSupported, a.range,
+                         fmt::format("'import {}' without 'as' (a package name as a value)", a.name))
+                .help(fmt::format("write 'import {} as {}' or 'from {} import ...'", a.name,
+                                  a.name.substr(a.name.rfind('.') + 1), a.name));
+          } else {
+            std::string local = a.alias.empty() ? a.name : a.alias;
+            if (!define_once(local, a.range)) continue;
+            Checker* m = c.program_->import_module(a.name, 0, m_file, a.range);
+            // A module that cannot be used still binds its name, so uses do not cascade.
+            c.user_modules_[local] = m;
           }
         }
       } else if (auto* fi = dyn_cast<ImportFromStmt>(s)) {
         std::string mod = fi->module;
         if (fi->level > 0 || (mod != "tessera" && mod.rfind("tessera.", 0) != 0)) {
-          diags.report(DiagKind::NotYetSupported, fi->module_range.valid() ? fi->module_range : fi->range,
-                       fmt::format("importing the user module '{}{}'", std::string(fi->level, '.'), mod));
+          import_from_user_module(*fi);
           continue;
         }
         for (const ImportAlias& a : fi->names) {
@@ -162,6 +174,58 @@ struct CheckerImpl {
   }
 
   std::map<std::string, SourceRange> defined;
+  uint32_t m_file = 0;  // the file of the module being checked
+
+  // `from mylib import f, Point as P` (also relative: `from .mylib import f`).
+  void import_from_user_module(const ImportFromStmt& fi) {
+    SourceRange where = fi.module_range.valid() ? fi.module_range : fi.range;
+    std::string shown = std::string(static_cast<size_t>(fi.level), '.') + fi.module;
+    if (!c.program_) {
+      diags.report(DiagKind::NotYetSupported, where, fmt::format("importing the user module '{}'", shown))
+          .help("for now, put the functions you need in the same file");
+      return;
+    }
+    if (fi.module.empty()) {
+      // `from . import mylib`: each name is a module of the importing file's folder.
+      for (const ImportAlias& a : fi.names) {
+        std::string local = a.alias.empty() ? a.name : a.alias;
+        if (!define_once(local, a.range)) continue;
+        c.user_modules_[local] = c.program_->import_module(a.name, fi.level, m_file, a.range);
+      }
+      return;
+    }
+    Checker* m = c.program_->import_module(fi.module, fi.level, m_file, where);
+    for (const ImportAlias& a : fi.names) {
+      std::string local = a.alias.empty() ? a.name : a.alias;
+      if (a.name == "*") {
+        diags.report(DiagKind::NotYetSupported, a.range, "'import *'")
+            .help("name what you import: 'from " + shown + " import f, g'");
+        continue;
+      }
+      if (!define_once(local, a.range)) continue;
+      if (!m) {
+        c.user_modules_[local] = nullptr;  // unusable: its uses are not reported again
+        continue;
+      }
+      if (auto f = m->functions_.find(a.name); f != m->functions_.end()) {
+        c.imported_functions_[local] = f->second.get();
+      } else if (auto k = m->classes_.find(a.name); k != m->classes_.end()) {
+        c.imported_classes_[local] = k->second.get();
+      } else if (auto f2 = m->imported_functions_.find(a.name); f2 != m->imported_functions_.end()) {
+        c.imported_functions_[local] = f2->second;  // re-exported
+      } else if (auto k2 = m->imported_classes_.find(a.name); k2 != m->imported_classes_.end()) {
+        c.imported_classes_[local] = k2->second;
+      } else {
+        std::vector<std::string> names;
+        for (auto& [k, v] : m->functions_) names.push_back(k);
+        for (auto& [k, v] : m->classes_) names.push_back(k);
+        auto b = diags.report(DiagKind::UnknownMember, a.range, fmt::format("module '{}'", shown), a.name);
+        std::string guess = closest_name(a.name, names);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        c.user_modules_[local] = nullptr;
+      }
+    }
+  }
 
   // Reports a second definition of a module-level name (E0104).
   bool define_once(const std::string& name, SourceRange range) {
@@ -393,6 +457,20 @@ struct CheckerImpl {
   }
   static const NameExpr* dyn_cast_or_null_name(const Expr* e) { return e ? dyn_cast<NameExpr>(e) : nullptr; }
 
+  // A class named in an annotation: `Point`, an imported `Point`, or `mylib.Point`.
+  const ClassInfo* find_class(const std::string& head) const {
+    if (auto it = c.classes_.find(head); it != c.classes_.end()) return it->second.get();
+    if (auto it = c.imported_classes_.find(head); it != c.imported_classes_.end()) return it->second;
+    auto dot = head.find('.');
+    if (dot == std::string::npos) return nullptr;
+    auto m = c.user_modules_.find(head.substr(0, dot));
+    if (m == c.user_modules_.end() || !m->second) return nullptr;
+    std::string rest = head.substr(dot + 1);
+    if (auto it = m->second->classes_.find(rest); it != m->second->classes_.end()) return it->second.get();
+    if (auto it = m->second->imported_classes_.find(rest); it != m->second->imported_classes_.end()) return it->second;
+    return nullptr;
+  }
+
   // The name an annotation refers to, with `tessera.` and aliases removed.
   std::string type_head(const Expr* e) {
     auto name = dotted(e);
@@ -476,7 +554,7 @@ struct CheckerImpl {
     if (head == "Distribution") return distribution_type(unknown_type());
     if (head == "Mesh" || head == "Dataset" || head == "Model" || head == "TileOp" || head == "Proof")
       return named_type(TypeKind::Object, head);
-    if (c.classes_.count(head)) return named_type(TypeKind::Object, head, c.classes_[head].get());
+    if (const ClassInfo* k = find_class(head)) return named_type(TypeKind::Object, k->name, k);
     if (auto* n = dyn_cast<NameExpr>(e)) {
       std::vector<std::string> names = {"Tensor", "Tile", "Int", "Float", "Bool", "Const", "Distribution",
                                         "Posterior", "Params", "List", "Dict", "Tuple", "Mesh"};
@@ -710,6 +788,9 @@ struct CheckerImpl {
     for (auto& [k, v] : c.functions_) out.push_back(k);
     for (auto& [k, v] : c.classes_) out.push_back(k);
     for (auto& [k, v] : c.module_aliases_) out.push_back(k);
+    for (auto& [k, v] : c.user_modules_) out.push_back(k);
+    for (auto& [k, v] : c.imported_functions_) out.push_back(k);
+    for (auto& [k, v] : c.imported_classes_) out.push_back(k);
     for (auto& [k, v] : c.imported_names_) out.push_back(k);
     for (const auto& n : builtin_names())
       if (n.find('.') == std::string::npos) out.push_back(n);
@@ -1126,10 +1207,14 @@ struct CheckerImpl {
   Type name(const NameExpr* n) {
     if (Type t = lookup_local(n->name)) return t;
     if (auto it = dims.find(n->name); it != dims.end()) return int_type(it->second);
-    if (auto it = c.functions_.find(n->name); it != c.functions_.end())
-      return named_type(TypeKind::Function, n->name, it->second.get());
-    if (auto it = c.classes_.find(n->name); it != c.classes_.end())
-      return named_type(TypeKind::Class, n->name, it->second.get());
+    if (auto it = c.functions_.find(n->name); it != c.functions_.end()) return user_type(TypeKind::Function, n->name, it->second.get());
+    if (auto it = c.classes_.find(n->name); it != c.classes_.end()) return user_type(TypeKind::Class, n->name, it->second.get());
+    if (auto it = c.imported_functions_.find(n->name); it != c.imported_functions_.end())
+      return user_type(TypeKind::Function, it->second->name, it->second);
+    if (auto it = c.imported_classes_.find(n->name); it != c.imported_classes_.end())
+      return user_type(TypeKind::Class, it->second->name, it->second);
+    if (auto it = c.user_modules_.find(n->name); it != c.user_modules_.end())
+      return it->second ? user_type(TypeKind::Module, n->name, it->second) : unknown_type();
     if (auto it = c.module_aliases_.find(n->name); it != c.module_aliases_.end())
       return named_type(TypeKind::Module, it->second);
     if (auto it = c.imported_names_.find(n->name); it != c.imported_names_.end())
@@ -1232,9 +1317,41 @@ struct CheckerImpl {
     return result;
   }
 
+  static Type user_type(TypeKind kind, std::string name, const void* ref) {
+    auto t = std::make_shared<TypeNode>();
+    t->kind = kind;
+    t->name = std::move(name);
+    t->ref = ref;
+    t->user = true;
+    return t;
+  }
+
+  // `mylib.f`, `mylib.Point`: a member of a user module.
+  Type user_module_member(const Checker& m, const std::string& module_name, const AttributeExpr* a) {
+    if (auto f = m.functions_.find(a->name); f != m.functions_.end())
+      return user_type(TypeKind::Function, f->second->name, f->second.get());
+    if (auto k = m.classes_.find(a->name); k != m.classes_.end())
+      return user_type(TypeKind::Class, k->second->name, k->second.get());
+    if (auto f = m.imported_functions_.find(a->name); f != m.imported_functions_.end())
+      return user_type(TypeKind::Function, f->second->name, f->second);
+    if (auto k = m.imported_classes_.find(a->name); k != m.imported_classes_.end())
+      return user_type(TypeKind::Class, k->second->name, k->second);
+    if (auto sub = m.user_modules_.find(a->name); sub != m.user_modules_.end())
+      return sub->second ? user_type(TypeKind::Module, a->name, sub->second) : unknown_type();
+    std::vector<std::string> names;
+    for (auto& [k, v] : m.functions_) names.push_back(k);
+    for (auto& [k, v] : m.classes_) names.push_back(k);
+    auto b = diags.report(DiagKind::UnknownMember, a->name_range, fmt::format("module '{}'", module_name), a->name);
+    std::string guess = closest_name(a->name, names);
+    if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+    return unknown_type();
+  }
+
   Type attribute(const AttributeExpr* a) {
     Type obj = expr(a->object);
     if (is_unknown(obj)) return unknown_type();
+    if (obj->kind == TypeKind::Module && obj->user)
+      return user_module_member(*static_cast<const Checker*>(obj->ref), obj->name, a);
     if (obj->kind == TypeKind::Module) {
       std::string q = obj->name + "." + a->name;
       if (is_builtin_module(q)) return named_type(TypeKind::Module, q);
@@ -1447,8 +1564,8 @@ struct CheckerImpl {
     if (is_unknown(callee)) return unknown_type();
     if (callee->kind == TypeKind::Function && callee->ref && callee->name.rfind("method:", 0) != 0) {
       // User function or builtin?
-      auto uf = c.functions_.find(callee->name);
-      if (uf != c.functions_.end() && uf->second.get() == callee->ref) return user_call(*uf->second, call, pos, kwargs);
+      if (callee->user)
+        return user_call(*const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(callee->ref)), call, pos, kwargs);
       auto* op = static_cast<const BuiltinOp*>(callee->ref);
       Call info{op->name, call->range, nullptr, pos, kwargs};
       c.add_effect(op->effects, call->range);
@@ -1698,8 +1815,12 @@ struct CheckerImpl {
 
 // ================================================================= Checker
 
-Checker::Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options)
-    : sources_(sources), diags_(diags), options_(options), solver_(std::make_unique<DimSolver>(options.solver_timeout_ms)) {}
+Checker::Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options, Program* program)
+    : sources_(sources),
+      diags_(diags),
+      options_(options),
+      solver_(std::make_unique<DimSolver>(options.solver_timeout_ms)),
+      program_(program) {}
 
 ProofResult Checker::prove_equal(const DimExpr& a, const DimExpr& b) { return solver_->prove_equal(a, b); }
 
@@ -1774,12 +1895,6 @@ TypedModule Checker::run(const ast::Module& module) {
   TypedModule out;
   for (FunctionInfo* f : function_order_) out.functions.push_back(f->typed);
   return out;
-}
-
-TypedModule check_module(const ast::Module& module, const SourceManager& sources, DiagnosticEngine& diags,
-                         const SemaOptions& options) {
-  Checker checker(sources, diags, options);
-  return checker.run(module);
 }
 
 std::string print_typed(const TypedModule& module, const SourceManager& sources) {

@@ -22,6 +22,11 @@ namespace tessera::sema {
 enum Effect : unsigned { kRandom = 1, kState = 2, kIO = 4, kCollective = 8, kMovement = 16 };
 std::vector<std::string> effect_names(unsigned effects);
 
+// Levenshtein distance, and the candidate closest to `name` within a third of its length (at
+// least 1), or "": the "did you mean" of every diagnostic.
+size_t edit_distance(const std::string& a, const std::string& b);
+std::string closest_name(const std::string& name, const std::vector<std::string>& candidates);
+
 struct FunctionInfo {
   enum class Kind { Plain, Pure, Probabilistic, Kernel };
   const ast::FunctionDefStmt* def = nullptr;
@@ -98,9 +103,14 @@ const std::vector<std::string>& builtin_names();
 const std::vector<std::string>& method_names();
 bool is_builtin_module(const std::string& qualified);  // "tessera", "tessera.nn", "tile", ...
 
+class Program;
+
 class Checker {
  public:
-  Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options);
+  // `program` loads the user modules this one imports; without one, user imports are
+  // reported as not supported.
+  Checker(const SourceManager& sources, DiagnosticEngine& diags, const SemaOptions& options,
+          Program* program = nullptr);
   TypedModule run(const ast::Module& module);
 
   // ---- services for the shape rules
@@ -142,6 +152,10 @@ class Checker {
   std::map<std::string, std::unique_ptr<ClassInfo>> classes_;
   std::map<std::string, std::string> module_aliases_;  // local name -> "tessera.nn"
   std::map<std::string, std::string> imported_names_;  // local name -> builtin qualified name
+  Program* program_ = nullptr;
+  std::map<std::string, Checker*> user_modules_;                // `import mylib as m`: local name -> module
+  std::map<std::string, FunctionInfo*> imported_functions_;     // `from mylib import f`
+  std::map<std::string, ClassInfo*> imported_classes_;          // `from mylib import Point`
 };
 
 }  // namespace tessera::sema

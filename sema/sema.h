@@ -41,9 +41,12 @@ struct SemaOptions {
   // Wall-clock guard per Z3 query. Answers are bounded by a deterministic resource limit
   // first (see dim_solver.cpp), so this only matters on a pathologically slow machine.
   unsigned solver_timeout_ms = 5000;
+  // Folders searched for user modules after the importing file's own folder (`-I`).
+  std::vector<std::string> include_dirs;
 };
 
-TypedModule check_module(const ast::Module& module, const SourceManager& sources, DiagnosticEngine& diags,
+// Checks one module and the user modules it imports (see program.h to keep them).
+TypedModule check_module(const ast::Module& module, SourceManager& sources, DiagnosticEngine& diags,
                          const SemaOptions& options = {});
 
 // `tesserac emit --stage=typed`: every function with its signature, effects

@@ -83,6 +83,9 @@ struct TypeNode {
   // Function, Module, Class, Object, DTypeValue
   std::string name;
   const void* ref = nullptr;
+  // Function: `ref` is a user FunctionInfo (else a BuiltinOp); Module: `ref` is the Checker of
+  // a user module (else a built-in module); Class: `ref` is a user ClassInfo.
+  bool user = false;
 };
 
 Type unknown_type();

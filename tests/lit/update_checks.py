@@ -37,7 +37,8 @@ def substitutions(path, build):
 def escape(line, path):
     # FileCheck treats {{ }} and [[ ]] specially; escape literal ones.
     line = line.replace("{{", "{{[{][{]}}").replace("[[", "{{[[][[]}}")
-    return line.replace(path, "{{.*}}" + os.path.basename(path))
+    # Files next to the test (imported modules under Inputs/) show the same way.
+    return line.replace(os.path.dirname(path) + os.sep, "{{.*}}")
 
 
 def update(path, build):
@@ -85,7 +86,8 @@ def main():
     files = []
     for p in paths:
         if os.path.isdir(p):
-            for d, _, names in os.walk(p):
+            for d, dirs, names in os.walk(p):
+                dirs[:] = [x for x in dirs if x != "Inputs"]  # modules imported by tests, as in lit.cfg.py
                 files += [os.path.join(d, n) for n in sorted(names) if n.endswith(".tsr")]
         else:
             files.append(p)

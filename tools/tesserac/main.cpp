@@ -11,6 +11,7 @@
 #include "frontend/diagnostics.h"
 #include "frontend/parser.h"
 #include "frontend/source_manager.h"
+#include "sema/program.h"
 #include "sema/sema.h"
 #include "tools/tesserac/options.h"
 
@@ -136,8 +137,11 @@ int run(const std::vector<std::string>& args) {
     return kExitOk;
   }
   std::vector<sema::TypedModule> typed;
+  sema::SemaOptions sema_options;
+  sema_options.include_dirs = o.include_dirs;
+  sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
-    for (const ast::Module& m : modules) typed.push_back(sema::check_module(m, sources, diags));
+    for (const ast::Module& m : modules) typed.push_back(program.check(m));
   emit_diagnostics(diags, o);
   if (diags.has_errors()) return kExitErrors;
   if (o.command == cli::Command::Emit) {
