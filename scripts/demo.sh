@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: checks the example programs with the freshly built compiler and
-# shows what a user sees today: the AST of a correct program, and the
-# diagnostics of a program with mistakes.
+# shows what a user sees today: inferred types and shapes of a correct program,
+# and the diagnostics of programs with mistakes.
 set -u
 build=${1:-build}
 tc="$build/tools/tesserac"
@@ -15,8 +15,12 @@ for f in examples/*.tsr; do
   if "$tc" check "$f" 2>/dev/null; then echo "ok      $f"; else echo "errors  $f"; fi
 done
 echo
-echo "== tesserac emit --stage=ast examples/layer_norm.tsr"
-"$tc" emit --stage=ast examples/layer_norm.tsr
+echo "== tesserac emit --stage=typed examples/transformer_block.tsr (inferred shapes)"
+"$tc" emit --stage=typed examples/transformer_block.tsr
+echo
+echo "== tesserac check ../shared/conformance/fail_heads_not_divisible.tsr (a shape bug)"
+"$tc" check --color=always ../shared/conformance/fail_heads_not_divisible.tsr
+echo "(exit code $?)"
 echo
 echo "== tesserac check examples/fail_syntax.tsr (mistakes on purpose)"
 "$tc" check --color=always examples/fail_syntax.tsr
