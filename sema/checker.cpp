@@ -754,13 +754,18 @@ struct CheckerImpl {
       auto* cmp = cast<CompareExpr>(a->test);
       info.preconditions.push_back({to_predicate(cmp), a->test->range, sources.text(a->test->range)});
     }
+    info.typed.def = f;
+    info.typed.module = sources.file(f->range.begin.file).name;
     info.typed.name = info.name;
     info.typed.range = f->name_range;
     info.typed.decorators = info.decorators;
     info.typed.dims = info.dims;
     for (const auto& p : info.params) info.typed.params.push_back({p.name, p.range, p.type});
     info.typed.declared_return = info.ret;
-    for (const auto& p : info.preconditions) info.typed.preconditions.push_back(p.text);
+    for (const auto& p : info.preconditions) {
+      info.typed.preconditions.push_back(p.text);
+      info.typed.precondition_facts.push_back({p.text, p.pred});
+    }
     fn = nullptr;
   }
 
@@ -813,7 +818,9 @@ struct CheckerImpl {
     for (const auto& p : info.params) {
       scopes.back()[p.name] = p.type;
     }
+    size_t errors_before = diags.error_count();
     block(info.def->body);
+    info.typed.ok = diags.error_count() == errors_before;
     c.solver().pop();
     c.current_ = nullptr;
     fn = nullptr;
@@ -1129,7 +1136,14 @@ struct CheckerImpl {
 
   // ------------------------------------------------------------ expressions
 
+  // Types an expression and records its type in the typed AST.
   Type expr(const Expr* e) {
+    Type t = expr_kind(e);
+    if (fn && e) fn->typed.expr_types[e] = t;
+    return t;
+  }
+
+  Type expr_kind(const Expr* e) {
     if (!e) return unknown_type();
     switch (e->kind) {
       case NodeKind::NameExpr: return name(cast<NameExpr>(e));
@@ -1735,6 +1749,7 @@ struct CheckerImpl {
         b.related(pre.range, "precondition declared here");
       }
     }
+    if (fn) fn->typed.calls[call] = CallTarget{&callee.typed, subst};
     if (!callee.ret) return unknown_type();
     return substitute(callee.ret, subst);
   }
@@ -1893,13 +1908,14 @@ TypedModule Checker::run(const ast::Module& module) {
   for (FunctionInfo* f : function_order_) impl.check_function(*f);
   impl.finish_effects();
   TypedModule out;
-  for (FunctionInfo* f : function_order_) out.functions.push_back(f->typed);
+  for (FunctionInfo* f : function_order_) out.functions.push_back(&f->typed);
   return out;
 }
 
 std::string print_typed(const TypedModule& module, const SourceManager& sources) {
   std::string out;
-  for (const TypedFunction& f : module.functions) {
+  for (const TypedFunction* fp : module.functions) {
+    const TypedFunction& f = *fp;
     LineCol lc = sources.line_col(f.range.begin);
     std::string head = "function " + f.name;
     if (!f.dims.empty()) {

@@ -160,10 +160,4 @@ Checker* Program::import_module(const std::string& dotted, int level, uint32_t f
   return m.checker.get();
 }
 
-TypedModule check_module(const ast::Module& module, SourceManager& sources, DiagnosticEngine& diags,
-                         const SemaOptions& options) {
-  Program program(sources, diags, options);
-  return program.check(module);
-}
-
 }  // namespace tessera::sema

@@ -3,12 +3,15 @@
 // diagnostics.
 #pragma once
 
+#include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "frontend/ast.h"
 #include "frontend/diagnostics.h"
 #include "frontend/source_manager.h"
+#include "sema/dim_solver.h"
 #include "sema/types.h"
 
 namespace tessera::sema {
@@ -20,7 +23,19 @@ struct TypedBinding {
   Type type;
 };
 
+struct TypedFunction;
+
+// A call of a user function: the callee and its dimensions expressed in the caller's.
+struct CallTarget {
+  const TypedFunction* callee = nullptr;
+  std::map<std::string, DimExpr> dims;
+};
+
+// The typed AST of one function: what the later stages (Graph IR lowering) read. Types are
+// symbolic (generic functions are checked once); a specialization substitutes dimensions.
 struct TypedFunction {
+  const ast::FunctionDefStmt* def = nullptr;
+  std::string module;  // the module's file name
   std::string name;
   SourceRange range;
   std::vector<std::string> decorators;
@@ -31,10 +46,17 @@ struct TypedFunction {
   std::vector<std::string> preconditions;
   std::vector<std::string> effects;
   std::vector<TypedBinding> bindings;  // in source order
+  std::vector<std::pair<std::string, DimPredicate>> precondition_facts;  // parsed preconditions
+  // The type of every expression of the body that was checked.
+  std::unordered_map<const ast::Expr*, Type> expr_types;
+  // Every call of a user function in the body.
+  std::unordered_map<const ast::CallExpr*, CallTarget> calls;
+  bool ok = true;  // no error was reported inside this function
 };
 
+// The functions of one module, owned by the Program that checked it.
 struct TypedModule {
-  std::vector<TypedFunction> functions;
+  std::vector<const TypedFunction*> functions;
 };
 
 struct SemaOptions {
@@ -44,10 +66,6 @@ struct SemaOptions {
   // Folders searched for user modules after the importing file's own folder (`-I`).
   std::vector<std::string> include_dirs;
 };
-
-// Checks one module and the user modules it imports (see program.h to keep them).
-TypedModule check_module(const ast::Module& module, SourceManager& sources, DiagnosticEngine& diags,
-                         const SemaOptions& options = {});
 
 // `tesserac emit --stage=typed`: every function with its signature, effects
 // and every binding with its inferred type.

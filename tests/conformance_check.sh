@@ -6,6 +6,9 @@
 set -u
 tc=${1:?usage: conformance_check.sh TESSERAC CONFORMANCE_DIR}
 dir=${2:?usage: conformance_check.sh TESSERAC CONFORMANCE_DIR}
+if ! compgen -G "$dir/*.tsr" >/dev/null; then
+  echo "no conformance programs in $dir: the checkout must sit beside ../shared"; exit 1
+fi
 pass=0; fail=0
 err=$(mktemp); trap 'rm -f "$err"' EXIT
 for f in "$dir"/*.tsr; do

@@ -10,7 +10,7 @@
 
 #include "frontend/ast_printer.h"
 #include "frontend/parser.h"
-#include "sema/sema.h"
+#include "sema/program.h"
 
 namespace {
 
@@ -27,7 +27,8 @@ void compile(const uint8_t* data, size_t size) {
     // answers is what the unit tests check.
     tessera::sema::SemaOptions options;
     options.solver_timeout_ms = 50;
-    tessera::sema::TypedModule typed = tessera::sema::check_module(m, sources, diags, options);
+    tessera::sema::Program program(sources, diags, options);
+    tessera::sema::TypedModule typed = program.check(m);
     (void)tessera::sema::print_typed(typed, sources);
   }
   // Rendering exercises every range the stages produced.
