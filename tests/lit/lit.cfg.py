@@ -4,13 +4,14 @@ import lit.formats
 
 config.name = "Tessera"
 config.test_format = lit.formats.ShTest(execute_external=False)
-config.suffixes = [".tsr"]
+config.suffixes = [".tsr", ".mlir"]
 config.excludes = ["Inputs"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.tessera_obj_root, "tests", "lit")
 
 config.substitutions.append(("%exitcode", config.python + " " + os.path.join(os.path.dirname(__file__), "exit_code.py")))
 config.substitutions.append(("%tesserac", config.tesserac))
+config.substitutions.append(("%tessera_opt", config.tessera_opt))
 config.substitutions.append(("%FileCheck", config.filecheck))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%shared", os.path.join(config.tessera_src_root, "..", "shared")))
@@ -18,4 +19,4 @@ config.environment["NO_COLOR"] = "1"
 config.environment["TERM"] = "dumb"
 # FileCheck and the compiler must be found by name in RUN lines as well.
 config.environment["PATH"] = os.pathsep.join(
-    [os.path.dirname(config.tesserac), os.path.dirname(config.filecheck), config.environment.get("PATH", "")])
+    [os.path.dirname(config.tesserac), os.path.dirname(config.tessera_opt), os.path.dirname(config.filecheck), config.environment.get("PATH", "")])
