@@ -11,6 +11,11 @@
 #include "frontend/diagnostics.h"
 #include "frontend/parser.h"
 #include "frontend/source_manager.h"
+#include <fmt/format.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "frontend/internal_error.h"
+#include "ir/graph/lower_to_graph.h"
 #include "sema/program.h"
 #include "sema/sema.h"
 #include "tools/tesserac/options.h"
@@ -78,6 +83,12 @@ const char* command_name(cli::Command c) {
   }
 }
 
+bool has_function(const sema::TypedModule& m, const std::string& name) {
+  for (const sema::TypedFunction* f : m.functions)
+    if (f->name == name) return true;
+  return false;
+}
+
 // Stages that later issues build; asking for them is reported, never faked.
 int not_yet_supported(const std::string& what) {
   std::cerr << "tesserac: not yet supported: " << what << "\n";
@@ -117,7 +128,7 @@ int run(const std::vector<std::string>& args) {
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
-      if (o.stage != "ast" && o.stage != "typed")
+      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph")
         return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
       break;
     default: break;
@@ -142,10 +153,27 @@ int run(const std::vector<std::string>& args) {
   sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
-  emit_diagnostics(diags, o);
-  if (diags.has_errors()) return kExitErrors;
-  if (o.command == cli::Command::Emit) {
+  bool lowers = o.command == cli::Command::Emit && o.stage == "graph";
+  if (!lowers || diags.has_errors()) {
+    emit_diagnostics(diags, o);
+    if (diags.has_errors()) return kExitErrors;
+  }
+  if (o.command == cli::Command::Emit && o.stage == "typed") {
     for (const sema::TypedModule& t : typed) std::cout << sema::print_typed(t, sources);
+  }
+  if (lowers) {
+    mlir::MLIRContext context;
+    ir::GraphLoweringOptions lowering;
+    lowering.entry = o.entry;
+    if (!o.entry.empty() && !has_function(typed[0], o.entry))
+      return usage_error(fmt::format("{}: no function named '{}'", o.files[0], o.entry));
+    mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
+    emit_diagnostics(diags, o);
+    if (!graph) return kExitErrors;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    graph->print(os);
+    std::cout << text;
   }
   (void)command_name;
   return kExitOk;
@@ -164,7 +192,13 @@ struct ThreadArgs {
 
 void* compiler_thread(void* p) {
   auto* t = static_cast<ThreadArgs*>(p);
-  t->exit_code = run(*t->args);
+  try {
+    t->exit_code = run(*t->args);
+  } catch (const InternalError& e) {
+    std::cerr << "internal compiler error in " << e.stage() << ": " << e.what()
+              << "\nthis is a bug in tesserac, not in your program\n";
+    t->exit_code = kExitInternalError;
+  }
   return nullptr;
 }
 

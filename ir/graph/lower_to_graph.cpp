@@ -1,0 +1,1331 @@
+// Typed AST -> Graph IR. One Lowerer walks the entry function and every user function it
+// reaches, specializing each callee to the dimension values of its call site. Values:
+// tensors are ranked `tensor<...>` (dynamic `?` where a dimension is not fixed), Python
+// `Int`/`Float`/`Bool` values are `i64`/`f64`/`i1`. Control flow becomes `scf`; a
+// `static_range` loop is unrolled.
+#include "ir/graph/lower_to_graph.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/Math/IR/Math.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/Dialect/Tensor/IR/Tensor.h>
+#include <mlir/IR/Builders.h>
+#include <mlir/IR/BuiltinTypes.h>
+#include <mlir/IR/Diagnostics.h>
+#include <mlir/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "frontend/internal_error.h"
+#include "ir/graph/Tessera.h"
+#include "sema/types.h"
+
+namespace tessera::ir {
+
+using namespace tessera::ast;
+using sema::DimExpr;
+using sema::Type;
+using sema::TypeKind;
+
+void load_graph_dialects(mlir::MLIRContext& ctx) {
+  ctx.loadDialect<mlir::tessera::TesseraDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
+                  mlir::math::MathDialect, mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
+}
+
+namespace {
+
+// A lowering that cannot continue; the diagnostic is already reported.
+struct LoweringFailed {};
+
+// A value of the program: its SSA value and its (symbolic) sema type.
+struct Local {
+  mlir::Value value;
+  Type type;
+};
+
+// One specialization: a function with values for some of its dimensions.
+struct SpecKey {
+  const sema::TypedFunction* fn;
+  std::map<std::string, int64_t> dims;
+  bool operator<(const SpecKey& o) const { return std::tie(fn, dims) < std::tie(o.fn, o.dims); }
+};
+
+const std::set<std::string> kUnary = {"exp",  "log",  "log1p", "sqrt", "rsqrt", "tanh", "sigmoid",
+                                      "sin",  "cos",  "relu",  "gelu", "silu",  "abs",  "neg"};
+const std::map<std::string, std::string> kReductions = {
+    {"sum", "sum"}, {"mean", "mean"}, {"var", "var"},   {"std", "std"},       {"max", "max"},
+    {"min", "min"}, {"prod", "prod"}, {"argmax", "argmax"}, {"argmin", "argmin"}, {"logsumexp", "logsumexp"},
+    {"logsumexp_safe", "logsumexp"}};
+
+class Lowerer {
+ public:
+  Lowerer(mlir::MLIRContext& ctx, const SourceManager& sources, DiagnosticEngine& diags)
+      : ctx_(ctx), b_(&ctx), sources_(sources), diags_(diags) {
+    module_ = mlir::ModuleOp::create(mlir::UnknownLoc::get(&ctx));
+  }
+
+  mlir::OwningOpRef<mlir::ModuleOp> run(const sema::TypedModule& m, const GraphLoweringOptions& options) {
+    mlir::OwningOpRef<mlir::ModuleOp> owned(module_);
+    try {
+      std::vector<const sema::TypedFunction*> roots;
+      const sema::TypedFunction* main_fn = nullptr;
+      for (const sema::TypedFunction* f : m.functions) {
+        if (!options.entry.empty() && f->name == options.entry) roots.push_back(f);
+        if (f->name == "main") main_fn = f;
+      }
+      if (options.entry.empty()) {
+        if (main_fn) roots.push_back(main_fn);
+        else roots.assign(m.functions.begin(), m.functions.end());
+      }
+      for (const sema::TypedFunction* f : roots) declare(SpecKey{f, {}});
+      while (!work_.empty()) {
+        auto [key, fn] = work_.front();
+        work_.erase(work_.begin());
+        lower_function(key, fn);
+      }
+    } catch (const LoweringFailed&) {
+      return nullptr;
+    }
+    // IR that its own dialect rejects is a bug of the lowering, not of the program.
+    std::string errors;
+    {
+      mlir::ScopedDiagnosticHandler handler(&ctx_, [&](mlir::Diagnostic& d) {
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        os << d.getLocation() << ": " << d;
+        errors += (errors.empty() ? "" : "\n") + text;
+        return mlir::success();
+      });
+      if (mlir::failed(mlir::verify(*owned))) TSR_ICE("graph lowering", "the generated Graph IR does not verify:\n" + errors);
+    }
+    return owned;
+  }
+
+ private:
+  mlir::MLIRContext& ctx_;
+  mlir::OpBuilder b_;
+  const SourceManager& sources_;
+  DiagnosticEngine& diags_;
+  mlir::ModuleOp module_;
+  std::map<SpecKey, mlir::func::FuncOp> specs_;
+  std::vector<std::pair<SpecKey, mlir::func::FuncOp>> work_;
+  std::set<std::string> names_;
+
+  // Per function.
+  const sema::TypedFunction* fn_ = nullptr;
+  std::map<std::string, DimExpr> dim_subst_;      // dimension -> its value, as an expression
+  std::map<std::string, mlir::Value> dim_values_;  // dynamic dimension -> `index` value
+  std::vector<std::map<std::string, Local>> scopes_;
+  std::optional<Local> returned_;
+
+  [[noreturn]] void unsupported(SourceRange where, const std::string& what) {
+    diags_.report(DiagKind::NotYetSupported, where, what + " (in the Graph IR lowering)");
+    throw LoweringFailed{};
+  }
+
+  mlir::Location loc(SourceRange r) {
+    if (!r.begin.valid()) return mlir::UnknownLoc::get(&ctx_);
+    LineCol lc = sources_.line_col(r.begin);
+    return mlir::FileLineColLoc::get(&ctx_, sources_.file(r.begin.file).name, lc.line, lc.col);
+  }
+
+  // ------------------------------------------------------------------ types
+
+  mlir::Type element_type(sema::DType d) {
+    switch (d) {
+      case sema::DType::F64: return b_.getF64Type();
+      case sema::DType::F32: return b_.getF32Type();
+      case sema::DType::F16: return b_.getF16Type();
+      case sema::DType::BF16: return b_.getBF16Type();
+      case sema::DType::F8E4M3: return b_.getFloat8E4M3FNType();
+      case sema::DType::F8E5M2: return b_.getFloat8E5M2Type();
+      case sema::DType::I64: return b_.getI64Type();
+      case sema::DType::I32: return b_.getI32Type();
+      case sema::DType::I16: return b_.getI16Type();
+      case sema::DType::I8: return b_.getI8Type();
+      case sema::DType::U8: return b_.getI8Type();
+      case sema::DType::Bool: return b_.getI1Type();
+    }
+    return b_.getF32Type();
+  }
+
+  // A dimension under the current specialization: its value when fixed, else dynamic.
+  std::optional<int64_t> static_dim(const DimExpr& d) {
+    DimExpr e = d.substitute(dim_subst_);
+    if (e.is_constant()) return e.constant_value();
+    return std::nullopt;
+  }
+
+  mlir::Type to_mlir(const Type& t, SourceRange where) {
+    if (!t || t->kind == TypeKind::Unknown) unsupported(where, "a value whose type is not known");
+    switch (t->kind) {
+      case TypeKind::Int: return b_.getI64Type();
+      case TypeKind::Float: return b_.getF64Type();
+      case TypeKind::Bool: return b_.getI1Type();
+      case TypeKind::Tensor: {
+        if (!t->shape) unsupported(where, "a tensor whose rank is not known");
+        std::vector<int64_t> shape;
+        for (const DimExpr& d : *t->shape) shape.push_back(static_dim(d).value_or(mlir::ShapedType::kDynamic));
+        return mlir::RankedTensorType::get(shape, element_type(t->dtype));
+      }
+      default: unsupported(where, fmt::format("a value of type {}", sema::to_string(t)));
+    }
+  }
+
+  Type type_of(const Expr* e) {
+    auto it = fn_->expr_types.find(e);
+    if (it == fn_->expr_types.end() || !it->second) unsupported(e->range, "an expression that was not type-checked");
+    return it->second;
+  }
+
+  mlir::Attribute policy_attr(const Type& t) {
+    if (!t || t->kind != TypeKind::Tensor || t->policy.empty()) return {};
+    const sema::Policy& p = t->policy;
+    return mlir::tessera::PolicyAttr::get(&ctx_, p.accum ? element_type(*p.accum) : mlir::Type{},
+                                          p.loss_scale ? b_.getF64FloatAttr(*p.loss_scale) : mlir::FloatAttr{},
+                                          p.rounding == "stochastic", p.saturate, p.deterministic,
+                                          p.device.empty() ? mlir::StringAttr{} : b_.getStringAttr(p.device));
+  }
+
+  // ------------------------------------------------------------- functions
+
+  std::string mangle(const SpecKey& key) {
+    std::string name = key.fn->name;
+    if (!key.dims.empty()) {
+      name += "_";
+      for (const auto& [d, v] : key.dims) name += fmt::format("_{}{}", d, v);
+    }
+    std::string unique = name;
+    for (int i = 2; names_.count(unique); ++i) unique = fmt::format("{}_{}", name, i);
+    names_.insert(unique);
+    return unique;
+  }
+
+  void set_dims(const SpecKey& key) {
+    dim_subst_.clear();
+    for (const auto& [d, v] : key.dims) dim_subst_.emplace(d, DimExpr::constant(v));
+  }
+
+  mlir::func::FuncOp declare(const SpecKey& key) {
+    if (auto it = specs_.find(key); it != specs_.end()) return it->second;
+    const sema::TypedFunction& f = *key.fn;
+    if (!f.ok) unsupported(f.range, fmt::format("lowering '{}', which has errors", f.name));
+    auto saved_fn = fn_;
+    auto saved = dim_subst_;
+    fn_ = &f;
+    set_dims(key);
+    std::vector<mlir::Type> inputs, outputs;
+    for (const auto& p : f.params) inputs.push_back(to_mlir(p.type, p.range));
+    Type ret = f.declared_return ? f.declared_return : f.inferred_return;
+    if (ret && ret->kind != TypeKind::None) outputs.push_back(to_mlir(ret, f.range));
+    fn_ = saved_fn;
+    dim_subst_ = saved;
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(module_.getBody());
+    auto func = b_.create<mlir::func::FuncOp>(loc(f.range), mangle(key), b_.getFunctionType(inputs, outputs));
+    specs_.emplace(key, func);
+    work_.push_back({key, func});
+    return func;
+  }
+
+  void lower_function(const SpecKey& key, mlir::func::FuncOp func) {
+    const sema::TypedFunction& f = *key.fn;
+    fn_ = &f;
+    set_dims(key);
+    dim_values_.clear();
+    scopes_.assign(1, {});
+    returned_.reset();
+    mlir::Block* entry = func.addEntryBlock();
+    b_.setInsertionPointToStart(entry);
+    for (size_t i = 0; i < f.params.size(); ++i) scopes_.back()[f.params[i].name] = {entry->getArgument(i), f.params[i].type};
+    // Dynamic dimensions are read from the first argument that has them as an axis, or from a
+    // `Const[H]` argument.
+    for (const std::string& d : f.dims) {
+      if (dim_subst_.count(d)) continue;
+      for (size_t i = 0; i < f.params.size() && !dim_values_.count(d); ++i) {
+        const Type& t = f.params[i].type;
+        if (t && t->kind == TypeKind::Tensor && t->shape) {
+          for (size_t k = 0; k < t->shape->size(); ++k) {
+            if ((*t->shape)[k].as_symbol() == d) {
+              dim_values_[d] = b_.create<mlir::tensor::DimOp>(loc(f.range), entry->getArgument(i), k);
+              break;
+            }
+          }
+        } else if (t && t->kind == TypeKind::Int && t->int_value && t->int_value->as_symbol() == d) {
+          dim_values_[d] =
+              b_.create<mlir::arith::IndexCastOp>(loc(f.range), b_.getIndexType(), entry->getArgument(i));
+        }
+      }
+    }
+    block(f.def->body, /*top=*/true);
+    mlir::Location end = loc(f.range);
+    if (func.getFunctionType().getNumResults() == 0) {
+      b_.create<mlir::func::ReturnOp>(end);
+    } else {
+      if (!returned_) unsupported(f.range, fmt::format("'{}' does not end with a return", f.name));
+      mlir::Value v = convert(*returned_, func.getFunctionType().getResult(0), f.range);
+      b_.create<mlir::func::ReturnOp>(end, v);
+    }
+  }
+
+  // ------------------------------------------------------------- statements
+
+  Local* lookup(const std::string& name) {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (auto f = it->find(name); f != it->end()) return &f->second;
+    return nullptr;
+  }
+
+  void assign(const std::string& name, Local v) {
+    if (Local* l = lookup(name)) *l = v;
+    else scopes_.back()[name] = v;
+  }
+
+  void block(const Body& body, bool top = false) {
+    for (size_t i = 0; i < body.size(); ++i) {
+      const Stmt* s = body[i];
+      if (returned_) unsupported(s->range, "code after 'return'");
+      stmt(s, top && i + 1 == body.size());
+    }
+  }
+
+  void stmt(const Stmt* s, bool last_top) {
+    switch (s->kind) {
+      case NodeKind::ExprStmt: {
+        auto* e = cast<ExprStmt>(s)->expr;
+        if (isa<StringLiteralExpr>(e)) return;  // docstring
+        expr(e);
+        return;
+      }
+      case NodeKind::AssignStmt: {
+        auto* a = cast<AssignStmt>(s);
+        Local v = expr(a->value);
+        for (const Expr* t : a->targets) assign_target(t, v);
+        return;
+      }
+      case NodeKind::AnnAssignStmt: {
+        auto* a = cast<AnnAssignStmt>(s);
+        if (!a->value) return;
+        assign_target(a->target, expr(a->value));
+        return;
+      }
+      case NodeKind::AugAssignStmt: {
+        auto* a = cast<AugAssignStmt>(s);
+        auto* n = dyn_cast<NameExpr>(a->target);
+        if (!n) unsupported(a->target->range, "augmented assignment to anything but a name");
+        Local* cur = lookup(n->name);
+        if (!cur) unsupported(a->target->range, fmt::format("'{}' before assignment", n->name));
+        Local rhs = expr(a->value);
+        // The checker typed `x += y` as `x = x + y`: the result type is x's type again.
+        Local out = binary(a->op, *cur, rhs, cur->type, a->range);
+        assign(n->name, out);
+        return;
+      }
+      case NodeKind::ReturnStmt: {
+        auto* r = cast<ReturnStmt>(s);
+        if (!last_top) unsupported(s->range, "'return' other than as the last statement of a function");
+        if (r->value) returned_ = expr(r->value);
+        return;
+      }
+      case NodeKind::PassStmt: return;
+      case NodeKind::AssertStmt: return;  // checked statically (preconditions) or by sema
+      case NodeKind::IfStmt: return if_stmt(cast<IfStmt>(s));
+      case NodeKind::WhileStmt: return while_stmt(cast<WhileStmt>(s));
+      case NodeKind::ForStmt: return for_stmt(cast<ForStmt>(s));
+      default: unsupported(s->range, "this statement");
+    }
+  }
+
+  void assign_target(const Expr* target, const Local& v) {
+    if (auto* n = dyn_cast<NameExpr>(target)) return assign(n->name, v);
+    unsupported(target->range, "assignment to anything but a name");
+  }
+
+  // Names assigned anywhere in a block (targets of assignments and loops).
+  static void assigned_names(const Body& body, std::vector<std::string>& out) {
+    auto add = [&](const Expr* t) {
+      if (auto* n = dyn_cast<NameExpr>(t))
+        if (std::find(out.begin(), out.end(), n->name) == out.end()) out.push_back(n->name);
+    };
+    for (const Stmt* s : body) {
+      if (auto* a = dyn_cast<AssignStmt>(s)) for (const Expr* t : a->targets) add(t);
+      if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
+      if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
+      if (auto* i = dyn_cast<IfStmt>(s)) {
+        assigned_names(i->then_body, out);
+        assigned_names(i->else_body, out);
+      }
+      if (auto* w = dyn_cast<WhileStmt>(s)) assigned_names(w->body, out);
+      if (auto* f = dyn_cast<ForStmt>(s)) {
+        add(f->target);
+        assigned_names(f->body, out);
+      }
+    }
+  }
+
+  // The values that flow out of a region: names assigned in it that exist before it.
+  std::vector<std::pair<std::string, Local>> carried(const std::vector<const Body*>& bodies) {
+    std::vector<std::string> names;
+    for (const Body* b : bodies) assigned_names(*b, names);
+    std::vector<std::pair<std::string, Local>> out;
+    for (const std::string& n : names)
+      if (Local* l = lookup(n)) out.push_back({n, *l});
+    return out;
+  }
+
+  mlir::Value condition(const Expr* e) {
+    Local c = expr(e);
+    mlir::Type t = c.value.getType();
+    if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(t)) {
+      if (rt.getRank() != 0) unsupported(e->range, "a condition that is not a scalar");
+      mlir::Value v = b_.create<mlir::tensor::ExtractOp>(loc(e->range), c.value, mlir::ValueRange{});
+      return truthy(v, e->range);
+    }
+    return truthy(c.value, e->range);
+  }
+
+  mlir::Value truthy(mlir::Value v, SourceRange r) {
+    mlir::Type t = v.getType();
+    if (t.isInteger(1)) return v;
+    if (mlir::isa<mlir::FloatType>(t)) {
+      mlir::Value zero = b_.create<mlir::arith::ConstantOp>(loc(r), b_.getFloatAttr(t, 0.0));
+      return b_.create<mlir::arith::CmpFOp>(loc(r), mlir::arith::CmpFPredicate::UNE, v, zero);
+    }
+    if (mlir::isa<mlir::IntegerType>(t)) {
+      mlir::Value zero = b_.create<mlir::arith::ConstantOp>(loc(r), b_.getIntegerAttr(t, 0));
+      return b_.create<mlir::arith::CmpIOp>(loc(r), mlir::arith::CmpIPredicate::ne, v, zero);
+    }
+    unsupported(r, "this condition");
+  }
+
+  void if_stmt(const IfStmt* s) {
+    mlir::Value cond = condition(s->cond);
+    auto outs = carried({&s->then_body, &s->else_body});
+    std::vector<mlir::Type> types;
+    for (auto& [n, l] : outs) types.push_back(l.value.getType());
+    auto op = b_.create<mlir::scf::IfOp>(loc(s->range), types, cond, /*withElseRegion=*/true);
+    auto branch = [&](mlir::Block* blk, const Body& body) {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      if (!blk->empty() && blk->back().hasTrait<mlir::OpTrait::IsTerminator>()) blk->back().erase();
+      b_.setInsertionPointToEnd(blk);
+      scopes_.emplace_back();
+      block(body);
+      std::vector<mlir::Value> yielded;
+      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      scopes_.pop_back();
+      b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+    };
+    // Names assigned in a branch are written to the outer scope; restore them between branches.
+    auto before = outs;
+    branch(&op.getThenRegion().front(), s->then_body);
+    for (auto& [n, l] : before) assign(n, l);
+    branch(&op.getElseRegion().front(), s->else_body);
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+  }
+
+  void while_stmt(const WhileStmt* s) {
+    if (!s->else_body.empty()) unsupported(s->range, "'while ... else'");
+    auto outs = carried({&s->body});
+    std::vector<mlir::Type> types;
+    std::vector<mlir::Value> inits;
+    std::vector<mlir::Location> locs;
+    for (auto& [n, l] : outs) {
+      types.push_back(l.value.getType());
+      inits.push_back(l.value);
+      locs.push_back(loc(s->range));
+    }
+    auto op = b_.create<mlir::scf::WhileOp>(loc(s->range), types, inits);
+    {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      mlir::Block* before = b_.createBlock(&op.getBefore(), {}, types, locs);
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {before->getArgument(i), outs[i].second.type});
+      mlir::Value cond = condition(s->cond);
+      b_.create<mlir::scf::ConditionOp>(loc(s->cond->range), cond, before->getArguments());
+      mlir::Block* after = b_.createBlock(&op.getAfter(), {}, types, locs);
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {after->getArgument(i), outs[i].second.type});
+      scopes_.emplace_back();
+      block(s->body);
+      std::vector<mlir::Value> yielded;
+      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      scopes_.pop_back();
+      b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+    }
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+  }
+
+  // `tessera.static_range(n)` / `range(...)` as a call, or nullptr.
+  const CallExpr* range_call(const Expr* iter, bool& is_static) {
+    auto* call = dyn_cast<CallExpr>(iter);
+    if (!call) return nullptr;
+    std::string callee;
+    if (auto* n = dyn_cast<NameExpr>(call->callee)) callee = n->name;
+    else if (auto* a = dyn_cast<AttributeExpr>(call->callee)) callee = a->name;
+    is_static = callee == "static_range";
+    return callee == "static_range" || callee == "range" ? call : nullptr;
+  }
+
+  std::optional<int64_t> constant_int(const Expr* e) {
+    Type t = type_of(e);
+    if (t && t->kind == TypeKind::Int && t->int_value) return static_dim(*t->int_value);
+    return std::nullopt;
+  }
+
+  void for_stmt(const ForStmt* s) {
+    if (!s->else_body.empty()) unsupported(s->range, "'for ... else'");
+    auto* target = dyn_cast<NameExpr>(s->target);
+    bool is_static = false;
+    const CallExpr* range = range_call(s->iter, is_static);
+    if (!target || !range || range->args.empty() || range->args.size() > 3)
+      unsupported(s->iter->range, "a 'for' loop over anything but range(...) or static_range(...)");
+    for (const Argument& a : range->args)
+      if (a.kind != ArgKind::Positional) unsupported(a.range, "this argument of range(...)");
+    auto bound = [&](size_t i, int64_t dflt) -> std::optional<int64_t> {
+      if (range->args.size() == 1) return i == 1 ? constant_int(range->args[0].value) : std::optional<int64_t>(dflt);
+      if (i < range->args.size()) return constant_int(range->args[i].value);
+      return dflt;
+    };
+    if (is_static) {
+      auto lo = bound(0, 0), hi = bound(1, 0), st = bound(2, 1);
+      if (!lo || !hi || !st || *st == 0) unsupported(s->iter->range, "static_range bounds that are not known at compile time");
+      for (int64_t i = *lo; *st > 0 ? i < *hi : i > *hi; i += *st) {
+        mlir::Value iv = b_.create<mlir::arith::ConstantOp>(loc(s->target->range), b_.getI64IntegerAttr(i));
+        assign(target->name, {iv, sema::int_type(DimExpr::constant(i))});
+        block(s->body);
+      }
+      return;
+    }
+    // range(): scf.for over index with the assigned names carried.
+    auto index = [&](size_t i, int64_t dflt) -> mlir::Value {
+      const Expr* e = range->args.size() == 1 ? (i == 1 ? range->args[0].value : nullptr)
+                                              : (i < range->args.size() ? range->args[i].value : nullptr);
+      if (!e) return b_.create<mlir::arith::ConstantIndexOp>(loc(s->iter->range), dflt);
+      Local v = expr(e);
+      return b_.create<mlir::arith::IndexCastOp>(loc(e->range), b_.getIndexType(), convert(v, b_.getI64Type(), e->range));
+    };
+    mlir::Value lo = index(0, 0), hi = index(1, 0), st = index(2, 1);
+    auto outs = carried({&s->body});
+    std::vector<mlir::Value> inits;
+    for (auto& [n, l] : outs) inits.push_back(l.value);
+    auto op = b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits);
+    {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      mlir::Block* body = op.getBody();
+      if (!body->empty() && body->back().hasTrait<mlir::OpTrait::IsTerminator>()) body->back().erase();
+      b_.setInsertionPointToEnd(body);
+      mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), op.getInductionVar());
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getRegionIterArgs()[i], outs[i].second.type});
+      scopes_.emplace_back();
+      scopes_.back()[target->name] = {iv, sema::int_type()};
+      block(s->body);
+      std::vector<mlir::Value> yielded;
+      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      scopes_.pop_back();
+      b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+    }
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+  }
+
+  // ------------------------------------------------------------ conversions
+
+  // Converts a value to `want`: scalar widening/narrowing, scalar -> rank-0 tensor, dtype casts
+  // of tensors, and static <-> dynamic shape casts.
+  mlir::Value convert(const Local& v, mlir::Type want, SourceRange r) {
+    mlir::Value x = v.value;
+    mlir::Type have = x.getType();
+    if (have == want) return x;
+    mlir::Location l = loc(r);
+    auto want_tensor = mlir::dyn_cast<mlir::RankedTensorType>(want);
+    auto have_tensor = mlir::dyn_cast<mlir::RankedTensorType>(have);
+    if (want_tensor && !have_tensor) {
+      mlir::Value e = convert_scalar(x, want_tensor.getElementType(), r);
+      auto t0 = mlir::RankedTensorType::get({}, want_tensor.getElementType());
+      mlir::Value t = b_.create<mlir::tensor::FromElementsOp>(l, t0, mlir::ValueRange{e});
+      if (t0 == want) return t;
+      return b_.create(cast_state(l, "tessera.broadcast_to", {t}, want))->getResult(0);
+    }
+    if (!want_tensor && have_tensor) {
+      if (have_tensor.getRank() != 0) unsupported(r, "using a tensor as a scalar");
+      mlir::Value e = b_.create<mlir::tensor::ExtractOp>(l, x, mlir::ValueRange{});
+      return convert_scalar(e, want, r);
+    }
+    if (want_tensor && have_tensor) {
+      if (have_tensor.getElementType() != want_tensor.getElementType()) {
+        auto same_shape = mlir::RankedTensorType::get(have_tensor.getShape(), want_tensor.getElementType());
+        x = b_.create(cast_state(l, "tessera.cast", {x}, same_shape))->getResult(0);
+        have_tensor = same_shape;
+      }
+      if (have_tensor == want_tensor) return x;
+      if (have_tensor.getRank() == want_tensor.getRank()) return b_.create<mlir::tensor::CastOp>(l, want_tensor, x);
+      return b_.create(cast_state(l, "tessera.broadcast_to", {x}, want_tensor))->getResult(0);
+    }
+    return convert_scalar(x, want, r);
+  }
+
+  mlir::OperationState cast_state(mlir::Location l, llvm::StringRef name, mlir::ValueRange operands, mlir::Type result) {
+    mlir::OperationState st(l, name);
+    st.addOperands(operands);
+    st.addTypes(result);
+    return st;
+  }
+
+  mlir::Value convert_scalar(mlir::Value x, mlir::Type want, SourceRange r) {
+    mlir::Type have = x.getType();
+    if (have == want) return x;
+    mlir::Location l = loc(r);
+    auto hf = mlir::dyn_cast<mlir::FloatType>(have);
+    auto wf = mlir::dyn_cast<mlir::FloatType>(want);
+    auto hi = mlir::dyn_cast<mlir::IntegerType>(have);
+    auto wi = mlir::dyn_cast<mlir::IntegerType>(want);
+    if (hf && wf) {
+      if (hf.getWidth() > wf.getWidth()) return b_.create<mlir::arith::TruncFOp>(l, want, x);
+      return b_.create<mlir::arith::ExtFOp>(l, want, x);
+    }
+    if (hi && wf) {
+      if (hi.getWidth() == 1) return b_.create<mlir::arith::UIToFPOp>(l, want, x);
+      return b_.create<mlir::arith::SIToFPOp>(l, want, x);
+    }
+    if (hf && wi) {
+      if (wi.getWidth() == 1) return truthy(x, r);
+      return b_.create<mlir::arith::FPToSIOp>(l, want, x);
+    }
+    if (hi && wi) {
+      if (wi.getWidth() == 1) return truthy(x, r);
+      if (hi.getWidth() == 1) return b_.create<mlir::arith::ExtUIOp>(l, want, x);
+      if (hi.getWidth() > wi.getWidth()) return b_.create<mlir::arith::TruncIOp>(l, want, x);
+      return b_.create<mlir::arith::ExtSIOp>(l, want, x);
+    }
+    if (mlir::isa<mlir::IndexType>(have) && wi) return b_.create<mlir::arith::IndexCastOp>(l, want, x);
+    unsupported(r, "this conversion");
+  }
+
+  // A dimension as an `index` value (for dynamic shapes).
+  mlir::Value dim_index(const DimExpr& d, SourceRange r) {
+    DimExpr e = d.substitute(dim_subst_);
+    mlir::Location l = loc(r);
+    if (e.is_constant()) return b_.create<mlir::arith::ConstantIndexOp>(l, e.constant_value());
+    mlir::Value sum;
+    for (const sema::DimTerm& term : e.terms()) {
+      mlir::Value prod = b_.create<mlir::arith::ConstantIndexOp>(l, term.coefficient);
+      for (const auto& [atom, exp] : term.factors) {
+        mlir::Value a;
+        switch (atom.kind) {
+          case sema::DimAtom::Kind::Symbol: {
+            auto it = dim_values_.find(atom.name);
+            if (it == dim_values_.end()) unsupported(r, fmt::format("the dimension '{}', whose value is not known here", atom.name));
+            a = it->second;
+            break;
+          }
+          case sema::DimAtom::Kind::FloorDiv:
+            a = b_.create<mlir::arith::FloorDivSIOp>(l, dim_index(atom.lhs, r), dim_index(atom.rhs, r));
+            break;
+          case sema::DimAtom::Kind::Mod: a = b_.create<mlir::arith::RemSIOp>(l, dim_index(atom.lhs, r), dim_index(atom.rhs, r)); break;
+          default: unsupported(r, "a dimension expression this large");
+        }
+        for (uint32_t k = 0; k < exp; ++k) prod = b_.create<mlir::arith::MulIOp>(l, prod, a);
+      }
+      sum = sum ? b_.create<mlir::arith::AddIOp>(l, sum, prod).getResult() : prod;
+    }
+    return sum ? sum : b_.create<mlir::arith::ConstantIndexOp>(l, 0).getResult();
+  }
+
+  // The `index` operands for the dynamic dimensions of a result type.
+  std::vector<mlir::Value> dynamic_dims(const Type& t, mlir::Type mt, SourceRange r) {
+    std::vector<mlir::Value> out;
+    auto rt = mlir::dyn_cast<mlir::RankedTensorType>(mt);
+    if (!rt || !t->shape) return out;
+    for (int64_t i = 0; i < rt.getRank(); ++i)
+      if (rt.isDynamicDim(i)) out.push_back(dim_index((*t->shape)[static_cast<size_t>(i)], r));
+    return out;
+  }
+
+  // -------------------------------------------------------------- expressions
+
+  Local constant_scalar(const Type& t, double v, SourceRange r) {
+    mlir::Type mt = to_mlir(t, r);
+    if (mlir::isa<mlir::FloatType>(mt)) return {b_.create<mlir::arith::ConstantOp>(loc(r), b_.getFloatAttr(mt, v)), t};
+    return {b_.create<mlir::arith::ConstantOp>(loc(r), b_.getIntegerAttr(mt, static_cast<int64_t>(v))), t};
+  }
+
+  Local expr(const Expr* e) {
+    Type t = type_of(e);
+    switch (e->kind) {
+      case NodeKind::IntLiteralExpr:
+        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getI64IntegerAttr(static_cast<int64_t>(cast<IntLiteralExpr>(e)->value))), t};
+      case NodeKind::FloatLiteralExpr:
+        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getF64FloatAttr(cast<FloatLiteralExpr>(e)->value)), t};
+      case NodeKind::BoolLiteralExpr:
+        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getBoolAttr(cast<BoolLiteralExpr>(e)->value)), t};
+      case NodeKind::NameExpr: {
+        auto* n = cast<NameExpr>(e);
+        if (Local* l = lookup(n->name)) return *l;
+        if (t->kind == TypeKind::Int && t->int_value) {
+          if (auto v = static_dim(*t->int_value)) return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getI64IntegerAttr(*v)), t};
+          mlir::Value idx = dim_index(*t->int_value, e->range);
+          return {b_.create<mlir::arith::IndexCastOp>(loc(e->range), b_.getI64Type(), idx), t};
+        }
+        unsupported(e->range, fmt::format("the name '{}' as a value", n->name));
+      }
+      case NodeKind::UnaryExpr: {
+        auto* u = cast<UnaryExpr>(e);
+        Local x = expr(u->operand);
+        if (u->op == UnaryOp::Pos) return x;
+        if (u->op == UnaryOp::Not) {
+          mlir::Value c = condition_value(x, u->range);
+          mlir::Value one = b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getBoolAttr(true));
+          return {b_.create<mlir::arith::XOrIOp>(loc(e->range), c, one), t};
+        }
+        if (u->op == UnaryOp::Neg) {
+          mlir::Type mt = to_mlir(t, e->range);
+          if (mlir::isa<mlir::RankedTensorType>(mt)) return {op("tessera.neg", {convert(x, mt, e->range)}, mt, e->range, t), t};
+          if (mlir::isa<mlir::FloatType>(mt)) return {b_.create<mlir::arith::NegFOp>(loc(e->range), convert(x, mt, e->range)), t};
+          mlir::Value zero = b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getIntegerAttr(mt, 0));
+          return {b_.create<mlir::arith::SubIOp>(loc(e->range), zero, convert(x, mt, e->range)), t};
+        }
+        unsupported(e->range, "this unary operator");
+      }
+      case NodeKind::BinaryExpr: {
+        auto* bin = cast<BinaryExpr>(e);
+        if (bin->op == BinaryOp::And || bin->op == BinaryOp::Or) {
+          mlir::Value l = condition_value(expr(bin->lhs), bin->lhs->range);
+          mlir::Value r = condition_value(expr(bin->rhs), bin->rhs->range);
+          if (bin->op == BinaryOp::And) return {b_.create<mlir::arith::AndIOp>(loc(e->range), l, r), t};
+          return {b_.create<mlir::arith::OrIOp>(loc(e->range), l, r), t};
+        }
+        Local l = expr(bin->lhs);
+        Local r = expr(bin->rhs);
+        return binary(bin->op, l, r, t, e->range);
+      }
+      case NodeKind::CompareExpr: return compare(cast<CompareExpr>(e), t);
+      case NodeKind::CallExpr: return call(cast<CallExpr>(e), t);
+      case NodeKind::SubscriptExpr: return subscript(cast<SubscriptExpr>(e), t);
+      case NodeKind::AttributeExpr: {
+        auto* a = cast<AttributeExpr>(e);
+        if (a->name == "T") {
+          Local x = expr(a->object);
+          mlir::Type mt = to_mlir(t, e->range);
+          auto rt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+          std::vector<int64_t> perm;
+          for (int64_t i = rt.getRank() - 1; i >= 0; --i) perm.push_back(i);
+          return {op("tessera.transpose", {x.value}, mt, e->range, t, {{"perm", b_.getDenseI64ArrayAttr(perm)}}), t};
+        }
+        unsupported(e->range, fmt::format("the attribute '.{}'", a->name));
+      }
+      default: unsupported(e->range, "this expression");
+    }
+  }
+
+  mlir::Value condition_value(const Local& x, SourceRange r) {
+    mlir::Value v = x.value;
+    if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(v.getType())) {
+      if (rt.getRank() != 0) unsupported(r, "a tensor used as a truth value");
+      v = b_.create<mlir::tensor::ExtractOp>(loc(r), v, mlir::ValueRange{});
+    }
+    return truthy(v, r);
+  }
+
+  // Creates a tessera op by name, with the policy of its result type.
+  mlir::Value op(llvm::StringRef name, std::vector<mlir::Value> operands, mlir::Type result, SourceRange r, const Type& t,
+                 std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs = {}) {
+    mlir::OperationState st(loc(r), name);
+    st.addOperands(operands);
+    st.addTypes(result);
+    for (auto& [k, v] : attrs)
+      if (v) st.addAttribute(k, v);
+    if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
+    return b_.create(st)->getResult(0);
+  }
+
+  Local binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range) {
+    mlir::Type mt = to_mlir(t, range);
+    if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(mt)) {
+      if (bop == BinaryOp::MatMul) return {op("tessera.matmul", {tensor_operand(l, rt), tensor_operand(r, rt)}, mt, range, t), t};
+      const char* name = nullptr;
+      switch (bop) {
+        case BinaryOp::Add: name = "tessera.add"; break;
+        case BinaryOp::Sub: name = "tessera.sub"; break;
+        case BinaryOp::Mul: name = "tessera.mul"; break;
+        case BinaryOp::Div: name = "tessera.div"; break;
+        case BinaryOp::Pow: name = "tessera.pow"; break;
+        case BinaryOp::FloorDiv: name = "tessera.floordiv"; break;
+        case BinaryOp::Mod: name = "tessera.mod"; break;
+        case BinaryOp::BitAnd: name = "tessera.and"; break;
+        case BinaryOp::BitOr: name = "tessera.or"; break;
+        default: unsupported(range, "this operator on tensors");
+      }
+      return {op(name, {tensor_operand(l, rt), tensor_operand(r, rt)}, mt, range, t), t};
+    }
+    // Scalars.
+    mlir::Location lc = loc(range);
+    mlir::Value a = convert(l, mt, range), b = convert(r, mt, range);
+    if (mlir::isa<mlir::FloatType>(mt)) {
+      switch (bop) {
+        case BinaryOp::Add: return {b_.create<mlir::arith::AddFOp>(lc, a, b), t};
+        case BinaryOp::Sub: return {b_.create<mlir::arith::SubFOp>(lc, a, b), t};
+        case BinaryOp::Mul: return {b_.create<mlir::arith::MulFOp>(lc, a, b), t};
+        case BinaryOp::Div: return {b_.create<mlir::arith::DivFOp>(lc, a, b), t};
+        case BinaryOp::Pow: return {b_.create<mlir::math::PowFOp>(lc, a, b), t};
+        case BinaryOp::Mod: return {b_.create<mlir::arith::RemFOp>(lc, a, b), t};
+        case BinaryOp::FloorDiv: {
+          mlir::Value q = b_.create<mlir::arith::DivFOp>(lc, a, b);
+          return {b_.create<mlir::math::FloorOp>(lc, q), t};
+        }
+        default: unsupported(range, "this operator on floats");
+      }
+    }
+    switch (bop) {
+      case BinaryOp::Add: return {b_.create<mlir::arith::AddIOp>(lc, a, b), t};
+      case BinaryOp::Sub: return {b_.create<mlir::arith::SubIOp>(lc, a, b), t};
+      case BinaryOp::Mul: return {b_.create<mlir::arith::MulIOp>(lc, a, b), t};
+      case BinaryOp::FloorDiv: return {b_.create<mlir::arith::FloorDivSIOp>(lc, a, b), t};
+      case BinaryOp::Mod: {
+        // Python's %: the result has the sign of the divisor.
+        mlir::Value rem = b_.create<mlir::arith::RemSIOp>(lc, a, b);
+        mlir::Value zero = b_.create<mlir::arith::ConstantOp>(lc, b_.getIntegerAttr(mt, 0));
+        mlir::Value rem_neg = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::slt, rem, zero);
+        mlir::Value div_neg = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::slt, b, zero);
+        mlir::Value nonzero = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::ne, rem, zero);
+        mlir::Value differ = b_.create<mlir::arith::XOrIOp>(lc, rem_neg, div_neg);
+        mlir::Value fix = b_.create<mlir::arith::AndIOp>(lc, nonzero, differ);
+        mlir::Value adjusted = b_.create<mlir::arith::AddIOp>(lc, rem, b);
+        return {b_.create<mlir::arith::SelectOp>(lc, fix, adjusted, rem), t};
+      }
+      case BinaryOp::BitAnd: return {b_.create<mlir::arith::AndIOp>(lc, a, b), t};
+      case BinaryOp::BitOr: return {b_.create<mlir::arith::OrIOp>(lc, a, b), t};
+      default: unsupported(range, "this operator on integers");
+    }
+  }
+
+  // An operand of a tensor op: tensors keep their shape (the op broadcasts), scalars become
+  // rank-0 tensors of the result's element type.
+  mlir::Value tensor_operand(const Local& x, mlir::RankedTensorType result) {
+    auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
+    if (xt) return x.value;
+    return convert(x, mlir::RankedTensorType::get({}, result.getElementType()), {});
+  }
+
+  Local compare(const CompareExpr* c, const Type& t) {
+    if (c->rest.size() != 1) unsupported(c->range, "chained comparisons");
+    CompareOp cop = c->rest[0].first;
+    Local l = expr(c->first);
+    Local r = expr(c->rest[0].second);
+    mlir::Location lc = loc(c->range);
+    mlir::Type mt = to_mlir(t, c->range);
+    bool tensors = mlir::isa<mlir::RankedTensorType>(l.value.getType()) || mlir::isa<mlir::RankedTensorType>(r.value.getType());
+    if (tensors) {
+      // Compare in the operands' common element type.
+      mlir::Type elt;
+      for (const Local* x : {&l, &r})
+        if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(x->value.getType())) elt = elt ? elt : rt.getElementType();
+      auto scalar_t = mlir::RankedTensorType::get({}, elt);
+      auto operand = [&](const Local& x) {
+        return mlir::isa<mlir::RankedTensorType>(x.value.getType()) ? x.value : convert(x, scalar_t, c->range);
+      };
+      mlir::tessera::CmpPredicate p;
+      switch (cop) {
+        case CompareOp::Eq: p = mlir::tessera::CmpPredicate::eq; break;
+        case CompareOp::Ne: p = mlir::tessera::CmpPredicate::ne; break;
+        case CompareOp::Lt: p = mlir::tessera::CmpPredicate::lt; break;
+        case CompareOp::Le: p = mlir::tessera::CmpPredicate::le; break;
+        case CompareOp::Gt: p = mlir::tessera::CmpPredicate::gt; break;
+        case CompareOp::Ge: p = mlir::tessera::CmpPredicate::ge; break;
+        default: unsupported(c->range, "this comparison on tensors");
+      }
+      return {op("tessera.cmp", {operand(l), operand(r)}, mt, c->range, nullptr,
+                 {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, p)}}),
+              t};
+    }
+    bool floats = mlir::isa<mlir::FloatType>(l.value.getType()) || mlir::isa<mlir::FloatType>(r.value.getType());
+    if (floats) {
+      mlir::Value a = convert(l, b_.getF64Type(), c->range), b = convert(r, b_.getF64Type(), c->range);
+      mlir::arith::CmpFPredicate p;
+      switch (cop) {
+        case CompareOp::Eq: p = mlir::arith::CmpFPredicate::OEQ; break;
+        case CompareOp::Ne: p = mlir::arith::CmpFPredicate::UNE; break;
+        case CompareOp::Lt: p = mlir::arith::CmpFPredicate::OLT; break;
+        case CompareOp::Le: p = mlir::arith::CmpFPredicate::OLE; break;
+        case CompareOp::Gt: p = mlir::arith::CmpFPredicate::OGT; break;
+        case CompareOp::Ge: p = mlir::arith::CmpFPredicate::OGE; break;
+        default: unsupported(c->range, "this comparison");
+      }
+      return {b_.create<mlir::arith::CmpFOp>(lc, p, a, b), t};
+    }
+    mlir::Type it = l.value.getType().isInteger(1) && r.value.getType().isInteger(1) ? b_.getI1Type() : b_.getI64Type();
+    mlir::Value a = convert(l, it, c->range), b = convert(r, it, c->range);
+    mlir::arith::CmpIPredicate p;
+    switch (cop) {
+      case CompareOp::Eq: case CompareOp::Is: p = mlir::arith::CmpIPredicate::eq; break;
+      case CompareOp::Ne: case CompareOp::IsNot: p = mlir::arith::CmpIPredicate::ne; break;
+      case CompareOp::Lt: p = mlir::arith::CmpIPredicate::slt; break;
+      case CompareOp::Le: p = mlir::arith::CmpIPredicate::sle; break;
+      case CompareOp::Gt: p = mlir::arith::CmpIPredicate::sgt; break;
+      case CompareOp::Ge: p = mlir::arith::CmpIPredicate::sge; break;
+      default: unsupported(c->range, "this comparison");
+    }
+    return {b_.create<mlir::arith::CmpIOp>(lc, p, a, b), t};
+  }
+
+  // Index expressions: integers select (and drop) an axis, slices keep it, `...` fills.
+  Local subscript(const SubscriptExpr* s, const Type& t) {
+    if (auto* at = dyn_cast<AttributeExpr>(s->object); at && at->name == "shape" && s->indices.size() == 1) {
+      // `x.shape[i]`: an Int, constant when the dimension is static.
+      Local x = expr(at->object);
+      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
+      auto i = constant_int_expr(s->indices[0]);
+      if (!rt || !i) unsupported(s->range, "a shape index that is not a constant");
+      int64_t axis = *i < 0 ? *i + rt.getRank() : *i;
+      if (axis < 0 || axis >= rt.getRank()) unsupported(s->range, "a shape index out of range");
+      mlir::Location l = loc(s->range);
+      if (!rt.isDynamicDim(axis)) return {b_.create<mlir::arith::ConstantOp>(l, b_.getI64IntegerAttr(rt.getDimSize(axis))), t};
+      mlir::Value d = b_.create<mlir::tensor::DimOp>(l, x.value, axis);
+      return {b_.create<mlir::arith::IndexCastOp>(l, b_.getI64Type(), d), t};
+    }
+    Local x = expr(s->object);
+    auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
+    if (!xt) unsupported(s->range, "indexing anything but a tensor");
+    mlir::Type mt = to_mlir(t, s->range);
+    int64_t rank = xt.getRank();
+    size_t explicit_axes = 0;
+    for (const Expr* i : s->indices)
+      if (!isa<EllipsisLiteralExpr>(i)) ++explicit_axes;
+    std::vector<int64_t> offsets, sizes, strides, drop;
+    std::vector<mlir::Value> dyn_offsets;
+    int64_t axis = 0;
+    for (const Expr* i : s->indices) {
+      if (isa<EllipsisLiteralExpr>(i)) {
+        for (int64_t k = 0; k < rank - static_cast<int64_t>(explicit_axes); ++k, ++axis) {
+          offsets.push_back(0);
+          sizes.push_back(xt.getDimSize(axis));
+          strides.push_back(1);
+        }
+        continue;
+      }
+      if (axis >= rank) unsupported(i->range, "more indices than axes");
+      int64_t dim = xt.getDimSize(axis);
+      if (auto* sl = dyn_cast<SliceExpr>(i)) {
+        auto cst = [&](const Expr* e, int64_t dflt) -> std::optional<int64_t> {
+          if (!e) return dflt;
+          return constant_int_expr(e);
+        };
+        auto lo = cst(sl->lower, 0), st = cst(sl->step, 1);
+        auto hi = sl->upper ? constant_int_expr(sl->upper) : std::optional<int64_t>(dim);
+        if (!lo || !hi || !st || *st <= 0 || dim == mlir::ShapedType::kDynamic)
+          unsupported(i->range, "a slice whose bounds are not known at compile time");
+        int64_t l = *lo < 0 ? *lo + dim : *lo, h = *hi < 0 ? *hi + dim : *hi;
+        l = std::clamp<int64_t>(l, 0, dim);
+        h = std::clamp<int64_t>(h, 0, dim);
+        offsets.push_back(l);
+        sizes.push_back(h > l ? (h - l + *st - 1) / *st : 0);
+        strides.push_back(*st);
+      } else {
+        auto c = constant_int_expr(i);
+        if (c) {
+          int64_t v = *c < 0 && dim != mlir::ShapedType::kDynamic ? *c + dim : *c;
+          offsets.push_back(v);
+        } else {
+          Local iv = expr(i);
+          dyn_offsets.push_back(b_.create<mlir::arith::IndexCastOp>(loc(i->range), b_.getIndexType(),
+                                                                    convert(iv, b_.getI64Type(), i->range)));
+          offsets.push_back(mlir::ShapedType::kDynamic);
+        }
+        sizes.push_back(1);
+        strides.push_back(1);
+        drop.push_back(axis);
+      }
+      ++axis;
+    }
+    for (; axis < rank; ++axis) {
+      offsets.push_back(0);
+      sizes.push_back(xt.getDimSize(axis));
+      strides.push_back(1);
+    }
+    std::vector<mlir::Value> operands{x.value};
+    operands.insert(operands.end(), dyn_offsets.begin(), dyn_offsets.end());
+    return {op("tessera.slice", operands, mt, s->range, t,
+               {{"static_offsets", b_.getDenseI64ArrayAttr(offsets)},
+                {"static_sizes", b_.getDenseI64ArrayAttr(sizes)},
+                {"static_strides", b_.getDenseI64ArrayAttr(strides)},
+                {"drop_dims", b_.getDenseI64ArrayAttr(drop)}}),
+            t};
+  }
+
+  std::optional<int64_t> constant_int_expr(const Expr* e) {
+    if (auto* i = dyn_cast<IntLiteralExpr>(e)) return static_cast<int64_t>(i->value);
+    if (auto* u = dyn_cast<UnaryExpr>(e); u && u->op == UnaryOp::Neg)
+      if (auto v = constant_int_expr(u->operand)) return -*v;
+    return constant_int(e);
+  }
+
+  // ------------------------------------------------------------------- calls
+
+  // The built-in a call names (`exp`, `tessera.exp`, `ts.nn.relu` -> "exp", "relu"), or "".
+  static std::string builtin_name(const Expr* callee) {
+    if (auto* n = dyn_cast<NameExpr>(callee)) return n->name;
+    if (auto* a = dyn_cast<AttributeExpr>(callee)) return a->name;
+    return "";
+  }
+
+  const Expr* keyword(const CallExpr* c, std::string_view name) {
+    for (const Argument& a : c->args)
+      if (a.kind == ArgKind::Keyword && a.name == name) return a.value;
+    return nullptr;
+  }
+
+  std::vector<const Expr*> positional(const CallExpr* c) {
+    std::vector<const Expr*> out;
+    for (const Argument& a : c->args) {
+      if (a.kind == ArgKind::Positional) out.push_back(a.value);
+      else if (a.kind != ArgKind::Keyword) unsupported(a.range, "'*' and '**' arguments");
+    }
+    return out;
+  }
+
+  Local call(const CallExpr* c, const Type& t) {
+    if (auto it = fn_->calls.find(c); it != fn_->calls.end()) return user_call(c, it->second, t);
+    // Methods of tensors: `x.mean(...)`, `x.reshape(...)`.
+    if (auto* a = dyn_cast<AttributeExpr>(c->callee)) {
+      auto ot = fn_->expr_types.find(a->object);
+      if (ot != fn_->expr_types.end() && ot->second && ot->second->kind == TypeKind::Tensor)
+        return method(c, a->name, expr(a->object), t);
+    }
+    std::string name = builtin_name(c->callee);
+    if (name == "print") return print(c, t);
+    auto args = positional(c);
+    mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
+    if (kUnary.count(name) && args.size() == 1) return {op("tessera." + name, {convert(expr(args[0]), mt, c->range)}, mt, c->range, t), t};
+    if (name == "tensor") return tensor_literal(c, t, mt);
+    if (name == "norm" || name == "has_nan" || name == "has_inf") {
+      if (args.size() != 1) unsupported(c->range, fmt::format("these arguments of {}", name));
+      Local x = expr(args[0]);
+      return {op("tessera." + name, {x.value}, mt, c->range, t), t};
+    }
+    if (name == "maximum" || name == "minimum") {
+      if (args.size() != 2) unsupported(c->range, fmt::format("these arguments of {}", name));
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      return {op("tessera." + name, {tensor_operand(expr(args[0]), rt), tensor_operand(expr(args[1]), rt)}, mt, c->range, t), t};
+    }
+    if (name == "matmul" && args.size() == 2) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      return {op("tessera.matmul", {tensor_operand(expr(args[0]), rt), tensor_operand(expr(args[1]), rt)}, mt, c->range, t), t};
+    }
+    if ((name == "softmax" || name == "log_softmax" || name == "softmax_safe") && args.size() == 1) {
+      Local x = expr(args[0]);
+      int64_t axis = axis_arg(c, "axis", -1, x);
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs{{"axis", b_.getI64IntegerAttr(axis)}};
+      if (name == "softmax_safe") attrs.push_back({"safe", b_.getUnitAttr()});
+      return {op(name == "log_softmax" ? "tessera.log_softmax" : "tessera.softmax", {x.value}, mt, c->range, t, attrs), t};
+    }
+    if (kReductions.count(name) && args.size() == 1) return reduce(c, kReductions.at(name), expr(args[0]), t);
+    if (name == "layer_norm" || name == "layernorm_safe" || name == "rms_norm" || name == "rmsnorm_safe") {
+      bool rms = name == "rms_norm" || name == "rmsnorm_safe";
+      if (args.empty() || args.size() > (rms ? 2u : 3u)) unsupported(c->range, fmt::format("these arguments of {}", name));
+      std::vector<mlir::Value> operands;
+      for (const Expr* a : args) operands.push_back(expr(a).value);
+      for (const char* kw : {"weight", "bias"})
+        if (const Expr* e = keyword(c, kw)) operands.push_back(expr(e).value);
+      double eps = 1e-5;
+      if (const Expr* e = keyword(c, "eps")) {
+        auto v = constant_float(e);
+        if (!v) unsupported(e->range, "an eps that is not a constant");
+        eps = *v;
+      }
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs{{"eps", b_.getF64FloatAttr(eps)}};
+      if (!rms) attrs.push_back({"axis", b_.getI64IntegerAttr(mlir::cast<mlir::RankedTensorType>(mt).getRank() - 1)});
+      if (name.find("safe") != std::string::npos) attrs.push_back({"safe", b_.getUnitAttr()});
+      mlir::OperationState st(loc(c->range), rms ? "tessera.rms_norm" : "tessera.layer_norm");
+      st.addOperands(operands);
+      st.addTypes(mt);
+      for (auto& [k, v] : attrs) st.addAttribute(k, v);
+      // weight and bias are optional operands: tell the op which are present.
+      st.addAttribute("operandSegmentSizes",
+                      b_.getDenseI32ArrayAttr(rms ? std::vector<int32_t>{1, static_cast<int32_t>(operands.size() - 1)}
+                                                  : std::vector<int32_t>{1, operands.size() > 1 ? 1 : 0, operands.size() > 2 ? 1 : 0}));
+      if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
+      return {b_.create(st)->getResult(0), t};
+    }
+    if (name == "linear" && (args.size() == 2 || args.size() == 3)) {
+      std::vector<mlir::Value> operands;
+      for (const Expr* a : args) operands.push_back(expr(a).value);
+      mlir::OperationState st(loc(c->range), "tessera.linear");
+      st.addOperands(operands);
+      st.addTypes(mt);
+      st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, args.size() == 3 ? 1 : 0}));
+      if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
+      return {b_.create(st)->getResult(0), t};
+    }
+    if (name == "where" && args.size() == 3) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      Local cond = expr(args[0]);
+      return {op("tessera.where", {cond.value, tensor_operand(expr(args[1]), rt), tensor_operand(expr(args[2]), rt)}, mt, c->range, t), t};
+    }
+    if ((name == "concat" || name == "stack") && !args.empty()) {
+      std::vector<mlir::Value> operands;
+      if (auto* l = dyn_cast<ListExpr>(args[0])) {
+        for (const Expr* el : l->elements) operands.push_back(expr(el).value);
+      } else if (auto* tu = dyn_cast<TupleExpr>(args[0])) {
+        for (const Expr* el : tu->elements) operands.push_back(expr(el).value);
+      } else {
+        unsupported(args[0]->range, fmt::format("{} of anything but a list of tensors", name));
+      }
+      const Expr* ax = keyword(c, "axis");
+      if (!ax && args.size() > 1) ax = args[1];
+      int64_t axis = 0;
+      if (ax) {
+        auto v = constant_int_expr(ax);
+        if (!v) unsupported(ax->range, "an axis that is not a constant");
+        axis = *v;
+      }
+      int64_t rank = mlir::cast<mlir::RankedTensorType>(mt).getRank();
+      if (axis < 0) axis += rank;
+      return {op("tessera." + name, operands, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(axis)}}), t};
+    }
+    if (name == "transpose" && !args.empty()) return method(c, "transpose", expr(args[0]), t, 1);
+    if (name == "reshape" && !args.empty()) return method(c, "reshape", expr(args[0]), t, 1);
+    if (name == "zeros" || name == "ones" || name == "randn" || name == "rand" || name == "full") {
+      std::vector<mlir::Value> dyn = dynamic_dims(t, mt, c->range);
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
+      if (name == "full") {
+        const Expr* v = args.size() >= 2 ? args[1] : keyword(c, "fill_value");
+        auto f = v ? constant_float(v) : std::nullopt;
+        if (!f) unsupported(c->range, "full(...) with a value that is not a constant");
+        attrs.push_back({"value", b_.getF64FloatAttr(*f)});
+      }
+      if (name == "randn" || name == "rand") {
+        const Expr* seed = keyword(c, "seed");
+        auto s = seed ? constant_int_expr(seed) : std::optional<int64_t>(next_seed_++);
+        if (!s) unsupported(seed->range, "a seed that is not a constant");
+        attrs.push_back({"seed", b_.getI64IntegerAttr(*s)});
+        attrs.push_back({"offset", b_.getI64IntegerAttr(0)});
+      }
+      return {op("tessera." + name, dyn, mt, c->range, t, attrs), t};
+    }
+    unsupported(c->range, fmt::format("the operation '{}'", name.empty() ? "this call" : name));
+  }
+
+  int64_t next_seed_ = 0;
+
+  std::optional<double> constant_float(const Expr* e) {
+    if (auto* f = dyn_cast<FloatLiteralExpr>(e)) return f->value;
+    if (auto* i = dyn_cast<IntLiteralExpr>(e)) return static_cast<double>(i->value);
+    if (auto* u = dyn_cast<UnaryExpr>(e); u && u->op == UnaryOp::Neg)
+      if (auto v = constant_float(u->operand)) return -*v;
+    return std::nullopt;
+  }
+
+  // A non-negative axis from a keyword or positional argument.
+  int64_t axis_arg(const CallExpr* c, std::string_view kw, int64_t dflt, const Local& x, size_t pos = SIZE_MAX) {
+    const Expr* e = keyword(c, kw);
+    if (!e && pos != SIZE_MAX) {
+      auto args = positional(c);
+      if (pos < args.size()) e = args[pos];
+    }
+    int64_t a = dflt;
+    if (e) {
+      auto v = constant_int_expr(e);
+      if (!v) unsupported(e->range, "an axis that is not a constant");
+      a = *v;
+    }
+    int64_t rank = mlir::cast<mlir::RankedTensorType>(x.value.getType()).getRank();
+    return a < 0 ? a + rank : a;
+  }
+
+  Local reduce(const CallExpr* c, const std::string& kind, const Local& x, const Type& t) {
+    auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+    std::vector<int64_t> axes;
+    const Expr* ax = keyword(c, "axis");
+    if (!ax) {
+      for (int64_t i = 0; i < xt.getRank(); ++i) axes.push_back(i);
+    } else if (auto* tup = dyn_cast<TupleExpr>(ax)) {
+      for (const Expr* el : tup->elements) {
+        auto v = constant_int_expr(el);
+        if (!v) unsupported(el->range, "an axis that is not a constant");
+        axes.push_back(*v < 0 ? *v + xt.getRank() : *v);
+      }
+    } else {
+      auto v = constant_int_expr(ax);
+      if (!v) unsupported(ax->range, "an axis that is not a constant");
+      axes.push_back(*v < 0 ? *v + xt.getRank() : *v);
+    }
+    std::sort(axes.begin(), axes.end());
+    bool keepdim = false;
+    if (const Expr* k = keyword(c, "keepdim")) {
+      auto* bl = dyn_cast<BoolLiteralExpr>(k);
+      if (!bl) unsupported(k->range, "keepdim that is not True or False");
+      keepdim = bl->value;
+    }
+    auto kind_attr = mlir::tessera::symbolizeReduceKind(kind);
+    mlir::Type mt = to_mlir(t, c->range);
+    return {op("tessera.reduce", {x.value}, mt, c->range, t,
+               {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, *kind_attr)},
+                {"axes", b_.getDenseI64ArrayAttr(axes)},
+                {"keepdim", b_.getBoolAttr(keepdim)}}),
+            t};
+  }
+
+  // `skip`: positional arguments that are not the method's own (the tensor of `transpose(x, ...)`).
+  Local method(const CallExpr* c, const std::string& name, const Local& x, const Type& t, size_t skip = 0) {
+    mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
+    if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t);
+    if (name == "reshape" || name == "view") {
+      return {op("tessera.reshape", concat({x.value}, dynamic_dims(t, mt, c->range)), mt, c->range, t), t};
+    }
+    if (name == "transpose" || name == "permute") {
+      auto args = positional(c);
+      args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(std::min(skip, args.size())));
+      auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+      std::vector<int64_t> perm;
+      for (int64_t i = 0; i < xt.getRank(); ++i) perm.push_back(i);
+      std::vector<int64_t> given;
+      for (const Expr* a : args) {
+        auto v = constant_int_expr(a);
+        if (!v) unsupported(a->range, "an axis that is not a constant");
+        given.push_back(*v < 0 ? *v + xt.getRank() : *v);
+      }
+      if (given.size() == 2 && xt.getRank() != 2) std::swap(perm[given[0]], perm[given[1]]);
+      else if (given.size() == static_cast<size_t>(xt.getRank())) perm = given;
+      else if (given.empty() && xt.getRank() == 2) std::swap(perm[0], perm[1]);
+      else if (given.size() == 2) std::swap(perm[given[0]], perm[given[1]]);
+      else unsupported(c->range, "these transpose arguments");
+      return {op("tessera.transpose", {x.value}, mt, c->range, t, {{"perm", b_.getDenseI64ArrayAttr(perm)}}), t};
+    }
+    if (name == "unsqueeze") {
+      auto args = positional(c);
+      if (args.size() != 1) unsupported(c->range, "these unsqueeze arguments");
+      auto v = constant_int_expr(args[0]);
+      if (!v) unsupported(args[0]->range, "an axis that is not a constant");
+      int64_t rank = mlir::cast<mlir::RankedTensorType>(mt).getRank();
+      return {op("tessera.unsqueeze", {x.value}, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(*v < 0 ? *v + rank : *v)}}), t};
+    }
+    if (name == "astype") return {convert(x, mt, c->range), t};
+    if (kUnary.count(name)) return {op("tessera." + name, {x.value}, mt, c->range, t), t};
+    if (name == "softmax" || name == "log_softmax") {
+      int64_t axis = axis_arg(c, "axis", -1, x, 0);
+      return {op("tessera." + name, {x.value}, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(axis)}}), t};
+    }
+    unsupported(c->range, fmt::format("the method '.{}'", name));
+  }
+
+  static std::vector<mlir::Value> concat(std::vector<mlir::Value> a, const std::vector<mlir::Value>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+
+  // `tensor([1.0, 2.0])`: a dense constant when every element is a literal.
+  Local tensor_literal(const CallExpr* c, const Type& t, mlir::Type mt) {
+    auto args = positional(c);
+    if (args.size() != 1) unsupported(c->range, "these tensor(...) arguments");
+    auto rt = mlir::dyn_cast<mlir::RankedTensorType>(mt);
+    if (!rt || !rt.hasStaticShape()) unsupported(c->range, "a tensor literal without a static shape");
+    std::vector<double> values;
+    std::function<void(const Expr*)> flatten = [&](const Expr* e) {
+      if (auto* l = dyn_cast<ListExpr>(e)) {
+        for (const Expr* el : l->elements) flatten(el);
+        return;
+      }
+      if (auto* tu = dyn_cast<TupleExpr>(e)) {
+        for (const Expr* el : tu->elements) flatten(el);
+        return;
+      }
+      if (auto* bl = dyn_cast<BoolLiteralExpr>(e)) {
+        values.push_back(bl->value ? 1.0 : 0.0);
+        return;
+      }
+      auto v = constant_float(e);
+      if (!v) unsupported(e->range, "a tensor literal with an element that is not a number");
+      values.push_back(*v);
+    };
+    flatten(args[0]);
+    if (static_cast<int64_t>(values.size()) != rt.getNumElements()) unsupported(c->range, "a ragged tensor literal");
+    mlir::Type elt = rt.getElementType();
+    std::vector<mlir::Attribute> attrs;
+    for (double v : values) {
+      if (mlir::isa<mlir::FloatType>(elt)) attrs.push_back(b_.getFloatAttr(elt, v));
+      else attrs.push_back(b_.getIntegerAttr(elt, static_cast<int64_t>(v)));
+    }
+    auto dense = mlir::DenseElementsAttr::get(rt, attrs);
+    return {b_.create<mlir::arith::ConstantOp>(loc(c->range), dense), t};
+  }
+
+  // `print(a, "text", b)`: literal strings go into the format, values are operands.
+  Local print(const CallExpr* c, const Type& t) {
+    std::vector<mlir::Attribute> format;
+    std::vector<mlir::Value> operands;
+    for (const Expr* a : positional(c)) {
+      if (auto* s = dyn_cast<StringLiteralExpr>(a)) {
+        format.push_back(b_.getStringAttr(s->value));
+        continue;
+      }
+      if (auto* at = dyn_cast<AttributeExpr>(a); at && at->name == "shape") {
+        // A static shape prints as a Python tuple: `(784, 256)`, `(5,)`, `()`.
+        auto rt = mlir::dyn_cast<mlir::RankedTensorType>(expr(at->object).value.getType());
+        if (!rt || !rt.hasStaticShape()) unsupported(a->range, "printing a shape that is not known at compile time");
+        std::string text = "(";
+        for (int64_t i = 0; i < rt.getRank(); ++i) text += (i ? ", " : "") + std::to_string(rt.getDimSize(i));
+        text += rt.getRank() == 1 ? ",)" : ")";
+        format.push_back(b_.getStringAttr(text));
+        continue;
+      }
+      Local v = expr(a);
+      format.push_back(b_.getStringAttr("{}"));
+      operands.push_back(v.value);
+    }
+    if (!c->args.empty() && positional(c).size() != c->args.size()) unsupported(c->range, "keyword arguments of print");
+    mlir::OperationState st(loc(c->range), "tessera.print");
+    st.addOperands(operands);
+    st.addAttribute("format", b_.getArrayAttr(format));
+    b_.create(st);
+    return {mlir::Value{}, t};
+  }
+
+  Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {
+    const sema::TypedFunction& callee = *target.callee;
+    SpecKey key{&callee, {}};
+    for (const std::string& d : callee.dims) {
+      auto it = target.dims.find(d);
+      if (it == target.dims.end()) continue;
+      if (auto v = static_dim(it->second)) key.dims[d] = *v;
+    }
+    mlir::func::FuncOp f = declare(key);
+    // Arguments in parameter order (positional, then keywords by name, then defaults).
+    std::vector<const Expr*> bound(callee.params.size(), nullptr);
+    size_t i = 0;
+    for (const Argument& a : c->args) {
+      if (a.kind == ArgKind::Positional) {
+        if (i < bound.size()) bound[i++] = a.value;
+      } else if (a.kind == ArgKind::Keyword) {
+        for (size_t k = 0; k < callee.params.size(); ++k)
+          if (callee.params[k].name == a.name) bound[k] = a.value;
+      } else {
+        unsupported(a.range, "'*' and '**' arguments");
+      }
+    }
+    std::vector<mlir::Value> args;
+    auto ftype = f.getFunctionType();
+    for (size_t k = 0; k < bound.size(); ++k) {
+      if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));
+      args.push_back(convert(expr(bound[k]), ftype.getInput(k), bound[k]->range));
+    }
+    auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
+    if (call.getNumResults() == 0) return {mlir::Value{}, t};
+    mlir::Value result = call.getResult(0);
+    return {result, t};
+  }
+};
+
+}  // namespace
+
+mlir::OwningOpRef<mlir::ModuleOp> lower_to_graph(mlir::MLIRContext& ctx, const sema::TypedModule& module,
+                                                 const SourceManager& sources, DiagnosticEngine& diags,
+                                                 const GraphLoweringOptions& options) {
+  load_graph_dialects(ctx);
+  Lowerer lowerer(ctx, sources, diags);
+  return lowerer.run(module, options);
+}
+
+}  // namespace tessera::ir

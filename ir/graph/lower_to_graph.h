@@ -1,0 +1,34 @@
+// Lowering of the typed AST (sema) to Graph IR: the `tessera` dialect, with `func`, `arith`,
+// `tensor` and `scf` for calls, scalars and control flow.
+#pragma once
+
+#include <string>
+
+#include <mlir/IR/BuiltinOps.h>
+#include <mlir/IR/MLIRContext.h>
+#include <mlir/IR/OwningOpRef.h>
+
+#include "frontend/diagnostics.h"
+#include "frontend/source_manager.h"
+#include "sema/sema.h"
+
+namespace tessera::ir {
+
+struct GraphLoweringOptions {
+  // The function to lower with everything it calls. Empty: `main` when the module has one,
+  // otherwise every function of the module.
+  std::string entry;
+};
+
+// Loads the dialects Graph IR uses into `ctx`.
+void load_graph_dialects(mlir::MLIRContext& ctx);
+
+// Lowers a checked module. A user function is emitted once per distinct set of dimension
+// values it is called with (`name` when it has no dimensions, `name__B2_D8` otherwise);
+// dimensions that no call site fixes stay dynamic (`?`) and are read from the arguments at
+// run time. Constructs without a lowering yet are reported as E0900 and give a null module.
+mlir::OwningOpRef<mlir::ModuleOp> lower_to_graph(mlir::MLIRContext& ctx, const sema::TypedModule& module,
+                                                 const SourceManager& sources, DiagnosticEngine& diags,
+                                                 const GraphLoweringOptions& options = {});
+
+}  // namespace tessera::ir
