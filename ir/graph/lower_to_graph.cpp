@@ -21,6 +21,8 @@
 #include <mlir/IR/BuiltinTypes.h>
 #include <mlir/IR/Diagnostics.h>
 #include <mlir/IR/Verifier.h>
+#include <mlir/Pass/PassManager.h>
+#include <mlir/Transforms/Passes.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "frontend/internal_error.h"
@@ -48,6 +50,7 @@ struct LoweringFailed {};
 struct Local {
   mlir::Value value;
   Type type;
+  std::optional<double> literal;  // a number literal, folded into tensor constants
 };
 
 // One specialization: a function with values for some of its dimensions.
@@ -104,6 +107,11 @@ class Lowerer {
         return mlir::success();
       });
       if (mlir::failed(mlir::verify(*owned))) TSR_ICE("graph lowering", "the generated Graph IR does not verify:\n" + errors);
+      // Graph-level cleanup: constants folded and shared, dead values dropped.
+      mlir::PassManager pm(&ctx_);
+      pm.addPass(mlir::createCanonicalizerPass());
+      pm.addPass(mlir::createCSEPass());
+      if (mlir::failed(pm.run(*owned))) TSR_ICE("graph lowering", "canonicalization failed:\n" + errors);
     }
     return owned;
   }
@@ -124,6 +132,27 @@ class Lowerer {
   std::map<std::string, mlir::Value> dim_values_;  // dynamic dimension -> `index` value
   std::vector<std::map<std::string, Local>> scopes_;
   std::optional<Local> returned_;
+  mlir::Block* entry_ = nullptr;
+
+  // The value of a dynamic dimension, read at the function's entry from the first argument
+  // that has it as an axis, or from a `Const[H]` argument.
+  std::optional<mlir::Value> dynamic_dim_value(const std::string& d) {
+    if (auto it = dim_values_.find(d); it != dim_values_.end()) return it->second;
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToStart(entry_);
+    mlir::Location l = loc(fn_->range);
+    for (size_t i = 0; i < fn_->params.size(); ++i) {
+      const Type& t = fn_->params[i].type;
+      if (t && t->kind == TypeKind::Tensor && t->shape) {
+        for (size_t k = 0; k < t->shape->size(); ++k)
+          if ((*t->shape)[k].as_symbol() == d)
+            return dim_values_[d] = b_.create<mlir::tensor::DimOp>(l, entry_->getArgument(i), k);
+      } else if (t && t->kind == TypeKind::Int && t->int_value && t->int_value->as_symbol() == d) {
+        return dim_values_[d] = b_.create<mlir::arith::IndexCastOp>(l, b_.getIndexType(), entry_->getArgument(i));
+      }
+    }
+    return std::nullopt;
+  }
 
   [[noreturn]] void unsupported(SourceRange where, const std::string& what) {
     diags_.report(DiagKind::NotYetSupported, where, what + " (in the Graph IR lowering)");
@@ -245,25 +274,7 @@ class Lowerer {
     mlir::Block* entry = func.addEntryBlock();
     b_.setInsertionPointToStart(entry);
     for (size_t i = 0; i < f.params.size(); ++i) scopes_.back()[f.params[i].name] = {entry->getArgument(i), f.params[i].type};
-    // Dynamic dimensions are read from the first argument that has them as an axis, or from a
-    // `Const[H]` argument.
-    for (const std::string& d : f.dims) {
-      if (dim_subst_.count(d)) continue;
-      for (size_t i = 0; i < f.params.size() && !dim_values_.count(d); ++i) {
-        const Type& t = f.params[i].type;
-        if (t && t->kind == TypeKind::Tensor && t->shape) {
-          for (size_t k = 0; k < t->shape->size(); ++k) {
-            if ((*t->shape)[k].as_symbol() == d) {
-              dim_values_[d] = b_.create<mlir::tensor::DimOp>(loc(f.range), entry->getArgument(i), k);
-              break;
-            }
-          }
-        } else if (t && t->kind == TypeKind::Int && t->int_value && t->int_value->as_symbol() == d) {
-          dim_values_[d] =
-              b_.create<mlir::arith::IndexCastOp>(loc(f.range), b_.getIndexType(), entry->getArgument(i));
-        }
-      }
-    }
+    entry_ = entry;
     block(f.def->body, /*top=*/true);
     mlir::Location end = loc(f.range);
     if (func.getFunctionType().getNumResults() == 0) {
@@ -543,6 +554,12 @@ class Lowerer {
     mlir::Location l = loc(r);
     auto want_tensor = mlir::dyn_cast<mlir::RankedTensorType>(want);
     auto have_tensor = mlir::dyn_cast<mlir::RankedTensorType>(have);
+    if (want_tensor && !have_tensor && v.literal && want_tensor.hasStaticShape()) {
+      mlir::Type elt = want_tensor.getElementType();
+      mlir::Attribute a = mlir::isa<mlir::FloatType>(elt) ? mlir::Attribute(b_.getFloatAttr(elt, *v.literal))
+                                                         : mlir::Attribute(b_.getIntegerAttr(elt, static_cast<int64_t>(*v.literal)));
+      return b_.create<mlir::arith::ConstantOp>(l, mlir::DenseElementsAttr::get(want_tensor, a));
+    }
     if (want_tensor && !have_tensor) {
       mlir::Value e = convert_scalar(x, want_tensor.getElementType(), r);
       auto t0 = mlir::RankedTensorType::get({}, want_tensor.getElementType());
@@ -617,9 +634,9 @@ class Lowerer {
         mlir::Value a;
         switch (atom.kind) {
           case sema::DimAtom::Kind::Symbol: {
-            auto it = dim_values_.find(atom.name);
-            if (it == dim_values_.end()) unsupported(r, fmt::format("the dimension '{}', whose value is not known here", atom.name));
-            a = it->second;
+            auto v = dynamic_dim_value(atom.name);
+            if (!v) unsupported(r, fmt::format("the dimension '{}', whose value is not known here", atom.name));
+            a = *v;
             break;
           }
           case sema::DimAtom::Kind::FloorDiv:
@@ -656,10 +673,14 @@ class Lowerer {
   Local expr(const Expr* e) {
     Type t = type_of(e);
     switch (e->kind) {
-      case NodeKind::IntLiteralExpr:
-        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getI64IntegerAttr(static_cast<int64_t>(cast<IntLiteralExpr>(e)->value))), t};
-      case NodeKind::FloatLiteralExpr:
-        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getF64FloatAttr(cast<FloatLiteralExpr>(e)->value)), t};
+      case NodeKind::IntLiteralExpr: {
+        auto v = static_cast<int64_t>(cast<IntLiteralExpr>(e)->value);
+        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getI64IntegerAttr(v)), t, static_cast<double>(v)};
+      }
+      case NodeKind::FloatLiteralExpr: {
+        double v = cast<FloatLiteralExpr>(e)->value;
+        return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getF64FloatAttr(v)), t, v};
+      }
       case NodeKind::BoolLiteralExpr:
         return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getBoolAttr(cast<BoolLiteralExpr>(e)->value)), t};
       case NodeKind::NameExpr: {
@@ -807,7 +828,7 @@ class Lowerer {
   mlir::Value tensor_operand(const Local& x, mlir::RankedTensorType result) {
     auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
     if (xt) return x.value;
-    return convert(x, mlir::RankedTensorType::get({}, result.getElementType()), {});
+    return convert(x, mlir::RankedTensorType::get({}, result.getElementType()), {});  // a literal folds to a dense constant
   }
 
   Local compare(const CompareExpr* c, const Type& t) {
@@ -951,7 +972,8 @@ class Lowerer {
                {{"static_offsets", b_.getDenseI64ArrayAttr(offsets)},
                 {"static_sizes", b_.getDenseI64ArrayAttr(sizes)},
                 {"static_strides", b_.getDenseI64ArrayAttr(strides)},
-                {"drop_dims", b_.getDenseI64ArrayAttr(drop)}}),
+                {"drop_dims", drop.empty() ? mlir::Attribute{} : b_.getDenseI64ArrayAttr(drop)},
+                {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, static_cast<int32_t>(dyn_offsets.size()), 0, 0})}}),
             t};
   }
 
@@ -1042,10 +1064,10 @@ class Lowerer {
       st.addOperands(operands);
       st.addTypes(mt);
       for (auto& [k, v] : attrs) st.addAttribute(k, v);
-      // weight and bias are optional operands: tell the op which are present.
-      st.addAttribute("operandSegmentSizes",
-                      b_.getDenseI32ArrayAttr(rms ? std::vector<int32_t>{1, static_cast<int32_t>(operands.size() - 1)}
-                                                  : std::vector<int32_t>{1, operands.size() > 1 ? 1 : 0, operands.size() > 2 ? 1 : 0}));
+      // layer_norm's weight and bias are both optional operands: say which are present.
+      if (!rms)
+        st.addAttribute("operandSegmentSizes",
+                        b_.getDenseI32ArrayAttr({1, operands.size() > 1 ? 1 : 0, operands.size() > 2 ? 1 : 0}));
       if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
       return {b_.create(st)->getResult(0), t};
     }
@@ -1055,7 +1077,6 @@ class Lowerer {
       mlir::OperationState st(loc(c->range), "tessera.linear");
       st.addOperands(operands);
       st.addTypes(mt);
-      st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, args.size() == 3 ? 1 : 0}));
       if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
       return {b_.create(st)->getResult(0), t};
     }
@@ -1164,7 +1185,7 @@ class Lowerer {
     return {op("tessera.reduce", {x.value}, mt, c->range, t,
                {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, *kind_attr)},
                 {"axes", b_.getDenseI64ArrayAttr(axes)},
-                {"keepdim", b_.getBoolAttr(keepdim)}}),
+                {"keepdim", keepdim ? b_.getUnitAttr() : mlir::Attribute{}}}),
             t};
   }
 

@@ -1,0 +1,19 @@
+// Schedule IR passes: the `tessera` dialect lowered to MLIR's linalg/tensor/arith/math.
+#pragma once
+
+#include <memory>
+
+#include <mlir/Pass/Pass.h>
+
+namespace tessera::ir {
+
+// `--tessera-to-linalg`: every tessera op becomes linalg (named ops where one fits,
+// linalg.generic otherwise), tensor, arith and math ops on tensors; I/O ops become calls of
+// the runtime (`func.func private @tess...`). An op without a CPU lowering yet is an error at
+// its location ("not yet supported: ...") and the pass fails.
+std::unique_ptr<mlir::Pass> createLowerToLinalgPass();
+
+// Registers the passes of this folder with MLIR's registry (for tessera-opt).
+void registerSchedulePasses();
+
+}  // namespace tessera::ir

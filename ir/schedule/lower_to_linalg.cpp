@@ -1,0 +1,1016 @@
+// `--tessera-to-linalg`: Graph IR (the `tessera` dialect) -> linalg on tensors.
+//
+// Elementwise ops become one `linalg.generic` each, with NumPy broadcasting expressed in the
+// indexing maps (a size-1 operand dimension reads index 0), so that linalg's elementwise
+// fusion later merges chains such as `gelu(x * a + b)` into one loop nest. Reductions are
+// `linalg.generic`s with reduction iterators over a filled init tensor; composite ops
+// (softmax, layer_norm, logsumexp, var) are written as a few generics whose intermediate
+// results have the reduced shape. 2-D matmul is `linalg.matmul` (tiling and vectorization
+// recognize it); other ranks are a generic contraction. Half-precision inputs (bf16, f16) are
+// computed in f32 (or the op's `@accum` type) and rounded once at the end.
+#include "ir/schedule/Passes.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <llvm/ADT/StringSet.h>
+#include <numeric>
+
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Bufferization/IR/Bufferization.h>
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/Linalg/IR/Linalg.h>
+#include <mlir/Dialect/Math/IR/Math.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/Dialect/Tensor/IR/Tensor.h>
+#include <mlir/IR/Builders.h>
+#include <mlir/IR/BuiltinOps.h>
+#include <mlir/Pass/Pass.h>
+
+#include "ir/graph/Tessera.h"
+
+namespace tessera::ir {
+
+using namespace mlir;
+namespace td = ::mlir::tessera;
+using IterKind = utils::IteratorType;
+
+namespace {
+
+// A lowering that cannot continue; the error is already emitted at the op.
+struct Unsupported {};
+
+class Emitter {
+ public:
+  Emitter(OpBuilder& b, Location loc) : b(b), loc(loc) {}
+
+  OpBuilder& b;
+  Location loc;
+
+  // ---------------------------------------------------------------- types
+
+  static bool is_half(Type t) { return t.isBF16() || t.isF16() || mlir::isa<Float8E4M3FNType, Float8E5M2Type>(t); }
+
+  // The type arithmetic runs in for element type `t` (and an optional `@accum` type).
+  static Type compute_type(Type t, Type accum = {}) {
+    if (accum) return accum;
+    if (is_half(t)) return Float32Type::get(t.getContext());
+    return t;
+  }
+
+  Value cast_scalar(Value v, Type to) {
+    Type from = v.getType();
+    if (from == to) return v;
+    auto ff = dyn_cast<FloatType>(from), tf = dyn_cast<FloatType>(to);
+    auto fi = dyn_cast<IntegerType>(from), ti = dyn_cast<IntegerType>(to);
+    if (ff && tf) return ff.getWidth() < tf.getWidth() ? b.create<arith::ExtFOp>(loc, to, v).getResult()
+                                                      : b.create<arith::TruncFOp>(loc, to, v).getResult();
+    if (fi && tf) return fi.getWidth() == 1 ? b.create<arith::UIToFPOp>(loc, to, v).getResult()
+                                            : b.create<arith::SIToFPOp>(loc, to, v).getResult();
+    if (ff && ti) {
+      if (ti.getWidth() == 1) return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, v, zero(from));
+      return b.create<arith::FPToSIOp>(loc, to, v);
+    }
+    if (fi && ti) {
+      if (ti.getWidth() == 1) return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, v, zero(from));
+      if (fi.getWidth() == 1) return b.create<arith::ExtUIOp>(loc, to, v);
+      return fi.getWidth() < ti.getWidth() ? b.create<arith::ExtSIOp>(loc, to, v).getResult()
+                                           : b.create<arith::TruncIOp>(loc, to, v).getResult();
+    }
+    if (isa<IndexType>(from) && ti) return b.create<arith::IndexCastOp>(loc, to, v);
+    if (isa<IndexType>(from) && tf) {
+      Value i = b.create<arith::IndexCastOp>(loc, b.getI64Type(), v);
+      return b.create<arith::SIToFPOp>(loc, to, i);
+    }
+    emitError(loc) << "not yet supported: converting " << from << " to " << to;
+    throw Unsupported{};
+  }
+
+  Value constant(Type t, double v) {
+    if (isa<FloatType>(t)) return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, v));
+    if (isa<IndexType>(t)) return b.create<arith::ConstantIndexOp>(loc, static_cast<int64_t>(v));
+    return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, static_cast<int64_t>(v)));
+  }
+  Value zero(Type t) { return constant(t, 0.0); }
+
+  // Lowest / highest value of a type, the identities of max / min.
+  Value lowest(Type t) {
+    if (auto f = dyn_cast<FloatType>(t))
+      return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, APFloat::getInf(f.getFloatSemantics(), true)));
+    auto i = cast<IntegerType>(t);
+    return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, APInt::getSignedMinValue(i.getWidth())));
+  }
+  Value highest(Type t) {
+    if (auto f = dyn_cast<FloatType>(t))
+      return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, APFloat::getInf(f.getFloatSemantics(), false)));
+    auto i = cast<IntegerType>(t);
+    return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, APInt::getSignedMaxValue(i.getWidth())));
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  Value dim(Value t, int64_t i) {
+    auto rt = cast<RankedTensorType>(t.getType());
+    if (!rt.isDynamicDim(i)) return b.create<arith::ConstantIndexOp>(loc, rt.getDimSize(i));
+    return b.create<tensor::DimOp>(loc, t, i);
+  }
+
+  // tensor.empty of `type`, its dynamic sizes given by `size_of(i)` for each dynamic dim i.
+  Value empty(RankedTensorType type, const std::function<Value(int64_t)>& size_of) {
+    SmallVector<Value> dyn;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.isDynamicDim(i)) dyn.push_back(size_of(i));
+    return b.create<tensor::EmptyOp>(loc, type.getShape(), type.getElementType(), dyn);
+  }
+
+  Value fill(Value init, Value scalar) { return b.create<linalg::FillOp>(loc, scalar, init).getResult(0); }
+
+  using Body = std::function<Value(OpBuilder&, Location, ValueRange)>;
+  using MultiBody = std::function<SmallVector<Value>(OpBuilder&, Location, ValueRange)>;
+
+  // linalg.generic with explicit maps. `outs` are the init tensors; `body` receives the input
+  // elements followed by the current output elements and returns the new output elements.
+  SmallVector<Value> generic(ValueRange ins, ValueRange outs, ArrayRef<AffineMap> maps, ArrayRef<IterKind> iters,
+                             const MultiBody& body) {
+    SmallVector<Type> result_types;
+    for (Value o : outs) result_types.push_back(o.getType());
+    auto op = b.create<linalg::GenericOp>(loc, result_types, ins, outs, maps, iters,
+                                          [&](OpBuilder& nb, Location nl, ValueRange args) {
+                                            OpBuilder::InsertionGuard guard(b);
+                                            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+                                            SmallVector<Value> r = body(b, nl, args);
+                                            b.create<linalg::YieldOp>(nl, r);
+                                          });
+    return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+  }
+
+  // An elementwise op with NumPy broadcasting into `result` (operands aligned on trailing dims).
+  Value elementwise(RankedTensorType result, ArrayRef<Value> operands, const Body& body) {
+    int64_t r = result.getRank();
+    SmallVector<AffineMap> maps;
+    for (Value v : operands) {
+      auto vt = cast<RankedTensorType>(v.getType());
+      int64_t k = vt.getRank();
+      SmallVector<AffineExpr> exprs;
+      for (int64_t i = 0; i < k; ++i) {
+        int64_t j = r - k + i;
+        if (vt.getDimSize(i) == 1 && result.getDimSize(j) != 1) exprs.push_back(b.getAffineConstantExpr(0));
+        else exprs.push_back(b.getAffineDimExpr(j));
+      }
+      maps.push_back(AffineMap::get(r, 0, exprs, b.getContext()));
+    }
+    maps.push_back(b.getMultiDimIdentityMap(r));
+    Value init = empty(result, [&](int64_t j) -> Value {
+      for (Value v : operands) {
+        auto vt = cast<RankedTensorType>(v.getType());
+        int64_t i = j - (r - vt.getRank());
+        if (i >= 0 && vt.getDimSize(i) != 1) return dim(v, i);
+      }
+      return b.create<arith::ConstantIndexOp>(loc, 1);
+    });
+    SmallVector<IterKind> iters(r, IterKind::parallel);
+    return generic(operands, {init}, maps, iters, [&](OpBuilder& nb, Location nl, ValueRange args) {
+      return SmallVector<Value>{body(nb, nl, args.drop_back())};
+    })[0];
+  }
+
+  // Reduces `input` over `axes` (sorted) into the shape without them, elements of `acc`,
+  // starting from `init`. `extra` are tensors of the reduced shape read alongside (e.g. the
+  // mean when computing a variance). `body(x, extras..., acc)` returns the new accumulator.
+  Value reduction(Value input, ArrayRef<int64_t> axes, Type acc, Value init_scalar, ArrayRef<Value> extra,
+                  const Body& body) {
+    auto it = cast<RankedTensorType>(input.getType());
+    int64_t n = it.getRank();
+    SmallVector<int64_t> kept, shape;
+    for (int64_t i = 0; i < n; ++i)
+      if (!llvm::is_contained(axes, i)) {
+        kept.push_back(i);
+        shape.push_back(it.getDimSize(i));
+      }
+    auto out_type = RankedTensorType::get(shape, acc);
+    Value init = empty(out_type, [&](int64_t j) { return dim(input, kept[j]); });
+    init = fill(init, init_scalar);
+    SmallVector<AffineExpr> out_exprs;
+    for (int64_t i : kept) out_exprs.push_back(b.getAffineDimExpr(i));
+    AffineMap out_map = AffineMap::get(n, 0, out_exprs, b.getContext());
+    SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(n)};
+    for (size_t k = 0; k < extra.size(); ++k) maps.push_back(out_map);
+    maps.push_back(out_map);
+    SmallVector<IterKind> iters;
+    for (int64_t i = 0; i < n; ++i) iters.push_back(llvm::is_contained(axes, i) ? IterKind::reduction : IterKind::parallel);
+    SmallVector<Value> ins{input};
+    ins.append(extra.begin(), extra.end());
+    return generic(ins, {init}, maps, iters, [&](OpBuilder& nb, Location nl, ValueRange args) {
+      return SmallVector<Value>{body(nb, nl, args)};
+    })[0];
+  }
+
+  // The number of elements over `axes`, as a value of type `t`.
+  Value count(Value input, ArrayRef<int64_t> axes, Type t) {
+    Value n = b.create<arith::ConstantIndexOp>(loc, 1);
+    for (int64_t a : axes) n = b.create<arith::MulIOp>(loc, n, dim(input, a));
+    return cast_scalar(n, t);
+  }
+
+  // Maps a reduced tensor (axes removed) elementwise with `body`.
+  Value map(Value v, Type elt, const Body& body) {
+    auto vt = cast<RankedTensorType>(v.getType());
+    return elementwise(RankedTensorType::get(vt.getShape(), elt), {v}, body);
+  }
+
+  // Groups the dims of `big` around the dims of `small`, where `big` is `small` with unit
+  // dimensions inserted; nullopt when it is not.
+  static std::optional<SmallVector<ReassociationIndices>> unit_groups(RankedTensorType small, RankedTensorType big) {
+    int64_t s = small.getRank(), r = big.getRank();
+    SmallVector<ReassociationIndices> groups(s);
+    ReassociationIndices pending;
+    int64_t i = 0;
+    for (int64_t j = 0; j < r; ++j) {
+      int64_t bj = big.getDimSize(j);
+      bool extra_needed = (r - j) > (s - i);
+      bool matches = i < s && (bj == small.getDimSize(i) || ShapedType::isDynamic(bj) || ShapedType::isDynamic(small.getDimSize(i)));
+      if (matches && !(extra_needed && bj == 1 && small.getDimSize(i) != 1)) {
+        groups[i].push_back(j);
+        ++i;
+      } else if (bj == 1) {
+        if (i == 0) pending.push_back(j);
+        else groups[i - 1].push_back(j);
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (i != s) return std::nullopt;
+    if (s == 0) return SmallVector<ReassociationIndices>{};
+    groups[0].insert(groups[0].begin(), pending.begin(), pending.end());
+    return groups;
+  }
+
+  // A tensor of `result` type from `v` when they differ only by unit dimensions: an
+  // expand_shape or collapse_shape (which fusion sees through), else a tensor.reshape.
+  Value reshape_to(Value v, RankedTensorType result) {
+    if (v.getType() == result) return v;
+    auto vt = cast<RankedTensorType>(v.getType());
+    if (vt.getElementType() == result.getElementType()) {
+      if (vt.getRank() < result.getRank()) {
+        if (auto groups = unit_groups(vt, result)) {
+          SmallVector<OpFoldResult> out;
+          for (int64_t i = 0; i < result.getRank(); ++i)
+            out.push_back(result.isDynamicDim(i) ? OpFoldResult(dim_of_result(v, vt, result, i))
+                                                 : OpFoldResult(b.getIndexAttr(result.getDimSize(i))));
+          return b.create<tensor::ExpandShapeOp>(loc, result, v, *groups, out);
+        }
+      } else if (vt.getRank() > result.getRank()) {
+        if (auto groups = unit_groups(result, vt)) return b.create<tensor::CollapseShapeOp>(loc, result, v, *groups);
+      }
+    }
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < result.getRank(); ++i) sizes.push_back(dim_of_result(v, vt, result, i));
+    Value shape = b.create<tensor::FromElementsOp>(
+        loc, RankedTensorType::get({result.getRank()}, b.getIndexType()), sizes);
+    return b.create<tensor::ReshapeOp>(loc, result, v, shape);
+  }
+
+  // Size i of `result` for a reshape of `v` that only inserts or removes unit dimensions.
+  Value dim_of_result(Value v, RankedTensorType vt, RankedTensorType result, int64_t i) {
+    if (!result.isDynamicDim(i)) return b.create<arith::ConstantIndexOp>(loc, result.getDimSize(i));
+    // The i-th non-unit dimension of the result is the i-th non-unit dimension of v.
+    int64_t nth = 0;
+    for (int64_t k = 0; k < i; ++k)
+      if (result.getDimSize(k) != 1) ++nth;
+    for (int64_t k = 0; k < vt.getRank(); ++k) {
+      if (vt.getDimSize(k) == 1) continue;
+      if (nth-- == 0) return dim(v, k);
+    }
+    return b.create<arith::ConstantIndexOp>(loc, 1);
+  }
+
+  // Casts every element of `v` to `elt`.
+  Value convert(Value v, Type elt) {
+    auto vt = cast<RankedTensorType>(v.getType());
+    if (vt.getElementType() == elt) return v;
+    return map(v, elt, [&](OpBuilder&, Location, ValueRange a) { return cast_scalar(a[0], elt); });
+  }
+};
+
+// ------------------------------------------------------------------ scalar math
+
+Value scalar_binary(Emitter& e, StringRef name, Value a, Value b) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  Type t = a.getType();
+  if (isa<FloatType>(t)) {
+    if (name == "add") return B.create<arith::AddFOp>(l, a, b);
+    if (name == "sub") return B.create<arith::SubFOp>(l, a, b);
+    if (name == "mul") return B.create<arith::MulFOp>(l, a, b);
+    if (name == "div") return B.create<arith::DivFOp>(l, a, b);
+    if (name == "pow") return B.create<math::PowFOp>(l, a, b);
+    if (name == "maximum") return B.create<arith::MaximumFOp>(l, a, b);
+    if (name == "minimum") return B.create<arith::MinimumFOp>(l, a, b);
+    if (name == "floordiv") return B.create<math::FloorOp>(l, B.create<arith::DivFOp>(l, a, b));
+    if (name == "mod") {
+      // Python: a - floor(a / b) * b, the sign of b.
+      Value q = B.create<math::FloorOp>(l, B.create<arith::DivFOp>(l, a, b));
+      return B.create<arith::SubFOp>(l, a, B.create<arith::MulFOp>(l, q, b));
+    }
+  } else {
+    if (name == "add") return B.create<arith::AddIOp>(l, a, b);
+    if (name == "sub") return B.create<arith::SubIOp>(l, a, b);
+    if (name == "mul") return B.create<arith::MulIOp>(l, a, b);
+    if (name == "div") return B.create<arith::DivSIOp>(l, a, b);
+    if (name == "pow") return B.create<math::IPowIOp>(l, a, b);
+    if (name == "maximum") return B.create<arith::MaxSIOp>(l, a, b);
+    if (name == "minimum") return B.create<arith::MinSIOp>(l, a, b);
+    if (name == "floordiv") return B.create<arith::FloorDivSIOp>(l, a, b);
+    if (name == "mod") {
+      Value r = B.create<arith::RemSIOp>(l, a, b);
+      Value z = e.zero(t);
+      Value r_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, r, z);
+      Value b_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, b, z);
+      Value nz = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, r, z);
+      Value fix = B.create<arith::AndIOp>(l, nz, B.create<arith::XOrIOp>(l, r_neg, b_neg));
+      return B.create<arith::SelectOp>(l, fix, B.create<arith::AddIOp>(l, r, b), r);
+    }
+    if (name == "and") return B.create<arith::AndIOp>(l, a, b);
+    if (name == "or") return B.create<arith::OrIOp>(l, a, b);
+    if (name == "xor") return B.create<arith::XOrIOp>(l, a, b);
+  }
+  emitError(l) << "not yet supported: '" << name << "' on " << t;
+  throw Unsupported{};
+}
+
+Value scalar_compare(Emitter& e, td::CmpPredicate p, Value a, Value b) {
+  if (isa<FloatType>(a.getType())) {
+    arith::CmpFPredicate f;
+    switch (p) {
+      case td::CmpPredicate::eq: f = arith::CmpFPredicate::OEQ; break;
+      case td::CmpPredicate::ne: f = arith::CmpFPredicate::UNE; break;
+      case td::CmpPredicate::lt: f = arith::CmpFPredicate::OLT; break;
+      case td::CmpPredicate::le: f = arith::CmpFPredicate::OLE; break;
+      case td::CmpPredicate::gt: f = arith::CmpFPredicate::OGT; break;
+      case td::CmpPredicate::ge: f = arith::CmpFPredicate::OGE; break;
+    }
+    return e.b.create<arith::CmpFOp>(e.loc, f, a, b);
+  }
+  arith::CmpIPredicate i;
+  switch (p) {
+    case td::CmpPredicate::eq: i = arith::CmpIPredicate::eq; break;
+    case td::CmpPredicate::ne: i = arith::CmpIPredicate::ne; break;
+    case td::CmpPredicate::lt: i = arith::CmpIPredicate::slt; break;
+    case td::CmpPredicate::le: i = arith::CmpIPredicate::sle; break;
+    case td::CmpPredicate::gt: i = arith::CmpIPredicate::sgt; break;
+    case td::CmpPredicate::ge: i = arith::CmpIPredicate::sge; break;
+  }
+  return e.b.create<arith::CmpIOp>(e.loc, i, a, b);
+}
+
+// |x| < inf: false for infinities and NaN.
+Value is_finite(Emitter& e, Value x) {
+  Value a = e.b.create<math::AbsFOp>(e.loc, x);
+  return e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OLT, a, e.highest(x.getType()));
+}
+
+Value is_inf(Emitter& e, Value x) {
+  Value a = e.b.create<math::AbsFOp>(e.loc, x);
+  return e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OEQ, a, e.highest(x.getType()));
+}
+
+Value sigmoid(Emitter& e, Value x) {
+  Type t = x.getType();
+  Value one = e.constant(t, 1.0);
+  Value ex = e.b.create<math::ExpOp>(e.loc, e.b.create<arith::NegFOp>(e.loc, x));
+  return e.b.create<arith::DivFOp>(e.loc, one, e.b.create<arith::AddFOp>(e.loc, one, ex));
+}
+
+Value scalar_unary(Emitter& e, StringRef name, Value x) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  Type t = x.getType();
+  bool f = isa<FloatType>(t);
+  if (name == "neg") return f ? B.create<arith::NegFOp>(l, x).getResult() : B.create<arith::SubIOp>(l, e.zero(t), x).getResult();
+  if (name == "abs") return f ? B.create<math::AbsFOp>(l, x).getResult() : B.create<math::AbsIOp>(l, x).getResult();
+  if (name == "relu") return f ? B.create<arith::MaximumFOp>(l, x, e.zero(t)).getResult() : B.create<arith::MaxSIOp>(l, x, e.zero(t)).getResult();
+  if (name == "not") return B.create<arith::XOrIOp>(l, x, e.constant(t, 1));
+  if (!f) {
+    emitError(l) << "not yet supported: '" << name << "' on " << t;
+    throw Unsupported{};
+  }
+  if (name == "exp") return B.create<math::ExpOp>(l, x);
+  if (name == "log") return B.create<math::LogOp>(l, x);
+  if (name == "log1p") return B.create<math::Log1pOp>(l, x);
+  if (name == "sqrt") return B.create<math::SqrtOp>(l, x);
+  if (name == "rsqrt") return B.create<math::RsqrtOp>(l, x);
+  if (name == "tanh") return B.create<math::TanhOp>(l, x);
+  if (name == "sin") return B.create<math::SinOp>(l, x);
+  if (name == "cos") return B.create<math::CosOp>(l, x);
+  if (name == "sigmoid") return sigmoid(e, x);
+  if (name == "silu") return B.create<arith::MulFOp>(l, x, sigmoid(e, x));
+  if (name == "gelu") {
+    // x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2))), as PyTorch's default.
+    Value s = B.create<arith::MulFOp>(l, x, e.constant(t, 0.70710678118654752440));
+    Value one_plus = B.create<arith::AddFOp>(l, e.constant(t, 1.0), B.create<math::ErfOp>(l, s));
+    return B.create<arith::MulFOp>(l, B.create<arith::MulFOp>(l, e.constant(t, 0.5), x), one_plus);
+  }
+  emitError(l) << "not yet supported: the elementwise op '" << name << "'";
+  throw Unsupported{};
+}
+
+// ------------------------------------------------------------------- op lowerings
+
+Type accum_of(Operation* op) {
+  if (auto p = op->getAttrOfType<td::PolicyAttr>("policy")) return p.getAccum();
+  return {};
+}
+
+RankedTensorType result_type(Operation* op) { return cast<RankedTensorType>(op->getResult(0).getType()); }
+
+const llvm::StringSet<> kBinary = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv", "mod",
+                                   "and", "or", "xor"};
+const llvm::StringSet<> kUnary = {"neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh",
+                                  "sigmoid", "sin", "cos", "relu", "gelu", "silu", "not"};
+
+Value lower_binary(Emitter& e, Operation* op, StringRef name) {
+  RankedTensorType rt = result_type(op);
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder&, Location, ValueRange a) {
+    Value r = scalar_binary(e, name, e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct));
+    return e.cast_scalar(r, rt.getElementType());
+  });
+}
+
+Value lower_unary(Emitter& e, Operation* op, StringRef name) {
+  RankedTensorType rt = result_type(op);
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  return e.elementwise(rt, {op->getOperand(0)}, [&](OpBuilder&, Location, ValueRange a) {
+    return e.cast_scalar(scalar_unary(e, name, e.cast_scalar(a[0], ct)), rt.getElementType());
+  });
+}
+
+// A reduction of `x` over `axes` of the given kind, in `ct`, without keepdim.
+Value reduce_kind(Emitter& e, Value x, ArrayRef<int64_t> axes, td::ReduceKind kind, Type ct, bool safe) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  auto add = [&](OpBuilder&, Location, ValueRange a) -> Value {
+    return scalar_binary(e, "add", e.cast_scalar(a[0], ct), a[1]);
+  };
+  switch (kind) {
+    case td::ReduceKind::sum: return e.reduction(x, axes, ct, e.zero(ct), {}, add);
+    case td::ReduceKind::prod:
+      return e.reduction(x, axes, ct, e.constant(ct, 1.0), {}, [&](OpBuilder&, Location, ValueRange a) {
+        return scalar_binary(e, "mul", e.cast_scalar(a[0], ct), a[1]);
+      });
+    case td::ReduceKind::max:
+      return e.reduction(x, axes, ct, e.lowest(ct), {}, [&](OpBuilder&, Location, ValueRange a) {
+        return scalar_binary(e, "maximum", e.cast_scalar(a[0], ct), a[1]);
+      });
+    case td::ReduceKind::min:
+      return e.reduction(x, axes, ct, e.highest(ct), {}, [&](OpBuilder&, Location, ValueRange a) {
+        return scalar_binary(e, "minimum", e.cast_scalar(a[0], ct), a[1]);
+      });
+    case td::ReduceKind::mean: {
+      Value s = e.reduction(x, axes, ct, e.zero(ct), {}, add);
+      Value n = e.count(x, axes, ct);
+      return e.map(s, ct, [&](OpBuilder&, Location, ValueRange a) { return scalar_binary(e, "div", a[0], n); });
+    }
+    case td::ReduceKind::var:
+    case td::ReduceKind::std: {
+      // Two passes (mean, then squared deviations): stable where the one-pass formula is not.
+      Value mean = reduce_kind(e, x, axes, td::ReduceKind::mean, ct, safe);
+      Value ss = e.reduction(x, axes, ct, e.zero(ct), {mean}, [&](OpBuilder&, Location, ValueRange a) {
+        Value d = scalar_binary(e, "sub", e.cast_scalar(a[0], ct), a[1]);
+        return scalar_binary(e, "add", scalar_binary(e, "mul", d, d), a[2]);
+      });
+      Value n = e.count(x, axes, ct);
+      return e.map(ss, ct, [&](OpBuilder&, Location, ValueRange a) {
+        Value v = scalar_binary(e, "div", a[0], n);
+        return kind == td::ReduceKind::std ? B.create<math::SqrtOp>(l, v).getResult() : v;
+      });
+    }
+    case td::ReduceKind::logsumexp: {
+      // max + log(sum(exp(x - max))); an all -inf slice gives -inf, not NaN.
+      Value m = reduce_kind(e, x, axes, td::ReduceKind::max, ct, safe);
+      Value s = e.reduction(x, axes, ct, e.zero(ct), {m}, [&](OpBuilder&, Location, ValueRange a) {
+        Value mm = a[1];
+        Value finite = is_finite(e, mm);
+        Value shift = B.create<arith::SelectOp>(l, finite, mm, e.zero(ct));
+        Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), shift);
+        return B.create<arith::AddFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
+      });
+      return e.elementwise(cast<RankedTensorType>(s.getType()), {s, m}, [&](OpBuilder&, Location, ValueRange a) {
+        Value finite = is_finite(e, a[1]);
+        Value shift = B.create<arith::SelectOp>(l, finite, a[1], e.zero(ct));
+        return B.create<arith::AddFOp>(l, B.create<math::LogOp>(l, a[0]), shift).getResult();
+      });
+    }
+    case td::ReduceKind::argmax:
+    case td::ReduceKind::argmin: {
+      // (best value, flat index over the reduced axes); the first index wins ties.
+      auto it = cast<RankedTensorType>(x.getType());
+      Type elt = it.getElementType();
+      bool is_max = kind == td::ReduceKind::argmax;
+      SmallVector<int64_t> kept, shape;
+      for (int64_t i = 0; i < it.getRank(); ++i)
+        if (!llvm::is_contained(axes, i)) {
+          kept.push_back(i);
+          shape.push_back(it.getDimSize(i));
+        }
+      auto vt = RankedTensorType::get(shape, elt);
+      auto itype = RankedTensorType::get(shape, B.getI64Type());
+      Value vinit = e.fill(e.empty(vt, [&](int64_t j) { return e.dim(x, kept[j]); }), is_max ? e.lowest(elt) : e.highest(elt));
+      Value iinit = e.fill(e.empty(itype, [&](int64_t j) { return e.dim(x, kept[j]); }), e.constant(B.getI64Type(), -1));
+      SmallVector<Value> sizes;
+      for (int64_t a : axes) sizes.push_back(e.dim(x, a));
+      SmallVector<AffineExpr> out;
+      for (int64_t i : kept) out.push_back(B.getAffineDimExpr(i));
+      int64_t n = it.getRank();
+      AffineMap om = AffineMap::get(n, 0, out, B.getContext());
+      SmallVector<IterKind> iters;
+      for (int64_t i = 0; i < n; ++i) iters.push_back(llvm::is_contained(axes, i) ? IterKind::reduction : IterKind::parallel);
+      auto r = e.generic({x}, {vinit, iinit}, {B.getMultiDimIdentityMap(n), om, om}, iters,
+                         [&](OpBuilder&, Location, ValueRange a) {
+                           Value flat = B.create<arith::ConstantIndexOp>(l, 0);
+                           for (size_t k = 0; k < axes.size(); ++k) {
+                             flat = B.create<arith::MulIOp>(l, flat, sizes[k]);
+                             flat = B.create<arith::AddIOp>(l, flat, B.create<linalg::IndexOp>(l, axes[k]));
+                           }
+                           Value idx = B.create<arith::IndexCastOp>(l, B.getI64Type(), flat);
+                           Value better = isa<FloatType>(elt)
+                                              ? B.create<arith::CmpFOp>(l, is_max ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT, a[0], a[1]).getResult()
+                                              : B.create<arith::CmpIOp>(l, is_max ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt, a[0], a[1]).getResult();
+                           Value unset = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, a[2], e.zero(B.getI64Type()));
+                           Value take = B.create<arith::OrIOp>(l, better, unset);
+                           return SmallVector<Value>{B.create<arith::SelectOp>(l, take, a[0], a[1]),
+                                                     B.create<arith::SelectOp>(l, take, idx, a[2])};
+                         });
+      return r[1];
+    }
+  }
+  emitError(l) << "not yet supported: this reduction";
+  throw Unsupported{};
+}
+
+Value lower_reduce(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  auto kind = op->getAttrOfType<td::ReduceKindAttr>("kind").getValue();
+  auto axes = op->getAttrOfType<DenseI64ArrayAttr>("axes").asArrayRef();
+  Type xelt = cast<RankedTensorType>(x.getType()).getElementType();
+  Type ct = Emitter::compute_type(xelt, accum_of(op));
+  if (!isa<FloatType>(xelt) && kind != td::ReduceKind::argmax && kind != td::ReduceKind::argmin &&
+      kind != td::ReduceKind::sum && kind != td::ReduceKind::max && kind != td::ReduceKind::min &&
+      kind != td::ReduceKind::prod)
+    ct = e.b.getF64Type();  // mean/var of integers are floats
+  Value r = reduce_kind(e, x, axes, kind, ct, op->hasAttr("safe"));
+  r = e.convert(r, rt.getElementType());
+  return e.reshape_to(r, rt);
+}
+
+// Batched matmul with NumPy semantics, accumulating in `ct`.
+Value lower_matmul(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value a = op->getOperand(0), bb = op->getOperand(1);
+  auto at = cast<RankedTensorType>(a.getType()), bt = cast<RankedTensorType>(bb.getType());
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  if (!isa<FloatType>(rt.getElementType()) && !accum_of(op)) ct = rt.getElementType();
+  auto acc_type = RankedTensorType::get(rt.getShape(), ct);
+  // 2-D x 2-D in the result's own type: the named op, which tiling and vectorization know.
+  if (at.getRank() == 2 && bt.getRank() == 2 && ct == rt.getElementType() && at.getElementType() == ct &&
+      bt.getElementType() == ct) {
+    Value init = e.fill(e.empty(rt, [&](int64_t j) { return j == 0 ? e.dim(a, 0) : e.dim(bb, 1); }), e.zero(ct));
+    return B.create<linalg::MatmulOp>(l, TypeRange{rt}, ValueRange{a, bb}, ValueRange{init}).getResult(0);
+  }
+  // General: loops = result dims + K.
+  int64_t r = rt.getRank();
+  int64_t k = r;  // the contraction loop
+  bool a_vec = at.getRank() == 1, b_vec = bt.getRank() == 1;
+  // Result dims: batch..., [M if !a_vec], [N if !b_vec].
+  int64_t batch = r - (a_vec ? 0 : 1) - (b_vec ? 0 : 1);
+  int64_t m_dim = a_vec ? -1 : batch, n_dim = b_vec ? -1 : r - 1;
+  auto batch_exprs = [&](RankedTensorType t) {
+    SmallVector<AffineExpr> ex;
+    int64_t tb = t.getRank() - 2;
+    for (int64_t i = 0; i < tb; ++i) {
+      int64_t j = batch - tb + i;
+      if (t.getDimSize(i) == 1 && rt.getDimSize(j) != 1) ex.push_back(B.getAffineConstantExpr(0));
+      else ex.push_back(B.getAffineDimExpr(j));
+    }
+    return ex;
+  };
+  SmallVector<AffineExpr> am, bm;
+  if (a_vec) {
+    am.push_back(B.getAffineDimExpr(k));
+  } else {
+    am = batch_exprs(at);
+    am.push_back(B.getAffineDimExpr(m_dim));
+    am.push_back(B.getAffineDimExpr(k));
+  }
+  if (b_vec) {
+    bm.push_back(B.getAffineDimExpr(k));
+  } else {
+    bm = batch_exprs(bt);
+    bm.push_back(B.getAffineDimExpr(k));
+    bm.push_back(B.getAffineDimExpr(n_dim));
+  }
+  SmallVector<AffineMap> maps{AffineMap::get(r + 1, 0, am, B.getContext()), AffineMap::get(r + 1, 0, bm, B.getContext())};
+  SmallVector<AffineExpr> om;
+  for (int64_t i = 0; i < r; ++i) om.push_back(B.getAffineDimExpr(i));
+  maps.push_back(AffineMap::get(r + 1, 0, om, B.getContext()));
+  SmallVector<IterKind> iters(r, IterKind::parallel);
+  iters.push_back(IterKind::reduction);
+  Value init = e.fill(e.empty(acc_type, [&](int64_t j) -> Value {
+                        if (j == m_dim) return e.dim(a, at.getRank() - 2);
+                        if (j == n_dim) return e.dim(bb, bt.getRank() - 1);
+                        // A batch dimension: from whichever operand has it.
+                        for (auto [v, t] : {std::pair{a, at}, std::pair{bb, bt}}) {
+                          int64_t tb = t.getRank() - 2, i = j - (batch - tb);
+                          if (t.getRank() >= 2 && i >= 0 && t.getDimSize(i) != 1) return e.dim(v, i);
+                        }
+                        return B.create<arith::ConstantIndexOp>(l, 1);
+                      }),
+                      e.zero(ct));
+  Value acc = e.generic({a, bb}, {init}, maps, iters, [&](OpBuilder&, Location, ValueRange v) {
+    Value p = scalar_binary(e, "mul", e.cast_scalar(v[0], ct), e.cast_scalar(v[1], ct));
+    return SmallVector<Value>{scalar_binary(e, "add", v[2], p)};
+  })[0];
+  return e.convert(acc, rt.getElementType());
+}
+
+// softmax / log_softmax along `axis`: exp(x - max) / sum(exp(x - max)).
+Value lower_softmax(Emitter& e, Operation* op, bool log) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+  if (axis < 0) axis += rt.getRank();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  SmallVector<int64_t> axes{axis};
+  Value m = reduce_kind(e, x, axes, td::ReduceKind::max, ct, true);
+  Value s = e.reduction(x, axes, ct, e.zero(ct), {m}, [&](OpBuilder&, Location, ValueRange a) {
+    Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+    return B.create<arith::AddFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
+  });
+  int64_t n = rt.getRank();
+  SmallVector<AffineExpr> red;
+  for (int64_t i = 0; i < n; ++i)
+    if (i != axis) red.push_back(B.getAffineDimExpr(i));
+  AffineMap rm = AffineMap::get(n, 0, red, B.getContext());
+  Value init = e.empty(rt, [&](int64_t j) { return e.dim(x, j); });
+  return e.generic({x, m, s}, {init}, {B.getMultiDimIdentityMap(n), rm, rm, B.getMultiDimIdentityMap(n)},
+                   SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                     Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+                     Value r = log ? B.create<arith::SubFOp>(l, d, B.create<math::LogOp>(l, a[2])).getResult()
+                                   : B.create<arith::DivFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
+                     return SmallVector<Value>{e.cast_scalar(r, rt.getElementType())};
+                   })[0];
+}
+
+// layer_norm / rms_norm over the last axis, with optional weight and bias on that axis.
+Value lower_norm_layer(Emitter& e, Operation* op, bool rms) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  Value weight, bias;
+  if (rms) {
+    if (op->getNumOperands() > 1) weight = op->getOperand(1);
+  } else {
+    auto seg = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes");
+    SmallVector<int32_t> sizes = seg ? SmallVector<int32_t>(seg.asArrayRef()) : SmallVector<int32_t>{1, 0, 0};
+    unsigned i = 1;
+    if (sizes[1]) weight = op->getOperand(i++);
+    if (sizes[2]) bias = op->getOperand(i++);
+  }
+  int64_t n = rt.getRank();
+  int64_t axis = rms ? n - 1 : op->getAttrOfType<IntegerAttr>("axis").getInt();
+  if (axis < 0) axis += n;
+  double eps = op->getAttrOfType<FloatAttr>("eps").getValueAsDouble();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  SmallVector<int64_t> axes{axis};
+  Value mean, inv;
+  Value cnt = e.count(x, axes, ct);
+  if (rms) {
+    Value ss = e.reduction(x, axes, ct, e.zero(ct), {}, [&](OpBuilder&, Location, ValueRange a) {
+      Value v = e.cast_scalar(a[0], ct);
+      return B.create<arith::AddFOp>(l, B.create<arith::MulFOp>(l, v, v), a[1]).getResult();
+    });
+    inv = e.map(ss, ct, [&](OpBuilder&, Location, ValueRange a) {
+      Value ms = B.create<arith::DivFOp>(l, a[0], cnt);
+      return B.create<math::RsqrtOp>(l, B.create<arith::AddFOp>(l, ms, e.constant(ct, eps))).getResult();
+    });
+  } else {
+    mean = reduce_kind(e, x, axes, td::ReduceKind::mean, ct, true);
+    Value ss = e.reduction(x, axes, ct, e.zero(ct), {mean}, [&](OpBuilder&, Location, ValueRange a) {
+      Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+      return B.create<arith::AddFOp>(l, B.create<arith::MulFOp>(l, d, d), a[2]).getResult();
+    });
+    inv = e.map(ss, ct, [&](OpBuilder&, Location, ValueRange a) {
+      Value var = B.create<arith::DivFOp>(l, a[0], cnt);
+      return B.create<math::RsqrtOp>(l, B.create<arith::AddFOp>(l, var, e.constant(ct, eps))).getResult();
+    });
+  }
+  SmallVector<AffineExpr> red;
+  for (int64_t i = 0; i < n; ++i)
+    if (i != axis) red.push_back(B.getAffineDimExpr(i));
+  AffineMap rm = AffineMap::get(n, 0, red, B.getContext());
+  AffineMap am = AffineMap::get(n, 0, {B.getAffineDimExpr(axis)}, B.getContext());
+  SmallVector<Value> ins{x, inv};
+  SmallVector<AffineMap> maps{B.getMultiDimIdentityMap(n), rm};
+  if (mean) {
+    ins.push_back(mean);
+    maps.push_back(rm);
+  }
+  if (weight) {
+    ins.push_back(weight);
+    maps.push_back(am);
+  }
+  if (bias) {
+    ins.push_back(bias);
+    maps.push_back(am);
+  }
+  maps.push_back(B.getMultiDimIdentityMap(n));
+  Value init = e.empty(rt, [&](int64_t j) { return e.dim(x, j); });
+  return e.generic(ins, {init}, maps, SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+           size_t i = 2;
+           Value v = e.cast_scalar(a[0], ct);
+           if (mean) v = B.create<arith::SubFOp>(l, v, a[i++]);
+           v = B.create<arith::MulFOp>(l, v, a[1]);
+           if (weight) v = B.create<arith::MulFOp>(l, v, e.cast_scalar(a[i++], ct));
+           if (bias) v = B.create<arith::AddFOp>(l, v, e.cast_scalar(a[i++], ct));
+           return SmallVector<Value>{e.cast_scalar(v, rt.getElementType())};
+         })[0];
+}
+
+// Shape ops -------------------------------------------------------------------
+
+Value shape_tensor(Emitter& e, RankedTensorType rt, ValueRange dyn) {
+  SmallVector<Value> sizes;
+  size_t d = 0;
+  for (int64_t i = 0; i < rt.getRank(); ++i)
+    sizes.push_back(rt.isDynamicDim(i) ? dyn[d++] : e.b.create<arith::ConstantIndexOp>(e.loc, rt.getDimSize(i)).getResult());
+  return e.b.create<tensor::FromElementsOp>(e.loc, RankedTensorType::get({rt.getRank()}, e.b.getIndexType()), sizes);
+}
+
+Value lower_reshape(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value shape = shape_tensor(e, rt, op->getOperands().drop_front());
+  return e.b.create<tensor::ReshapeOp>(e.loc, rt, op->getOperand(0), shape);
+}
+
+// unsqueeze / squeeze: only unit dimensions change.
+Value lower_unit_reshape(Emitter& e, Operation* op) { return e.reshape_to(op->getOperand(0), result_type(op)); }
+
+Value lower_transpose(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  auto perm = op->getAttrOfType<DenseI64ArrayAttr>("perm").asArrayRef();
+  Value init = e.empty(rt, [&](int64_t j) { return e.dim(x, perm[j]); });
+  return e.b.create<linalg::TransposeOp>(e.loc, x, init, perm).getResult()[0];
+}
+
+Value lower_broadcast(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  auto xt = cast<RankedTensorType>(x.getType());
+  if (xt.getElementType() != rt.getElementType()) x = e.convert(x, rt.getElementType());
+  // Dynamic result sizes come from the op's operands when given.
+  auto dyn = op->getOperands().drop_front();
+  if (!dyn.empty()) {
+    int64_t r = rt.getRank();
+    SmallVector<AffineExpr> ex;
+    auto vt = cast<RankedTensorType>(x.getType());
+    for (int64_t i = 0; i < vt.getRank(); ++i) {
+      int64_t j = r - vt.getRank() + i;
+      ex.push_back(vt.getDimSize(i) == 1 && rt.getDimSize(j) != 1 ? e.b.getAffineConstantExpr(0) : e.b.getAffineDimExpr(j));
+    }
+    size_t d = 0;
+    SmallVector<Value> dv(dyn.begin(), dyn.end());
+    Value init = e.empty(rt, [&](int64_t) { return dv[d++]; });
+    return e.generic({x}, {init}, {AffineMap::get(r, 0, ex, e.b.getContext()), e.b.getMultiDimIdentityMap(r)},
+                     SmallVector<IterKind>(r, IterKind::parallel),
+                     [&](OpBuilder&, Location, ValueRange a) { return SmallVector<Value>{a[0]}; })[0];
+  }
+  return e.elementwise(rt, {x}, [&](OpBuilder&, Location, ValueRange a) { return a[0]; });
+}
+
+Value lower_concat(Emitter& e, Operation* op, bool stack) {
+  RankedTensorType rt = result_type(op);
+  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+  SmallVector<Value> inputs(op->getOperands().begin(), op->getOperands().end());
+  if (stack) {
+    // Each input gains a unit dimension at `axis`, then they are concatenated.
+    SmallVector<int64_t> shape(rt.getShape().begin(), rt.getShape().end());
+    shape[axis] = 1;
+    for (Value& v : inputs) v = e.reshape_to(v, RankedTensorType::get(shape, cast<RankedTensorType>(v.getType()).getElementType()));
+  }
+  Value offset = e.b.create<arith::ConstantIndexOp>(e.loc, 0);
+  Value total = offset;
+  for (Value v : inputs) total = e.b.create<arith::AddIOp>(e.loc, total, e.dim(v, axis));
+  Value out = e.empty(rt, [&](int64_t j) { return j == axis ? total : e.dim(inputs[0], j); });
+  for (Value v : inputs) {
+    auto vt = cast<RankedTensorType>(v.getType());
+    SmallVector<OpFoldResult> offs, sizes, strides;
+    for (int64_t i = 0; i < vt.getRank(); ++i) {
+      offs.push_back(i == axis ? OpFoldResult(offset) : OpFoldResult(e.b.getIndexAttr(0)));
+      sizes.push_back(vt.isDynamicDim(i) ? OpFoldResult(e.dim(v, i)) : OpFoldResult(e.b.getIndexAttr(vt.getDimSize(i))));
+      strides.push_back(e.b.getIndexAttr(1));
+    }
+    if (vt.getElementType() != rt.getElementType()) v = e.convert(v, rt.getElementType());
+    out = e.b.create<tensor::InsertSliceOp>(e.loc, v, out, offs, sizes, strides);
+    offset = e.b.create<arith::AddIOp>(e.loc, offset, e.dim(v, axis));
+  }
+  return out;
+}
+
+Value lower_slice(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  auto so = op->getAttrOfType<DenseI64ArrayAttr>("static_offsets").asArrayRef();
+  auto ss = op->getAttrOfType<DenseI64ArrayAttr>("static_sizes").asArrayRef();
+  auto st = op->getAttrOfType<DenseI64ArrayAttr>("static_strides").asArrayRef();
+  auto seg = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes").asArrayRef();
+  unsigned next = 1;
+  auto take = [&](ArrayRef<int64_t> stat, int32_t count, SmallVector<OpFoldResult>& out) {
+    int32_t used = 0;
+    for (int64_t v : stat) {
+      if (ShapedType::isDynamic(v) && used < count) {
+        out.push_back(op->getOperand(next++));
+        ++used;
+      } else {
+        out.push_back(e.b.getIndexAttr(v));
+      }
+    }
+  };
+  SmallVector<OpFoldResult> offs, sizes, strides;
+  take(so, seg[1], offs);
+  take(ss, seg[2], sizes);
+  take(st, seg[3], strides);
+  for (int64_t s : st)
+    if (!ShapedType::isDynamic(s) && s <= 0) {
+      emitError(e.loc) << "not yet supported: slices with a negative step";
+      throw Unsupported{};
+    }
+  return e.b.create<tensor::ExtractSliceOp>(e.loc, rt, x, offs, sizes, strides);
+}
+
+// Creation --------------------------------------------------------------------
+
+Value lower_fill(Emitter& e, Operation* op, double value) {
+  RankedTensorType rt = result_type(op);
+  SmallVector<Value> dyn(op->getOperands().begin(), op->getOperands().end());
+  size_t d = 0;
+  Value init = e.empty(rt, [&](int64_t) { return dyn[d++]; });
+  return e.fill(init, e.constant(rt.getElementType(), value));
+}
+
+Value lower_arange(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  double start = op->getAttrOfType<FloatAttr>("start").getValueAsDouble();
+  double step = op->getAttrOfType<FloatAttr>("step").getValueAsDouble();
+  SmallVector<Value> dyn(op->getOperands().begin(), op->getOperands().end());
+  size_t d = 0;
+  Value init = e.empty(rt, [&](int64_t) { return dyn[d++]; });
+  Type elt = rt.getElementType();
+  Type ct = isa<FloatType>(elt) ? Type(e.b.getF64Type()) : elt;
+  return e.generic({}, {init}, {e.b.getMultiDimIdentityMap(1)}, {IterKind::parallel}, [&](OpBuilder&, Location, ValueRange) {
+           Value i = e.cast_scalar(e.b.create<linalg::IndexOp>(e.loc, 0), isa<FloatType>(ct) ? ct : Type(e.b.getI64Type()));
+           Value v = scalar_binary(e, "add", e.cast_scalar(e.constant(e.b.getF64Type(), start), isa<FloatType>(ct) ? ct : Type(e.b.getI64Type())),
+                                   scalar_binary(e, "mul", i, e.cast_scalar(e.constant(e.b.getF64Type(), step), isa<FloatType>(ct) ? ct : Type(e.b.getI64Type()))));
+           return SmallVector<Value>{e.cast_scalar(v, elt)};
+         })[0];
+}
+
+// Checks and norms ------------------------------------------------------------------
+
+Value all_axes_reduce(Emitter& e, Value x, Type acc, Value init, const Emitter::Body& body) {
+  auto xt = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> axes;
+  for (int64_t i = 0; i < xt.getRank(); ++i) axes.push_back(i);
+  return e.reduction(x, axes, acc, init, {}, body);
+}
+
+Value lower_check(Emitter& e, Operation* op, bool nan) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  Value x = op->getOperand(0);
+  return all_axes_reduce(e, x, B.getI1Type(), e.constant(B.getI1Type(), 0), [&](OpBuilder&, Location, ValueRange a) {
+    Value v = a[0];
+    Value hit = nan ? B.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, v, v).getResult()
+                    : is_inf(e, v);
+    return B.create<arith::OrIOp>(l, hit, a[1]).getResult();
+  });
+}
+
+Value lower_l2norm(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  Value ss = all_axes_reduce(e, op->getOperand(0), ct, e.zero(ct), [&](OpBuilder&, Location, ValueRange a) {
+    Value v = e.cast_scalar(a[0], ct);
+    return B.create<arith::AddFOp>(l, B.create<arith::MulFOp>(l, v, v), a[1]).getResult();
+  });
+  return e.map(ss, rt.getElementType(), [&](OpBuilder&, Location, ValueRange a) {
+    return e.cast_scalar(B.create<math::SqrtOp>(l, a[0]), rt.getElementType());
+  });
+}
+
+// The pass ---------------------------------------------------------------------
+
+struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerToLinalg)
+
+  StringRef getArgument() const override { return "tessera-to-linalg"; }
+  StringRef getDescription() const override { return "Lower the tessera dialect to linalg, tensor, arith and math"; }
+
+  void getDependentDialects(DialectRegistry& registry) const override {
+    registry.insert<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect, math::MathDialect,
+                    scf::SCFDialect, bufferization::BufferizationDialect, memref::MemRefDialect, func::FuncDialect>();
+  }
+
+  // The replacement of one op; throws Unsupported after emitting an error.
+  Value lower(Operation* op) {
+    OpBuilder b(op);
+    Emitter e(b, op->getLoc());
+    StringRef name = op->getName().stripDialect();
+    if (kBinary.contains(name)) return lower_binary(e, op, name);
+    if (kUnary.contains(name)) return lower_unary(e, op, name);
+    if (name == "cmp") {
+      RankedTensorType rt = result_type(op);
+      auto p = op->getAttrOfType<td::CmpPredicateAttr>("predicate").getValue();
+      Type lt = cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+      Type ct = Emitter::compute_type(lt);
+      return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder&, Location, ValueRange a) {
+        return scalar_compare(e, p, e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct));
+      });
+    }
+    if (name == "cast") return e.convert(op->getOperand(0), result_type(op).getElementType());
+    if (name == "where") {
+      RankedTensorType rt = result_type(op);
+      return e.elementwise(rt, {op->getOperand(0), op->getOperand(1), op->getOperand(2)},
+                           [&](OpBuilder&, Location, ValueRange a) {
+                             return b.create<arith::SelectOp>(e.loc, a[0], e.cast_scalar(a[1], rt.getElementType()),
+                                                              e.cast_scalar(a[2], rt.getElementType())).getResult();
+                           });
+    }
+    if (name == "clamp") {
+      RankedTensorType rt = result_type(op);
+      auto lo = op->getAttrOfType<FloatAttr>("min"), hi = op->getAttrOfType<FloatAttr>("max");
+      Type ct = Emitter::compute_type(rt.getElementType());
+      return e.elementwise(rt, {op->getOperand(0)}, [&](OpBuilder&, Location, ValueRange a) {
+        Value v = e.cast_scalar(a[0], ct);
+        if (hi) v = scalar_binary(e, "minimum", v, e.constant(ct, hi.getValueAsDouble()));
+        if (lo) v = scalar_binary(e, "maximum", v, e.constant(ct, lo.getValueAsDouble()));
+        return e.cast_scalar(v, rt.getElementType());
+      });
+    }
+    if (name == "reduce") return lower_reduce(e, op);
+    if (name == "norm") return lower_l2norm(e, op);
+    if (name == "has_nan" || name == "has_inf") return lower_check(e, op, name == "has_nan");
+    if (name == "matmul") return lower_matmul(e, op);
+    if (name == "transpose") return lower_transpose(e, op);
+    if (name == "reshape") return lower_reshape(e, op);
+    if (name == "unsqueeze" || name == "squeeze") return lower_unit_reshape(e, op);
+    if (name == "broadcast_to") return lower_broadcast(e, op);
+    if (name == "concat" || name == "stack") return lower_concat(e, op, name == "stack");
+    if (name == "slice") return lower_slice(e, op);
+    if (name == "dim") return e.dim(op->getOperand(0), op->getAttrOfType<IntegerAttr>("axis").getInt());
+    if (name == "softmax" || name == "log_softmax") return lower_softmax(e, op, name == "log_softmax");
+    if (name == "layer_norm" || name == "rms_norm") return lower_norm_layer(e, op, name == "rms_norm");
+    if (name == "zeros" || name == "ones") return lower_fill(e, op, name == "ones" ? 1.0 : 0.0);
+    if (name == "full") return lower_fill(e, op, op->getAttrOfType<FloatAttr>("value").getValueAsDouble());
+    if (name == "arange") return lower_arange(e, op);
+    op->emitError() << "not yet supported: '" << op->getName() << "' on the CPU";
+    throw Unsupported{};
+  }
+
+  void runOnOperation() override {
+    SmallVector<Operation*> ops;
+    getOperation().walk([&](Operation* op) {
+      if (op->getDialect() && op->getDialect()->getNamespace() == "tessera") ops.push_back(op);
+    });
+    for (Operation* op : ops) {
+      try {
+        if (op->getNumResults() != 1) {
+          op->emitError() << "not yet supported: '" << op->getName() << "' on the CPU";
+          throw Unsupported{};
+        }
+        Value r = lower(op);
+        op->getResult(0).replaceAllUsesWith(r);
+        op->erase();
+      } catch (const Unsupported&) {
+        return signalPassFailure();
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createLowerToLinalgPass() { return std::make_unique<LowerToLinalg>(); }
+
+void registerSchedulePasses() { PassRegistration<LowerToLinalg>(); }
+
+}  // namespace tessera::ir
