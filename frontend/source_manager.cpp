@@ -136,6 +136,12 @@ std::optional<uint32_t> SourceManager::add_file(const std::string& path, LoadErr
   return add_buffer(path, ss.str(), error);
 }
 
+std::optional<uint32_t> SourceManager::find(std::string_view name) const {
+  for (size_t i = 0; i < files_.size(); ++i)
+    if (files_[i]->name == name) return static_cast<uint32_t>(i + 1);
+  return std::nullopt;
+}
+
 LineCol SourceManager::line_col(SourceLoc loc) const {
   if (!loc.valid()) return {};
   const SourceFile& f = file(loc.file);

@@ -56,6 +56,8 @@ class SourceManager {
   std::optional<uint32_t> add_file(const std::string& path, LoadError* error = nullptr);
 
   const SourceFile& file(uint32_t id) const { return *files_.at(id - 1); }
+  // The id of a loaded file by the name it was loaded under.
+  std::optional<uint32_t> find(std::string_view name) const;
   LineCol line_col(SourceLoc loc) const;
   SourceLoc loc_at(uint32_t file, uint32_t line, uint32_t col) const;
   // The text of a 1-based line without its line terminator.

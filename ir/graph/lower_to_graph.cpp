@@ -1341,6 +1341,32 @@ class Lowerer {
 
 }  // namespace
 
+DiagnosticBridge::DiagnosticBridge(mlir::MLIRContext& ctx, const SourceManager& sources, DiagnosticEngine& diags)
+    : ctx_(ctx) {
+  handler_id_ = ctx.getDiagEngine().registerHandler([this, &sources, &diags](mlir::Diagnostic& d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Error) return mlir::success();
+    std::string message = d.str();
+    constexpr std::string_view kPrefix = "not yet supported: ";
+    SourceRange where;
+    if (auto flc = mlir::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
+      if (auto file = sources.find(flc.getFilename().str())) {
+        SourceLoc begin = sources.loc_at(*file, flc.getLine(), flc.getColumn());
+        where = SourceRange{begin, begin};
+      }
+    if (message.rfind(kPrefix, 0) == 0 && where.begin.valid()) {
+      diags.report(DiagKind::NotYetSupported, where, message.substr(kPrefix.size()) + " (in code generation)");
+      return mlir::success();
+    }
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << d.getLocation() << ": " << message;
+    internal_ += (internal_.empty() ? "" : "\n") + text;
+    return mlir::success();
+  });
+}
+
+DiagnosticBridge::~DiagnosticBridge() { ctx_.getDiagEngine().eraseHandler(handler_id_); }
+
 mlir::OwningOpRef<mlir::ModuleOp> lower_to_graph(mlir::MLIRContext& ctx, const sema::TypedModule& module,
                                                  const SourceManager& sources, DiagnosticEngine& diags,
                                                  const GraphLoweringOptions& options) {

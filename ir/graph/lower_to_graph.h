@@ -20,6 +20,22 @@ struct GraphLoweringOptions {
   std::string entry;
 };
 
+// While alive, turns errors that MLIR passes emit on the context into the compiler's own
+// diagnostics: "not yet supported: X" at a location in a source file becomes E0900 there;
+// anything else is a bug of the compiler, collected for an internal compiler error.
+class DiagnosticBridge {
+ public:
+  DiagnosticBridge(mlir::MLIRContext& ctx, const SourceManager& sources, DiagnosticEngine& diags);
+  ~DiagnosticBridge();
+  // The errors that were not user-facing, one per line; empty when there were none.
+  const std::string& internal_errors() const { return internal_; }
+
+ private:
+  mlir::MLIRContext& ctx_;
+  uint64_t handler_id_;
+  std::string internal_;
+};
+
 // Loads the dialects Graph IR uses into `ctx`.
 void load_graph_dialects(mlir::MLIRContext& ctx);
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include <mlir/IR/BuiltinOps.h>
 #include <mlir/Pass/Pass.h>
 
 namespace tessera::ir {
@@ -12,6 +13,11 @@ namespace tessera::ir {
 // the runtime (`func.func private @tess...`). An op without a CPU lowering yet is an error at
 // its location ("not yet supported: ...") and the pass fails.
 std::unique_ptr<mlir::Pass> createLowerToLinalgPass();
+
+// The Graph IR -> Schedule IR pipeline of `tesserac` (`--stage=schedule` prints its result):
+// tessera-to-linalg, canonicalization, elementwise fusion (chains such as `gelu(x * a + b)`
+// become one linalg.generic), CSE. Errors go to the context's diagnostic handler.
+mlir::LogicalResult run_schedule_pipeline(mlir::ModuleOp module);
 
 // Registers the passes of this folder with MLIR's registry (for tessera-opt).
 void registerSchedulePasses();

@@ -26,7 +26,10 @@
 #include <mlir/Dialect/Tensor/IR/Tensor.h>
 #include <mlir/IR/Builders.h>
 #include <mlir/IR/BuiltinOps.h>
+#include <mlir/Dialect/Linalg/Passes.h>
 #include <mlir/Pass/Pass.h>
+#include <mlir/Pass/PassManager.h>
+#include <mlir/Transforms/Passes.h>
 
 #include "ir/graph/Tessera.h"
 
@@ -917,6 +920,120 @@ Value lower_l2norm(Emitter& e, Operation* op) {
   });
 }
 
+// Printing ----------------------------------------------------------------------
+//
+// `tessera.print` becomes calls of the runtime's line printer (runtime/src/codegen_abi.cpp):
+// tessPrintBeginLine(), one tessPrintAdd*(...) per format entry, tessPrintEndLine(). Literal
+// strings are constant memref globals; tensors are passed as unranked memrefs, one entry
+// point per element type.
+
+func::FuncOp runtime_function(ModuleOp module, StringRef name, TypeRange inputs) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name)) return f;
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToStart(module.getBody());
+  auto f = b.create<func::FuncOp>(module.getLoc(), name, b.getFunctionType(inputs, {}));
+  f.setPrivate();
+  return f;
+}
+
+std::string element_suffix(Type t) {
+  if (t.isF32()) return "f32";
+  if (t.isF64()) return "f64";
+  if (t.isF16()) return "f16";
+  if (t.isBF16()) return "bf16";
+  if (t.isInteger(1)) return "i1";
+  if (t.isInteger(8)) return "i8";
+  if (t.isInteger(16)) return "i16";
+  if (t.isInteger(32)) return "i32";
+  if (t.isInteger(64)) return "i64";
+  return "";
+}
+
+void print_string(Emitter& e, ModuleOp module, StringRef text, int& counter) {
+  OpBuilder& b = e.b;
+  std::string name = fmt::format("__tess_str{}", counter++);
+  while (module.lookupSymbol(name)) name = fmt::format("__tess_str{}", counter++);
+  auto type = MemRefType::get({static_cast<int64_t>(text.size())}, b.getI8Type());
+  {
+    OpBuilder gb(module.getBodyRegion());
+    gb.setInsertionPointToStart(module.getBody());
+    SmallVector<int8_t> bytes(text.begin(), text.end());
+    auto init = DenseElementsAttr::get(RankedTensorType::get(type.getShape(), b.getI8Type()), ArrayRef<int8_t>(bytes));
+    gb.create<memref::GlobalOp>(e.loc, name, gb.getStringAttr("private"), type, init, /*constant=*/true, IntegerAttr{});
+  }
+  Value g = b.create<memref::GetGlobalOp>(e.loc, type, name);
+  auto dyn = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  Value d = b.create<memref::CastOp>(e.loc, dyn, g);
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddStr", {dyn}), ValueRange{d});
+}
+
+void print_value(Emitter& e, ModuleOp module, Value v) {
+  OpBuilder& b = e.b;
+  Type t = v.getType();
+  if (auto rt = dyn_cast<RankedTensorType>(t)) {
+    if (rt.getRank() == 0) {
+      // A rank-0 tensor prints as a scalar of its dtype.
+      Value x = b.create<tensor::ExtractOp>(e.loc, v, ValueRange{});
+      if (rt.getElementType().isF32() || Emitter::is_half(rt.getElementType())) {
+        Value f = e.cast_scalar(x, b.getF32Type());
+        b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddF32", {b.getF32Type()}), ValueRange{f});
+        return;
+      }
+      return print_value(e, module, x);
+    }
+    std::string suffix = element_suffix(rt.getElementType());
+    if (suffix.empty()) {
+      emitError(e.loc) << "not yet supported: printing a tensor of " << rt.getElementType();
+      throw Unsupported{};
+    }
+    SmallVector<int64_t> strides(rt.getRank(), ShapedType::kDynamic);
+    auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+    auto mt = MemRefType::get(rt.getShape(), rt.getElementType(), layout);
+    Value m = b.create<bufferization::ToMemrefOp>(e.loc, mt, v, /*read_only=*/true);
+    auto ut = UnrankedMemRefType::get(rt.getElementType(), 0);
+    Value u = b.create<memref::CastOp>(e.loc, ut, m);
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddMemref_" + suffix, {ut}), ValueRange{u});
+    return;
+  }
+  if (t.isInteger(1)) {
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddBool", {t}), ValueRange{v});
+    return;
+  }
+  if (auto it = dyn_cast<IntegerType>(t)) {
+    Value x = e.cast_scalar(v, b.getI64Type());
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddI64", {b.getI64Type()}), ValueRange{x});
+    return;
+  }
+  if (isa<IndexType>(t)) return print_value(e, module, e.cast_scalar(v, b.getI64Type()));
+  if (t.isF64()) {
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddF64", {t}), ValueRange{v});
+    return;
+  }
+  if (isa<FloatType>(t)) {
+    Value f = e.cast_scalar(v, b.getF32Type());
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddF32", {b.getF32Type()}), ValueRange{f});
+    return;
+  }
+  emitError(e.loc) << "not yet supported: printing a value of type " << t;
+  throw Unsupported{};
+}
+
+void lower_print(Operation* op, int& counter) {
+  OpBuilder b(op);
+  Emitter e(b, op->getLoc());
+  auto module = op->getParentOfType<ModuleOp>();
+  auto format = op->getAttrOfType<ArrayAttr>("format");
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintBeginLine", {}), ValueRange{});
+  unsigned next = 0;
+  for (Attribute a : format) {
+    StringRef s = cast<StringAttr>(a).getValue();
+    if (s == "{}" && next < op->getNumOperands()) print_value(e, module, op->getOperand(next++));
+    else print_string(e, module, s, counter);
+  }
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintEndLine", {}), ValueRange{});
+  op->erase();
+}
+
 // The pass ---------------------------------------------------------------------
 
 struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
@@ -991,8 +1108,13 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     getOperation().walk([&](Operation* op) {
       if (op->getDialect() && op->getDialect()->getNamespace() == "tessera") ops.push_back(op);
     });
+    int strings = 0;
     for (Operation* op : ops) {
       try {
+        if (op->getName().getStringRef() == "tessera.print") {
+          lower_print(op, strings);
+          continue;
+        }
         if (op->getNumResults() != 1) {
           op->emitError() << "not yet supported: '" << op->getName() << "' on the CPU";
           throw Unsupported{};
@@ -1010,6 +1132,16 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
 }  // namespace
 
 std::unique_ptr<Pass> createLowerToLinalgPass() { return std::make_unique<LowerToLinalg>(); }
+
+LogicalResult run_schedule_pipeline(ModuleOp module) {
+  PassManager pm(module.getContext());
+  pm.addPass(createLowerToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  return pm.run(module);
+}
 
 void registerSchedulePasses() { PassRegistration<LowerToLinalg>(); }
 

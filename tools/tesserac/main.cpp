@@ -16,6 +16,7 @@
 
 #include "frontend/internal_error.h"
 #include "ir/graph/lower_to_graph.h"
+#include "ir/schedule/Passes.h"
 #include "sema/program.h"
 #include "sema/sema.h"
 #include "tools/tesserac/options.h"
@@ -128,7 +129,7 @@ int run(const std::vector<std::string>& args) {
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
-      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph")
+      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule")
         return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
       break;
     default: break;
@@ -153,7 +154,7 @@ int run(const std::vector<std::string>& args) {
   sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
-  bool lowers = o.command == cli::Command::Emit && o.stage == "graph";
+  bool lowers = o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule");
   if (!lowers || diags.has_errors()) {
     emit_diagnostics(diags, o);
     if (diags.has_errors()) return kExitErrors;
@@ -168,6 +169,13 @@ int run(const std::vector<std::string>& args) {
     if (!o.entry.empty() && !has_function(typed[0], o.entry))
       return usage_error(fmt::format("{}: no function named '{}'", o.files[0], o.entry));
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
+    if (graph && o.stage == "schedule") {
+      ir::DiagnosticBridge bridge(context, sources, diags);
+      if (mlir::failed(ir::run_schedule_pipeline(*graph))) {
+        if (!bridge.internal_errors().empty()) TSR_ICE("schedule lowering", bridge.internal_errors());
+        graph = nullptr;
+      }
+    }
     emit_diagnostics(diags, o);
     if (!graph) return kExitErrors;
     std::string text;
