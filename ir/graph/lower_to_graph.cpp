@@ -1020,12 +1020,20 @@ class Lowerer {
     if (name == "print") return print(c, t);
     auto args = positional(c);
     mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
-    if (kUnary.count(name) && args.size() == 1) return {op("tessera." + name, {convert(expr(args[0]), mt, c->range)}, mt, c->range, t), t};
+    if (kUnary.count(name) && args.size() == 1) {
+      if (!mlir::isa<mlir::RankedTensorType>(mt)) return {scalar_unary(name, expr(args[0]), mt, c->range), t};
+      return {op("tessera." + name, {convert(expr(args[0]), mt, c->range)}, mt, c->range, t), t};
+    }
     if (name == "tensor") return tensor_literal(c, t, mt);
     if (name == "norm" || name == "has_nan" || name == "has_inf") {
       if (args.size() != 1) unsupported(c->range, fmt::format("these arguments of {}", name));
       Local x = expr(args[0]);
-      return {op("tessera." + name, {x.value}, mt, c->range, t), t};
+      auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
+      if (!xt) unsupported(args[0]->range, fmt::format("{} of a scalar", name));
+      // The ops give rank-0 tensors; the checker may type the result as a scalar.
+      mlir::Type elt = name == "norm" ? xt.getElementType() : b_.getI1Type();
+      mlir::Value r = op("tessera." + name, {x.value}, mlir::RankedTensorType::get({}, elt), c->range, t);
+      return {convert({r, t}, mt, c->range), t};
     }
     if (name == "maximum" || name == "minimum") {
       if (args.size() != 2) unsupported(c->range, fmt::format("these arguments of {}", name));
@@ -1130,6 +1138,26 @@ class Lowerer {
   }
 
   int64_t next_seed_ = 0;
+
+  // exp, sqrt, ... of a Python scalar (`sqrt(D // H)`), computed in f64.
+  mlir::Value scalar_unary(const std::string& name, const Local& x, mlir::Type want, SourceRange r) {
+    mlir::Location l = loc(r);
+    mlir::Type f64 = b_.getF64Type();
+    mlir::Value v = convert(x, f64, r);
+    mlir::Value out;
+    if (name == "exp") out = b_.create<mlir::math::ExpOp>(l, v);
+    else if (name == "log") out = b_.create<mlir::math::LogOp>(l, v);
+    else if (name == "log1p") out = b_.create<mlir::math::Log1pOp>(l, v);
+    else if (name == "sqrt") out = b_.create<mlir::math::SqrtOp>(l, v);
+    else if (name == "rsqrt") out = b_.create<mlir::math::RsqrtOp>(l, v);
+    else if (name == "tanh") out = b_.create<mlir::math::TanhOp>(l, v);
+    else if (name == "sin") out = b_.create<mlir::math::SinOp>(l, v);
+    else if (name == "cos") out = b_.create<mlir::math::CosOp>(l, v);
+    else if (name == "abs") out = b_.create<mlir::math::AbsFOp>(l, v);
+    else if (name == "neg") out = b_.create<mlir::arith::NegFOp>(l, v);
+    else unsupported(r, fmt::format("'{}' of a scalar", name));
+    return convert({out, sema::float_type()}, want, r);
+  }
 
   std::optional<double> constant_float(const Expr* e) {
     if (auto* f = dyn_cast<FloatLiteralExpr>(e)) return f->value;

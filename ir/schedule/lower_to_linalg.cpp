@@ -569,14 +569,12 @@ Value lower_reduce(Emitter& e, Operation* op) {
 }
 
 // Batched matmul with NumPy semantics, accumulating in `ct`.
-Value lower_matmul(Emitter& e, Operation* op) {
+Value matmul_values(Emitter& e, Value a, Value bb, RankedTensorType rt, Type accum) {
   OpBuilder& B = e.b;
   Location l = e.loc;
-  RankedTensorType rt = result_type(op);
-  Value a = op->getOperand(0), bb = op->getOperand(1);
   auto at = cast<RankedTensorType>(a.getType()), bt = cast<RankedTensorType>(bb.getType());
-  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
-  if (!isa<FloatType>(rt.getElementType()) && !accum_of(op)) ct = rt.getElementType();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum);
+  if (!isa<FloatType>(rt.getElementType()) && !accum) ct = rt.getElementType();
   auto acc_type = RankedTensorType::get(rt.getShape(), ct);
   // 2-D x 2-D in the result's own type: the named op, which tiling and vectorization know.
   if (at.getRank() == 2 && bt.getRank() == 2 && ct == rt.getElementType() && at.getElementType() == ct &&
@@ -640,15 +638,16 @@ Value lower_matmul(Emitter& e, Operation* op) {
   return e.convert(acc, rt.getElementType());
 }
 
+Value lower_matmul(Emitter& e, Operation* op) {
+  return matmul_values(e, op->getOperand(0), op->getOperand(1), result_type(op), accum_of(op));
+}
+
 // softmax / log_softmax along `axis`: exp(x - max) / sum(exp(x - max)).
-Value lower_softmax(Emitter& e, Operation* op, bool log) {
+Value softmax_values(Emitter& e, Value x, int64_t axis, RankedTensorType rt, Type accum, bool log) {
   OpBuilder& B = e.b;
   Location l = e.loc;
-  RankedTensorType rt = result_type(op);
-  Value x = op->getOperand(0);
-  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
   if (axis < 0) axis += rt.getRank();
-  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  Type ct = Emitter::compute_type(rt.getElementType(), accum);
   SmallVector<int64_t> axes{axis};
   Value m = reduce_kind(e, x, axes, td::ReduceKind::max, ct, true);
   Value s = e.reduction(x, axes, ct, e.zero(ct), {m}, [&](OpBuilder&, Location, ValueRange a) {
@@ -667,6 +666,126 @@ Value lower_softmax(Emitter& e, Operation* op, bool log) {
                      Value r = log ? B.create<arith::SubFOp>(l, d, B.create<math::LogOp>(l, a[2])).getResult()
                                    : B.create<arith::DivFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
                      return SmallVector<Value>{e.cast_scalar(r, rt.getElementType())};
+                   })[0];
+}
+
+Value lower_softmax(Emitter& e, Operation* op, bool log) {
+  return softmax_values(e, op->getOperand(0), op->getAttrOfType<IntegerAttr>("axis").getInt(), result_type(op),
+                        accum_of(op), log);
+}
+
+// linear(x, w, b) = x @ w + b.
+Value lower_linear(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value y = matmul_values(e, op->getOperand(0), op->getOperand(1), rt, accum_of(op));
+  if (op->getNumOperands() < 3) return y;
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  return e.elementwise(rt, {y, op->getOperand(2)}, [&](OpBuilder&, Location, ValueRange a) {
+    return e.cast_scalar(scalar_binary(e, "add", e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct)), rt.getElementType());
+  });
+}
+
+// Scaled dot-product attention: softmax(q @ k^T * scale [+ causal mask]) @ v.
+Value lower_attention(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value q = op->getOperand(0), k = op->getOperand(1), v = op->getOperand(2);
+  auto qt = cast<RankedTensorType>(q.getType()), kt = cast<RankedTensorType>(k.getType());
+  int64_t r = qt.getRank();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  // k^T: swap the last two dimensions.
+  SmallVector<int64_t> perm;
+  for (int64_t i = 0; i < kt.getRank(); ++i) perm.push_back(i);
+  std::swap(perm[kt.getRank() - 1], perm[kt.getRank() - 2]);
+  SmallVector<int64_t> kts;
+  for (int64_t p : perm) kts.push_back(kt.getDimSize(p));
+  auto ktt = RankedTensorType::get(kts, kt.getElementType());
+  Value ktv = B.create<linalg::TransposeOp>(l, k, e.empty(ktt, [&](int64_t j) { return e.dim(k, perm[j]); }), perm).getResult()[0];
+  // Scores [..., S, T] in the compute type.
+  SmallVector<int64_t> ss(qt.getShape().begin(), qt.getShape().end());
+  ss.back() = kt.getDimSize(kt.getRank() - 2);
+  auto st = RankedTensorType::get(ss, ct);
+  Value scores = matmul_values(e, q, ktv, st, ct);
+  double scale = 0;
+  if (auto a = op->getAttrOfType<FloatAttr>("scale")) scale = a.getValueAsDouble();
+  Value scale_v = scale ? e.constant(ct, scale)
+                        : B.create<math::RsqrtOp>(l, e.cast_scalar(e.dim(q, r - 1), ct)).getResult();
+  bool causal = op->hasAttr("causal");
+  SmallVector<AffineMap> maps{B.getMultiDimIdentityMap(r), B.getMultiDimIdentityMap(r)};
+  Value init = e.empty(st, [&](int64_t j) { return e.dim(scores, j); });
+  scores = e.generic({scores}, {init}, maps, SmallVector<IterKind>(r, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+             Value s = B.create<arith::MulFOp>(l, a[0], scale_v);
+             if (causal) {
+               Value i = B.create<linalg::IndexOp>(l, r - 2), j = B.create<linalg::IndexOp>(l, r - 1);
+               Value future = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ugt, j, i);
+               s = B.create<arith::SelectOp>(l, future, e.lowest(ct), s);
+             }
+             return SmallVector<Value>{s};
+           })[0];
+  Value p = softmax_values(e, scores, r - 1, st, ct, false);
+  return matmul_values(e, p, v, rt, ct);
+}
+
+// Mean over the batch of logsumexp(logits) - logits[label].
+Value lower_cross_entropy(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value logits = op->getOperand(0), labels = op->getOperand(1);
+  auto lt = cast<RankedTensorType>(logits.getType());
+  auto yt = cast<RankedTensorType>(labels.getType());
+  int64_t n = lt.getRank();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  SmallVector<int64_t> last{n - 1};
+  Value lse = reduce_kind(e, logits, last, td::ReduceKind::logsumexp, ct, true);  // [...]
+  // Per-row loss: lse - logits[..., label].
+  auto row_t = RankedTensorType::get(yt.getShape(), ct);
+  Value rows = e.elementwise(row_t, {lse, labels}, [&](OpBuilder&, Location, ValueRange a) {
+    SmallVector<Value> idx;
+    for (int64_t i = 0; i < yt.getRank(); ++i) idx.push_back(B.create<linalg::IndexOp>(l, i));
+    idx.push_back(B.create<arith::IndexCastOp>(l, B.getIndexType(), a[1]));
+    Value picked = e.cast_scalar(B.create<tensor::ExtractOp>(l, logits, idx), ct);
+    return B.create<arith::SubFOp>(l, a[0], picked).getResult();
+  });
+  SmallVector<int64_t> all;
+  for (int64_t i = 0; i < yt.getRank(); ++i) all.push_back(i);
+  Value mean = reduce_kind(e, rows, all, td::ReduceKind::mean, ct, true);
+  return e.reshape_to(e.convert(mean, rt.getElementType()), rt);
+}
+
+// table[ids[...], :]
+Value lower_embedding(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value table = op->getOperand(0), ids = op->getOperand(1);
+  int64_t r = rt.getRank();
+  SmallVector<AffineExpr> im;
+  for (int64_t i = 0; i + 1 < r; ++i) im.push_back(B.getAffineDimExpr(i));
+  Value init = e.empty(rt, [&](int64_t j) { return j + 1 < r ? e.dim(ids, j) : e.dim(table, 1); });
+  return e.generic({ids}, {init}, {AffineMap::get(r, 0, im, B.getContext()), B.getMultiDimIdentityMap(r)},
+                   SmallVector<IterKind>(r, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                     Value row = B.create<arith::IndexCastOp>(l, B.getIndexType(), a[0]);
+                     Value col = B.create<linalg::IndexOp>(l, r - 1);
+                     return SmallVector<Value>{B.create<tensor::ExtractOp>(l, table, ValueRange{row, col})};
+                   })[0];
+}
+
+Value lower_one_hot(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value ids = op->getOperand(0);
+  int64_t r = rt.getRank();
+  SmallVector<AffineExpr> im;
+  for (int64_t i = 0; i + 1 < r; ++i) im.push_back(B.getAffineDimExpr(i));
+  Value init = e.empty(rt, [&](int64_t j) { return e.dim(ids, j); });
+  return e.generic({ids}, {init}, {AffineMap::get(r, 0, im, B.getContext()), B.getMultiDimIdentityMap(r)},
+                   SmallVector<IterKind>(r, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                     Value c = B.create<arith::IndexCastOp>(l, a[0].getType(), B.create<linalg::IndexOp>(l, r - 1));
+                     Value hit = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, c, a[0]);
+                     return SmallVector<Value>{e.cast_scalar(hit, rt.getElementType())};
                    })[0];
 }
 
@@ -1034,6 +1153,37 @@ void lower_print(Operation* op, int& counter) {
   op->erase();
 }
 
+// split: consecutive slices along the axis.
+void lower_split(Operation* op) {
+  OpBuilder b(op);
+  Emitter e(b, op->getLoc());
+  Value x = op->getOperand(0);
+  auto xt = cast<RankedTensorType>(x.getType());
+  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+  Value offset = b.create<arith::ConstantIndexOp>(e.loc, 0);
+  for (Value r : op->getResults()) {
+    auto rt = cast<RankedTensorType>(r.getType());
+    SmallVector<OpFoldResult> offs, sizes, strides;
+    for (int64_t i = 0; i < xt.getRank(); ++i) {
+      offs.push_back(i == axis ? OpFoldResult(offset) : OpFoldResult(b.getIndexAttr(0)));
+      if (rt.isDynamicDim(i)) {
+        if (i == axis) {
+          emitError(e.loc) << "not yet supported: splitting into parts of dynamic size";
+          throw Unsupported{};
+        }
+        sizes.push_back(e.dim(x, i));
+      } else {
+        sizes.push_back(b.getIndexAttr(rt.getDimSize(i)));
+      }
+      strides.push_back(b.getIndexAttr(1));
+    }
+    Value part = b.create<tensor::ExtractSliceOp>(e.loc, rt, x, offs, sizes, strides);
+    offset = b.create<arith::AddIOp>(e.loc, offset, b.create<arith::ConstantIndexOp>(e.loc, rt.getDimSize(axis)));
+    r.replaceAllUsesWith(part);
+  }
+  op->erase();
+}
+
 // The pass ---------------------------------------------------------------------
 
 struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
@@ -1096,6 +1246,11 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "dim") return e.dim(op->getOperand(0), op->getAttrOfType<IntegerAttr>("axis").getInt());
     if (name == "softmax" || name == "log_softmax") return lower_softmax(e, op, name == "log_softmax");
     if (name == "layer_norm" || name == "rms_norm") return lower_norm_layer(e, op, name == "rms_norm");
+    if (name == "linear") return lower_linear(e, op);
+    if (name == "attention") return lower_attention(e, op);
+    if (name == "cross_entropy") return lower_cross_entropy(e, op);
+    if (name == "embedding") return lower_embedding(e, op);
+    if (name == "one_hot") return lower_one_hot(e, op);
     if (name == "zeros" || name == "ones") return lower_fill(e, op, name == "ones" ? 1.0 : 0.0);
     if (name == "full") return lower_fill(e, op, op->getAttrOfType<FloatAttr>("value").getValueAsDouble());
     if (name == "arange") return lower_arange(e, op);
@@ -1113,6 +1268,10 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
       try {
         if (op->getName().getStringRef() == "tessera.print") {
           lower_print(op, strings);
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.split") {
+          lower_split(op);
           continue;
         }
         if (op->getNumResults() != 1) {
