@@ -1153,6 +1153,63 @@ void lower_print(Operation* op, int& counter) {
   op->erase();
 }
 
+// randn / rand: a buffer filled by the runtime's Philox streams (tessFillRandom_<t>, the same
+// numbers for a (seed, offset) on every machine and thread count), viewed as a tensor.
+Value random_tensor(Emitter& e, ModuleOp module, RankedTensorType rt, ValueRange dyn, int64_t seed, int64_t offset,
+                    bool normal) {
+  OpBuilder& b = e.b;
+  Type elt = rt.getElementType();
+  if (!elt.isF32() && !elt.isF64()) {
+    emitError(e.loc) << "not yet supported: random tensors of " << elt;
+    throw Unsupported{};
+  }
+  auto mt = MemRefType::get(rt.getShape(), elt);
+  Value buf = b.create<memref::AllocOp>(e.loc, mt, dyn, b.getI64IntegerAttr(64));
+  Value flat = buf;
+  if (rt.getRank() == 0) {
+    // A scalar: the 0-d buffer seen as one element.
+    flat = b.create<memref::ExpandShapeOp>(e.loc, MemRefType::get({1}, elt), buf, SmallVector<ReassociationIndices>{});
+  } else if (rt.getRank() > 1) {
+    ReassociationIndices all;
+    for (int64_t i = 0; i < rt.getRank(); ++i) all.push_back(i);
+    flat = b.create<memref::CollapseShapeOp>(e.loc, buf, SmallVector<ReassociationIndices>{all});
+  }
+  auto dyn1 = MemRefType::get({ShapedType::kDynamic}, elt);
+  Value view = b.create<memref::CastOp>(e.loc, dyn1, flat);
+  std::string fn = std::string("tessFillRandom_") + (elt.isF32() ? "f32" : "f64");
+  Type i64 = b.getI64Type();
+  b.create<func::CallOp>(e.loc, runtime_function(module, fn, {i64, i64, b.getI1Type(), dyn1}),
+                         ValueRange{e.constant(i64, static_cast<double>(seed)), e.constant(i64, static_cast<double>(offset)),
+                                    e.constant(b.getI1Type(), normal ? 1 : 0), view});
+  return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
+Value lower_random(Emitter& e, Operation* op, bool normal) {
+  auto seed = op->getAttrOfType<IntegerAttr>("seed");
+  auto offset = op->getAttrOfType<IntegerAttr>("offset");
+  return random_tensor(e, op->getParentOfType<ModuleOp>(), result_type(op), op->getOperands(), seed ? seed.getInt() : 0,
+                       offset ? offset.getInt() : 0, normal);
+}
+
+// dropout: keep an element with probability 1 - p and scale it by 1 / (1 - p).
+Value lower_dropout(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  Value x = op->getOperand(0);
+  double p = op->getAttrOfType<FloatAttr>("p").getValueAsDouble();
+  int64_t seed = op->getAttrOfType<IntegerAttr>("seed").getInt();
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < rt.getRank(); ++i)
+    if (rt.isDynamicDim(i)) dyn.push_back(e.dim(x, i));
+  Type ct = Emitter::compute_type(rt.getElementType());
+  Type ut = ct.isF64() ? ct : Type(e.b.getF32Type());
+  Value u = random_tensor(e, op->getParentOfType<ModuleOp>(), RankedTensorType::get(rt.getShape(), ut), dyn, seed, 0, false);
+  return e.elementwise(rt, {x, u}, [&](OpBuilder&, Location, ValueRange a) {
+    Value keep = e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OGE, a[1], e.constant(ut, p));
+    Value scaled = scalar_binary(e, "mul", e.cast_scalar(a[0], ct), e.constant(ct, p < 1 ? 1.0 / (1.0 - p) : 0.0));
+    return e.cast_scalar(e.b.create<arith::SelectOp>(e.loc, keep, scaled, e.zero(ct)), rt.getElementType());
+  });
+}
+
 // split: consecutive slices along the axis.
 void lower_split(Operation* op) {
   OpBuilder b(op);
@@ -1247,6 +1304,8 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "softmax" || name == "log_softmax") return lower_softmax(e, op, name == "log_softmax");
     if (name == "layer_norm" || name == "rms_norm") return lower_norm_layer(e, op, name == "rms_norm");
     if (name == "linear") return lower_linear(e, op);
+    if (name == "randn" || name == "rand") return lower_random(e, op, name == "randn");
+    if (name == "dropout") return lower_dropout(e, op);
     if (name == "attention") return lower_attention(e, op);
     if (name == "cross_entropy") return lower_cross_entropy(e, op);
     if (name == "embedding") return lower_embedding(e, op);
