@@ -1115,7 +1115,9 @@ void print_value(Emitter& e, ModuleOp module, Value v) {
     return;
   }
   if (t.isInteger(1)) {
-    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddBool", {t}), ValueRange{v});
+    // i32, not i1: C callers and callees agree on how an int is passed.
+    Value i = b.create<arith::ExtUIOp>(e.loc, b.getI32Type(), v);
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddBool", {b.getI32Type()}), ValueRange{i});
     return;
   }
   if (auto it = dyn_cast<IntegerType>(t)) {
@@ -1178,9 +1180,9 @@ Value random_tensor(Emitter& e, ModuleOp module, RankedTensorType rt, ValueRange
   Value view = b.create<memref::CastOp>(e.loc, dyn1, flat);
   std::string fn = std::string("tessFillRandom_") + (elt.isF32() ? "f32" : "f64");
   Type i64 = b.getI64Type();
-  b.create<func::CallOp>(e.loc, runtime_function(module, fn, {i64, i64, b.getI1Type(), dyn1}),
+  b.create<func::CallOp>(e.loc, runtime_function(module, fn, {i64, i64, b.getI32Type(), dyn1}),
                          ValueRange{e.constant(i64, static_cast<double>(seed)), e.constant(i64, static_cast<double>(offset)),
-                                    e.constant(b.getI1Type(), normal ? 1 : 0), view});
+                                    e.constant(b.getI32Type(), normal ? 1 : 0), view});
   return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
 }
 
