@@ -34,6 +34,11 @@ class Tessera_BinaryOp<string mnemonic, string opSummary, list<Trait> traits = [
     $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // Without a policy.
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, result, lhs, rhs, ::mlir::tessera::PolicyAttr());
+    }]>];
   let description = [{
     Elementwise }] # opSummary # [{ with NumPy broadcasting: operands of
     any ranks are aligned on their trailing dimensions, and a dimension of
@@ -69,6 +74,11 @@ def Tessera_ModOp : Tessera_BinaryOp<"mod", "modulo `lhs % rhs` (the result has 
 
 def Tessera_CmpOp : Tessera_BinaryOp<"cmp", "comparison", [],
     (ins Tessera_CmpPredicate:$predicate), "$predicate `,`"> {
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::tessera::CmpPredicate":$predicate,
+                   "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, result, predicate, lhs, rhs, ::mlir::tessera::PolicyAttr());
+    }]>];
   let description = [{
     Elementwise comparison `lhs PREDICATE rhs` with NumPy broadcasting; the
     predicate is one of `eq ne lt le gt ge`. Both operands have the same
@@ -97,6 +107,11 @@ class Tessera_UnaryOp<string mnemonic, string opSummary, Type tensorType,
   let arguments = !con((ins tensorType:$input), PolicyArg);
   let results = (outs tensorType:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+  let builders = [
+    // The result has the operand's type; no policy.
+    OpBuilder<(ins "::mlir::Value":$input), [{
+      build($_builder, $_state, input.getType(), input, ::mlir::tessera::PolicyAttr());
+    }]>];
   let description = [{
     Elementwise }] # opSummary # [{. The result has the operand's type.
 
@@ -144,6 +159,10 @@ def Tessera_CastOp : Tessera_Op<"cast", [Pure]> {
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
   let hasFolder = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input), [{
+      build($_builder, $_state, result, input, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_WhereOp : Tessera_Op<"where", [Pure]> {
@@ -180,6 +199,12 @@ def Tessera_ClampOp : Tessera_Op<"clamp", [Pure, SameOperandsAndResultType]> {
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "std::optional<double>":$min, "std::optional<double>":$max), [{
+      build($_builder, $_state, input.getType(), input,
+            min ? $_builder.getF64FloatAttr(*min) : ::mlir::FloatAttr(),
+            max ? $_builder.getF64FloatAttr(*max) : ::mlir::FloatAttr(), ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 //===----------------------------------------------------------------------===//
@@ -213,6 +238,11 @@ def Tessera_ReduceOp : Tessera_Op<"reduce", [Pure]> {
     $kind $input `axes` `=` $axes (`keepdim` $keepdim^)? (`safe` $safe^)? attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::mlir::tessera::ReduceKind":$kind,
+                   "::llvm::ArrayRef<int64_t>":$axes, CArg<"bool", "false">:$keepdim), [{
+      build($_builder, $_state, result, input, kind, axes, keepdim, /*safe=*/false, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_NormOp : Tessera_Op<"norm", [Pure]> {
@@ -230,6 +260,12 @@ def Tessera_NormOp : Tessera_Op<"norm", [Pure]> {
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    // The rank-0 result of the input's element type.
+    OpBuilder<(ins "::mlir::Value":$input), [{
+      auto element = ::mlir::cast<::mlir::RankedTensorType>(input.getType()).getElementType();
+      build($_builder, $_state, ::mlir::RankedTensorType::get({}, element), input, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 class Tessera_CheckOp<string mnemonic, string what>
@@ -276,6 +312,10 @@ def Tessera_MatmulOp : Tessera_Op<"matmul", [Pure]> {
     $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, result, lhs, rhs, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 //===----------------------------------------------------------------------===//
@@ -478,6 +518,14 @@ def Tessera_SliceOp : Tessera_Op<"slice", [Pure, AttrSizedOperandSegments]> {
     (`drop` `=` $drop_dims^)? attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // Each offset, size and stride is a constant (an IntegerAttr) or an
+    // `index` value, as for tensor.extract_slice.
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input,
+                   "::llvm::ArrayRef<::mlir::OpFoldResult>":$offsets,
+                   "::llvm::ArrayRef<::mlir::OpFoldResult>":$sizes,
+                   "::llvm::ArrayRef<::mlir::OpFoldResult>":$strides,
+                   CArg<"::llvm::ArrayRef<int64_t>", "{}">:$dropDims)>];
 }
 
 def Tessera_DimOp : Tessera_Op<"dim", [Pure]> {
@@ -518,6 +566,10 @@ def Tessera_SoftmaxOp : Tessera_Op<"softmax", [Pure, SameOperandsAndResultType]>
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input `axis` `=` $axis (`safe` $safe^)? attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "int64_t":$axis, CArg<"bool", "false">:$safe), [{
+      build($_builder, $_state, input.getType(), input, axis, safe, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_LogSoftmaxOp : Tessera_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
@@ -534,6 +586,10 @@ def Tessera_LogSoftmaxOp : Tessera_Op<"log_softmax", [Pure, SameOperandsAndResul
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input `axis` `=` $axis attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "int64_t":$axis), [{
+      build($_builder, $_state, input.getType(), input, axis, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_LayerNormOp : Tessera_Op<"layer_norm", [Pure, AttrSizedOperandSegments]> {
@@ -559,6 +615,14 @@ def Tessera_LayerNormOp : Tessera_Op<"layer_norm", [Pure, AttrSizedOperandSegmen
     $input (`weight` $weight^)? (`bias` $bias^)? `axis` `=` $axis `eps` `=` $eps (`safe` $safe^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // `weight` and `bias` may be null; the result has the input's type.
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$weight, "::mlir::Value":$bias,
+                   "int64_t":$axis, "double":$eps, CArg<"bool", "false">:$safe), [{
+      build($_builder, $_state, input.getType(), input, weight, bias, $_builder.getI64IntegerAttr(axis),
+            $_builder.getF64FloatAttr(eps), safe ? $_builder.getUnitAttr() : ::mlir::UnitAttr(),
+            ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_RmsNormOp : Tessera_Op<"rms_norm", [Pure]> {
@@ -581,6 +645,12 @@ def Tessera_RmsNormOp : Tessera_Op<"rms_norm", [Pure]> {
     $input (`weight` $weight^)? `eps` `=` $eps (`safe` $safe^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // `weight` may be null; the result has the input's type.
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$weight, "double":$eps, CArg<"bool", "false">:$safe), [{
+      build($_builder, $_state, input.getType(), input, weight, $_builder.getF64FloatAttr(eps),
+            safe ? $_builder.getUnitAttr() : ::mlir::UnitAttr(), ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_GroupNormOp : Tessera_Op<"group_norm", [Pure, AttrSizedOperandSegments]> {
@@ -603,6 +673,13 @@ def Tessera_GroupNormOp : Tessera_Op<"group_norm", [Pure, AttrSizedOperandSegmen
     $input (`weight` $weight^)? (`bias` $bias^)? `groups` `=` $groups `eps` `=` $eps attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // `weight` and `bias` may be null; the result has the input's type.
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$weight, "::mlir::Value":$bias,
+                   "int64_t":$groups, "double":$eps), [{
+      build($_builder, $_state, input.getType(), input, weight, bias, $_builder.getI64IntegerAttr(groups),
+            $_builder.getF64FloatAttr(eps), ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_DropoutOp : Tessera_Op<"dropout",
@@ -622,6 +699,11 @@ def Tessera_DropoutOp : Tessera_Op<"dropout",
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input `p` `=` $p `seed` `=` $seed attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "double":$p, "int64_t":$seed), [{
+      build($_builder, $_state, input.getType(), input, $_builder.getF64FloatAttr(p),
+            $_builder.getI64IntegerAttr(seed), ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_LinearOp : Tessera_Op<"linear", [Pure]> {
@@ -642,6 +724,11 @@ def Tessera_LinearOp : Tessera_Op<"linear", [Pure]> {
     $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::mlir::Value":$weight,
+                   CArg<"::mlir::Value", "{}">:$bias), [{
+      build($_builder, $_state, result, input, weight, bias, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_EmbeddingOp : Tessera_Op<"embedding", [Pure]> {
@@ -695,6 +782,10 @@ def Tessera_CrossEntropyOp : Tessera_Op<"cross_entropy", [Pure]> {
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$logits, "::mlir::Value":$labels), [{
+      build($_builder, $_state, result, logits, labels, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_AttentionOp : Tessera_Op<"attention", [Pure]> {
@@ -720,6 +811,14 @@ def Tessera_AttentionOp : Tessera_Op<"attention", [Pure]> {
     $query `,` $key `,` $value (`causal` $causal^)? (`scale` `=` $scale^)? (`safe` $safe^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$query, "::mlir::Value":$key, "::mlir::Value":$value,
+                   CArg<"bool", "false">:$causal, CArg<"std::optional<double>", "std::nullopt">:$scale,
+                   CArg<"bool", "false">:$safe), [{
+      build($_builder, $_state, result, query, key, value, causal ? $_builder.getUnitAttr() : ::mlir::UnitAttr(),
+            scale ? $_builder.getF64FloatAttr(*scale) : ::mlir::FloatAttr(),
+            safe ? $_builder.getUnitAttr() : ::mlir::UnitAttr(), ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_Conv2dOp : Tessera_Op<"conv2d", [Pure]> {
@@ -745,6 +844,14 @@ def Tessera_Conv2dOp : Tessera_Op<"conv2d", [Pure]> {
     $input `,` $weight (`,` $bias^)? `stride` `=` $stride `padding` `=` $padding `dilation` `=` $dilation `groups` `=` $groups attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // `bias` may be null.
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::mlir::Value":$weight, "::mlir::Value":$bias,
+                   "::llvm::ArrayRef<int64_t>":$stride, "::llvm::ArrayRef<int64_t>":$padding,
+                   "::llvm::ArrayRef<int64_t>":$dilation, "int64_t":$groups), [{
+      build($_builder, $_state, result, input, weight, bias, stride, padding, dilation, groups,
+            ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 class Tessera_Pool2dOp<string mnemonic, string what>
@@ -769,6 +876,11 @@ class Tessera_Pool2dOp<string mnemonic, string what>
     $input `kernel` `=` $kernel `stride` `=` $stride `padding` `=` $padding attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::llvm::ArrayRef<int64_t>":$kernel,
+                   "::llvm::ArrayRef<int64_t>":$stride, "::llvm::ArrayRef<int64_t>":$padding), [{
+      build($_builder, $_state, result, input, kernel, stride, padding, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 def Tessera_MaxPool2dOp : Tessera_Pool2dOp<"max_pool2d", "maximum">;
@@ -792,6 +904,10 @@ def Tessera_AdaptiveAvgPool2dOp : Tessera_Op<"adaptive_avg_pool2d", [Pure]> {
     $input `output_size` `=` $output_size attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::llvm::ArrayRef<int64_t>":$outputSize), [{
+      build($_builder, $_state, result, input, outputSize, ::mlir::tessera::PolicyAttr());
+    }]>];
 }
 
 //===----------------------------------------------------------------------===//
@@ -883,6 +999,13 @@ class Tessera_RandomOp<string mnemonic, string distribution>
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "(` ` `[` $dims^ `]`)? attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    // Without a seed the op draws from the global generator.
+    OpBuilder<(ins "::mlir::Type":$result, "std::optional<int64_t>":$seed,
+                   CArg<"::mlir::ValueRange", "{}">:$dims), [{
+      build($_builder, $_state, result, seed ? $_builder.getI64IntegerAttr(*seed) : ::mlir::IntegerAttr(),
+            $_builder.getI64IntegerAttr(0), dims);
+    }]>];
 }
 
 def Tessera_RandnOp : Tessera_RandomOp<"randn", "standard normal">;
@@ -916,6 +1039,23 @@ def Tessera_PrintOp : Tessera_Op<"print", [MemoryEffects<[MemWrite<Tessera_IORes
   let arguments = (ins StrArrayAttr:$format, Variadic<AnyType>:$values);
   let assemblyFormat = "$format `(` $values `)` attr-dict (`:` type($values)^)?";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// One piece of the printed line: literal text (braces unescaped), or
+    /// the next operand formatted with `text` as its format spec (empty for
+    /// `{}`, `.4f` for `{:.4f}`).
+    struct Segment {
+      bool isValue;
+      std::string text;
+    };
+    /// The line as pieces in order, the spaces between the format strings
+    /// included and the final newline left out. Fails (with a message in
+    /// `error`) when a brace is unbalanced; the verifier rejects that.
+    static ::mlir::FailureOr<::llvm::SmallVector<Segment>> parseFormat(::mlir::ArrayAttr format,
+                                                                       std::string* error = nullptr);
+    ::mlir::FailureOr<::llvm::SmallVector<Segment>> getSegments() { return parseFormat(getFormat()); }
+    /// Literal text as a format string: doubles every brace.
+    static std::string escapeLiteral(::llvm::StringRef text);
+  }];
 }
 
 def Tessera_LoadOp : Tessera_Op<"load", [MemoryEffects<[MemRead<Tessera_IOResource>]>]> {

@@ -2,6 +2,7 @@
 #include "ir/graph/Tessera.h"
 #include "ir/graph/shape_utils.h"
 
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -419,6 +420,20 @@ LogicalResult SliceOp::verify() {
   return verifyResultShape(*this, expected, getType());
 }
 
+void SliceOp::build(OpBuilder& builder, OperationState& state, Type result, Value input,
+                    ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes, ArrayRef<OpFoldResult> strides,
+                    ArrayRef<int64_t> dropDims) {
+  SmallVector<int64_t> staticOffsets, staticSizes, staticStrides;
+  SmallVector<Value> dynamicOffsets, dynamicSizes, dynamicStrides;
+  dispatchIndexOpFoldResults(offsets, dynamicOffsets, staticOffsets);
+  dispatchIndexOpFoldResults(sizes, dynamicSizes, staticSizes);
+  dispatchIndexOpFoldResults(strides, dynamicStrides, staticStrides);
+  build(builder, state, result, input, dynamicOffsets, dynamicSizes, dynamicStrides,
+        builder.getDenseI64ArrayAttr(staticOffsets), builder.getDenseI64ArrayAttr(staticSizes),
+        builder.getDenseI64ArrayAttr(staticStrides),
+        dropDims.empty() ? DenseI64ArrayAttr() : builder.getDenseI64ArrayAttr(dropDims));
+}
+
 LogicalResult DimOp::verify() { return verifyAxis(*this, getAxis(), getInput().getType().getRank()); }
 
 //===----------------------------------------------------------------------===//
@@ -662,40 +677,57 @@ LogicalResult RandOp::verify() { return verifyRandom(*this); }
 // Input and output
 //===----------------------------------------------------------------------===//
 
-// Counts the `{}` / `{:SPEC}` placeholders of one format string; `{{` and
-// `}}` are literal braces. Returns nullopt for an unbalanced brace.
-static std::optional<size_t> countPlaceholders(StringRef text) {
-  size_t count = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
-      ++i;
-    } else if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
-      ++i;
-    } else if (c == '{') {
-      size_t close = text.find('}', i);
-      if (close == StringRef::npos) return std::nullopt;
-      StringRef inside = text.slice(i + 1, close);
-      if (!inside.empty() && (inside.front() != ':' || inside.contains('{'))) return std::nullopt;
-      ++count;
-      i = close;
-    } else if (c == '}') {
-      return std::nullopt;
+FailureOr<SmallVector<PrintOp::Segment>> PrintOp::parseFormat(ArrayAttr format, std::string* error) {
+  SmallVector<Segment> segments;
+  auto text = [&](StringRef piece) {
+    if (segments.empty() || segments.back().isValue) segments.push_back({false, ""});
+    segments.back().text += piece.str();
+  };
+  auto fail = [&](StringRef entry, StringRef why) {
+    if (error) *error = ("format string \"" + entry + "\" " + why).str();
+    return failure();
+  };
+  for (auto [index, attr] : llvm::enumerate(format)) {
+    auto entry = dyn_cast<StringAttr>(attr);
+    if (!entry) return fail("", "is not a string");
+    StringRef s = entry.getValue();
+    if (index) text(" ");
+    for (size_t i = 0; i < s.size(); ++i) {
+      if ((s[i] == '{' || s[i] == '}') && i + 1 < s.size() && s[i + 1] == s[i]) {
+        text(s.substr(i, 1));
+        ++i;
+      } else if (s[i] == '{') {
+        size_t close = s.find('}', i);
+        if (close == StringRef::npos) return fail(s, "has an unclosed '{' (write {{ for a literal brace)");
+        StringRef inside = s.slice(i + 1, close);
+        if (!inside.empty() && (inside.front() != ':' || inside.contains('{')))
+          return fail(s, "has a placeholder that is neither {} nor {:SPEC}");
+        segments.push_back({true, inside.empty() ? std::string() : inside.drop_front().str()});
+        i = close;
+      } else if (s[i] == '}') {
+        return fail(s, "has an unmatched '}' (write }} for a literal brace)");
+      } else {
+        text(s.substr(i, 1));
+      }
     }
   }
-  return count;
+  return segments;
+}
+
+std::string PrintOp::escapeLiteral(StringRef text) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '{' || c == '}') out += c;
+  }
+  return out;
 }
 
 LogicalResult PrintOp::verify() {
-  size_t placeholders = 0;
-  for (Attribute a : getFormat()) {
-    StringRef text = cast<StringAttr>(a).getValue();
-    auto n = countPlaceholders(text);
-    if (!n)
-      return emitOpError() << "format string \"" << text
-                           << "\" has an unbalanced brace (write {{ and }} for literal braces)";
-    placeholders += *n;
-  }
+  std::string error;
+  auto segments = parseFormat(getFormat(), &error);
+  if (failed(segments)) return emitOpError() << error;
+  size_t placeholders = llvm::count_if(*segments, [](const Segment& s) { return s.isValue; });
   if (placeholders != getValues().size())
     return emitOpError() << "format has " << placeholders << " placeholders for " << getValues().size()
                          << " operands";

@@ -962,15 +962,23 @@ func.func @print_count(%x: tensor<f32>) {
 // -----
 
 func.func @print_brace(%x: tensor<f32>) {
-  // expected-error @+1 {{'tessera.print' op format string "a } b {}" has an unbalanced brace}}
+  // expected-error @+1 {{'tessera.print' op format string "a } b {}" has an unmatched '}'}}
   tessera.print ["a } b {}"](%x) : tensor<f32>
   return
 }
 
 // -----
 
+func.func @print_unclosed(%x: tensor<f32>) {
+  // expected-error @+1 {{'tessera.print' op format string "{:.3f" has an unclosed '{'}}
+  tessera.print ["{:.3f"](%x) : tensor<f32>
+  return
+}
+
+// -----
+
 func.func @print_spec(%x: tensor<f32>) {
-  // expected-error @+1 {{'tessera.print' op format string "{x}" has an unbalanced brace}}
+  // expected-error @+1 {{'tessera.print' op format string "{x}" has a placeholder that is neither}}
   tessera.print ["{x}"](%x) : tensor<f32>
   return
 }
