@@ -1,0 +1,204 @@
+// Shared core of the LLVM back ends: the MLIR lowering to the LLVM dialect, translation to LLVM IR,
+// LLVM optimization and object emission for the host CPU.
+#ifndef TESSERA_CODEGEN_CODEGEN_H_
+#define TESSERA_CODEGEN_CODEGEN_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LogicalResult.h"
+
+namespace llvm {
+class LLVMContext;
+class Module;
+class TargetMachine;
+}  // namespace llvm
+
+namespace mlir {
+class DialectRegistry;
+class OpPassManager;
+}  // namespace mlir
+
+namespace tessera::codegen {
+
+// What the CPU back end is asked to do. Everything here that changes the generated code is part
+// of the compile-cache key (see cpu/cache.h).
+struct CpuOptions {
+  // LLVM optimization level, 0..3 (the new PassBuilder's O0..O3, and the matching codegen level).
+  int opt_level = 2;
+  // "native": the host CPU's name and features (AVX2/FMA where present). "generic" or "x86-64":
+  // baseline x86-64. Anything else is taken as an LLVM CPU name ("x86-64-v3", "znver4").
+  std::string arch = "native";
+  // Verbose lowering: print the module after every MLIR pass to stderr.
+  bool print_ir_after_all = false;
+  // Print MLIR's per-pass timing report to stderr after the pipeline.
+  bool pass_timing = false;
+  // Where performance work plugs in. Passes added here run on tensors just before bufferization
+  // (tiling, fusion, vectorization through the transform dialect) or on memrefs just after the
+  // deallocation pipeline (loop tiling, vectorization of buffers, parallel loops). The pipeline
+  // accepts vector and scf ops coming out of them. Their passes appear in describe_pipeline(),
+  // so they are part of the cache key.
+  std::function<void(mlir::OpPassManager&)> pre_bufferization;
+  std::function<void(mlir::OpPassManager&)> post_bufferization;
+};
+
+// Element types of tensors crossing the C interface. The values are those of tessDType in
+// runtime/include/tessera/runtime.h, so the two convert by a cast.
+enum class DType : int32_t { F32 = 0, F64 = 1, F16 = 2, BF16 = 3, I8 = 4, I16 = 5, I32 = 6, I64 = 7, U8 = 8, I1 = 9 };
+
+// Size in bytes of one element (I1 is stored as one byte, like MLIR's memref<?xi1>).
+int64_t dtype_size(DType dtype);
+// "f32", "bf16", "i1", ...
+const char* dtype_name(DType dtype);
+
+// The type of one argument or result of an entry function, read from its func.func type.
+struct ValueType {
+  // Scalar kinds at the boundary are I1, I32, I64, F32, F64 (index is I64).
+  bool is_tensor = false;
+  DType dtype = DType::F32;
+  // Tensors only: the static sizes, kDynamic (-1) for a dynamic dimension.
+  std::vector<int64_t> shape;
+  static constexpr int64_t kDynamic = -1;
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  // "tensor<?x4xf32>", "i64".
+  std::string str() const;
+};
+
+// An exported function: every public func.func with a body. Private functions are internal
+// helpers; bodiless declarations are calls to the runtime or other C functions.
+struct EntrySignature {
+  std::string name;
+  std::vector<ValueType> params;
+  std::vector<ValueType> results;
+  // The C interface returns results through a pointer (first parameter of _mlir_ciface_<name>)
+  // when there are several, or when the only one is a tensor.
+  bool results_through_pointer() const { return results.size() > 1 || (results.size() == 1 && results[0].is_tensor); }
+};
+
+// Where _mlir_ciface_<name> puts each result when it returns them through a pointer: an LLVM
+// struct of memref descriptors ({ptr allocated, ptr aligned, i64 offset, [rank x i64] sizes,
+// [rank x i64] strides}, 24 + 16 * rank bytes) and scalars, with natural alignment.
+struct ResultLayout {
+  std::vector<uint64_t> offsets;
+  uint64_t size = 0;
+  uint64_t align = 1;
+};
+ResultLayout result_layout(const EntrySignature& entry);
+
+// The entry signatures of a module, on tensors or (identity-layout) memrefs. Fails with a message
+// when an entry has a type the C interface cannot pass (unranked tensors, tuples, complex).
+llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::ModuleOp module);
+
+// Adds the dialects, interface models and LLVM IR translations the CPU pipeline needs. The
+// functions below also append them to the module's context themselves, so calling this is only
+// needed to parse modules from text.
+void register_codegen_dialects(mlir::DialectRegistry& registry);
+
+// Lowers a module of func.func on tensors (linalg, tensor, arith, math, scf, bufferization,
+// func.call to bodiless `func.func private` declarations) to the LLVM dialect, in place:
+// one-shot bufferization across function boundaries (identity layouts), ownership-based buffer
+// deallocation (the caller owns returned buffers), linalg to loops, scf/affine to cf, memref,
+// math (libm where LLVM has no intrinsic), arith, func and cf to LLVM. Every entry function gets
+// `llvm.emit_c_interface` (`_mlir_ciface_<name>`), and its tensor arguments are marked
+// read-only, so compiled code never writes into the caller's inputs. On failure the MLIR
+// diagnostics, with the name of the failing pass, go to the context's diagnostic handler.
+mlir::LogicalResult lower_to_llvm_dialect(mlir::ModuleOp module, const CpuOptions& options);
+
+// The textual pass pipeline that lower_to_llvm_dialect runs (hooks included).
+std::string describe_pipeline(const CpuOptions& options);
+
+// How many times lower_to_llvm_dialect has run in this process (the compile cache test checks
+// that a cache hit does not run it).
+uint64_t pipeline_run_count();
+
+// Translates a module in the LLVM dialect to LLVM IR. Null on failure, with MLIR diagnostics.
+std::unique_ptr<llvm::Module> translate_to_llvm_ir(mlir::ModuleOp module, llvm::LLVMContext& context);
+
+// The host CPU name and sorted feature string that `options.arch` selects ("znver4",
+// "+avx2,+fma,..."); part of the cache key.
+struct TargetDescription {
+  std::string triple;
+  std::string cpu;
+  std::string features;
+};
+llvm::Expected<TargetDescription> describe_target(const CpuOptions& options);
+
+// A TargetMachine for the host triple, with the CPU and features of `options.arch`, PIC, small
+// code model, and the codegen level matching options.opt_level.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> create_target_machine(const CpuOptions& options);
+
+// Sets the module's triple, data layout and per-function target-cpu/target-features, then runs
+// the new PassBuilder's default pipeline for opt_level (0..3).
+llvm::Error optimize_llvm_module(llvm::Module& module, llvm::TargetMachine& machine, int opt_level);
+
+// Machine code for the module as an ELF relocatable object.
+llvm::Expected<llvm::SmallVector<char, 0>> emit_object_code(llvm::Module& module, llvm::TargetMachine& machine);
+
+// Adds `void _tess_packed_<name>(void** args)` for every entry: args[i] points at the i-th
+// parameter of _mlir_ciface_<name> (a descriptor pointer for tensors and the result pointer),
+// and, when that function returns a scalar, args[n] points at storage for it. The JIT calls
+// entries through these, so one C++ signature serves every entry.
+llvm::Error add_packed_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries);
+
+// Layout of `tessTensorView`, the tensor struct of the plain-C ABI (emit_c_header writes the
+// same struct in C): {void* data; int64_t rank; int64_t shape[8]; int64_t strides[8];
+// void* allocated;}. Strides count elements.
+namespace c_abi {
+inline constexpr int64_t kMaxRank = 8;
+inline constexpr uint64_t kDataOffset = 0;
+inline constexpr uint64_t kRankOffset = 8;
+inline constexpr uint64_t kShapeOffset = 16;
+inline constexpr uint64_t kStridesOffset = 80;
+inline constexpr uint64_t kAllocatedOffset = 144;
+inline constexpr uint64_t kViewSize = 152;
+// Status codes the wrappers return; the values of tessStatus_t in runtime.h.
+inline constexpr int32_t kSuccess = 0;
+inline constexpr int32_t kInvalidArgument = -1;
+inline constexpr int32_t kShapeMismatch = -5;
+}  // namespace c_abi
+
+// Adds `int32_t tess_<name>(...)` for every entry, the plain-C ABI of emit_c_header (docs/codegen.md):
+// tensors as `const tessTensorView*`, scalars by value, results through pointers, status return.
+llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries);
+
+// Wall time of each phase of one compilation, in milliseconds, for the benchmarks.
+struct CompileStats {
+  double signature_ms = 0;
+  double cache_lookup_ms = 0;
+  double mlir_pipeline_ms = 0;
+  double translate_ms = 0;
+  double llvm_opt_ms = 0;
+  double codegen_ms = 0;
+  double jit_link_ms = 0;
+  bool cache_hit = false;
+  uint64_t object_bytes = 0;
+  double total_ms() const {
+    return signature_ms + cache_lookup_ms + mlir_pipeline_ms + translate_ms + llvm_opt_ms + codegen_ms + jit_link_ms;
+  }
+};
+
+// Which wrappers an object carries: the JIT needs the packed ones, AOT libraries the C ones.
+enum class ObjectKind { Jit, Aot };
+
+struct CompiledObject {
+  llvm::SmallVector<char, 0> object;
+  std::vector<EntrySignature> entries;
+  CompileStats stats;
+};
+
+// The whole path from a tensor-level module to an object file: signatures, lowering (on a clone;
+// `module` is left as it was), translation, wrappers, optimization, codegen. Diagnostics are
+// collected into the returned error's message instead of going to the context's handler.
+llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind);
+
+}  // namespace tessera::codegen
+
+#endif  // TESSERA_CODEGEN_CODEGEN_H_

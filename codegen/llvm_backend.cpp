@@ -1,0 +1,436 @@
+// The LLVM half of the CPU back end: the host TargetMachine, the new PassBuilder pipeline, object
+// emission, the wrappers the JIT and C callers go through, and compile_to_object, which runs the
+// whole path.
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "codegen/codegen.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace tessera::codegen {
+namespace {
+
+void initialize_native_target() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Collects the diagnostics emitted on a context while it lives, as "file:line:col: error: ..."
+// lines, so that library callers get MLIR's text back in an llvm::Error.
+class DiagnosticCollector {
+ public:
+  explicit DiagnosticCollector(mlir::MLIRContext* context)
+      : handler_(context, [this](mlir::Diagnostic& diagnostic) {
+          append(diagnostic);
+          return mlir::success();
+        }) {}
+  std::string text() const { return text_.empty() ? std::string("unknown error (no diagnostic)") : text_; }
+
+ private:
+  void append(mlir::Diagnostic& diagnostic) {
+    llvm::raw_string_ostream os(text_);
+    if (!text_.empty()) os << "\n";
+    if (auto file = llvm::dyn_cast<mlir::FileLineColLoc>(diagnostic.getLocation()))
+      os << file.getFilename().getValue() << ":" << file.getLine() << ":" << file.getColumn() << ": ";
+    switch (diagnostic.getSeverity()) {
+      case mlir::DiagnosticSeverity::Error: os << "error: "; break;
+      case mlir::DiagnosticSeverity::Warning: os << "warning: "; break;
+      case mlir::DiagnosticSeverity::Note: os << "note: "; break;
+      case mlir::DiagnosticSeverity::Remark: os << "remark: "; break;
+    }
+    os << diagnostic.str();
+    for (mlir::Diagnostic& note : diagnostic.getNotes()) os << "\n  note: " << note.str();
+  }
+
+  std::string text_;
+  mlir::ScopedDiagnosticHandler handler_;
+};
+
+llvm::Type* scalar_llvm_type(llvm::LLVMContext& context, DType dtype) {
+  switch (dtype) {
+    case DType::I1: return llvm::Type::getInt1Ty(context);
+    case DType::I32: return llvm::Type::getInt32Ty(context);
+    case DType::I64: return llvm::Type::getInt64Ty(context);
+    case DType::F32: return llvm::Type::getFloatTy(context);
+    case DType::F64: return llvm::Type::getDoubleTy(context);
+    default: return nullptr;  // not a scalar type of the C interface (collect_entry_signatures rejects it)
+  }
+}
+
+// MLIR's memref descriptor as an LLVM struct (rank 0 has no size and stride arrays).
+llvm::StructType* descriptor_type(llvm::LLVMContext& context, int64_t rank) {
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  if (rank == 0) return llvm::StructType::get(context, {ptr, ptr, i64});
+  llvm::Type* array = llvm::ArrayType::get(i64, rank);
+  return llvm::StructType::get(context, {ptr, ptr, i64, array, array});
+}
+
+llvm::Type* value_llvm_type(llvm::LLVMContext& context, const ValueType& value) {
+  return value.is_tensor ? descriptor_type(context, value.rank()) : scalar_llvm_type(context, value.dtype);
+}
+
+// The struct _mlir_ciface_<name> writes its results into (when results_through_pointer()).
+llvm::StructType* result_struct_type(llvm::LLVMContext& context, const EntrySignature& entry) {
+  llvm::SmallVector<llvm::Type*> fields;
+  for (const ValueType& result : entry.results) fields.push_back(value_llvm_type(context, result));
+  return llvm::StructType::get(context, fields);
+}
+
+// The C interface function of an entry, checked against its signature: the parameter count of
+// _mlir_ciface_<name>, and the result layout that JitModule::invoke computes without LLVM.
+llvm::Expected<llvm::Function*> ciface_function(llvm::Module& module, const EntrySignature& entry) {
+  llvm::Function* callee = module.getFunction("_mlir_ciface_" + entry.name);
+  if (!callee || callee->isDeclaration())
+    return llvm::createStringError("entry function '%s' has no C interface (_mlir_ciface_%s)", entry.name.c_str(),
+                                   entry.name.c_str());
+  size_t expected = entry.params.size() + (entry.results_through_pointer() ? 1 : 0);
+  if (callee->arg_size() != expected)
+    return llvm::createStringError("internal: _mlir_ciface_%s has %zu parameters, the signature %zu",
+                                   entry.name.c_str(), callee->arg_size(), expected);
+  if (entry.results_through_pointer()) {
+    const llvm::StructLayout* layout =
+        module.getDataLayout().getStructLayout(result_struct_type(module.getContext(), entry));
+    ResultLayout ours = result_layout(entry);
+    bool same = layout->getSizeInBytes() == ours.size;
+    for (size_t i = 0; i < ours.offsets.size(); ++i) same = same && layout->getElementOffset(i) == ours.offsets[i];
+    if (!same)
+      return llvm::createStringError("internal: the result layout of '%s' differs from the data layout's",
+                                     entry.name.c_str());
+  }
+  return callee;
+}
+
+// Row-major strides (in elements) of a view of the given sizes, as IR values.
+llvm::SmallVector<llvm::Value*> row_major_strides(llvm::IRBuilder<>& b, llvm::ArrayRef<llvm::Value*> sizes) {
+  llvm::SmallVector<llvm::Value*> strides(sizes.size());
+  llvm::Value* running = b.getInt64(1);
+  for (size_t i = sizes.size(); i-- > 0;) {
+    strides[i] = running;
+    running = b.CreateMul(running, sizes[i]);
+  }
+  return strides;
+}
+
+// The address of sizes[d] (field 3) or strides[d] (field 4) of a memref descriptor.
+llvm::Value* array_element(llvm::IRBuilder<>& b, llvm::StructType* desc_type, llvm::Value* desc, unsigned field,
+                           int64_t d) {
+  return b.CreateInBoundsGEP(desc_type, desc, {b.getInt32(0), b.getInt32(field), b.getInt32(static_cast<int32_t>(d))});
+}
+
+}  // namespace
+
+llvm::Expected<TargetDescription> describe_target(const CpuOptions& options) {
+  initialize_native_target();
+  TargetDescription target;
+  target.triple = llvm::sys::getProcessTriple();
+  llvm::Triple triple(target.triple);
+  if (options.arch == "native") {
+    target.cpu = llvm::sys::getHostCPUName().str();
+    std::vector<std::string> features;
+    for (const auto& feature : llvm::sys::getHostCPUFeatures())
+      features.push_back((feature.second ? "+" : "-") + feature.first().str());
+    std::sort(features.begin(), features.end());
+    for (const std::string& feature : features) target.features += (target.features.empty() ? "" : ",") + feature;
+  } else if (options.arch == "generic" || options.arch.empty()) {
+    target.cpu = triple.getArch() == llvm::Triple::x86_64 ? "x86-64" : "generic";
+  } else {
+    target.cpu = options.arch;
+  }
+  std::string error;
+  const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(target.triple, error);
+  if (!llvm_target) return llvm::createStringError("no LLVM target for %s: %s", target.triple.c_str(), error.c_str());
+  // Asking an MCSubtargetInfo made for the default CPU, because one made for an unknown CPU
+  // prints a warning to stderr.
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(llvm_target->createMCSubtargetInfo(target.triple, "", ""));
+  if (!subtarget || !subtarget->isCPUStringValid(target.cpu))
+    return llvm::createStringError("unknown CPU '%s' for --arch (use native, generic, or an LLVM CPU name)",
+                                   target.cpu.c_str());
+  return target;
+}
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> create_target_machine(const CpuOptions& options) {
+  if (options.opt_level < 0 || options.opt_level > 3)
+    return llvm::createStringError("optimization level %d is not in 0..3", options.opt_level);
+  llvm::Expected<TargetDescription> target = describe_target(options);
+  if (!target) return target.takeError();
+  std::string error;
+  const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(target->triple, error);
+  if (!llvm_target) return llvm::createStringError("no LLVM target for %s: %s", target->triple.c_str(), error.c_str());
+  static constexpr llvm::CodeGenOptLevel kLevels[] = {llvm::CodeGenOptLevel::None, llvm::CodeGenOptLevel::Less,
+                                                      llvm::CodeGenOptLevel::Default,
+                                                      llvm::CodeGenOptLevel::Aggressive};
+  llvm::TargetOptions target_options;
+  std::unique_ptr<llvm::TargetMachine> machine(
+      llvm_target->createTargetMachine(target->triple, target->cpu, target->features, target_options, llvm::Reloc::PIC_,
+                                       llvm::CodeModel::Small, kLevels[options.opt_level]));
+  if (!machine) return llvm::createStringError("could not create a target machine for %s", target->triple.c_str());
+  return machine;
+}
+
+llvm::Error optimize_llvm_module(llvm::Module& module, llvm::TargetMachine& machine, int opt_level) {
+  if (opt_level < 0 || opt_level > 3) return llvm::createStringError("optimization level %d is not in 0..3", opt_level);
+  module.setTargetTriple(machine.getTargetTriple().str());
+  module.setDataLayout(machine.createDataLayout());
+  for (llvm::Function& function : module) {
+    if (function.isDeclaration()) continue;
+    function.addFnAttr("target-cpu", machine.getTargetCPU());
+    if (!machine.getTargetFeatureString().empty())
+      function.addFnAttr("target-features", machine.getTargetFeatureString());
+  }
+
+  llvm::LoopAnalysisManager loop_analyses;
+  llvm::FunctionAnalysisManager function_analyses;
+  llvm::CGSCCAnalysisManager cgscc_analyses;
+  llvm::ModuleAnalysisManager module_analyses;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = opt_level >= 2;
+  tuning.SLPVectorization = opt_level >= 2;
+  llvm::PassBuilder builder(&machine, tuning);
+  builder.registerModuleAnalyses(module_analyses);
+  builder.registerCGSCCAnalyses(cgscc_analyses);
+  builder.registerFunctionAnalyses(function_analyses);
+  builder.registerLoopAnalyses(loop_analyses);
+  builder.crossRegisterProxies(loop_analyses, function_analyses, cgscc_analyses, module_analyses);
+  static const llvm::OptimizationLevel* kLevels[] = {&llvm::OptimizationLevel::O0, &llvm::OptimizationLevel::O1,
+                                                     &llvm::OptimizationLevel::O2, &llvm::OptimizationLevel::O3};
+  llvm::ModulePassManager passes = opt_level == 0 ? builder.buildO0DefaultPipeline(*kLevels[0])
+                                                  : builder.buildPerModuleDefaultPipeline(*kLevels[opt_level]);
+  passes.run(module, module_analyses);
+  return llvm::Error::success();
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> emit_object_code(llvm::Module& module, llvm::TargetMachine& machine) {
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager passes;
+  if (machine.addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError("the target machine cannot emit object files");
+  passes.run(module);
+  return buffer;
+}
+
+llvm::Error add_packed_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  for (const EntrySignature& entry : entries) {
+    llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
+    if (!callee) return callee.takeError();
+    auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
+    auto* wrapper = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "_tess_packed_" + entry.name, module);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", wrapper));
+    llvm::Value* slots = wrapper->getArg(0);
+    llvm::SmallVector<llvm::Value*> args;
+    for (llvm::Argument& param : (*callee)->args()) {
+      llvm::Value* slot = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, param.getArgNo()));
+      args.push_back(b.CreateLoad(param.getType(), slot));
+    }
+    llvm::CallInst* call = b.CreateCall(*callee, args);
+    if (!call->getType()->isVoidTy())
+      b.CreateStore(call, b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, args.size())));
+    b.CreateRetVoid();
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  llvm::Type* i8 = llvm::Type::getInt8Ty(context);
+  llvm::Type* i32 = llvm::Type::getInt32Ty(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  for (const EntrySignature& entry : entries) {
+    llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
+    if (!callee) return callee.takeError();
+    std::string name = "tess_" + entry.name;
+    if (module.getFunction(name))
+      return llvm::createStringError("the C entry point '%s' of '%s' clashes with a function of the same name",
+                                     name.c_str(), entry.name.c_str());
+    for (const auto* list : {&entry.params, &entry.results})
+      for (const ValueType& value : *list)
+        if (value.is_tensor && value.rank() > c_abi::kMaxRank)
+          return llvm::createStringError("entry '%s' has a tensor of rank %lld; tessTensorView holds at most %lld",
+                                         entry.name.c_str(), static_cast<long long>(value.rank()),
+                                         static_cast<long long>(c_abi::kMaxRank));
+
+    // int32_t tess_<name>(inputs: tensors as pointers, scalars by value; results: pointers).
+    llvm::SmallVector<llvm::Type*> param_types;
+    for (const ValueType& param : entry.params)
+      param_types.push_back(param.is_tensor ? ptr : scalar_llvm_type(context, param.dtype));
+    for (size_t i = 0; i < entry.results.size(); ++i) param_types.push_back(ptr);
+    auto* type = llvm::FunctionType::get(i32, param_types, false);
+    auto* wrapper = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module);
+    for (size_t i = 0; i < entry.params.size(); ++i)
+      if (!entry.params[i].is_tensor && entry.params[i].dtype == DType::I1)
+        wrapper->addParamAttr(i, llvm::Attribute::ZExt);  // C's bool, as clang passes it
+
+    auto* invalid = llvm::BasicBlock::Create(context, "invalid_argument", wrapper);
+    auto* mismatch = llvm::BasicBlock::Create(context, "shape_mismatch", wrapper);
+    auto* current = llvm::BasicBlock::Create(context, "entry", wrapper, invalid);
+    llvm::IRBuilder<> b(current);
+    // Continues in a new block when `failed` is false, else branches to `target`.
+    auto check = [&](llvm::Value* failed, llvm::BasicBlock* target) {
+      auto* next = llvm::BasicBlock::Create(context, "ok", wrapper, invalid);
+      b.CreateCondBr(failed, target, next);
+      b.SetInsertPoint(next);
+    };
+    auto field = [&](llvm::Value* view, uint64_t offset) { return b.CreateConstGEP1_64(i8, view, offset); };
+
+    llvm::SmallVector<llvm::Value*> args;
+    llvm::AllocaInst* results = nullptr;
+    if (entry.results_through_pointer()) {
+      results = b.CreateAlloca(result_struct_type(context, entry));
+      args.push_back(results);
+    }
+    for (size_t i = 0; i < entry.results.size(); ++i)
+      check(b.CreateIsNull(wrapper->getArg(entry.params.size() + i)), invalid);
+    for (size_t i = 0; i < entry.params.size(); ++i) {
+      const ValueType& param = entry.params[i];
+      llvm::Value* arg = wrapper->getArg(i);
+      if (!param.is_tensor) {
+        args.push_back(arg);
+        continue;
+      }
+      // A view must be non-null, of the entry's rank and static sizes, and row-major contiguous
+      // (the compiled code indexes static shapes with constant strides).
+      check(b.CreateIsNull(arg), invalid);
+      check(b.CreateICmpNE(b.CreateLoad(i64, field(arg, c_abi::kRankOffset)), b.getInt64(param.rank())), mismatch);
+      llvm::SmallVector<llvm::Value*> sizes;
+      for (int64_t d = 0; d < param.rank(); ++d) {
+        llvm::Value* size = b.CreateLoad(i64, field(arg, c_abi::kShapeOffset + 8 * d));
+        if (param.shape[d] == ValueType::kDynamic)
+          check(b.CreateICmpSLT(size, b.getInt64(0)), invalid);
+        else
+          check(b.CreateICmpNE(size, b.getInt64(param.shape[d])), mismatch);
+        sizes.push_back(size);
+      }
+      llvm::SmallVector<llvm::Value*> strides = row_major_strides(b, sizes);
+      for (int64_t d = 0; d < param.rank(); ++d) {
+        llvm::Value* given = b.CreateLoad(i64, field(arg, c_abi::kStridesOffset + 8 * d));
+        check(b.CreateAnd(b.CreateICmpNE(given, strides[d]), b.CreateICmpSGT(sizes[d], b.getInt64(1))), invalid);
+      }
+      llvm::StructType* desc_type = descriptor_type(context, param.rank());
+      llvm::AllocaInst* desc = b.CreateAlloca(desc_type);
+      llvm::Value* data = b.CreateLoad(ptr, field(arg, c_abi::kDataOffset));
+      b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 0));
+      b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 1));
+      b.CreateStore(b.getInt64(0), b.CreateStructGEP(desc_type, desc, 2));
+      for (int64_t d = 0; d < param.rank(); ++d) {
+        b.CreateStore(sizes[d], array_element(b, desc_type, desc, 3, d));
+        b.CreateStore(strides[d], array_element(b, desc_type, desc, 4, d));
+      }
+      args.push_back(desc);
+    }
+    llvm::CallInst* call = b.CreateCall(*callee, args);
+
+    for (size_t i = 0; i < entry.results.size(); ++i) {
+      const ValueType& result = entry.results[i];
+      llvm::Value* out = wrapper->getArg(entry.params.size() + i);
+      llvm::StructType* packed = results ? llvm::cast<llvm::StructType>(results->getAllocatedType()) : nullptr;
+      if (!result.is_tensor) {
+        llvm::Value* value = call;
+        if (results) value = b.CreateLoad(packed->getElementType(i), b.CreateStructGEP(packed, results, i));
+        if (result.dtype == DType::I1) value = b.CreateZExt(value, i8);  // stored as a C bool
+        b.CreateStore(value, out);
+        continue;
+      }
+      llvm::StructType* desc_type = descriptor_type(context, result.rank());
+      llvm::Value* desc = b.CreateStructGEP(packed, results, i);
+      llvm::Value* allocated = b.CreateLoad(ptr, b.CreateStructGEP(desc_type, desc, 0));
+      llvm::Value* aligned = b.CreateLoad(ptr, b.CreateStructGEP(desc_type, desc, 1));
+      llvm::Value* offset = b.CreateLoad(i64, b.CreateStructGEP(desc_type, desc, 2));
+      llvm::Value* data = b.CreateGEP(i8, aligned, b.CreateMul(offset, b.getInt64(dtype_size(result.dtype))));
+      b.CreateStore(data, field(out, c_abi::kDataOffset));
+      b.CreateStore(b.getInt64(result.rank()), field(out, c_abi::kRankOffset));
+      for (int64_t d = 0; d < c_abi::kMaxRank; ++d) {
+        llvm::Value* size = b.getInt64(0);
+        llvm::Value* stride = b.getInt64(0);
+        if (d < result.rank()) {
+          size = b.CreateLoad(i64, array_element(b, desc_type, desc, 3, d));
+          stride = b.CreateLoad(i64, array_element(b, desc_type, desc, 4, d));
+        }
+        b.CreateStore(size, field(out, c_abi::kShapeOffset + 8 * d));
+        b.CreateStore(stride, field(out, c_abi::kStridesOffset + 8 * d));
+      }
+      b.CreateStore(allocated, field(out, c_abi::kAllocatedOffset));
+    }
+    b.CreateRet(b.getInt32(c_abi::kSuccess));
+    b.SetInsertPoint(invalid);
+    b.CreateRet(b.getInt32(c_abi::kInvalidArgument));
+    b.SetInsertPoint(mismatch);
+    b.CreateRet(b.getInt32(c_abi::kShapeMismatch));
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
+  CompiledObject compiled;
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<std::vector<EntrySignature>> entries = collect_entry_signatures(module);
+  if (!entries) return entries.takeError();
+  compiled.entries = std::move(*entries);
+  compiled.stats.signature_ms = elapsed_ms(start);
+
+  start = std::chrono::steady_clock::now();
+  DiagnosticCollector diagnostics(module.getContext());
+  mlir::OwningOpRef<mlir::ModuleOp> lowered(module.clone());
+  if (mlir::failed(lower_to_llvm_dialect(*lowered, options))) return llvm::createStringError(diagnostics.text());
+  compiled.stats.mlir_pipeline_ms = elapsed_ms(start);
+
+  start = std::chrono::steady_clock::now();
+  llvm::LLVMContext context;
+  std::unique_ptr<llvm::Module> llvm_module = translate_to_llvm_ir(*lowered, context);
+  if (!llvm_module) return llvm::createStringError(diagnostics.text());
+  lowered = nullptr;
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
+  if (!machine) return machine.takeError();
+  llvm_module->setDataLayout((*machine)->createDataLayout());
+  if (llvm::Error error = kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, compiled.entries)
+                                                  : add_c_wrappers(*llvm_module, compiled.entries))
+    return std::move(error);
+  std::string broken;
+  llvm::raw_string_ostream broken_os(broken);
+  if (llvm::verifyModule(*llvm_module, &broken_os))
+    return llvm::createStringError("internal: the generated LLVM IR does not verify: %s", broken.c_str());
+  compiled.stats.translate_ms = elapsed_ms(start);
+
+  start = std::chrono::steady_clock::now();
+  if (llvm::Error error = optimize_llvm_module(*llvm_module, **machine, options.opt_level)) return std::move(error);
+  compiled.stats.llvm_opt_ms = elapsed_ms(start);
+
+  start = std::chrono::steady_clock::now();
+  llvm::Expected<llvm::SmallVector<char, 0>> object = emit_object_code(*llvm_module, **machine);
+  if (!object) return object.takeError();
+  compiled.object = std::move(*object);
+  compiled.stats.codegen_ms = elapsed_ms(start);
+  compiled.stats.object_bytes = compiled.object.size();
+  return compiled;
+}
+
+}  // namespace tessera::codegen

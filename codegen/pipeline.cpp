@@ -1,0 +1,242 @@
+// The MLIR half of the CPU back end: dialect registration and the pass pipeline from tensors to
+// the LLVM dialect, then translation to LLVM IR. Registration lives only in this file because
+// MLIR's registration headers are slow to compile.
+#include <atomic>
+#include <string>
+
+#include "codegen/codegen.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MathToLibm/MathToLibm.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
+#include "mlir/Dialect/Arith/Transforms/BufferViewFlowOpInterfaceImpl.h"
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/ControlFlow/Transforms/BufferDeallocationOpInterfaceImpl.h"
+#include "mlir/Dialect/ControlFlow/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Index/IR/IndexDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/AllInterfaces.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
+#include "mlir/Dialect/MemRef/Transforms/BufferViewFlowOpInterfaceImpl.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/IR/TensorInferTypeOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/Transforms/SubsetInsertionOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace tessera::codegen {
+namespace {
+
+std::atomic<uint64_t> g_pipeline_runs{0};
+
+// finalize-memref-to-llvm turns a memref.copy between non-contiguous buffers (copies into and
+// out of subviews) into a call to `memrefCopy` from MLIR's C runner library, which compiled
+// programs do not link. This pass rewrites those copies as linalg.copy, which becomes loops;
+// contiguous copies stay memref.copy and become memcpy. It is an implementation detail of the
+// pipeline, so it has no header of its own.
+struct StridedCopyToLinalgPass : public mlir::PassWrapper<StridedCopyToLinalgPass, mlir::OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(StridedCopyToLinalgPass)
+
+  llvm::StringRef getArgument() const final { return "tessera-strided-copy-to-linalg"; }
+  llvm::StringRef getDescription() const final { return "rewrite non-contiguous memref.copy as linalg.copy"; }
+  void getDependentDialects(mlir::DialectRegistry& registry) const override {
+    registry.insert<mlir::linalg::LinalgDialect>();
+  }
+
+  static bool contiguous(mlir::Type type) {
+    auto memref = llvm::dyn_cast<mlir::MemRefType>(type);
+    return memref && (memref.getLayout().isIdentity() || mlir::memref::isStaticShapeAndContiguousRowMajor(memref));
+  }
+
+  void runOnOperation() override {
+    llvm::SmallVector<mlir::memref::CopyOp> copies;
+    getOperation()->walk([&](mlir::memref::CopyOp copy) {
+      bool ranked = llvm::isa<mlir::MemRefType>(copy.getSource().getType()) &&
+                    llvm::isa<mlir::MemRefType>(copy.getTarget().getType());
+      if (ranked && !(contiguous(copy.getSource().getType()) && contiguous(copy.getTarget().getType())))
+        copies.push_back(copy);
+    });
+    for (mlir::memref::CopyOp copy : copies) {
+      mlir::OpBuilder builder(copy);
+      builder.create<mlir::linalg::CopyOp>(copy.getLoc(), mlir::ValueRange{copy.getSource()},
+                                           mlir::ValueRange{copy.getTarget()});
+      copy.erase();
+    }
+  }
+};
+
+// Names the pass that failed in the diagnostics: several upstream passes fail without saying so.
+struct FailedPassReporter : public mlir::PassInstrumentation {
+  void runAfterPassFailed(mlir::Pass* pass, mlir::Operation* op) override {
+    mlir::emitError(op->getLoc()) << "codegen pass '" << pass->getArgument() << "' failed";
+  }
+};
+
+// Entry functions get the C interface, and their tensor arguments are read-only: without
+// `bufferization.writable = false`, one-shot bufferization may update an argument in place,
+// which would change the caller's input.
+void prepare_entries(mlir::ModuleOp module) {
+  mlir::MLIRContext* context = module.getContext();
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (func.isExternal() || func.isPrivate()) continue;
+    func->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(context));
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      if (llvm::isa<mlir::TensorType>(func.getArgument(i).getType()))
+        func.setArgAttr(i, "bufferization.writable", mlir::BoolAttr::get(context, false));
+    }
+  }
+}
+
+void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
+  using namespace mlir;
+  // Tensors.
+  if (options.pre_bufferization) options.pre_bufferization(pm);
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  pm.addPass(bufferization::createEmptyTensorToAllocTensorPass());
+  // Bufferization: identity layouts at function boundaries keep the C interface to plain
+  // row-major buffers; loops may yield fresh buffers (scf.while over tensors).
+  bufferization::OneShotBufferizationOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.setFunctionBoundaryTypeConversion(bufferization::LayoutMapOption::IdentityLayoutMap);
+  bufferize.allowReturnAllocsFromLoops = true;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Ownership-based deallocation: every buffer is freed once; returned buffers are owned by
+  // the caller (cloned when they alias an argument or a constant).
+  bufferization::buildBufferDeallocationPipeline(pm, bufferization::BufferDeallocationPipelineOptions());
+  pm.addPass(createBufferizationToMemRefPass());
+  // Buffers.
+  if (options.post_bufferization) options.post_bufferization(pm);
+  pm.addPass(std::make_unique<StridedCopyToLinalgPass>());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertSCFToCFPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  // LLVM dialect. Math ops with an LLVM intrinsic become intrinsics (vectorizable); the others
+  // (tanh, erf, atan, ...) become libm calls.
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(arith::createArithExpandOpsPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+}  // namespace
+
+void register_codegen_dialects(mlir::DialectRegistry& registry) {
+  using namespace mlir;
+  registry
+      .insert<affine::AffineDialect, arith::ArithDialect, bufferization::BufferizationDialect, cf::ControlFlowDialect,
+              func::FuncDialect, index::IndexDialect, linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
+              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
+  arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
+  arith::registerBufferizableOpInterfaceExternalModels(registry);
+  arith::registerBufferViewFlowOpInterfaceExternalModels(registry);
+  bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(registry);
+  cf::registerBufferDeallocationOpInterfaceExternalModels(registry);
+  cf::registerBufferizableOpInterfaceExternalModels(registry);
+  linalg::registerAllDialectInterfaceImplementations(registry);
+  memref::registerAllocationOpInterfaceExternalModels(registry);
+  memref::registerBufferViewFlowOpInterfaceExternalModels(registry);
+  scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
+  scf::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerInferTypeOpInterfaceExternalModels(registry);
+  tensor::registerSubsetOpInterfaceExternalModels(registry);
+  vector::registerBufferizableOpInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}
+
+std::string describe_pipeline(const CpuOptions& options) {
+  mlir::DialectRegistry registry;
+  register_codegen_dialects(registry);
+  mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
+  mlir::PassManager pm(&context);
+  build_pipeline(pm, options);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  pm.printAsTextualPipeline(os);
+  return text;
+}
+
+uint64_t pipeline_run_count() { return g_pipeline_runs.load(); }
+
+mlir::LogicalResult lower_to_llvm_dialect(mlir::ModuleOp module, const CpuOptions& options) {
+  ++g_pipeline_runs;
+  mlir::MLIRContext* context = module.getContext();
+  mlir::DialectRegistry registry;
+  register_codegen_dialects(registry);
+  context->appendDialectRegistry(registry);
+  prepare_entries(module);
+
+  mlir::PassManager pm(context);
+  build_pipeline(pm, options);
+  pm.addInstrumentation(std::make_unique<FailedPassReporter>());
+  if (options.print_ir_after_all) {
+    // Printing after each pass needs a single thread (MLIR's own requirement).
+    context->disableMultithreading();
+    pm.enableIRPrinting(/*shouldPrintBeforePass=*/[](mlir::Pass*, mlir::Operation*) { return false; },
+                        /*shouldPrintAfterPass=*/[](mlir::Pass*, mlir::Operation*) { return true; },
+                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (options.pass_timing) pm.enableTiming();
+  return pm.run(module);
+}
+
+std::unique_ptr<llvm::Module> translate_to_llvm_ir(mlir::ModuleOp module, llvm::LLVMContext& context) {
+  mlir::DialectRegistry registry;
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  module.getContext()->appendDialectRegistry(registry);
+  return mlir::translateModuleToLLVMIR(module, context, "tessera");
+}
+
+}  // namespace tessera::codegen

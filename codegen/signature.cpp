@@ -1,0 +1,145 @@
+// Entry-function signatures read from func.func types, and element type helpers.
+#include <algorithm>
+#include <string>
+
+#include "codegen/codegen.h"
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace tessera::codegen {
+namespace {
+
+std::optional<DType> dtype_of(mlir::Type type) {
+  if (type.isF32()) return DType::F32;
+  if (type.isF64()) return DType::F64;
+  if (type.isF16()) return DType::F16;
+  if (type.isBF16()) return DType::BF16;
+  if (type.isIndex()) return DType::I64;
+  if (auto integer = llvm::dyn_cast<mlir::IntegerType>(type)) {
+    bool is_unsigned = integer.isUnsigned();
+    switch (integer.getWidth()) {
+      case 1: return DType::I1;
+      case 8: return is_unsigned ? DType::U8 : DType::I8;
+      case 16: return is_unsigned ? std::nullopt : std::optional(DType::I16);
+      case 32: return is_unsigned ? std::nullopt : std::optional(DType::I32);
+      case 64: return is_unsigned ? std::nullopt : std::optional(DType::I64);
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+// Tensors (or identity-layout memrefs) of a known element type; scalars i1, i32, i64, index,
+// f32, f64 (the scalar types RtValue and the C header can carry).
+std::optional<ValueType> value_type_of(mlir::Type type) {
+  ValueType value;
+  if (auto tensor = llvm::dyn_cast<mlir::RankedTensorType>(type)) {
+    if (tensor.getEncoding()) return std::nullopt;
+    value.is_tensor = true;
+    value.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+    type = tensor.getElementType();
+  } else if (auto memref = llvm::dyn_cast<mlir::MemRefType>(type)) {
+    if (!memref.getLayout().isIdentity()) return std::nullopt;
+    value.is_tensor = true;
+    value.shape.assign(memref.getShape().begin(), memref.getShape().end());
+    type = memref.getElementType();
+  }
+  std::optional<DType> dtype = dtype_of(type);
+  if (!dtype) return std::nullopt;
+  if (!value.is_tensor && (*dtype == DType::F16 || *dtype == DType::BF16 || *dtype == DType::I8 ||
+                           *dtype == DType::U8 || *dtype == DType::I16))
+    return std::nullopt;
+  value.dtype = *dtype;
+  for (int64_t& dim : value.shape)
+    if (mlir::ShapedType::isDynamic(dim)) dim = ValueType::kDynamic;
+  return value;
+}
+
+std::string type_text(mlir::Type type) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  type.print(os);
+  return text;
+}
+
+}  // namespace
+
+int64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+    case DType::I8: return 1;
+    case DType::I16: return 2;
+    case DType::I32: return 4;
+    case DType::I64: return 8;
+    case DType::U8: return 1;
+    case DType::I1: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
+    case DType::I8: return "i8";
+    case DType::I16: return "i16";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+    case DType::U8: return "ui8";
+    case DType::I1: return "i1";
+  }
+  return "invalid";
+}
+
+std::string ValueType::str() const {
+  if (!is_tensor) return dtype_name(dtype);
+  std::string text = "tensor<";
+  for (int64_t dim : shape) text += (dim == kDynamic ? std::string("?") : std::to_string(dim)) + "x";
+  return text + dtype_name(dtype) + ">";
+}
+
+ResultLayout result_layout(const EntrySignature& entry) {
+  ResultLayout layout;
+  for (const ValueType& result : entry.results) {
+    uint64_t size = result.is_tensor ? 24 + 16 * static_cast<uint64_t>(result.rank()) : dtype_size(result.dtype);
+    uint64_t align = result.is_tensor ? 8 : size;
+    layout.size = (layout.size + align - 1) / align * align;
+    layout.offsets.push_back(layout.size);
+    layout.size += size;
+    layout.align = std::max(layout.align, align);
+  }
+  layout.size = (layout.size + layout.align - 1) / layout.align * layout.align;
+  return layout;
+}
+
+llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::ModuleOp module) {
+  std::vector<EntrySignature> entries;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (func.isExternal() || func.isPrivate()) continue;
+    EntrySignature entry;
+    entry.name = func.getSymName().str();
+    mlir::FunctionType type = func.getFunctionType();
+    for (auto [list, types, what] : {std::tuple(&entry.params, type.getInputs(), "argument"),
+                                     std::tuple(&entry.results, type.getResults(), "result")}) {
+      for (auto [index, element] : llvm::enumerate(types)) {
+        std::optional<ValueType> value = value_type_of(element);
+        if (!value)
+          return llvm::createStringError(
+              "entry function '%s': %s %zu has type '%s', which the C interface of "
+              "compiled functions cannot pass",
+              entry.name.c_str(), what, index, type_text(element).c_str());
+        list->push_back(std::move(*value));
+      }
+    }
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+}  // namespace tessera::codegen
