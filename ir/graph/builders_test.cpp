@@ -100,6 +100,43 @@ TEST_CASE("convenience builders create ops that verify") {
   CHECK(f.verifies());
 }
 
+TEST_CASE("the generated builders of the other ops give ops that verify") {
+  Fixture f;
+  auto& b = f.b;
+  auto loc = f.loc;
+  auto i1 = b.getI1Type();
+  f.start({f.tensor({4, 8}), f.tensor({4, 8}, i1), f.tensor({1, 4, 8, 8}), f.tensor({6, 2, 3, 3}),
+           f.tensor({4}, b.getI64Type()), f.tensor({100, 8}), b.getIndexType()});
+  Value x = f.arg(0), c = f.arg(1), img = f.arg(2), kernel = f.arg(3), ids = f.arg(4), table = f.arg(5),
+        n = f.arg(6);
+  b.create<WhereOp>(loc, f.tensor({4, 8}), c, x, x);
+  b.create<UnsqueezeOp>(loc, f.tensor({4, 1, 8}), x, 1);
+  Value u = b.create<UnsqueezeOp>(loc, f.tensor({1, 4, 8}), x, 0);
+  b.create<SqueezeOp>(loc, f.tensor({4, 8}), u, ArrayRef<int64_t>{0});
+  b.create<ConcatOp>(loc, f.tensor({8, 8}), ValueRange{x, x}, 0);
+  b.create<StackOp>(loc, f.tensor({2, 4, 8}), ValueRange{x, x}, 0);
+  b.create<SplitOp>(loc, TypeRange{f.tensor({4, 4}), f.tensor({4, 4})}, x, 1, DenseI64ArrayAttr());
+  b.create<SplitOp>(loc, TypeRange{f.tensor({4, 2}), f.tensor({4, 6})}, x, 1, b.getDenseI64ArrayAttr({2, 6}));
+  b.create<GroupNormOp>(loc, img, Value(), Value(), 2, 1e-5);
+  b.create<Conv2dOp>(loc, f.tensor({1, 6, 8, 8}), img, kernel, Value(), ArrayRef<int64_t>{1, 1},
+                     ArrayRef<int64_t>{1, 1}, ArrayRef<int64_t>{1, 1}, 2);
+  b.create<MaxPool2dOp>(loc, f.tensor({1, 4, 4, 4}), img, ArrayRef<int64_t>{2, 2}, ArrayRef<int64_t>{2, 2},
+                        ArrayRef<int64_t>{0, 0});
+  b.create<AvgPool2dOp>(loc, f.tensor({1, 4, 8, 8}), img, ArrayRef<int64_t>{3, 3}, ArrayRef<int64_t>{1, 1},
+                        ArrayRef<int64_t>{1, 1});
+  b.create<AdaptiveAvgPool2dOp>(loc, f.tensor({1, 4, 1, 1}), img, ArrayRef<int64_t>{1, 1});
+  b.create<EmbeddingOp>(loc, f.tensor({4, 8}), table, ids);
+  b.create<OneHotOp>(loc, f.tensor({4, 10}), ids, 10);
+  b.create<OnesOp>(loc, f.tensor({ShapedType::kDynamic, 8}), ValueRange{n});
+  b.create<ArangeOp>(loc, f.tensor({10}, b.getI64Type()), b.getF64FloatAttr(0), b.getF64FloatAttr(1), ValueRange{});
+  Value loaded = b.create<LoadOp>(loc, f.tensor({4, 8}), "w.npy");
+  b.create<SaveOp>(loc, loaded, "out.npy");
+  Value mu = b.create<ZerosOp>(loc, f.tensor({}));
+  Value w = b.create<SampleOp>(loc, f.tensor({8}), "Normal", ValueRange{mu, mu}, "w");
+  b.create<ObserveOp>(loc, w, "Normal", ValueRange{mu, mu}, "y");
+  CHECK(f.verifies());
+}
+
 TEST_CASE("a verifier rejects a bad op built from C++") {
   Fixture f;
   f.start({f.tensor({4, 8}), f.tensor({3})});

@@ -4,11 +4,13 @@
 // headers are expensive to compile.
 #include "ir/graph/Passes.h"
 #include "ir/graph/Tessera.h"
+#include "ir/schedule/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -24,6 +26,9 @@ int main(int argc, char** argv) {
                   mlir::tensor::TensorDialect>();
   // canonicalize, cse, inline, symbol-dce and the other generic passes.
   mlir::registerTransformsPasses();
+  // linalg-fuse-elementwise-ops and the other linalg passes of the schedule pipeline.
+  mlir::registerLinalgPasses();
   mlir::tessera::registerTesseraGraphPasses();
+  tessera::ir::registerSchedulePasses();
   return mlir::asMainReturnCode(mlir::MlirOptMain(argc, argv, "Tessera optimizer driver\n", registry));
 }
