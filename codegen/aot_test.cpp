@@ -138,9 +138,7 @@ TEST_CASE("aot: objects, and the runtime library linked only when the module cal
   check_ok(emit_object(*module, dir.file("plain.o")));
   auto object = llvm::MemoryBuffer::getFile(dir.file("plain.o"));
   REQUIRE(object);
-  CHECK(
-      (*object)->getBuffer().starts_with("\x7f"
-                                         "ELF"));
+  CHECK((*object)->getBuffer().starts_with("\177ELF"));
 
   const char* calls_runtime = R"mlir(
 func.func private @tess_fake_twice(f64) -> f64

@@ -199,6 +199,11 @@ struct CompiledObject {
 // collected into the returned error's message instead of going to the context's handler.
 llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind);
 
+// The LLVM IR compile_to_object would turn into machine code (wrappers of `kind` included),
+// after optimization at options.opt_level: the text of `tesserac emit --stage=llvm`.
+llvm::Expected<std::string> emit_llvm_ir(mlir::ModuleOp module, const CpuOptions& options,
+                                         ObjectKind kind = ObjectKind::Jit);
+
 }  // namespace tessera::codegen
 
 #endif  // TESSERA_CODEGEN_CODEGEN_H_

@@ -794,9 +794,16 @@ TEST_CASE("pipeline: description, hooks, optimization levels, targets, LLVM IR")
   check_ok(optimize_llvm_module(*llvm_module, *machine, 3));
   auto object = unwrap(emit_object_code(*llvm_module, *machine));
   REQUIRE(object.size() > 4);
-  CHECK(std::string(object.data(), 4) ==
-        "\x7f"
-        "ELF");
+  CHECK(std::string(object.data(), 4) == "\177ELF");
+
+  // The same as text, with the wrappers of each object kind.
+  auto source = ctx.parse(kElementwise);
+  std::string jit_ir = unwrap(emit_llvm_ir(*source, {}, ObjectKind::Jit));
+  CHECK(jit_ir.find("define void @_tess_packed_axpy(ptr") != std::string::npos);
+  CHECK(jit_ir.find("@tess_axpy") == std::string::npos);
+  std::string aot_ir = unwrap(emit_llvm_ir(*source, {}, ObjectKind::Aot));
+  CHECK(aot_ir.find(" i32 @tess_axpy(float") != std::string::npos);
+  CHECK(aot_ir.find("target-cpu") != std::string::npos);
 }
 
 TEST_CASE("compile time of a small module and of a transformer-block-sized module") {

@@ -389,48 +389,81 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   return llvm::Error::success();
 }
 
-llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
-  CompiledObject compiled;
+namespace {
+
+// Everything before LLVM optimization: signatures, lowering (on a clone), translation, the
+// wrappers of `kind`, and verification. The module gets the machine's data layout.
+llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp module, const CpuOptions& options,
+                                                                ObjectKind kind, llvm::LLVMContext& context,
+                                                                llvm::TargetMachine& machine,
+                                                                std::vector<EntrySignature>& entries,
+                                                                CompileStats& stats) {
   auto start = std::chrono::steady_clock::now();
-  llvm::Expected<std::vector<EntrySignature>> entries = collect_entry_signatures(module);
-  if (!entries) return entries.takeError();
-  compiled.entries = std::move(*entries);
-  compiled.stats.signature_ms = elapsed_ms(start);
+  llvm::Expected<std::vector<EntrySignature>> collected = collect_entry_signatures(module);
+  if (!collected) return collected.takeError();
+  entries = std::move(*collected);
+  stats.signature_ms = elapsed_ms(start);
 
   start = std::chrono::steady_clock::now();
   DiagnosticCollector diagnostics(module.getContext());
   mlir::OwningOpRef<mlir::ModuleOp> lowered(module.clone());
   if (mlir::failed(lower_to_llvm_dialect(*lowered, options))) return llvm::createStringError(diagnostics.text());
-  compiled.stats.mlir_pipeline_ms = elapsed_ms(start);
+  stats.mlir_pipeline_ms = elapsed_ms(start);
 
   start = std::chrono::steady_clock::now();
-  llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> llvm_module = translate_to_llvm_ir(*lowered, context);
   if (!llvm_module) return llvm::createStringError(diagnostics.text());
   lowered = nullptr;
-  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
-  if (!machine) return machine.takeError();
-  llvm_module->setDataLayout((*machine)->createDataLayout());
-  if (llvm::Error error = kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, compiled.entries)
-                                                  : add_c_wrappers(*llvm_module, compiled.entries))
+  llvm_module->setDataLayout(machine.createDataLayout());
+  if (llvm::Error error =
+          kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, entries) : add_c_wrappers(*llvm_module, entries))
     return std::move(error);
   std::string broken;
   llvm::raw_string_ostream broken_os(broken);
   if (llvm::verifyModule(*llvm_module, &broken_os))
     return llvm::createStringError("internal: the generated LLVM IR does not verify: %s", broken.c_str());
-  compiled.stats.translate_ms = elapsed_ms(start);
+  stats.translate_ms = elapsed_ms(start);
+  return llvm_module;
+}
 
-  start = std::chrono::steady_clock::now();
-  if (llvm::Error error = optimize_llvm_module(*llvm_module, **machine, options.opt_level)) return std::move(error);
+}  // namespace
+
+llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
+  CompiledObject compiled;
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
+  if (!machine) return machine.takeError();
+  llvm::LLVMContext context;
+  llvm::Expected<std::unique_ptr<llvm::Module>> llvm_module =
+      build_llvm_module(module, options, kind, context, **machine, compiled.entries, compiled.stats);
+  if (!llvm_module) return llvm_module.takeError();
+
+  auto start = std::chrono::steady_clock::now();
+  if (llvm::Error error = optimize_llvm_module(**llvm_module, **machine, options.opt_level)) return std::move(error);
   compiled.stats.llvm_opt_ms = elapsed_ms(start);
 
   start = std::chrono::steady_clock::now();
-  llvm::Expected<llvm::SmallVector<char, 0>> object = emit_object_code(*llvm_module, **machine);
+  llvm::Expected<llvm::SmallVector<char, 0>> object = emit_object_code(**llvm_module, **machine);
   if (!object) return object.takeError();
   compiled.object = std::move(*object);
   compiled.stats.codegen_ms = elapsed_ms(start);
   compiled.stats.object_bytes = compiled.object.size();
   return compiled;
+}
+
+llvm::Expected<std::string> emit_llvm_ir(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
+  if (!machine) return machine.takeError();
+  llvm::LLVMContext context;
+  std::vector<EntrySignature> entries;
+  CompileStats stats;
+  llvm::Expected<std::unique_ptr<llvm::Module>> llvm_module =
+      build_llvm_module(module, options, kind, context, **machine, entries, stats);
+  if (!llvm_module) return llvm_module.takeError();
+  if (llvm::Error error = optimize_llvm_module(**llvm_module, **machine, options.opt_level)) return std::move(error);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  (*llvm_module)->print(os, nullptr);
+  return text;
 }
 
 }  // namespace tessera::codegen
