@@ -1030,3 +1030,67 @@ func.func @observe_arity(%y: tensor<4xf32>, %m: f64) {
   tessera.observe %y from "StudentT"(%m, %m, %m, %m) name = "y" : tensor<4xf32>, (f64, f64, f64, f64)
   return
 }
+
+// -----
+
+func.func @cross_entropy_rank(%l: tensor<f32>, %y: tensor<i64>) {
+  // expected-error @+1 {{'tessera.cross_entropy' op logits must be [..., C]}}
+  %0 = tessera.cross_entropy %l, %y : (tensor<f32>, tensor<i64>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @split_no_results(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{'tessera.split' op needs at least one result}}
+  "tessera.split"(%a) {axis = 1 : i64} : (tensor<4x8xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @split_negative(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{'tessera.split' op sizes must be non-negative, found -2}}
+  %0:2 = tessera.split %a axis = 1 sizes = [10, -2] : tensor<4x8xf32> -> tensor<4x10xf32>, tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @stack_axis(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.stack' op axis 2 is out of range for inserting into rank 1}}
+  %0 = tessera.stack %a, %a axis = 2 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @concat_element(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+1 {{'tessera.concat' op operand element type must be 'f32', found 'f16'}}
+  %0 = tessera.concat %a, %b axis = 0 : (tensor<4xf32>, tensor<4xf16>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_weight_rank(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3xf32>) {
+  // expected-error @+1 {{'tessera.conv2d' op weight must be [O, C / groups, kH, kW], found 'tensor<4x3x3xf32>'}}
+  %0 = tessera.conv2d %x, %w stride = [1, 1] padding = [0, 0] dilation = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3xf32>) -> tensor<1x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @where_result(%c: tensor<4xi1>, %a: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.where' op result element type must be 'f32', found 'f16'}}
+  %0 = tessera.where %c, %a, %a : (tensor<4xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf16>
+  return
+}
+
+// -----
+
+func.func @unary_type(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.tanh' op requires the same type for all operands and results}}
+  %0 = "tessera.tanh"(%a) : (tensor<4xf32>) -> tensor<4xf16>
+  return
+}
