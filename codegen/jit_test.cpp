@@ -709,6 +709,7 @@ TEST_CASE("the compile cache: a second compile of the same module skips the pipe
     CHECK(pipeline_run_count() == runs + 1);
     CHECK(run(*jit) == first);
     CHECK(jit->stats().mlir_pipeline_ms == 0);
+    MESSAGE("cache hit: key " << jit->stats().cache_lookup_ms << " ms, link " << jit->stats().jit_link_ms << " ms");
   }
   {
     // Other options are another key.
@@ -743,6 +744,10 @@ TEST_CASE("pipeline: description, hooks, optimization levels, targets, LLVM IR")
                            "expand-strided-metadata", "finalize-memref-to-llvm", "convert-math-to-libm",
                            "convert-func-to-llvm", "reconcile-unrealized-casts"})
     CHECK_MESSAGE(pipeline.find(pass) != std::string::npos, pass);
+  for (const char* option :
+       {"bufferize-function-boundaries=true", "function-boundary-type-conversion=identity-layout-map",
+        "allow-return-allocs-from-loops=true"})
+    CHECK_MESSAGE(pipeline.find(option) != std::string::npos, option);
 
   // Hooks add passes where the performance work will go; they show in the description (and so
   // in the cache key).

@@ -136,11 +136,20 @@ void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   pm.addPass(bufferization::createEmptyTensorToAllocTensorPass());
   // Bufferization: identity layouts at function boundaries keep the C interface to plain
   // row-major buffers; loops may yield fresh buffers (scf.while over tensors).
-  bufferization::OneShotBufferizationOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.setFunctionBoundaryTypeConversion(bufferization::LayoutMapOption::IdentityLayoutMap);
-  bufferize.allowReturnAllocsFromLoops = true;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // The options are given as pass options, not as a OneShotBufferizationOptions struct: only
+  // pass options show in the textual pipeline (describe_pipeline, the cache key).
+  std::unique_ptr<Pass> bufferize = bufferization::createOneShotBufferizePass();
+  if (failed(bufferize->initializeOptions("bufferize-function-boundaries=true "
+                                          "function-boundary-type-conversion=identity-layout-map "
+                                          "allow-return-allocs-from-loops=true",
+                                          [](const llvm::Twine&) { return failure(); }))) {
+    bufferization::OneShotBufferizationOptions options;
+    options.bufferizeFunctionBoundaries = true;
+    options.setFunctionBoundaryTypeConversion(bufferization::LayoutMapOption::IdentityLayoutMap);
+    options.allowReturnAllocsFromLoops = true;
+    bufferize = bufferization::createOneShotBufferizePass(options);
+  }
+  pm.addPass(std::move(bufferize));
   // Ownership-based deallocation: every buffer is freed once; returned buffers are owned by
   // the caller (cloned when they alias an argument or a constant).
   bufferization::buildBufferDeallocationPipeline(pm, bufferization::BufferDeallocationPipelineOptions());
