@@ -26,7 +26,22 @@ struct DensityResource : public SideEffects::Resource::Base<DensityResource> {
 
 } // namespace mlir::tessera
 
+namespace mlir::tessera {
+
+// Fails with an op error when `op` has a `policy` attribute that is not a
+// #tessera.policy.
+LogicalResult verifyPolicyAttribute(Operation* op);
+
+} // namespace mlir::tessera
+
 namespace mlir::OpTrait::tessera {
+
+// Every tessera op: a `policy` attribute, declared or not, is a #tessera.policy.
+template <typename ConcreteType>
+class VerifyPolicy : public TraitBase<ConcreteType, VerifyPolicy> {
+public:
+  static LogicalResult verifyTrait(Operation* op) { return ::mlir::tessera::verifyPolicyAttribute(op); }
+};
 
 // Marks ops that draw from the random number stream; a pass that must not
 // duplicate or reorder them (autodiff, rematerialization) tests for it.

@@ -43,8 +43,15 @@ def Tessera_IsRandom : NativeOpTrait<"IsRandom"> {
 defvar Tessera_RandomEffects = [Tessera_IsRandom,
     MemoryEffects<[MemRead<Tessera_RandomResource>, MemWrite<Tessera_RandomResource>]>];
 
+// Checks that an attribute named `policy`, declared by the op or not, is a
+// #tessera.policy. The Graph IR lowering puts the policy of a result's type on
+// the op that produces it, shape ops included.
+def Tessera_VerifyPolicy : NativeOpTrait<"VerifyPolicy"> {
+  let cppNamespace = "::mlir::OpTrait::tessera";
+}
+
 // Base class of every op of the dialect.
 class Tessera_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Tessera_Dialect, mnemonic, traits>;
+    : Op<Tessera_Dialect, mnemonic, !listconcat(traits, [Tessera_VerifyPolicy])>;
 
 #endif // TESSERA_DIALECT_TD

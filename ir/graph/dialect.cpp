@@ -33,6 +33,13 @@ Operation* TesseraDialect::materializeConstant(OpBuilder& builder, Attribute val
 // PolicyAttr
 //===----------------------------------------------------------------------===//
 
+LogicalResult mlir::tessera::verifyPolicyAttribute(Operation* op) {
+  Attribute policy = op->getAttr("policy");
+  if (policy && !isa<PolicyAttr>(policy))
+    return op->emitOpError() << "attribute 'policy' must be a #tessera.policy, found " << policy;
+  return success();
+}
+
 bool PolicyAttr::isEmpty() const {
   return !getAccum() && !getLossScale() && !getStochasticRound() && !getSaturate() && !getDeterministic() &&
          !getDevice();

@@ -1094,3 +1094,11 @@ func.func @unary_type(%a: tensor<4xf32>) {
   %0 = "tessera.tanh"(%a) : (tensor<4xf32>) -> tensor<4xf16>
   return
 }
+
+// -----
+
+func.func @policy_kind(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{'tessera.transpose' op attribute 'policy' must be a #tessera.policy, found "f32"}}
+  %0 = tessera.transpose %a [1, 0] {policy = "f32"} : tensor<4x8xf32> -> tensor<8x4xf32>
+  return
+}

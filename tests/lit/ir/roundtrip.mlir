@@ -1,6 +1,6 @@
 // Every op of the tessera dialect prints and parses back: the output of one
 // tessera-opt run is parsed by a second one, and each op is checked in its
-// printed form.
+// printed form. Regenerate the CHECK lines with update_roundtrip.py.
 // RUN: %tessera_opt %s | %tessera_opt | FileCheck %s
 // The generic form round-trips too.
 // RUN: %tessera_opt %s --mlir-print-op-generic | %tessera_opt | FileCheck %s
@@ -163,6 +163,8 @@ func.func @shapes(%x: tensor<4x8xf32>, %y: tensor<?x8xf32>, %n: index, %i: index
   %15 = tessera.slice %x[3, 7] [4, 8] [-1, -1] : tensor<4x8xf32> -> tensor<4x8xf32>
   // CHECK-NEXT: %16 = tessera.dim %arg1, 0 : tensor<?x8xf32>
   %16 = tessera.dim %y, 0 : tensor<?x8xf32>
+  // CHECK-NEXT: %17 = tessera.transpose %arg0 [1, 0] {policy = #tessera.policy<accum = f32>} : tensor<4x8xf32> -> tensor<8x4xf32>
+  %17 = tessera.transpose %x [1, 0] {policy = #tessera.policy<accum = f32>} : tensor<4x8xf32> -> tensor<8x4xf32>
   return
 }
 
