@@ -65,8 +65,16 @@ class DiagnosticCollector {
       case mlir::DiagnosticSeverity::Remark: os << "remark: "; break;
     }
     os << diagnostic.str();
-    for (mlir::Diagnostic& note : diagnostic.getNotes()) os << "\n  note: " << note.str();
+    for (mlir::Diagnostic& note : diagnostic.getNotes()) {
+      // Failing passes attach the whole operation ("see current operation: ..."), which can be
+      // the entire module; the start is enough to find it.
+      std::string text = note.str();
+      if (text.size() > kMaxNoteChars) text = text.substr(0, kMaxNoteChars) + " ...";
+      os << "\n  note: " << text;
+    }
   }
+
+  static constexpr size_t kMaxNoteChars = 1000;
 
   std::string text_;
   mlir::ScopedDiagnosticHandler handler_;

@@ -60,7 +60,7 @@ std::string mismatch(const ValueType& type, const RtValue& value) {
     if (value.kind == scalar_kind(type.dtype)) return "";
     return "expected " + type.str() + ", got " + (value.is_tensor() ? value.str() : kind_name(value.kind));
   }
-  bool same = value.is_tensor() && value.dtype == type.dtype && value.rank_matches(type);
+  bool same = value.is_tensor() && value.dtype == type.dtype && value.shape_matches(type);
   if (same) return "";
   return "expected " + type.str() + ", got " + (value.is_tensor() ? value.str() : kind_name(value.kind));
 }
@@ -130,7 +130,7 @@ int64_t RtValue::numel() const {
   return count;
 }
 
-bool RtValue::rank_matches(const ValueType& type) const {
+bool RtValue::shape_matches(const ValueType& type) const {
   if (shape.size() != type.shape.size()) return false;
   for (size_t d = 0; d < shape.size(); ++d)
     if (type.shape[d] != ValueType::kDynamic && type.shape[d] != shape[d]) return false;

@@ -48,7 +48,7 @@ struct RtValue {
   bool owning() const { return owner != nullptr; }
   int64_t numel() const;
   // Same rank as `type`, and the same sizes where `type` has static ones.
-  bool rank_matches(const ValueType& type) const;
+  bool shape_matches(const ValueType& type) const;
   // Row-major without gaps (strides of size-1 dimensions do not matter).
   bool contiguous() const;
   // A new owning row-major copy of a (strided) tensor.
