@@ -89,6 +89,11 @@ OpFoldResult TransposeOp::fold(FoldAdaptor) {
 
 namespace {
 
+// The replacement of `op` keeps the policy of op's result.
+void keepPolicy(Operation* op, Operation* replacement) {
+  if (Attribute policy = op->getAttr("policy")) replacement->setAttr("policy", policy);
+}
+
 // transpose(transpose(x, p1), p2) -> transpose(x, p1[p2[i]]); an identity
 // result then folds away.
 struct ComposeTransposes : public OpRewritePattern<TransposeOp> {
@@ -98,7 +103,8 @@ struct ComposeTransposes : public OpRewritePattern<TransposeOp> {
     if (!inner) return failure();
     SmallVector<int64_t> perm;
     for (int64_t p : op.getPerm()) perm.push_back(inner.getPerm()[p]);
-    rewriter.replaceOpWithNewOp<TransposeOp>(op, op.getType(), inner.getInput(), perm);
+    auto fused = rewriter.replaceOpWithNewOp<TransposeOp>(op, op.getType(), inner.getInput(), perm);
+    keepPolicy(op, fused);
     return success();
   }
 };
@@ -110,7 +116,8 @@ struct ComposeReshapes : public OpRewritePattern<ReshapeOp> {
   LogicalResult matchAndRewrite(ReshapeOp op, PatternRewriter& rewriter) const override {
     auto inner = op.getInput().getDefiningOp<ReshapeOp>();
     if (!inner) return failure();
-    rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), inner.getInput(), op.getDims());
+    auto fused = rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), inner.getInput(), op.getDims());
+    keepPolicy(op, fused);
     return success();
   }
 };

@@ -3,11 +3,11 @@
 
 // CHECK-LABEL: func.func @transpose_twice
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3x4xf32>)
-// CHECK-NEXT: %[[T:.*]] = tessera.transpose %[[X]] [2, 0, 1] : tensor<2x3x4xf32> -> tensor<4x2x3xf32>
+// CHECK-NEXT: %[[T:.*]] = tessera.transpose %[[X]] [2, 0, 1] {policy = #tessera.policy<accum = f32>} : tensor<2x3x4xf32> -> tensor<4x2x3xf32>
 // CHECK-NEXT: return %[[T]]
 func.func @transpose_twice(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
   %0 = tessera.transpose %x [1, 2, 0] : tensor<2x3x4xf32> -> tensor<3x4x2xf32>
-  %1 = tessera.transpose %0 [1, 2, 0] : tensor<3x4x2xf32> -> tensor<4x2x3xf32>
+  %1 = tessera.transpose %0 [1, 2, 0] {policy = #tessera.policy<accum = f32>} : tensor<3x4x2xf32> -> tensor<4x2x3xf32>
   return %1 : tensor<4x2x3xf32>
 }
 
