@@ -1,9 +1,12 @@
 // Unit tests of the CPU back end: lowering, JIT calls on runtime values, ownership of returned
 // buffers, external symbols, errors, and the compile cache. Also the test runner's main().
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -16,6 +19,7 @@
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "mlir/IR/Diagnostics.h"
@@ -809,6 +813,34 @@ TEST_CASE("pipeline: description, hooks, optimization levels, targets, LLVM IR")
   std::string aot_ir = unwrap(emit_llvm_ir(*source, {}, ObjectKind::Aot));
   CHECK(aot_ir.find(" i32 @tess_axpy(float") != std::string::npos);
   CHECK(aot_ir.find("target-cpu") != std::string::npos);
+}
+
+TEST_CASE("verbose lowering prints the IR after each pass; pass timing prints a report") {
+  Context ctx;
+  auto module = ctx.parse("func.func @f(%x: i64) -> i64 { return %x : i64 }");
+  CpuOptions options;
+  options.print_ir_after_all = true;
+  options.pass_timing = true;
+  // Both go to stderr; capture it in a file for the duration of the call.
+  llvm::SmallString<128> path;
+  int fd = -1;
+  REQUIRE(!llvm::sys::fs::createTemporaryFile("tessera-stderr", "txt", fd, path));
+  std::fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  bool ok = mlir::succeeded(lower_to_llvm_dialect(*module, options));
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(fd);
+  auto text = llvm::MemoryBuffer::getFile(path);
+  llvm::sys::fs::remove(path);
+  CHECK(ok);
+  REQUIRE(text);
+  llvm::StringRef log = (*text)->getBuffer();
+  CHECK(log.contains("IR Dump After OneShotBufferize"));
+  CHECK(log.contains("IR Dump After ReconcileUnrealizedCasts"));
+  CHECK(log.contains("Execution time report"));
 }
 
 TEST_CASE("compile time of a small module and of a transformer-block-sized module") {
