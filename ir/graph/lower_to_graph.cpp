@@ -87,12 +87,13 @@ class Lowerer {
         if (main_fn) roots.push_back(main_fn);
         else roots.assign(m.functions.begin(), m.functions.end());
       }
-      for (const sema::TypedFunction* f : roots) declare(SpecKey{f, {}});
+      for (const sema::TypedFunction* f : roots) declare(SpecKey{f, {}}, /*root=*/true);
       while (!work_.empty()) {
         auto [key, fn] = work_.front();
         work_.erase(work_.begin());
         lower_function(key, fn);
       }
+      reject_recursion();
     } catch (const LoweringFailed&) {
       return nullptr;
     }
@@ -125,6 +126,34 @@ class Lowerer {
   std::map<SpecKey, mlir::func::FuncOp> specs_;
   std::vector<std::pair<SpecKey, mlir::func::FuncOp>> work_;
   std::set<std::string> names_;
+  struct CallEdge {
+    mlir::Operation* caller;
+    mlir::Operation* callee;
+    std::string callee_name;
+    SourceRange where;
+  };
+  std::vector<CallEdge> calls_;
+  mlir::func::FuncOp current_func_;
+
+  // Compiled code cannot recurse yet (buffers cross calls by ownership, which recursion breaks);
+  // a call that closes a cycle is reported where it is.
+  void reject_recursion() {
+    std::map<mlir::Operation*, std::vector<const CallEdge*>> out;
+    for (const CallEdge& e : calls_) out[e.caller].push_back(&e);
+    std::map<mlir::Operation*, int> state;  // 1 on the stack, 2 done
+    std::function<void(mlir::Operation*)> visit = [&](mlir::Operation* f) {
+      state[f] = 1;
+      for (const CallEdge* e : out[f]) {
+        mlir::Operation* g = e->callee;
+        if (state[g] == 1)
+          unsupported(e->where, fmt::format("recursive calls ('{}' calls itself through this call)", e->callee_name));
+        if (state[g] == 0) visit(g);
+      }
+      state[f] = 2;
+    };
+    for (const CallEdge& e : calls_)
+      if (state[e.caller] == 0) visit(e.caller);
+  }
 
   // Per function.
   const sema::TypedFunction* fn_ = nullptr;
@@ -225,8 +254,10 @@ class Lowerer {
 
   // ------------------------------------------------------------- functions
 
-  std::string mangle(const SpecKey& key) {
-    std::string name = key.fn->name;
+  std::string mangle(const SpecKey& key, bool root) {
+    // Functions other than the roots get a prefix that no C name has, so that a user function
+    // called `exp` or `free` cannot clash with the C library in compiled code.
+    std::string name = root ? entry_symbol(key.fn->name) : "tsr." + key.fn->name;
     if (!key.dims.empty()) {
       name += "_";
       for (const auto& [d, v] : key.dims) name += fmt::format("_{}{}", d, v);
@@ -242,7 +273,7 @@ class Lowerer {
     for (const auto& [d, v] : key.dims) dim_subst_.emplace(d, DimExpr::constant(v));
   }
 
-  mlir::func::FuncOp declare(const SpecKey& key) {
+  mlir::func::FuncOp declare(const SpecKey& key, bool root = false) {
     if (auto it = specs_.find(key); it != specs_.end()) return it->second;
     const sema::TypedFunction& f = *key.fn;
     if (!f.ok) unsupported(f.range, fmt::format("lowering '{}', which has errors", f.name));
@@ -258,7 +289,8 @@ class Lowerer {
     dim_subst_ = saved;
     mlir::OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToEnd(module_.getBody());
-    auto func = b_.create<mlir::func::FuncOp>(loc(f.range), mangle(key), b_.getFunctionType(inputs, outputs));
+    auto func = b_.create<mlir::func::FuncOp>(loc(f.range), mangle(key, root), b_.getFunctionType(inputs, outputs));
+    if (!root) func.setPrivate();
     specs_.emplace(key, func);
     work_.push_back({key, func});
     return func;
@@ -266,6 +298,7 @@ class Lowerer {
 
   void lower_function(const SpecKey& key, mlir::func::FuncOp func) {
     const sema::TypedFunction& f = *key.fn;
+    current_func_ = func;
     fn_ = &f;
     set_dims(key);
     dim_values_.clear();
@@ -416,28 +449,63 @@ class Lowerer {
     unsupported(r, "this condition");
   }
 
+  // `if`: an scf.if whose results are the names the branches assign that exist before it, or
+  // that both branches assign (Python keeps them after the `if`). The branches are lowered
+  // first, into an scf.if without results, then moved into one with the result types.
   void if_stmt(const IfStmt* s) {
     mlir::Value cond = condition(s->cond);
-    auto outs = carried({&s->then_body, &s->else_body});
-    std::vector<mlir::Type> types;
-    for (auto& [n, l] : outs) types.push_back(l.value.getType());
-    auto op = b_.create<mlir::scf::IfOp>(loc(s->range), types, cond, /*withElseRegion=*/true);
-    auto branch = [&](mlir::Block* blk, const Body& body) {
+    mlir::Location l = loc(s->range);
+    std::vector<std::string> then_names, else_names;
+    assigned_names(s->then_body, then_names);
+    assigned_names(s->else_body, else_names);
+    auto draft = b_.create<mlir::scf::IfOp>(l, mlir::TypeRange{}, cond, /*withElseRegion=*/true);
+    struct Branch {
+      mlir::Block* block;
+      std::map<std::string, Local> values;  // every name visible at its end
+    };
+    std::map<std::string, Local> before;
+    for (auto& scope : scopes_)
+      for (auto& [n, v] : scope) before[n] = v;
+    auto lower_branch = [&](mlir::Block* blk, const Body& body) {
       mlir::OpBuilder::InsertionGuard guard(b_);
       if (!blk->empty() && blk->back().hasTrait<mlir::OpTrait::IsTerminator>()) blk->back().erase();
       b_.setInsertionPointToEnd(blk);
       scopes_.emplace_back();
       block(body);
-      std::vector<mlir::Value> yielded;
-      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      Branch out{blk, {}};
+      for (auto& scope : scopes_)
+        for (auto& [n, v] : scope) out.values[n] = v;
       scopes_.pop_back();
-      b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+      for (auto& [n, v] : before) assign(n, v);  // the else branch starts from the same state
+      return out;
     };
-    // Names assigned in a branch are written to the outer scope; restore them between branches.
-    auto before = outs;
-    branch(&op.getThenRegion().front(), s->then_body);
-    for (auto& [n, l] : before) assign(n, l);
-    branch(&op.getElseRegion().front(), s->else_body);
+    Branch then_b = lower_branch(&draft.getThenRegion().front(), s->then_body);
+    Branch else_b = lower_branch(&draft.getElseRegion().front(), s->else_body);
+    std::vector<std::pair<std::string, Local>> outs;
+    auto in = [](const std::vector<std::string>& v, const std::string& n) {
+      return std::find(v.begin(), v.end(), n) != v.end();
+    };
+    std::vector<std::string> names = then_names;
+    for (const auto& n : else_names)
+      if (!in(names, n)) names.push_back(n);
+    for (const auto& n : names) {
+      if (before.count(n)) outs.push_back({n, before[n]});
+      else if (in(then_names, n) && in(else_names, n) && then_b.values.count(n) && else_b.values.count(n))
+        outs.push_back({n, then_b.values[n]});
+    }
+    std::vector<mlir::Type> types;
+    for (auto& [n, v] : outs) types.push_back(v.value.getType());
+    for (Branch* br : {&then_b, &else_b}) {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToEnd(br->block);
+      std::vector<mlir::Value> yielded;
+      for (size_t i = 0; i < outs.size(); ++i) yielded.push_back(convert(br->values.at(outs[i].first), types[i], s->range));
+      b_.create<mlir::scf::YieldOp>(l, yielded);
+    }
+    auto op = b_.create<mlir::scf::IfOp>(l, types, cond, /*withElseRegion=*/true);
+    op.getThenRegion().takeBody(draft.getThenRegion());
+    op.getElseRegion().takeBody(draft.getElseRegion());
+    draft.erase();
     for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
   }
 
@@ -1307,7 +1375,7 @@ class Lowerer {
     std::vector<mlir::Value> operands;
     for (const Expr* a : positional(c)) {
       if (auto* s = dyn_cast<StringLiteralExpr>(a)) {
-        format.push_back(b_.getStringAttr(s->value));
+        format.push_back(b_.getStringAttr(mlir::tessera::PrintOp::escapeLiteral(s->value)));
         continue;
       }
       if (auto* at = dyn_cast<AttributeExpr>(a); at && at->name == "shape") {
@@ -1317,7 +1385,7 @@ class Lowerer {
         std::string text = "(";
         for (int64_t i = 0; i < rt.getRank(); ++i) text += (i ? ", " : "") + std::to_string(rt.getDimSize(i));
         text += rt.getRank() == 1 ? ",)" : ")";
-        format.push_back(b_.getStringAttr(text));
+        format.push_back(b_.getStringAttr(mlir::tessera::PrintOp::escapeLiteral(text)));
         continue;
       }
       Local v = expr(a);
@@ -1361,6 +1429,7 @@ class Lowerer {
       args.push_back(convert(expr(bound[k]), ftype.getInput(k), bound[k]->range));
     }
     auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
+    calls_.push_back({current_func_.getOperation(), f.getOperation(), callee.name, c->range});
     if (call.getNumResults() == 0) return {mlir::Value{}, t};
     mlir::Value result = call.getResult(0);
     return {result, t};
@@ -1368,6 +1437,17 @@ class Lowerer {
 };
 
 }  // namespace
+
+std::string entry_symbol(const std::string& name) {
+  // Names a compiled program already uses for the C library and the runtime.
+  static const std::set<std::string> reserved = {
+      "abort", "abs",  "acos",  "asin",  "atan",   "atan2", "calloc", "ceil",  "cos",   "cosh",    "erf",
+      "exit",  "exp",  "exp2",  "expm1", "fabs",   "floor", "fma",    "fmod",  "free",  "log",     "log10",
+      "log1p", "log2", "malloc", "memcpy", "memmove", "memset", "pow", "printf", "realloc", "round",
+      "sin",   "sinh", "sqrt",  "tan",   "tanh",   "trunc"};
+  if (reserved.count(name) || name.rfind("tess", 0) == 0 || name.rfind("_mlir", 0) == 0) return "tsr." + name;
+  return name;
+}
 
 DiagnosticBridge::DiagnosticBridge(mlir::MLIRContext& ctx, const SourceManager& sources, DiagnosticEngine& diags)
     : ctx_(ctx) {

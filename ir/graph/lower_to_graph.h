@@ -36,6 +36,11 @@ class DiagnosticBridge {
   std::string internal_;
 };
 
+// The symbol of a root function named `name` in lowered modules: the name itself, or
+// `tsr.<name>` when it would clash with the C library or the runtime (`exp`, `free`, `tess*`).
+// Other functions are `tsr.<name>` (with their dimension values) and private.
+std::string entry_symbol(const std::string& name);
+
 // Loads the dialects Graph IR uses into `ctx`.
 void load_graph_dialects(mlir::MLIRContext& ctx);
 

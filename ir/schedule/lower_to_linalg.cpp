@@ -1145,11 +1145,27 @@ void lower_print(Operation* op, int& counter) {
   auto module = op->getParentOfType<ModuleOp>();
   auto format = op->getAttrOfType<ArrayAttr>("format");
   b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintBeginLine", {}), ValueRange{});
+  // One format string per print() argument; the runtime puts one space between them.
   unsigned next = 0;
   for (Attribute a : format) {
     StringRef s = cast<StringAttr>(a).getValue();
-    if (s == "{}" && next < op->getNumOperands()) print_value(e, module, op->getOperand(next++));
-    else print_string(e, module, s, counter);
+    if (s == "{}" && next < op->getNumOperands()) {
+      print_value(e, module, op->getOperand(next++));
+      continue;
+    }
+    auto segments = td::PrintOp::parseFormat(b.getArrayAttr({a}));
+    std::string text;
+    bool literal = succeeded(segments);
+    if (literal)
+      for (const auto& seg : *segments) {
+        if (seg.isValue) literal = false;
+        text += seg.text;
+      }
+    if (!literal) {
+      emitError(e.loc) << "not yet supported: formatted values in print ('" << s << "')";
+      throw Unsupported{};
+    }
+    print_string(e, module, text, counter);
   }
   b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintEndLine", {}), ValueRange{});
   op->erase();

@@ -14,6 +14,8 @@ config.substitutions.append(("%tesserac", config.tesserac))
 config.substitutions.append(("%tessera_opt", config.tessera_opt))
 config.substitutions.append(("%FileCheck", config.filecheck))
 config.substitutions.append(("%python", config.python))
+# Debian's interpreter, with python3-numpy and python3-torch (the first python3 on PATH may lack them).
+config.substitutions.append(("%numpy", "/usr/bin/python3"))
 config.substitutions.append(("%shared", os.path.join(config.tessera_src_root, "..", "shared")))
 config.environment["NO_COLOR"] = "1"
 config.environment["TERM"] = "dumb"

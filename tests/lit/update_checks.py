@@ -27,6 +27,7 @@ def substitutions(path, build):
         ("%tesserac", tesserac),
         ("%FileCheck", "FileCheck"),
         ("%python", sys.executable),
+        ("%numpy", "/usr/bin/python3"),
         ("%shared", os.path.join(ROOT, "..", "shared")),
         ("%s", path),
         ("%S", os.path.dirname(path)),

@@ -17,6 +17,7 @@
 #include "frontend/internal_error.h"
 #include "ir/graph/lower_to_graph.h"
 #include "ir/schedule/Passes.h"
+#include "tools/tesserac/run.h"
 #include "sema/program.h"
 #include "sema/sema.h"
 #include "tools/tesserac/options.h"
@@ -125,7 +126,10 @@ int run(const std::vector<std::string>& args) {
 
   switch (o.command) {
     case cli::Command::Build: return not_yet_supported("'build' (code generation is not built yet)");
-    case cli::Command::Run: return not_yet_supported("'run' (code generation is not built yet)");
+    case cli::Command::Run:
+      if (o.debug_numerics) return not_yet_supported("'run --debug-numerics'");
+      if (!o.profile.empty()) return not_yet_supported("'run --profile'");
+      break;
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
@@ -154,7 +158,8 @@ int run(const std::vector<std::string>& args) {
   sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
-  bool lowers = o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule");
+  bool lowers = (o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule")) ||
+                o.command == cli::Command::Run;
   if (!lowers || diags.has_errors()) {
     emit_diagnostics(diags, o);
     if (diags.has_errors()) return kExitErrors;
@@ -168,8 +173,12 @@ int run(const std::vector<std::string>& args) {
     lowering.entry = o.entry;
     if (!o.entry.empty() && !has_function(typed[0], o.entry))
       return usage_error(fmt::format("{}: no function named '{}'", o.files[0], o.entry));
+    bool run = o.command == cli::Command::Run;
+    if (run && o.entry.empty() && !has_function(typed[0], "main"))
+      return usage_error(fmt::format("{}: no function 'main' to run (name one with --entry)", o.files[0]));
+    if (run) lowering.entry = o.entry.empty() ? "main" : o.entry;
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
-    if (graph && o.stage == "schedule") {
+    if (graph && (o.stage == "schedule" || run)) {
       ir::DiagnosticBridge bridge(context, sources, diags);
       if (mlir::failed(ir::run_schedule_pipeline(*graph))) {
         if (!bridge.internal_errors().empty()) TSR_ICE("schedule lowering", bridge.internal_errors());
@@ -178,6 +187,15 @@ int run(const std::vector<std::string>& args) {
     }
     emit_diagnostics(diags, o);
     if (!graph) return kExitErrors;
+    if (run) {
+      cli::RunRequest request;
+      request.entry = ir::entry_symbol(lowering.entry);
+      request.args = o.args;
+      request.outs = o.outs;
+      if (!o.arch.empty()) request.arch = o.arch;
+      request.opt_level = o.opt_level;
+      return cli::run_module(*graph, request);
+    }
     std::string text;
     llvm::raw_string_ostream os(text);
     graph->print(os);

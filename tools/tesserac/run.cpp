@@ -1,0 +1,195 @@
+#include "tools/tesserac/run.h"
+
+#include <charconv>
+#include <iostream>
+#include <memory>
+
+#include <llvm/Support/Error.h>
+
+#include "codegen/cpu/jit.h"
+#include "tessera/codegen_abi.h"
+#include "tessera/runtime.h"
+
+namespace tessera::cli {
+
+namespace {
+
+using codegen::DType;
+using codegen::RtValue;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 3;
+
+int runtime_error(const std::string& message) {
+  std::cerr << "runtime error: " << message << "\n";
+  return kExitRuntime;
+}
+
+// The runtime functions compiled code calls, handed to the JIT by address (tesserac links the
+// runtime statically and does not export its symbols).
+std::vector<std::pair<std::string, void*>> runtime_symbols() {
+  return {
+      {"tessPrintBeginLine", reinterpret_cast<void*>(&tessPrintBeginLine)},
+      {"tessPrintEndLine", reinterpret_cast<void*>(&tessPrintEndLine)},
+      {"tessPrintAddStr", reinterpret_cast<void*>(&tessPrintAddStr)},
+      {"tessPrintAddI64", reinterpret_cast<void*>(&tessPrintAddI64)},
+      {"tessPrintAddF64", reinterpret_cast<void*>(&tessPrintAddF64)},
+      {"tessPrintAddF32", reinterpret_cast<void*>(&tessPrintAddF32)},
+      {"tessPrintAddBool", reinterpret_cast<void*>(&tessPrintAddBool)},
+      {"tessPrintAddMemref_f32", reinterpret_cast<void*>(&tessPrintAddMemref_f32)},
+      {"tessPrintAddMemref_f64", reinterpret_cast<void*>(&tessPrintAddMemref_f64)},
+      {"tessPrintAddMemref_f16", reinterpret_cast<void*>(&tessPrintAddMemref_f16)},
+      {"tessPrintAddMemref_bf16", reinterpret_cast<void*>(&tessPrintAddMemref_bf16)},
+      {"tessPrintAddMemref_i1", reinterpret_cast<void*>(&tessPrintAddMemref_i1)},
+      {"tessPrintAddMemref_i8", reinterpret_cast<void*>(&tessPrintAddMemref_i8)},
+      {"tessPrintAddMemref_i16", reinterpret_cast<void*>(&tessPrintAddMemref_i16)},
+      {"tessPrintAddMemref_i32", reinterpret_cast<void*>(&tessPrintAddMemref_i32)},
+      {"tessPrintAddMemref_i64", reinterpret_cast<void*>(&tessPrintAddMemref_i64)},
+      {"tessFillRandom_f32", reinterpret_cast<void*>(&tessFillRandom_f32)},
+      {"tessFillRandom_f64", reinterpret_cast<void*>(&tessFillRandom_f64)},
+  };
+}
+
+std::string last_runtime_message(tessStatus_t status) {
+  const char* m = tessGetLastErrorMessage();
+  return m && *m ? m : tessGetErrorString(status);
+}
+
+// One --arg for a parameter of type `want`: a .npy file for a tensor, a number otherwise.
+bool parse_arg(const std::string& text, const codegen::ValueType& want, size_t index, RtValue& out,
+               std::string& error) {
+  if (want.is_tensor) {
+    auto t = std::shared_ptr<tessTensor>(new tessTensor{}, [](tessTensor* p) {
+      tessTensorFree(p);
+      delete p;
+    });
+    tessStatus_t s = tessNpyLoad(text.c_str(), t.get());
+    if (s != TESS_SUCCESS) {
+      error = last_runtime_message(s);
+      return false;
+    }
+    DType have = static_cast<DType>(t->dtype);
+    if (have != want.dtype) {
+      error = text + ": the entry's argument " + std::to_string(index + 1) + " is " + want.str() + ", the file holds " +
+              codegen::dtype_name(have) + " values";
+      return false;
+    }
+    if (t->rank != want.rank()) {
+      error = text + ": the entry's argument " + std::to_string(index + 1) + " is " + want.str() + ", the file holds a " +
+              "rank-" + std::to_string(t->rank) + " array";
+      return false;
+    }
+    std::vector<int64_t> shape(t->shape, t->shape + t->rank), strides(t->strides, t->strides + t->rank);
+    for (int32_t i = 0; i < t->rank; ++i) {
+      if (want.shape[i] != codegen::ValueType::kDynamic && want.shape[i] != shape[i]) {
+        error = text + ": the entry's argument " + std::to_string(index + 1) + " is " + want.str() +
+                ", the file's dimension " + std::to_string(i) + " is " + std::to_string(shape[i]);
+        return false;
+      }
+    }
+    out = RtValue::tensor_view(have, shape, t->data, strides);
+    out.owner = std::shared_ptr<void>(t, t->data);
+    return true;
+  }
+  auto bad = [&] {
+    error = "argument " + std::to_string(index + 1) + " ('" + text + "') is not a " + want.str();
+    return false;
+  };
+  const char* b = text.data();
+  const char* e = text.data() + text.size();
+  switch (want.dtype) {
+    case DType::I1:
+      if (text == "True" || text == "true" || text == "1") out = RtValue::from_i1(true);
+      else if (text == "False" || text == "false" || text == "0") out = RtValue::from_i1(false);
+      else return bad();
+      return true;
+    case DType::I32:
+    case DType::I64: {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec != std::errc() || p != e) return bad();
+      out = want.dtype == DType::I32 ? RtValue::from_i32(static_cast<int32_t>(v)) : RtValue::from_i64(v);
+      return true;
+    }
+    case DType::F32:
+    case DType::F64: {
+      double v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec != std::errc() || p != e) return bad();
+      out = want.dtype == DType::F32 ? RtValue::from_f32(static_cast<float>(v)) : RtValue::from_f64(v);
+      return true;
+    }
+    default: return bad();
+  }
+}
+
+// A result as the runtime's tensor view (non-owning).
+tessTensor view_of(const RtValue& v) {
+  tessTensor t{};
+  tessTensorWrap(static_cast<tessDType>(v.dtype), static_cast<int32_t>(v.shape.size()), v.shape.data(),
+                 v.strides.data(), v.data, &t);
+  return t;
+}
+
+void print_result(const RtValue& v) {
+  tessValue value{};
+  tessTensor t{};
+  switch (v.kind) {
+    case RtValue::Kind::Tensor:
+      t = view_of(v);
+      value = tessValue{TESS_VALUE_TENSOR, static_cast<int32_t>(v.shape.size()), 0, 0.0, &t};
+      break;
+    case RtValue::Kind::I1: value = tessValue{TESS_VALUE_BOOL, 0, v.int_value, 0.0, nullptr}; break;
+    case RtValue::Kind::I32:
+    case RtValue::Kind::I64: value = tessValue{TESS_VALUE_I64, 0, v.int_value, 0.0, nullptr}; break;
+    case RtValue::Kind::F32: value = tessValue{TESS_VALUE_F32, 0, 0, v.float_value, nullptr}; break;
+    case RtValue::Kind::F64: value = tessValue{TESS_VALUE_F64, 0, 0, v.float_value, nullptr}; break;
+  }
+  tessPrintValues(&value, 1);
+}
+
+}  // namespace
+
+int run_module(mlir::ModuleOp module, const RunRequest& request) {
+  codegen::CpuOptions cpu;
+  cpu.arch = request.arch.empty() ? "native" : request.arch;
+  cpu.opt_level = request.opt_level;
+  codegen::JitOptions jit_options;
+  jit_options.symbols = runtime_symbols();
+  auto jit = codegen::JitModule::compile(module, cpu, jit_options);
+  if (!jit) {
+    std::string message = llvm::toString(jit.takeError());
+    std::cerr << "internal compiler error in code generation: " << message
+              << "\nthis is a bug in tesserac, not in your program\n";
+    return 101;
+  }
+  const codegen::EntrySignature* entry = (*jit)->find_entry(request.entry);
+  if (!entry) return runtime_error("the program has no entry '" + request.entry + "'");
+  if (request.args.size() != entry->params.size())
+    return runtime_error("'" + request.entry + "' takes " + std::to_string(entry->params.size()) + " argument(s), " +
+                         std::to_string(request.args.size()) + " given with --arg");
+  std::vector<RtValue> args(entry->params.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string error;
+    if (!parse_arg(request.args[i], entry->params[i], i, args[i], error)) return runtime_error(error);
+  }
+  auto results = (*jit)->invoke(request.entry, args);
+  if (!results) return runtime_error(llvm::toString(results.takeError()));
+  if (!request.outs.empty() && request.outs.size() != results->size())
+    return runtime_error("'" + request.entry + "' returns " + std::to_string(results->size()) + " value(s), " +
+                         std::to_string(request.outs.size()) + " --out file(s) given");
+  for (size_t i = 0; i < results->size(); ++i) {
+    const RtValue& r = (*results)[i];
+    if (request.outs.empty()) {
+      print_result(r);
+      continue;
+    }
+    if (!r.is_tensor()) return runtime_error("result " + std::to_string(i + 1) + " is a scalar; --out takes tensors");
+    tessTensor t = view_of(r);
+    tessStatus_t s = tessNpySave(request.outs[i].c_str(), &t);
+    if (s != TESS_SUCCESS) return runtime_error(last_runtime_message(s));
+  }
+  return kExitOk;
+}
+
+}  // namespace tessera::cli

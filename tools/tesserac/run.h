@@ -1,0 +1,24 @@
+// `tesserac run`: JIT-compiles a lowered program and calls its entry with --arg values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <mlir/IR/BuiltinOps.h>
+
+namespace tessera::cli {
+
+struct RunRequest {
+  std::string entry;               // the function symbol in the module
+  std::vector<std::string> args;   // --arg: a .npy path or a number
+  std::vector<std::string> outs;   // --out: .npy paths for the results, in order
+  std::string arch = "native";
+  int opt_level = 2;
+};
+
+// Compiles `module` (Schedule IR) for the host and runs the entry. Runtime errors (a bad
+// .npy file, arguments that do not fit the entry) are printed as `runtime error: ...` and give
+// exit code 3; results without an --out are printed like print() does.
+int run_module(mlir::ModuleOp module, const RunRequest& request);
+
+}  // namespace tessera::cli
