@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: checks the example programs with the freshly built compiler and
 # shows what a user sees today: inferred types and shapes of a correct program,
-# and the diagnostics of programs with mistakes.
+# the diagnostics of programs with mistakes, and programs compiled and run.
 set -u
 build=${1:-build}
 tc="$build/tools/tesserac"
@@ -29,6 +29,9 @@ echo
 echo "== tesserac --explain E0001"
 "$tc" --explain E0001 | head -n 12
 echo
-echo "Running programs needs code generation, which is not built yet:"
-"$tc" run examples/layer_norm.tsr
+echo "== tesserac run examples/first_run.tsr (JIT-compiled for this CPU)"
+"$tc" run examples/first_run.tsr
+echo
+echo "== tesserac run ../shared/conformance/dynamic_model.tsr"
+"$tc" run ../shared/conformance/dynamic_model.tsr
 exit 0

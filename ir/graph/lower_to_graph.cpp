@@ -83,7 +83,9 @@ class Lowerer {
         if (!options.entry.empty() && f->name == options.entry) roots.push_back(f);
         if (f->name == "main") main_fn = f;
       }
-      if (options.entry.empty()) {
+      if (options.all_functions) {
+        roots.assign(m.functions.begin(), m.functions.end());
+      } else if (options.entry.empty()) {
         if (main_fn) roots.push_back(main_fn);
         else roots.assign(m.functions.begin(), m.functions.end());
       }

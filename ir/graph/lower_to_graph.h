@@ -18,6 +18,8 @@ struct GraphLoweringOptions {
   // The function to lower with everything it calls. Empty: `main` when the module has one,
   // otherwise every function of the module.
   std::string entry;
+  // Every function of the module is a root (an exported entry), `main` or not: `build`.
+  bool all_functions = false;
 };
 
 // While alive, turns errors that MLIR passes emit on the context into the compiler's own

@@ -16,6 +16,7 @@ config.substitutions.append(("%FileCheck", config.filecheck))
 config.substitutions.append(("%python", config.python))
 # Debian's interpreter, with python3-numpy and python3-torch (the first python3 on PATH may lack them).
 config.substitutions.append(("%numpy", "/usr/bin/python3"))
+config.substitutions.append(("%cc", "clang-19"))
 config.substitutions.append(("%shared", os.path.join(config.tessera_src_root, "..", "shared")))
 config.environment["NO_COLOR"] = "1"
 config.environment["TERM"] = "dumb"

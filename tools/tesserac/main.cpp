@@ -125,7 +125,11 @@ int run(const std::vector<std::string>& args) {
   }
 
   switch (o.command) {
-    case cli::Command::Build: return not_yet_supported("'build' (code generation is not built yet)");
+    case cli::Command::Build:
+      if (o.target != "cpu") return not_yet_supported("'build --target " + o.target + "' (GPU code generation is not built yet)");
+      if (!o.emit_kind.empty() && o.emit_kind != "obj" && o.emit_kind != "shared" && o.emit_kind != "header")
+        return not_yet_supported("'build --emit=" + o.emit_kind + "' for the CPU");
+      break;
     case cli::Command::Run:
       if (o.debug_numerics) return not_yet_supported("'run --debug-numerics'");
       if (!o.profile.empty()) return not_yet_supported("'run --profile'");
@@ -133,7 +137,7 @@ int run(const std::vector<std::string>& args) {
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
-      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule")
+      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule" && o.stage != "llvm")
         return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
       break;
     default: break;
@@ -158,8 +162,8 @@ int run(const std::vector<std::string>& args) {
   sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
-  bool lowers = (o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule")) ||
-                o.command == cli::Command::Run;
+  bool lowers = (o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule" || o.stage == "llvm")) ||
+                o.command == cli::Command::Run || o.command == cli::Command::Build;
   if (!lowers || diags.has_errors()) {
     emit_diagnostics(diags, o);
     if (diags.has_errors()) return kExitErrors;
@@ -177,8 +181,10 @@ int run(const std::vector<std::string>& args) {
     if (run && o.entry.empty() && !has_function(typed[0], "main"))
       return usage_error(fmt::format("{}: no function 'main' to run (name one with --entry)", o.files[0]));
     if (run) lowering.entry = o.entry.empty() ? "main" : o.entry;
+    bool build = o.command == cli::Command::Build;
+    if (build) lowering.all_functions = o.entry.empty();
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
-    if (graph && (o.stage == "schedule" || run)) {
+    if (graph && (o.stage == "schedule" || o.stage == "llvm" || run || build)) {
       ir::DiagnosticBridge bridge(context, sources, diags);
       if (mlir::failed(ir::run_schedule_pipeline(*graph))) {
         if (!bridge.internal_errors().empty()) TSR_ICE("schedule lowering", bridge.internal_errors());
@@ -187,6 +193,15 @@ int run(const std::vector<std::string>& args) {
     }
     emit_diagnostics(diags, o);
     if (!graph) return kExitErrors;
+    if (build || o.stage == "llvm") {
+      cli::BuildRequest request;
+      request.input = o.files[0];
+      request.output = o.output;
+      request.kind = build ? (o.emit_kind.empty() ? "shared" : o.emit_kind) : "llvm";
+      if (!o.arch.empty()) request.arch = o.arch;
+      request.opt_level = o.opt_level;
+      return cli::build_module(*graph, request);
+    }
     if (run) {
       cli::RunRequest request;
       request.entry = ir::entry_symbol(lowering.entry);

@@ -6,6 +6,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include "codegen/cpu/aot.h"
 #include "codegen/cpu/jit.h"
 #include "tessera/codegen_abi.h"
 #include "tessera/runtime.h"
@@ -189,6 +190,41 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
     tessStatus_t s = tessNpySave(request.outs[i].c_str(), &t);
     if (s != TESS_SUCCESS) return runtime_error(last_runtime_message(s));
   }
+  return kExitOk;
+}
+
+int build_module(mlir::ModuleOp module, const BuildRequest& request) {
+  codegen::CpuOptions cpu;
+  cpu.arch = request.arch.empty() ? "native" : request.arch;
+  cpu.opt_level = request.opt_level;
+  auto ice = [](llvm::Error e) {
+    std::cerr << "internal compiler error in code generation: " << llvm::toString(std::move(e))
+              << "\nthis is a bug in tesserac, not in your program\n";
+    return 101;
+  };
+  if (request.kind == "llvm") {
+    auto text = codegen::emit_llvm_ir(module, cpu, codegen::ObjectKind::Aot);
+    if (!text) return ice(text.takeError());
+    std::cout << *text;
+    return kExitOk;
+  }
+  std::string out = request.output;
+  if (out.empty()) {
+    std::string stem = request.input;
+    if (auto dot = stem.rfind('.'); dot != std::string::npos && dot > stem.rfind('/') + 1) stem = stem.substr(0, dot);
+    out = stem + (request.kind == "shared" ? ".so" : request.kind == "obj" ? ".o" : ".h");
+  }
+  llvm::Error e = llvm::Error::success();
+  if (request.kind == "header") {
+    e = codegen::emit_c_header(module, out);
+  } else if (request.kind == "obj") {
+    e = codegen::emit_object(module, out, cpu);
+  } else {
+    codegen::AotOptions aot;
+    aot.runtime_library = TESSERA_RUNTIME_LIBRARY;
+    e = codegen::emit_shared_library(module, out, cpu, aot);
+  }
+  if (e) return ice(std::move(e));
   return kExitOk;
 }
 

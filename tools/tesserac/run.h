@@ -16,6 +16,17 @@ struct RunRequest {
   int opt_level = 2;
 };
 
+struct BuildRequest {
+  std::string input;   // the .tsr file (default output names come from it)
+  std::string output;  // -o; empty: <input stem>.so / .o / .h next to the input
+  std::string kind;    // "shared", "obj", "header", or "llvm" (print LLVM IR on stdout)
+  std::string arch = "native";
+  int opt_level = 2;
+};
+
+// Ahead-of-time compilation of `module` (Schedule IR) for the CPU.
+int build_module(mlir::ModuleOp module, const BuildRequest& request);
+
 // Compiles `module` (Schedule IR) for the host and runs the entry. Runtime errors (a bad
 // .npy file, arguments that do not fit the entry) are printed as `runtime error: ...` and give
 // exit code 3; results without an --out are printed like print() does.
