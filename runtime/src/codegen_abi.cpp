@@ -114,4 +114,19 @@ void tessFillRandom_f64(int64_t seed, int64_t offset, int32_t normal, double* al
     tessRandUniformF64(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
 }
 
+const tessSymbol* tessCodegenSymbols(size_t* count) {
+#define TESS_SYMBOL(name) tessSymbol{#name, reinterpret_cast<void*>(&name)}
+  static const tessSymbol table[] = {
+      TESS_SYMBOL(tessPrintBeginLine),      TESS_SYMBOL(tessPrintEndLine),        TESS_SYMBOL(tessPrintAddStr),
+      TESS_SYMBOL(tessPrintAddI64),         TESS_SYMBOL(tessPrintAddF64),         TESS_SYMBOL(tessPrintAddF32),
+      TESS_SYMBOL(tessPrintAddBool),        TESS_SYMBOL(tessPrintAddMemref_f32),  TESS_SYMBOL(tessPrintAddMemref_f64),
+      TESS_SYMBOL(tessPrintAddMemref_f16),  TESS_SYMBOL(tessPrintAddMemref_bf16), TESS_SYMBOL(tessPrintAddMemref_i1),
+      TESS_SYMBOL(tessPrintAddMemref_i8),   TESS_SYMBOL(tessPrintAddMemref_i16),  TESS_SYMBOL(tessPrintAddMemref_i32),
+      TESS_SYMBOL(tessPrintAddMemref_i64),  TESS_SYMBOL(tessFillRandom_f32),      TESS_SYMBOL(tessFillRandom_f64),
+  };
+#undef TESS_SYMBOL
+  if (count) *count = sizeof(table) / sizeof(table[0]);
+  return table;
+}
+
 }  // extern "C"

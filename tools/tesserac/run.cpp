@@ -29,26 +29,11 @@ int runtime_error(const std::string& message) {
 // The runtime functions compiled code calls, handed to the JIT by address (tesserac links the
 // runtime statically and does not export its symbols).
 std::vector<std::pair<std::string, void*>> runtime_symbols() {
-  return {
-      {"tessPrintBeginLine", reinterpret_cast<void*>(&tessPrintBeginLine)},
-      {"tessPrintEndLine", reinterpret_cast<void*>(&tessPrintEndLine)},
-      {"tessPrintAddStr", reinterpret_cast<void*>(&tessPrintAddStr)},
-      {"tessPrintAddI64", reinterpret_cast<void*>(&tessPrintAddI64)},
-      {"tessPrintAddF64", reinterpret_cast<void*>(&tessPrintAddF64)},
-      {"tessPrintAddF32", reinterpret_cast<void*>(&tessPrintAddF32)},
-      {"tessPrintAddBool", reinterpret_cast<void*>(&tessPrintAddBool)},
-      {"tessPrintAddMemref_f32", reinterpret_cast<void*>(&tessPrintAddMemref_f32)},
-      {"tessPrintAddMemref_f64", reinterpret_cast<void*>(&tessPrintAddMemref_f64)},
-      {"tessPrintAddMemref_f16", reinterpret_cast<void*>(&tessPrintAddMemref_f16)},
-      {"tessPrintAddMemref_bf16", reinterpret_cast<void*>(&tessPrintAddMemref_bf16)},
-      {"tessPrintAddMemref_i1", reinterpret_cast<void*>(&tessPrintAddMemref_i1)},
-      {"tessPrintAddMemref_i8", reinterpret_cast<void*>(&tessPrintAddMemref_i8)},
-      {"tessPrintAddMemref_i16", reinterpret_cast<void*>(&tessPrintAddMemref_i16)},
-      {"tessPrintAddMemref_i32", reinterpret_cast<void*>(&tessPrintAddMemref_i32)},
-      {"tessPrintAddMemref_i64", reinterpret_cast<void*>(&tessPrintAddMemref_i64)},
-      {"tessFillRandom_f32", reinterpret_cast<void*>(&tessFillRandom_f32)},
-      {"tessFillRandom_f64", reinterpret_cast<void*>(&tessFillRandom_f64)},
-  };
+  size_t n = 0;
+  const tessSymbol* table = tessCodegenSymbols(&n);
+  std::vector<std::pair<std::string, void*>> out;
+  for (size_t i = 0; i < n; ++i) out.push_back({table[i].name, table[i].address});
+  return out;
 }
 
 std::string last_runtime_message(tessStatus_t status) {

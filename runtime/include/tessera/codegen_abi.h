@@ -10,6 +10,7 @@
 #ifndef TESSERA_CODEGEN_ABI_H_
 #define TESSERA_CODEGEN_ABI_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tessera/runtime.h"
@@ -42,6 +43,14 @@ TESS_API void tessFillRandom_f32(int64_t seed, int64_t offset, int32_t normal, f
                                  int64_t start, int64_t size, int64_t stride);
 TESS_API void tessFillRandom_f64(int64_t seed, int64_t offset, int32_t normal, double* allocated, double* aligned,
                                  int64_t start, int64_t size, int64_t stride);
+
+/* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
+ * symbols are not exported from an executable that links it statically). */
+typedef struct tessSymbol {
+  const char* name;
+  void* address;
+} tessSymbol;
+TESS_API const tessSymbol* tessCodegenSymbols(size_t* count);
 
 #ifdef __cplusplus
 } /* extern "C" */
