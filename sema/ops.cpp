@@ -571,8 +571,6 @@ Type attention(Checker& ck, const Call& c) {
   const Arg* v = c.arg(2, "v");
   if (!q) return unknown_type();
   if (!k || !v) return same_as(q->type);
-  Type scores = ck.matmul(q->type, unknown_type(), c.range, q->range, k->range);
-  (void)scores;
   auto qt = as_tensor(q->type), kt = as_tensor(k->type), vt = as_tensor(v->type);
   if (!qt || !kt || !vt || !(*qt)->shape || !(*kt)->shape || !(*vt)->shape) return same_as(q->type);
   const auto& qs = *(*qt)->shape;

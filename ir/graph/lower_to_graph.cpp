@@ -986,15 +986,19 @@ class Lowerer {
     for (const Expr* i : s->indices)
       if (!isa<EllipsisLiteralExpr>(i)) ++explicit_axes;
     std::vector<int64_t> offsets, sizes, strides, drop;
-    std::vector<mlir::Value> dyn_offsets;
+    std::vector<mlir::Value> dyn_offsets, dyn_sizes;
+    mlir::Location l0 = loc(s->range);
+    // A whole axis: its size, from the tensor when it is dynamic.
+    auto whole = [&](int64_t a) {
+      offsets.push_back(0);
+      sizes.push_back(xt.getDimSize(a));
+      strides.push_back(1);
+      if (xt.isDynamicDim(a)) dyn_sizes.push_back(b_.create<mlir::tensor::DimOp>(l0, x.value, a));
+    };
     int64_t axis = 0;
     for (const Expr* i : s->indices) {
       if (isa<EllipsisLiteralExpr>(i)) {
-        for (int64_t k = 0; k < rank - static_cast<int64_t>(explicit_axes); ++k, ++axis) {
-          offsets.push_back(0);
-          sizes.push_back(xt.getDimSize(axis));
-          strides.push_back(1);
-        }
+        for (int64_t k = 0; k < rank - static_cast<int64_t>(explicit_axes); ++k, ++axis) whole(axis);
         continue;
       }
       if (axis >= rank) unsupported(i->range, "more indices than axes");
@@ -1006,6 +1010,24 @@ class Lowerer {
         };
         auto lo = cst(sl->lower, 0), st = cst(sl->step, 1);
         auto hi = sl->upper ? constant_int_expr(sl->upper) : std::optional<int64_t>(dim);
+        if (dim == mlir::ShapedType::kDynamic && lo && st && *lo >= 0 && *st > 0 &&
+            (!sl->upper || (hi && *hi >= *lo))) {
+          // A dynamic axis: `lo:hi:st` with constant 0 <= lo <= hi has a static size (the bounds are
+          // checked at run time by the slice); `lo::st` runs to the end, ceil((dim - lo) / st).
+          offsets.push_back(*lo);
+          strides.push_back(*st);
+          if (sl->upper) {
+            sizes.push_back((*hi - *lo + *st - 1) / *st);
+          } else {
+            sizes.push_back(mlir::ShapedType::kDynamic);
+            mlir::Value d = b_.create<mlir::tensor::DimOp>(l0, x.value, axis);
+            mlir::Value n = b_.create<mlir::arith::SubIOp>(l0, d, b_.create<mlir::arith::ConstantIndexOp>(l0, *lo));
+            n = b_.create<mlir::arith::MaxSIOp>(l0, n, b_.create<mlir::arith::ConstantIndexOp>(l0, 0));
+            dyn_sizes.push_back(b_.create<mlir::arith::CeilDivSIOp>(l0, n, b_.create<mlir::arith::ConstantIndexOp>(l0, *st)));
+          }
+          ++axis;
+          continue;
+        }
         if (!lo || !hi || !st || *st <= 0 || dim == mlir::ShapedType::kDynamic)
           unsupported(i->range, "a slice whose bounds are not known at compile time");
         int64_t l = *lo < 0 ? *lo + dim : *lo, h = *hi < 0 ? *hi + dim : *hi;
@@ -1016,7 +1038,12 @@ class Lowerer {
         strides.push_back(*st);
       } else {
         auto c = constant_int_expr(i);
-        if (c) {
+        if (c && *c < 0 && dim == mlir::ShapedType::kDynamic) {
+          // `x[-1]` on a dynamic axis: the offset is dim - 1.
+          mlir::Value d = b_.create<mlir::tensor::DimOp>(l0, x.value, axis);
+          dyn_offsets.push_back(b_.create<mlir::arith::AddIOp>(l0, d, b_.create<mlir::arith::ConstantIndexOp>(l0, *c)));
+          offsets.push_back(mlir::ShapedType::kDynamic);
+        } else if (c) {
           int64_t v = *c < 0 && dim != mlir::ShapedType::kDynamic ? *c + dim : *c;
           offsets.push_back(v);
         } else {
@@ -1031,19 +1058,17 @@ class Lowerer {
       }
       ++axis;
     }
-    for (; axis < rank; ++axis) {
-      offsets.push_back(0);
-      sizes.push_back(xt.getDimSize(axis));
-      strides.push_back(1);
-    }
+    for (; axis < rank; ++axis) whole(axis);
     std::vector<mlir::Value> operands{x.value};
     operands.insert(operands.end(), dyn_offsets.begin(), dyn_offsets.end());
+    operands.insert(operands.end(), dyn_sizes.begin(), dyn_sizes.end());
     return {op("tessera.slice", operands, mt, s->range, t,
                {{"static_offsets", b_.getDenseI64ArrayAttr(offsets)},
                 {"static_sizes", b_.getDenseI64ArrayAttr(sizes)},
                 {"static_strides", b_.getDenseI64ArrayAttr(strides)},
                 {"drop_dims", drop.empty() ? mlir::Attribute{} : b_.getDenseI64ArrayAttr(drop)},
-                {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, static_cast<int32_t>(dyn_offsets.size()), 0, 0})}}),
+                {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, static_cast<int32_t>(dyn_offsets.size()),
+                                                                   static_cast<int32_t>(dyn_sizes.size()), 0})}}),
             t};
   }
 
