@@ -1209,6 +1209,58 @@ class Lowerer {
       if (axis < 0) axis += rank;
       return {op("tessera." + name, operands, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(axis)}}), t};
     }
+    if (name == "clamp" && args.size() == 1) return method(c, "clamp", expr(args[0]), t, 1);
+    if (name == "broadcast_to" && !args.empty()) return method(c, "broadcast_to", expr(args[0]), t, 1);
+    if (name == "embedding" && args.size() == 2) {
+      Local ids = expr(args[0]), table = expr(args[1]);
+      if (!mlir::isa<mlir::RankedTensorType>(table.value.getType()))
+        unsupported(c->range, "embedding with a table made by tessera.nn (parameters are not built yet)");
+      return {op("tessera.embedding", {table.value, ids.value}, mt, c->range, t), t};
+    }
+    if (name == "one_hot" && !args.empty()) {
+      auto n = args.size() > 1 ? constant_int_expr(args[1]) : std::nullopt;
+      if (const Expr* k = keyword(c, "num_classes")) n = constant_int_expr(k);
+      if (!n) unsupported(c->range, "one_hot with a number of classes that is not a constant");
+      return {op("tessera.one_hot", {expr(args[0]).value}, mt, c->range, t, {{"num_classes", b_.getI64IntegerAttr(*n)}}), t};
+    }
+    if (name == "cross_entropy" && args.size() == 2) {
+      mlir::Value logits = expr(args[0]).value, labels = expr(args[1]).value;
+      mlir::Type rt0 = mlir::RankedTensorType::get({}, mlir::cast<mlir::RankedTensorType>(logits.getType()).getElementType());
+      mlir::Value r = op("tessera.cross_entropy", {logits, labels}, rt0, c->range, t);
+      return {convert({r, t}, mt, c->range), t};
+    }
+    if ((name == "attention" || name == "attention_safe") && args.size() == 3) {
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
+      if (const Expr* k = keyword(c, "causal")) {
+        auto* bl = dyn_cast<BoolLiteralExpr>(k);
+        if (!bl) unsupported(k->range, "causal= that is not True or False");
+        if (bl->value) attrs.push_back({"causal", b_.getUnitAttr()});
+      }
+      if (const Expr* k = keyword(c, "scale")) {
+        auto v = constant_float(k);
+        if (!v) unsupported(k->range, "a scale that is not a constant");
+        attrs.push_back({"scale", b_.getF64FloatAttr(*v)});
+      }
+      if (name == "attention_safe") attrs.push_back({"safe", b_.getUnitAttr()});
+      return {op("tessera.attention", {expr(args[0]).value, expr(args[1]).value, expr(args[2]).value}, mt, c->range, t, attrs), t};
+    }
+    if (name == "arange" && !args.empty() && args.size() <= 3) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      double start = 0, step = 1;
+      if (args.size() >= 2) {
+        auto s = constant_float(args[0]);
+        if (!s) unsupported(args[0]->range, "an arange start that is not a constant");
+        start = *s;
+      }
+      if (args.size() == 3) {
+        auto s = constant_float(args[2]);
+        if (!s) unsupported(args[2]->range, "an arange step that is not a constant");
+        step = *s;
+      }
+      return {op("tessera.arange", dynamic_dims(t, rt, c->range), mt, c->range, t,
+                 {{"start", b_.getF64FloatAttr(start)}, {"step", b_.getF64FloatAttr(step)}}),
+              t};
+    }
     if (name == "transpose" && !args.empty()) return method(c, "transpose", expr(args[0]), t, 1);
     if (name == "reshape" && !args.empty()) return method(c, "reshape", expr(args[0]), t, 1);
     if (name == "zeros" || name == "ones" || name == "randn" || name == "rand" || name == "full") {
@@ -1347,6 +1399,25 @@ class Lowerer {
       return {op("tessera.unsqueeze", {x.value}, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(*v < 0 ? *v + rank : *v)}}), t};
     }
     if (name == "astype") return {convert(x, mt, c->range), t};
+    if (name == "clamp") {
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
+      auto args = positional(c);
+      args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(std::min(skip, args.size())));
+      const Expr* lo = keyword(c, "min");
+      const Expr* hi = keyword(c, "max");
+      if (!lo && !args.empty()) lo = args[0];
+      if (!hi && args.size() > 1) hi = args[1];
+      for (auto [k, e] : {std::pair<llvm::StringRef, const Expr*>{"min", lo}, {"max", hi}}) {
+        if (!e) continue;
+        auto v = constant_float(e);
+        if (!v) unsupported(e->range, "clamp bounds that are not constants");
+        attrs.push_back({k, b_.getF64FloatAttr(*v)});
+      }
+      return {op("tessera.clamp", {convert(x, mt, c->range)}, mt, c->range, t, attrs), t};
+    }
+    if (name == "broadcast_to") {
+      return {op("tessera.broadcast_to", concat({x.value}, dynamic_dims(t, mt, c->range)), mt, c->range, t), t};
+    }
     if (kUnary.count(name)) return {op("tessera." + name, {x.value}, mt, c->range, t), t};
     if (name == "softmax" || name == "log_softmax") {
       int64_t axis = axis_arg(c, "axis", -1, x, 0);
