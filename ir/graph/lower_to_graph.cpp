@@ -1261,6 +1261,34 @@ class Lowerer {
                  {{"start", b_.getF64FloatAttr(start)}, {"step", b_.getF64FloatAttr(step)}}),
               t};
     }
+    if (name == "conv2d" && (args.size() == 2 || args.size() == 3)) {
+      std::vector<mlir::Value> operands{expr(args[0]).value, expr(args[1]).value};
+      if (args.size() == 3) operands.push_back(expr(args[2]).value);
+      else if (const Expr* b = keyword(c, "bias")) operands.push_back(expr(b).value);
+      auto pair = [&](const char* kw, int64_t dflt) { return b_.getDenseI64ArrayAttr(pair_arg(c, kw, dflt)); };
+      int64_t groups = pair_arg(c, "groups", 1)[0];
+      return {op("tessera.conv2d", operands, mt, c->range, t,
+                 {{"stride", pair("stride", 1)}, {"padding", pair("padding", 0)}, {"dilation", pair("dilation", 1)},
+                  {"groups", b_.getI64IntegerAttr(groups)}}),
+              t};
+    }
+    if ((name == "max_pool2d" || name == "avg_pool2d") && args.size() >= 1) {
+      const Expr* k = args.size() > 1 ? args[1] : keyword(c, "kernel_size");
+      auto kv = k ? constant_int_expr(k) : std::nullopt;
+      if (!kv) unsupported(c->range, "a pooling kernel size that is not a constant");
+      auto stride = pair_arg(c, "stride", *kv);
+      return {op("tessera." + name, {expr(args[0]).value}, mt, c->range, t,
+                 {{"kernel", b_.getDenseI64ArrayAttr({*kv, *kv})}, {"stride", b_.getDenseI64ArrayAttr(stride)},
+                  {"padding", b_.getDenseI64ArrayAttr(pair_arg(c, "padding", 0))}}),
+              t};
+    }
+    if (name == "adaptive_avg_pool2d" && args.size() == 2) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      if (rt.isDynamicDim(2) || rt.isDynamicDim(3)) unsupported(c->range, "an adaptive pooling size that is not a constant");
+      return {op("tessera.adaptive_avg_pool2d", {expr(args[0]).value}, mt, c->range, t,
+                 {{"output_size", b_.getDenseI64ArrayAttr({rt.getDimSize(2), rt.getDimSize(3)})}}),
+              t};
+    }
     if (name == "transpose" && !args.empty()) return method(c, "transpose", expr(args[0]), t, 1);
     if (name == "reshape" && !args.empty()) return method(c, "reshape", expr(args[0]), t, 1);
     if (name == "zeros" || name == "ones" || name == "randn" || name == "rand" || name == "full") {
@@ -1285,6 +1313,19 @@ class Lowerer {
   }
 
   int64_t next_seed_ = 0;
+
+  // A keyword argument given as an int or a pair (`stride=2`, `padding=(1, 0)`), as two values.
+  std::vector<int64_t> pair_arg(const CallExpr* c, const char* kw, int64_t dflt) {
+    const Expr* e = keyword(c, kw);
+    if (!e) return {dflt, dflt};
+    if (auto* tu = dyn_cast<TupleExpr>(e); tu && tu->elements.size() == 2) {
+      auto a = constant_int_expr(tu->elements[0]), b = constant_int_expr(tu->elements[1]);
+      if (a && b) return {*a, *b};
+    } else if (auto v = constant_int_expr(e)) {
+      return {*v, *v};
+    }
+    unsupported(e->range, fmt::format("{}= that is not a constant int or pair", kw));
+  }
 
   // exp, sqrt, ... of a Python scalar (`sqrt(D // H)`), computed in f64.
   mlir::Value scalar_unary(const std::string& name, const Local& x, mlir::Type want, SourceRange r) {

@@ -1228,6 +1228,103 @@ Value lower_dropout(Emitter& e, Operation* op) {
   });
 }
 
+// Pads the two spatial dimensions of an NCHW tensor with `value`.
+Value pad_spatial(Emitter& e, Value x, ArrayRef<int64_t> pad, Value value) {
+  if (pad[0] == 0 && pad[1] == 0) return x;
+  auto xt = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> shape(xt.getShape().begin(), xt.getShape().end());
+  for (int i = 0; i < 2; ++i)
+    if (!ShapedType::isDynamic(shape[2 + i])) shape[2 + i] += 2 * pad[i];
+  SmallVector<OpFoldResult> lo{e.b.getIndexAttr(0), e.b.getIndexAttr(0), e.b.getIndexAttr(pad[0]), e.b.getIndexAttr(pad[1])};
+  return e.b.create<tensor::PadOp>(e.loc, RankedTensorType::get(shape, xt.getElementType()), x, lo, lo, value);
+}
+
+DenseIntElementsAttr pair_attr(OpBuilder& b, ArrayRef<int64_t> v) {
+  return DenseIntElementsAttr::get(VectorType::get({2}, b.getI64Type()), v);
+}
+
+// conv2d, NCHW input and OIHW weight: linalg.conv_2d_nchw_fchw over a zero-padded input.
+Value lower_conv2d(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  if (op->getAttrOfType<IntegerAttr>("groups").getInt() != 1) {
+    emitError(e.loc) << "not yet supported: grouped convolution on the CPU";
+    throw Unsupported{};
+  }
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  Value x = e.convert(op->getOperand(0), ct), w = e.convert(op->getOperand(1), ct);
+  x = pad_spatial(e, x, op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef(), e.zero(ct));
+  auto acc_t = RankedTensorType::get(rt.getShape(), ct);
+  Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value {
+                        if (j == 0) return e.dim(x, 0);
+                        if (j == 1) return e.dim(w, 0);
+                        emitError(e.loc) << "not yet supported: convolution with dynamic spatial sizes";
+                        throw Unsupported{};
+                      }),
+                      e.zero(ct));
+  Value y = e.b.create<linalg::Conv2DNchwFchwOp>(e.loc, TypeRange{acc_t}, ValueRange{x, w}, ValueRange{init},
+                                                 pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef()),
+                                                 pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("dilation").asArrayRef()))
+                .getResult(0);
+  if (op->getNumOperands() > 2) {
+    Value bias = op->getOperand(2);
+    int64_t n = 4;
+    AffineMap bm = AffineMap::get(n, 0, {e.b.getAffineDimExpr(1)}, e.b.getContext());
+    Value out = e.empty(rt, [&](int64_t j) { return e.dim(y, j); });
+    return e.generic({y, bias}, {out}, {e.b.getMultiDimIdentityMap(n), bm, e.b.getMultiDimIdentityMap(n)},
+                     SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                       Value v = scalar_binary(e, "add", a[0], e.cast_scalar(a[1], ct));
+                       return SmallVector<Value>{e.cast_scalar(v, rt.getElementType())};
+                     })[0];
+  }
+  return e.convert(y, rt.getElementType());
+}
+
+// max / average pooling (average counts the padding, as PyTorch's default).
+Value pool_values(Emitter& e, Value x0, RankedTensorType rt, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+                  ArrayRef<int64_t> pad, bool max) {
+  Type ct = Emitter::compute_type(rt.getElementType());
+  Value x = e.convert(x0, ct);
+  x = pad_spatial(e, x, pad, max ? e.lowest(ct) : e.zero(ct));
+  auto acc_t = RankedTensorType::get(rt.getShape(), ct);
+  Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value {
+                        if (j < 2) return e.dim(x, j);
+                        emitError(e.loc) << "not yet supported: pooling with dynamic spatial sizes";
+                        throw Unsupported{};
+                      }),
+                      max ? e.lowest(ct) : e.zero(ct));
+  Value window = e.b.create<tensor::EmptyOp>(e.loc, kernel, ct);
+  Attribute s = pair_attr(e.b, stride), d = pair_attr(e.b, {1, 1});
+  Value y = max ? e.b.create<linalg::PoolingNchwMaxOp>(e.loc, TypeRange{acc_t}, ValueRange{x, window}, ValueRange{init}, s, d)
+                      .getResult(0)
+                : e.b.create<linalg::PoolingNchwSumOp>(e.loc, TypeRange{acc_t}, ValueRange{x, window}, ValueRange{init}, s, d)
+                      .getResult(0);
+  if (!max) {
+    Value n = e.constant(ct, static_cast<double>(kernel[0] * kernel[1]));
+    y = e.map(y, ct, [&](OpBuilder&, Location, ValueRange a) { return scalar_binary(e, "div", a[0], n); });
+  }
+  return e.convert(y, rt.getElementType());
+}
+
+Value lower_pool(Emitter& e, Operation* op, bool max) {
+  return pool_values(e, op->getOperand(0), result_type(op), op->getAttrOfType<DenseI64ArrayAttr>("kernel").asArrayRef(),
+                     op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef(),
+                     op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef(), max);
+}
+
+// adaptive average pooling where the output size divides the input: a plain average pool.
+Value lower_adaptive_pool(Emitter& e, Operation* op) {
+  RankedTensorType rt = result_type(op);
+  auto xt = cast<RankedTensorType>(op->getOperand(0).getType());
+  auto out = op->getAttrOfType<DenseI64ArrayAttr>("output_size").asArrayRef();
+  int64_t h = xt.getDimSize(2), w = xt.getDimSize(3);
+  if (ShapedType::isDynamic(h) || ShapedType::isDynamic(w) || h % out[0] != 0 || w % out[1] != 0) {
+    emitError(e.loc) << "not yet supported: adaptive pooling where the output size does not divide the input";
+    throw Unsupported{};
+  }
+  SmallVector<int64_t> k{h / out[0], w / out[1]};
+  return pool_values(e, op->getOperand(0), rt, k, k, {0, 0}, false);
+}
+
 // split: consecutive slices along the axis.
 void lower_split(Operation* op) {
   OpBuilder b(op);
@@ -1322,6 +1419,9 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "softmax" || name == "log_softmax") return lower_softmax(e, op, name == "log_softmax");
     if (name == "layer_norm" || name == "rms_norm") return lower_norm_layer(e, op, name == "rms_norm");
     if (name == "linear") return lower_linear(e, op);
+    if (name == "conv2d") return lower_conv2d(e, op);
+    if (name == "max_pool2d" || name == "avg_pool2d") return lower_pool(e, op, name == "max_pool2d");
+    if (name == "adaptive_avg_pool2d") return lower_adaptive_pool(e, op);
     if (name == "randn" || name == "rand") return lower_random(e, op, name == "randn");
     if (name == "dropout") return lower_dropout(e, op);
     if (name == "attention") return lower_attention(e, op);

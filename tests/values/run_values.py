@@ -411,12 +411,27 @@ for kind in ("randn", "rand"):
         [], None, check=stats_check(kind), decorators=("tessera.effects(random)",))
 add("dropout_training_free", "x: Tensor[A, B]", "return x", [rnd(2, 2)], lambda x: x)
 
+# Convolution and pooling (NCHW), against torch.nn.functional; spatial sizes static.
+for dt in ("f32", "f64"):
+    add(f"conv2d_pad_{dt}", f"x: Tensor[N, 3, 6, 6, {dt}], w: Tensor[4, 3, 3, 3, {dt}]",
+        "return conv2d(x, w, padding=1)", [rnd(2, 3, 6, 6), rnd(4, 3, 3, 3)],
+        lambda x, w: tnp(F.conv2d(*t64(x, w), padding=1)), dt)
+    add(f"conv2d_stride_dilation_{dt}", f"x: Tensor[N, 2, 9, 9, {dt}], w: Tensor[3, 2, 3, 3, {dt}]",
+        "return conv2d(x, w, stride=2, dilation=2)", [rnd(1, 2, 9, 9), rnd(3, 2, 3, 3)],
+        lambda x, w: tnp(F.conv2d(*t64(x, w), stride=2, dilation=2)), dt)
+    add(f"max_pool2d_{dt}", f"x: Tensor[N, C, 4, 6, {dt}]", "return max_pool2d(x, 2)", [rnd(2, 3, 4, 6)],
+        lambda x: tnp(F.max_pool2d(*t64(x), 2)), dt)
+    add(f"max_pool2d_pad_{dt}", f"x: Tensor[N, C, 5, 5, {dt}]", "return max_pool2d(x, 3, stride=2, padding=1)",
+        [rnd(1, 2, 5, 5)], lambda x: tnp(F.max_pool2d(*t64(x), 3, stride=2, padding=1)), dt)
+    add(f"avg_pool2d_{dt}", f"x: Tensor[N, C, 4, 4, {dt}]", "return avg_pool2d(x, 2)", [rnd(2, 3, 4, 4)],
+        lambda x: tnp(F.avg_pool2d(*t64(x), 2)), dt)
+    add(f"adaptive_avg_pool2d_{dt}", f"x: Tensor[N, C, 4, 6, {dt}]", "return adaptive_avg_pool2d(x, 2)",
+        [rnd(2, 3, 4, 6)], lambda x: tnp(F.adaptive_avg_pool2d(*t64(x), 2)), dt)
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
-    "conv2d": ("x: Tensor[N, C, H, W], w: Tensor[O, C, 3, 3]", "return conv2d(x, w, padding=1)"),
-    "max_pool2d": ("x: Tensor[N, C, 4, 4]", "return max_pool2d(x, 2)"),
-    "avg_pool2d": ("x: Tensor[N, C, 4, 4]", "return avg_pool2d(x, 2)"),
-    "adaptive_avg_pool2d": ("x: Tensor[N, C, H, W]", "return adaptive_avg_pool2d(x, 1)"),
+    "conv2d_groups": ("x: Tensor[N, 4, 6, 6], w: Tensor[4, 2, 3, 3]", "return conv2d(x, w, groups=2)"),
+    "adaptive_avg_pool2d_uneven": ("x: Tensor[N, C, 5, 5]", "return adaptive_avg_pool2d(x, 2)"),
     "group_norm": ("x: Tensor[N, 4, D]", "return group_norm(x, 2)"),
 }
 
