@@ -26,3 +26,10 @@ for i in 1 2 3 4 5; do
   if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
 done
 echo "  $(wc -l < "$tmp/program_5k.tsr") lines, $funcs functions: 'tesserac check' best of 5: $best ms"
+
+echo "== CPU kernels against OpenBLAS and PyTorch, and JIT compile time (bench/cpu_bench.cpp)"
+if [ -x "$build/bench/cpu_bench" ]; then
+  "$build/bench/cpu_bench"
+else
+  echo "  cpu_bench was not built (needs libopenblas-dev); skipped"
+fi

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""The PyTorch peer of bench/cpu_bench: a co-process driven over stdin/stdout.
+
+cpu_bench starts it with /usr/bin/python3 (Debian's python3-torch), writes the inputs as
+.npy files, and sends one command per line; every command answers one line:
+  threads N                  -> "ok"            torch.set_num_threads(N)
+  load NAME DIR              -> "ok"            reads DIR/NAME_in<i>.npy, preallocates
+  time NAME                  -> seconds         one timed call of the peer (after `load`)
+  check NAME OURS.npy RTOL ATOL -> "ok MAXERR" or "mismatch MAXERR"
+  quit
+Timing happens here, so the pipe's round trip is not counted; cpu_bench alternates
+its own calls with `time` requests (ABAB...), as bench rules ask.
+"""
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_grad_enabled(False)
+
+PEERS = {
+    "gelu": lambda x, a, b: F.gelu(x * a + b),
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+    "layer_norm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, eps=1e-5),
+    "sgemm": lambda a, b: a @ b,
+}
+
+ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2}
+
+
+def main():
+    inputs = {}
+    out = sys.stdout
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        cmd = parts[0]
+        if cmd == "quit":
+            break
+        if cmd == "threads":
+            torch.set_num_threads(int(parts[1]))
+            reply = f"ok {torch.get_num_threads()}"
+        elif cmd == "load":
+            name, d = parts[1], parts[2]
+            inputs[name] = [torch.from_numpy(np.load(f"{d}/{name}_in{i}.npy")) for i in range(ARITY[name])]
+            PEERS[name](*inputs[name])  # warm the allocator
+            reply = "ok"
+        elif cmd == "time":
+            name = parts[1]
+            f, args = PEERS[name], inputs[name]
+            t0 = time.perf_counter()
+            r = f(*args)
+            t1 = time.perf_counter()
+            del r
+            reply = f"{t1 - t0:.9f}"
+        elif cmd == "check":
+            name, ours_path, rtol, atol = parts[1], parts[2], float(parts[3]), float(parts[4])
+            expected = PEERS[name](*inputs[name]).double()
+            ours = torch.from_numpy(np.load(ours_path)).double()
+            if ours.shape != expected.shape:
+                reply = f"mismatch shape {tuple(ours.shape)} vs {tuple(expected.shape)}"
+            else:
+                err = (ours - expected).abs().max().item()
+                good = torch.allclose(ours, expected, rtol=rtol, atol=atol)
+                reply = f"{'ok' if good else 'mismatch'} {err:.3g}"
+        elif cmd == "drop":
+            inputs.pop(parts[1], None)
+            reply = "ok"
+        else:
+            reply = f"error unknown command {cmd}"
+        out.write(reply + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
