@@ -1,7 +1,11 @@
 // DimSolver: easy cases from the canonical form, the rest through one incremental Z3 solver.
 #include "sema/dim_solver.h"
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <z3++.h>
@@ -246,7 +250,6 @@ struct DimSolver::Impl {
     // a loaded machine and an idle one. The wall-clock timeout only guards against a limit
     // that turns out far slower than measured; it is set well above what the limit costs.
     p.set("rlimit", kRlimitPerQuery);
-    p.set("timeout", timeout_ms);
     solver.set(p);
   }
 
@@ -325,6 +328,42 @@ struct DimSolver::Impl {
     return out;
   }
 
+  // solver.check() under a wall-clock guard: a watchdog thread interrupts the context when the
+  // time is up, and keeps interrupting until check() returns (Z3's own `timeout` parameter was
+  // seen to lose its cancellation on a loaded machine and run for minutes).
+  z3::check_result check_with_watchdog() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(m);
+      auto wait = std::chrono::milliseconds(std::max(1u, timeout_ms));
+      while (!cv.wait_for(lock, wait, [&] { return done; })) {
+        ctx.interrupt();
+        wait = std::chrono::milliseconds(5);
+      }
+    });
+    z3::check_result r = z3::unknown;
+    try {
+      r = solver.check();
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lock(m);
+        done = true;
+      }
+      cv.notify_all();
+      watchdog.join();
+      throw;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+    return r;
+  }
+
   ProofResult run_z3(const DimPredicate& goal, const NormPred& q) {
     ProofResult result;
     bool pushed = false;
@@ -340,7 +379,7 @@ struct DimSolver::Impl {
         case NormPred::Kind::GeZero: solver.add(p < 0); break;
       }
       auto start = std::chrono::steady_clock::now();
-      z3::check_result r = solver.check();
+      z3::check_result r = check_with_watchdog();
       stats.z3_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       ++stats.z3_calls;
       if (r == z3::unsat) {

@@ -261,6 +261,11 @@ TEST_CASE("dim_solver: a hard query times out as Unknown instead of hanging") {
     INFO("timeout ", timeout, " ms took ", seconds, " s");
     CHECK(r.kind != ProofResult::Kind::Refuted);
     CHECK(seconds < 5.0);
+    // The interrupted solver still answers the next query (a nonlinear one Z3 must decide).
+    DimPredicate next{Op::Ge, x * y, x};
+    CHECK(solver.prove(next).kind == ProofResult::Kind::Proven);
+    DimPredicate wrong{Op::Eq, x * y, x + y};
+    CHECK(solver.prove(wrong).kind == ProofResult::Kind::Refuted);
   }
 }
 
