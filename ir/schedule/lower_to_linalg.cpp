@@ -27,6 +27,8 @@
 #include <mlir/IR/Builders.h>
 #include <mlir/IR/BuiltinOps.h>
 #include <mlir/Dialect/Linalg/Passes.h>
+#include <mlir/Dialect/Linalg/Transforms/Transforms.h>
+#include <mlir/IR/PatternMatch.h>
 #include <mlir/Pass/Pass.h>
 #include <mlir/Pass/PassManager.h>
 #include <mlir/Transforms/Passes.h>
@@ -635,6 +637,8 @@ Value matmul_values(Emitter& e, Value a, Value bb, RankedTensorType rt, Type acc
     Value p = scalar_binary(e, "mul", e.cast_scalar(v[0], ct), e.cast_scalar(v[1], ct));
     return SmallVector<Value>{scalar_binary(e, "add", v[2], p)};
   })[0];
+  // The contraction loop is last; the loop-order pass moves it before the N loop (see below).
+  if (!b_vec) acc.getDefiningOp()->setAttr("tessera.contraction", B.getUnitAttr());
   return e.convert(acc, rt.getElementType());
 }
 
@@ -1467,6 +1471,43 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
 
 }  // namespace
 
+// `--tessera-contraction-loop-order`: matmul-like loop nests run (..., m, k, n) instead of
+// (..., m, n, k), so that the innermost loop walks B and C contiguously and LLVM vectorizes it.
+// A first scheduling decision; tiling and packing come next.
+struct ContractionLoopOrder : PassWrapper<ContractionLoopOrder, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ContractionLoopOrder)
+
+  StringRef getArgument() const override { return "tessera-contraction-loop-order"; }
+  StringRef getDescription() const override { return "Put the reduction loop of matmuls before the innermost parallel loop"; }
+  void getDependentDialects(DialectRegistry& registry) const override { registry.insert<linalg::LinalgDialect>(); }
+
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> todo;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (isa<linalg::MatmulOp>(op) || op->hasAttr("tessera.contraction")) todo.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : todo) {
+      rewriter.setInsertionPoint(op);
+      linalg::GenericOp g;
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation())) {
+        g = generic;
+      } else {
+        auto r = linalg::generalizeNamedOp(rewriter, op);
+        if (failed(r)) continue;
+        g = *r;
+      }
+      unsigned n = g.getNumLoops();
+      if (n < 3) continue;
+      SmallVector<unsigned> order;
+      for (unsigned i = 0; i + 2 < n; ++i) order.push_back(i);
+      order.push_back(n - 1);  // k
+      order.push_back(n - 2);  // n
+      if (failed(linalg::interchangeGenericOp(rewriter, g, order))) continue;
+    }
+  }
+};
+
 std::unique_ptr<Pass> createLowerToLinalgPass() { return std::make_unique<LowerToLinalg>(); }
 
 LogicalResult run_schedule_pipeline(ModuleOp module) {
@@ -1476,9 +1517,13 @@ LogicalResult run_schedule_pipeline(ModuleOp module) {
   pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addPass(std::make_unique<ContractionLoopOrder>());
   return pm.run(module);
 }
 
-void registerSchedulePasses() { PassRegistration<LowerToLinalg>(); }
+void registerSchedulePasses() {
+  PassRegistration<LowerToLinalg>();
+  PassRegistration<ContractionLoopOrder>();
+}
 
 }  // namespace tessera::ir
