@@ -79,14 +79,6 @@ double median(std::vector<double> v) {
   std::exit(2);
 }
 
-// The runtime functions compiled code may call, by address (as tools/tesserac/run.cpp does).
-std::vector<std::pair<std::string, void*>> runtime_symbols() {
-  size_t n = 0;
-  const tessSymbol* table = tessCodegenSymbols(&n);
-  std::vector<std::pair<std::string, void*>> out;
-  for (size_t i = 0; i < n; ++i) out.push_back({table[i].name, table[i].address});
-  return out;
-}
 
 // Times of the stages in front of the JIT, and the JIT's own.
 struct CompileTimes {
@@ -158,7 +150,7 @@ Compiled compile_program(const std::string& source, const std::string& entry, co
 codegen::JitOptions no_cache() {
   codegen::JitOptions o;
   o.use_cache = false;
-  o.symbols = runtime_symbols();
+  o.symbols = tessCodegenSymbolList();  // the runtime, by address (as tesserac run does)
   return o;
 }
 

@@ -235,8 +235,30 @@ class Lowerer {
         for (const DimExpr& d : *t->shape) shape.push_back(static_dim(d).value_or(mlir::ShapedType::kDynamic));
         return mlir::RankedTensorType::get(shape, element_type(t->dtype));
       }
-      default: unsupported(where, fmt::format("a value of type {}", sema::to_string(t)));
+      default: unsupported(where, feature_of(t));
     }
+  }
+
+  // The language feature a value of a type that does not lower belongs to, for the E0900 text.
+  static std::string feature_of(const Type& t) {
+    switch (t->kind) {
+      case TypeKind::Posterior: return "probabilistic inference (Posterior values of @mcmc and @variational functions)";
+      case TypeKind::Distribution: return "distributions as values (sampling with '~' and inference)";
+      case TypeKind::Params: return "models with parameters (tessera.nn layers, ts.init, Params)";
+      case TypeKind::Object:
+        if (t->name.rfind("tile.", 0) == 0) return "the tile programming model (tile.context, tile.program_id, tile.load/store)";
+        return fmt::format("values of type {}", sema::to_string(t));
+      case TypeKind::Function:
+        if (t->name == "transformed") return "automatic differentiation (grad, value_and_grad, vjp, jvp)";
+        return "functions as values";
+      default: return fmt::format("values of type {}", sema::to_string(t));
+    }
+  }
+
+  // Names of the transforms of automatic differentiation.
+  static bool is_ad_transform(const std::string& name) {
+    return name == "grad" || name == "value_and_grad" || name == "vjp" || name == "jvp" ||
+           name == "hessian_vector_product" || name == "custom_vjp";
   }
 
   Type type_of(const Expr* e) {
@@ -908,6 +930,17 @@ class Lowerer {
     Local r = expr(c->rest[0].second);
     mlir::Location lc = loc(c->range);
     mlir::Type mt = to_mlir(t, c->range);
+    // `is` / `is not` on values that are not None compare like == / !=.
+    mlir::tessera::CmpPredicate p;
+    switch (cop) {
+      case CompareOp::Eq: case CompareOp::Is: p = mlir::tessera::CmpPredicate::eq; break;
+      case CompareOp::Ne: case CompareOp::IsNot: p = mlir::tessera::CmpPredicate::ne; break;
+      case CompareOp::Lt: p = mlir::tessera::CmpPredicate::lt; break;
+      case CompareOp::Le: p = mlir::tessera::CmpPredicate::le; break;
+      case CompareOp::Gt: p = mlir::tessera::CmpPredicate::gt; break;
+      case CompareOp::Ge: p = mlir::tessera::CmpPredicate::ge; break;
+      default: unsupported(c->range, fmt::format("the comparison '{}'", compare_op_spelling(cop)));
+    }
     bool tensors = mlir::isa<mlir::RankedTensorType>(l.value.getType()) || mlir::isa<mlir::RankedTensorType>(r.value.getType());
     if (tensors) {
       // Compare in the operands' common element type.
@@ -918,48 +951,26 @@ class Lowerer {
       auto operand = [&](const Local& x) {
         return mlir::isa<mlir::RankedTensorType>(x.value.getType()) ? x.value : convert(x, scalar_t, c->range);
       };
-      mlir::tessera::CmpPredicate p;
-      switch (cop) {
-        case CompareOp::Eq: p = mlir::tessera::CmpPredicate::eq; break;
-        case CompareOp::Ne: p = mlir::tessera::CmpPredicate::ne; break;
-        case CompareOp::Lt: p = mlir::tessera::CmpPredicate::lt; break;
-        case CompareOp::Le: p = mlir::tessera::CmpPredicate::le; break;
-        case CompareOp::Gt: p = mlir::tessera::CmpPredicate::gt; break;
-        case CompareOp::Ge: p = mlir::tessera::CmpPredicate::ge; break;
-        default: unsupported(c->range, "this comparison on tensors");
-      }
       return {op("tessera.cmp", {operand(l), operand(r)}, mt, c->range, nullptr,
                  {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, p)}}),
               t};
     }
+    // Scalars: the same six predicates on arith (ordered float comparisons, `!=` unordered).
+    static constexpr mlir::arith::CmpFPredicate kFloat[] = {
+        mlir::arith::CmpFPredicate::OEQ, mlir::arith::CmpFPredicate::UNE, mlir::arith::CmpFPredicate::OLT,
+        mlir::arith::CmpFPredicate::OLE, mlir::arith::CmpFPredicate::OGT, mlir::arith::CmpFPredicate::OGE};
+    static constexpr mlir::arith::CmpIPredicate kInt[] = {
+        mlir::arith::CmpIPredicate::eq,  mlir::arith::CmpIPredicate::ne,  mlir::arith::CmpIPredicate::slt,
+        mlir::arith::CmpIPredicate::sle, mlir::arith::CmpIPredicate::sgt, mlir::arith::CmpIPredicate::sge};
+    auto k = static_cast<size_t>(p);
     bool floats = mlir::isa<mlir::FloatType>(l.value.getType()) || mlir::isa<mlir::FloatType>(r.value.getType());
     if (floats) {
       mlir::Value a = convert(l, b_.getF64Type(), c->range), b = convert(r, b_.getF64Type(), c->range);
-      mlir::arith::CmpFPredicate p;
-      switch (cop) {
-        case CompareOp::Eq: p = mlir::arith::CmpFPredicate::OEQ; break;
-        case CompareOp::Ne: p = mlir::arith::CmpFPredicate::UNE; break;
-        case CompareOp::Lt: p = mlir::arith::CmpFPredicate::OLT; break;
-        case CompareOp::Le: p = mlir::arith::CmpFPredicate::OLE; break;
-        case CompareOp::Gt: p = mlir::arith::CmpFPredicate::OGT; break;
-        case CompareOp::Ge: p = mlir::arith::CmpFPredicate::OGE; break;
-        default: unsupported(c->range, "this comparison");
-      }
-      return {b_.create<mlir::arith::CmpFOp>(lc, p, a, b), t};
+      return {b_.create<mlir::arith::CmpFOp>(lc, kFloat[k], a, b), t};
     }
     mlir::Type it = l.value.getType().isInteger(1) && r.value.getType().isInteger(1) ? b_.getI1Type() : b_.getI64Type();
     mlir::Value a = convert(l, it, c->range), b = convert(r, it, c->range);
-    mlir::arith::CmpIPredicate p;
-    switch (cop) {
-      case CompareOp::Eq: case CompareOp::Is: p = mlir::arith::CmpIPredicate::eq; break;
-      case CompareOp::Ne: case CompareOp::IsNot: p = mlir::arith::CmpIPredicate::ne; break;
-      case CompareOp::Lt: p = mlir::arith::CmpIPredicate::slt; break;
-      case CompareOp::Le: p = mlir::arith::CmpIPredicate::sle; break;
-      case CompareOp::Gt: p = mlir::arith::CmpIPredicate::sgt; break;
-      case CompareOp::Ge: p = mlir::arith::CmpIPredicate::sge; break;
-      default: unsupported(c->range, "this comparison");
-    }
-    return {b_.create<mlir::arith::CmpIOp>(lc, p, a, b), t};
+    return {b_.create<mlir::arith::CmpIOp>(lc, kInt[k], a, b), t};
   }
 
   // Index expressions: integers select (and drop) an axis, slices keep it, `...` fills.
@@ -1104,6 +1115,11 @@ class Lowerer {
   }
 
   Local call(const CallExpr* c, const Type& t) {
+    // `tessera.grad(f)(x)`: the transform, or a call of what it returns.
+    const Expr* head = c->callee;
+    if (auto* inner = dyn_cast<CallExpr>(head)) head = inner->callee;
+    if (is_ad_transform(builtin_name(head)))
+      unsupported(c->range, "automatic differentiation (grad, value_and_grad, vjp, jvp)");
     if (auto it = fn_->calls.find(c); it != fn_->calls.end()) return user_call(c, it->second, t);
     // Methods of tensors: `x.mean(...)`, `x.reshape(...)`.
     if (auto* a = dyn_cast<AttributeExpr>(c->callee)) {
@@ -1541,6 +1557,9 @@ class Lowerer {
 
   Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {
     const sema::TypedFunction& callee = *target.callee;
+    for (const std::string& d : callee.decorators)
+      if (d == "mcmc" || d == "variational" || d == "probabilistic")
+        unsupported(c->range, fmt::format("probabilistic inference (calling the @{} function '{}')", d, callee.name));
     SpecKey key{&callee, {}};
     for (const std::string& d : callee.dims) {
       auto it = target.dims.find(d);

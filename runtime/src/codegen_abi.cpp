@@ -62,8 +62,9 @@ extern "C" {
 void tessPrintBeginLine(void) { line.clear(); }
 
 void tessPrintEndLine(void) {
-  tessPrintValues(line.values.data(), line.values.size());
+  tessStatus_t s = tessPrintValues(line.values.data(), line.values.size());
   line.clear();
+  if (s != TESS_SUCCESS) tessPrintRuntimeError(s);  // "runtime error: ..." on stderr
 }
 
 void tessPrintAddStr(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride) {
@@ -92,26 +93,44 @@ void tessPrintAddMemref_i16(int64_t rank, void* d) { add_memref(TESS_I16, rank, 
 void tessPrintAddMemref_i32(int64_t rank, void* d) { add_memref(TESS_I32, rank, d); }
 void tessPrintAddMemref_i64(int64_t rank, void* d) { add_memref(TESS_I64, rank, d); }
 
+}  // extern "C"
+
+namespace {
+
+// Fills n elements `stride` apart with the stream of (seed, offset); contiguous buffers are
+// filled in place, strided ones through a temporary.
+template <class T>
+void fill_random(int64_t seed, int64_t offset, int32_t normal, T* aligned, int64_t start, int64_t size, int64_t stride,
+                 tessStatus_t (*uniform)(uint64_t, uint64_t, size_t, T*),
+                 tessStatus_t (*gaussian)(uint64_t, uint64_t, size_t, T*)) {
+  if (aligned == nullptr || size <= 0) return;
+  auto fill = normal ? gaussian : uniform;
+  T* out = aligned + start;
+  tessStatus_t s;
+  if (stride == 1) {
+    s = fill(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
+  } else {
+    std::vector<T> tmp(static_cast<size_t>(size));
+    s = fill(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), tmp.size(), tmp.data());
+    for (int64_t i = 0; i < size; ++i) out[i * stride] = tmp[static_cast<size_t>(i)];
+  }
+  if (s != TESS_SUCCESS) tessPrintRuntimeError(s);
+}
+
+}  // namespace
+
+extern "C" {
+
 void tessFillRandom_f32(int64_t seed, int64_t offset, int32_t normal, float* allocated, float* aligned, int64_t start,
                         int64_t size, int64_t stride) {
   (void)allocated;
-  if (aligned == nullptr || size <= 0 || stride != 1) return;
-  float* out = aligned + start;
-  if (normal)
-    tessRandNormalF32(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
-  else
-    tessRandUniformF32(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
+  fill_random(seed, offset, normal, aligned, start, size, stride, tessRandUniformF32, tessRandNormalF32);
 }
 
 void tessFillRandom_f64(int64_t seed, int64_t offset, int32_t normal, double* allocated, double* aligned, int64_t start,
                         int64_t size, int64_t stride) {
   (void)allocated;
-  if (aligned == nullptr || size <= 0 || stride != 1) return;
-  double* out = aligned + start;
-  if (normal)
-    tessRandNormalF64(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
-  else
-    tessRandUniformF64(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), static_cast<size_t>(size), out);
+  fill_random(seed, offset, normal, aligned, start, size, stride, tessRandUniformF64, tessRandNormalF64);
 }
 
 const tessSymbol* tessCodegenSymbols(size_t* count) {

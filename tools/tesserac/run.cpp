@@ -26,16 +26,6 @@ int runtime_error(const std::string& message) {
   return kExitRuntime;
 }
 
-// The runtime functions compiled code calls, handed to the JIT by address (tesserac links the
-// runtime statically and does not export its symbols).
-std::vector<std::pair<std::string, void*>> runtime_symbols() {
-  size_t n = 0;
-  const tessSymbol* table = tessCodegenSymbols(&n);
-  std::vector<std::pair<std::string, void*>> out;
-  for (size_t i = 0; i < n; ++i) out.push_back({table[i].name, table[i].address});
-  return out;
-}
-
 std::string last_runtime_message(tessStatus_t status) {
   const char* m = tessGetLastErrorMessage();
   return m && *m ? m : tessGetErrorString(status);
@@ -141,7 +131,8 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
   cpu.arch = request.arch.empty() ? "native" : request.arch;
   cpu.opt_level = request.opt_level;
   codegen::JitOptions jit_options;
-  jit_options.symbols = runtime_symbols();
+  // tesserac links the runtime statically without exporting it: hand its entry points over.
+  jit_options.symbols = tessCodegenSymbolList();
   auto jit = codegen::JitModule::compile(module, cpu, jit_options);
   if (!jit) {
     std::string message = llvm::toString(jit.takeError());

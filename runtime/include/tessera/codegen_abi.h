@@ -37,7 +37,7 @@ TESS_API void tessPrintAddMemref_i16(int64_t rank, void* descriptor);
 TESS_API void tessPrintAddMemref_i32(int64_t rank, void* descriptor);
 TESS_API void tessPrintAddMemref_i64(int64_t rank, void* descriptor);
 
-/* Fills a contiguous buffer (a memref<?xT> with stride 1) with the Philox stream of
+/* Fills a buffer (a memref<?xT>, any stride) with the Philox stream of
  * (seed, offset): standard normal when normal != 0, else uniform in [0, 1). */
 TESS_API void tessFillRandom_f32(int64_t seed, int64_t offset, int32_t normal, float* allocated, float* aligned,
                                  int64_t start, int64_t size, int64_t stride);
@@ -54,6 +54,21 @@ TESS_API const tessSymbol* tessCodegenSymbols(size_t* count);
 
 #ifdef __cplusplus
 } /* extern "C" */
+#endif
+
+#ifdef __cplusplus
+#include <string>
+#include <utility>
+#include <vector>
+
+/* The same table as (name, address) pairs, the form JIT drivers take. */
+inline std::vector<std::pair<std::string, void*>> tessCodegenSymbolList() {
+  size_t n = 0;
+  const tessSymbol* table = tessCodegenSymbols(&n);
+  std::vector<std::pair<std::string, void*>> out;
+  for (size_t i = 0; i < n; ++i) out.emplace_back(table[i].name, table[i].address);
+  return out;
+}
 #endif
 
 #endif /* TESSERA_CODEGEN_ABI_H_ */
