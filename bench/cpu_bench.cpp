@@ -41,6 +41,7 @@
 #include <vector>
 
 #include <cblas.h>
+#include "ir/tile/CpuPipeline.h"
 #include <llvm/Support/Error.h>
 #include <mlir/IR/MLIRContext.h>
 
@@ -137,7 +138,9 @@ Compiled compile_program(const std::string& source, const std::string& entry, co
   out.times.schedule_ms = seconds_since(t0) * 1e3;
 
   t0 = Clock::now();
-  codegen::CpuOptions cpu;  // arch "native", O2: what `tesserac run` uses
+  codegen::CpuOptions cpu;  // arch "native", O2 and the Tile IR schedule: what `tesserac run` uses
+  cpu.pre_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm); };
+  cpu.post_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm); };
   auto jit = codegen::JitModule::compile(*graph, cpu, jit_options);
   if (!jit) die("code generation for '" + entry + "': " + llvm::toString(jit.takeError()));
   out.times.jit_ms = seconds_since(t0) * 1e3;

@@ -5,6 +5,7 @@
 #include "ir/graph/Passes.h"
 #include "ir/graph/Tessera.h"
 #include "ir/schedule/Passes.h"
+#include "ir/tile/CpuPipeline.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -30,5 +31,6 @@ int main(int argc, char** argv) {
   mlir::registerLinalgPasses();
   mlir::tessera::registerTesseraGraphPasses();
   tessera::ir::registerSchedulePasses();
+  tessera::ir::registerTilePasses();
   return mlir::asMainReturnCode(mlir::MlirOptMain(argc, argv, "Tessera optimizer driver\n", registry));
 }

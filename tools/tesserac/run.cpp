@@ -8,6 +8,7 @@
 
 #include "codegen/cpu/aot.h"
 #include "codegen/cpu/jit.h"
+#include "ir/tile/CpuPipeline.h"
 #include "tessera/codegen_abi.h"
 #include "tessera/runtime.h"
 
@@ -126,10 +127,18 @@ void print_result(const RtValue& v) {
 
 }  // namespace
 
-int run_module(mlir::ModuleOp module, const RunRequest& request) {
+// The CPU back end's options with the Tile IR schedule of ir/tile plugged in.
+static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level) {
   codegen::CpuOptions cpu;
-  cpu.arch = request.arch.empty() ? "native" : request.arch;
-  cpu.opt_level = request.opt_level;
+  cpu.arch = arch.empty() ? "native" : arch;
+  cpu.opt_level = opt_level;
+  cpu.pre_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm); };
+  cpu.post_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm); };
+  return cpu;
+}
+
+int run_module(mlir::ModuleOp module, const RunRequest& request) {
+  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level);
   codegen::JitOptions jit_options;
   // tesserac links the runtime statically without exporting it: hand its entry points over.
   jit_options.symbols = tessCodegenSymbolList();
@@ -170,9 +179,7 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
 }
 
 int build_module(mlir::ModuleOp module, const BuildRequest& request) {
-  codegen::CpuOptions cpu;
-  cpu.arch = request.arch.empty() ? "native" : request.arch;
-  cpu.opt_level = request.opt_level;
+  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level);
   auto ice = [](llvm::Error e) {
     std::cerr << "internal compiler error in code generation: " << llvm::toString(std::move(e))
               << "\nthis is a bug in tesserac, not in your program\n";
