@@ -32,6 +32,9 @@ echo
 echo "== tesserac run examples/first_run.tsr (JIT-compiled for this CPU)"
 "$tc" run examples/first_run.tsr
 echo
+echo "== tesserac run examples/transformer_block.tsr (bf16 storage, f32 accumulation)"
+"$tc" run examples/transformer_block.tsr
+echo
 echo "== tesserac run ../shared/conformance/dynamic_model.tsr"
 "$tc" run ../shared/conformance/dynamic_model.tsr
 exit 0

@@ -1181,6 +1181,12 @@ Value random_tensor(Emitter& e, ModuleOp module, RankedTensorType rt, ValueRange
                     bool normal) {
   OpBuilder& b = e.b;
   Type elt = rt.getElementType();
+  if (elt.isF16() || elt.isBF16()) {
+    // f16/bf16 storage: the f32 stream rounded to the narrow type, so a seed gives the same
+    // numbers in every float type up to rounding.
+    Value wide = random_tensor(e, module, RankedTensorType::get(rt.getShape(), b.getF32Type()), dyn, seed, offset, normal);
+    return e.elementwise(rt, {wide}, [&](OpBuilder&, Location, ValueRange a) { return e.cast_scalar(a[0], elt); });
+  }
   if (!elt.isF32() && !elt.isF64()) {
     emitError(e.loc) << "not yet supported: random tensors of " << elt;
     throw Unsupported{};

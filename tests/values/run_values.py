@@ -409,6 +409,12 @@ for kind in ("randn", "rand"):
     add(f"{kind}_stats", "",
         f"return stack([{kind}(64, 64, seed=7), {kind}(64, 64, seed=7), {kind}(64, 64, seed=8)])",
         [], None, check=stats_check(kind), decorators=("tessera.effects(random)",))
+# Narrow float types draw the f32 stream and round it: the same seed, the same numbers.
+for nt in ("bf16", "f16"):
+    for kind in ("randn", "rand"):
+        add(f"{kind}_{nt}_rounds_f32_stream", "",
+            f"return {kind}(16, 16, dtype={nt}, seed=3).astype(f32) - {kind}(16, 16, seed=3).astype({nt}).astype(f32)",
+            [], lambda: np.zeros((16, 16)), decorators=("tessera.effects(random)",))
 add("dropout_training_free", "x: Tensor[A, B]", "return x", [rnd(2, 2)], lambda x: x)
 
 # Convolution and pooling (NCHW), against torch.nn.functional; spatial sizes static.
