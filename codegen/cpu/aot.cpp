@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -36,6 +37,26 @@ std::vector<std::string> runtime_calls(mlir::ModuleOp module) {
   for (auto func : module.getOps<mlir::func::FuncOp>())
     if (func.isExternal() && func.getSymName().starts_with("tess")) names.push_back(func.getSymName().str());
   return names;
+}
+
+// Undefined symbols named tess* of an object file: runtime calls that the pass pipeline added
+// (tessParallelFor, from the parallel-loop lowering) and that the input module did not declare.
+void add_object_runtime_calls(llvm::StringRef object_path, std::vector<std::string>& names) {
+  auto object = llvm::object::ObjectFile::createObjectFile(object_path);
+  if (!object) {
+    llvm::consumeError(object.takeError());
+    return;
+  }
+  for (const llvm::object::SymbolRef& symbol : object->getBinary()->symbols()) {
+    auto flags = symbol.getFlags();
+    auto name = symbol.getName();
+    if (!flags || !name) {
+      if (!flags) llvm::consumeError(flags.takeError());
+      if (!name) llvm::consumeError(name.takeError());
+      continue;
+    }
+    if ((*flags & llvm::object::SymbolRef::SF_Undefined) && name->starts_with("tess")) names.push_back(name->str());
+  }
 }
 
 const char* c_scalar_type(DType dtype) {
@@ -118,9 +139,11 @@ llvm::Error emit_object(mlir::ModuleOp module, llvm::StringRef path, const CpuOp
 llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, const CpuOptions& options,
                                 const AotOptions& aot_options) {
   std::vector<std::string> calls = runtime_calls(module);
-  if (!calls.empty() && aot_options.runtime_library.empty())
+  auto no_runtime = [&] {
     return llvm::createStringError("the module calls runtime functions (%s, ...) but no runtime library was given",
                                    calls.front().c_str());
+  };
+  if (!calls.empty() && aot_options.runtime_library.empty()) return no_runtime();
   std::optional<std::string> linker = find_linker(aot_options);
   if (!linker)
     return llvm::createStringError("no C compiler driver to link %s (tried %s)", path.str().c_str(),
@@ -140,6 +163,11 @@ llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, con
   if (llvm::Error error = emit_object(module, object_path, options)) {
     cleanup();
     return error;
+  }
+  add_object_runtime_calls(object_path, calls);
+  if (!calls.empty() && aot_options.runtime_library.empty()) {
+    cleanup();
+    return no_runtime();
   }
 
   std::vector<std::string> argv = {*linker, "-shared", "-o", path.str(), object_path.str().str()};

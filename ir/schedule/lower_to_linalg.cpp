@@ -654,15 +654,35 @@ Value softmax_values(Emitter& e, Value x, int64_t axis, RankedTensorType rt, Typ
   Type ct = Emitter::compute_type(rt.getElementType(), accum);
   SmallVector<int64_t> axes{axis};
   Value m = reduce_kind(e, x, axes, td::ReduceKind::max, ct, true);
-  Value s = e.reduction(x, axes, ct, e.zero(ct), {m}, [&](OpBuilder&, Location, ValueRange a) {
-    Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
-    return B.create<arith::AddFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
-  });
   int64_t n = rt.getRank();
   SmallVector<AffineExpr> red;
   for (int64_t i = 0; i < n; ++i)
     if (i != axis) red.push_back(B.getAffineDimExpr(i));
   AffineMap rm = AffineMap::get(n, 0, red, B.getContext());
+  if (!log && rt.getElementType() == ct) {
+    // exp once: p = exp(x - max) is written to the result, summed, then scaled in place by
+    // 1 / sum (p has several uses, so elementwise fusion does not recompute it in the sum).
+    Value init = e.empty(rt, [&](int64_t j) { return e.dim(x, j); });
+    Value p = e.generic({x, m}, {init}, {B.getMultiDimIdentityMap(n), rm, B.getMultiDimIdentityMap(n)},
+                        SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                          Value d = B.create<arith::SubFOp>(l, a[0], a[1]);
+                          return SmallVector<Value>{B.create<math::ExpOp>(l, d).getResult()};
+                        })[0];
+    Value s = e.reduction(p, axes, ct, e.zero(ct), {}, [&](OpBuilder&, Location, ValueRange a) {
+      return B.create<arith::AddFOp>(l, a[0], a[1]).getResult();
+    });
+    // p is an input and the init (for in-place bufferization); the body does not read the
+    // init, so elementwise fusion may still fuse this op into a consumer (attention's matmul).
+    return e.generic({p, s}, {p}, {B.getMultiDimIdentityMap(n), rm, B.getMultiDimIdentityMap(n)},
+                     SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+                       Value inv = B.create<arith::DivFOp>(l, e.constant(ct, 1.0), a[1]);
+                       return SmallVector<Value>{B.create<arith::MulFOp>(l, a[0], inv).getResult()};
+                     })[0];
+  }
+  Value s = e.reduction(x, axes, ct, e.zero(ct), {m}, [&](OpBuilder&, Location, ValueRange a) {
+    Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+    return B.create<arith::AddFOp>(l, B.create<math::ExpOp>(l, d), a[2]).getResult();
+  });
   Value init = e.empty(rt, [&](int64_t j) { return e.dim(x, j); });
   return e.generic({x, m, s}, {init}, {B.getMultiDimIdentityMap(n), rm, rm, B.getMultiDimIdentityMap(n)},
                    SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {

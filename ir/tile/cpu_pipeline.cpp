@@ -2,6 +2,12 @@
 // of this folder with one creation function; this file only orders them.
 #include "ir/tile/CpuPipeline.h"
 
+#include <mlir/Dialect/SCF/Transforms/Passes.h>
+
+#include "ir/tile/ParallelToRuntime.h"
+#include "ir/tile/RowFusionVectorize.h"
+#include "ir/tile/VectorMath.h"
+
 namespace tessera::ir {
 
 void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
@@ -10,10 +16,20 @@ void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 }
 
 void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
-  (void)pm;
-  (void)options;
+  // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
+  pm.addPass(createRowFusionVectorizePass());
+  // Parallel loops (scf.forall as scf.parallel) on the runtime's thread pool. No pass splits a
+  // reduction across iterations of a parallel loop, so `deterministic` needs nothing more.
+  pm.addPass(mlir::createForallToParallelLoopPass());
+  if (options.parallel) pm.addPass(createParallelToRuntimePass());
+  // f32 exp/log/tanh/erf as polynomial code (after outlining, so outlined bodies get it too).
+  pm.addPass(createVectorMathPass());
 }
 
-void registerTilePasses() {}
+void registerTilePasses() {
+  mlir::registerPass([] { return createRowFusionVectorizePass(); });
+  mlir::registerPass([] { return createParallelToRuntimePass(); });
+  mlir::registerPass([] { return createVectorMathPass(); });
+}
 
 }  // namespace tessera::ir

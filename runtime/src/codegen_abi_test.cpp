@@ -24,10 +24,16 @@ TEST_CASE("codegen_abi: a strided random fill gives the contiguous fill's values
 TEST_CASE("codegen_abi: the symbol table names every entry point by its address") {
   size_t n = 0;
   const tessSymbol* table = tessCodegenSymbols(&n);
-  REQUIRE(n == 18);
+  REQUIRE(n == 19);
   bool found = false;
   for (size_t i = 0; i < n; ++i)
     if (std::strcmp(table[i].name, "tessFillRandom_f32") == 0) found = table[i].address == reinterpret_cast<void*>(&tessFillRandom_f32);
   CHECK(found);
+  // The parallel-loop lowering (ir/tile) calls tessParallelFor from compiled code.
+  bool parallel_for = false;
+  for (size_t i = 0; i < n; ++i)
+    if (std::strcmp(table[i].name, "tessParallelFor") == 0)
+      parallel_for = table[i].address == reinterpret_cast<void*>(&tessParallelFor);
+  CHECK(parallel_for);
   CHECK(tessCodegenSymbolList().size() == n);
 }

@@ -151,6 +151,43 @@ for dt in ("f32", "f64"):
         add(f"{op}_{dt}_extreme", f"x: Tensor[N, {dt}]", f"return {expr}", [ext.copy()],
             lambda x, ref=ref, dt=dt: ref(x.astype(TOL[dt][0])).astype(np.float64), dt)
 
+# Vector paths (tesserac vectorizes innermost loops by 16 f32 lanes with a scalar remainder, and
+# expands f32 exp/log/tanh/erf into polynomials): rows of 203 = 12*16 + 11 elements, values
+# across each function's range.
+WIDE = {
+    "exp": ("exp(x)", np.exp, lambda: RNG.uniform(-87.0, 88.0, (5, 203))),
+    "exp_small": ("exp(x)", np.exp, lambda: RNG.uniform(-1e-3, 1e-3, (5, 203))),
+    "log": ("log(x)", np.log, lambda: np.exp(RNG.uniform(-80.0, 80.0, (5, 203)))),
+    "log_near1": ("log(x)", np.log, lambda: RNG.uniform(0.9, 1.1, (5, 203))),
+    "log1p": ("log1p(x)", np.log1p, lambda: np.exp(RNG.uniform(-20.0, 20.0, (5, 203)))),
+    "tanh": ("tanh(x)", np.tanh, lambda: RNG.uniform(-12.0, 12.0, (5, 203))),
+    "tanh_small": ("tanh(x)", np.tanh, lambda: RNG.uniform(-0.05, 0.05, (5, 203))),
+    "sigmoid": ("sigmoid(x)", lambda x: 1 / (1 + np.exp(-x)), lambda: RNG.uniform(-30.0, 30.0, (5, 203))),
+    "gelu": ("gelu(x)", gelu, lambda: RNG.uniform(-5.0, 5.0, (5, 203))),
+    "silu": ("silu(x)", lambda x: x / (1 + np.exp(-x)), lambda: RNG.uniform(-20.0, 20.0, (5, 203))),
+}
+for op, (expr, ref, gen) in WIDE.items():
+    add(f"{op}_f32_wide", "x: Tensor[B, D, f32]", f"return {expr}", [gen()],
+        lambda x, ref=ref: ref(x.astype(np.float32).astype(np.float64)), "f32")
+add("erf_f32_wide", "x: Tensor[B, D, f32]", "return gelu(x) / x", [RNG.uniform(-4.0, 4.0, (5, 203))],
+    lambda x: tnp(F.gelu(*t64(x))) / x, "f32")
+# Row reductions on the vector path: large magnitudes (max subtraction must hold) and -inf rows.
+for dt in ("f32", "f64"):
+    add(f"softmax_{dt}_wide_large", f"x: Tensor[B, D, {dt}]", "return softmax(x, axis=-1)",
+        [rnd(4, 203, scale=1e4)], lambda x: tnp(torch.softmax(*t64(x), -1)), dt)
+    add(f"log_softmax_{dt}_wide_large", f"x: Tensor[B, D, {dt}]", "return log_softmax(x, axis=-1)",
+        [rnd(4, 203, scale=1e4)], lambda x: tnp(torch.log_softmax(*t64(x), -1)), dt,
+        tol=(2e-5, 2e-3) if dt == "f32" else None)
+    add(f"logsumexp_{dt}_wide_large", f"x: Tensor[B, D, {dt}]", "return logsumexp(x, axis=-1)",
+        [rnd(4, 203, scale=1e4)], lambda x: tnp(torch.logsumexp(*t64(x), dim=-1)), dt)
+    add(f"layer_norm_{dt}_wide", f"x: Tensor[B, D, {dt}], w: Tensor[D, {dt}], b: Tensor[D, {dt}]",
+        "return layer_norm(x, w, b)", [rnd(4, 203, offset=3.0), rnd(203), rnd(203)],
+        lambda x, w, b: tnp(F.layer_norm(*t64(x), (203,), *t64(w, b))), dt)
+    add(f"sum_var_{dt}_wide", f"x: Tensor[B, D, {dt}]", "return x.sum(axis=-1) + x.var(axis=-1)",
+        [rnd(4, 203)], lambda x: x.sum(-1) + x.var(-1), dt)
+add("softmax_f32_wide_neginf", "x: Tensor[B, D, f32]", "return softmax(x, axis=-1)",
+    [np.where(RNG.uniform(size=(3, 203)) < 0.5, -np.inf, rnd(3, 203))], lambda x: tnp(torch.softmax(*t64(x), -1)))
+
 
 def lowp(x, dt):
     """Rounds to bf16/f16 (what the program computes on), back as float64."""

@@ -200,6 +200,7 @@ int run(const std::vector<std::string>& args) {
       request.kind = build ? (o.emit_kind.empty() ? "shared" : o.emit_kind) : "llvm";
       if (!o.arch.empty()) request.arch = o.arch;
       request.opt_level = o.opt_level;
+      request.deterministic = o.deterministic;
       return cli::build_module(*graph, request);
     }
     if (run) {
@@ -209,6 +210,8 @@ int run(const std::vector<std::string>& args) {
       request.outs = o.outs;
       if (!o.arch.empty()) request.arch = o.arch;
       request.opt_level = o.opt_level;
+      request.threads = o.threads;
+      request.deterministic = o.deterministic;
       return cli::run_module(*graph, request);
     }
     std::string text;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <map>
 
 namespace tessera::cli {
@@ -37,7 +38,7 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 const std::vector<std::string> kCommands = {"check", "build", "run", "emit", "grad", "fmt"};
 const std::vector<std::string> kFlags = {
     "--diagnostics-format", "--color", "--stage", "--entry", "--wrt", "--target", "--arch", "-o", "--emit",
-    "--arg", "--out", "--deterministic", "--debug-numerics", "--profile", "--check", "-I", "--explain",
+    "--arg", "--out", "--threads", "--deterministic", "--debug-numerics", "--profile", "--check", "-I", "--explain",
     "--version", "--help", "-O0", "-O1", "-O2", "-O3"};
 
 }  // namespace
@@ -50,7 +51,7 @@ usage:
   tesserac build FILE --target cpu|nvptx|amdgpu [--arch sm_90|gfx90a|native]
                      [-o OUT] [--emit=obj|shared|header|ptx|hsaco] [-O0..-O3]
   tesserac run FILE [--entry NAME] [--arg X.npy|NUMBER ...] [--out Y.npy ...]
-                     [--deterministic] [--debug-numerics] [--profile trace.json]
+                     [--threads N] [--deterministic] [--debug-numerics] [--profile trace.json]
   tesserac emit FILE --stage=ast|typed|graph|schedule|tile|llvm|ptx|amdgcn [--entry NAME]
   tesserac grad FILE --entry NAME [--wrt ARG]
   tesserac fmt FILE [--check]
@@ -71,9 +72,9 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
   std::vector<std::string> positional;
   // Options that take a value, either as `--opt=value` or `--opt value`.
   auto takes_value = [](const std::string& name) {
-    static const std::array<const char*, 14> with_value = {"--diagnostics-format", "--color", "--stage", "--entry",
+    static const std::array<const char*, 15> with_value = {"--diagnostics-format", "--color", "--stage", "--entry",
                                                            "--wrt", "--target", "--arch", "-o", "--emit", "--arg",
-                                                           "--out", "--profile", "-I", "--explain"};
+                                                           "--out", "--profile", "-I", "--explain", "--threads"};
     return std::find(with_value.begin(), with_value.end(), name) != with_value.end();
   };
 
@@ -163,6 +164,14 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
       o.args.push_back(value);
     } else if (name == "--out") {
       o.outs.push_back(value);
+    } else if (name == "--threads") {
+      char* end = nullptr;
+      long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 1024) {
+        error = "--threads must be a number from 1 to 1024, not '" + value + "'";
+        return std::nullopt;
+      }
+      o.threads = static_cast<int>(n);
     } else if (name == "--profile") {
       o.profile = value;
     } else if (name == "-I") {

@@ -28,6 +28,7 @@ struct Options {
   std::vector<std::string> outs;
   std::vector<std::string> include_dirs;
   std::string profile;
+  int threads = 0;  // --threads: 0 = $TESSERA_NUM_THREADS or the hardware thread count
   bool deterministic = false;
   bool debug_numerics = false;
   bool fmt_check = false;

@@ -128,17 +128,25 @@ void print_result(const RtValue& v) {
 }  // namespace
 
 // The CPU back end's options with the Tile IR schedule of ir/tile plugged in.
-static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level) {
+static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level, bool deterministic) {
   codegen::CpuOptions cpu;
   cpu.arch = arch.empty() ? "native" : arch;
   cpu.opt_level = opt_level;
-  cpu.pre_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm); };
-  cpu.post_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm); };
+  ir::CpuScheduleOptions schedule;
+  schedule.deterministic = deterministic;
+  cpu.pre_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm, schedule); };
+  cpu.post_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm, schedule); };
   return cpu;
 }
 
 int run_module(mlir::ModuleOp module, const RunRequest& request) {
-  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level);
+  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level, request.deterministic);
+  if (request.threads > 0) {
+    // Parallel loops run on the default context's pool (tessParallelFor with a NULL context).
+    tessContext_t context = nullptr;
+    if (tessGetDefaultContext(&context) != TESS_SUCCESS || tessSetNumThreads(context, request.threads) != TESS_SUCCESS)
+      return runtime_error(last_runtime_message(TESS_ERROR_INVALID_ARGUMENT));
+  }
   codegen::JitOptions jit_options;
   // tesserac links the runtime statically without exporting it: hand its entry points over.
   jit_options.symbols = tessCodegenSymbolList();
@@ -179,7 +187,7 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
 }
 
 int build_module(mlir::ModuleOp module, const BuildRequest& request) {
-  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level);
+  codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level, request.deterministic);
   auto ice = [](llvm::Error e) {
     std::cerr << "internal compiler error in code generation: " << llvm::toString(std::move(e))
               << "\nthis is a bug in tesserac, not in your program\n";

@@ -14,6 +14,8 @@ struct RunRequest {
   std::vector<std::string> outs;   // --out: .npy paths for the results, in order
   std::string arch = "native";
   int opt_level = 2;
+  int threads = 0;             // --threads: threads of the runtime's pool (0: its default)
+  bool deterministic = false;  // --deterministic: results independent of the thread count
 };
 
 struct BuildRequest {
@@ -22,6 +24,7 @@ struct BuildRequest {
   std::string kind;    // "shared", "obj", "header", or "llvm" (print LLVM IR on stdout)
   std::string arch = "native";
   int opt_level = 2;
+  bool deterministic = false;
 };
 
 // Ahead-of-time compilation of `module` (Schedule IR) for the CPU.

@@ -1,0 +1,202 @@
+// `--tessera-parallel-to-runtime`: see ParallelToRuntime.h.
+//
+// The captured values travel in an LLVM struct: an index as i64, a memref as its LLVM
+// descriptor (through builtin.unrealized_conversion_cast, which the memref and func
+// conversions later cancel against their own casts), other scalars as they are. The struct is
+// an llvm.alloca in the entry block of the enclosing function, so a parallel loop inside a
+// sequential one does not grow the stack.
+#include "ir/tile/ParallelToRuntime.h"
+
+#include <string>
+
+#include <mlir/Conversion/LLVMCommon/TypeConverter.h>
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/LLVMIR/LLVMDialect.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/IR/BuiltinOps.h>
+#include <mlir/IR/IRMapping.h>
+#include <mlir/IR/SymbolTable.h>
+#include <mlir/Pass/Pass.h>
+#include <mlir/Transforms/RegionUtils.h>
+
+namespace tessera::ir {
+namespace {
+
+using namespace mlir;
+
+constexpr const char* kRuntimeEntry = "tessParallelFor";
+
+struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ParallelToRuntimePass)
+
+  StringRef getArgument() const final { return "tessera-parallel-to-runtime"; }
+  StringRef getDescription() const final { return "run outermost scf.parallel loops on the runtime's thread pool"; }
+  void getDependentDialects(DialectRegistry& registry) const override {
+    registry.insert<arith::ArithDialect, func::FuncDialect, LLVM::LLVMDialect, scf::SCFDialect>();
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<scf::ParallelOp> loops;
+    module.walk([&](scf::ParallelOp par) {
+      if (!par->getParentOfType<scf::ParallelOp>() && par.getNumReductions() == 0 && par->getParentOfType<func::FuncOp>())
+        loops.push_back(par);
+    });
+    if (loops.empty()) return;
+    LLVMTypeConverter converter(&getContext());
+    SymbolTable symbols(module);
+    int counter = 0;
+    for (scf::ParallelOp par : loops) outline(par, converter, symbols, counter);
+  }
+
+  // The LLVM type a captured value travels as, or null if it cannot.
+  static Type carried_type(Type t, LLVMTypeConverter& converter) {
+    if (t.isIndex()) return IntegerType::get(t.getContext(), 64);
+    if (isa<MemRefType>(t)) return converter.convertType(t);
+    if (t.isIntOrFloat()) return t;
+    return {};
+  }
+
+  func::FuncOp runtime_decl(ModuleOp module, SymbolTable& symbols, FunctionType body_type) {
+    if (auto f = symbols.lookup<func::FuncOp>(kRuntimeEntry)) return f;
+    MLIRContext* ctx = module.getContext();
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    auto i64 = IntegerType::get(ctx, 64);
+    auto type = FunctionType::get(ctx, {ptr, i64, i64, i64, body_type, ptr}, {IntegerType::get(ctx, 32)});
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointToStart(module.getBody());
+    auto f = b.create<func::FuncOp>(module.getLoc(), kRuntimeEntry, type);
+    f.setPrivate();
+    symbols.insert(f);
+    return f;
+  }
+
+  void outline(scf::ParallelOp par, LLVMTypeConverter& converter, SymbolTable& symbols, int& counter) {
+    MLIRContext* ctx = par.getContext();
+    Location loc = par.getLoc();
+    auto func = par->getParentOfType<func::FuncOp>();
+    auto module = func->getParentOfType<ModuleOp>();
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    auto i64 = IntegerType::get(ctx, 64);
+    unsigned dims = par.getNumLoops();
+
+    // Values the body needs from outside: captures (constants are cloned instead).
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(par.getRegion(), above);
+    SmallVector<Value> captures;
+    SmallVector<Operation*> constants;
+    for (Value v : above) {
+      Operation* def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>() && def->getNumOperands() == 0) constants.push_back(def);
+      else captures.push_back(v);
+    }
+    OpBuilder b(par);
+    // Trip counts and the linearized size.
+    SmallVector<Value> trips;
+    Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+    Value total = b.create<arith::ConstantIndexOp>(loc, 1);
+    for (unsigned d = 0; d < dims; ++d) {
+      Value span = b.create<arith::SubIOp>(loc, par.getUpperBound()[d], par.getLowerBound()[d]);
+      Value trip = b.create<arith::CeilDivSIOp>(loc, span, par.getStep()[d]);
+      trip = b.create<arith::MaxSIOp>(loc, trip, zero);
+      trips.push_back(trip);
+      total = b.create<arith::MulIOp>(loc, total, trip);
+    }
+    // Loop parameters travel with the captures.
+    size_t first_param = captures.size();
+    for (unsigned d = 0; d < dims; ++d) {
+      captures.push_back(par.getLowerBound()[d]);
+      captures.push_back(par.getStep()[d]);
+      captures.push_back(trips[d]);
+    }
+    SmallVector<Type> fields;
+    for (Value v : captures) {
+      Type t = carried_type(v.getType(), converter);
+      if (!t) return;  // leave the loop sequential
+      fields.push_back(t);
+    }
+    auto record = LLVM::LLVMStructType::getLiteral(ctx, fields);
+
+    // The outlined body.
+    auto body_type = FunctionType::get(ctx, {i64, i64, ptr}, {});
+    std::string name;
+    do {
+      name = (func.getName() + "_parallel_" + llvm::Twine(counter++)).str();
+    } while (symbols.lookup(name));
+    OpBuilder mb(ctx);
+    mb.setInsertionPointAfter(func);
+    auto outlined = mb.create<func::FuncOp>(loc, name, body_type);
+    outlined.setPrivate();
+    symbols.insert(outlined);
+    {
+      Block* entry = outlined.addEntryBlock();
+      OpBuilder ob = OpBuilder::atBlockBegin(entry);
+      Value lo = entry->getArgument(0), hi = entry->getArgument(1), data = entry->getArgument(2);
+      IRMapping map;
+      for (Operation* c : constants) ob.clone(*c, map);
+      SmallVector<Value> inside;
+      for (auto [i, v] : llvm::enumerate(captures)) {
+        Value addr = ob.create<LLVM::GEPOp>(loc, ptr, record, data, ArrayRef<LLVM::GEPArg>{0, int32_t(i)});
+        Value loaded = ob.create<LLVM::LoadOp>(loc, fields[i], addr);
+        Value back = loaded;
+        if (v.getType().isIndex()) back = ob.create<arith::IndexCastOp>(loc, v.getType(), loaded);
+        else if (isa<MemRefType>(v.getType()))
+          back = ob.create<UnrealizedConversionCastOp>(loc, v.getType(), loaded).getResult(0);
+        inside.push_back(back);
+        if (i < first_param) map.map(v, back);
+      }
+      Value lo_i = ob.create<arith::IndexCastOp>(loc, ob.getIndexType(), lo);
+      Value hi_i = ob.create<arith::IndexCastOp>(loc, ob.getIndexType(), hi);
+      Value one = ob.create<arith::ConstantIndexOp>(loc, 1);
+      auto loop = ob.create<scf::ForOp>(loc, lo_i, hi_i, one);
+      ob.create<func::ReturnOp>(loc);
+      ob.setInsertionPointToStart(loop.getBody());
+      // Delinearize (row-major: the last dimension varies fastest).
+      Value rest = loop.getInductionVar();
+      SmallVector<Value> ivs(dims);
+      for (int d = int(dims) - 1; d >= 0; --d) {
+        Value lb = inside[first_param + 3 * d], step = inside[first_param + 3 * d + 1];
+        Value trip = inside[first_param + 3 * d + 2];
+        Value idx = rest;
+        if (d > 0) {
+          idx = ob.create<arith::RemUIOp>(loc, rest, trip);
+          rest = ob.create<arith::DivUIOp>(loc, rest, trip);
+        }
+        ivs[d] = ob.create<arith::AddIOp>(loc, lb, ob.create<arith::MulIOp>(loc, idx, step));
+      }
+      for (unsigned d = 0; d < dims; ++d) map.map(par.getInductionVars()[d], ivs[d]);
+      for (Operation& op : par.getBody()->without_terminator()) ob.clone(op, map);
+    }
+
+    // The call: the struct lives in the entry block of the caller.
+    OpBuilder eb = OpBuilder::atBlockBegin(&func.getBody().front());
+    Value count = eb.create<LLVM::ConstantOp>(loc, i64, eb.getI64IntegerAttr(1));
+    Value slot = eb.create<LLVM::AllocaOp>(loc, ptr, record, count, 8);
+    for (auto [i, v] : llvm::enumerate(captures)) {
+      Value carried = v;
+      if (v.getType().isIndex()) carried = b.create<arith::IndexCastOp>(loc, i64, v);
+      else if (isa<MemRefType>(v.getType()))
+        carried = b.create<UnrealizedConversionCastOp>(loc, fields[i], v).getResult(0);
+      Value addr = b.create<LLVM::GEPOp>(loc, ptr, record, slot, ArrayRef<LLVM::GEPArg>{0, int32_t(i)});
+      b.create<LLVM::StoreOp>(loc, carried, addr);
+    }
+    int64_t grain = 1;
+    if (auto g = par->getAttrOfType<IntegerAttr>("tessera.grain")) grain = std::max<int64_t>(1, g.getInt());
+    func::FuncOp runtime = runtime_decl(module, symbols, body_type);
+    Value fn = b.create<func::ConstantOp>(loc, body_type, SymbolRefAttr::get(outlined));
+    Value null = b.create<LLVM::ZeroOp>(loc, ptr);
+    Value begin = b.create<arith::ConstantIntOp>(loc, 0, 64);
+    Value end = b.create<arith::IndexCastOp>(loc, i64, total);
+    Value grain_v = b.create<arith::ConstantIntOp>(loc, grain, 64);
+    b.create<func::CallOp>(loc, runtime, ValueRange{null, begin, end, grain_v, fn, slot});
+    par.erase();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createParallelToRuntimePass() { return std::make_unique<ParallelToRuntimePass>(); }
+
+}  // namespace tessera::ir

@@ -1,0 +1,608 @@
+// `--tessera-cpu-vectorize`: see RowFusionVectorize.h and docs/tile_ir.md.
+//
+// Works on linalg.generic / linalg.fill with buffer semantics, after bufferization. A group is a
+// run of such ops in one block (allocations, deallocations and side-effect-free ops may sit
+// between them) whose loops are `K` shared outer parallel loops plus at most one innermost loop
+// each. The group becomes
+//
+//   scf.parallel %blk = 0 to ceil(S0 / rows) {          // rows per block: grain of kGrainElems
+//     scf.for %i0 = blk*rows to min(S0, (blk+1)*rows) {  // then the other outer loops
+//       op 1: vector loop over its innermost dim (+ scalar remainder), or one scalar step
+//       op 2: ...
+//   } }
+//
+// which is legal when every buffer that some op of the group writes is indexed by the outer loop
+// variables at the same positions in every access: row i of one op then touches only row i of
+// the others, and running the ops row by row keeps every dependence.
+#include "ir/tile/RowFusionVectorize.h"
+
+#include <limits>
+#include <optional>
+
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/Linalg/IR/Linalg.h>
+#include <mlir/Dialect/Math/IR/Math.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/Dialect/Utils/StaticValueUtils.h>
+#include <mlir/Dialect/Vector/IR/VectorOps.h>
+#include <mlir/IR/BuiltinTypes.h>
+#include <mlir/IR/IRMapping.h>
+#include <mlir/Interfaces/SideEffectInterfaces.h>
+#include <mlir/Interfaces/ViewLikeInterface.h>
+#include <mlir/Pass/Pass.h>
+
+namespace tessera::ir {
+namespace {
+
+using namespace mlir;
+
+// Element operations per parallel block: one block is worth waking a thread for.
+constexpr int64_t kGrainElems = 1 << 15;
+// Block of a rank-1 elementwise chain (a multiple of every vector width).
+constexpr int64_t kBlock1D = 1 << 14;
+// Vector registers are 512 bits (AVX-512); narrower targets split the vectors.
+constexpr int64_t kVectorBits = 512;
+
+bool has_reduction(linalg::LinalgOp op) { return op.getNumReductionLoops() > 0; }
+
+// The loop dims of a map's results (-1 for a constant result), or nullopt if a result is
+// neither a dim nor a constant or a dim appears twice.
+std::optional<SmallVector<int64_t>> result_dims(AffineMap map) {
+  SmallVector<int64_t> dims;
+  for (AffineExpr e : map.getResults()) {
+    if (auto d = dyn_cast<AffineDimExpr>(e)) {
+      if (llvm::is_contained(dims, int64_t(d.getPosition()))) return std::nullopt;
+      dims.push_back(d.getPosition());
+    } else if (isa<AffineConstantExpr>(e)) {
+      dims.push_back(-1);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return dims;
+}
+
+// A linalg op this pass can turn into loops on its own.
+bool is_candidate(Operation* o) {
+  if (!isa<linalg::GenericOp, linalg::FillOp>(o)) return false;
+  auto op = cast<linalg::LinalgOp>(o);
+  if (!op.hasPureBufferSemantics()) return false;
+  for (OpOperand& operand : op->getOpOperands()) {
+    Type t = operand.get().getType();
+    if (auto m = dyn_cast<MemRefType>(t)) {
+      if (!m.getElementType().isIntOrIndexOrFloat()) return false;
+      if (!result_dims(op.getMatchingIndexingMap(&operand))) return false;
+    } else if (isa<ShapedType>(t)) {
+      return false;
+    }
+  }
+  unsigned n = op.getNumLoops();
+  auto iters = op.getIteratorTypesArray();
+  for (unsigned i = 0; i < n; ++i)
+    if (iters[i] != utils::IteratorType::parallel && i + 1 != n) return false;  // reduction only innermost
+  if (has_reduction(op)) {
+    for (OpOperand& init : op.getDpsInitsMutable())
+      if (llvm::is_contained(*result_dims(op.getMatchingIndexingMap(&init)), int64_t(n - 1))) return false;
+  }
+  if (auto g = dyn_cast<linalg::GenericOp>(o)) {
+    for (Operation& b : g.getRegion().front()) {
+      if (isa<linalg::YieldOp, linalg::IndexOp>(b)) continue;
+      if (b.getNumRegions() != 0 || !isMemoryEffectFree(&b)) return false;
+    }
+  }
+  return true;
+}
+
+Value root_of(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>()) v = view.getViewSource();
+  return v;
+}
+
+struct Plan {
+  unsigned K = 0;         // shared outer loops
+  bool blocked = false;   // K == 0 rank-1 elementwise chain, cut into blocks
+};
+
+// Whether `ops` (in program order) can be one loop nest, and how.
+std::optional<Plan> plan_group(ArrayRef<linalg::LinalgOp> ops) {
+  Plan p;
+  unsigned max_n = 0;
+  for (auto op : ops) max_n = std::max(max_n, op.getNumLoops());
+  p.K = max_n == 0 ? 0 : max_n - 1;
+  bool any_reduction = false;
+  for (auto op : ops) {
+    unsigned n = op.getNumLoops();
+    if (n != p.K && n != p.K + 1) return std::nullopt;
+    if (n == p.K && has_reduction(op)) return std::nullopt;
+    any_reduction |= has_reduction(op);
+  }
+  if (p.K == 0) {
+    p.blocked = !any_reduction && llvm::all_of(ops, [](linalg::LinalgOp op) { return op.getNumLoops() == 1; });
+  }
+  if (ops.size() == 1) return p;
+  // Shared outer sizes (static, equal).
+  unsigned pinned = p.blocked ? 1 : p.K;
+  SmallVector<int64_t> outer;
+  for (auto op : ops) {
+    SmallVector<int64_t> r = op.getStaticLoopRanges();
+    for (unsigned t = 0; t < pinned; ++t) {
+      if (ShapedType::isDynamic(r[t])) return std::nullopt;
+      if (outer.size() <= t) outer.push_back(r[t]);
+      else if (outer[t] != r[t]) return std::nullopt;
+    }
+  }
+  // Dependences: written buffers are indexed by the pinned loops at fixed positions.
+  struct Access {
+    Value value, root;
+    SmallVector<int64_t> dims;
+    bool write;
+  };
+  SmallVector<Access> accesses;
+  for (auto op : ops)
+    for (OpOperand& operand : op->getOpOperands()) {
+      if (!isa<MemRefType>(operand.get().getType())) continue;
+      accesses.push_back({operand.get(), root_of(operand.get()), *result_dims(op.getMatchingIndexingMap(&operand)),
+                          op.isDpsInit(&operand)});
+    }
+  auto pinned_positions = [&](const Access& a) -> std::optional<SmallVector<int64_t>> {
+    SmallVector<int64_t> pos;
+    for (unsigned t = 0; t < pinned; ++t) {
+      auto it = llvm::find(a.dims, int64_t(t));
+      if (it == a.dims.end()) return std::nullopt;
+      pos.push_back(it - a.dims.begin());
+    }
+    return pos;
+  };
+  for (const Access& w : accesses) {
+    if (!w.write) continue;
+    auto wpos = pinned_positions(w);
+    if (!wpos) return std::nullopt;
+    for (const Access& a : accesses) {
+      bool may_alias = a.root == w.root || (isa<BlockArgument>(a.root) && isa<BlockArgument>(w.root));
+      if (!may_alias) continue;
+      if (a.value != w.value) return std::nullopt;
+      auto apos = pinned_positions(a);
+      if (!apos || *apos != *wpos) return std::nullopt;
+    }
+  }
+  return p;
+}
+
+// The neutral element and vector combining kind of a reduction's combiner.
+struct Combiner {
+  vector::CombiningKind kind;
+  TypedAttr neutral;
+};
+
+std::optional<Combiner> combiner_of(Operation* c, Type t) {
+  using K = vector::CombiningKind;
+  if (auto ft = dyn_cast<FloatType>(t)) {
+    const llvm::fltSemantics& s = ft.getFloatSemantics();
+    auto f = [&](llvm::APFloat v) { return FloatAttr::get(ft, v); };
+    if (isa<arith::AddFOp>(c)) return Combiner{K::ADD, f(llvm::APFloat::getZero(s, /*Negative=*/true))};
+    if (isa<arith::MulFOp>(c)) return Combiner{K::MUL, f(llvm::APFloat::getOne(s))};
+    if (isa<arith::MaximumFOp>(c)) return Combiner{K::MAXIMUMF, f(llvm::APFloat::getInf(s, true))};
+    if (isa<arith::MinimumFOp>(c)) return Combiner{K::MINIMUMF, f(llvm::APFloat::getInf(s, false))};
+    if (isa<arith::MaxNumFOp>(c)) return Combiner{K::MAXNUMF, f(llvm::APFloat::getInf(s, true))};
+    if (isa<arith::MinNumFOp>(c)) return Combiner{K::MINNUMF, f(llvm::APFloat::getInf(s, false))};
+    return std::nullopt;
+  }
+  auto it = dyn_cast<IntegerType>(t);
+  if (!it || it.getWidth() == 1) return std::nullopt;
+  unsigned w = it.getWidth();
+  auto i = [&](llvm::APInt v) { return IntegerAttr::get(it, v); };
+  if (isa<arith::AddIOp>(c)) return Combiner{K::ADD, i(llvm::APInt::getZero(w))};
+  if (isa<arith::MulIOp>(c)) return Combiner{K::MUL, i(llvm::APInt(w, 1))};
+  if (isa<arith::MaxSIOp>(c)) return Combiner{K::MAXSI, i(llvm::APInt::getSignedMinValue(w))};
+  if (isa<arith::MinSIOp>(c)) return Combiner{K::MINSI, i(llvm::APInt::getSignedMaxValue(w))};
+  if (isa<arith::OrIOp>(c)) return Combiner{K::OR, i(llvm::APInt::getZero(w))};
+  if (isa<arith::AndIOp>(c)) return Combiner{K::AND, i(llvm::APInt::getAllOnes(w))};
+  return std::nullopt;
+}
+
+unsigned bits_of(Type t) {
+  if (t.isIndex()) return 64;
+  return t.getIntOrFloatBitWidth();
+}
+
+class GroupEmitter {
+ public:
+  GroupEmitter(OpBuilder& b, Location loc) : b_(b), loc_(loc) {}
+
+  void emit(ArrayRef<linalg::LinalgOp> ops, const Plan& plan, bool parallel) {
+    ops_.assign(ops.begin(), ops.end());
+    K_ = plan.K;
+    for (auto op : ops) {
+      SmallVector<Value> s;
+      for (Range r : op.createLoopRanges(b_, loc_)) s.push_back(getValueOrCreateConstantIndexOp(b_, loc_, r.size));
+      sizes_.push_back(s);
+    }
+    Value zero = cst(0), one = cst(1);
+    if (plan.blocked) {
+      Value n = sizes_[0][0];
+      Value block = cst(kBlock1D);
+      Value blocks = b_.create<arith::CeilDivUIOp>(loc_, n, block);
+      outer_loop(parallel, blocks, [&](Value blk) {
+        Value lo = b_.create<arith::MulIOp>(loc_, blk, block);
+        Value hi = b_.create<arith::MinUIOp>(loc_, b_.create<arith::AddIOp>(loc_, lo, block), n);
+        for (size_t i = 0; i < ops.size(); ++i) emit_op(i, {}, lo, hi);
+      });
+      return;
+    }
+    if (K_ == 0) {
+      for (size_t i = 0; i < ops.size(); ++i) emit_op(i, {}, zero, ops_[i].getNumLoops() ? sizes_[i][0] : zero);
+      return;
+    }
+    // Outer sizes from any op (they are equal), and the work of one row.
+    SmallVector<Value> outer(sizes_[0].begin(), sizes_[0].begin() + K_);
+    Value work = cst(0);
+    for (size_t i = 0; i < ops.size(); ++i)
+      work = b_.create<arith::AddIOp>(loc_, work, ops_[i].getNumLoops() == K_ ? one : sizes_[i][K_]);
+    for (unsigned t = 1; t < K_; ++t) work = b_.create<arith::MulIOp>(loc_, work, outer[t]);
+    work = b_.create<arith::MaxUIOp>(loc_, work, one);
+    Value rows = b_.create<arith::MaxUIOp>(loc_, b_.create<arith::CeilDivUIOp>(loc_, cst(kGrainElems), work), one);
+    Value blocks = b_.create<arith::CeilDivUIOp>(loc_, outer[0], rows);
+    outer_loop(parallel, blocks, [&](Value blk) {
+      Value lo = b_.create<arith::MulIOp>(loc_, blk, rows);
+      Value hi = b_.create<arith::MinUIOp>(loc_, b_.create<arith::AddIOp>(loc_, lo, rows), outer[0]);
+      SmallVector<Value> ivs;
+      nest(lo, hi, outer, ivs);
+    });
+  }
+
+ private:
+  Value cst(int64_t v) { return b_.create<arith::ConstantIndexOp>(loc_, v); }
+
+  void outer_loop(bool parallel, Value blocks, llvm::function_ref<void(Value)> body) {
+    OpBuilder::InsertionGuard guard(b_);
+    if (parallel) {
+      auto par = b_.create<scf::ParallelOp>(loc_, ValueRange{cst(0)}, ValueRange{blocks}, ValueRange{cst(1)});
+      b_.setInsertionPointToStart(par.getBody());
+      body(par.getInductionVars()[0]);
+    } else {
+      auto loop = b_.create<scf::ForOp>(loc_, cst(0), blocks, cst(1));
+      b_.setInsertionPointToStart(loop.getBody());
+      body(loop.getInductionVar());
+    }
+  }
+
+  void for_loop(Value lb, Value ub, Value step, llvm::function_ref<void(Value)> body) {
+    OpBuilder::InsertionGuard guard(b_);
+    auto loop = b_.create<scf::ForOp>(loc_, lb, ub, step);
+    b_.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+
+  // Loops over the outer dims (the first from lo to hi), then the ops in order.
+  void nest(Value lo, Value hi, ArrayRef<Value> outer, SmallVector<Value>& ivs) {
+    unsigned t = ivs.size();
+    if (t == K_) {
+      for (size_t i = 0; i < ops_.size(); ++i) {
+        bool inner = ops_[i].getNumLoops() == K_ + 1;
+        emit_op(i, ivs, cst(0), inner ? sizes_[i][K_] : Value());
+      }
+      return;
+    }
+    for_loop(t == 0 ? lo : cst(0), t == 0 ? hi : outer[t], cst(1), [&](Value iv) {
+      ivs.push_back(iv);
+      nest(lo, hi, outer, ivs);
+      ivs.pop_back();
+    });
+  }
+
+  // Indices of an operand at loop indices `ivs` (one per loop; the innermost may be null).
+  SmallVector<Value> indices(AffineMap map, ArrayRef<Value> ivs) {
+    SmallVector<Value> idx;
+    for (int64_t d : *result_dims(map)) {
+      if (d < 0) idx.push_back(cst(0));
+      else idx.push_back(ivs[d]);
+    }
+    // Constant results: recompute their value.
+    for (unsigned r = 0; r < map.getNumResults(); ++r)
+      if (auto c = dyn_cast<AffineConstantExpr>(map.getResult(r))) idx[r] = cst(c.getValue());
+    return idx;
+  }
+
+  // One op over the innermost range [lo, hi) at outer indices `outer` (a row-scalar op when
+  // `hi` is null).
+  void emit_op(size_t i, ArrayRef<Value> outer, Value lo, Value hi) {
+    linalg::LinalgOp op = ops_[i];
+    unsigned n = op.getNumLoops();
+    if (n == outer.size()) {  // no innermost loop
+      SmallVector<Value> ivs(outer.begin(), outer.end());
+      scalar_step(op, ivs, nullptr);
+      return;
+    }
+    unsigned width = vector_width(op);
+    if (width <= 1) {
+      for_loop(lo, hi, cst(1), [&](Value j) {
+        SmallVector<Value> ivs(outer.begin(), outer.end());
+        ivs.push_back(j);
+        scalar_step(op, ivs, nullptr);
+      });
+      return;
+    }
+    Value w = cst(width);
+    Value count = b_.create<arith::SubIOp>(loc_, hi, lo);
+    Value vec_end = b_.create<arith::SubIOp>(loc_, hi, b_.create<arith::RemUIOp>(loc_, count, w));
+    if (!has_reduction(op)) {
+      for_loop(lo, vec_end, w, [&](Value j) { vector_step(op, outer, j, width, nullptr); });
+      for_loop(vec_end, hi, cst(1), [&](Value j) {
+        SmallVector<Value> ivs(outer.begin(), outer.end());
+        ivs.push_back(j);
+        scalar_step(op, ivs, nullptr);
+      });
+      return;
+    }
+    // Reduction: a vector accumulator, its lanes combined in order into the initial value,
+    // then the remainder in order.
+    auto generic = cast<linalg::GenericOp>(op.getOperation());
+    OpOperand* init = op.getDpsInitOperand(0);
+    Type elt = getElementTypeOrSelf(init->get().getType());
+    Operation* comb = *generic.getRegionOutputArgs()[0].getUsers().begin();
+    Combiner c = *combiner_of(comb, elt);
+    auto vt = VectorType::get({int64_t(width)}, elt);
+    Value vinit = b_.create<arith::ConstantOp>(loc_, vt, DenseElementsAttr::get(vt, c.neutral));
+    auto vloop = b_.create<scf::ForOp>(loc_, lo, vec_end, w, ValueRange{vinit},
+                                       [&](OpBuilder& nb, Location, Value j, ValueRange acc) {
+                                         OpBuilder::InsertionGuard guard(b_);
+                                         b_.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+                                         Value next = vector_step(op, outer, j, width, acc[0]);
+                                         b_.create<scf::YieldOp>(loc_, next);
+                                       });
+    SmallVector<Value> outer_ivs(outer.begin(), outer.end());
+    outer_ivs.push_back(Value());
+    SmallVector<Value> out_idx = indices(op.getMatchingIndexingMap(init), outer_ivs);
+    Value start = b_.create<memref::LoadOp>(loc_, init->get(), out_idx);
+    Value folded = b_.create<vector::ReductionOp>(loc_, c.kind, vloop.getResult(0), start);
+    auto tail = b_.create<scf::ForOp>(loc_, vec_end, hi, cst(1), ValueRange{folded},
+                                      [&](OpBuilder& nb, Location, Value j, ValueRange acc) {
+                                        OpBuilder::InsertionGuard guard(b_);
+                                        b_.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+                                        SmallVector<Value> ivs(outer.begin(), outer.end());
+                                        ivs.push_back(j);
+                                        Value next = scalar_step(op, ivs, acc[0]);
+                                        b_.create<scf::YieldOp>(loc_, next);
+                                      });
+    b_.create<memref::StoreOp>(loc_, tail.getResult(0), init->get(), out_idx);
+  }
+
+  // Lanes for the innermost loop of `op`, or 1 if it is not vectorized.
+  unsigned vector_width(linalg::LinalgOp op) {
+    unsigned n = op.getNumLoops();
+    unsigned bits = 8;
+    for (OpOperand& operand : op->getOpOperands()) {
+      Type t = operand.get().getType();
+      auto m = dyn_cast<MemRefType>(t);
+      Type elt = getElementTypeOrSelf(t);
+      if (elt.isInteger(1) && m) return 1;  // i1 buffers hold bytes
+      if (elt.isIndex()) return 1;
+      if (!m) continue;
+      bits = std::max(bits, bits_of(elt));
+      SmallVector<int64_t> dims = *result_dims(op.getMatchingIndexingMap(&operand));
+      auto it = llvm::find(dims, int64_t(n - 1));
+      if (it == dims.end()) continue;
+      if (it + 1 != dims.end()) return 1;  // strided along the inner loop
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (failed(getStridesAndOffset(m, strides, offset)) || strides.back() != 1) return 1;
+    }
+    if (auto g = dyn_cast<linalg::GenericOp>(op.getOperation())) {
+      for (Operation& o : g.getRegion().front()) {
+        if (isa<linalg::YieldOp, linalg::IndexOp>(o)) continue;
+        if (!isa<arith::ArithDialect, math::MathDialect>(o.getDialect())) return 1;
+        if (!OpTrait::hasElementwiseMappableTraits(&o)) return 1;
+        for (Type t : o.getResultTypes()) {
+          if (!t.isIntOrIndexOrFloat()) return 1;
+          if (!t.isInteger(1)) bits = std::max(bits, bits_of(t));
+          if (isa<math::MathDialect>(o.getDialect()) && t.isF64()) return 1;  // f64 math stays on libm
+        }
+      }
+      if (has_reduction(op)) {
+        if (op.getNumDpsInits() != 1) return 1;
+        BlockArgument acc = g.getRegionOutputArgs()[0];
+        if (!acc.hasOneUse()) return 1;
+        Operation* c = *acc.getUsers().begin();
+        auto yield = cast<linalg::YieldOp>(g.getRegion().front().getTerminator());
+        if (c->getNumResults() != 1 || yield.getOperand(0) != c->getResult(0)) return 1;
+        if (!combiner_of(c, acc.getType())) return 1;
+      }
+    }
+    return std::max<unsigned>(1, std::min<unsigned>(16, kVectorBits / bits));
+  }
+
+  // One scalar iteration at `ivs`. With `acc`, the (single) output is not loaded but `acc`, and
+  // the result is returned instead of stored.
+  Value scalar_step(linalg::LinalgOp op, ArrayRef<Value> ivs, Value acc) {
+    if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation())) {
+      OpOperand* out = op.getDpsInitOperand(0);
+      b_.create<memref::StoreOp>(loc_, fill.value(), out->get(), indices(op.getMatchingIndexingMap(out), ivs));
+      return {};
+    }
+    auto g = cast<linalg::GenericOp>(op.getOperation());
+    Block& body = g.getRegion().front();
+    IRMapping map;
+    for (OpOperand& operand : op->getOpOperands()) {
+      BlockArgument arg = body.getArgument(operand.getOperandNumber());
+      if (!isa<MemRefType>(operand.get().getType())) {
+        map.map(arg, operand.get());
+        continue;
+      }
+      if (acc && op.isDpsInit(&operand)) {
+        map.map(arg, acc);
+        continue;
+      }
+      if (op.isDpsInit(&operand) && arg.use_empty()) continue;
+      map.map(arg, b_.create<memref::LoadOp>(loc_, operand.get(), indices(op.getMatchingIndexingMap(&operand), ivs)));
+    }
+    for (Operation& o : body.without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(o)) {
+        map.map(index.getResult(), ivs[index.getDim()]);
+        continue;
+      }
+      b_.clone(o, map);
+    }
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    if (acc) return map.lookupOrDefault(yield.getOperand(0));
+    for (auto [k, out] : llvm::enumerate(op.getDpsInitsMutable()))
+      b_.create<memref::StoreOp>(loc_, map.lookupOrDefault(yield.getOperand(k)), out.get(),
+                                 indices(op.getMatchingIndexingMap(&out), ivs));
+    return {};
+  }
+
+  // One vector iteration at inner index `j` (lanes j .. j+width-1). With `acc`, the single
+  // output is the vector accumulator and the new accumulator is returned.
+  Value vector_step(linalg::LinalgOp op, ArrayRef<Value> outer, Value j, unsigned width, Value acc) {
+    unsigned n = op.getNumLoops();
+    SmallVector<Value> ivs(outer.begin(), outer.end());
+    ivs.push_back(j);
+    auto vec_of = [&](Type t) { return VectorType::get({int64_t(width)}, t); };
+    if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation())) {
+      OpOperand* out = op.getDpsInitOperand(0);
+      Value v = b_.create<vector::BroadcastOp>(loc_, vec_of(fill.value().getType()), fill.value());
+      b_.create<vector::StoreOp>(loc_, v, out->get(), indices(op.getMatchingIndexingMap(out), ivs));
+      return {};
+    }
+    auto g = cast<linalg::GenericOp>(op.getOperation());
+    Block& body = g.getRegion().front();
+    IRMapping uniform;                 // scalar values, the same for every lane
+    llvm::DenseMap<Value, Value> lanes;  // vector values
+    auto as_vector = [&](Value v) -> Value {
+      if (auto it = lanes.find(v); it != lanes.end()) return it->second;
+      Value s = uniform.lookupOrDefault(v);
+      Value bv = b_.create<vector::BroadcastOp>(loc_, vec_of(s.getType()), s);
+      lanes[v] = bv;
+      return bv;
+    };
+    for (OpOperand& operand : op->getOpOperands()) {
+      BlockArgument arg = body.getArgument(operand.getOperandNumber());
+      if (!isa<MemRefType>(operand.get().getType())) {
+        uniform.map(arg, operand.get());
+        continue;
+      }
+      if (acc && op.isDpsInit(&operand)) {
+        lanes[arg] = acc;
+        continue;
+      }
+      if (op.isDpsInit(&operand) && arg.use_empty()) continue;
+      AffineMap m = op.getMatchingIndexingMap(&operand);
+      SmallVector<Value> idx = indices(m, ivs);
+      if (llvm::is_contained(*result_dims(m), int64_t(n - 1)))
+        lanes[arg] = b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), operand.get(), idx);
+      else
+        uniform.map(arg, b_.create<memref::LoadOp>(loc_, operand.get(), idx));
+    }
+    for (Operation& o : body.without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(o)) {
+        if (index.getDim() + 1 < n) {
+          uniform.map(index.getResult(), ivs[index.getDim()]);
+        } else {
+          SmallVector<APInt> steps;
+          for (unsigned l = 0; l < width; ++l) steps.push_back(APInt(64, l));
+          auto vt = vec_of(b_.getIndexType());
+          Value iota = b_.create<arith::ConstantOp>(loc_, vt, DenseElementsAttr::get(vt, steps));
+          lanes[index.getResult()] =
+              b_.create<arith::AddIOp>(loc_, b_.create<vector::BroadcastOp>(loc_, vt, j), iota);
+        }
+        continue;
+      }
+      bool varying = llvm::any_of(o.getOperands(), [&](Value v) { return lanes.count(v); });
+      if (!varying) {
+        b_.clone(o, uniform);
+        continue;
+      }
+      OperationState state(o.getLoc(), o.getName());
+      for (Value v : o.getOperands()) state.addOperands(as_vector(v));
+      for (Type t : o.getResultTypes()) state.addTypes(vec_of(t));
+      state.addAttributes(o.getAttrs());
+      Operation* v = b_.create(state);
+      for (auto [r, vr] : llvm::zip(o.getResults(), v->getResults())) lanes[r] = vr;
+    }
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    if (acc) return as_vector(yield.getOperand(0));
+    for (auto [k, out] : llvm::enumerate(op.getDpsInitsMutable()))
+      b_.create<vector::StoreOp>(loc_, as_vector(yield.getOperand(k)), out.get(),
+                                 indices(op.getMatchingIndexingMap(&out), ivs));
+    return {};
+  }
+
+  OpBuilder& b_;
+  Location loc_;
+  SmallVector<linalg::LinalgOp> ops_;
+  unsigned K_ = 0;
+  SmallVector<SmallVector<Value>> sizes_;
+};
+
+struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(RowFusionVectorizePass)
+
+  StringRef getArgument() const final { return "tessera-cpu-vectorize"; }
+  StringRef getDescription() const final {
+    return "fuse row-compatible linalg ops on buffers into one parallel loop nest and vectorize their innermost loops";
+  }
+  void getDependentDialects(DialectRegistry& registry) const override {
+    registry.insert<arith::ArithDialect, memref::MemRefDialect, scf::SCFDialect, vector::VectorDialect>();
+  }
+
+  void runOnOperation() override {
+    SmallVector<Block*> blocks;
+    getOperation()->walk([&](Block* block) { blocks.push_back(block); });
+    for (Block* block : blocks) process(*block);
+  }
+
+  void process(Block& block) {
+    SmallVector<linalg::LinalgOp> group;
+    SmallVector<Operation*> deallocs;
+    auto flush = [&]() {
+      if (!group.empty()) emit_group(group, deallocs);
+      group.clear();
+      deallocs.clear();
+    };
+    for (Operation& op : llvm::make_early_inc_range(block)) {
+      if (is_candidate(&op)) {
+        SmallVector<linalg::LinalgOp> tentative(group);
+        tentative.push_back(cast<linalg::LinalgOp>(op));
+        if (plan_group(tentative)) {
+          group = std::move(tentative);
+        } else {
+          flush();
+          group.push_back(cast<linalg::LinalgOp>(op));
+        }
+        continue;
+      }
+      if (group.empty()) continue;
+      if (op.hasTrait<OpTrait::IsTerminator>()) {
+        flush();
+        continue;
+      }
+      if (isa<memref::DeallocOp>(op)) {
+        deallocs.push_back(&op);
+        continue;
+      }
+      if (isa<memref::AllocOp, memref::AllocaOp>(op) || (op.getNumRegions() == 0 && isMemoryEffectFree(&op))) continue;
+      flush();
+    }
+    flush();
+  }
+
+  void emit_group(ArrayRef<linalg::LinalgOp> ops, ArrayRef<Operation*> deallocs) {
+    Plan plan = *plan_group(ops);
+    Operation* last = ops.back();
+    OpBuilder b(last);
+    // Inside a loop that already runs in parallel, the nest stays sequential.
+    bool parallel = !last->getParentOfType<scf::ParallelOp>() && !last->getParentOfType<scf::ForallOp>();
+    GroupEmitter(b, last->getLoc()).emit(ops, plan, parallel);
+    // Deallocations between the ops of the group move after the nest; later ones stay.
+    for (Operation* d : deallocs)
+      if (d->isBeforeInBlock(last)) d->moveAfter(last);
+    for (auto op : ops) op->erase();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createRowFusionVectorizePass() { return std::make_unique<RowFusionVectorizePass>(); }
+
+}  // namespace tessera::ir
