@@ -419,6 +419,8 @@ DimSolver::DimSolver(unsigned timeout_ms) : impl_(std::make_unique<Impl>(timeout
 
 DimSolver::~DimSolver() = default;
 
+void DimSolver::set_timeout_ms(unsigned timeout_ms) { impl_->timeout_ms = timeout_ms; }
+
 void DimSolver::push() {
   try {
     impl_->solver.push();

@@ -66,6 +66,8 @@ class DimSolver {
   ~DimSolver();
   DimSolver(const DimSolver&) = delete;
   DimSolver& operator=(const DimSolver&) = delete;
+  // The wall-clock guard of later queries (the deterministic rlimit is unchanged).
+  void set_timeout_ms(unsigned timeout_ms);
 
   // Opens a scope; assumptions made in it are dropped by the matching pop(). A pop() without
   // a matching push() does nothing.
