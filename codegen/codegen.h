@@ -112,6 +112,11 @@ void register_codegen_dialects(mlir::DialectRegistry& registry);
 // diagnostics, with the name of the failing pass, go to the context's diagnostic handler.
 mlir::LogicalResult lower_to_llvm_dialect(mlir::ModuleOp module, const CpuOptions& options);
 
+// The first half of lower_to_llvm_dialect, in place: the pre_bufferization hook, bufferization,
+// deallocation and the post_bufferization hook, stopping at buffers (memref, scf, vector,
+// linalg on memrefs), before any LLVM dialect. `tesserac emit --stage=tile` prints its result.
+mlir::LogicalResult lower_to_buffers(mlir::ModuleOp module, const CpuOptions& options);
+
 // The textual pass pipeline that lower_to_llvm_dialect runs (hooks included).
 std::string describe_pipeline(const CpuOptions& options);
 

@@ -2,6 +2,7 @@
 // the LLVM dialect, then translation to LLVM IR. Registration lives only in this file because
 // MLIR's registration headers are slow to compile.
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "codegen/codegen.h"
@@ -128,7 +129,8 @@ void prepare_entries(mlir::ModuleOp module) {
   }
 }
 
-void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
+// Tensors to buffers: steps 1-6 of docs/codegen.md (the hooks included).
+void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   using namespace mlir;
   // Tensors.
   if (options.pre_bufferization) options.pre_bufferization(pm);
@@ -156,6 +158,11 @@ void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   pm.addPass(createBufferizationToMemRefPass());
   // Buffers.
   if (options.post_bufferization) options.post_bufferization(pm);
+}
+
+// Buffers to the LLVM dialect: steps 7-9 of docs/codegen.md.
+void build_llvm_pipeline(mlir::OpPassManager& pm) {
+  using namespace mlir;
   pm.addPass(std::make_unique<StridedCopyToLinalgPass>());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createConvertLinalgToLoopsPass());
@@ -175,6 +182,34 @@ void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
+  build_buffer_pipeline(pm, options);
+  build_llvm_pipeline(pm);
+}
+
+// Runs `build` on the module, with the failing pass named in the diagnostics.
+mlir::LogicalResult run_passes(mlir::ModuleOp module, const CpuOptions& options,
+                               const std::function<void(mlir::OpPassManager&)>& build) {
+  mlir::MLIRContext* context = module.getContext();
+  mlir::DialectRegistry registry;
+  register_codegen_dialects(registry);
+  context->appendDialectRegistry(registry);
+  prepare_entries(module);
+
+  mlir::PassManager pm(context);
+  build(pm);
+  pm.addInstrumentation(std::make_unique<FailedPassReporter>());
+  if (options.print_ir_after_all) {
+    // Printing after each pass needs a single thread (MLIR's own requirement).
+    context->disableMultithreading();
+    pm.enableIRPrinting(/*shouldPrintBeforePass=*/[](mlir::Pass*, mlir::Operation*) { return false; },
+                        /*shouldPrintAfterPass=*/[](mlir::Pass*, mlir::Operation*) { return true; },
+                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (options.pass_timing) pm.enableTiming();
+  return pm.run(module);
 }
 
 }  // namespace
@@ -220,24 +255,11 @@ uint64_t pipeline_run_count() { return g_pipeline_runs.load(); }
 
 mlir::LogicalResult lower_to_llvm_dialect(mlir::ModuleOp module, const CpuOptions& options) {
   ++g_pipeline_runs;
-  mlir::MLIRContext* context = module.getContext();
-  mlir::DialectRegistry registry;
-  register_codegen_dialects(registry);
-  context->appendDialectRegistry(registry);
-  prepare_entries(module);
+  return run_passes(module, options, [&](mlir::OpPassManager& pm) { build_pipeline(pm, options); });
+}
 
-  mlir::PassManager pm(context);
-  build_pipeline(pm, options);
-  pm.addInstrumentation(std::make_unique<FailedPassReporter>());
-  if (options.print_ir_after_all) {
-    // Printing after each pass needs a single thread (MLIR's own requirement).
-    context->disableMultithreading();
-    pm.enableIRPrinting(/*shouldPrintBeforePass=*/[](mlir::Pass*, mlir::Operation*) { return false; },
-                        /*shouldPrintAfterPass=*/[](mlir::Pass*, mlir::Operation*) { return true; },
-                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
-  }
-  if (options.pass_timing) pm.enableTiming();
-  return pm.run(module);
+mlir::LogicalResult lower_to_buffers(mlir::ModuleOp module, const CpuOptions& options) {
+  return run_passes(module, options, [&](mlir::OpPassManager& pm) { build_buffer_pipeline(pm, options); });
 }
 
 std::unique_ptr<llvm::Module> translate_to_llvm_ir(mlir::ModuleOp module, llvm::LLVMContext& context) {

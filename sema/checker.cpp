@@ -890,6 +890,12 @@ struct CheckerImpl {
         Type declared = annotation(a->annotation);
         if (a->value) {
           Type t = expr(a->value);
+          // `w: Tensor[4, 16] = load("w.npy")`: the annotation is the type of the load (its
+          // dtype and shape are checked against the file when the program runs).
+          if (is_untyped_load(a->value, t) && declared && declared->kind == TypeKind::Tensor && declared->shape) {
+            fn->typed.expr_types[a->value] = declared;
+            t = declared;
+          }
           check_assignable(t, declared, a->value->range, "assignment");
         }
         if (auto* n = dyn_cast<NameExpr>(a->target)) bind(n->name, declared, n->range);
@@ -1047,8 +1053,23 @@ struct CheckerImpl {
     }
   }
 
+  // A call of the built-in load(path), whose type is a tensor of unknown shape until an
+  // annotation (or the declared return type) gives it one.
+  bool is_untyped_load(const Expr* e, const Type& t) const {
+    auto* c = dyn_cast<CallExpr>(e);
+    if (!c || !fn) return false;
+    if (t && !is_unknown(t) && !(t->kind == TypeKind::Tensor && !t->shape)) return false;
+    if (auto* n = dyn_cast<NameExpr>(c->callee)) return n->name == "load";
+    if (auto* a = dyn_cast<AttributeExpr>(c->callee)) return a->name == "load" && isa<NameExpr>(a->object);
+    return false;
+  }
+
   void ret(const ReturnStmt* r) {
     Type t = r->value ? expr(r->value) : none_type();
+    if (r->value && fn && fn->ret && fn->ret->kind == TypeKind::Tensor && fn->ret->shape && is_untyped_load(r->value, t)) {
+      fn->typed.expr_types[r->value] = fn->ret;
+      t = fn->ret;
+    }
     if (fn) fn->typed.inferred_return = t;
     if (!fn || !fn->ret || !r->value) return;
     check_return(t, fn->ret, r);

@@ -257,6 +257,55 @@ Type along_axis(Checker& ck, const Call& c) {
   return *t;
 }
 
+// group_norm(x, num_groups, weight=None, bias=None, eps=1e-5), as torch.nn.functional.group_norm:
+// x is [N, C, ...], C divides into num_groups groups, weight and bias are [C].
+Type group_norm(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t) return unknown_type();
+  if (!(*t)->shape) return *t;
+  const auto& shape = *(*t)->shape;
+  if (shape.size() < 2) {
+    ck.diags().report(DiagKind::OperandShapeRule, x->range,
+                      fmt::format("group_norm needs an input of shape [N, C, ...], found {}", to_string(*t)));
+    return unknown_type();
+  }
+  const Arg* g = c.arg(pos_offset(c), "num_groups");
+  if (!g) g = c.kw("groups");
+  if (!g) {
+    ck.diags().report(DiagKind::MissingArgument, c.range, "num_groups", c.name);
+    return unknown_type();
+  }
+  auto gv = ck.int_constant(g);
+  if (!gv) {
+    ck.diags().report(DiagKind::OperandShapeRule, g->range, "group_norm: num_groups must be a constant integer");
+    return unknown_type();
+  }
+  DimExpr channels = shape[1];
+  if (*gv <= 0 || ck.prove_equal(floordiv(channels, DimExpr::constant(*gv)) * DimExpr::constant(*gv), channels).kind !=
+                      ProofResult::Kind::Proven) {
+    ck.diags().report(DiagKind::OperandShapeRule, g->range,
+                      fmt::format("group_norm: the {} channels (dimension 1 of {}) are not provably divisible into {} groups",
+                                  channels.to_string(), to_string(*t), *gv));
+    return unknown_type();
+  }
+  size_t first = pos_offset(c);
+  for (auto [i, name] : {std::pair<size_t, const char*>{first + 1, "weight"}, {first + 2, "bias"}}) {
+    const Arg* a = c.arg(i, name);
+    if (!a) continue;
+    auto at = as_tensor(a->type);
+    if (!at || !(*at)->shape) continue;
+    const auto& as = *(*at)->shape;
+    if (as.size() != 1 || ck.prove_equal(as[0], channels).kind != ProofResult::Kind::Proven) {
+      ck.diags().report(DiagKind::OperandShapeRule, a->range,
+                        fmt::format("group_norm: {} must have shape [{}] (one value per channel), found {}", name,
+                                    channels.to_string(), to_string(*at)));
+      return unknown_type();
+    }
+  }
+  return *t;
+}
+
 Type reshape(Checker& ck, const Call& c) {
   const Arg* x = input(c);
   if (!x) return unknown_type();
@@ -913,9 +962,10 @@ struct OpTable {
     add("split", split);
     add("broadcast_to", broadcast_to);
     // Neural-network operations.
-    for (const char* n : {"softmax", "log_softmax", "softmax_safe", "layer_norm", "rms_norm", "group_norm",
-                          "layernorm_safe", "rmsnorm_safe"})
+    for (const char* n : {"softmax", "log_softmax", "softmax_safe", "layer_norm", "rms_norm", "layernorm_safe",
+                          "rmsnorm_safe"})
       add(n, along_axis);
+    add("group_norm", group_norm);
     add("dropout", unary_same, kRandom);
     add("linear", linear);
     add("embedding", embedding);

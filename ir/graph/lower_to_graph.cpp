@@ -51,6 +51,7 @@ struct Local {
   mlir::Value value;
   Type type;
   std::optional<double> literal;  // a number literal, folded into tensor constants
+  std::vector<Local> elems;       // a tuple (the parts of split): its elements, and no value
 };
 
 // One specialization: a function with values for some of its dimensions.
@@ -413,6 +414,12 @@ class Lowerer {
 
   void assign_target(const Expr* target, const Local& v) {
     if (auto* n = dyn_cast<NameExpr>(target)) return assign(n->name, v);
+    if (auto* tu = dyn_cast<TupleExpr>(target)) {
+      // `a, b = split(x, 2)`: one name per element (the checker matched the counts).
+      if (v.value || v.elems.size() != tu->elements.size()) unsupported(target->range, "unpacking this value");
+      for (size_t i = 0; i < tu->elements.size(); ++i) assign_target(tu->elements[i], v.elems[i]);
+      return;
+    }
     unsupported(target->range, "assignment to anything but a name");
   }
 
@@ -989,7 +996,14 @@ class Lowerer {
       return {b_.create<mlir::arith::IndexCastOp>(l, b_.getI64Type(), d), t};
     }
     Local x = expr(s->object);
-    auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
+    if (!x.value && !x.elems.empty()) {
+      // An element of a tuple (`parts[1]` of `parts = split(x, 3)`).
+      auto i = s->indices.size() == 1 ? constant_int_expr(s->indices[0]) : std::nullopt;
+      int64_t n = static_cast<int64_t>(x.elems.size());
+      if (!i || *i < -n || *i >= n) unsupported(s->range, "a tuple index that is not a constant in range");
+      return x.elems[static_cast<size_t>(*i < 0 ? *i + n : *i)];
+    }
+    auto xt = x.value ? mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType()) : mlir::RankedTensorType{};
     if (!xt) unsupported(s->range, "indexing anything but a tensor");
     mlir::Type mt = to_mlir(t, s->range);
     int64_t rank = xt.getRank();
@@ -1035,6 +1049,34 @@ class Lowerer {
             mlir::Value n = b_.create<mlir::arith::SubIOp>(l0, d, b_.create<mlir::arith::ConstantIndexOp>(l0, *lo));
             n = b_.create<mlir::arith::MaxSIOp>(l0, n, b_.create<mlir::arith::ConstantIndexOp>(l0, 0));
             dyn_sizes.push_back(b_.create<mlir::arith::CeilDivSIOp>(l0, n, b_.create<mlir::arith::ConstantIndexOp>(l0, *st)));
+          }
+          ++axis;
+          continue;
+        }
+        if (dim == mlir::ShapedType::kDynamic && lo && st && *st > 0 && (!sl->upper || hi)) {
+          // Negative bounds on a dynamic axis, with Python's meaning: a bound b < 0 is dim + b,
+          // and both are clamped to [0, dim] as NumPy does; the size is ceil((hi - lo) / st),
+          // at least 0.
+          mlir::Value d = b_.create<mlir::tensor::DimOp>(l0, x.value, axis);
+          auto cidx = [&](int64_t v) { return b_.create<mlir::arith::ConstantIndexOp>(l0, v).getResult(); };
+          auto bound = [&](int64_t v) -> mlir::Value {
+            if (v >= 0) return b_.create<mlir::arith::MinSIOp>(l0, cidx(v), d);
+            return b_.create<mlir::arith::MaxSIOp>(l0, b_.create<mlir::arith::AddIOp>(l0, d, cidx(v)), cidx(0));
+          };
+          mlir::Value lo_v = bound(*lo);
+          mlir::Value hi_v = sl->upper ? bound(*hi) : d;
+          offsets.push_back(mlir::ShapedType::kDynamic);
+          dyn_offsets.push_back(lo_v);
+          strides.push_back(*st);
+          int64_t result_axis = axis - static_cast<int64_t>(drop.size());
+          auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+          if (!rt.isDynamicDim(result_axis)) {
+            sizes.push_back(rt.getDimSize(result_axis));
+          } else {
+            mlir::Value n = b_.create<mlir::arith::SubIOp>(l0, hi_v, lo_v);
+            n = b_.create<mlir::arith::MaxSIOp>(l0, n, cidx(0));
+            sizes.push_back(mlir::ShapedType::kDynamic);
+            dyn_sizes.push_back(b_.create<mlir::arith::CeilDivSIOp>(l0, n, cidx(*st)));
           }
           ++axis;
           continue;
@@ -1129,6 +1171,9 @@ class Lowerer {
     }
     std::string name = builtin_name(c->callee);
     if (name == "print") return print(c, t);
+    if (name == "split" && !positional(c).empty()) return split(c, expr(positional(c)[0]), t, 1);
+    if (name == "load") return load(c, t);
+    if (name == "save") return save(c, t);
     auto args = positional(c);
     mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
     if (kUnary.count(name) && args.size() == 1) {
@@ -1187,6 +1232,32 @@ class Lowerer {
       if (!rms)
         st.addAttribute("operandSegmentSizes",
                         b_.getDenseI32ArrayAttr({1, operands.size() > 1 ? 1 : 0, operands.size() > 2 ? 1 : 0}));
+      if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
+      return {b_.create(st)->getResult(0), t};
+    }
+    if (name == "group_norm" && !args.empty() && args.size() <= 4) {
+      // group_norm(x, num_groups, weight=None, bias=None, eps=1e-5), as PyTorch.
+      const Expr* g = args.size() > 1 ? args[1] : keyword(c, "num_groups");
+      if (!g) g = keyword(c, "groups");
+      auto groups = g ? constant_int_expr(g) : std::nullopt;
+      if (!groups) unsupported(c->range, "group_norm with a number of groups that is not a constant");
+      std::vector<mlir::Value> operands{expr(args[0]).value};
+      const Expr* w = args.size() > 2 ? args[2] : keyword(c, "weight");
+      const Expr* bias = args.size() > 3 ? args[3] : keyword(c, "bias");
+      if (w) operands.push_back(expr(w).value);
+      if (bias) operands.push_back(expr(bias).value);
+      double eps = 1e-5;
+      if (const Expr* e = keyword(c, "eps")) {
+        auto v = constant_float(e);
+        if (!v) unsupported(e->range, "an eps that is not a constant");
+        eps = *v;
+      }
+      mlir::OperationState st(loc(c->range), "tessera.group_norm");
+      st.addOperands(operands);
+      st.addTypes(mt);
+      st.addAttribute("groups", b_.getI64IntegerAttr(*groups));
+      st.addAttribute("eps", b_.getF64FloatAttr(eps));
+      st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, w ? 1 : 0, bias ? 1 : 0}));
       if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
       return {b_.create(st)->getResult(0), t};
     }
@@ -1330,6 +1401,74 @@ class Lowerer {
 
   int64_t next_seed_ = 0;
 
+  // `split(x, n, axis=0)` / `x.split(n, axis=0)`: n equal parts (NumPy's array_split with
+  // sections that divide), as a tuple.
+  Local split(const CallExpr* c, const Local& x, const Type& t, size_t skip) {
+    if (!t || t->kind != TypeKind::Tuple || t->elems.empty()) unsupported(c->range, "split whose parts are not known");
+    auto args = positional(c);
+    const Expr* ax = keyword(c, "axis");
+    if (!ax && args.size() > skip + 1) ax = args[skip + 1];
+    int64_t axis = 0;
+    if (ax) {
+      auto v = constant_int_expr(ax);
+      if (!v) unsupported(ax->range, "an axis that is not a constant");
+      axis = *v;
+    }
+    auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+    if (axis < 0) axis += xt.getRank();
+    std::vector<mlir::Type> types;
+    for (const Type& e : t->elems) types.push_back(to_mlir(e, c->range));
+    mlir::OperationState st(loc(c->range), "tessera.split");
+    st.addOperands(x.value);
+    st.addTypes(types);
+    st.addAttribute("axis", b_.getI64IntegerAttr(axis));
+    mlir::Operation* o = b_.create(st);
+    Local out{mlir::Value{}, t, std::nullopt, {}};
+    for (size_t i = 0; i < t->elems.size(); ++i) out.elems.push_back({o->getResult(i), t->elems[i], std::nullopt, {}});
+    return out;
+  }
+
+  // The path argument of load/save: a string literal.
+  std::string path_arg(const CallExpr* c, const Expr* e) {
+    auto* s = e ? dyn_cast<StringLiteralExpr>(e) : nullptr;
+    if (!s) unsupported(e ? e->range : c->range, "a file path that is not a string literal");
+    if (s->value.empty()) unsupported(e->range, "an empty file path");
+    return s->value;
+  }
+
+  // `w: Tensor[4, 16] = load("w.npy")`: the checker gave the load the annotation's type; the
+  // file's dtype and shape are checked against it at run time.
+  Local load(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    const Expr* p = args.empty() ? keyword(c, "path") : args[0];
+    if (!p) p = keyword(c, "file");
+    std::string path = path_arg(c, p);
+    if (!t || t->kind != TypeKind::Tensor || !t->shape)
+      unsupported(c->range, "load(...) without a declared type (write `w: Tensor[..., dtype] = load(path)`)");
+    mlir::Type mt = to_mlir(t, c->range);
+    return {op("tessera.load", {}, mt, c->range, Type{}, {{"path", b_.getStringAttr(path)}}), t};
+  }
+
+  // `save(x, "out.npy")` (also `save("out.npy", x)`, NumPy's order).
+  Local save(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    const Expr* value = keyword(c, "x");
+    const Expr* p = keyword(c, "path");
+    for (const Expr* a : args) {
+      if (isa<StringLiteralExpr>(a) && !p) p = a;
+      else if (!value) value = a;
+    }
+    if (!value) unsupported(c->range, "these arguments of save");
+    std::string path = path_arg(c, p);
+    Local x = expr(value);
+    if (!mlir::isa<mlir::RankedTensorType>(x.value.getType())) unsupported(value->range, "saving a value that is not a tensor");
+    mlir::OperationState st(loc(c->range), "tessera.save");
+    st.addOperands(x.value);
+    st.addAttribute("path", b_.getStringAttr(path));
+    b_.create(st);
+    return {mlir::Value{}, t};
+  }
+
   // A keyword argument given as an int or a pair (`stride=2`, `padding=(1, 0)`), as two values.
   std::vector<int64_t> pair_arg(const CallExpr* c, const char* kw, int64_t dflt) {
     const Expr* e = keyword(c, kw);
@@ -1423,6 +1562,7 @@ class Lowerer {
 
   // `skip`: positional arguments that are not the method's own (the tensor of `transpose(x, ...)`).
   Local method(const CallExpr* c, const std::string& name, const Local& x, const Type& t, size_t skip = 0) {
+    if (name == "split") return split(c, x, t, skip);
     mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
     if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t);
     if (name == "reshape" || name == "view") {

@@ -11,13 +11,16 @@ namespace tessera::ir {
 // `--tessera-to-linalg`: every tessera op becomes linalg (named ops where one fits,
 // linalg.generic otherwise), tensor, arith and math ops on tensors; I/O ops become calls of
 // the runtime (`func.func private @tess...`). An op without a CPU lowering yet is an error at
-// its location ("not yet supported: ...") and the pass fails.
-std::unique_ptr<mlir::Pass> createLowerToLinalgPass();
+// its location ("not yet supported: ...") and the pass fails. With `debug_numerics` (pass option
+// `debug-numerics`), every op that computes a float tensor is followed by runtime calls that stop
+// the program at the first NaN or Inf, naming the op, its source line and its operands'
+// statistics (`tesserac run --debug-numerics`).
+std::unique_ptr<mlir::Pass> createLowerToLinalgPass(bool debug_numerics = false);
 
 // The Graph IR -> Schedule IR pipeline of `tesserac` (`--stage=schedule` prints its result):
 // tessera-to-linalg, canonicalization, elementwise fusion (chains such as `gelu(x * a + b)`
 // become one linalg.generic), CSE. Errors go to the context's diagnostic handler.
-mlir::LogicalResult run_schedule_pipeline(mlir::ModuleOp module);
+mlir::LogicalResult run_schedule_pipeline(mlir::ModuleOp module, bool debug_numerics = false);
 
 // Registers the passes of this folder with MLIR's registry (for tessera-opt).
 void registerSchedulePasses();

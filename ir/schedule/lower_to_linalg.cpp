@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <map>
 #include <llvm/ADT/StringSet.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <numeric>
 
 #include <mlir/Dialect/Arith/IR/Arith.h>
@@ -421,6 +423,9 @@ Value scalar_unary(Emitter& e, StringRef name, Value x) {
 }
 
 // ------------------------------------------------------------------- op lowerings
+
+Value split_dim(Emitter& e, Value v, int64_t axis, int64_t parts);
+Value merge_dims(Emitter& e, Value v, int64_t axis, RankedTensorType result);
 
 Type accum_of(Operation* op) {
   if (auto p = op->getAttrOfType<td::PolicyAttr>("policy")) return p.getAccum();
@@ -889,6 +894,63 @@ Value lower_norm_layer(Emitter& e, Operation* op, bool rms) {
          })[0];
 }
 
+// group_norm over x [N, C, ...] as PyTorch: the channels split into G groups, each (n, group)
+// normalized over its C/G channels and all spatial positions (population variance), then the
+// per-channel weight and bias. Computed on x viewed as [N, G, C/G, ...] and collapsed back.
+Value lower_group_norm(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  auto seg = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes").asArrayRef();
+  Value x = op->getOperand(0), weight, bias;
+  unsigned next = 1;
+  if (seg[1]) weight = op->getOperand(next++);
+  if (seg[2]) bias = op->getOperand(next++);
+  int64_t groups = op->getAttrOfType<IntegerAttr>("groups").getInt();
+  double eps = op->getAttrOfType<FloatAttr>("eps").getValueAsDouble();
+  Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  Value xg = split_dim(e, x, 1, groups);  // [N, G, C/G, ...]
+  auto gt = cast<RankedTensorType>(xg.getType());
+  int64_t n = gt.getRank();
+  SmallVector<int64_t> axes;
+  for (int64_t i = 2; i < n; ++i) axes.push_back(i);
+  Value mean = reduce_kind(e, xg, axes, td::ReduceKind::mean, ct, true);  // [N, G]
+  Value ss = e.reduction(xg, axes, ct, e.zero(ct), {mean}, [&](OpBuilder&, Location, ValueRange a) {
+    Value d = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+    return B.create<arith::AddFOp>(l, B.create<arith::MulFOp>(l, d, d), a[2]).getResult();
+  });
+  Value cnt = e.count(xg, axes, ct);
+  Value inv = e.map(ss, ct, [&](OpBuilder&, Location, ValueRange a) {
+    Value var = B.create<arith::DivFOp>(l, a[0], cnt);
+    return B.create<math::RsqrtOp>(l, B.create<arith::AddFOp>(l, var, e.constant(ct, eps))).getResult();
+  });
+  MLIRContext* ctx = B.getContext();
+  AffineMap gm = AffineMap::get(n, 0, {B.getAffineDimExpr(0), B.getAffineDimExpr(1)}, ctx);
+  AffineMap cm = AffineMap::get(n, 0, {B.getAffineDimExpr(1), B.getAffineDimExpr(2)}, ctx);
+  SmallVector<Value> ins{xg, mean, inv};
+  SmallVector<AffineMap> maps{B.getMultiDimIdentityMap(n), gm, gm};
+  if (weight) {
+    ins.push_back(split_dim(e, weight, 0, groups));  // [G, C/G]
+    maps.push_back(cm);
+  }
+  if (bias) {
+    ins.push_back(split_dim(e, bias, 0, groups));
+    maps.push_back(cm);
+  }
+  maps.push_back(B.getMultiDimIdentityMap(n));
+  auto yt = RankedTensorType::get(gt.getShape(), rt.getElementType());
+  Value init = e.empty(yt, [&](int64_t j) { return e.dim(xg, j); });
+  Value y = e.generic(ins, {init}, maps, SmallVector<IterKind>(n, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
+              Value v = B.create<arith::SubFOp>(l, e.cast_scalar(a[0], ct), a[1]);
+              v = B.create<arith::MulFOp>(l, v, a[2]);
+              size_t i = 3;
+              if (weight) v = B.create<arith::MulFOp>(l, v, e.cast_scalar(a[i++], ct));
+              if (bias) v = B.create<arith::AddFOp>(l, v, e.cast_scalar(a[i++], ct));
+              return SmallVector<Value>{e.cast_scalar(v, rt.getElementType())};
+            })[0];
+  return merge_dims(e, y, 1, rt);
+}
+
 // Shape ops -------------------------------------------------------------------
 
 Value shape_tensor(Emitter& e, RankedTensorType rt, ValueRange dyn) {
@@ -1092,7 +1154,17 @@ std::string element_suffix(Type t) {
   return "";
 }
 
-void print_string(Emitter& e, ModuleOp module, StringRef text, int& counter) {
+func::FuncOp runtime_function(ModuleOp module, StringRef name, TypeRange inputs, TypeRange results) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name)) return f;
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToStart(module.getBody());
+  auto f = b.create<func::FuncOp>(module.getLoc(), name, b.getFunctionType(inputs, results));
+  f.setPrivate();
+  return f;
+}
+
+// A constant string as a memref<?xi8> (a private global), the form the runtime's entries take.
+Value string_memref(Emitter& e, ModuleOp module, StringRef text, int& counter) {
   OpBuilder& b = e.b;
   std::string name = fmt::format("__tess_str{}", counter++);
   while (module.lookupSymbol(name)) name = fmt::format("__tess_str{}", counter++);
@@ -1106,7 +1178,23 @@ void print_string(Emitter& e, ModuleOp module, StringRef text, int& counter) {
   }
   Value g = b.create<memref::GetGlobalOp>(e.loc, type, name);
   auto dyn = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  Value d = b.create<memref::CastOp>(e.loc, dyn, g);
+  return b.create<memref::CastOp>(e.loc, dyn, g);
+}
+
+// A tensor as an unranked memref (read-only, any layout), the form the runtime's entries take.
+Value unranked_view(Emitter& e, Value v) {
+  auto rt = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> strides(rt.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(e.b.getContext(), ShapedType::kDynamic, strides);
+  auto mt = MemRefType::get(rt.getShape(), rt.getElementType(), layout);
+  Value m = e.b.create<bufferization::ToMemrefOp>(e.loc, mt, v, /*read_only=*/true);
+  return e.b.create<memref::CastOp>(e.loc, UnrankedMemRefType::get(rt.getElementType(), 0), m);
+}
+
+void print_string(Emitter& e, ModuleOp module, StringRef text, int& counter) {
+  OpBuilder& b = e.b;
+  Value d = string_memref(e, module, text, counter);
+  auto dyn = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddStr", {dyn}), ValueRange{d});
 }
 
@@ -1129,12 +1217,8 @@ void print_value(Emitter& e, ModuleOp module, Value v) {
       emitError(e.loc) << "not yet supported: printing a tensor of " << rt.getElementType();
       throw Unsupported{};
     }
-    SmallVector<int64_t> strides(rt.getRank(), ShapedType::kDynamic);
-    auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
-    auto mt = MemRefType::get(rt.getShape(), rt.getElementType(), layout);
-    Value m = b.create<bufferization::ToMemrefOp>(e.loc, mt, v, /*read_only=*/true);
     auto ut = UnrankedMemRefType::get(rt.getElementType(), 0);
-    Value u = b.create<memref::CastOp>(e.loc, ut, m);
+    Value u = unranked_view(e, v);
     b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddMemref_" + suffix, {ut}), ValueRange{u});
     return;
   }
@@ -1273,28 +1357,87 @@ DenseIntElementsAttr pair_attr(OpBuilder& b, ArrayRef<int64_t> v) {
   return DenseIntElementsAttr::get(VectorType::get({2}, b.getI64Type()), v);
 }
 
+// Splits dimension `axis` of `v` into [parts, size / parts] (tensor.expand_shape).
+Value split_dim(Emitter& e, Value v, int64_t axis, int64_t parts) {
+  auto vt = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape;
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < vt.getRank(); ++i) {
+    int64_t d = vt.getDimSize(i);
+    int64_t out = static_cast<int64_t>(shape.size());
+    if (i != axis) {
+      shape.push_back(d);
+      sizes.push_back(ShapedType::isDynamic(d) ? OpFoldResult(e.dim(v, i)) : OpFoldResult(e.b.getIndexAttr(d)));
+      groups.push_back({out});
+      continue;
+    }
+    shape.push_back(parts);
+    sizes.push_back(e.b.getIndexAttr(parts));
+    if (ShapedType::isDynamic(d)) {
+      shape.push_back(ShapedType::kDynamic);
+      sizes.push_back(e.b.create<arith::DivSIOp>(e.loc, e.dim(v, i), e.constant(e.b.getIndexType(), parts)).getResult());
+    } else {
+      shape.push_back(d / parts);
+      sizes.push_back(e.b.getIndexAttr(d / parts));
+    }
+    groups.push_back({out, out + 1});
+  }
+  return e.b.create<tensor::ExpandShapeOp>(e.loc, RankedTensorType::get(shape, vt.getElementType()), v, groups, sizes);
+}
+
+// Merges dimensions `axis` and `axis + 1` of `v` into `result` (tensor.collapse_shape).
+Value merge_dims(Emitter& e, Value v, int64_t axis, RankedTensorType result) {
+  auto vt = cast<RankedTensorType>(v.getType());
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < vt.getRank(); ++i) {
+    if (i == axis + 1) continue;
+    if (i == axis) groups.push_back({i, i + 1});
+    else groups.push_back({i});
+  }
+  return e.b.create<tensor::CollapseShapeOp>(e.loc, result, v, groups);
+}
+
+Value grouped_conv(Emitter& e, Value x, Value w, RankedTensorType rt, Type ct, int64_t groups, Attribute strides,
+                   Attribute dilations) {
+  Value xg = split_dim(e, x, 1, groups);  // [N, G, C/G, H, W]
+  Value wg = split_dim(e, w, 0, groups);  // [G, O/G, C/G, KH, KW]
+  auto wgt = cast<RankedTensorType>(wg.getType());
+  SmallVector<int64_t> shape{rt.getDimSize(0), groups, wgt.getDimSize(1), rt.getDimSize(2), rt.getDimSize(3)};
+  auto acc_t = RankedTensorType::get(shape, ct);
+  Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value { return j == 0 ? e.dim(x, 0) : e.dim(wg, 1); }), e.zero(ct));
+  Value y = e.b.create<linalg::Conv2DNgchwGfchwOp>(e.loc, TypeRange{acc_t}, ValueRange{xg, wg}, ValueRange{init}, strides,
+                                                   dilations)
+                .getResult(0);
+  return merge_dims(e, y, 1, RankedTensorType::get(rt.getShape(), ct));
+}
+
 // conv2d, NCHW input and OIHW weight: linalg.conv_2d_nchw_fchw over a zero-padded input.
 Value lower_conv2d(Emitter& e, Operation* op) {
   RankedTensorType rt = result_type(op);
-  if (op->getAttrOfType<IntegerAttr>("groups").getInt() != 1) {
-    emitError(e.loc) << "not yet supported: grouped convolution on the CPU";
-    throw Unsupported{};
-  }
+  int64_t groups = op->getAttrOfType<IntegerAttr>("groups").getInt();
   Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
   Value x = e.convert(op->getOperand(0), ct), w = e.convert(op->getOperand(1), ct);
   x = pad_spatial(e, x, op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef(), e.zero(ct));
-  auto acc_t = RankedTensorType::get(rt.getShape(), ct);
-  Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value {
-                        if (j == 0) return e.dim(x, 0);
-                        if (j == 1) return e.dim(w, 0);
-                        emitError(e.loc) << "not yet supported: convolution with dynamic spatial sizes";
-                        throw Unsupported{};
-                      }),
-                      e.zero(ct));
-  Value y = e.b.create<linalg::Conv2DNchwFchwOp>(e.loc, TypeRange{acc_t}, ValueRange{x, w}, ValueRange{init},
-                                                 pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef()),
-                                                 pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("dilation").asArrayRef()))
-                .getResult(0);
+  for (int64_t j = 2; j < 4; ++j)
+    if (rt.isDynamicDim(j)) {
+      emitError(e.loc) << "not yet supported: convolution with dynamic spatial sizes";
+      throw Unsupported{};
+    }
+  Attribute strides = pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef());
+  Attribute dilations = pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("dilation").asArrayRef());
+  Value y;
+  if (groups == 1) {
+    auto acc_t = RankedTensorType::get(rt.getShape(), ct);
+    Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value { return j == 0 ? e.dim(x, 0) : e.dim(w, 0); }), e.zero(ct));
+    y = e.b.create<linalg::Conv2DNchwFchwOp>(e.loc, TypeRange{acc_t}, ValueRange{x, w}, ValueRange{init}, strides, dilations)
+            .getResult(0);
+  } else {
+    // Grouped (depthwise when groups == channels): the channels of x split into [G, C/G] and the
+    // filters into [G, O/G], then linalg.conv_2d_ngchw_gfchw, whose result [N, G, O/G, Ho, Wo]
+    // collapses back to [N, O, Ho, Wo].
+    y = grouped_conv(e, x, w, rt, ct, groups, strides, dilations);
+  }
   if (op->getNumOperands() > 2) {
     Value bias = op->getOperand(2);
     int64_t n = 4;
@@ -1341,18 +1484,82 @@ Value lower_pool(Emitter& e, Operation* op, bool max) {
                      op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef(), max);
 }
 
+// Adaptive average pooling where the output size does not divide the input, as PyTorch: output
+// cell i of an axis of size `in` averages input rows [floor(i * in / out), ceil((i + 1) * in / out)).
+// The windows differ in size (by one at most), so this is one reduction over a window of the
+// largest size, masked per cell, then a division by each cell's own count.
+Value uneven_adaptive_pool(Emitter& e, Value x0, RankedTensorType rt, ArrayRef<int64_t> in, ArrayRef<int64_t> out) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  Type ct = Emitter::compute_type(rt.getElementType());
+  Value x = e.convert(x0, ct);
+  int64_t window[2];
+  for (int a = 0; a < 2; ++a) {
+    window[a] = 0;
+    for (int64_t i = 0; i < out[a]; ++i) {
+      int64_t start = i * in[a] / out[a], end = ((i + 1) * in[a] + out[a] - 1) / out[a];
+      window[a] = std::max(window[a], end - start);
+    }
+  }
+  Type idx = B.getIndexType();
+  auto cidx = [&](int64_t v) { return e.constant(idx, static_cast<double>(v)); };
+  // [start, end) of output cell `i` on axis a.
+  auto bounds = [&](int a, Value i) {
+    Value start = B.create<arith::DivUIOp>(l, B.create<arith::MulIOp>(l, i, cidx(in[a])), cidx(out[a]));
+    Value next = B.create<arith::AddIOp>(l, i, cidx(1));
+    Value end = B.create<arith::DivUIOp>(
+        l, B.create<arith::AddIOp>(l, B.create<arith::MulIOp>(l, next, cidx(in[a])), cidx(out[a] - 1)), cidx(out[a]));
+    return std::pair<Value, Value>{start, end};
+  };
+  auto acc_t = RankedTensorType::get(rt.getShape(), ct);
+  Value init = e.fill(e.empty(acc_t, [&](int64_t j) { return e.dim(x, j); }), e.zero(ct));
+  Value win = B.create<tensor::EmptyOp>(l, ArrayRef<int64_t>{window[0], window[1]}, ct);
+  MLIRContext* ctx = B.getContext();
+  AffineMap wm = AffineMap::get(6, 0, {B.getAffineDimExpr(4), B.getAffineDimExpr(5)}, ctx);
+  AffineMap om = AffineMap::get(6, 0, {B.getAffineDimExpr(0), B.getAffineDimExpr(1), B.getAffineDimExpr(2), B.getAffineDimExpr(3)}, ctx);
+  SmallVector<IterKind> iters(4, IterKind::parallel);
+  iters.push_back(IterKind::reduction);
+  iters.push_back(IterKind::reduction);
+  Value sum = e.generic({win}, {init}, {wm, om}, iters, [&](OpBuilder&, Location, ValueRange a) {
+    SmallVector<Value> at{B.create<linalg::IndexOp>(l, 0), B.create<linalg::IndexOp>(l, 1)};
+    Value valid;
+    for (int k = 0; k < 2; ++k) {
+      auto [start, end] = bounds(k, B.create<linalg::IndexOp>(l, 2 + k));
+      Value pos = B.create<arith::AddIOp>(l, start, B.create<linalg::IndexOp>(l, 4 + k));
+      Value inside = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, pos, end);
+      valid = valid ? B.create<arith::AndIOp>(l, valid, inside).getResult() : inside;
+      at.push_back(B.create<arith::MinUIOp>(l, pos, cidx(in[k] - 1)));  // in bounds even where masked
+    }
+    Value v = B.create<tensor::ExtractOp>(l, x, at);
+    Value add = B.create<arith::SelectOp>(l, valid, v, e.zero(ct));
+    return SmallVector<Value>{B.create<arith::AddFOp>(l, a[1], add)};
+  })[0];
+  return e.elementwise(rt, {sum}, [&](OpBuilder&, Location, ValueRange a) {
+    Value count = cidx(1);
+    for (int k = 0; k < 2; ++k) {
+      auto [start, end] = bounds(k, B.create<linalg::IndexOp>(l, 2 + k));
+      count = B.create<arith::MulIOp>(l, count, B.create<arith::SubIOp>(l, end, start));
+    }
+    Value avg = B.create<arith::DivFOp>(l, a[0], e.cast_scalar(count, ct));
+    return e.cast_scalar(avg, rt.getElementType());
+  });
+}
+
 // adaptive average pooling where the output size divides the input: a plain average pool.
 Value lower_adaptive_pool(Emitter& e, Operation* op) {
   RankedTensorType rt = result_type(op);
   auto xt = cast<RankedTensorType>(op->getOperand(0).getType());
   auto out = op->getAttrOfType<DenseI64ArrayAttr>("output_size").asArrayRef();
   int64_t h = xt.getDimSize(2), w = xt.getDimSize(3);
-  if (ShapedType::isDynamic(h) || ShapedType::isDynamic(w) || h % out[0] != 0 || w % out[1] != 0) {
-    emitError(e.loc) << "not yet supported: adaptive pooling where the output size does not divide the input";
+  if (ShapedType::isDynamic(h) || ShapedType::isDynamic(w)) {
+    emitError(e.loc) << "not yet supported: adaptive pooling of dynamic spatial sizes";
     throw Unsupported{};
   }
-  SmallVector<int64_t> k{h / out[0], w / out[1]};
-  return pool_values(e, op->getOperand(0), rt, k, k, {0, 0}, false);
+  if (h % out[0] == 0 && w % out[1] == 0) {
+    SmallVector<int64_t> k{h / out[0], w / out[1]};
+    return pool_values(e, op->getOperand(0), rt, k, k, {0, 0}, false);
+  }
+  return uneven_adaptive_pool(e, op->getOperand(0), rt, {h, w}, out);
 }
 
 // split: consecutive slices along the axis.
@@ -1370,26 +1577,223 @@ void lower_split(Operation* op) {
       offs.push_back(i == axis ? OpFoldResult(offset) : OpFoldResult(b.getIndexAttr(0)));
       if (rt.isDynamicDim(i)) {
         if (i == axis) {
-          emitError(e.loc) << "not yet supported: splitting into parts of dynamic size";
-          throw Unsupported{};
+          // Equal parts of a dynamic axis: dim / number of parts.
+          if (op->getAttr("sizes")) {
+            emitError(e.loc) << "not yet supported: splitting into parts of dynamic size";
+            throw Unsupported{};
+          }
+          sizes.push_back(b.create<arith::DivSIOp>(e.loc, e.dim(x, i),
+                                                   b.create<arith::ConstantIndexOp>(e.loc, op->getNumResults()))
+                              .getResult());
+        } else {
+          sizes.push_back(e.dim(x, i));
         }
-        sizes.push_back(e.dim(x, i));
       } else {
         sizes.push_back(b.getIndexAttr(rt.getDimSize(i)));
       }
       strides.push_back(b.getIndexAttr(1));
     }
     Value part = b.create<tensor::ExtractSliceOp>(e.loc, rt, x, offs, sizes, strides);
-    offset = b.create<arith::AddIOp>(e.loc, offset, b.create<arith::ConstantIndexOp>(e.loc, rt.getDimSize(axis)));
+    offset = b.create<arith::AddIOp>(e.loc, offset, e.dim(part, axis));
     r.replaceAllUsesWith(part);
   }
   op->erase();
+}
+
+// I/O ---------------------------------------------------------------------------
+//
+// load(path) with its declared type: tessNpyLoadOpen reads and checks the file (dtype, rank and
+// the static sizes; -1 stands for a dynamic one), tessNpyLoadDim gives each dynamic size, then
+// tessNpyLoadFinish_<t> copies the data into a fresh buffer. save(x, path) is one call of
+// tessNpySaveMemref_<t>. A file that is missing, corrupt or of another dtype or shape is a
+// runtime error (runtime/src/codegen_abi.cpp).
+
+int32_t tess_dtype(Type t) {
+  if (t.isF32()) return 0;
+  if (t.isF64()) return 1;
+  if (t.isF16()) return 2;
+  if (t.isBF16()) return 3;
+  if (t.isInteger(8)) return 4;
+  if (t.isInteger(16)) return 5;
+  if (t.isInteger(32)) return 6;
+  if (t.isInteger(64)) return 7;
+  if (t.isInteger(1)) return 9;
+  return -1;
+}
+
+Value lower_load(Emitter& e, Operation* op, int& strings) {
+  OpBuilder& b = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  Type elt = rt.getElementType();
+  std::string suffix = element_suffix(elt);
+  if (suffix.empty() || tess_dtype(elt) < 0) {
+    emitError(l) << "not yet supported: loading a tensor of " << elt;
+    throw Unsupported{};
+  }
+  Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  auto shape_t = MemRefType::get({rt.getRank()}, i64);
+  Value shape = b.create<memref::AllocaOp>(l, shape_t);
+  for (int64_t i = 0; i < rt.getRank(); ++i)
+    b.create<memref::StoreOp>(l, e.constant(i64, rt.isDynamicDim(i) ? -1.0 : static_cast<double>(rt.getDimSize(i))), shape,
+                              ValueRange{e.constant(b.getIndexType(), static_cast<double>(i))});
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  auto dyn_i64 = MemRefType::get({ShapedType::kDynamic}, i64);
+  Value shape_dyn = b.create<memref::CastOp>(l, dyn_i64, shape);
+  Value handle = b.create<func::CallOp>(l, runtime_function(module, "tessNpyLoadOpen", {dyn_i8, i32, dyn_i64}, {i64}),
+                                        ValueRange{path, e.constant(i32, tess_dtype(elt)), shape_dyn})
+                     .getResult(0);
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    if (!rt.isDynamicDim(i)) continue;
+    Value d = b.create<func::CallOp>(l, runtime_function(module, "tessNpyLoadDim", {i64, i64}, {i64}),
+                                     ValueRange{handle, e.constant(i64, static_cast<double>(i))})
+                  .getResult(0);
+    dyn.push_back(b.create<arith::IndexCastOp>(l, b.getIndexType(), d));
+  }
+  auto mt = MemRefType::get(rt.getShape(), elt);
+  Value buf = b.create<memref::AllocOp>(l, mt, dyn, b.getI64IntegerAttr(64));
+  auto ut = UnrankedMemRefType::get(elt, 0);
+  Value u = b.create<memref::CastOp>(l, ut, buf);
+  b.create<func::CallOp>(l, runtime_function(module, "tessNpyLoadFinish_" + suffix, {i64, ut}, {}), ValueRange{handle, u});
+  return b.create<bufferization::ToTensorOp>(l, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
+void lower_save(Operation* op, int& strings) {
+  OpBuilder b(op);
+  Emitter e(b, op->getLoc());
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  Value x = op->getOperand(0);
+  Type elt = cast<RankedTensorType>(x.getType()).getElementType();
+  std::string suffix = element_suffix(elt);
+  if (suffix.empty()) {
+    emitError(e.loc) << "not yet supported: saving a tensor of " << elt;
+    throw Unsupported{};
+  }
+  Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
+  Value u = unranked_view(e, x);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessNpySaveMemref_" + suffix, {dyn_i8, u.getType()}, {}),
+                         ValueRange{path, u});
+  op->erase();
+}
+
+// --debug-numerics ----------------------------------------------------------------
+//
+// Around each op that computes a float tensor: before it, tessNumericsOperand_<t>(operand) takes
+// the statistics of each float operand (before: the result may reuse an operand's buffer);
+// after it, tessNumericsCheck_<t>(info, result) looks for NaN and Inf, and tessNumericsEnd()
+// stops the program with the report (exit 3).
+// `info` is "<op>\n<file:line:col>\n<source snippet>", made here from the op's location.
+
+// Ops that only move or select elements: they cannot make a NaN or an Inf.
+const llvm::StringSet<> kMovement = {"transpose", "reshape", "unsqueeze", "squeeze", "broadcast_to", "concat",
+                                     "stack", "slice", "split", "dim"};
+
+class SourceLines {
+ public:
+  // "  --> file:line:col\n  |\nL | text\n  |    ^\n", or just the arrow line when the file is gone.
+  std::string snippet(FileLineColLoc loc) {
+    std::string file = loc.getFilename().str();
+    unsigned line = loc.getLine(), col = loc.getColumn();
+    std::string width(std::to_string(line).size(), ' ');
+    std::string out = fmt::format("{} --> {}:{}:{}\n", width, file, line, col);
+    auto it = files_.find(file);
+    if (it == files_.end()) {
+      std::vector<std::string> lines;
+      if (auto buf = llvm::MemoryBuffer::getFile(file)) {
+        StringRef text = (*buf)->getBuffer();
+        while (!text.empty()) {
+          auto [first, rest] = text.split('\n');
+          lines.push_back(first.rtrim('\r').str());
+          text = rest;
+        }
+      }
+      it = files_.emplace(file, std::move(lines)).first;
+    }
+    if (line == 0 || line > it->second.size()) return out;
+    out += fmt::format("{} |\n{} | {}\n{} | {}^\n", width, line, it->second[line - 1], width,
+                       std::string(col > 0 ? col - 1 : 0, ' '));
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> files_;
+};
+
+bool is_float_tensor(Type t) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  return rt && isa<FloatType>(rt.getElementType()) && !element_suffix(rt.getElementType()).empty();
+}
+
+// The name of the op in the report: the reduction's kind for `reduce`.
+std::string numerics_op_name(Operation* op) {
+  if (auto k = op->getAttrOfType<td::ReduceKindAttr>("kind")) return td::stringifyReduceKind(k.getValue()).str();
+  return op->getName().stripDialect().str();
+}
+
+bool numerics_checked(Operation* op) {
+  return op->getNumResults() == 1 && is_float_tensor(op->getResult(0).getType()) &&
+         !kMovement.contains(op->getName().stripDialect());
+}
+
+// Before the op's lowering: the statistics of its float operands.
+void insert_numerics_operands(Operation* op) {
+  if (!numerics_checked(op)) return;
+  OpBuilder b(op);
+  Emitter e(b, op->getLoc());
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  for (Value operand : op->getOperands()) {
+    if (!is_float_tensor(operand.getType())) continue;
+    Value u = unranked_view(e, operand);
+    std::string suffix = element_suffix(cast<RankedTensorType>(operand.getType()).getElementType());
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessNumericsOperand_" + suffix, {u.getType()}, {}), ValueRange{u});
+  }
+}
+
+// After it: the check of its result, then the report if there is one.
+void insert_numerics_check(Operation* op, Value result, SourceLines& sources, int& strings) {
+  if (!numerics_checked(op)) return;
+  OpBuilder b(op);
+  Emitter e(b, op->getLoc());
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  std::string where = "<unknown location>", snippet;
+  if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) {
+    where = fmt::format("{}:{}:{}", flc.getFilename().str(), flc.getLine(), flc.getColumn());
+    snippet = sources.snippet(flc);
+  }
+  Value info = string_memref(e, module, numerics_op_name(op) + "\n" + where + "\n" + snippet, strings);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  auto call = [&](StringRef fn, Value v, bool with_info) {
+    std::string suffix = element_suffix(cast<RankedTensorType>(v.getType()).getElementType());
+    Value u = unranked_view(e, v);
+    SmallVector<Type> types;
+    SmallVector<Value> args;
+    if (with_info) {
+      types.push_back(dyn_i8);
+      args.push_back(info);
+    }
+    types.push_back(u.getType());
+    args.push_back(u);
+    b.create<func::CallOp>(e.loc, runtime_function(module, (fn + "_" + suffix).str(), types, {}), args);
+  };
+  call("tessNumericsCheck", result, true);
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessNumericsEnd", {}, {}), ValueRange{});
 }
 
 // The pass ---------------------------------------------------------------------
 
 struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerToLinalg)
+
+  LowerToLinalg() = default;
+  LowerToLinalg(const LowerToLinalg& other) : PassWrapper(other) {}
+
+  Option<bool> debugNumerics{*this, "debug-numerics",
+                             llvm::cl::desc("Check every float result for NaN and Inf (tesserac run --debug-numerics)"),
+                             llvm::cl::init(false)};
 
   StringRef getArgument() const override { return "tessera-to-linalg"; }
   StringRef getDescription() const override { return "Lower the tessera dialect to linalg, tensor, arith and math"; }
@@ -1448,6 +1852,7 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "dim") return e.dim(op->getOperand(0), op->getAttrOfType<IntegerAttr>("axis").getInt());
     if (name == "softmax" || name == "log_softmax") return lower_softmax(e, op, name == "log_softmax");
     if (name == "layer_norm" || name == "rms_norm") return lower_norm_layer(e, op, name == "rms_norm");
+    if (name == "group_norm") return lower_group_norm(e, op);
     if (name == "linear") return lower_linear(e, op);
     if (name == "conv2d") return lower_conv2d(e, op);
     if (name == "max_pool2d" || name == "avg_pool2d") return lower_pool(e, op, name == "max_pool2d");
@@ -1471,10 +1876,25 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
       if (op->getDialect() && op->getDialect()->getNamespace() == "tessera") ops.push_back(op);
     });
     int strings = 0;
+    SourceLines sources;
     for (Operation* op : ops) {
       try {
         if (op->getName().getStringRef() == "tessera.print") {
           lower_print(op, strings);
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.save") {
+          lower_save(op, strings);
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.load") {
+          OpBuilder b(op);
+          Emitter e(b, op->getLoc());
+          if (debugNumerics) insert_numerics_operands(op);
+          Value r = lower_load(e, op, strings);
+          if (debugNumerics) insert_numerics_check(op, r, sources, strings);
+          op->getResult(0).replaceAllUsesWith(r);
+          op->erase();
           continue;
         }
         if (op->getName().getStringRef() == "tessera.split") {
@@ -1485,7 +1905,9 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
           op->emitError() << "not yet supported: '" << op->getName() << "' on the CPU";
           throw Unsupported{};
         }
+        if (debugNumerics) insert_numerics_operands(op);
         Value r = lower(op);
+        if (debugNumerics) insert_numerics_check(op, r, sources, strings);
         op->getResult(0).replaceAllUsesWith(r);
         op->erase();
       } catch (const Unsupported&) {
@@ -1534,11 +1956,15 @@ struct ContractionLoopOrder : PassWrapper<ContractionLoopOrder, OperationPass<Mo
   }
 };
 
-std::unique_ptr<Pass> createLowerToLinalgPass() { return std::make_unique<LowerToLinalg>(); }
+std::unique_ptr<Pass> createLowerToLinalgPass(bool debug_numerics) {
+  auto pass = std::make_unique<LowerToLinalg>();
+  pass->debugNumerics = debug_numerics;
+  return pass;
+}
 
-LogicalResult run_schedule_pipeline(ModuleOp module) {
+LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   PassManager pm(module.getContext());
-  pm.addPass(createLowerToLinalgPass());
+  pm.addPass(createLowerToLinalgPass(debug_numerics));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());

@@ -2,7 +2,10 @@
 // random numbers. Thin adapters from MLIR's memref calling convention to the runtime's API.
 #include "tessera/codegen_abi.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -133,6 +136,264 @@ void tessFillRandom_f64(int64_t seed, int64_t offset, int32_t normal, double* al
   fill_random(seed, offset, normal, aligned, start, size, stride, tessRandUniformF64, tessRandNormalF64);
 }
 
+}  // extern "C"
+
+namespace {
+
+tessCodegenErrorHandler g_error_handler = nullptr;
+
+// The memref an unranked descriptor describes, as a tensor view; false when it is malformed.
+bool wrap_memref(tessDType dtype, int64_t rank, void* descriptor, tessTensor* t) {
+  if (descriptor == nullptr || rank < 0 || rank > TESS_MAX_RANK) return false;
+  auto* d = static_cast<Descriptor*>(descriptor);
+  const int64_t* sizes = d->sizes_and_strides;
+  const int64_t* strides = d->sizes_and_strides + rank;
+  auto* base = static_cast<char*>(d->aligned) + d->offset * static_cast<int64_t>(tessDTypeSize(dtype));
+  return tessTensorWrap(dtype, static_cast<int32_t>(rank), sizes, strides, base, t) == TESS_SUCCESS;
+}
+
+std::string memref_string(const char* aligned, int64_t offset, int64_t size, int64_t stride) {
+  std::string text;
+  if (aligned != nullptr && size > 0)
+    for (int64_t i = 0; i < size; ++i) text.push_back(aligned[offset + i * stride]);
+  return text;
+}
+
+// An open load: the file's tensor, or the declared shape after a failure that a handler let pass.
+struct LoadHandle {
+  tessTensor tensor{};
+  bool ok = false;
+  std::vector<int64_t> declared;
+};
+
+void finish_load(int64_t handle, tessDType dtype, int64_t rank, void* descriptor) {
+  auto* h = reinterpret_cast<LoadHandle*>(handle);
+  tessTensor out{};
+  if (wrap_memref(dtype, rank, descriptor, &out)) {
+    size_t n = 1;
+    for (int32_t i = 0; i < out.rank; ++i) n *= static_cast<size_t>(out.shape[i]);
+    size_t bytes = n * tessDTypeSize(dtype);
+    if (bytes > 0 && out.data != nullptr) {
+      if (h && h->ok) std::memcpy(out.data, h->tensor.data, bytes);  // both row-major, same shape
+      else std::memset(out.data, 0, bytes);
+    }
+  }
+  if (h) {
+    tessTensorFree(&h->tensor);
+    delete h;
+  }
+}
+
+void save_memref(tessDType dtype, const char* aligned, int64_t offset, int64_t size, int64_t stride, int64_t rank,
+                 void* descriptor) {
+  std::string path = memref_string(aligned, offset, size, stride);
+  tessTensor t{};
+  if (!wrap_memref(dtype, rank, descriptor, &t)) {
+    tessCodegenFail(("runtime error: " + path + ": cannot save an invalid tensor").c_str());
+    return;
+  }
+  tessStatus_t s = tessNpySave(path.c_str(), &t);
+  if (s != TESS_SUCCESS) {
+    const char* m = tessGetLastErrorMessage();
+    std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
+    tessCodegenFail(("runtime error: cannot save " + text).c_str());
+  }
+}
+
+// Statistics of a float tensor: its finite values' min, max and mean, and its NaN and Inf.
+struct Stats {
+  int64_t count = 0, nan = 0, inf = 0, finite = 0;
+  double min = 0, max = 0, sum = 0;
+};
+
+double element(const tessTensor& t, const char* p) {
+  switch (t.dtype) {
+    case TESS_F32: return *reinterpret_cast<const float*>(p);
+    case TESS_F64: return *reinterpret_cast<const double*>(p);
+    case TESS_F16: return tessF16ToF32(*reinterpret_cast<const uint16_t*>(p));
+    case TESS_BF16: return tessBF16ToF32(*reinterpret_cast<const uint16_t*>(p));
+    default: return 0;
+  }
+}
+
+Stats stats_of(const tessTensor& t) {
+  Stats s;
+  int64_t n = 1;
+  for (int32_t i = 0; i < t.rank; ++i) n *= t.shape[i];
+  if (n <= 0 || t.data == nullptr) return s;
+  size_t esize = tessDTypeSize(t.dtype);
+  std::vector<int64_t> idx(static_cast<size_t>(t.rank), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t off = 0;
+    for (int32_t i = 0; i < t.rank; ++i) off += idx[i] * t.strides[i];
+    double v = element(t, static_cast<const char*>(t.data) + off * static_cast<int64_t>(esize));
+    ++s.count;
+    if (std::isnan(v)) {
+      ++s.nan;
+    } else if (std::isinf(v)) {
+      ++s.inf;
+    } else {
+      if (s.finite == 0 || v < s.min) s.min = v;
+      if (s.finite == 0 || v > s.max) s.max = v;
+      s.sum += v;
+      ++s.finite;
+    }
+    for (int32_t i = t.rank - 1; i >= 0; --i) {
+      if (++idx[i] < t.shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return s;
+}
+
+std::string type_of(const tessTensor& t) {
+  std::string out = "Tensor[";
+  for (int32_t i = 0; i < t.rank; ++i) out += std::to_string(t.shape[i]) + ", ";
+  const char* names[] = {"f32", "f64", "f16", "bf16"};
+  return out + (t.dtype <= TESS_BF16 ? names[t.dtype] : "?") + "]";
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string describe(const tessTensor& t, const Stats& s) {
+  std::string out = type_of(t) + ": ";
+  if (s.finite > 0)
+    out += "min " + number(s.min) + ", max " + number(s.max) + ", mean " + number(s.sum / static_cast<double>(s.finite)) +
+           ", ";
+  else if (s.count > 0)
+    out += "no finite values, ";
+  return out + std::to_string(s.nan) + " NaN, " + std::to_string(s.inf) + " Inf (" + std::to_string(s.count) +
+         " elements)";
+}
+
+// The operands of the op being checked on this thread (their statistics, taken before the op
+// runs, since its result may reuse an operand's buffer), and the report of a check that found
+// a NaN or an Inf.
+struct NumericsState {
+  std::vector<std::string> operands;
+  bool pending = false;
+  std::string text;
+};
+thread_local NumericsState numerics;
+
+void numerics_check(tessDType dtype, const char* aligned, int64_t offset, int64_t size, int64_t stride, int64_t rank,
+                    void* descriptor) {
+  tessTensor t{};
+  if (!wrap_memref(dtype, rank, descriptor, &t)) return;
+  Stats s = stats_of(t);
+  if (s.nan == 0 && s.inf == 0) return;
+  std::string info = memref_string(aligned, offset, size, stride);
+  size_t a = info.find('\n');
+  size_t b = a == std::string::npos ? std::string::npos : info.find('\n', a + 1);
+  std::string op = info.substr(0, a);
+  std::string where = a == std::string::npos ? "" : info.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+  std::string snippet = b == std::string::npos ? "" : info.substr(b + 1);
+  numerics.pending = true;
+  numerics.text = "error: '" + op + "' produced " + (s.nan ? "NaN" : "Inf") + " at " + where + " (--debug-numerics)\n" +
+                  snippet;
+  std::string width = "  ";
+  if (size_t arrow = snippet.find("-->"); arrow != std::string::npos) width = std::string(arrow, ' ');
+  numerics.text += width + "= note: result: " + describe(t, s) + "\n";
+  for (size_t i = 0; i < numerics.operands.size(); ++i)
+    numerics.text += width + "= note: operand " + std::to_string(i + 1) + ": " + numerics.operands[i] + "\n";
+}
+
+void numerics_operand(tessDType dtype, int64_t rank, void* descriptor) {
+  tessTensor t{};
+  if (!wrap_memref(dtype, rank, descriptor, &t)) {
+    numerics.operands.push_back("<invalid tensor>");
+    return;
+  }
+  numerics.operands.push_back(describe(t, stats_of(t)));
+}
+
+}  // namespace
+
+extern "C" {
+
+void tessCodegenSetErrorHandler(tessCodegenErrorHandler handler) { g_error_handler = handler; }
+
+void tessCodegenFail(const char* message) {
+  if (g_error_handler) {
+    g_error_handler(message ? message : "");
+    return;
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s\n", message ? message : "");
+  std::fflush(stderr);
+  std::_Exit(3);
+}
+
+int64_t tessNpyLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
+                        int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned, int64_t shape_offset,
+                        int64_t rank, int64_t shape_stride) {
+  (void)allocated;
+  (void)shape_allocated;
+  std::string path = memref_string(aligned, offset, size, stride);
+  auto* h = new LoadHandle;
+  for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
+  tessStatus_t s = tessNpyLoadExpect(path.c_str(), static_cast<tessDType>(dtype), static_cast<int32_t>(rank),
+                                     h->declared.data(), &h->tensor);
+  h->ok = s == TESS_SUCCESS;
+  if (!h->ok) {
+    const char* m = tessGetLastErrorMessage();
+    std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
+    tessCodegenFail(("runtime error: cannot load " + text).c_str());
+  }
+  return reinterpret_cast<int64_t>(h);
+}
+
+int64_t tessNpyLoadDim(int64_t handle, int64_t axis) {
+  auto* h = reinterpret_cast<LoadHandle*>(handle);
+  if (!h || axis < 0 || axis >= static_cast<int64_t>(h->declared.size())) return 0;
+  if (h->ok) return h->tensor.shape[axis];
+  return h->declared[static_cast<size_t>(axis)] < 0 ? 0 : h->declared[static_cast<size_t>(axis)];
+}
+
+#define TESS_IO_DEFS(sfx, dt)                                                                                    \
+  void tessNpyLoadFinish_##sfx(int64_t handle, int64_t rank, void* d) { finish_load(handle, dt, rank, d); }       \
+  void tessNpySaveMemref_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size,          \
+                               int64_t stride, int64_t rank, void* d) {                                          \
+    (void)allocated;                                                                                             \
+    save_memref(dt, aligned, offset, size, stride, rank, d);                                                     \
+  }
+TESS_IO_DEFS(f32, TESS_F32)
+TESS_IO_DEFS(f64, TESS_F64)
+TESS_IO_DEFS(f16, TESS_F16)
+TESS_IO_DEFS(bf16, TESS_BF16)
+TESS_IO_DEFS(i1, TESS_BOOL)
+TESS_IO_DEFS(i8, TESS_I8)
+TESS_IO_DEFS(i16, TESS_I16)
+TESS_IO_DEFS(i32, TESS_I32)
+TESS_IO_DEFS(i64, TESS_I64)
+#undef TESS_IO_DEFS
+
+#define TESS_NUMERICS_DEFS(sfx, dt)                                                                               \
+  void tessNumericsCheck_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size,          \
+                               int64_t stride, int64_t rank, void* d) {                                          \
+    (void)allocated;                                                                                             \
+    numerics_check(dt, aligned, offset, size, stride, rank, d);                                                  \
+  }                                                                                                              \
+  void tessNumericsOperand_##sfx(int64_t rank, void* d) { numerics_operand(dt, rank, d); }
+TESS_NUMERICS_DEFS(f32, TESS_F32)
+TESS_NUMERICS_DEFS(f64, TESS_F64)
+TESS_NUMERICS_DEFS(f16, TESS_F16)
+TESS_NUMERICS_DEFS(bf16, TESS_BF16)
+#undef TESS_NUMERICS_DEFS
+
+void tessNumericsEnd(void) {
+  bool pending = numerics.pending;
+  std::string text = std::move(numerics.text);
+  numerics = NumericsState{};
+  if (!pending) return;
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  tessCodegenFail(text.c_str());
+}
+
 const tessSymbol* tessCodegenSymbols(size_t* count) {
 #define TESS_SYMBOL(name) tessSymbol{#name, reinterpret_cast<void*>(&name)}
   static const tessSymbol table[] = {
@@ -143,6 +404,17 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessPrintAddMemref_i8),   TESS_SYMBOL(tessPrintAddMemref_i16),  TESS_SYMBOL(tessPrintAddMemref_i32),
       TESS_SYMBOL(tessPrintAddMemref_i64),  TESS_SYMBOL(tessFillRandom_f32),      TESS_SYMBOL(tessFillRandom_f64),
       TESS_SYMBOL(tessParallelFor),
+      TESS_SYMBOL(tessCodegenSetErrorHandler), TESS_SYMBOL(tessCodegenFail),      TESS_SYMBOL(tessNpyLoadOpen),
+      TESS_SYMBOL(tessNpyLoadDim),          TESS_SYMBOL(tessNpyLoadFinish_f32),   TESS_SYMBOL(tessNpyLoadFinish_f64),
+      TESS_SYMBOL(tessNpyLoadFinish_f16),   TESS_SYMBOL(tessNpyLoadFinish_bf16),  TESS_SYMBOL(tessNpyLoadFinish_i1),
+      TESS_SYMBOL(tessNpyLoadFinish_i8),    TESS_SYMBOL(tessNpyLoadFinish_i16),   TESS_SYMBOL(tessNpyLoadFinish_i32),
+      TESS_SYMBOL(tessNpyLoadFinish_i64),   TESS_SYMBOL(tessNpySaveMemref_f32),   TESS_SYMBOL(tessNpySaveMemref_f64),
+      TESS_SYMBOL(tessNpySaveMemref_f16),   TESS_SYMBOL(tessNpySaveMemref_bf16),  TESS_SYMBOL(tessNpySaveMemref_i1),
+      TESS_SYMBOL(tessNpySaveMemref_i8),    TESS_SYMBOL(tessNpySaveMemref_i16),   TESS_SYMBOL(tessNpySaveMemref_i32),
+      TESS_SYMBOL(tessNpySaveMemref_i64),   TESS_SYMBOL(tessNumericsCheck_f32),   TESS_SYMBOL(tessNumericsCheck_f64),
+      TESS_SYMBOL(tessNumericsCheck_f16),   TESS_SYMBOL(tessNumericsCheck_bf16),  TESS_SYMBOL(tessNumericsOperand_f32),
+      TESS_SYMBOL(tessNumericsOperand_f64), TESS_SYMBOL(tessNumericsOperand_f16), TESS_SYMBOL(tessNumericsOperand_bf16),
+      TESS_SYMBOL(tessNumericsEnd),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 TEST_CASE("codegen_abi: a strided random fill gives the contiguous fill's values") {
@@ -24,7 +26,7 @@ TEST_CASE("codegen_abi: a strided random fill gives the contiguous fill's values
 TEST_CASE("codegen_abi: the symbol table names every entry point by its address") {
   size_t n = 0;
   const tessSymbol* table = tessCodegenSymbols(&n);
-  REQUIRE(n == 19);
+  REQUIRE(n == 50);
   bool found = false;
   for (size_t i = 0; i < n; ++i)
     if (std::strcmp(table[i].name, "tessFillRandom_f32") == 0) found = table[i].address == reinterpret_cast<void*>(&tessFillRandom_f32);
@@ -36,4 +38,61 @@ TEST_CASE("codegen_abi: the symbol table names every entry point by its address"
       parallel_for = table[i].address == reinterpret_cast<void*>(&tessParallelFor);
   CHECK(parallel_for);
   CHECK(tessCodegenSymbolList().size() == n);
+}
+
+namespace {
+
+std::vector<std::string> failures;
+void record(const char* message) { failures.emplace_back(message); }
+
+// A ranked descriptor of rank 1 or 2 over `data`, row-major: what an unranked memref points to.
+template <class T>
+struct Desc {
+  T* allocated;
+  T* aligned;
+  int64_t offset;
+  int64_t sizes_strides[4];
+};
+
+}  // namespace
+
+TEST_CASE("codegen_abi: a load that fails calls the error handler, which may let the program go on with zeros") {
+  failures.clear();
+  tessCodegenSetErrorHandler(record);
+  const char path[] = "/nonexistent/dir/w.npy";
+  int64_t shape[2] = {2, -1};
+  int64_t h = tessNpyLoadOpen(path, path, 0, sizeof(path) - 1, 1, TESS_F32, shape, shape, 0, 2, 1);
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].find("runtime error: cannot load /nonexistent/dir/w.npy") == 0);
+  CHECK(tessNpyLoadDim(h, 0) == 2);
+  CHECK(tessNpyLoadDim(h, 1) == 0);  // not declared: empty
+  std::vector<float> buf(4, 5.0f);
+  Desc<float> d{buf.data(), buf.data(), 0, {2, 2, 2, 1}};
+  tessNpyLoadFinish_f32(h, 2, &d);
+  for (float v : buf) CHECK(v == 0.0f);
+  tessCodegenSetErrorHandler(nullptr);
+}
+
+TEST_CASE("codegen_abi: numerics checks report the first NaN with the operands' statistics") {
+  failures.clear();
+  tessCodegenSetErrorHandler(record);
+  const char info[] = "log\nf.tsr:3:9\n  --> f.tsr:3:9\n";
+  std::vector<float> clean{1.0f, 2.0f}, bad{0.0f, std::nanf("")}, operand{1.0f, -3.0f};
+  Desc<float> dc{clean.data(), clean.data(), 0, {2, 1}}, db{bad.data(), bad.data(), 0, {2, 1}},
+      dop{operand.data(), operand.data(), 0, {2, 1}};
+  tessNumericsOperand_f32(1, &dop);
+  tessNumericsCheck_f32(info, info, 0, sizeof(info) - 1, 1, 1, &dc);
+  tessNumericsEnd();
+  CHECK(failures.empty());
+  tessNumericsOperand_f32(1, &dop);
+  operand[0] = std::nanf("");  // the op may overwrite its operand: the statistics were taken before
+  tessNumericsCheck_f32(info, info, 0, sizeof(info) - 1, 1, 1, &db);
+  tessNumericsEnd();
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0] ==
+        "error: 'log' produced NaN at f.tsr:3:9 (--debug-numerics)\n"
+        "  --> f.tsr:3:9\n"
+        "  = note: result: Tensor[2, f32]: min 0, max 0, mean 0, 1 NaN, 0 Inf (2 elements)\n"
+        "  = note: operand 1: Tensor[2, f32]: min -3, max 1, mean -1, 0 NaN, 0 Inf (2 elements)");
+  tessCodegenSetErrorHandler(nullptr);
 }

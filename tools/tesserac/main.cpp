@@ -131,13 +131,13 @@ int run(const std::vector<std::string>& args) {
         return not_yet_supported("'build --emit=" + o.emit_kind + "' for the CPU");
       break;
     case cli::Command::Run:
-      if (o.debug_numerics) return not_yet_supported("'run --debug-numerics'");
       if (!o.profile.empty()) return not_yet_supported("'run --profile'");
       break;
     case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
-      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule" && o.stage != "llvm")
+      if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule" && o.stage != "tile" &&
+          o.stage != "llvm")
         return not_yet_supported("'emit --stage=" + o.stage + "' (that stage is not built yet)");
       break;
     default: break;
@@ -162,7 +162,8 @@ int run(const std::vector<std::string>& args) {
   sema::Program program(sources, diags, sema_options);
   if (syntax_ok)
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
-  bool lowers = (o.command == cli::Command::Emit && (o.stage == "graph" || o.stage == "schedule" || o.stage == "llvm")) ||
+  bool lowers = (o.command == cli::Command::Emit &&
+                 (o.stage == "graph" || o.stage == "schedule" || o.stage == "tile" || o.stage == "llvm")) ||
                 o.command == cli::Command::Run || o.command == cli::Command::Build;
   if (!lowers || diags.has_errors()) {
     emit_diagnostics(diags, o);
@@ -184,15 +185,23 @@ int run(const std::vector<std::string>& args) {
     bool build = o.command == cli::Command::Build;
     if (build) lowering.all_functions = o.entry.empty();
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
-    if (graph && (o.stage == "schedule" || o.stage == "llvm" || run || build)) {
+    if (graph && (o.stage == "schedule" || o.stage == "tile" || o.stage == "llvm" || run || build)) {
       ir::DiagnosticBridge bridge(context, sources, diags);
-      if (mlir::failed(ir::run_schedule_pipeline(*graph))) {
+      if (mlir::failed(ir::run_schedule_pipeline(*graph, run && o.debug_numerics))) {
         if (!bridge.internal_errors().empty()) TSR_ICE("schedule lowering", bridge.internal_errors());
         graph = nullptr;
       }
     }
     emit_diagnostics(diags, o);
     if (!graph) return kExitErrors;
+    if (o.stage == "tile" && !run && !build) {
+      cli::BuildRequest request;
+      request.input = o.files[0];
+      request.kind = "tile";
+      if (!o.arch.empty()) request.arch = o.arch;
+      request.opt_level = o.opt_level;
+      return cli::build_module(*graph, request);
+    }
     if (build || o.stage == "llvm") {
       cli::BuildRequest request;
       request.input = o.files[0];

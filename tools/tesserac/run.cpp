@@ -5,6 +5,8 @@
 #include <memory>
 
 #include <llvm/Support/Error.h>
+#include <llvm/Support/raw_ostream.h>
+#include <mlir/IR/Diagnostics.h>
 
 #include "codegen/cpu/aot.h"
 #include "codegen/cpu/jit.h"
@@ -193,6 +195,25 @@ int build_module(mlir::ModuleOp module, const BuildRequest& request) {
               << "\nthis is a bug in tesserac, not in your program\n";
     return 101;
   };
+  if (request.kind == "tile") {
+    // The module after the CPU Tile IR schedule and bufferization: buffers, before LLVM.
+    mlir::DiagnosticEngine::HandlerID handler = module.getContext()->getDiagEngine().registerHandler(
+        [](mlir::Diagnostic& d) {
+          std::cerr << "internal compiler error in code generation: " << d.str() << "\n";
+          return mlir::success();
+        });
+    bool ok = mlir::succeeded(codegen::lower_to_buffers(module, cpu));
+    module.getContext()->getDiagEngine().eraseHandler(handler);
+    if (!ok) {
+      std::cerr << "this is a bug in tesserac, not in your program\n";
+      return 101;
+    }
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module.print(os);
+    std::cout << text;
+    return kExitOk;
+  }
   if (request.kind == "llvm") {
     auto text = codegen::emit_llvm_ir(module, cpu, codegen::ObjectKind::Aot);
     if (!text) return ice(text.takeError());

@@ -21,7 +21,8 @@ struct RunRequest {
 struct BuildRequest {
   std::string input;   // the .tsr file (default output names come from it)
   std::string output;  // -o; empty: <input stem>.so / .o / .h next to the input
-  std::string kind;    // "shared", "obj", "header", or "llvm" (print LLVM IR on stdout)
+  std::string kind;    // "shared", "obj", "header", "llvm" (print LLVM IR on stdout) or "tile" (print
+                       // the buffer-level module after the CPU Tile IR schedule)
   std::string arch = "native";
   int opt_level = 2;
   bool deterministic = false;

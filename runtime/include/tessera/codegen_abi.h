@@ -44,6 +44,65 @@ TESS_API void tessFillRandom_f32(int64_t seed, int64_t offset, int32_t normal, f
 TESS_API void tessFillRandom_f64(int64_t seed, int64_t offset, int32_t normal, double* allocated, double* aligned,
                                  int64_t start, int64_t size, int64_t stride);
 
+/* A failure that compiled code cannot continue from (a load or save that fails, a NaN found
+ * under --debug-numerics) calls the error handler with the whole message. Without a handler
+ * (the default), the message is written to stderr after stdout is flushed, and the process
+ * exits with status 3, the runtime-error status of `tesserac run`. A handler that returns lets
+ * the program go on: a failed load then gives zeros (of the declared shape, empty where a size
+ * was not declared). tessCodegenSetErrorHandler(NULL) restores the default. */
+typedef void (*tessCodegenErrorHandler)(const char* message);
+TESS_API void tessCodegenSetErrorHandler(tessCodegenErrorHandler handler);
+TESS_API void tessCodegenFail(const char* message);
+
+/* load(path) of a tensor of dtype `dtype` (a tessDType) whose declared shape is `shape`
+ * (memref<?xi64>, rank = its size, -1 for a size the program does not fix): reads and checks
+ * the file, returns a handle. tessNpyLoadDim gives size `axis` of the file's array;
+ * tessNpyLoadFinish_<t> copies the data into the buffer the program allocated for it (a
+ * row-major memref of that shape) and releases the handle. */
+TESS_API int64_t tessNpyLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size,
+                                 int64_t stride, int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned,
+                                 int64_t shape_offset, int64_t rank, int64_t shape_stride);
+TESS_API int64_t tessNpyLoadDim(int64_t handle, int64_t axis);
+TESS_API void tessNpyLoadFinish_f32(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_f64(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_f16(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_bf16(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_i1(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_i8(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_i16(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_i32(int64_t handle, int64_t rank, void* descriptor);
+TESS_API void tessNpyLoadFinish_i64(int64_t handle, int64_t rank, void* descriptor);
+/* save(x, path): writes the memref (any strides) as an .npy file. */
+#define TESS_SAVE_DECL(sfx)                                                                                    \
+  TESS_API void tessNpySaveMemref_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size, \
+                                        int64_t stride, int64_t rank, void* descriptor);
+TESS_SAVE_DECL(f32)
+TESS_SAVE_DECL(f64)
+TESS_SAVE_DECL(f16)
+TESS_SAVE_DECL(bf16)
+TESS_SAVE_DECL(i1)
+TESS_SAVE_DECL(i8)
+TESS_SAVE_DECL(i16)
+TESS_SAVE_DECL(i32)
+TESS_SAVE_DECL(i64)
+#undef TESS_SAVE_DECL
+
+/* --debug-numerics, around an op that computes a float tensor: before it,
+ * tessNumericsOperand_<t>(operand) records the statistics of each float operand (before, since
+ * the result may reuse an operand's buffer); after it, tessNumericsCheck_<t>(info, result)
+ * counts the NaN and Inf of the result, and tessNumericsEnd() fails with the report
+ * (tessCodegenFail) when there is one, and forgets the operands. `info` is "<op>\n<file:line:col>\n<source snippet>". */
+#define TESS_NUMERICS_DECL(sfx)                                                                                   \
+  TESS_API void tessNumericsCheck_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size, \
+                                        int64_t stride, int64_t rank, void* descriptor);                          \
+  TESS_API void tessNumericsOperand_##sfx(int64_t rank, void* descriptor);
+TESS_NUMERICS_DECL(f32)
+TESS_NUMERICS_DECL(f64)
+TESS_NUMERICS_DECL(f16)
+TESS_NUMERICS_DECL(bf16)
+#undef TESS_NUMERICS_DECL
+TESS_API void tessNumericsEnd(void);
+
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
 typedef struct tessSymbol {
