@@ -2,6 +2,10 @@
 // of this folder with one creation function; this file only orders them.
 #include "ir/tile/CpuPipeline.h"
 
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+
+#include "ir/tile/MatmulSchedule.h"
+
 namespace tessera::ir {
 
 void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
@@ -10,10 +14,12 @@ void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 }
 
 void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
-  (void)pm;
-  (void)options;
+  // Contractions first: they become blocked vector loop nests before any generic pass sees them.
+  MatmulScheduleOptions matmul;
+  matmul.vector_bits = vector_bits_for_arch(options.arch);
+  pm.addNestedPass<mlir::func::FuncOp>(createMatmulSchedulePass(matmul));
 }
 
-void registerTilePasses() {}
+void registerTilePasses() { registerMatmulSchedulePass(); }
 
 }  // namespace tessera::ir

@@ -132,8 +132,10 @@ static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level) {
   codegen::CpuOptions cpu;
   cpu.arch = arch.empty() ? "native" : arch;
   cpu.opt_level = opt_level;
-  cpu.pre_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm); };
-  cpu.post_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm); };
+  ir::CpuScheduleOptions schedule;
+  schedule.arch = cpu.arch;
+  cpu.pre_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm, schedule); };
+  cpu.post_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm, schedule); };
   return cpu;
 }
 
