@@ -8,7 +8,7 @@
 
 // The loop order the schedule stage leaves (m, k, n), dynamic sizes.
 // CHECK-LABEL: func.func @sgemm
-// CHECK: %[[BP:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x32xf32>
+// CHECK: %[[BP:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x64xf32>
 // CHECK: scf.for %[[JC:.*]] = %{{.*}} to %{{.*}} step %c1024
 // CHECK: scf.for %[[KC:.*]] = %{{.*}} to %{{.*}} step %c256
 //   Packing B: one masked row of 16 lanes at a time, zero past N.
@@ -17,24 +17,30 @@
 // CHECK: vector.transfer_read %arg1[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
 // CHECK: vector.store %{{.*}}, %[[BP]]
 //   The parallel loop over row blocks of C, then panels of B and rows of micro-kernels.
-// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%c128)
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%c96)
+// CHECK: %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<6x64xf32>
 // CHECK: scf.for
-// CHECK: scf.for %{{.*}} step %c8
-//   The micro-kernel: 8 x 2 accumulators in vector registers across K.
-// CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK-COUNT-2: vector.load %[[BP]]
+// CHECK: scf.for %{{.*}} step %c6
+//   The micro-kernel: 6 x 4 accumulators in vector registers across K.
+// CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.load %[[BP]]
 // CHECK: memref.load %arg0
 // CHECK: vector.broadcast %{{.*}} : f32 to vector<16xf32>
-// CHECK-COUNT-2: vector.fma
-// CHECK-COUNT-7: memref.load %arg0
+// CHECK-COUNT-4: vector.fma
+// CHECK-COUNT-5: memref.load %arg0
 // CHECK: scf.yield
-//   C += acc: whole tiles in bounds, edge tiles masked.
+//   C += acc: whole tiles in bounds; edge tiles through the scratch tile and a scalar loop nest.
 // CHECK: scf.if
 // CHECK: vector.transfer_read %arg2{{.*}} {in_bounds = [true]}
 // CHECK: vector.transfer_write {{.*}} {in_bounds = [true]}
 // CHECK: } else {
-// CHECK: vector.transfer_read %arg2[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
-// CHECK: vector.transfer_write %{{.*}}, %arg2[{{.*}}] : vector<16xf32>, memref<?x?xf32>
+// CHECK-COUNT-24: vector.store %{{.*}}, %[[SCRATCH]]
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: memref.load %arg2
+// CHECK: memref.load %[[SCRATCH]]
+// CHECK: memref.store %{{.*}}, %arg2
+// CHECK: memref.dealloc %[[SCRATCH]]
 // CHECK: memref.dealloc %[[BP]]
 // CHECK-NOT: linalg.generic
 // CHECK: return
@@ -64,7 +70,7 @@ func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) 
 
 // bf16 storage, f32 accumulation: B is widened once while packing, A at each broadcast.
 // CHECK-LABEL: func.func @bf16_accumulate
-// CHECK: memref.alloc() {alignment = 64 : i64} : memref<3x256x32xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x64xf32>
 // CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
 // CHECK: memref.load %arg0{{.*}} : memref<33x300xbf16>
@@ -86,7 +92,7 @@ func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C:
 // Batched, with B broadcast over the batch, f64 (8 lanes): the batch loop is outermost and
 // sequential, B is indexed without it.
 // CHECK-LABEL: func.func @batched_f64
-// CHECK: memref<?x256x16xf64>
+// CHECK: memref<?x256x32xf64>
 // CHECK: scf.for %[[Z:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK: scf.parallel
 // CHECK: memref.load %arg0[%[[Z]],
