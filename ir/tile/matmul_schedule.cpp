@@ -188,8 +188,18 @@ class Builder {
   AffineMap amap, bmap, cmap;
   SmallVector<Value> ivs;  // loop index values, by loop position
   Value scratch;           // MR x NR accumulators of an edge tile
+  llvm::DenseMap<Attribute, Value> constants;
 
-  Value cidx(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  // Constants, created once at the top of the function (fewer ops for the rest of the pipeline).
+  Value constant(TypedAttr value) {
+    Value& slot = constants[value];
+    if (!slot) {
+      auto top = OpBuilder::atBlockBegin(&c.op->getParentOfType<func::FuncOp>().getBody().front());
+      slot = top.create<arith::ConstantOp>(loc, value);
+    }
+    return slot;
+  }
+  Value cidx(int64_t v) { return constant(b.getIndexAttr(v)); }
   // Index arithmetic, folded where the operands are constants (static shapes).
   Value add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(loc, x, y); }
   Value sub(Value x, Value y) { return b.createOrFold<arith::SubIOp>(loc, x, y); }
@@ -236,7 +246,7 @@ class Builder {
     return b.create<arith::ExtFOp>(loc, target, v);
   }
 
-  Value fzero(Type t) { return b.create<arith::ConstantOp>(loc, t, b.getFloatAttr(t, 0.0)); }
+  Value fzero(Type t) { return constant(b.getFloatAttr(t, 0.0)); }
 
   void blocks(Value A, Value B, Value C, Value Bp, Value M, Value N, Value K) {
     Value zero = cidx(0);
@@ -307,7 +317,7 @@ class Builder {
     // Rows past M read row M - 1 (their results are not stored).
     SmallVector<Value> rows;
     for (int r = 0; r < s.mr; ++r) rows.push_back(min(add(m0, cidx(r)), last_row));
-    Value vzero = b.create<arith::ConstantOp>(loc, vt, DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
+    Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
     SmallVector<Value> init(s.mr * s.nv, vzero);
     auto k_loop = b.create<scf::ForOp>(
         loc, cidx(0), kcl, cidx(1), init, [&](OpBuilder& nb, Location, Value k, ValueRange acc) {
@@ -327,9 +337,9 @@ class Builder {
           b.create<scf::YieldOp>(loc, next);
         });
     ValueRange acc = k_loop.getResults();
-    // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch` and
-    // adds its valid min(MR, M - m0) x min(NR, N - n0) corner with a scalar loop nest (little code
-    // for a rare case).
+    // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch`, and
+    // its min(MR, M - m0) valid rows are added with masked vector accesses (a loop over rows:
+    // little code for a rare case).
     Value full = b.create<arith::AndIOp>(loc, ule(add(m0, cidx(s.mr)), M), ule(add(n0, cidx(s.nr)), N));
     auto branch = b.create<scf::IfOp>(loc, full, /*withElseRegion=*/true);
     OpBuilder::InsertionGuard g(b);
@@ -346,16 +356,17 @@ class Builder {
     for (int r = 0; r < s.mr; ++r)
       for (int j = 0; j < s.nv; ++j)
         b.create<vector::StoreOp>(loc, acc[r * s.nv + j], scratch, ValueRange{cidx(r), cidx(j * s.lanes)});
-    Value rows_left = min(cidx(s.mr), sub(M, m0)), cols_left = min(cidx(s.nr), sub(N, n0));
+    Value rows_left = min(cidx(s.mr), sub(M, m0));
     auto r_loop = b.create<scf::ForOp>(loc, cidx(0), rows_left, cidx(1));
     b.setInsertionPoint(r_loop.getBody()->getTerminator());
-    auto j_loop = b.create<scf::ForOp>(loc, cidx(0), cols_left, cidx(1));
-    b.setInsertionPoint(j_loop.getBody()->getTerminator());
-    Value r = r_loop.getInductionVar(), j = j_loop.getInductionVar();
-    SmallVector<Value> idx = indices(cmap, {{c.m, add(m0, r)}, {c.n, add(n0, j)}});
-    Value old = b.create<memref::LoadOp>(loc, C, idx);
-    Value part = b.create<memref::LoadOp>(loc, scratch, ValueRange{r, j});
-    b.create<memref::StoreOp>(loc, b.create<arith::AddFOp>(loc, old, part), C, idx);
+    Value r = r_loop.getInductionVar();
+    for (int j = 0; j < s.nv; ++j) {
+      SmallVector<Value> idx = indices(cmap, {{c.m, add(m0, r)}, {c.n, add(n0, cidx(j * s.lanes))}});
+      Value part = b.create<vector::LoadOp>(loc, vt, scratch, ValueRange{r, cidx(j * s.lanes)});
+      Value old = b.create<vector::TransferReadOp>(loc, vt, C, idx, fzero(c.acc), ArrayRef<bool>{false});
+      Value sum = b.create<arith::AddFOp>(loc, old, part);
+      b.create<vector::TransferWriteOp>(loc, sum, C, idx, ArrayRef<bool>{false});
+    }
   }
 };
 

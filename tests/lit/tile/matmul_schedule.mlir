@@ -29,17 +29,17 @@
 // CHECK-COUNT-4: vector.fma
 // CHECK-COUNT-5: memref.load %arg0
 // CHECK: scf.yield
-//   C += acc: whole tiles in bounds; edge tiles through the scratch tile and a scalar loop nest.
+//   C += acc: whole tiles in bounds; edge tiles through the scratch tile, then a loop over the
+//   valid rows with masked accesses of C.
 // CHECK: scf.if
 // CHECK: vector.transfer_read %arg2{{.*}} {in_bounds = [true]}
 // CHECK: vector.transfer_write {{.*}} {in_bounds = [true]}
 // CHECK: } else {
 // CHECK-COUNT-24: vector.store %{{.*}}, %[[SCRATCH]]
 // CHECK: scf.for
-// CHECK: scf.for
-// CHECK: memref.load %arg2
-// CHECK: memref.load %[[SCRATCH]]
-// CHECK: memref.store %{{.*}}, %arg2
+// CHECK: vector.load %[[SCRATCH]]
+// CHECK: vector.transfer_read %arg2[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}}, %arg2[{{.*}}] : vector<16xf32>, memref<?x?xf32>
 // CHECK: memref.dealloc %[[SCRATCH]]
 // CHECK: memref.dealloc %[[BP]]
 // CHECK-NOT: linalg.generic
