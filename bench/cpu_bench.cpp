@@ -1,7 +1,7 @@
 // CPU benchmarks of issue 4: our JIT-compiled code against its peers, on the same inputs, in
 // the same run (bench rules: /work/shared/design/BENCH.md).
 //
-//   SGEMM 1024^3 f32            vs OpenBLAS cblas_sgemm (in this process)
+//   SGEMM 1024^3, 1000^3, 512x4096x512 f32  vs OpenBLAS cblas_sgemm (in this process)
 //   gelu(x * a + b), 16M f32    vs PyTorch eager   (bench/torch_peer.py, a co-process)
 //   softmax [4096, 4096]        vs torch.softmax
 //   layer_norm [8192, 1024]     vs torch.nn.functional.layer_norm
@@ -139,8 +139,10 @@ Compiled compile_program(const std::string& source, const std::string& entry, co
 
   t0 = Clock::now();
   codegen::CpuOptions cpu;  // arch "native", O2 and the Tile IR schedule: what `tesserac run` uses
-  cpu.pre_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm); };
-  cpu.post_bufferization = [](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm); };
+  ir::CpuScheduleOptions schedule;
+  schedule.arch = cpu.arch;
+  cpu.pre_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm, schedule); };
+  cpu.post_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm, schedule); };
   auto jit = codegen::JitModule::compile(*graph, cpu, jit_options);
   if (!jit) die("code generation for '" + entry + "': " + llvm::toString(jit.takeError()));
   out.times.jit_ms = seconds_since(t0) * 1e3;
@@ -302,17 +304,18 @@ struct Config {
 };
 
 // --- SGEMM against OpenBLAS, in process -------------------------------------------------
-void bench_sgemm(const Config& cfg) {
-  const int64_t n = cfg.small ? 67 : 1024;  // 67: ragged, not a multiple of any vector width
+// C[m, n] = A[m, k] @ B[k, n], row-major, for the sizes of BENCH.md (1024^3, 1000^3 ragged,
+// 512 x 4096 x 512); --small: ragged sizes that are no multiple of any vector width or block.
+void bench_sgemm_size(const Config& cfg, int64_t m, int64_t k, int64_t n) {
   std::ostringstream src;
-  src << "@tessera.function\ndef mm(a: Tensor[" << n << ", " << n << "], b: Tensor[" << n << ", " << n
-      << "]) -> Tensor[" << n << ", " << n << "]:\n    return a @ b\n";
+  src << "@tessera.function\ndef mm(a: Tensor[" << m << ", " << k << "], b: Tensor[" << k << ", " << n
+      << "]) -> Tensor[" << m << ", " << n << "]:\n    return a @ b\n";
   Compiled c = compile_program(src.str(), "mm", no_cache());
   std::mt19937 rng(1234);
-  RtValue a = random_tensor({n, n}, rng, -1, 1), b = random_tensor({n, n}, rng, -1, 1);
-  RtValue ref = RtValue::tensor_zeros(DType::F32, {n, n});
+  RtValue a = random_tensor({m, k}, rng, -1, 1), b = random_tensor({k, n}, rng, -1, 1);
+  RtValue ref = RtValue::tensor_zeros(DType::F32, {m, n});
   auto blas = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, static_cast<float*>(a.data), n,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, static_cast<float*>(a.data), k,
                 static_cast<float*>(b.data), n, 0.0f, static_cast<float*>(ref.data), n);
   };
   openblas_set_num_threads(1);
@@ -322,7 +325,7 @@ void bench_sgemm(const Config& cfg) {
   const float* g = static_cast<const float*>(got.data);
   const float* r = static_cast<const float*>(ref.data);
   bool ok = true;
-  for (int64_t i = 0; i < n * n; ++i) {
+  for (int64_t i = 0; i < m * n; ++i) {
     double e = std::fabs(double(g[i]) - r[i]);
     max_err = std::max(max_err, e);
     max_ref = std::max(max_ref, std::fabs(double(r[i])));
@@ -330,7 +333,8 @@ void bench_sgemm(const Config& cfg) {
   }
   char check[96];
   std::snprintf(check, sizeof check, "%s (max |err| %.2g)", ok ? "match" : "MISMATCH", max_err);
-  std::string name = "sgemm " + std::to_string(n) + "^3 f32";
+  std::string name = m == k && k == n ? "sgemm " + std::to_string(n) + "^3 f32"
+                                      : "sgemm " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) + " f32";
   if (!ok) {
     failed = true;
     add_unchecked(name, check);
@@ -359,7 +363,18 @@ void bench_sgemm(const Config& cfg) {
   }
   openblas_set_num_threads(1);
   set_our_threads(1);
-  add_rows(name + " (OpenBLAS)", "GFLOP/s", 2.0 * n * n * n, 0.7, t_ours, t_peer, check);
+  add_rows(name + " (OpenBLAS)", "GFLOP/s", 2.0 * m * n * k, 0.7, t_ours, t_peer, check);
+}
+
+void bench_sgemm(const Config& cfg) {
+  if (cfg.small) {
+    bench_sgemm_size(cfg, 67, 67, 67);  // ragged, not a multiple of any vector width
+    bench_sgemm_size(cfg, 7, 300, 45);  // more than one K block, tails in M and N
+    return;
+  }
+  bench_sgemm_size(cfg, 1024, 1024, 1024);
+  bench_sgemm_size(cfg, 1000, 1000, 1000);
+  bench_sgemm_size(cfg, 512, 4096, 512);
 }
 
 // --- the PyTorch benchmarks --------------------------------------------------------------

@@ -7,6 +7,8 @@
 
 #include <mlir/Pass/PassManager.h>
 
+#include <string>
+
 namespace tessera::ir {
 
 // What the CPU schedule may assume and do. Part of the compile-cache key through the passes'
@@ -16,6 +18,9 @@ struct CpuScheduleOptions {
   // association order whatever the thread count (bitwise-identical results with 1 or 2 threads).
   bool parallel = true;
   bool deterministic = false;
+  // The target, as CpuOptions::arch ("native", "generic", "x86-64" or an LLVM CPU name): picks
+  // the vector width of the micro-kernels (vector_bits_for_arch in MatmulSchedule.h).
+  std::string arch = "native";
 };
 
 // Passes on tensors, run just before one-shot bufferization.

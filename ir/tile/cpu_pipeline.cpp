@@ -2,8 +2,10 @@
 // of this folder with one creation function; this file only orders them.
 #include "ir/tile/CpuPipeline.h"
 
+#include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/SCF/Transforms/Passes.h>
 
+#include "ir/tile/MatmulSchedule.h"
 #include "ir/tile/ParallelToRuntime.h"
 #include "ir/tile/RowFusionVectorize.h"
 #include "ir/tile/VectorMath.h"
@@ -16,6 +18,10 @@ void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 }
 
 void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
+  // Contractions first: they become blocked vector loop nests before any generic pass sees them.
+  MatmulScheduleOptions matmul;
+  matmul.vector_bits = vector_bits_for_arch(options.arch);
+  pm.addNestedPass<mlir::func::FuncOp>(createMatmulSchedulePass(matmul));
   // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
   pm.addPass(createRowFusionVectorizePass());
   // Parallel loops (scf.forall as scf.parallel) on the runtime's thread pool. No pass splits a
@@ -27,6 +33,7 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 }
 
 void registerTilePasses() {
+  registerMatmulSchedulePass();
   mlir::registerPass([] { return createRowFusionVectorizePass(); });
   mlir::registerPass([] { return createParallelToRuntimePass(); });
   mlir::registerPass([] { return createVectorMathPass(); });

@@ -296,6 +296,26 @@ add("matmul_bf16", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]", "return a.astyp
     [lowp(rnd(3, 8), "bf16"), lowp(rnd(8, 5), "bf16")], lambda a, b: lowp(a @ b, "bf16"), "bf16", tol=(3e-2, 3e-2))
 add("matmul_f16", "a: Tensor[M, K, f16], b: Tensor[K, N, f16]", "return a @ b",
     [lowp(rnd(3, 8), "f16"), lowp(rnd(8, 5), "f16")], lambda a, b: lowp(a @ b, "f16"), "f16", tol=(5e-3, 5e-3))
+# Sizes that exercise the blocked CPU schedule (ir/tile/matmul_schedule.cpp): ragged tails in every
+# dimension, more than one M (128), K (256) and N (1024) block, f64 lanes, bf16 with f32 accumulation.
+MM_BLOCKED = [
+    ("ragged", (7, 13), (13, 5), "M, K", "K, N"),
+    ("blocks", (131, 300), (300, 1037), "M, K", "K, N"),
+    ("batched_blocks", (3, 20, 70), (3, 70, 40), "Z, M, K", "Z, K, N"),
+    ("bcast_blocks", (2, 17, 260), (260, 33), "Z, M, K", "K, N"),
+]
+for dt in ("f32", "f64"):
+    for name, sa, sb, da, db in MM_BLOCKED:
+        add(f"matmul_{name}_{dt}", f"a: Tensor[{da}, {dt}], b: Tensor[{db}, {dt}]", "return a @ b",
+            [rnd(*sa), rnd(*sb)], np.matmul, dt, tol=(1e-4, 1e-4) if dt == "f32" else None)
+add("matmul_blocks_bf16", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]", "return a.astype(bf16) @ b.astype(bf16)",
+    [lowp(rnd(33, 300), "bf16"), lowp(rnd(300, 70), "bf16")], lambda a, b: lowp(a @ b, "bf16"), "bf16",
+    tol=(3e-2, 6e-2))
+add("matmul_blocks_f16", "a: Tensor[M, K, f16], b: Tensor[K, N, f16]", "return a @ b",
+    [lowp(rnd(19, 270), "f16"), lowp(rnd(270, 37), "f16")], lambda a, b: lowp(a @ b, "f16"), "f16",
+    tol=(5e-3, 2e-2))
+add("linear_blocks_f32", "x: Tensor[B, S, I], w: Tensor[I, O], b: Tensor[O]", "return linear(x, w, b)",
+    [rnd(2, 9, 300), rnd(300, 50), rnd(50)], lambda x, w, b: x @ w + b, tol=(1e-4, 1e-4))
 
 # ---------------------------------------------------------------- shape ops
 for dt in ("f32", "f64", "f16"):

@@ -129,13 +129,18 @@ void print_result(const RtValue& v) {
 
 }  // namespace
 
-// The CPU back end's options with the Tile IR schedule of ir/tile plugged in.
-static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level, bool deterministic) {
+// The CPU back end's options with the Tile IR schedule of ir/tile plugged in. `outline_parallel`
+// false keeps parallel loops as scf.parallel (what `emit --stage=tile` shows) instead of
+// outlining them into tessParallelFor calls, which is a step of the lowering to LLVM.
+static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level, bool deterministic,
+                                       bool outline_parallel = true) {
   codegen::CpuOptions cpu;
   cpu.arch = arch.empty() ? "native" : arch;
   cpu.opt_level = opt_level;
   ir::CpuScheduleOptions schedule;
   schedule.deterministic = deterministic;
+  schedule.arch = cpu.arch;
+  schedule.parallel = outline_parallel;
   cpu.pre_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm, schedule); };
   cpu.post_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuBufferSchedule(pm, schedule); };
   return cpu;
@@ -197,6 +202,7 @@ int build_module(mlir::ModuleOp module, const BuildRequest& request) {
   };
   if (request.kind == "tile") {
     // The module after the CPU Tile IR schedule and bufferization: buffers, before LLVM.
+    cpu = cpu_options(request.arch, request.opt_level, request.deterministic, /*outline_parallel=*/false);
     mlir::DiagnosticEngine::HandlerID handler = module.getContext()->getDiagEngine().registerHandler(
         [](mlir::Diagnostic& d) {
           std::cerr << "internal compiler error in code generation: " << d.str() << "\n";

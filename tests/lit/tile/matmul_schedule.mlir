@@ -1,0 +1,157 @@
+// RUN: %tessera_opt %s --tessera-matmul-schedule | %FileCheck %s
+// RUN: %tessera_opt %s --tessera-matmul-schedule="vector-bits=256" | %FileCheck %s --check-prefix=AVX2
+// RUN: %tessera_opt %s --tessera-matmul-schedule="vector-bits=128 mr=4 nv=3 kc=64 mc=16 nc=96" | %FileCheck %s --check-prefix=SSE
+
+#a = affine_map<(m, k, n) -> (m, k)>
+#b = affine_map<(m, k, n) -> (k, n)>
+#c = affine_map<(m, k, n) -> (m, n)>
+
+// The loop order the schedule stage leaves (m, k, n), dynamic sizes.
+// CHECK-LABEL: func.func @sgemm
+// CHECK: %[[BP:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x64xf32>
+// CHECK: scf.for %[[JC:.*]] = %{{.*}} to %{{.*}} step %c1024
+// CHECK: scf.for %[[KC:.*]] = %{{.*}} to %{{.*}} step %c256
+//   Packing B: one masked row of 16 lanes at a time, zero past N.
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: vector.transfer_read %arg1[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
+// CHECK: vector.store %{{.*}}, %[[BP]]
+//   The parallel loop over row blocks of C, then panels of B and rows of micro-kernels.
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%c96)
+// CHECK: %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<6x64xf32>
+// CHECK: scf.for
+// CHECK: scf.for %{{.*}} step %c6
+//   The micro-kernel: 6 x 4 accumulators in vector registers across K.
+// CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.load %[[BP]]
+// CHECK: memref.load %arg0
+// CHECK: vector.broadcast %{{.*}} : f32 to vector<16xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK-COUNT-5: memref.load %arg0
+// CHECK: scf.yield
+//   C += acc: whole tiles in bounds; edge tiles through the scratch tile, then a loop over the
+//   valid rows with masked accesses of C.
+// CHECK: scf.if
+// CHECK: vector.transfer_read %arg2{{.*}} {in_bounds = [true]}
+// CHECK: vector.transfer_write {{.*}} {in_bounds = [true]}
+// CHECK: } else {
+// CHECK-COUNT-24: vector.store %{{.*}}, %[[SCRATCH]]
+// CHECK: scf.for
+// CHECK: vector.load %[[SCRATCH]]
+// CHECK: vector.transfer_read %arg2[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}}, %arg2[{{.*}}] : vector<16xf32>, memref<?x?xf32>
+// CHECK: memref.dealloc %[[SCRATCH]]
+// CHECK: memref.dealloc %[[BP]]
+// CHECK-NOT: linalg.generic
+// CHECK: return
+
+// AVX2-LABEL: func.func @sgemm
+// AVX2: memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x16xf32>
+// AVX2: scf.for %{{.*}} step %c6
+// AVX2: iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+
+// SSE-LABEL: func.func @sgemm
+// SSE: memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64x12xf32>
+// SSE: scf.for %{{.*}} step %c96
+// SSE: scf.for %{{.*}} step %c64
+// SSE: scf.parallel {{.*}} step (%c16)
+// SSE: scf.for %{{.*}} step %c4
+// SSE: iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%A, %B : memref<?x?xf32>, memref<?x?xf32>) outs(%C : memref<?x?xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// bf16 storage, f32 accumulation: B is widened once while packing, A at each broadcast.
+// CHECK-LABEL: func.func @bf16_accumulate
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x64xf32>
+// CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
+// CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK: memref.load %arg0{{.*}} : memref<33x300xbf16>
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK-NOT: linalg.generic
+func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C: memref<33x70xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%A, %B : memref<33x300xbf16>, memref<300x70xbf16>) outs(%C : memref<33x70xf32>) {
+  ^bb0(%x: bf16, %y: bf16, %acc: f32):
+    %xe = arith.extf %x : bf16 to f32
+    %ye = arith.extf %y : bf16 to f32
+    %p = arith.mulf %xe, %ye : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Batched, with B broadcast over the batch, f64 (8 lanes): the batch loop is outermost and
+// sequential, B is indexed without it.
+// CHECK-LABEL: func.func @batched_f64
+// CHECK: memref<?x256x32xf64>
+// CHECK: scf.for %[[Z:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK: scf.parallel
+// CHECK: memref.load %arg0[%[[Z]],
+// CHECK: vector.fma {{.*}} : vector<8xf64>
+// CHECK: vector.transfer_read %arg2[%[[Z]],
+func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x?x?xf64>) {
+  linalg.generic {indexing_maps = [affine_map<(z, m, k, n) -> (z, m, k)>, affine_map<(z, m, k, n) -> (k, n)>,
+                                   affine_map<(z, m, k, n) -> (z, m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+      ins(%A, %B : memref<?x?x?xf64>, memref<?x?xf64>) outs(%C : memref<?x?x?xf64>) {
+  ^bb0(%x: f64, %y: f64, %acc: f64):
+    %p = arith.mulf %x, %y : f64
+    %s = arith.addf %acc, %p : f64
+    linalg.yield %s : f64
+  }
+  return
+}
+
+// The named op is scheduled too.
+// CHECK-LABEL: func.func @named
+// CHECK: scf.parallel
+// CHECK-NOT: linalg.matmul
+func.func @named(%A: memref<64x64xf32>, %B: memref<64x64xf32>, %C: memref<64x64xf32>) {
+  linalg.matmul ins(%A, %B : memref<64x64xf32>, memref<64x64xf32>) outs(%C : memref<64x64xf32>)
+  return
+}
+
+// Not contractions of this form: left alone (a fused producer in the body, integers, a matvec,
+// tensors before bufferization).
+// CHECK-LABEL: func.func @left_alone
+// CHECK-COUNT-3: linalg.generic
+// CHECK: linalg.matmul
+// CHECK-NOT: scf.parallel
+func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf32>,
+                      %I: memref<8x8xi32>, %IC: memref<8x8xi32>, %v: memref<8xf32>, %w: memref<8xf32>,
+                      %T: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%A, %B : memref<8x8xf32>, memref<8x8xf32>) outs(%C : memref<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %e = math.exp %x : f32
+    %p = arith.mulf %e, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%I, %I : memref<8x8xi32>, memref<8x8xi32>) outs(%IC : memref<8x8xi32>) {
+  ^bb0(%x: i32, %y: i32, %acc: i32):
+    %p = arith.muli %x, %y : i32
+    %s = arith.addi %acc, %p : i32
+    linalg.yield %s : i32
+  }
+  linalg.generic {indexing_maps = [affine_map<(m, k) -> (m, k)>, affine_map<(m, k) -> (k)>, affine_map<(m, k) -> (m)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%A, %v : memref<8x8xf32>, memref<8xf32>) outs(%w : memref<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  %r = linalg.matmul ins(%T, %T : tensor<8x8xf32>, tensor<8x8xf32>) outs(%T : tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %r : tensor<8x8xf32>
+}
