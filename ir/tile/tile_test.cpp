@@ -13,6 +13,7 @@
 #include "ir/tile/CpuPipeline.h"
 #include "ir/tile/MatmulSchedule.h"
 #include "llvm/TargetParser/Host.h"
+#include "tessera/codegen_abi.h"
 
 using namespace tessera;
 using codegen::testing::Context;
@@ -74,6 +75,8 @@ TEST_CASE("matmul schedule: results for SSE, AVX2 and the host, ragged and block
     auto module = ctx.parse(kModule);
     codegen::JitOptions jit_options;
     jit_options.use_cache = false;
+    // The row-block loop runs on the runtime's pool (tessParallelFor).
+    jit_options.symbols = tessCodegenSymbolList();
     auto jit = unwrap(codegen::JitModule::compile(*module, scheduled(arch), jit_options));
     for (Shape s : shapes) {
       CAPTURE(arch);
