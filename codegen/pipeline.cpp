@@ -129,6 +129,29 @@ void prepare_entries(mlir::ModuleOp module) {
   }
 }
 
+// Streaming stores keep their promise of alignment: a nontemporal vector store (only the Tile IR
+// schedule makes them, and only where it proved the address aligned to the vector's size, up
+// to 64 bytes; docs/tile_ir.md) gets that alignment on the LLVM store. MLIR lowers vector.store
+// with the element's alignment, and x86 splits an under-aligned streaming store into scalar ones.
+struct NontemporalAlignmentPass : public mlir::PassWrapper<NontemporalAlignmentPass, mlir::OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(NontemporalAlignmentPass)
+
+  llvm::StringRef getArgument() const final { return "tessera-nontemporal-alignment"; }
+  llvm::StringRef getDescription() const final {
+    return "give nontemporal vector stores the alignment of their vector (at most 64 bytes)";
+  }
+
+  void runOnOperation() override {
+    getOperation()->walk([](mlir::LLVM::StoreOp store) {
+      auto vector = llvm::dyn_cast<mlir::VectorType>(store.getValue().getType());
+      if (!store.getNontemporal() || !vector || !vector.getElementType().isIntOrFloat()) return;
+      uint64_t bytes = vector.getNumElements() * std::max<uint64_t>(1, vector.getElementTypeBitWidth() / 8);
+      uint64_t align = std::min<uint64_t>(64, bytes & (~bytes + 1));  // largest power of two dividing it
+      if (store.getAlignment().value_or(0) < align) store.setAlignment(align);
+    });
+  }
+};
+
 // Tensors to buffers: steps 1-6 of docs/codegen.md (the hooks included).
 void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   using namespace mlir;
@@ -182,6 +205,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm) {
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(std::make_unique<NontemporalAlignmentPass>());
 }
 
 void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {

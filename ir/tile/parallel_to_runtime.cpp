@@ -111,10 +111,22 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
       captures.push_back(par.getStep()[d]);
       captures.push_back(trips[d]);
     }
+    // Static allocas at the top of the body (scratch rows of --tessera-cpu-vectorize) are made
+    // once per call of the outlined body, before its loop; a loop left sequential takes them to
+    // the function's entry block. Either way no loop grows the stack.
+    SmallVector<Operation*> scratch;
+    for (Operation& op : par.getBody()->without_terminator()) {
+      auto alloca = dyn_cast<memref::AllocaOp>(op);
+      if (!alloca || alloca->getNumOperands() != 0) break;
+      scratch.push_back(alloca);
+    }
     SmallVector<Type> fields;
     for (Value v : captures) {
       Type t = carried_type(v.getType(), converter);
-      if (!t) return;  // leave the loop sequential
+      if (!t) {  // leave the loop sequential
+        for (Operation* op : llvm::reverse(scratch)) op->moveBefore(&func.getBody().front().front());
+        return;
+      }
       fields.push_back(t);
     }
     auto record = LLVM::LLVMStructType::getLiteral(ctx, fields);
@@ -136,6 +148,7 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
       Value lo = entry->getArgument(0), hi = entry->getArgument(1), data = entry->getArgument(2);
       IRMapping map;
       for (Operation* c : constants) ob.clone(*c, map);
+      for (Operation* op : scratch) ob.clone(*op, map);
       SmallVector<Value> inside;
       for (auto [i, v] : llvm::enumerate(captures)) {
         Value addr = ob.create<LLVM::GEPOp>(loc, ptr, record, data, ArrayRef<LLVM::GEPArg>{0, int32_t(i)});
@@ -167,7 +180,8 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
         ivs[d] = ob.create<arith::AddIOp>(loc, lb, ob.create<arith::MulIOp>(loc, idx, step));
       }
       for (unsigned d = 0; d < dims; ++d) map.map(par.getInductionVars()[d], ivs[d]);
-      for (Operation& op : par.getBody()->without_terminator()) ob.clone(op, map);
+      for (Operation& op : par.getBody()->without_terminator())
+        if (!llvm::is_contained(scratch, &op)) ob.clone(op, map);
     }
 
     // The call: the struct lives in the entry block of the caller.

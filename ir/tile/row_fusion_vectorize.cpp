@@ -207,9 +207,42 @@ unsigned bits_of(Type t) {
   return t.getIntOrFloatBitWidth();
 }
 
+// Bytes of one element of `t` in memory (i1 buffers hold bytes).
+int64_t elem_bytes(Type t) { return std::max<int64_t>(1, (bits_of(t) + 7) / 8); }
+
+bool static_identity(MemRefType t) { return t.hasStaticShape() && t.getLayout().isIdentity(); }
+
+// Whether `operand` is indexed by the op's loops in order (d0, ..., dn-1).
+bool identity_access(linalg::LinalgOp op, OpOperand& operand) {
+  auto dims = result_dims(op.getMatchingIndexingMap(&operand));
+  if (!dims || dims->size() != op.getNumLoops()) return false;
+  for (auto [k, d] : llvm::enumerate(*dims))
+    if (d != int64_t(k)) return false;
+  return true;
+}
+
+bool reads(linalg::LinalgOp op, OpOperand& operand) {
+  return isa<MemRefType>(operand.get().getType()) && op.payloadUsesValueFromOperand(&operand);
+}
+
+// Streaming (nontemporal) stores for outputs at least this big: they would not stay in the
+// caches anyway, and a streaming store skips reading the line before writing it.
+constexpr int64_t kStreamBytes = 16 << 20;
+// A row-local intermediate goes to a scratch row when one row is at most this big (it stays in
+// L1/L2 while the row is processed).
+constexpr int64_t kScratchRowBytes = 64 << 10;
+// Inputs at least this big get the next row prefetched by their last reader in the group.
+constexpr int64_t kPrefetchBytes = 1 << 20;
+// Independent vector accumulators of a vectorized reduction (the add latency is hidden).
+constexpr unsigned kAccumulators = 4;
+
 class GroupEmitter {
  public:
   GroupEmitter(OpBuilder& b, Location loc) : b_(b), loc_(loc) {}
+
+  // Buffers of the group that became scratch rows entirely (their alloc is dead once the group
+  // is emitted).
+  ArrayRef<Value> contracted() const { return contracted_; }
 
   void emit(ArrayRef<linalg::LinalgOp> ops, const Plan& plan, bool parallel) {
     ops_.assign(ops.begin(), ops.end());
@@ -219,6 +252,9 @@ class GroupEmitter {
       for (Range r : op.createLoopRanges(b_, loc_)) s.push_back(getValueOrCreateConstantIndexOp(b_, loc_, r.size));
       sizes_.push_back(s);
     }
+    if (!plan.blocked && K_ > 0) plan_scratch();
+    plan_streaming();
+    if (K_ == 1) plan_prefetch();
     Value zero = cst(0), one = cst(1);
     if (plan.blocked) {
       Value n = sizes_[0][0];
@@ -237,6 +273,7 @@ class GroupEmitter {
     }
     // Outer sizes from any op (they are equal), and the work of one row.
     SmallVector<Value> outer(sizes_[0].begin(), sizes_[0].begin() + K_);
+    outer_ = outer;
     Value work = cst(0);
     for (size_t i = 0; i < ops.size(); ++i)
       work = b_.create<arith::AddIOp>(loc_, work, ops_[i].getNumLoops() == K_ ? one : sizes_[i][K_]);
@@ -244,7 +281,12 @@ class GroupEmitter {
     work = b_.create<arith::MaxUIOp>(loc_, work, one);
     Value rows = b_.create<arith::MaxUIOp>(loc_, b_.create<arith::CeilDivUIOp>(loc_, cst(kGrainElems), work), one);
     Value blocks = b_.create<arith::CeilDivUIOp>(loc_, outer[0], rows);
+    if (!parallel) make_scratch(scratch_home());
     outer_loop(parallel, blocks, [&](Value blk) {
+      // Scratch rows: one set per block of rows of the parallel loop, at the top of its body
+      // (parallel_to_runtime hoists them to the entry of the outlined function, so a thread
+      // allocates them once per chunk of blocks).
+      if (parallel) make_scratch(b_.saveInsertionPoint());
       Value lo = b_.create<arith::MulIOp>(loc_, blk, rows);
       Value hi = b_.create<arith::MinUIOp>(loc_, b_.create<arith::AddIOp>(loc_, lo, rows), outer[0]);
       SmallVector<Value> ivs;
@@ -253,7 +295,142 @@ class GroupEmitter {
   }
 
  private:
+  using Key = std::pair<unsigned, unsigned>;  // (op in the group, operand number)
+
   Value cst(int64_t v) { return b_.create<arith::ConstantIndexOp>(loc_, v); }
+
+  // Where a sequential nest's scratch rows go: the top of the outermost enclosing parallel loop's
+  // body (one set per iteration, hoisted per thread when outlined), else the function's entry
+  // block, so that no loop around the nest grows the stack.
+  OpBuilder::InsertPoint scratch_home() {
+    Operation* here = b_.getInsertionBlock()->getParentOp();
+    Operation* outermost = nullptr;
+    for (Operation* p = here; p; p = p->getParentOp())
+      if (isa<scf::ParallelOp, scf::ForallOp>(p)) outermost = p;
+    Block* block = nullptr;
+    if (outermost) block = &outermost->getRegion(0).front();
+    else if (auto f = here->getParentOfType<func::FuncOp>(); f || isa<func::FuncOp>(here))
+      block = &(f ? f : cast<func::FuncOp>(here)).getBody().front();
+    if (!block) return b_.saveInsertionPoint();
+    return OpBuilder::InsertPoint(block, block->begin());
+  }
+
+  void make_scratch(OpBuilder::InsertPoint where) {
+    if (scratch_buffers_.empty()) return;
+    OpBuilder::InsertionGuard guard(b_);
+    b_.restoreInsertionPoint(where);
+    scratch_.clear();
+    for (Value buffer : scratch_buffers_) {
+      auto t = cast<MemRefType>(buffer.getType());
+      SmallVector<int64_t> shape(K_, 1);
+      shape.push_back(t.getDimSize(K_));
+      scratch_.push_back(
+          b_.create<memref::AllocaOp>(loc_, MemRefType::get(shape, t.getElementType()), b_.getI64IntegerAttr(64)));
+    }
+  }
+
+  // Row-local intermediates: a buffer of rank K+1 that the group writes whole rows of more than
+  // once (or that nothing outside the group reads) keeps every version but the last in a scratch
+  // row; only the final version goes to memory. For softmax, exp(x - max) lives in a scratch row
+  // and the output is written once.
+  void plan_scratch() {
+    SmallVector<Value> buffers;
+    for (auto op : ops_)
+      for (OpOperand& operand : op->getOpOperands())
+        if (isa<MemRefType>(operand.get().getType()) && !llvm::is_contained(buffers, operand.get()))
+          buffers.push_back(operand.get());
+    for (Value buffer : buffers) {
+      auto t = cast<MemRefType>(buffer.getType());
+      if (!static_identity(t) || t.getRank() != int64_t(K_) + 1) continue;
+      if (t.getDimSize(K_) * elem_bytes(t.getElementType()) > kScratchRowBytes) continue;
+      bool ok = true, first = true;
+      SmallVector<unsigned> writers;
+      for (auto [i, op] : llvm::enumerate(ops_)) {
+        bool r = false, w = false;
+        for (OpOperand& operand : op->getOpOperands()) {
+          if (operand.get() != buffer) continue;
+          if (op.getNumLoops() != K_ + 1 || !identity_access(op, operand) ||
+              op.getStaticLoopRanges()[K_] != t.getDimSize(K_))
+            ok = false;
+          r |= reads(op, operand);
+          w |= op.isDpsInit(&operand);
+        }
+        if (!r && !w) continue;
+        if (first && r) ok = false;  // the rows' old contents are read
+        first = false;
+        if (w) writers.push_back(i);
+      }
+      if (!ok || writers.empty()) continue;
+      bool local = buffer.getDefiningOp<memref::AllocOp>() && llvm::all_of(buffer.getUsers(), [&](Operation* user) {
+                     return isa<memref::DeallocOp>(user) || llvm::is_contained(ops_, user);
+                   });
+      if (writers.size() < 2 && !local) continue;
+      unsigned last = local ? std::numeric_limits<unsigned>::max() : writers.back();
+      unsigned slot = scratch_buffers_.size();
+      scratch_buffers_.push_back(buffer);
+      if (local) contracted_.push_back(buffer);
+      for (auto [i, op] : llvm::enumerate(ops_)) {
+        if (i > last) break;
+        for (OpOperand& operand : op->getOpOperands()) {
+          if (operand.get() != buffer) continue;
+          Key key{unsigned(i), operand.getOperandNumber()};
+          read_scratch_[key] = slot;
+          if (i < last) write_scratch_[key] = slot;
+        }
+      }
+    }
+  }
+
+  // Streaming stores: the vector stores of an output written for the last time in the group,
+  // big, freshly allocated with 64-byte alignment, rows a multiple of 64 bytes (so every vector
+  // store is aligned to its size: codegen gives the LLVM store that alignment) and read by no
+  // later op of the group.
+  void plan_streaming() {
+    for (auto [i, op] : llvm::enumerate(ops_)) {
+      for (OpOperand& out : op.getDpsInitsMutable()) {
+        Key key{unsigned(i), out.getOperandNumber()};
+        if (write_scratch_.count(key)) continue;
+        Value buffer = out.get();
+        auto alloc = buffer.getDefiningOp<memref::AllocOp>();
+        if (!alloc || alloc.getAlignment().value_or(0) < 64) continue;
+        auto t = cast<MemRefType>(buffer.getType());
+        int64_t bytes = elem_bytes(t.getElementType());
+        if (!static_identity(t) || t.getRank() == 0 || t.getNumElements() * bytes < kStreamBytes) continue;
+        if ((t.getShape().back() * bytes) % 64 != 0) continue;
+        if (op.getNumLoops() != unsigned(t.getRank()) || !identity_access(op, out)) continue;
+        bool reread = false;
+        for (size_t k = i; k < ops_.size(); ++k)
+          for (OpOperand& operand : ops_[k]->getOpOperands())
+            if (isa<MemRefType>(operand.get().getType()) && root_of(operand.get()) == root_of(buffer) &&
+                ((reads(ops_[k], operand) && !read_scratch_.count({unsigned(k), operand.getOperandNumber()})) ||
+                 (k > i && ops_[k].isDpsInit(&operand))))
+              reread = true;
+        if (!reread) stream_.insert(key);
+      }
+    }
+  }
+
+  // Prefetch of the next row: the last op of a two-level group that reads a big input row
+  // fetches the same columns of the next row, so the next row's first pass finds it in cache
+  // while this row's later passes compute.
+  void plan_prefetch() {
+    prefetch_.assign(ops_.size(), {});
+    llvm::DenseMap<Value, unsigned> last_reader;
+    llvm::DenseSet<Value> written;
+    for (auto [i, op] : llvm::enumerate(ops_))
+      for (OpOperand& operand : op->getOpOperands()) {
+        if (!isa<MemRefType>(operand.get().getType())) continue;
+        if (op.isDpsInit(&operand)) written.insert(root_of(operand.get()));
+        if (!reads(op, operand) || op.isDpsInit(&operand) || read_scratch_.count({unsigned(i), operand.getOperandNumber()}))
+          continue;
+        auto t = cast<MemRefType>(operand.get().getType());
+        if (!static_identity(t) || t.getRank() != 2 || op.getNumLoops() != 2 || !identity_access(op, operand)) continue;
+        if (t.getNumElements() * elem_bytes(t.getElementType()) < kPrefetchBytes) continue;
+        last_reader[operand.get()] = i;
+      }
+    for (auto [buffer, i] : last_reader)
+      if (!written.count(root_of(buffer))) prefetch_[i].push_back(buffer);
+  }
 
   void outer_loop(bool parallel, Value blocks, llvm::function_ref<void(Value)> body) {
     OpBuilder::InsertionGuard guard(b_);
@@ -295,7 +472,8 @@ class GroupEmitter {
   // Indices of an operand at loop indices `ivs` (one per loop; the innermost may be null).
   SmallVector<Value> indices(AffineMap map, ArrayRef<Value> ivs) {
     SmallVector<Value> idx;
-    for (int64_t d : *result_dims(map)) {
+    SmallVector<int64_t> dims = *result_dims(map);
+    for (int64_t d : dims) {
       if (d < 0) idx.push_back(cst(0));
       else idx.push_back(ivs[d]);
     }
@@ -305,6 +483,67 @@ class GroupEmitter {
     return idx;
   }
 
+  // The buffer and indices a read or write of `operand` (of op `i`) at loop indices `ivs` goes
+  // to: the operand itself, or its scratch row.
+  std::pair<Value, SmallVector<Value>> access(size_t i, OpOperand& operand, ArrayRef<Value> ivs, bool write) {
+    SmallVector<Value> idx = indices(ops_[i].getMatchingIndexingMap(&operand), ivs);
+    auto& redirect = write ? write_scratch_ : read_scratch_;
+    auto it = redirect.find({unsigned(i), operand.getOperandNumber()});
+    if (it == redirect.end()) return {operand.get(), idx};
+    for (unsigned k = 0; k < K_; ++k) idx[k] = cst(0);
+    return {scratch_[it->second], idx};
+  }
+
+  Value load(size_t i, OpOperand& operand, ArrayRef<Value> ivs) {
+    auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
+    return b_.create<memref::LoadOp>(loc_, buffer, idx);
+  }
+
+  void store(size_t i, OpOperand& operand, ArrayRef<Value> ivs, Value v) {
+    auto [buffer, idx] = access(i, operand, ivs, /*write=*/true);
+    b_.create<memref::StoreOp>(loc_, v, buffer, idx);
+  }
+
+  // The row-invariant part of op `i` at outer indices `outer`, emitted before its inner loops:
+  // loads of operands not indexed by the inner loop (unless the op writes a buffer they may
+  // alias) and the body ops that depend on nothing else. LLVM cannot hoist these itself, since
+  // the loop's stores may alias the loads as far as it knows.
+  IRMapping hoist(size_t i, ArrayRef<Value> outer) {
+    IRMapping pre;
+    auto g = dyn_cast<linalg::GenericOp>(ops_[i].getOperation());
+    if (!g) return pre;
+    linalg::LinalgOp op = ops_[i];
+    unsigned n = op.getNumLoops();
+    Block& body = g.getRegion().front();
+    SmallVector<Value> ivs(outer.begin(), outer.end());
+    ivs.push_back(Value());
+    for (OpOperand& operand : op->getOpOperands()) {
+      BlockArgument arg = body.getArgument(operand.getOperandNumber());
+      if (!isa<MemRefType>(operand.get().getType())) {
+        pre.map(arg, operand.get());
+        continue;
+      }
+      if (op.isDpsInit(&operand) || arg.use_empty()) continue;
+      if (llvm::is_contained(*result_dims(op.getMatchingIndexingMap(&operand)), int64_t(n - 1))) continue;
+      Value root = root_of(operand.get());
+      bool clobbered = llvm::any_of(op.getDpsInitsMutable(), [&](OpOperand& out) {
+        Value r = root_of(out.get());
+        return r == root || (isa<BlockArgument>(r) && isa<BlockArgument>(root));
+      });
+      if (!clobbered) pre.map(arg, load(i, operand, ivs));
+    }
+    for (Operation& o : body.without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(o)) {
+        if (index.getDim() + 1 < n) pre.map(index.getResult(), outer[index.getDim()]);
+        continue;
+      }
+      if (llvm::all_of(o.getOperands(), [&](Value v) { return pre.contains(v) || !v.getParentBlock() ||
+                                                              v.getParentBlock() != &body; }))
+        b_.clone(o, pre);
+    }
+    return pre;
+  }
+
   // One op over the innermost range [lo, hi) at outer indices `outer` (a row-scalar op when
   // `hi` is null).
   void emit_op(size_t i, ArrayRef<Value> outer, Value lo, Value hi) {
@@ -312,32 +551,34 @@ class GroupEmitter {
     unsigned n = op.getNumLoops();
     if (n == outer.size()) {  // no innermost loop
       SmallVector<Value> ivs(outer.begin(), outer.end());
-      scalar_step(op, ivs, nullptr);
+      scalar_step(i, ivs, nullptr, IRMapping());
       return;
     }
+    IRMapping pre = hoist(i, outer);
     unsigned width = vector_width(op);
-    if (width <= 1) {
-      for_loop(lo, hi, cst(1), [&](Value j) {
+    auto scalar_loop = [&](Value from, Value to) {
+      for_loop(from, to, cst(1), [&](Value j) {
         SmallVector<Value> ivs(outer.begin(), outer.end());
         ivs.push_back(j);
-        scalar_step(op, ivs, nullptr);
+        scalar_step(i, ivs, nullptr, pre);
       });
+    };
+    if (width <= 1) {
+      scalar_loop(lo, hi);
       return;
     }
     Value w = cst(width);
     Value count = b_.create<arith::SubIOp>(loc_, hi, lo);
     Value vec_end = b_.create<arith::SubIOp>(loc_, hi, b_.create<arith::RemUIOp>(loc_, count, w));
     if (!has_reduction(op)) {
-      for_loop(lo, vec_end, w, [&](Value j) { vector_step(op, outer, j, width, nullptr); });
-      for_loop(vec_end, hi, cst(1), [&](Value j) {
-        SmallVector<Value> ivs(outer.begin(), outer.end());
-        ivs.push_back(j);
-        scalar_step(op, ivs, nullptr);
-      });
+      for_loop(lo, vec_end, w, [&](Value j) { vector_step(i, outer, j, width, nullptr, pre); });
+      scalar_loop(vec_end, hi);
       return;
     }
-    // Reduction: a vector accumulator, its lanes combined in order into the initial value,
-    // then the remainder in order.
+    // Reduction: kAccumulators vector accumulators over blocks of kAccumulators vectors, then one
+    // over the remaining vectors; the accumulators combined as a tree, the lanes combined in
+    // order into the initial value, then the remainder in order. The order depends on the row
+    // length only, never on threads.
     auto generic = cast<linalg::GenericOp>(op.getOperation());
     OpOperand* init = op.getDpsInitOperand(0);
     Type elt = getElementTypeOrSelf(init->get().getType());
@@ -345,28 +586,49 @@ class GroupEmitter {
     Combiner c = *combiner_of(comb, elt);
     auto vt = VectorType::get({int64_t(width)}, elt);
     Value vinit = b_.create<arith::ConstantOp>(loc_, vt, DenseElementsAttr::get(vt, c.neutral));
-    auto vloop = b_.create<scf::ForOp>(loc_, lo, vec_end, w, ValueRange{vinit},
+    Value big = cst(int64_t(width) * kAccumulators);
+    Value main_end = b_.create<arith::SubIOp>(loc_, hi, b_.create<arith::RemUIOp>(loc_, count, big));
+    SmallVector<Value> inits(kAccumulators, vinit);
+    auto mloop = b_.create<scf::ForOp>(loc_, lo, main_end, big, inits,
                                        [&](OpBuilder& nb, Location, Value j, ValueRange acc) {
                                          OpBuilder::InsertionGuard guard(b_);
                                          b_.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-                                         Value next = vector_step(op, outer, j, width, acc[0]);
+                                         SmallVector<Value> next;
+                                         for (unsigned u = 0; u < kAccumulators; ++u) {
+                                           Value ju = u == 0 ? j : b_.create<arith::AddIOp>(loc_, j, cst(u * width));
+                                           next.push_back(vector_step(i, outer, ju, width, acc[u], pre));
+                                         }
                                          b_.create<scf::YieldOp>(loc_, next);
                                        });
+    auto vloop = b_.create<scf::ForOp>(loc_, main_end, vec_end, w, ValueRange{mloop.getResult(0)},
+                                       [&](OpBuilder& nb, Location, Value j, ValueRange acc) {
+                                         OpBuilder::InsertionGuard guard(b_);
+                                         b_.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+                                         b_.create<scf::YieldOp>(loc_, vector_step(i, outer, j, width, acc[0], pre));
+                                       });
+    SmallVector<Value> accs{vloop.getResult(0)};
+    for (unsigned u = 1; u < kAccumulators; ++u) accs.push_back(mloop.getResult(u));
+    while (accs.size() > 1) {
+      SmallVector<Value> half;
+      for (size_t k = 0; k + 1 < accs.size(); k += 2)
+        half.push_back(vector::makeArithReduction(b_, loc_, c.kind, accs[k], accs[k + 1]));
+      if (accs.size() % 2) half.push_back(accs.back());
+      accs = std::move(half);
+    }
     SmallVector<Value> outer_ivs(outer.begin(), outer.end());
     outer_ivs.push_back(Value());
-    SmallVector<Value> out_idx = indices(op.getMatchingIndexingMap(init), outer_ivs);
-    Value start = b_.create<memref::LoadOp>(loc_, init->get(), out_idx);
-    Value folded = b_.create<vector::ReductionOp>(loc_, c.kind, vloop.getResult(0), start);
+    Value start = load(i, *init, outer_ivs);
+    Value folded = b_.create<vector::ReductionOp>(loc_, c.kind, accs[0], start);
     auto tail = b_.create<scf::ForOp>(loc_, vec_end, hi, cst(1), ValueRange{folded},
                                       [&](OpBuilder& nb, Location, Value j, ValueRange acc) {
                                         OpBuilder::InsertionGuard guard(b_);
                                         b_.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
                                         SmallVector<Value> ivs(outer.begin(), outer.end());
                                         ivs.push_back(j);
-                                        Value next = scalar_step(op, ivs, acc[0]);
+                                        Value next = scalar_step(i, ivs, acc[0], pre);
                                         b_.create<scf::YieldOp>(loc_, next);
                                       });
-    b_.create<memref::StoreOp>(loc_, tail.getResult(0), init->get(), out_idx);
+    store(i, *init, outer_ivs, tail.getResult(0));
   }
 
   // Lanes for the innermost loop of `op`, or 1 if it is not vectorized.
@@ -414,18 +676,19 @@ class GroupEmitter {
   }
 
   // One scalar iteration at `ivs`. With `acc`, the (single) output is not loaded but `acc`, and
-  // the result is returned instead of stored.
-  Value scalar_step(linalg::LinalgOp op, ArrayRef<Value> ivs, Value acc) {
+  // the result is returned instead of stored. `pre` holds the values hoisted before the loop.
+  Value scalar_step(size_t i, ArrayRef<Value> ivs, Value acc, const IRMapping& pre) {
+    linalg::LinalgOp op = ops_[i];
     if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation())) {
-      OpOperand* out = op.getDpsInitOperand(0);
-      b_.create<memref::StoreOp>(loc_, fill.value(), out->get(), indices(op.getMatchingIndexingMap(out), ivs));
+      store(i, *op.getDpsInitOperand(0), ivs, fill.value());
       return {};
     }
     auto g = cast<linalg::GenericOp>(op.getOperation());
     Block& body = g.getRegion().front();
-    IRMapping map;
+    IRMapping map = pre;
     for (OpOperand& operand : op->getOpOperands()) {
       BlockArgument arg = body.getArgument(operand.getOperandNumber());
+      if (map.contains(arg)) continue;
       if (!isa<MemRefType>(operand.get().getType())) {
         map.map(arg, operand.get());
         continue;
@@ -434,40 +697,52 @@ class GroupEmitter {
         map.map(arg, acc);
         continue;
       }
-      if (op.isDpsInit(&operand) && arg.use_empty()) continue;
-      map.map(arg, b_.create<memref::LoadOp>(loc_, operand.get(), indices(op.getMatchingIndexingMap(&operand), ivs)));
+      if (arg.use_empty()) continue;
+      map.map(arg, load(i, operand, ivs));
     }
     for (Operation& o : body.without_terminator()) {
       if (auto index = dyn_cast<linalg::IndexOp>(o)) {
         map.map(index.getResult(), ivs[index.getDim()]);
         continue;
       }
+      if (o.getNumResults() && llvm::all_of(o.getResults(), [&](Value r) { return map.contains(r); })) continue;
       b_.clone(o, map);
     }
     auto yield = cast<linalg::YieldOp>(body.getTerminator());
     if (acc) return map.lookupOrDefault(yield.getOperand(0));
     for (auto [k, out] : llvm::enumerate(op.getDpsInitsMutable()))
-      b_.create<memref::StoreOp>(loc_, map.lookupOrDefault(yield.getOperand(k)), out.get(),
-                                 indices(op.getMatchingIndexingMap(&out), ivs));
+      store(i, out, ivs, map.lookupOrDefault(yield.getOperand(k)));
     return {};
   }
 
   // One vector iteration at inner index `j` (lanes j .. j+width-1). With `acc`, the single
   // output is the vector accumulator and the new accumulator is returned.
-  Value vector_step(linalg::LinalgOp op, ArrayRef<Value> outer, Value j, unsigned width, Value acc) {
+  Value vector_step(size_t i, ArrayRef<Value> outer, Value j, unsigned width, Value acc, const IRMapping& pre) {
+    linalg::LinalgOp op = ops_[i];
     unsigned n = op.getNumLoops();
     SmallVector<Value> ivs(outer.begin(), outer.end());
     ivs.push_back(j);
     auto vec_of = [&](Type t) { return VectorType::get({int64_t(width)}, t); };
+    auto vstore = [&](Value v, OpOperand& out) {
+      auto [buffer, idx] = access(i, out, ivs, /*write=*/true);
+      auto st = b_.create<vector::StoreOp>(loc_, v, buffer, idx);
+      if (stream_.count({unsigned(i), out.getOperandNumber()})) st.setNontemporal(true);
+    };
+    if (i < prefetch_.size())
+      for (Value buffer : prefetch_[i]) {
+        Value next = b_.create<arith::MinUIOp>(loc_, b_.create<arith::AddIOp>(loc_, outer[0], cst(1)),
+                                               b_.create<arith::SubIOp>(loc_, outer_[0], cst(1)));
+        b_.create<memref::PrefetchOp>(loc_, buffer, ValueRange{next, j}, /*isWrite=*/false, /*localityHint=*/3,
+                                      /*isDataCache=*/true);
+      }
     if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation())) {
-      OpOperand* out = op.getDpsInitOperand(0);
-      Value v = b_.create<vector::BroadcastOp>(loc_, vec_of(fill.value().getType()), fill.value());
-      b_.create<vector::StoreOp>(loc_, v, out->get(), indices(op.getMatchingIndexingMap(out), ivs));
+      vstore(b_.create<vector::BroadcastOp>(loc_, vec_of(fill.value().getType()), fill.value()),
+             *op.getDpsInitOperand(0));
       return {};
     }
     auto g = cast<linalg::GenericOp>(op.getOperation());
     Block& body = g.getRegion().front();
-    IRMapping uniform;                 // scalar values, the same for every lane
+    IRMapping uniform = pre;             // scalar values, the same for every lane
     llvm::DenseMap<Value, Value> lanes;  // vector values
     auto as_vector = [&](Value v) -> Value {
       if (auto it = lanes.find(v); it != lanes.end()) return it->second;
@@ -478,6 +753,7 @@ class GroupEmitter {
     };
     for (OpOperand& operand : op->getOpOperands()) {
       BlockArgument arg = body.getArgument(operand.getOperandNumber());
+      if (uniform.contains(arg)) continue;
       if (!isa<MemRefType>(operand.get().getType())) {
         uniform.map(arg, operand.get());
         continue;
@@ -486,13 +762,14 @@ class GroupEmitter {
         lanes[arg] = acc;
         continue;
       }
-      if (op.isDpsInit(&operand) && arg.use_empty()) continue;
+      if (arg.use_empty()) continue;
       AffineMap m = op.getMatchingIndexingMap(&operand);
-      SmallVector<Value> idx = indices(m, ivs);
-      if (llvm::is_contained(*result_dims(m), int64_t(n - 1)))
-        lanes[arg] = b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), operand.get(), idx);
-      else
-        uniform.map(arg, b_.create<memref::LoadOp>(loc_, operand.get(), idx));
+      if (llvm::is_contained(*result_dims(m), int64_t(n - 1))) {
+        auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
+        lanes[arg] = b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx);
+      } else {
+        uniform.map(arg, load(i, operand, ivs));
+      }
     }
     for (Operation& o : body.without_terminator()) {
       if (auto index = dyn_cast<linalg::IndexOp>(o)) {
@@ -508,6 +785,7 @@ class GroupEmitter {
         }
         continue;
       }
+      if (o.getNumResults() && llvm::all_of(o.getResults(), [&](Value r) { return uniform.contains(r); })) continue;
       bool varying = llvm::any_of(o.getOperands(), [&](Value v) { return lanes.count(v); });
       if (!varying) {
         b_.clone(o, uniform);
@@ -522,9 +800,7 @@ class GroupEmitter {
     }
     auto yield = cast<linalg::YieldOp>(body.getTerminator());
     if (acc) return as_vector(yield.getOperand(0));
-    for (auto [k, out] : llvm::enumerate(op.getDpsInitsMutable()))
-      b_.create<vector::StoreOp>(loc_, as_vector(yield.getOperand(k)), out.get(),
-                                 indices(op.getMatchingIndexingMap(&out), ivs));
+    for (auto [k, out] : llvm::enumerate(op.getDpsInitsMutable())) vstore(as_vector(yield.getOperand(k)), out);
     return {};
   }
 
@@ -533,6 +809,14 @@ class GroupEmitter {
   SmallVector<linalg::LinalgOp> ops_;
   unsigned K_ = 0;
   SmallVector<SmallVector<Value>> sizes_;
+  SmallVector<Value> outer_;                      // sizes of the outer loops
+  SmallVector<Value> scratch_buffers_;            // buffers with a scratch row, by slot
+  SmallVector<Value> scratch_;                    // the scratch rows of the current block, by slot
+  SmallVector<Value> contracted_;                 // buffers that became scratch rows entirely
+  llvm::DenseMap<Key, unsigned> read_scratch_;    // operand reads that go to a scratch row
+  llvm::DenseMap<Key, unsigned> write_scratch_;   // operand writes that go to a scratch row
+  llvm::DenseSet<Key> stream_;                    // outputs stored with streaming stores
+  SmallVector<SmallVector<Value>> prefetch_;      // per op: inputs whose next row it prefetches
 };
 
 struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, OperationPass<ModuleOp>> {
@@ -593,11 +877,18 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
     OpBuilder b(last);
     // Inside a loop that already runs in parallel, the nest stays sequential.
     bool parallel = !last->getParentOfType<scf::ParallelOp>() && !last->getParentOfType<scf::ForallOp>();
-    GroupEmitter(b, last->getLoc()).emit(ops, plan, parallel);
+    GroupEmitter emitter(b, last->getLoc());
+    emitter.emit(ops, plan, parallel);
     // Deallocations between the ops of the group move after the nest; later ones stay.
     for (Operation* d : deallocs)
       if (d->isBeforeInBlock(last)) d->moveAfter(last);
     for (auto op : ops) op->erase();
+    // Buffers that live only in scratch rows now: their allocation goes.
+    for (Value buffer : emitter.contracted()) {
+      if (!llvm::all_of(buffer.getUsers(), [](Operation* u) { return isa<memref::DeallocOp>(u); })) continue;
+      for (Operation* u : llvm::make_early_inc_range(buffer.getUsers())) u->erase();
+      buffer.getDefiningOp()->erase();
+    }
   }
 };
 
