@@ -21,7 +21,7 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
   // Contractions first: they become blocked vector loop nests before any generic pass sees them.
   MatmulScheduleOptions matmul;
   matmul.vector_bits = vector_bits_for_arch(options.arch);
-  pm.addNestedPass<mlir::func::FuncOp>(createMatmulSchedulePass(matmul));
+  pm.addPass(createMatmulSchedulePass(matmul));
   // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
   pm.addPass(createRowFusionVectorizePass());
   // Parallel loops (scf.forall as scf.parallel) on the runtime's thread pool. No pass splits a

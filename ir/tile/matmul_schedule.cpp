@@ -80,6 +80,13 @@ bool uses_dim(AffineMap map, unsigned d) {
   return false;
 }
 
+unsigned count_dim(AffineMap map, unsigned d) {
+  unsigned n = 0;
+  for (AffineExpr e : map.getResults())
+    if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == d) ++n;
+  return n;
+}
+
 Value strip_ext(Value v) {
   if (auto ext = v.getDefiningOp<arith::ExtFOp>()) return ext.getIn();
   return v;
@@ -141,6 +148,8 @@ std::optional<Contraction> match(linalg::LinalgOp op) {
     }
   }
   if (reductions != 1 || !uses_dim(am, c.k) || !uses_dim(bm, c.k) || uses_dim(cm, c.k)) return std::nullopt;
+  // A and C are read through 2-D views (rows, columns): each index appears once.
+  if (count_dim(am, c.m) != 1 || count_dim(am, c.k) != 1) return std::nullopt;
   return c;
 }
 
@@ -150,7 +159,24 @@ struct Sizes {
 
 class Builder {
  public:
-  Builder(OpBuilder& b, Location loc, const Contraction& c, const Sizes& s) : b(b), loc(loc), c(c), s(s) {}
+  Builder(OpBuilder& b, Location loc, const Contraction& c, const Sizes& s, func::FuncOp home)
+      : b(b), loc(loc), c(c), s(s), home(home) {}
+
+  // The body of a shared row-block function (see block_function): A [m, k] and C [m, n] are 2-D
+  // strided views, Bp the packed panels; the arguments after them are M, N, jc, kc, kcl, panels, ic.
+  void build_block_function() {
+    MLIRContext* ctx = b.getContext();
+    AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx), k = getAffineDimExpr(2, ctx);
+    amap = AffineMap::get(3, 0, {m, k}, ctx);
+    cmap = AffineMap::get(3, 0, {m, n}, ctx);
+    ivs.assign(3, Value());
+    Block& entry = home.getBody().front();
+    auto arg = [&](unsigned i) { return entry.getArgument(i); };
+    scratch = b.create<memref::AllocOp>(loc, MemRefType::get({s.mr, s.nr}, c.acc), b.getI64IntegerAttr(64));
+    row_block(arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), arg(9));
+    b.create<memref::DeallocOp>(loc, scratch);
+    b.create<func::ReturnOp>(loc);
+  }
 
   void build() {
     linalg::LinalgOp op = c.op;
@@ -185,6 +211,7 @@ class Builder {
   Location loc;
   const Contraction& c;
   const Sizes& s;
+  func::FuncOp home;  // the function being built (its entry block holds the constants)
   AffineMap amap, bmap, cmap;
   SmallVector<Value> ivs;  // loop index values, by loop position
   Value scratch;           // MR x NR accumulators of an edge tile
@@ -194,7 +221,7 @@ class Builder {
   Value constant(TypedAttr value) {
     Value& slot = constants[value];
     if (!slot) {
-      auto top = OpBuilder::atBlockBegin(&c.op->getParentOfType<func::FuncOp>().getBody().front());
+      auto top = OpBuilder::atBlockBegin(&home.getBody().front());
       slot = top.create<arith::ConstantOp>(loc, value);
     }
     return slot;
@@ -266,13 +293,98 @@ class Builder {
                               [&](OpBuilder& nb, Location, ValueRange iv) {
                                 OpBuilder::InsertionGuard g2(b);
                                 b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-                                // The edge tiles' scratch, private to whichever thread runs
-                                // this block (a small heap block: one per MC x KC x NC block).
-                                scratch = b.create<memref::AllocOp>(
-                                    loc, MemRefType::get({s.mr, s.nr}, c.acc), b.getI64IntegerAttr(64));
-                                row_block(A, C, Bp, M, N, jc, kc, kcl, panels, iv[0]);
-                                b.create<memref::DeallocOp>(loc, scratch);
+                                // One row block: a call of the module's shared function for
+                                // this kernel shape, on 2-D views of A and C.
+                                func::FuncOp fn = block_function(cast<MemRefType>(A.getType()).getElementType());
+                                auto bp_type = cast<MemRefType>(fn.getArgumentTypes()[2]);
+                                Value bp = Bp.getType() == bp_type ? Bp : b.create<memref::CastOp>(loc, bp_type, Bp);
+                                Value a2 = view2d(A, amap, c.m, c.k, cast<MemRefType>(fn.getArgumentTypes()[0]));
+                                Value c2 = view2d(C, cmap, c.m, c.n, cast<MemRefType>(fn.getArgumentTypes()[1]));
+                                b.create<func::CallOp>(loc, fn, ValueRange{a2, c2, bp, M, N, jc, kc, kcl, panels, iv[0]});
                               });
+  }
+
+  // A 2-D view [rows, cols] of `v`, whose map indexes it with loops `row` and `col` (once each);
+  // the other indices are fixed at the current loop values (or constants). Cast to `type`.
+  Value view2d(Value v, AffineMap map, unsigned row, unsigned col, MemRefType type) {
+    auto t = cast<MemRefType>(v.getType());
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    SmallVector<int64_t> kept;
+    int row_pos = -1, col_pos = -1;
+    for (auto [r, e] : llvm::enumerate(map.getResults())) {
+      strides.push_back(b.getIndexAttr(1));
+      auto de = dyn_cast<AffineDimExpr>(e);
+      if (de && (de.getPosition() == row || de.getPosition() == col)) {
+        (de.getPosition() == row ? row_pos : col_pos) = int(r);
+        offsets.push_back(b.getIndexAttr(0));
+        if (t.getRank() == 2) sizes.push_back(b.getIndexAttr(0));  // no subview
+        else if (t.isDynamicDim(r)) sizes.push_back(b.createOrFold<memref::DimOp>(loc, v, r));
+        else sizes.push_back(b.getIndexAttr(t.getDimSize(r)));
+        kept.push_back(t.getDimSize(r));
+        continue;
+      }
+      offsets.push_back(de ? OpFoldResult(ivs[de.getPosition()])
+                           : OpFoldResult(b.getIndexAttr(cast<AffineConstantExpr>(e).getValue())));
+      sizes.push_back(b.getIndexAttr(1));
+    }
+    Value view = v;
+    if (t.getRank() != 2) {
+      auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
+      view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
+    }
+    if (row_pos > col_pos) {
+      AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
+      view = b.create<memref::TransposeOp>(loc, view, AffineMapAttr::get(swap));
+    }
+    if (view.getType() == type) return view;
+    return b.create<memref::CastOp>(loc, type, view);
+  }
+
+  // The module's row-block function for this kernel shape and these element types, created on
+  // first use: every contraction of the module with the same shape calls the same code (a
+  // transformer block's eight matmuls compile one micro-kernel, not eight).
+  func::FuncOp block_function(Type a_elt) {
+    auto module = home->getParentOfType<ModuleOp>();
+    auto type_name = [](Type t) {
+      std::string str;
+      llvm::raw_string_ostream os(str);
+      t.print(os);
+      return str;
+    };
+    // C's rows are contiguous (the usual case): its view says so, and the tile updates are
+    // vector loads and stores. Otherwise a variant with a dynamic column stride.
+    SmallVector<int64_t> c_strides;
+    int64_t c_offset;
+    bool c_unit = succeeded(getStridesAndOffset(cast<MemRefType>(c.op->getOperand(2).getType()), c_strides, c_offset)) &&
+                  c_strides.back() == 1;
+    std::string name = "__tessera_matmul_block_" + type_name(a_elt) + "_" + type_name(c.acc) + "_" +
+                       std::to_string(s.mr) + "x" + std::to_string(s.nv) + "x" + std::to_string(s.lanes) + "_kc" +
+                       std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided");
+    if (auto fn = module.lookupSymbol<func::FuncOp>(name)) return fn;
+    MLIRContext* ctx = b.getContext();
+    auto strided = [&](Type elt, bool unit) {
+      int64_t d = ShapedType::kDynamic;
+      return MemRefType::get({d, d}, elt, StridedLayoutAttr::get(ctx, d, {d, unit ? 1 : d}));
+    };
+    Type index = b.getIndexType();
+    auto bp_type = MemRefType::get({ShapedType::kDynamic, s.kc, s.nr}, c.acc);
+    auto fn_type = FunctionType::get(ctx, {strided(a_elt, false), strided(c.acc, c_unit), bp_type, index, index, index, index, index,
+                                           index, index},
+                                     {});
+    OpBuilder mb(ctx);
+    mb.setInsertionPointToEnd(module.getBody());
+    auto fn = mb.create<func::FuncOp>(loc, name, fn_type);
+    fn.setPrivate();
+    // One copy: LLVM would otherwise inline it back into every caller.
+    fn->setAttr("passthrough", mb.getArrayAttr({mb.getStringAttr("noinline")}));
+    OpBuilder fb = OpBuilder::atBlockBegin(fn.addEntryBlock());
+    Contraction inner = c;
+    inner.m = 0;
+    inner.n = 1;
+    inner.k = 2;
+    inner.outer.clear();
+    Builder(fb, loc, inner, s, fn).build_block_function();
+    return fn;
   }
 
   // Bp[p, k, j] = B[kc + k, jc + p * NR + j], zero past N.
@@ -388,7 +500,7 @@ Sizes sizes_for(const MatmulScheduleOptions& o, Type acc) {
   return s;
 }
 
-struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<func::FuncOp>> {
+struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MatmulSchedulePass)
 
   MatmulSchedulePass() = default;
@@ -407,7 +519,8 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<func::
     return "Cache-blocked, B-packed, register-blocked vector loop nests for contractions on buffers";
   }
   void getDependentDialects(DialectRegistry& registry) const override {
-    registry.insert<arith::ArithDialect, memref::MemRefDialect, scf::SCFDialect, vector::VectorDialect>();
+    registry.insert<arith::ArithDialect, func::FuncDialect, memref::MemRefDialect, scf::SCFDialect,
+                    vector::VectorDialect>();
   }
 
   Option<int> vectorBits{*this, "vector-bits", llvm::cl::desc("Vector register width: 128, 256 or 512"),
@@ -427,7 +540,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<func::
     for (Contraction& c : todo) {
       Sizes s = sizes_for(o, c.acc);
       OpBuilder b(c.op);
-      Builder(b, c.op->getLoc(), c, s).build();
+      Builder(b, c.op->getLoc(), c, s, c.op->getParentOfType<func::FuncOp>()).build();
       c.op->erase();
     }
   }

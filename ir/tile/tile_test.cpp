@@ -104,3 +104,56 @@ TEST_CASE("matmul schedule: results for SSE, AVX2 and the host, ragged and block
     }
   }
 }
+
+TEST_CASE("matmul schedule: batched, A read transposed (a strided 2-D view of A per batch)") {
+  const char* kModule = R"mlir(
+    #a = affine_map<(z, m, n, k) -> (z, k, m)>
+    #b = affine_map<(z, m, n, k) -> (k, n)>
+    #c = affine_map<(z, m, n, k) -> (z, m, n)>
+    func.func @tmm(%a: tensor<?x?x?xf32>, %b: tensor<?x?xf32>) -> tensor<?x?x?xf32> {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %z = tensor.dim %a, %c0 : tensor<?x?x?xf32>
+      %m = tensor.dim %a, %c2 : tensor<?x?x?xf32>
+      %n = tensor.dim %b, %c1 : tensor<?x?xf32>
+      %zero = arith.constant 0.0 : f32
+      %e = tensor.empty(%z, %m, %n) : tensor<?x?x?xf32>
+      %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+      %r = linalg.generic {indexing_maps = [#a, #b, #c],
+                           iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+          ins(%a, %b : tensor<?x?x?xf32>, tensor<?x?xf32>) outs(%init : tensor<?x?x?xf32>) {
+      ^bb0(%x: f32, %y: f32, %acc: f32):
+        %p = arith.mulf %x, %y : f32
+        %s = arith.addf %acc, %p : f32
+        linalg.yield %s : f32
+      } -> tensor<?x?x?xf32>
+      return %r : tensor<?x?x?xf32>
+    })mlir";
+  Context ctx;
+  auto module = ctx.parse(kModule);
+  codegen::JitOptions jit_options;
+  jit_options.use_cache = false;
+  jit_options.symbols = tessCodegenSymbolList();
+  auto jit = unwrap(codegen::JitModule::compile(*module, scheduled("native"), jit_options));
+  const int64_t Z = 3, K = 37, M = 29, N = 70;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> a(Z * K * M), b(K * N);
+  for (float& v : a) v = dist(rng);
+  for (float& v : b) v = dist(rng);
+  auto out = unwrap(jit->invoke("tmm", {codegen::RtValue::tensor_view(codegen::DType::F32, {Z, K, M}, a.data()),
+                                        codegen::RtValue::tensor_view(codegen::DType::F32, {K, N}, b.data())}));
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].shape == std::vector<int64_t>{Z, M, N});
+  const float* c = static_cast<const float*>(out[0].data);
+  double worst = 0;
+  for (int64_t z = 0; z < Z; ++z)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double ref = 0;
+        for (int64_t p = 0; p < K; ++p) ref += double(a[(z * K + p) * M + i]) * b[p * N + j];
+        worst = std::max(worst, std::fabs(ref - c[(z * M + i) * N + j]));
+      }
+  CHECK(worst < 1e-4);
+}

@@ -16,37 +16,20 @@
 // CHECK: scf.for
 // CHECK: vector.transfer_read %arg1[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
 // CHECK: vector.store %{{.*}}, %[[BP]]
-//   The parallel loop over row blocks of C, then panels of B and rows of micro-kernels.
-// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%c96)
-// CHECK: %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<6x64xf32>
-// CHECK: scf.for
-// CHECK: scf.for %{{.*}} step %c6
-//   The micro-kernel: 6 x 4 accumulators in vector registers across K.
-// CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK-COUNT-4: vector.load %[[BP]]
-// CHECK: memref.load %arg0
-// CHECK: vector.broadcast %{{.*}} : f32 to vector<16xf32>
-// CHECK-COUNT-4: vector.fma
-// CHECK-COUNT-5: memref.load %arg0
-// CHECK: scf.yield
-//   C += acc: whole tiles in bounds; edge tiles through the scratch tile, then a loop over the
-//   valid rows with masked accesses of C.
-// CHECK: scf.if
-// CHECK: vector.transfer_read %arg2{{.*}} {in_bounds = [true]}
-// CHECK: vector.transfer_write {{.*}} {in_bounds = [true]}
-// CHECK: } else {
-// CHECK-COUNT-24: vector.store %{{.*}}, %[[SCRATCH]]
-// CHECK: scf.for
-// CHECK: vector.load %[[SCRATCH]]
-// CHECK: vector.transfer_read %arg2[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
-// CHECK: vector.transfer_write %{{.*}}, %arg2[{{.*}}] : vector<16xf32>, memref<?x?xf32>
-// CHECK: memref.dealloc %[[SCRATCH]]
+//   The parallel loop over row blocks of C: each block is a call of the module's shared
+//   row-block function for this kernel shape, on 2-D strided views of A and C.
+// CHECK: scf.parallel (%[[IC:.*]]) = (%{{.*}}) to (%{{.*}}) step (%c96)
+// CHECK: %[[A2:.*]] = memref.cast %arg0 : memref<?x?xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+// CHECK: %[[C2:.*]] = memref.cast %arg2 : memref<?x?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(%[[A2]], %[[C2]], %[[BP]], {{.*}}, %[[JC]], %[[KC]], {{.*}}, %[[IC]])
 // CHECK: memref.dealloc %[[BP]]
 // CHECK-NOT: linalg.generic
 // CHECK: return
 
 // AVX2-LABEL: func.func @sgemm
 // AVX2: memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x16xf32>
+// AVX2: func.call @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96
+// AVX2-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96
 // AVX2: scf.for %{{.*}} step %c6
 // AVX2: iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 
@@ -55,6 +38,8 @@
 // SSE: scf.for %{{.*}} step %c96
 // SSE: scf.for %{{.*}} step %c64
 // SSE: scf.parallel {{.*}} step (%c16)
+// SSE: func.call @__tessera_matmul_block_f32_f32_4x3x4_kc64_mc16
+// SSE-LABEL: func.func private @__tessera_matmul_block_f32_f32_4x3x4_kc64_mc16
 // SSE: scf.for %{{.*}} step %c4
 // SSE: iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
 func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) {
@@ -73,8 +58,7 @@ func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) 
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x64xf32>
 // CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
-// CHECK: memref.load %arg0{{.*}} : memref<33x300xbf16>
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96
 // CHECK-NOT: linalg.generic
 func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C: memref<33x70xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
@@ -95,9 +79,9 @@ func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C:
 // CHECK: memref<?x256x32xf64>
 // CHECK: scf.for %[[Z:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK: scf.parallel
-// CHECK: memref.load %arg0[%[[Z]],
-// CHECK: vector.fma {{.*}} : vector<8xf64>
-// CHECK: vector.transfer_read %arg2[%[[Z]],
+// CHECK: memref.subview %arg0[%[[Z]], 0, 0] {{.*}} : memref<?x?x?xf64> to memref<?x?xf64, strided<[?, 1], offset: ?>>
+// CHECK: memref.subview %arg2[%[[Z]], 0, 0] {{.*}} : memref<?x?x?xf64> to memref<?x?xf64, strided<[?, 1], offset: ?>>
+// CHECK: func.call @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96
 func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x?x?xf64>) {
   linalg.generic {indexing_maps = [affine_map<(z, m, k, n) -> (z, m, k)>, affine_map<(z, m, k, n) -> (k, n)>,
                                    affine_map<(z, m, k, n) -> (z, m, n)>],
@@ -107,6 +91,24 @@ func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x
     %p = arith.mulf %x, %y : f64
     %s = arith.addf %acc, %p : f64
     linalg.yield %s : f64
+  }
+  return
+}
+
+// A stored transposed ([k, m]): its 2-D view is a transposed (strided) view, no copy.
+// CHECK-LABEL: func.func @a_transposed
+// CHECK: scf.parallel
+// CHECK: %[[T:.*]] = memref.transpose %arg0 (d0, d1) -> (d1, d0) : memref<?x?xf32> to memref<?x?xf32, strided<[1, ?]>>
+// CHECK: memref.cast %[[T]] : memref<?x?xf32, strided<[1, ?]>> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96
+func.func @a_transposed(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, k, n) -> (k, m)>, #b, #c],
+                  iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%A, %B : memref<?x?xf32>, memref<?x?xf32>) outs(%C : memref<?x?xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
   }
   return
 }
@@ -155,3 +157,40 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
   %r = linalg.matmul ins(%T, %T : tensor<8x8xf32>, tensor<8x8xf32>) outs(%T : tensor<8x8xf32>) -> tensor<8x8xf32>
   return %r : tensor<8x8xf32>
 }
+
+// The shared row-block functions, one per kernel shape and element types, after the functions
+// that call them. @sgemm and @named share the f32 one.
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(
+// CHECK-SAME: %arg0: memref<?x?xf32, strided<[?, ?], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x256x64xf32>
+// CHECK-SAME: attributes {passthrough = ["noinline"]}
+// CHECK: %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<6x64xf32>
+// CHECK: scf.for
+// CHECK: scf.for %{{.*}} step %c6
+//   The micro-kernel: 6 x 4 accumulators in vector registers across K.
+// CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.load %arg2
+// CHECK: memref.load %arg0
+// CHECK: vector.broadcast %{{.*}} : f32 to vector<16xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK-COUNT-5: memref.load %arg0
+// CHECK: scf.yield
+//   C += acc: whole tiles in bounds; edge tiles through the scratch tile, then a loop over the
+//   valid rows with masked accesses of C.
+// CHECK: scf.if
+// CHECK: vector.transfer_read %arg1{{.*}} {in_bounds = [true]}
+// CHECK: vector.transfer_write {{.*}} {in_bounds = [true]}
+// CHECK: } else {
+// CHECK-COUNT-24: vector.store %{{.*}}, %[[SCRATCH]]
+// CHECK: scf.for
+// CHECK: vector.load %[[SCRATCH]]
+// CHECK: vector.transfer_read %arg1[{{.*}}], %{{.*}} : memref<?x?xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}}, %arg1[{{.*}}] : vector<16xf32>, memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK: memref.dealloc %[[SCRATCH]]
+// CHECK: return
+//   bf16 storage, f32 accumulation: A is widened at each broadcast.
+// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96
+// CHECK: memref.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, ?], offset: ?>>
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96
+// CHECK: vector.fma {{.*}} : vector<8xf64>
+// CHECK-NOT: func.func private @__tessera_matmul_block
