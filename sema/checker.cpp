@@ -1542,6 +1542,13 @@ struct CheckerImpl {
       if (v.is_constant() && v.constant_value() < 0) return n + v;
       return v;
     };
+    // A known size: bounds clamp to [0, n] and an empty range has size 0, as in Python and
+    // NumPy (x[0:50] of 40 elements has 40; x[5:2] has none).
+    if (n.is_constant() && lo->is_constant() && hi->is_constant()) {
+      int64_t size = n.constant_value();
+      auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
+      return DimExpr::constant(std::max<int64_t>(0, clamp(hi->constant_value()) - clamp(lo->constant_value())));
+    }
     return norm(*hi) - norm(*lo);
   }
 
