@@ -139,4 +139,7 @@ std::string json_escape(std::string_view s);
 // Sorts diagnostics by file and position, keeping emission order for ties.
 void sort_diagnostics(std::vector<Diagnostic>& diags);
 
+// Levenshtein distance, for "did you mean" suggestions (names in the checker, flags in the CLI).
+size_t edit_distance(std::string_view a, std::string_view b);
+
 }  // namespace tessera

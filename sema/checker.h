@@ -22,9 +22,8 @@ namespace tessera::sema {
 enum Effect : unsigned { kRandom = 1, kState = 2, kIO = 4, kCollective = 8, kMovement = 16 };
 std::vector<std::string> effect_names(unsigned effects);
 
-// Levenshtein distance, and the candidate closest to `name` within a third of its length (at
+// The candidate closest to `name` (frontend edit_distance) within a third of its length (at
 // least 1), or "": the "did you mean" of every diagnostic.
-size_t edit_distance(const std::string& a, const std::string& b);
 std::string closest_name(const std::string& name, const std::vector<std::string>& candidates);
 
 struct FunctionInfo {
