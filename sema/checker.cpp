@@ -1592,6 +1592,7 @@ struct CheckerImpl {
     std::vector<Arg> kwargs;
     std::vector<Arg> pos = args_of(call, kwargs);
     if (is_unknown(callee)) return unknown_type();
+    if (callee->kind == TypeKind::Function && callee->name == "transformed") return transformed_call(callee, call, pos, kwargs);
     if (callee->kind == TypeKind::Function && callee->ref && callee->name.rfind("method:", 0) != 0) {
       // User function or builtin?
       if (callee->user)
@@ -1616,6 +1617,62 @@ struct CheckerImpl {
       return scalar_tensor(callee->dtype);
     }
     return unknown_type();
+  }
+
+  // A call of `tessera.grad(f, argnums)` or `value_and_grad(f, argnums)`: f is checked as if
+  // called with these arguments (the call records f as its target); f must return a float
+  // scalar, and each argument it is differentiated against must be floating point (E0601).
+  // The result: one gradient typed like its argument (a tuple when argnums is a tuple), after
+  // the value for value_and_grad. vjp, jvp and hessian_vector_product are not typed yet.
+  Type transformed_call(const Type& transform, const CallExpr* call, const std::vector<Arg>& pos,
+                        const std::vector<Arg>& kwargs) {
+    bool with_value = transform->transform == "value_and_grad";
+    if ((transform->transform != "grad" && !with_value) || !transform->ref) return unknown_type();
+    auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(transform->ref));
+    Type value = user_call(f, call, pos, kwargs);
+    if (is_unknown(value)) return unknown_type();
+    auto vt = as_tensor(value);
+    if (!vt || !(*vt)->shape || !(*vt)->shape->empty() || !is_float((*vt)->dtype)) {
+      diags.report(DiagKind::TypeMismatch, call->range,
+                   fmt::format("{} needs a function that returns a floating-point scalar; '{}' returns {}",
+                               transform->transform, f.name, to_string(value)));
+      return unknown_type();
+    }
+    std::vector<Type> grads;
+    bool ok = true;
+    for (int64_t n : transform->argnums) {
+      if (n >= static_cast<int64_t>(f.params.size())) {
+        diags.report(DiagKind::TypeMismatch, call->range,
+                     fmt::format("argnums {} is out of range: '{}' has {}", n, f.name,
+                                 plural(f.params.size(), "parameter")));
+        ok = false;
+        continue;
+      }
+      const auto& p = f.params[static_cast<size_t>(n)];
+      const Arg* a = static_cast<size_t>(n) < pos.size() ? &pos[static_cast<size_t>(n)] : nullptr;
+      for (const Arg& k : kwargs)
+        if (k.keyword == p.name) a = &k;
+      Type at = a ? a->type : p.type;
+      if (is_unknown(at)) return unknown_type();
+      if (at->kind == TypeKind::Params) {  // a Params of gradients (the lowering has no Params yet)
+        grads.push_back(at);
+        continue;
+      }
+      auto t = as_tensor(at);
+      if (!t || !is_float((*t)->dtype) || at->kind == TypeKind::Bool || at->kind == TypeKind::Int) {
+        diags.report(DiagKind::NonDifferentiableArgument, a ? a->range : call->range, p.name, f.name, to_string(at))
+            .related(p.range, "parameter declared here")
+            .help("differentiate with respect to a floating-point argument (set argnums)");
+        ok = false;
+        continue;
+      }
+      // A literal argument gets the parameter's type (it is not weak any more).
+      grads.push_back(at->weak && !is_unknown(p.type) ? p.type : at);
+    }
+    if (!ok) return unknown_type();
+    Type g = transform->argnums_tuple ? tuple_type(grads) : grads[0];
+    if (!with_value) return g;
+    return tuple_type({value, g});
   }
 
   static bool call_has_keepdim(const CallExpr* call) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "sema/checker.h"
 
@@ -997,7 +999,50 @@ struct OpTable {
     add("kernels.attention_safe", attention);
     // Automatic differentiation and training.
     for (const char* n : {"grad", "value_and_grad", "vjp", "jvp", "hessian_vector_product"})
-      add(n, [](Checker&, const Call&) { return named_type(TypeKind::Function, "transformed"); });
+      add(n, [](Checker& ck, const Call& c) {
+        // The transformed function; calling it is typed in Checker::call.
+        auto t = std::make_shared<TypeNode>();
+        t->kind = TypeKind::Function;
+        t->name = "transformed";
+        t->transform = c.name;
+        const Arg* f = c.arg(0, "f");
+        if (f && f->type && f->type->kind == TypeKind::Function && f->type->user) t->ref = f->type->ref;
+        const Arg* an = c.arg(1, "argnums");
+        if (!an) {
+          t->argnums = {0};
+          return Type(t);
+        }
+        auto constant = [](const Type& x) -> std::optional<int64_t> {
+          if (x && x->kind == TypeKind::Int && x->int_value && x->int_value->is_constant())
+            return x->int_value->constant_value();
+          return std::nullopt;
+        };
+        bool ok = true;
+        if (auto v = constant(an->type)) {
+          t->argnums = {*v};
+        } else if (an->type && an->type->kind == TypeKind::Tuple && !an->type->elems.empty()) {
+          t->argnums_tuple = true;
+          for (const Type& e : an->type->elems) {
+            auto v = constant(e);
+            if (!v) ok = false;
+            else t->argnums.push_back(*v);
+          }
+        } else {
+          ok = false;
+        }
+        std::set<int64_t> seen(t->argnums.begin(), t->argnums.end());
+        if (ok && seen.size() != t->argnums.size()) ok = false;
+        for (int64_t v : t->argnums)
+          if (v < 0) ok = false;
+        if (!ok) {
+          if (!is_unknown(an->type))
+            ck.diags().report(DiagKind::TypeMismatch, an->range,
+                              fmt::format("argnums of {} must be a non-negative integer or a tuple of distinct ones, "
+                                          "known at compile time; found {}", c.name, to_string(an->type)));
+          return unknown_type();
+        }
+        return Type(t);
+      });
     add("init", [](Checker&, const Call&) { return params_type(); }, kRandom);
     add("clip_grad_norm", [](Checker&, const Call&) { return params_type(); });
     add("optimizers.SGD", [](Checker&, const Call&) { return named_type(TypeKind::Object, "optimizer"); });

@@ -86,6 +86,13 @@ struct TypeNode {
   // Function: `ref` is a user FunctionInfo (else a BuiltinOp); Module: `ref` is the Checker of
   // a user module (else a built-in module); Class: `ref` is a user ClassInfo.
   bool user = false;
+  // Function "transformed" (`tessera.grad(f, argnums=...)` and the other transforms of
+  // automatic differentiation): the transform's name, and for grad/value_and_grad the
+  // argument numbers and whether they were given as a tuple. `ref` is f's FunctionInfo
+  // when f is a user function.
+  std::string transform;
+  std::vector<int64_t> argnums;
+  bool argnums_tuple = false;
 };
 
 Type unknown_type();

@@ -9,6 +9,7 @@ include "ir/graph/TesseraAttrs.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 // Ops that compute on floats carry an optional numerical policy.
 defvar PolicyArg = (ins OptionalAttr<Tessera_PolicyAttr>:$policy);
@@ -1138,6 +1139,36 @@ def Tessera_ObserveOp : Tessera_Op<"observe",
                        Variadic<AnyType>:$params, StrAttr:$name);
   let assemblyFormat = [{
     $value `from` $distribution `(` $params `)` `name` `=` $name attr-dict `:` type($value) `,` `(` type($params) `)`
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Automatic differentiation
+//===----------------------------------------------------------------------===//
+
+def Tessera_GradOp : Tessera_Op<"grad", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reverse-mode gradient of a function";
+  let description = [{
+    `tessera.grad(f, argnums)(args)` and `value_and_grad`: calls the function
+    `callee` with `args` and gives the gradient of its scalar result with
+    respect to the arguments numbered `argnums`. The results are the value
+    of the call when `value` is set, then one gradient per entry of
+    `argnums`, in order, each typed like its argument. The callee returns
+    one floating-point scalar (a rank-0 tensor or `f64`). The
+    `--tessera-reverse-ad` pass (ir/autodiff) replaces the op with a call of
+    a generated gradient function.
+
+    Example:
+    ```mlir
+    %v, %g0, %g1 = tessera.grad @f(%a, %b, %c) {argnums = array<i64: 0, 1>, value} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> (tensor<f32>, tensor<4xf32>, tensor<4xf32>)
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<AnyType>:$args, DenseI64ArrayAttr:$argnums,
+                       UnitAttr:$value);
+  let results = (outs Variadic<AnyType>:$results);
+  let assemblyFormat = [{
+    $callee `(` $args `)` attr-dict `:` functional-type($args, $results)
   }];
   let hasVerifier = 1;
 }

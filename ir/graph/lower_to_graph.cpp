@@ -1157,11 +1157,12 @@ class Lowerer {
   }
 
   Local call(const CallExpr* c, const Type& t) {
-    // `tessera.grad(f)(x)`: the transform, or a call of what it returns.
-    const Expr* head = c->callee;
-    if (auto* inner = dyn_cast<CallExpr>(head)) head = inner->callee;
-    if (is_ad_transform(builtin_name(head)))
-      unsupported(c->range, "automatic differentiation (grad, value_and_grad, vjp, jvp)");
+    // `tessera.grad(f)(x)`: the transform (a function value), or a call of what it returns.
+    if (auto ct = fn_->expr_types.find(c->callee);
+        ct != fn_->expr_types.end() && ct->second && ct->second->kind == TypeKind::Function &&
+        ct->second->name == "transformed")
+      return transformed_call(c, ct->second, t);
+    if (is_ad_transform(builtin_name(c->callee))) return transform_value(c, t);
     if (auto it = fn_->calls.find(c); it != fn_->calls.end()) return user_call(c, it->second, t);
     // Methods of tensors: `x.mean(...)`, `x.reshape(...)`.
     if (auto* a = dyn_cast<AttributeExpr>(c->callee)) {
@@ -1695,7 +1696,64 @@ class Lowerer {
     return {mlir::Value{}, t};
   }
 
-  Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {
+  // `tessera.grad(f, argnums=...)` as a value: nothing to compute until it is called.
+  Local transform_value(const CallExpr* c, const Type& t) {
+    std::string name = builtin_name(c->callee);
+    if ((name == "grad" || name == "value_and_grad") && t && t->kind == TypeKind::Function && t->ref)
+      return {mlir::Value{}, t};
+    if (name == "grad" || name == "value_and_grad")
+      unsupported(c->range, fmt::format("automatic differentiation of anything but a user function ({})", name));
+    unsupported(c->range, fmt::format("automatic differentiation with {} (grad and value_and_grad are built)", name));
+  }
+
+  // A call of `grad(f, argnums)` or `value_and_grad(f, argnums)`: f is specialized as for a
+  // call, and one `tessera.grad` op gives the value and the gradients (ir/autodiff expands it).
+  Local transformed_call(const CallExpr* c, const Type& transform, const Type& t) {
+    const std::string& kind = transform->transform;
+    if (kind != "grad" && kind != "value_and_grad")
+      unsupported(c->range, fmt::format("automatic differentiation with {} (grad and value_and_grad are built)", kind));
+    auto it = fn_->calls.find(c);
+    if (it == fn_->calls.end() || !t || (kind == "value_and_grad" && t->elems.size() != 2))
+      unsupported(c->range, "this call of a differentiated function");
+    auto [f, args] = bind_call(c, it->second);
+    bool with_value = kind == "value_and_grad";
+    auto ftype = f.getFunctionType();
+    std::vector<mlir::Type> results;
+    if (with_value) results.push_back(ftype.getResult(0));
+    for (int64_t n : transform->argnums) results.push_back(ftype.getInput(static_cast<unsigned>(n)));
+    mlir::OperationState st(loc(c->range), "tessera.grad");
+    st.addOperands(args);
+    st.addTypes(results);
+    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(f.getSymNameAttr()));
+    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(transform->argnums));
+    if (with_value) st.addAttribute("value", b_.getUnitAttr());
+    mlir::Operation* g = b_.create(st);
+    calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
+    // The results as the program sees them: each gradient typed as the checker typed it.
+    Type grads_t = with_value ? t->elems[1] : t;
+    size_t first = with_value ? 1 : 0;
+    auto grad_local = [&](size_t i, const Type& gt) -> Local {
+      return {convert({g->getResult(first + i), gt}, to_mlir(gt, c->range), c->range), gt};
+    };
+    Local grads;
+    if (transform->argnums_tuple) {
+      if (grads_t->kind != TypeKind::Tuple || grads_t->elems.size() != transform->argnums.size())
+        unsupported(c->range, "this call of a differentiated function");
+      grads.type = grads_t;
+      for (size_t i = 0; i < transform->argnums.size(); ++i) grads.elems.push_back(grad_local(i, grads_t->elems[i]));
+    } else {
+      grads = grad_local(0, grads_t);
+    }
+    if (!with_value) return grads;
+    Local out;
+    out.type = t;
+    out.elems.push_back({convert({g->getResult(0), t->elems[0]}, to_mlir(t->elems[0], c->range), c->range), t->elems[0]});
+    out.elems.push_back(grads);
+    return out;
+  }
+
+  // The specialized callee of a user call and its arguments, converted to its parameter types.
+  std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> bind_call(const CallExpr* c, const sema::CallTarget& target) {
     const sema::TypedFunction& callee = *target.callee;
     for (const std::string& d : callee.decorators)
       if (d == "mcmc" || d == "variational" || d == "probabilistic")
@@ -1726,12 +1784,19 @@ class Lowerer {
       if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));
       args.push_back(convert(expr(bound[k]), ftype.getInput(k), bound[k]->range));
     }
+    return {f, args};
+  }
+
+  Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {
+    auto [f, args] = bind_call(c, target);
+    const sema::TypedFunction& callee = *target.callee;
     auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
     calls_.push_back({current_func_.getOperation(), f.getOperation(), callee.name, c->range});
     if (call.getNumResults() == 0) return {mlir::Value{}, t};
     mlir::Value result = call.getResult(0);
     return {result, t};
   }
+
 };
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
@@ -774,4 +776,60 @@ LogicalResult SampleOp::verify() {
 
 LogicalResult ObserveOp::verify() {
   return verifyDistribution(*this, getDistribution(), getParams().size(), getName());
+}
+
+//===----------------------------------------------------------------------===//
+// grad
+//===----------------------------------------------------------------------===//
+
+LogicalResult GradOp::verify() {
+  ArrayRef<int64_t> argnums = getArgnums();
+  if (argnums.empty()) return emitOpError() << "needs at least one entry in argnums";
+  llvm::SmallDenseSet<int64_t> seen;
+  for (int64_t n : argnums) {
+    if (n < 0 || n >= static_cast<int64_t>(getArgs().size()))
+      return emitOpError() << "argnums entry " << n << " is out of range for " << getArgs().size() << " arguments";
+    if (!seen.insert(n).second) return emitOpError() << "argnums entry " << n << " is repeated";
+  }
+  size_t expected = argnums.size() + (getValue() ? 1 : 0);
+  if (getResults().size() != expected)
+    return emitOpError() << "has " << getResults().size() << " results; expected " << expected
+                         << (getValue() ? " (the value, then one gradient per argnums entry)"
+                                        : " (one gradient per argnums entry)");
+  size_t first = getValue() ? 1 : 0;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    Type arg = getArgs()[argnums[i]].getType();
+    Type res = getResults()[first + i].getType();
+    if (arg != res)
+      return emitOpError() << "gradient " << i << " has type " << res << "; expected " << arg
+                           << ", the type of argument " << argnums[i];
+    Type elt = getElementTypeOrSelf(arg);
+    if (!isa<FloatType>(elt))
+      return emitOpError() << "argument " << argnums[i] << " has type " << arg << ", which is not floating point";
+  }
+  return success();
+}
+
+LogicalResult GradOp::verifySymbolUses(SymbolTableCollection& symbols) {
+  auto fn = symbols.lookupNearestSymbolFrom<FunctionOpInterface>(*this, getCalleeAttr());
+  if (!fn) return emitOpError() << "callee " << getCalleeAttr() << " is not a function of the module";
+  auto type = dyn_cast<FunctionType>(fn.getFunctionType());
+  if (!type) return emitOpError() << "callee " << getCalleeAttr() << " has no function type";
+  if (type.getNumInputs() != getArgs().size())
+    return emitOpError() << "passes " << getArgs().size() << " arguments to " << getCalleeAttr() << ", which takes "
+                         << type.getNumInputs();
+  for (size_t i = 0; i < getArgs().size(); ++i)
+    if (type.getInput(i) != getArgs()[i].getType())
+      return emitOpError() << "argument " << i << " has type " << getArgs()[i].getType() << "; "
+                           << getCalleeAttr() << " takes " << type.getInput(i);
+  if (type.getNumResults() != 1)
+    return emitOpError() << "callee " << getCalleeAttr() << " must return one value, not " << type.getNumResults();
+  Type out = type.getResult(0);
+  auto rt = dyn_cast<RankedTensorType>(out);
+  bool scalar = rt ? rt.getRank() == 0 && isa<FloatType>(rt.getElementType()) : isa<FloatType>(out);
+  if (!scalar) return emitOpError() << "callee " << getCalleeAttr() << " returns " << out << ", not a float scalar";
+  if (getValue() && getResults()[0].getType() != out)
+    return emitOpError() << "value result has type " << getResults()[0].getType() << "; " << getCalleeAttr()
+                         << " returns " << out;
+  return success();
 }

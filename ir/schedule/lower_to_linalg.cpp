@@ -9,6 +9,7 @@
 // recognize it); other ranks are a generic contraction. Half-precision inputs (bf16, f16) are
 // computed in f32 (or the op's `@accum` type) and rounded once at the end.
 #include "ir/schedule/Passes.h"
+#include "ir/autodiff/Passes.h"
 
 #include <fmt/format.h>
 
@@ -1964,6 +1965,11 @@ std::unique_ptr<Pass> createLowerToLinalgPass(bool debug_numerics) {
 
 LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   PassManager pm(module.getContext());
+  // Gradients first (tessera.grad becomes calls of generated functions), then the same
+  // graph-level cleanup that the lowering ran.
+  pm.addPass(mlir::tessera::createReverseADPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
   pm.addPass(createLowerToLinalgPass(debug_numerics));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());

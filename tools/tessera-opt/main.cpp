@@ -2,6 +2,8 @@
 // dialect and the upstream dialects and passes that the Graph IR and its
 // lowerings use. Registration stays in this one file because the dialect
 // headers are expensive to compile.
+#include "ir/autodiff/GradientInterface.h"
+#include "ir/autodiff/Passes.h"
 #include "ir/graph/Passes.h"
 #include "ir/graph/Tessera.h"
 #include "ir/schedule/Passes.h"
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   // linalg-fuse-elementwise-ops and the other linalg passes of the schedule pipeline.
   mlir::registerLinalgPasses();
   mlir::tessera::registerTesseraGraphPasses();
+  mlir::tessera::registerGradientModels(registry);
+  mlir::tessera::registerAutodiffPasses();
   tessera::ir::registerSchedulePasses();
   tessera::ir::registerTilePasses();
   return mlir::asMainReturnCode(mlir::MlirOptMain(argc, argv, "Tessera optimizer driver\n", registry));

@@ -15,6 +15,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "frontend/internal_error.h"
+#include "ir/autodiff/Gradient.h"
 #include "ir/graph/lower_to_graph.h"
 #include "ir/schedule/Passes.h"
 #include "tools/tesserac/run.h"
@@ -133,7 +134,7 @@ int run(const std::vector<std::string>& args) {
     case cli::Command::Run:
       if (!o.profile.empty()) return not_yet_supported("'run --profile'");
       break;
-    case cli::Command::Grad: return not_yet_supported("'grad' (automatic differentiation is not built yet)");
+    case cli::Command::Grad: break;
     case cli::Command::Fmt: return not_yet_supported("'fmt' (the formatter is not built yet)");
     case cli::Command::Emit:
       if (o.stage != "ast" && o.stage != "typed" && o.stage != "graph" && o.stage != "schedule" && o.stage != "tile" &&
@@ -164,7 +165,7 @@ int run(const std::vector<std::string>& args) {
     for (const ast::Module& m : modules) typed.push_back(program.check(m));
   bool lowers = (o.command == cli::Command::Emit &&
                  (o.stage == "graph" || o.stage == "schedule" || o.stage == "tile" || o.stage == "llvm")) ||
-                o.command == cli::Command::Run || o.command == cli::Command::Build;
+                o.command == cli::Command::Run || o.command == cli::Command::Build || o.command == cli::Command::Grad;
   if (!lowers || diags.has_errors()) {
     emit_diagnostics(diags, o);
     if (diags.has_errors()) return kExitErrors;
@@ -184,7 +185,45 @@ int run(const std::vector<std::string>& args) {
     if (run) lowering.entry = o.entry.empty() ? "main" : o.entry;
     bool build = o.command == cli::Command::Build;
     if (build) lowering.all_functions = o.entry.empty();
+    // `grad --entry NAME [--wrt ARG]`: the argument to differentiate with respect to (the
+    // first by default) must be floating point (E0601).
+    int64_t wrt = 0;
+    if (o.command == cli::Command::Grad) {
+      const sema::TypedFunction* f = nullptr;
+      for (const sema::TypedFunction* t : typed[0].functions)
+        if (t->name == o.entry) f = t;
+      if (!o.wrt.empty()) {
+        wrt = -1;
+        for (size_t i = 0; i < f->params.size(); ++i)
+          if (f->params[i].name == o.wrt) wrt = static_cast<int64_t>(i);
+        if (wrt < 0) return usage_error(fmt::format("--wrt {}: '{}' has no parameter named '{}'", o.wrt, o.entry, o.wrt));
+      }
+      if (f->params.empty()) return usage_error(fmt::format("'{}' has no parameters to differentiate", o.entry));
+      const auto& p = f->params[static_cast<size_t>(wrt)];
+      auto pt = sema::as_tensor(p.type);
+      if (!pt || !sema::is_float((*pt)->dtype)) {
+        diags.report(DiagKind::NonDifferentiableArgument, p.range, p.name, f->name, sema::to_string(p.type))
+            .help("name a floating-point parameter with --wrt");
+        emit_diagnostics(diags, o);
+        return kExitErrors;
+      }
+    }
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
+    if (graph && o.command == cli::Command::Grad) {
+      ir::DiagnosticBridge bridge(context, sources, diags);
+      auto g = mlir::tessera::buildGradientFunction(*graph, ir::entry_symbol(o.entry), {wrt});
+      if (mlir::failed(g)) {
+        if (!bridge.internal_errors().empty()) TSR_ICE("automatic differentiation", bridge.internal_errors());
+        emit_diagnostics(diags, o);
+        return kExitErrors;
+      }
+      emit_diagnostics(diags, o);
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      g->print(os);
+      std::cout << text << "\n";
+      return kExitOk;
+    }
     if (graph && (o.stage == "schedule" || o.stage == "tile" || o.stage == "llvm" || run || build)) {
       ir::DiagnosticBridge bridge(context, sources, diags);
       if (mlir::failed(ir::run_schedule_pipeline(*graph, run && o.debug_numerics))) {

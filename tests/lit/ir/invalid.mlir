@@ -1102,3 +1102,91 @@ func.func @policy_kind(%a: tensor<4x8xf32>) {
   %0 = tessera.transpose %a [1, 0] {policy = "f32"} : tensor<4x8xf32> -> tensor<8x4xf32>
   return
 }
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_no_callee(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.grad' op callee @nothing is not a function of the module}}
+  %0 = tessera.grad @nothing(%a) {argnums = array<i64: 0>} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_argnums_range(%a: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op argnums entry 2 is out of range for 2 arguments}}
+  %0 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 2>} : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_argnums_repeated(%a: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op argnums entry 0 is repeated}}
+  %0:2 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 0, 0>} : (tensor<4xf32>, tensor<4xi64>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_result_count(%a: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op has 1 results; expected 2 (the value, then one gradient per argnums entry)}}
+  %0 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 0>, value} : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_result_type(%a: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op gradient 0 has type 'tensor<?xf32>'; expected 'tensor<4xf32>', the type of argument 0}}
+  %0 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 0>} : (tensor<4xf32>, tensor<4xi64>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_integer(%a: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op argument 1 has type 'tensor<4xi64>', which is not floating point}}
+  %0 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 1>} : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_arg_type(%a: tensor<?xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op argument 0 has type 'tensor<?xf32>'; @grad_loss takes 'tensor<4xf32>'}}
+  %0 = tessera.grad @grad_loss(%a, %l) {argnums = array<i64: 0>} : (tensor<?xf32>, tensor<4xi64>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_loss(%a: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32>
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_not_scalar(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.grad' op callee @grad_vector returns 'tensor<4xf32>', not a float scalar}}
+  %0 = tessera.grad @grad_vector(%a) {argnums = array<i64: 0>} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}

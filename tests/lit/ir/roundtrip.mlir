@@ -272,3 +272,19 @@ func.func @sampling(%mu: tensor<f32>, %sigma: f64, %y: tensor<10xf32>, %loc: ten
   tessera.observe %y from "Normal"(%loc, %mu) name = "y" : tensor<10xf32>, (tensor<10xf32>, tensor<f32>)
   return
 }
+
+// CHECK-LABEL: func.func @loss(
+func.func @loss(%a: tensor<4xf32>, %b: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32> {
+  %0 = tessera.mul %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %1 = tessera.reduce sum %0 axes = [0] : tensor<4xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+
+// CHECK-LABEL: func.func @autodiff(
+func.func @autodiff(%a: tensor<4xf32>, %b: tensor<4xf32>, %l: tensor<4xi64>) {
+  // CHECK-NEXT: %0:3 = tessera.grad @loss(%arg0, %arg1, %arg2) {argnums = array<i64: 0, 1>, value} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> (tensor<f32>, tensor<4xf32>, tensor<4xf32>)
+  %v, %g0, %g1 = tessera.grad @loss(%a, %b, %l) {argnums = array<i64: 0, 1>, value} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> (tensor<f32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK-NEXT: %1 = tessera.grad @loss(%arg0, %arg1, %arg2) {argnums = array<i64: 1>} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> tensor<4xf32>
+  %g = tessera.grad @loss(%a, %b, %l) {argnums = array<i64: 1>} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return
+}

@@ -1,0 +1,436 @@
+// Gradient rules of the `tessera` ops, attached as external models of GradientOpInterface.
+// Each rule builds the operands' cotangents from the results' cotangents with tessera ops;
+// binary ops that broadcast sum the cotangent back to the operand's shape (unbroadcast).
+#include "ir/autodiff/GradientInterface.h"
+#include "ir/graph/Tessera.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include "ir/autodiff/GradientInterface.cpp.inc"
+
+using namespace mlir;
+using namespace mlir::tessera;
+
+namespace {
+
+RankedTensorType ttype(Value v) { return cast<RankedTensorType>(v.getType()); }
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+// Builds the rules' ops at one location.
+struct G {
+  OpBuilder& b;
+  Location loc;
+
+  // A rank-0 constant of `elt`, which broadcasts against any tensor.
+  Value scalar(Type elt, double v) {
+    auto t = RankedTensorType::get({}, elt);
+    return b.create<arith::ConstantOp>(loc, t, DenseElementsAttr::get(t, b.getFloatAttr(elt, v)));
+  }
+  Value zeroLike(Value v) { return scalar(ttype(v).getElementType(), 0.0); }
+  // The `index` sizes of the `?` dimensions of `like` (for a result of like's shape).
+  SmallVector<Value> dynDims(Value like) {
+    SmallVector<Value> dims;
+    auto t = ttype(like);
+    for (int64_t i = 0; i < t.getRank(); ++i)
+      if (t.isDynamicDim(i)) dims.push_back(b.create<DimOp>(loc, b.getIndexType(), like, b.getI64IntegerAttr(i)));
+    return dims;
+  }
+  Value add(Value x, Value y) { return b.create<AddOp>(loc, x.getType(), x, y); }
+  Value sub(Value x, Value y) { return b.create<SubOp>(loc, x.getType(), x, y); }
+  // x * y, typed like `x` (y broadcasts to it).
+  Value mul(Value x, Value y) { return b.create<MulOp>(loc, x.getType(), x, y); }
+  Value div(Value x, Value y) { return b.create<DivOp>(loc, x.getType(), x, y); }
+  Value neg(Value x) { return b.create<NegOp>(loc, x); }
+  Value cmp(CmpPredicate p, Value x, Value y) {
+    auto t = ttype(x);
+    return b.create<CmpOp>(loc, RankedTensorType::get(t.getShape(), b.getI1Type()), p, x, y);
+  }
+  Value where(Value c, Value x, Value y, Type result) { return b.create<WhereOp>(loc, result, c, x, y); }
+  // x[mask] kept, zero elsewhere, typed like `x`.
+  Value mask(Value c, Value x) { return where(c, x, zeroLike(x), x.getType()); }
+
+  // Sums `ct` over the axes that broadcasting added or stretched, back to `target`'s shape.
+  Value unbroadcast(Value ct, Value target) {
+    auto ctt = ttype(ct);
+    auto tt = ttype(target);
+    if (ctt == tt) return ct;
+    int64_t lead = ctt.getRank() - tt.getRank();
+    if (lead > 0) {
+      SmallVector<int64_t> axes, shape;
+      for (int64_t i = 0; i < lead; ++i) axes.push_back(i);
+      for (int64_t i = lead; i < ctt.getRank(); ++i) shape.push_back(ctt.getDimSize(i));
+      ct = b.create<ReduceOp>(loc, RankedTensorType::get(shape, ctt.getElementType()), ct, ReduceKind::sum, axes, false);
+      ctt = ttype(ct);
+    }
+    SmallVector<int64_t> axes;
+    SmallVector<int64_t> shape(ctt.getShape());
+    for (int64_t i = 0; i < tt.getRank(); ++i)
+      if (tt.getDimSize(i) == 1 && ctt.getDimSize(i) != 1) {
+        axes.push_back(i);
+        shape[i] = 1;
+      }
+    if (!axes.empty())
+      ct = b.create<ReduceOp>(loc, RankedTensorType::get(shape, ctt.getElementType()), ct, ReduceKind::sum, axes, true);
+    if (ct.getType() != tt) ct = b.create<tensor::CastOp>(loc, tt, ct);
+    return ct;
+  }
+
+  // A reduction's result cotangent with the reduced axes put back as size 1.
+  Value keepdims(Value ct, ArrayRef<int64_t> axes, bool keepdim) {
+    if (keepdim) return ct;
+    for (int64_t a : axes) {  // ascending: each axis is final once inserted
+      auto t = ttype(ct);
+      SmallVector<int64_t> shape(t.getShape());
+      shape.insert(shape.begin() + a, 1);
+      ct = b.create<UnsqueezeOp>(loc, RankedTensorType::get(shape, t.getElementType()), ct, b.getI64IntegerAttr(a));
+    }
+    return ct;
+  }
+  Value broadcastTo(Value v, Value like) {
+    if (v.getType() == like.getType()) return v;
+    return b.create<BroadcastToOp>(loc, like.getType(), v, dynDims(like));
+  }
+  // The number of elements over `axes` of `x`, as a tensor with those axes kept as 1.
+  Value count(Value x, ArrayRef<int64_t> axes) {
+    auto t = ttype(x);
+    int64_t n = 1;
+    bool dynamic = false;
+    for (int64_t a : axes) {
+      if (t.isDynamicDim(a)) dynamic = true;
+      else n *= t.getDimSize(a);
+    }
+    if (!dynamic) return scalar(t.getElementType(), static_cast<double>(n));
+    SmallVector<int64_t> shape(t.getShape());
+    for (int64_t a : axes) shape[a] = 1;
+    Value ones = b.create<OnesOp>(loc, t, dynDims(x));
+    return b.create<ReduceOp>(loc, RankedTensorType::get(shape, t.getElementType()), ones, ReduceKind::sum, axes, true);
+  }
+  Value reduceKeep(Value x, ReduceKind kind, ArrayRef<int64_t> axes) {
+    auto t = ttype(x);
+    SmallVector<int64_t> shape(t.getShape());
+    for (int64_t a : axes) shape[a] = 1;
+    return b.create<ReduceOp>(loc, RankedTensorType::get(shape, t.getElementType()), x, kind, axes, true);
+  }
+  Value transposeLast2(Value x) {
+    auto t = ttype(x);
+    SmallVector<int64_t> perm, shape;
+    for (int64_t i = 0; i < t.getRank(); ++i) perm.push_back(i);
+    std::swap(perm[t.getRank() - 1], perm[t.getRank() - 2]);
+    for (int64_t p : perm) shape.push_back(t.getDimSize(p));
+    return b.create<TransposeOp>(loc, RankedTensorType::get(shape, t.getElementType()), x, b.getDenseI64ArrayAttr(perm));
+  }
+  // lhs @ rhs for rank >= 2 operands whose batch dimensions broadcast to `batch`'s.
+  Value matmul(Value lhs, Value rhs, Value batchLike) {
+    auto l = ttype(lhs), r = ttype(rhs), bt = ttype(batchLike);
+    SmallVector<int64_t> shape(bt.getShape().drop_back(2));
+    shape.push_back(l.getDimSize(l.getRank() - 2));
+    shape.push_back(r.getDimSize(r.getRank() - 1));
+    return b.create<MatmulOp>(loc, RankedTensorType::get(shape, l.getElementType()), lhs, rhs);
+  }
+  Value unsqueeze(Value x, int64_t axis) {
+    auto t = ttype(x);
+    SmallVector<int64_t> shape(t.getShape());
+    shape.insert(shape.begin() + axis, 1);
+    return b.create<UnsqueezeOp>(loc, RankedTensorType::get(shape, t.getElementType()), x, b.getI64IntegerAttr(axis));
+  }
+  Value reshapeLike(Value x, Value like) {
+    if (x.getType() == like.getType()) return x;
+    return b.create<ReshapeOp>(loc, like.getType(), x, dynDims(like));
+  }
+  // x reshaped to [M, last], M the product of the other dimensions (dynamic if any is).
+  Value flatten2(Value x) {
+    auto t = ttype(x);
+    int64_t m = 1;
+    Value dyn;
+    for (int64_t i = 0; i + 1 < t.getRank(); ++i) {
+      if (!t.isDynamicDim(i)) {
+        m *= t.getDimSize(i);
+        continue;
+      }
+      Value d = b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(i));
+      dyn = dyn ? b.create<arith::MulIOp>(loc, dyn, d).getResult() : d;
+    }
+    SmallVector<Value> dims;
+    if (dyn) {
+      if (m != 1) dyn = b.create<arith::MulIOp>(loc, dyn, b.create<arith::ConstantIndexOp>(loc, m));
+      dims.push_back(dyn);
+    }
+    if (t.isDynamicDim(t.getRank() - 1))
+      dims.push_back(b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(t.getRank() - 1)));
+    auto rt = RankedTensorType::get({dyn ? ShapedType::kDynamic : m, t.getDimSize(t.getRank() - 1)}, t.getElementType());
+    return b.create<ReshapeOp>(loc, rt, x, dims);
+  }
+};
+
+// The rule of each op: fills `out` (one entry per operand, null for zero) or fails.
+LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVectorImpl<Value>& out) {
+  out.assign(op->getNumOperands(), Value());
+  Value ct = cts.empty() ? Value() : cts[0];
+  if (op->getNumResults() == 1 && !ct) return success();  // nothing flows back
+  G g{b, op->getLoc()};
+  auto binary = [&](Value dl, Value dr) {
+    if (dl && isFloatTensor(op->getOperand(0))) out[0] = g.unbroadcast(dl, op->getOperand(0));
+    if (dr && isFloatTensor(op->getOperand(1))) out[1] = g.unbroadcast(dr, op->getOperand(1));
+    return success();
+  };
+  return llvm::TypeSwitch<Operation*, LogicalResult>(op)
+      // Zero almost everywhere, or not differentiable: no cotangent flows back.
+      .Case<CmpOp, AndOp, OrOp, XorOp, NotOp, FloorDivOp, OneHotOp, HasNanOp, HasInfOp, ZerosOp, OnesOp, FullOp,
+            ArangeOp, RandnOp, RandOp, DimOp, LoadOp, PrintOp, SaveOp>([](auto) { return success(); })
+      .Case<AddOp>([&](auto) { return binary(ct, ct); })
+      .Case<SubOp>([&](auto) { return binary(ct, g.neg(ct)); })
+      .Case<MulOp>([&](MulOp m) { return binary(g.mul(ct, m.getRhs()), g.mul(ct, m.getLhs())); })
+      .Case<DivOp>([&](DivOp d) {
+        if (!isFloatTensor(d.getResult())) return success();
+        return binary(g.div(ct, d.getRhs()), g.neg(g.div(g.mul(ct, d.getResult()), d.getRhs())));
+      })
+      .Case<PowOp>([&](PowOp p) {
+        Value x = p.getLhs(), y = p.getRhs();
+        Type elt = ttype(x).getElementType();
+        Value ym1 = g.sub(y, g.scalar(elt, 1.0));
+        Value xpow = b.create<PowOp>(g.loc, p.getType(), x, ym1);
+        Value dl = g.mul(g.mul(ct, y), xpow);
+        Value logx = b.create<LogOp>(g.loc, x);
+        // d/dy x**y = x**y log x, taken as 0 where x == 0 (as PyTorch does).
+        Value dr = g.mul(g.mul(ct, p.getResult()), logx);
+        dr = g.where(g.cmp(CmpPredicate::eq, p.getResult(), g.zeroLike(x)), g.zeroLike(x), dr, dr.getType());
+        return binary(dl, dr);
+      })
+      .Case<MaximumOp, MinimumOp>([&](auto m) {
+        bool isMax = isa<MaximumOp>(m.getOperation());
+        Value lhsB = g.broadcastTo(m.getLhs(), m.getResult());
+        Value c = g.cmp(isMax ? CmpPredicate::ge : CmpPredicate::le, lhsB, m.getRhs());
+        return binary(g.mask(c, ct), g.where(c, g.zeroLike(ct), ct, ct.getType()));
+      })
+      .Case<ModOp>([&](ModOp m) {
+        if (!isFloatTensor(m.getResult())) return success();
+        Value q = b.create<FloorDivOp>(g.loc, m.getType(), m.getLhs(), m.getRhs());
+        return binary(ct, g.neg(g.mul(ct, q)));
+      })
+      .Case<NegOp>([&](auto) { out[0] = g.neg(ct); return success(); })
+      .Case<ExpOp>([&](ExpOp e) { out[0] = g.mul(ct, e.getResult()); return success(); })
+      .Case<LogOp>([&](LogOp l) { out[0] = g.div(ct, l.getInput()); return success(); })
+      .Case<Log1pOp>([&](Log1pOp l) {
+        out[0] = g.div(ct, g.add(l.getInput(), g.scalar(ttype(ct).getElementType(), 1.0)));
+        return success();
+      })
+      .Case<SqrtOp>([&](SqrtOp s) {
+        out[0] = g.div(g.mul(ct, g.scalar(ttype(ct).getElementType(), 0.5)), s.getResult());
+        return success();
+      })
+      .Case<RsqrtOp>([&](RsqrtOp s) {
+        Value y = s.getResult();
+        out[0] = g.mul(g.mul(g.mul(g.mul(ct, y), y), y), g.scalar(ttype(ct).getElementType(), -0.5));
+        return success();
+      })
+      .Case<SinOp>([&](SinOp s) { out[0] = g.mul(ct, b.create<CosOp>(g.loc, s.getInput())); return success(); })
+      .Case<CosOp>([&](CosOp c) { out[0] = g.neg(g.mul(ct, b.create<SinOp>(g.loc, c.getInput()))); return success(); })
+      .Case<TanhOp>([&](TanhOp t) {
+        Value y = t.getResult();
+        // 1 - y*y
+        out[0] = g.mul(ct, b.create<SubOp>(g.loc, y.getType(), g.scalar(ttype(y).getElementType(), 1.0), g.mul(y, y)));
+        return success();
+      })
+      .Case<SigmoidOp>([&](SigmoidOp s) {
+        Value y = s.getResult();
+        Value one = g.scalar(ttype(y).getElementType(), 1.0);
+        out[0] = g.mul(g.mul(ct, y), b.create<SubOp>(g.loc, y.getType(), one, y));
+        return success();
+      })
+      .Case<SiluOp>([&](SiluOp s) {
+        Value x = s.getInput();
+        Value sg = b.create<SigmoidOp>(g.loc, x);
+        Value one = g.scalar(ttype(x).getElementType(), 1.0);
+        // silu' = s (1 + x (1 - s))
+        Value oneMinus = b.create<SubOp>(g.loc, x.getType(), one, sg);
+        out[0] = g.mul(ct, g.mul(sg, g.add(g.mul(x, oneMinus), one)));
+        return success();
+      })
+      .Case<ReluOp>([&](ReluOp r) {
+        if (!isFloatTensor(r.getResult())) return success();
+        out[0] = g.mask(g.cmp(CmpPredicate::gt, r.getInput(), g.zeroLike(r.getInput())), ct);
+        return success();
+      })
+      .Case<AbsOp>([&](AbsOp a) {
+        if (!isFloatTensor(a.getResult())) return success();
+        Value x = a.getInput();
+        Value pos = g.mask(g.cmp(CmpPredicate::gt, x, g.zeroLike(x)), ct);
+        out[0] = g.where(g.cmp(CmpPredicate::lt, x, g.zeroLike(x)), g.neg(ct), pos, ct.getType());
+        return success();
+      })
+      .Case<ClampOp>([&](ClampOp c) {
+        if (!isFloatTensor(c.getResult())) return success();
+        Value x = c.getInput();
+        Type elt = ttype(x).getElementType();
+        Value keep;
+        if (c.getMin()) keep = g.cmp(CmpPredicate::ge, x, g.scalar(elt, c.getMin()->convertToDouble()));
+        if (c.getMax()) {
+          Value le = g.cmp(CmpPredicate::le, x, g.scalar(elt, c.getMax()->convertToDouble()));
+          keep = keep ? b.create<AndOp>(g.loc, le.getType(), keep, le).getResult() : le;
+        }
+        out[0] = g.mask(keep, ct);
+        return success();
+      })
+      .Case<CastOp>([&](CastOp c) {
+        if (isFloatTensor(c.getInput()) && isFloatTensor(c.getResult()))
+          out[0] = b.create<CastOp>(g.loc, c.getInput().getType(), ct);
+        return success();
+      })
+      .Case<WhereOp>([&](WhereOp w) {
+        if (isFloatTensor(w.getLhs())) out[1] = g.unbroadcast(g.mask(w.getCond(), ct), w.getLhs());
+        if (isFloatTensor(w.getRhs()))
+          out[2] = g.unbroadcast(g.where(w.getCond(), g.zeroLike(ct), ct, ct.getType()), w.getRhs());
+        return success();
+      })
+      .Case<ReduceOp>([&](ReduceOp r) -> LogicalResult {
+        Value x = r.getInput();
+        if (!isFloatTensor(x) || r.getKind() == ReduceKind::argmax || r.getKind() == ReduceKind::argmin) return success();
+        ArrayRef<int64_t> axes = r.getAxes();
+        Value ctk = g.keepdims(ct, axes, r.getKeepdim());
+        Value yk = g.keepdims(r.getResult(), axes, r.getKeepdim());
+        Value full = g.broadcastTo(ctk, x);
+        switch (r.getKind()) {
+          case ReduceKind::sum: out[0] = full; break;
+          case ReduceKind::mean: out[0] = g.div(full, g.count(x, axes)); break;
+          case ReduceKind::max:
+          case ReduceKind::min: {
+            // Ties share the cotangent equally (as torch.amax).
+            Value hit = g.cmp(CmpPredicate::eq, x, yk);
+            Value hits = b.create<CastOp>(g.loc, x.getType(), hit);
+            Value n = g.reduceKeep(hits, ReduceKind::sum, axes);
+            out[0] = g.div(g.mul(full, hits), g.broadcastTo(n, x));
+            break;
+          }
+          case ReduceKind::logsumexp: out[0] = g.mul(full, b.create<ExpOp>(g.loc, g.sub(x, yk))); break;
+          case ReduceKind::var: {
+            Value centered = g.sub(x, g.reduceKeep(x, ReduceKind::mean, axes));
+            out[0] = g.div(g.mul(g.mul(full, centered), g.scalar(ttype(x).getElementType(), 2.0)), g.count(x, axes));
+            break;
+          }
+          case ReduceKind::std: {
+            Value centered = g.sub(x, g.reduceKeep(x, ReduceKind::mean, axes));
+            out[0] = g.div(g.div(g.mul(full, centered), g.count(x, axes)), g.broadcastTo(yk, x));
+            break;
+          }
+          case ReduceKind::prod: out[0] = g.div(g.mul(full, g.broadcastTo(yk, x)), x); break;
+          default: return failure();
+        }
+        return success();
+      })
+      .Case<NormOp>([&](NormOp n) {
+        out[0] = g.div(g.mul(n.getInput(), ct), n.getResult());
+        return success();
+      })
+      .Case<MatmulOp>([&](MatmulOp m) {
+        Value a = m.getLhs(), bm = m.getRhs(), c = ct;
+        bool aVec = ttype(a).getRank() == 1, bVec = ttype(bm).getRank() == 1;
+        if (aVec) {
+          a = g.unsqueeze(a, 0);
+          c = g.unsqueeze(c, ttype(c).getRank() - (bVec ? 0 : 1));
+        }
+        if (bVec) {
+          bm = g.unsqueeze(bm, 1);
+          c = g.unsqueeze(c, ttype(c).getRank());
+        }
+        Value da = g.unbroadcast(g.matmul(c, g.transposeLast2(bm), c), a);
+        Value db = g.unbroadcast(g.matmul(g.transposeLast2(a), c, c), bm);
+        out[0] = aVec ? g.reshapeLike(da, m.getLhs()) : da;
+        out[1] = bVec ? g.reshapeLike(db, m.getRhs()) : db;
+        return success();
+      })
+      .Case<TransposeOp>([&](TransposeOp t) {
+        ArrayRef<int64_t> perm = t.getPerm();
+        SmallVector<int64_t> inv(perm.size());
+        for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
+        out[0] = b.create<TransposeOp>(g.loc, t.getInput().getType(), ct, b.getDenseI64ArrayAttr(inv));
+        return success();
+      })
+      .Case<ReshapeOp, SqueezeOp, UnsqueezeOp>([&](auto r) {
+        out[0] = g.reshapeLike(ct, r->getOperand(0));
+        return success();
+      })
+      .Case<BroadcastToOp>([&](BroadcastToOp r) {
+        out[0] = g.unbroadcast(ct, r.getInput());
+        return success();
+      })
+      .Case<SoftmaxOp>([&](SoftmaxOp s) {
+        Value y = s.getResult();
+        int64_t axis = static_cast<int64_t>(s.getAxis());
+        Value dot = g.reduceKeep(g.mul(ct, y), ReduceKind::sum, {axis});
+        out[0] = g.mul(y, g.sub(ct, dot));
+        return success();
+      })
+      .Case<LogSoftmaxOp>([&](LogSoftmaxOp s) {
+        int64_t axis = static_cast<int64_t>(s.getAxis());
+        Value sum = g.reduceKeep(ct, ReduceKind::sum, {axis});
+        out[0] = g.sub(ct, g.mul(b.create<ExpOp>(g.loc, s.getResult()), sum));
+        return success();
+      })
+      .Case<CrossEntropyOp>([&](CrossEntropyOp c) {
+        // mean over rows of -log_softmax(logits)[label]: (softmax - one_hot) * ct / rows.
+        Value logits = c.getLogits();
+        auto lt = ttype(logits);
+        int64_t axis = lt.getRank() - 1;
+        Value p = b.create<SoftmaxOp>(g.loc, logits, axis, false);
+        Value oh = b.create<OneHotOp>(g.loc, lt, c.getLabels(), b.getI64IntegerAttr(lt.getDimSize(axis)));
+        if (lt.isDynamicDim(axis)) return failure();
+        SmallVector<int64_t> rows;
+        for (int64_t i = 0; i < axis; ++i) rows.push_back(i);
+        Value n = rows.empty() ? g.scalar(lt.getElementType(), 1.0) : g.count(logits, rows);
+        out[0] = g.div(g.mul(g.sub(p, oh), ct), n);
+        return success();
+      })
+      .Case<LinearOp>([&](LinearOp l) {
+        Value x = l.getInput(), w = l.getWeight();
+        auto xt = ttype(x);
+        // dx = ct @ w^T
+        Value wt = g.transposeLast2(w);
+        auto ctt = ttype(ct);
+        SmallVector<int64_t> dxShape(ctt.getShape().drop_back());
+        dxShape.push_back(ttype(w).getDimSize(0));
+        out[0] = b.create<MatmulOp>(g.loc, RankedTensorType::get(dxShape, ctt.getElementType()), ct, wt);
+        if (out[0].getType() != x.getType()) out[0] = b.create<tensor::CastOp>(g.loc, x.getType(), out[0]);
+        // dw = x2^T @ ct2 over all rows; db = the sum of ct over rows.
+        Value x2 = xt.getRank() == 1 ? g.unsqueeze(x, 0) : g.flatten2(x);
+        Value c2 = ctt.getRank() == 1 ? g.unsqueeze(ct, 0) : g.flatten2(ct);
+        Value dw = g.matmul(g.transposeLast2(x2), c2, c2);
+        if (dw.getType() != w.getType()) dw = b.create<tensor::CastOp>(g.loc, w.getType(), dw);
+        out[1] = dw;
+        if (l.getBias()) out[2] = g.unbroadcast(ct, l.getBias());
+        return success();
+      })
+      .Default([](Operation*) { return failure(); });
+}
+
+template <typename Op>
+struct GradientModel : GradientOpInterface::ExternalModel<GradientModel<Op>, Op> {
+  LogicalResult buildGradient(Operation* op, OpBuilder& b, ArrayRef<Value> cts,
+                              SmallVectorImpl<Value>& out) const {
+    return rule(op, b, cts, out);
+  }
+};
+
+template <typename... Ops>
+void attachAll(MLIRContext* ctx) {
+  (Ops::template attachInterface<GradientModel<Ops>>(*ctx), ...);
+}
+
+} // namespace
+
+namespace mlir::tessera {
+
+void registerGradientModels(DialectRegistry& registry) {
+  registry.addExtension(+[](MLIRContext* ctx, TesseraDialect*) {
+    attachAll<
+#define GET_OP_LIST
+#include "ir/graph/TesseraOps.cpp.inc"
+        >(ctx);
+  });
+}
+
+} // namespace mlir::tessera

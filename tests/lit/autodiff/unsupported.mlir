@@ -1,0 +1,31 @@
+// Gradients the pass does not build yet are E0900-style errors at the op.
+// RUN: %tessera_opt %s --split-input-file --tessera-reverse-ad --verify-diagnostics
+
+func.func private @loop(%x: tensor<f32>) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %c3 = arith.constant 3 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{not yet supported: gradients through loops}}
+  %r = scf.for %i = %c0 to %c3 step %c1 iter_args(%a = %x) -> (tensor<f32>) {
+    %y = tessera.mul %a, %a : (tensor<f32>, tensor<f32>) -> tensor<f32>
+    scf.yield %y : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @use_loop(%x: tensor<f32>) -> tensor<f32> {
+  %g = tessera.grad @loop(%x) {argnums = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func private @embed(%t: tensor<10x4xf32>, %i: tensor<3xi64>) -> tensor<f32> {
+  // expected-error @+1 {{not yet supported: the gradient of 'tessera.embedding'}}
+  %0 = tessera.embedding %t, %i : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  %1 = tessera.reduce sum %0 axes = [0, 1] : tensor<3x4xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+func.func @use_embed(%t: tensor<10x4xf32>, %i: tensor<3xi64>) -> tensor<10x4xf32> {
+  %g = tessera.grad @embed(%t, %i) {argnums = array<i64: 0>} : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<10x4xf32>
+  return %g : tensor<10x4xf32>
+}
