@@ -553,6 +553,11 @@ struct CheckerImpl {
       if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
       return unknown_type();
     }
+    if (auto* tu = dyn_cast<TupleExpr>(e)) {  // `-> (Tensor[N], f32)`: the same as Tuple[...]
+      std::vector<Type> elems;
+      for (const Expr* x : tu->elements) elems.push_back(annotation(x));
+      return tuple_type(elems);
+    }
     diags.report(DiagKind::NotYetSupported, e->range, fmt::format("the type annotation '{}'", print_expr(e)));
     return unknown_type();
   }
@@ -809,6 +814,7 @@ struct CheckerImpl {
     size_t errors_before = diags.error_count();
     block(info.def->body);
     info.typed.ok = diags.error_count() == errors_before;
+    info.checked = true;
     c.solver().pop();
     c.current_ = nullptr;
     fn = nullptr;
@@ -1058,7 +1064,11 @@ struct CheckerImpl {
       fn->typed.expr_types[r->value] = fn->ret;
       t = fn->ret;
     }
-    if (fn) fn->typed.inferred_return = t;
+    if (fn) {
+      // Returns that disagree leave the inferred type unknown (callers then need an annotation).
+      Type& inferred = fn->typed.inferred_return;
+      inferred = !inferred || to_string(inferred) == to_string(t) ? t : unknown_type();
+    }
     if (!fn || !fn->ret || !r->value) return;
     check_return(t, fn->ret, r);
   }
@@ -1823,7 +1833,13 @@ struct CheckerImpl {
       }
     }
     if (fn) fn->typed.calls[call] = CallTarget{&callee.typed, subst};
-    if (!callee.ret) return unknown_type();
+    // Without an annotation, a callee checked earlier (defined above the caller) gives the type
+    // its returns inferred: `def two(x): return x * 2.0, x.sum()` then `a, b = two(x)`.
+    if (!callee.ret) {
+      const Type& inferred = callee.typed.inferred_return;
+      if (!inferred || is_unknown(inferred) || !callee.checked) return unknown_type();
+      return substitute(inferred, subst);
+    }
     return substitute(callee.ret, subst);
   }
 

@@ -56,6 +56,7 @@ struct FunctionInfo {
   std::set<FunctionInfo*> callees;
   std::vector<std::pair<SourceRange, unsigned>> effect_sites;  // where each direct effect comes from
   bool is_model = false;  // declares parameters through tessera.nn layers
+  bool checked = false;   // its body has been checked (callers may use its inferred return type)
   TypedFunction typed;
 };
 

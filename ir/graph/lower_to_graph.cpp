@@ -309,7 +309,7 @@ class Lowerer {
     std::vector<mlir::Type> inputs, outputs;
     for (const auto& p : f.params) inputs.push_back(to_mlir(p.type, p.range));
     Type ret = f.declared_return ? f.declared_return : f.inferred_return;
-    if (ret && ret->kind != TypeKind::None) outputs.push_back(to_mlir(ret, f.range));
+    if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs);
     fn_ = saved_fn;
     dim_subst_ = saved;
     mlir::OpBuilder::InsertionGuard guard(b_);
@@ -339,9 +339,44 @@ class Lowerer {
       b_.create<mlir::func::ReturnOp>(end);
     } else {
       if (!returned_) unsupported(f.range, fmt::format("'{}' does not end with a return", f.name));
-      mlir::Value v = convert(*returned_, func.getFunctionType().getResult(0), f.range);
-      b_.create<mlir::func::ReturnOp>(end, v);
+      // A tuple returns its elements (flattened, in order) as the function's results.
+      std::vector<Local> parts;
+      flat_locals(*returned_, f.range, parts);
+      auto results = func.getFunctionType().getResults();
+      if (parts.size() != results.size()) unsupported(f.range, fmt::format("what '{}' returns", f.name));
+      std::vector<mlir::Value> values;
+      for (size_t i = 0; i < parts.size(); ++i) values.push_back(convert(parts[i], results[i], f.range));
+      b_.create<mlir::func::ReturnOp>(end, values);
     }
+  }
+
+  // Tuples cross function boundaries flattened: (a, (b, c)) is three results.
+  void flat_types(const Type& t, const SourceRange& where, std::vector<mlir::Type>& out) {
+    if (t && t->kind == TypeKind::Tuple) {
+      for (const Type& e : t->elems) flat_types(e, where, out);
+      return;
+    }
+    out.push_back(to_mlir(t, where));
+  }
+
+  void flat_locals(const Local& l, const SourceRange& where, std::vector<Local>& out) {
+    if (l.type && l.type->kind == TypeKind::Tuple) {
+      if (l.elems.size() != l.type->elems.size()) unsupported(where, "a tuple whose parts are not known");
+      for (const Local& e : l.elems) flat_locals(e, where, out);
+      return;
+    }
+    out.push_back(l);
+  }
+
+  // The inverse of flat_locals: rebuilds a value of type `t` from results[next...].
+  Local unflatten(const Type& t, mlir::ValueRange results, size_t& next) {
+    if (t && t->kind == TypeKind::Tuple) {
+      Local out;
+      out.type = t;
+      for (const Type& e : t->elems) out.elems.push_back(unflatten(e, results, next));
+      return out;
+    }
+    return {results[next++], t};
   }
 
   // ------------------------------------------------------------- statements
@@ -782,6 +817,13 @@ class Lowerer {
       }
       case NodeKind::BoolLiteralExpr:
         return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getBoolAttr(cast<BoolLiteralExpr>(e)->value)), t};
+      case NodeKind::TupleExpr: {
+        // `(a, b)`: a tuple of values (returned, unpacked or passed on as a whole).
+        Local out;
+        out.type = t;
+        for (const Expr* x : cast<TupleExpr>(e)->elements) out.elems.push_back(expr(x));
+        return out;
+      }
       case NodeKind::NameExpr: {
         auto* n = cast<NameExpr>(e);
         if (Local* l = lookup(n->name)) return *l;
@@ -1793,8 +1835,8 @@ class Lowerer {
     auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
     calls_.push_back({current_func_.getOperation(), f.getOperation(), callee.name, c->range});
     if (call.getNumResults() == 0) return {mlir::Value{}, t};
-    mlir::Value result = call.getResult(0);
-    return {result, t};
+    size_t next = 0;
+    return unflatten(t, call.getResults(), next);
   }
 
 };
