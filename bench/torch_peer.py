@@ -5,6 +5,7 @@ cpu_bench starts it with /usr/bin/python3 (Debian's python3-torch), writes the i
 .npy files, and sends one command per line; every command answers one line:
   threads N                  -> "ok"            torch.set_num_threads(N)
   load NAME DIR              -> "ok"            reads DIR/NAME_in<i>.npy, preallocates
+                                                (train: builds the model and its AdamW state)
   time NAME                  -> seconds         one timed call of the peer (after `load`)
   check NAME OURS.npy RTOL ATOL -> "ok MAXERR" or "mismatch MAXERR"
   quit
@@ -27,11 +28,34 @@ PEERS = {
     "sgemm": lambda a, b: a @ b,
 }
 
-ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2}
+ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "train": 14}
+
+
+class TrainStep:
+    """One training step of the MLP of cpu_bench's `train`: forward, loss.backward(),
+    torch.optim.AdamW.step() (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01).
+    Inputs (cpu_bench's order): w1 b1 w2 b2, 8 moment tensors (zeros: AdamW keeps its own),
+    x, labels. Each call is one step on the state made at construction; returns the new w1."""
+
+    def __init__(self, *args):
+        w1, b1, w2, b2 = (a.clone().requires_grad_(True) for a in args[:4])
+        self.params = [w1, b1, w2, b2]
+        self.x, self.labels = args[12], args[13]
+        self.opt = torch.optim.AdamW(self.params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+
+    def __call__(self):
+        with torch.enable_grad():
+            w1, b1, w2, b2 = self.params
+            self.opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(torch.relu(self.x @ w1 + b1) @ w2 + b2, self.labels)
+            loss.backward()
+            self.opt.step()
+        return w1.detach()
 
 
 def main():
     inputs = {}
+    stateful = {}
     out = sys.stdout
     for line in sys.stdin:
         parts = line.split()
@@ -46,11 +70,18 @@ def main():
         elif cmd == "load":
             name, d = parts[1], parts[2]
             inputs[name] = [torch.from_numpy(np.load(f"{d}/{name}_in{i}.npy")) for i in range(ARITY[name])]
-            PEERS[name](*inputs[name])  # warm the allocator
+            if name == "train":  # stateful: the timed calls are steps of one optimizer
+                stateful[name] = TrainStep(*inputs[name])
+                stateful[name]()  # warm up
+            else:
+                PEERS[name](*inputs[name])  # warm the allocator
             reply = "ok"
         elif cmd == "time":
             name = parts[1]
-            f, args = PEERS[name], inputs[name]
+            if name in stateful:
+                f, args = stateful[name], []
+            else:
+                f, args = PEERS[name], inputs[name]
             t0 = time.perf_counter()
             r = f(*args)
             t1 = time.perf_counter()
@@ -58,7 +89,10 @@ def main():
             reply = f"{t1 - t0:.9f}"
         elif cmd == "check":
             name, ours_path, rtol, atol = parts[1], parts[2], float(parts[3]), float(parts[4])
-            expected = PEERS[name](*inputs[name]).double()
+            if name == "train":  # one step from the loaded state
+                expected = TrainStep(*inputs[name])().double()
+            else:
+                expected = PEERS[name](*inputs[name]).double()
             ours = torch.from_numpy(np.load(ours_path)).double()
             if ours.shape != expected.shape:
                 reply = f"mismatch shape {tuple(ours.shape)} vs {tuple(expected.shape)}"
@@ -68,6 +102,7 @@ def main():
                 reply = f"{'ok' if good else 'mismatch'} {err:.3g}"
         elif cmd == "drop":
             inputs.pop(parts[1], None)
+            stateful.pop(parts[1], None)
             reply = "ok"
         else:
             reply = f"error unknown command {cmd}"
