@@ -1280,6 +1280,29 @@ struct CheckerImpl {
     return t;
   }
 
+  // Arithmetic on Params, tensor by tensor: `params - 0.1 * grads` (+ - * / with Params of the
+  // same names or a number).
+  Type params_binary(BinaryOp op, const Type& l, const Type& r, SourceRange range, const std::string& spelling) {
+    bool arith = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Div;
+    auto number = [](const Type& t) { return t->kind == TypeKind::Int || t->kind == TypeKind::Float; };
+    const Type& p = l->kind == TypeKind::Params ? l : r;
+    const Type& other = l->kind == TypeKind::Params ? r : l;
+    if (arith && number(other)) return p;
+    if (arith && other->kind == TypeKind::Params) {
+      if (l->fields.empty()) return r;
+      if (r->fields.empty() || l->fields == r->fields) return l;
+      diags.report(DiagKind::TypeMismatch, range, fmt::format("'{}' of Params with different names", spelling))
+          .note("left: " + to_string(l))
+          .note("right: " + to_string(r));
+      return unknown_type();
+    }
+    diags.report(DiagKind::TypeMismatch, range,
+                 fmt::format("'{}' of {} and {}: Params take + - * / with Params of the same names or a number",
+                             spelling, l->kind == TypeKind::Params ? "Params" : to_string(l),
+                             r->kind == TypeKind::Params ? "Params" : to_string(r)));
+    return unknown_type();
+  }
+
   Type binary(BinaryOp op, const Type& l, const Type& r, SourceRange range, SourceRange lrange, SourceRange rrange,
               const std::string& spelling) {
     if (op == BinaryOp::And || op == BinaryOp::Or) {
@@ -1293,6 +1316,7 @@ struct CheckerImpl {
       }
       return unknown_type();
     }
+    if (l->kind == TypeKind::Params || r->kind == TypeKind::Params) return params_binary(op, l, r, range, spelling);
     if (op == BinaryOp::MatMul) return c.matmul(l, r, range, lrange, rrange);
     // Integer arithmetic on dimension values stays symbolic.
     if (l->kind == TypeKind::Int && r->kind == TypeKind::Int) {

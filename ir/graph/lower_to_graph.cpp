@@ -937,6 +937,7 @@ class Lowerer {
         }
         Local l = expr(bin->lhs);
         Local r = expr(bin->rhs);
+        if (l.object == "params" || r.object == "params") return params_binary(bin->op, l, r, t, e->range);
         return binary(bin->op, l, r, t, e->range);
       }
       case NodeKind::CompareExpr: return compare(cast<CompareExpr>(e), t);
@@ -1663,6 +1664,23 @@ class Lowerer {
     Local v = expr(e);
     if (v.object != "params") unsupported(e->range, "Params that are not known here (from ts.init, an optimizer or a Params argument)");
     return v;
+  }
+
+  // `params - 0.1 * grads`: the operation on each tensor (matched by name), or with a number.
+  Local params_binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range) {
+    const Local& p = l.object == "params" ? l : r;
+    Local out = p;
+    out.type = t;
+    std::vector<Local> others;
+    bool both = l.object == "params" && r.object == "params";
+    if (both) others = by_names(l.object == "params" && &p == &l ? r : l, p.names, range);
+    for (size_t i = 0; i < p.elems.size(); ++i) {
+      const Local& mine = p.elems[i];
+      const Local& other = both ? others[i] : (&p == &l ? r : l);
+      Local a = &p == &l ? mine : other, b = &p == &l ? other : mine;
+      out.elems[i] = binary(bop, a, b, mine.type, range);
+    }
+    return out;
   }
 
   // `grads` in the order of `names`.
