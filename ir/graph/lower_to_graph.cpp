@@ -1304,12 +1304,9 @@ class Lowerer {
     if (name == "print") return print(c, t);
     if (name == "SGD" || name == "AdamW") return make_optimizer(c, name, t);
     if (name == "clip_grad_norm") return clip_grad_norm(c, t);
-    if (name == "save" || name == "load")
-      for (const Expr* a : positional(c)) {
-        Type at = type_of(a);
-        if (at && at->kind == TypeKind::Params) unsupported(c->range, "saving and loading Params (.npz files)");
-      }
-    if (name == "load" && t && t->kind == TypeKind::Params) unsupported(c->range, "saving and loading Params (.npz files)");
+    if (name == "save" && !positional(c).empty())
+      if (Type at = type_of(positional(c)[0]); at && at->kind == TypeKind::Params) return save_params(c, t);
+    if (name == "load" && t && t->kind == TypeKind::Params) unsupported(c->range, "loading Params (.npz files)");
     if (name == "split" && !positional(c).empty()) return split(c, expr(positional(c)[0]), t, 1);
     if (name == "load") return load(c, t);
     if (name == "save") return save(c, t);
@@ -1664,6 +1661,25 @@ class Lowerer {
     Local v = expr(e);
     if (v.object != "params") unsupported(e->range, "Params that are not known here (from ts.init, an optimizer or a Params argument)");
     return v;
+  }
+
+  // save(params, "p.npz"): one tessera.save per tensor, marked as a member of the archive; the
+  // last one writes it (docs/models.md).
+  Local save_params(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    if (args.size() != 2) unsupported(c->range, "save of Params with other than (params, path)");
+    Local bundle = params_value(args[0]);
+    std::string path = path_arg(c, args[1]);
+    if (bundle.elems.empty()) unsupported(c->range, "saving Params without parameters");
+    for (size_t i = 0; i < bundle.elems.size(); ++i) {
+      mlir::OperationState st(loc(c->range), "tessera.save");
+      st.addOperands(bundle.elems[i].value);
+      st.addAttribute("path", b_.getStringAttr(path));
+      st.addAttribute("npz_member", b_.getStringAttr(bundle.names[i]));
+      if (i + 1 == bundle.elems.size()) st.addAttribute("npz_commit", b_.getUnitAttr());
+      b_.create(st);
+    }
+    return {mlir::Value{}, t};
   }
 
   // `params - 0.1 * grads`: the operation on each tensor (matched by name), or with a number.
