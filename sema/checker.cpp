@@ -1278,6 +1278,29 @@ struct CheckerImpl {
     return t;
   }
 
+  // Arithmetic on Params, tensor by tensor: `params - 0.1 * grads` (+ - * / with Params of the
+  // same names or a number).
+  Type params_binary(BinaryOp op, const Type& l, const Type& r, SourceRange range, const std::string& spelling) {
+    bool arith = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Div;
+    auto number = [](const Type& t) { return t->kind == TypeKind::Int || t->kind == TypeKind::Float; };
+    const Type& p = l->kind == TypeKind::Params ? l : r;
+    const Type& other = l->kind == TypeKind::Params ? r : l;
+    if (arith && number(other)) return p;
+    if (arith && other->kind == TypeKind::Params) {
+      if (l->fields.empty()) return r;
+      if (r->fields.empty() || l->fields == r->fields) return l;
+      diags.report(DiagKind::TypeMismatch, range, fmt::format("'{}' of Params with different names", spelling))
+          .note("left: " + to_string(l))
+          .note("right: " + to_string(r));
+      return unknown_type();
+    }
+    diags.report(DiagKind::TypeMismatch, range,
+                 fmt::format("'{}' of {} and {}: Params take + - * / with Params of the same names or a number",
+                             spelling, l->kind == TypeKind::Params ? "Params" : to_string(l),
+                             r->kind == TypeKind::Params ? "Params" : to_string(r)));
+    return unknown_type();
+  }
+
   Type binary(BinaryOp op, const Type& l, const Type& r, SourceRange range, SourceRange lrange, SourceRange rrange,
               const std::string& spelling) {
     if (op == BinaryOp::And || op == BinaryOp::Or) {
@@ -1291,6 +1314,7 @@ struct CheckerImpl {
       }
       return unknown_type();
     }
+    if (l->kind == TypeKind::Params || r->kind == TypeKind::Params) return params_binary(op, l, r, range, spelling);
     if (op == BinaryOp::MatMul) return c.matmul(l, r, range, lrange, rrange);
     // Integer arithmetic on dimension values stays symbolic.
     if (l->kind == TypeKind::Int && r->kind == TypeKind::Int) {
@@ -1450,6 +1474,25 @@ struct CheckerImpl {
     return unknown_type();
   }
 
+  // `params["linear_0.w"]`: a string constant key, checked against the bundle's names.
+  Type params_entry(const Type& obj, const SubscriptExpr* s) {
+    auto* key = s->indices.size() == 1 ? dyn_cast<StringLiteralExpr>(s->indices[0]) : nullptr;
+    if (!key) {
+      diags.report(DiagKind::TypeMismatch, s->range, "Params are indexed by a parameter name in a string constant")
+          .help(fmt::format("for example params[\"{}\"]", obj->fields[0]));
+      return unknown_type();
+    }
+    for (size_t i = 0; i < obj->fields.size(); ++i)
+      if (obj->fields[i] == key->value) return obj->elems[i];
+    std::string names;
+    for (const auto& f : obj->fields) names += (names.empty() ? "" : ", ") + f;
+    auto b = diags.report(DiagKind::UnknownParam, s->indices[0]->range, key->value);
+    b.note("the parameters are " + names);
+    std::string guess = closest_name(key->value, obj->fields);
+    if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+    return unknown_type();
+  }
+
   Type subscript(const SubscriptExpr* s) {
     Type obj = expr(s->object);
     std::vector<Type> index_types;
@@ -1477,6 +1520,7 @@ struct CheckerImpl {
       }
       return unknown_type();
     }
+    if (obj->kind == TypeKind::Params && !obj->fields.empty()) return params_entry(obj, s);
     if (obj->kind == TypeKind::Params || obj->kind == TypeKind::Object) return tensor_type(DType::F32, std::nullopt);
     if (!is_tensor(obj)) return unknown_type();
     if (!obj->shape) return tensor_type(obj->dtype, std::nullopt, obj->policy);
@@ -1589,7 +1633,9 @@ struct CheckerImpl {
       if (obj && (obj->kind == TypeKind::Posterior || obj->kind == TypeKind::Params ||
                   obj->kind == TypeKind::Object || obj->kind == TypeKind::Distribution)) {
         std::vector<Arg> kwargs;
-        args_of(call, kwargs);
+        std::vector<Arg> pos = args_of(call, kwargs);
+        if (obj->kind == TypeKind::Object && obj->name == "optimizer" && attr->name == "step")
+          return optimizer_step(call, pos);
         return object_method(obj, attr->name, call);
       }
       if (obj && obj->kind != TypeKind::Module) {
@@ -1609,6 +1655,7 @@ struct CheckerImpl {
         return user_call(*const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(callee->ref)), call, pos, kwargs);
       auto* op = static_cast<const BuiltinOp*>(callee->ref);
       Call info{op->name, call->range, nullptr, pos, kwargs};
+      info.expr = call;
       c.add_effect(op->effects, call->range);
       Type t = op->rule(c, info);
       static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "argmax"};
@@ -1694,6 +1741,31 @@ struct CheckerImpl {
     return false;
   }
 
+  // `opt.step(params, grads)`: Params of the same names; the result has params' layout.
+  Type optimizer_step(const CallExpr* call, const std::vector<Arg>& pos) {
+    if (pos.size() != 2) {
+      diags.report(DiagKind::WrongArgumentCount, call->range, "step", plural(2, "argument"), pos.size(),
+                   pos.size() == 1 ? "was" : "were");
+      return unknown_type();
+    }
+    if (is_unknown(pos[0].type)) return unknown_type();
+    for (const Arg& a : pos)
+      if (!is_unknown(a.type) && a.type->kind != TypeKind::Params) {
+        diags.report(DiagKind::TypeMismatch, a.range, fmt::format("opt.step expects Params, found {}", to_string(a.type)));
+        return unknown_type();
+      }
+    const Type& p = pos[0].type;
+    const Type& g = pos[1].type;
+    if (is_unknown(g) || p->kind != TypeKind::Params) return p;
+    if (!p->fields.empty() && !g->fields.empty() && p->fields != g->fields) {
+      diags.report(DiagKind::TypeMismatch, pos[1].range, "the gradients do not have the parameters' names")
+          .note("parameters: " + to_string(p))
+          .note("gradients: " + to_string(g));
+      return unknown_type();
+    }
+    return p;
+  }
+
   Type object_method(const Type& obj, const std::string& method, const CallExpr* call) {
     if (obj->kind == TypeKind::Posterior) {
       if (method == "mean" || method == "sd" || method == "samples" || method == "quantile" || method == "rhat" ||
@@ -1704,7 +1776,6 @@ struct CheckerImpl {
           .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, predict and uncertainty");
       return unknown_type();
     }
-    if (obj->kind == TypeKind::Object && obj->name == "optimizer" && method == "step") return params_type();
     if (obj->kind == TypeKind::Distribution) {
       if (method == "sample") return obj->elems[0];
       if (method == "log_prob") return scalar_tensor(DType::F32);
@@ -1731,7 +1802,7 @@ struct CheckerImpl {
       auto it = std::find_if(callee.params.begin(), callee.params.end(),
                              [&](const FunctionInfo::Param& p) { return p.name == k.keyword; });
       if (it == callee.params.end()) {
-        if (k.keyword == "params" && callee.is_model) continue;  // model(x, params=params)
+        if (k.keyword == "params" && (callee.is_model || callee.typed.is_model)) continue;  // model(x, params=params)
         std::vector<std::string> names, unbound;
         for (size_t q = 0; q < callee.params.size(); ++q) {
           names.push_back(callee.params[q].name);
@@ -1833,6 +1904,7 @@ struct CheckerImpl {
       }
     }
     if (fn) fn->typed.calls[call] = CallTarget{&callee.typed, subst};
+    if (callee.typed.is_model) model_call(callee, call, kwargs, subst);
     // Without an annotation, a callee checked earlier (defined above the caller) gives the type
     // its returns inferred: `def two(x): return x * 2.0, x.sum()` then `a, b = two(x)`.
     if (!callee.ret) {
@@ -1841,6 +1913,55 @@ struct CheckerImpl {
       return substitute(inferred, subst);
     }
     return substitute(callee.ret, subst);
+  }
+
+  // A call of a model: with `params=`, the bundle must have the model's parameter names; without,
+  // the caller becomes a model that declares the callee's parameters as `<callee>_<n>.<name>`.
+  void model_call(const FunctionInfo& callee, const CallExpr* call, const std::vector<Arg>& kwargs,
+                  const std::map<std::string, DimExpr>& subst) {
+    const Arg* given = nullptr;
+    for (const Arg& k : kwargs)
+      if (k.keyword == "params") given = &k;
+    const auto& want = callee.typed.model_params;
+    if (given) {
+      const Type& pt = given->type;
+      if (is_unknown(pt)) return;
+      if (pt->kind != TypeKind::Params) {
+        diags.report(DiagKind::TypeMismatch, given->range,
+                     fmt::format("params= of model '{}' expects Params, found {}", callee.name, to_string(pt)));
+        return;
+      }
+      if (pt->fields.empty()) return;  // an annotated `ts.Params`: checked when it is lowered
+      std::vector<std::string> missing, extra;
+      for (const auto& p : want)
+        if (std::find(pt->fields.begin(), pt->fields.end(), p.name) == pt->fields.end()) missing.push_back(p.name);
+      for (const auto& f : pt->fields)
+        if (std::none_of(want.begin(), want.end(), [&](const ModelParam& p) { return p.name == f; })) extra.push_back(f);
+      if (missing.empty() && extra.empty()) return;
+      auto join = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+        return out;
+      };
+      auto b = diags.report(DiagKind::TypeMismatch, given->range,
+                            fmt::format("these Params do not fit model '{}'", callee.name));
+      if (!missing.empty()) b.note("missing: " + join(missing));
+      if (!extra.empty()) b.note("not parameters of '" + callee.name + "': " + join(extra));
+      b.help(fmt::format("create them with ts.init({}, ...)", callee.name));
+      return;
+    }
+    if (!fn) return;
+    TypedFunction& t = fn->typed;
+    std::string prefix = fmt::format("{}_{}", callee.name, fn->layer_counts[callee.name]++);
+    t.is_model = true;
+    t.layer_params[call] = t.model_params.size();
+    for (const ModelParam& p : want) {
+      ModelParam q = p;
+      q.name = prefix + "." + p.name;
+      for (DimExpr& d : q.shape) d = d.substitute(subst);
+      q.fan_in = p.fan_in.substitute(subst);
+      t.model_params.push_back(std::move(q));
+    }
   }
 
   static std::string plural(size_t n, const char* word) {
@@ -1928,6 +2049,43 @@ Checker::Checker(const SourceManager& sources, DiagnosticEngine& diags, const Se
 
 ProofResult Checker::prove_equal(const DimExpr& a, const DimExpr& b) { return solver_->prove_equal(a, b); }
 
+void Checker::declare_layer_params(const Call& call, const std::string& layer, std::vector<ModelParam> fields) {
+  if (!current_ || !call.expr) return;
+  std::string prefix;
+  if (const Arg* n = call.kw("name")) {
+    auto* lit = n->expr ? ast::dyn_cast<ast::StringLiteralExpr>(n->expr) : nullptr;
+    if (!lit) {
+      diags_.report(DiagKind::TypeMismatch, n->range, "name= of a layer must be a string literal");
+      return;
+    }
+    prefix = lit->value;
+  } else {
+    prefix = fmt::format("{}_{}", layer, current_->layer_counts[layer]++);
+  }
+  TypedFunction& t = current_->typed;
+  t.is_model = true;
+  for (const ModelParam& p : t.model_params)
+    if (p.name.rfind(prefix + ".", 0) == 0) {
+      diags_.report(DiagKind::TypeMismatch, call.range,
+                    fmt::format("the parameters '{}.*' are declared twice in '{}'", prefix, current_->name));
+      return;
+    }
+  t.layer_params[call.expr] = t.model_params.size();
+  for (ModelParam& p : fields) {
+    p.name = prefix + "." + p.name;
+    t.model_params.push_back(std::move(p));
+  }
+}
+
+void Checker::record_init(const Call& call, const FunctionInfo& model) {
+  if (current_ && call.expr) current_->typed.init_models[call.expr] = &model.typed;
+}
+
+const FunctionInfo* Checker::user_function(const Type& t) {
+  if (!t || t->kind != TypeKind::Function || !t->user || !t->ref) return nullptr;
+  return static_cast<const FunctionInfo*>(t->ref);
+}
+
 DimExpr Checker::fresh_dim(const std::string& hint) {
   return DimExpr::symbol(fmt::format("{}'{}", hint.empty() ? "d" : hint, ++fresh_counter_));
 }
@@ -1994,11 +2152,26 @@ TypedModule Checker::run(const ast::Module& module) {
     if (auto* e = dyn_cast<ExprStmt>(s); e && isa<StringLiteralExpr>(e->expr)) continue;  // docstring
     impl.stmt(s);
   }
-  for (FunctionInfo* f : function_order_) impl.check_function(*f);
+  // Models first, so that the parameters they declare are known where ts.init and calls use them.
+  for (FunctionInfo* f : function_order_)
+    if (f->is_model) impl.check_function(*f);
+  for (FunctionInfo* f : function_order_)
+    if (!f->is_model) impl.check_function(*f);
+  for (FunctionInfo* f : function_order_) f->is_model = f->is_model || f->typed.is_model;
   impl.finish_effects();
   TypedModule out;
   for (FunctionInfo* f : function_order_) out.functions.push_back(&f->typed);
   return out;
+}
+
+const char* param_init_name(ParamInit init) {
+  switch (init) {
+    case ParamInit::UniformFanIn: return "uniform";
+    case ParamInit::Ones: return "ones";
+    case ParamInit::Zeros: return "zeros";
+    case ParamInit::Normal: return "normal";
+  }
+  return "?";
 }
 
 std::string print_typed(const TypedModule& module, const SourceManager& sources) {
@@ -2027,6 +2200,11 @@ std::string print_typed(const TypedModule& module, const SourceManager& sources)
     out += "  effects: {";
     for (size_t i = 0; i < f.effects.size(); ++i) out += (i ? ", " : "") + f.effects[i];
     out += "}\n";
+    for (const ModelParam& p : f.model_params) {
+      out += fmt::format("  param {}: {} {}", p.name, to_string(tensor_type(p.dtype, p.shape)), param_init_name(p.init));
+      if (p.init == ParamInit::UniformFanIn) out += "(fan_in=" + p.fan_in.to_string() + ")";
+      out += "\n";
+    }
     for (const TypedBinding& b : f.bindings) {
       LineCol blc = sources.line_col(b.range.begin);
       out += fmt::format("  {}: {}  <{}:{}>\n", b.name, to_string(b.type), blc.line, blc.col);

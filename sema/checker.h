@@ -57,6 +57,7 @@ struct FunctionInfo {
   std::vector<std::pair<SourceRange, unsigned>> effect_sites;  // where each direct effect comes from
   bool is_model = false;  // declares parameters through tessera.nn layers
   bool checked = false;   // its body has been checked (callers may use its inferred return type)
+  std::map<std::string, int> layer_counts;  // calls of each layer kind so far (parameter names)
   TypedFunction typed;
 };
 
@@ -81,6 +82,7 @@ struct Call {
   const Arg* self = nullptr;  // the receiver of a method call
   std::vector<Arg> args;      // positional
   std::vector<Arg> kwargs;
+  const ast::CallExpr* expr = nullptr;  // the call in the source (builtins only)
 
   const Arg* kw(std::string_view name) const;
   // Positional argument i, or the keyword argument `name`.
@@ -138,6 +140,13 @@ class Checker {
   std::optional<std::vector<DimExpr>> dims_from(const Arg& arg);
   std::optional<int64_t> int_constant(const Arg* arg);
   std::string describe_counterexample(const ProofResult& r) const;
+  // A `tessera.nn` layer call declares its parameters in the current model (LANGUAGE.md §15):
+  // names `<layer>_<n>.<field>`, or `<name>.<field>` with a `name="..."` keyword.
+  void declare_layer_params(const Call& call, const std::string& layer, std::vector<ModelParam> fields);
+  // Records which model a `ts.init` call initializes (for the lowering).
+  void record_init(const Call& call, const FunctionInfo& model);
+  // The user function a `Function` type refers to, or nullptr.
+  static const FunctionInfo* user_function(const Type& t);
 
  private:
   friend struct CheckerImpl;

@@ -616,6 +616,216 @@ Type linear(Checker& ck, const Call& c) {
   return y;
 }
 
+Type embedding(Checker& ck, const Call& c);
+Type conv2d(Checker& ck, const Call& c);
+
+// ---- tessera.nn layers: the functional rule for the output, plus the parameters the call
+// declares (Checker::declare_layer_params keeps the model's one ordered list).
+
+ModelParam param_of(std::string field, DType dtype, std::vector<DimExpr> shape, ParamInit init,
+                    DimExpr fan_in = DimExpr::constant(1)) {
+  ModelParam p;
+  p.name = std::move(field);
+  p.dtype = dtype;
+  p.shape = std::move(shape);
+  p.init = init;
+  p.fan_in = std::move(fan_in);
+  return p;
+}
+
+// The input's shape when it is a tensor of known rank >= min_rank.
+std::optional<std::pair<DType, std::vector<DimExpr>>> layer_input(const Arg* x, size_t min_rank) {
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t || !(*t)->shape || (*t)->shape->size() < min_rank) return std::nullopt;
+  return std::make_pair((*t)->dtype, *(*t)->shape);
+}
+
+// nn.linear(x, out): w [in, out], b [out].
+Type nn_linear(Checker& ck, const Call& c) {
+  Type y = linear(ck, c);
+  const Arg* w = c.arg(1, "out_features");
+  if (!w) w = c.arg(1, "w");
+  auto in = layer_input(c.arg(0, "x"), 1);
+  if (!in || !w || w->type->kind != TypeKind::Int || is_unknown(y) || !y->shape) return y;
+  DimExpr fan = in->second.back(), out = y->shape->back();
+  ck.declare_layer_params(c, "linear",
+                          {param_of("w", in->first, {fan, out}, ParamInit::UniformFanIn, fan),
+                           param_of("b", in->first, {out}, ParamInit::UniformFanIn, fan)});
+  return y;
+}
+
+// nn.layer_norm(x) / nn.rms_norm(x): over the last axis, weight [D] (and bias [D]).
+Type nn_norm(Checker& ck, const Call& c) {
+  Type y = along_axis(ck, c);
+  auto in = layer_input(c.arg(0, "x"), 1);
+  if (!in || is_unknown(y)) return y;
+  DimExpr d = in->second.back();
+  std::vector<ModelParam> ps{param_of("weight", in->first, {d}, ParamInit::Ones)};
+  if (c.name == "nn.layer_norm") ps.push_back(param_of("bias", in->first, {d}, ParamInit::Zeros));
+  ck.declare_layer_params(c, c.name.substr(3), std::move(ps));
+  return y;
+}
+
+// nn.group_norm(x, num_groups): weight [C], bias [C].
+Type nn_group_norm(Checker& ck, const Call& c) {
+  Type y = group_norm(ck, c);
+  auto in = layer_input(c.arg(0, "x"), 2);
+  if (!in || is_unknown(y)) return y;
+  DimExpr ch = in->second[1];
+  ck.declare_layer_params(c, "group_norm",
+                          {param_of("weight", in->first, {ch}, ParamInit::Ones),
+                           param_of("bias", in->first, {ch}, ParamInit::Zeros)});
+  return y;
+}
+
+// nn.embedding(ids, vocab, dim): table [vocab, dim].
+Type nn_embedding(Checker& ck, const Call& c) {
+  Type y = embedding(ck, c);
+  const Arg* vocab = c.arg(1, "num_embeddings");
+  const Arg* dim = c.arg(2, "dim");
+  if (!dim) dim = c.arg(2, "embedding_dim");
+  auto vv = vocab ? ck.dim_value(vocab->type) : std::nullopt;
+  if (is_unknown(y) || !y->shape || !vv || !dim) return y;
+  ck.declare_layer_params(c, "embedding",
+                          {param_of("table", DType::F32, {*vv, y->shape->back()}, ParamInit::Normal)});
+  return y;
+}
+
+// nn.conv2d(x, out_channels, kernel_size, stride=, padding=, dilation=, groups=):
+// w [O, C/groups, K, K], b [O]; the output follows the functional conv2d rule.
+Type nn_conv2d(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  const Arg* o = c.arg(1, "out_channels");
+  const Arg* k = c.arg(2, "kernel_size");
+  auto in = layer_input(x, 4);
+  auto ov = o ? ck.dim_value(o->type) : std::nullopt;
+  auto kv = k ? ck.dim_value(k->type) : std::nullopt;
+  if (!in || in->second.size() != 4) {
+    if (x && !is_unknown(x->type))
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("nn.conv2d needs x: [N, C, H, W], found {}", to_string(x->type)));
+    return unknown_type();
+  }
+  if (!ov || !kv) {
+    ck.diags().report(DiagKind::NotYetSupported, c.range,
+                      "nn.conv2d without constant out_channels and kernel_size");
+    return unknown_type();
+  }
+  DimExpr g = DimExpr::constant(1);
+  if (const Arg* ga = c.kw("groups"))
+    if (auto gv = ck.dim_value(ga->type)) g = *gv;
+  DimExpr cin = floordiv(in->second[1], g);
+  Arg w{nullptr, tensor_type(in->first, std::vector<DimExpr>{*ov, cin, *kv, *kv}), "", c.range};
+  Call fc{"conv2d", c.range, nullptr, {*x, w}, c.kwargs};
+  Type y = conv2d(ck, fc);
+  if (is_unknown(y)) return y;
+  DimExpr fan = cin * *kv * *kv;
+  ck.declare_layer_params(c, "conv2d",
+                          {param_of("w", in->first, {*ov, cin, *kv, *kv}, ParamInit::UniformFanIn, fan),
+                           param_of("b", in->first, {*ov}, ParamInit::UniformFanIn, fan)});
+  return y;
+}
+
+// ---- models: ts.init, optimizers, clip_grad_norm (LANGUAGE.md §15)
+
+// ts.init(model, seed=0, D=512): the model's parameters with the dimensions its types leave
+// open fixed by keywords.
+Type init_params(Checker& ck, const Call& c) {
+  const Arg* m = c.arg(0, "model");
+  if (!m || is_unknown(m->type)) return unknown_type();
+  const FunctionInfo* f = Checker::user_function(m->type);
+  if (!f || !f->typed.is_model) {
+    ck.diags()
+        .report(DiagKind::TypeMismatch, m->range,
+                fmt::format("ts.init needs a model (a function that calls tessera.nn layers), found {}",
+                            f ? "'" + f->name + "', which declares no parameters" : to_string(m->type)))
+        .help("layers such as ts.nn.linear(x, 256) declare a model's parameters");
+    return unknown_type();
+  }
+  std::map<std::string, DimExpr> subst;
+  std::set<std::string> open;
+  for (const ModelParam& p : f->typed.model_params)
+    for (const DimExpr& d : p.shape)
+      for (const std::string& s : d.symbols()) open.insert(s);
+  for (const Arg& k : c.kwargs) {
+    if (k.keyword == "seed") {
+      if (!ck.int_constant(&k)) ck.diags().report(DiagKind::TypeMismatch, k.range, "seed= of ts.init must be an integer constant");
+      continue;
+    }
+    if (!open.count(k.keyword)) {
+      auto b = ck.diags().report(DiagKind::UnknownKeyword, k.range, "init", k.keyword);
+      if (open.empty()) b.note(fmt::format("the parameters of '{}' have no open dimensions", f->name));
+      else {
+        std::string names;
+        for (const auto& s : open) names += (names.empty() ? "" : ", ") + s;
+        b.note(fmt::format("the open dimensions of '{}''s parameters are {}", f->name, names));
+      }
+      continue;
+    }
+    auto v = ck.int_constant(&k);
+    if (!v || *v < 1) {
+      ck.diags().report(DiagKind::TypeMismatch, k.range,
+                        fmt::format("dimension {}= of ts.init must be a positive integer constant", k.keyword));
+      continue;
+    }
+    subst.emplace(k.keyword, DimExpr::constant(*v));
+  }
+  std::vector<std::string> names;
+  std::vector<Type> types;
+  std::set<std::string> reported;
+  bool ok = true;
+  for (const ModelParam& p : f->typed.model_params) {
+    std::vector<DimExpr> shape;
+    for (const DimExpr& d : p.shape) {
+      DimExpr e = d.substitute(subst);
+      for (const std::string& s : e.symbols()) {
+        ok = false;
+        if (!reported.insert(s).second) continue;
+        std::string user = s.find('\'') == std::string::npos ? s : s.substr(0, s.find('\''));
+        ck.diags()
+            .report(DiagKind::InitMissingDim, c.range, user, p.name, f->name)
+            .note(fmt::format("'{}' is {}", p.name, to_string(tensor_type(p.dtype, p.shape))))
+            .help(s.find('\'') == std::string::npos
+                      ? fmt::format("give it as a keyword: ts.init({}, {}=...)", f->name, s)
+                      : "make the layer's sizes constants");
+      }
+      shape.push_back(e);
+    }
+    names.push_back(p.name);
+    types.push_back(tensor_type(p.dtype, shape));
+  }
+  if (!ok) return unknown_type();
+  ck.record_init(c, *f);
+  return params_type(std::move(names), std::move(types));
+}
+
+// The Params argument of an optimizer or clip_grad_norm.
+Type params_arg(Checker& ck, const Call& c, size_t i, const char* name) {
+  const Arg* p = c.arg(i, name);
+  if (!p) {
+    ck.diags().report(DiagKind::MissingArgument, c.range, name, c.name);
+    return unknown_type();
+  }
+  if (is_unknown(p->type)) return unknown_type();
+  if (p->type->kind != TypeKind::Params) {
+    ck.diags().report(DiagKind::TypeMismatch, p->range,
+                      fmt::format("{} of {} expects Params, found {}", name, c.name, to_string(p->type)));
+    return unknown_type();
+  }
+  return p->type;
+}
+
+Type clip_grad_norm_rule(Checker& ck, const Call& c) {
+  Type g = params_arg(ck, c, 0, "grads");
+  if (!c.arg(1, "max_norm")) ck.diags().report(DiagKind::MissingArgument, c.range, "max_norm", c.name);
+  return g;
+}
+
+Type optimizer_rule(Checker& ck, const Call& c) {
+  params_arg(ck, c, 0, "params");
+  return named_type(TypeKind::Object, "optimizer");
+}
+
 Type attention(Checker& ck, const Call& c) {
   const Arg* q = c.arg(0, "q");
   const Arg* k = c.arg(1, "k");
@@ -980,11 +1190,13 @@ struct OpTable {
     add("avg_pool2d", pool2d);
     add("adaptive_avg_pool2d", adaptive_pool);
     // tessera.nn: layers that declare parameters, and activations.
-    add("nn.linear", linear);
-    add("nn.conv2d", unknown_result);
-    add("nn.embedding", embedding);
-    for (const char* n : {"nn.layer_norm", "nn.rms_norm", "nn.group_norm", "nn.softmax", "nn.log_softmax"})
-      add(n, along_axis);
+    add("nn.linear", nn_linear);
+    add("nn.conv2d", nn_conv2d);
+    add("nn.embedding", nn_embedding);
+    add("nn.layer_norm", nn_norm);
+    add("nn.rms_norm", nn_norm);
+    add("nn.group_norm", nn_group_norm);
+    for (const char* n : {"nn.softmax", "nn.log_softmax"}) add(n, along_axis);
     for (const char* n : {"nn.relu", "nn.gelu", "nn.silu"}) add(n, unary_same);
     for (const char* n : {"nn.tanh", "nn.sigmoid"}) add(n, sqrt_like);
     add("nn.dropout", unary_same, kRandom);
@@ -1043,10 +1255,10 @@ struct OpTable {
         }
         return Type(t);
       });
-    add("init", [](Checker&, const Call&) { return params_type(); }, kRandom);
-    add("clip_grad_norm", [](Checker&, const Call&) { return params_type(); });
-    add("optimizers.SGD", [](Checker&, const Call&) { return named_type(TypeKind::Object, "optimizer"); });
-    add("optimizers.AdamW", [](Checker&, const Call&) { return named_type(TypeKind::Object, "optimizer"); });
+    add("init", init_params, kRandom);
+    add("clip_grad_norm", clip_grad_norm_rule);
+    add("optimizers.SGD", optimizer_rule);
+    add("optimizers.AdamW", optimizer_rule);
     // Probabilistic programming.
     for (const char* n : {"Normal", "HalfNormal", "LogNormal", "Cauchy", "HalfCauchy", "StudentT", "Gamma",
                           "Exponential", "Beta", "Uniform", "Bernoulli", "Categorical", "Poisson", "Dirichlet",

@@ -31,6 +31,26 @@ struct CallTarget {
   std::map<std::string, DimExpr> dims;
 };
 
+// One parameter that a model declares (LANGUAGE.md §15): a `tessera.nn` layer call declares
+// its parameters where it is called, named `<layer>_<n>.<field>` (n counts that layer's calls
+// in the function, in source order) or `<name>.<field>` with `name=`; a model called from a
+// model without `params=` contributes its parameters as `<callee>_<n>.<its name>`.
+enum class ParamInit {
+  UniformFanIn,  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's Linear/Conv2d default
+  Ones,          // norm weights
+  Zeros,         // norm biases
+  Normal,        // N(0, 1), PyTorch's Embedding default
+};
+const char* param_init_name(ParamInit init);
+
+struct ModelParam {
+  std::string name;            // "linear_0.w"
+  DType dtype = DType::F32;
+  std::vector<DimExpr> shape;  // in the model's dimensions
+  ParamInit init = ParamInit::Zeros;
+  DimExpr fan_in = DimExpr::constant(1);  // UniformFanIn
+};
+
 // The typed AST of one function: what the later stages (Graph IR lowering) read. Types are
 // symbolic (generic functions are checked once); a specialization substitutes dimensions.
 struct TypedFunction {
@@ -52,6 +72,14 @@ struct TypedFunction {
   // Every call of a user function in the body.
   std::unordered_map<const ast::CallExpr*, CallTarget> calls;
   bool ok = true;  // no error was reported inside this function
+  // A model: the parameters it declares, in order (the lowering passes them as extra tensor
+  // arguments after the declared ones), and for each layer call (or call of a model without
+  // `params=`) the index of its first parameter.
+  bool is_model = false;
+  std::vector<ModelParam> model_params;
+  std::unordered_map<const ast::CallExpr*, size_t> layer_params;
+  // Each `ts.init(model, ...)` in the body: the model it initializes.
+  std::unordered_map<const ast::CallExpr*, const TypedFunction*> init_models;
 };
 
 // The functions of one module, owned by the Program that checked it.

@@ -154,6 +154,14 @@ Type params_type() {
   n.kind = TypeKind::Params;
   return make(n);
 }
+
+Type params_type(std::vector<std::string> names, std::vector<Type> types) {
+  TypeNode n;
+  n.kind = TypeKind::Params;
+  n.fields = std::move(names);
+  n.elems = std::move(types);
+  return std::make_shared<const TypeNode>(std::move(n));
+}
 Type dtype_value_type(DType d) {
   TypeNode n;
   n.kind = TypeKind::DTypeValue;
@@ -223,7 +231,13 @@ std::string to_string(const Type& t) {
     case TypeKind::Optional: return to_string(t->elems[0]) + " | None";
     case TypeKind::Distribution: return "Distribution[" + to_string(t->elems[0]) + "]";
     case TypeKind::Posterior: return "Posterior";
-    case TypeKind::Params: return "Params";
+    case TypeKind::Params: {
+      if (t->fields.empty()) return "Params";
+      std::string out = "Params{";
+      for (size_t i = 0; i < t->fields.size(); ++i)
+        out += (i ? ", " : "") + t->fields[i] + ": " + to_string(t->elems[i]);
+      return out + "}";
+    }
     case TypeKind::Function: return "function " + t->name;
     case TypeKind::Module: return "module " + t->name;
     case TypeKind::DTypeValue: return "dtype " + std::string(dtype_name(t->dtype));

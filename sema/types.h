@@ -80,6 +80,9 @@ struct TypeNode {
   bool weak = false;  // a literal: adapts to the other operand's dtype
   // Tuple, List, Dict (key, value), Optional, Distribution (sample type)
   std::vector<Type> elems;
+  // Params: the parameter names, in order, when the layout is known (`ts.init(model)`,
+  // `opt.step`, ...); `elems` holds their tensor types. Empty for an annotated `ts.Params`.
+  std::vector<std::string> fields;
   // Function, Module, Class, Object, DTypeValue
   std::string name;
   const void* ref = nullptr;
@@ -110,6 +113,7 @@ Type optional_type(Type inner);
 Type distribution_type(Type sample);
 Type posterior_type();
 Type params_type();
+Type params_type(std::vector<std::string> names, std::vector<Type> types);
 Type dtype_value_type(DType d);
 Type named_type(TypeKind kind, std::string name, const void* ref = nullptr);
 

@@ -52,13 +52,29 @@ struct Local {
   Type type;
   std::optional<double> literal;  // a number literal, folded into tensor constants
   std::vector<Local> elems;       // a tuple (the parts of split): its elements, and no value
+  // A Params bundle (object "params"): one tensor per parameter in `elems`, named by `names`.
+  // An optimizer (object "SGD" / "AdamW"): its state tensors in `elems`, the parameter names it
+  // was made for in `names`, its hyperparameters in `hyper` (docs/models.md).
+  std::vector<std::string> names = {};
+  std::string object = {};
+  std::vector<double> hyper = {};
 };
 
 // One specialization: a function with values for some of its dimensions.
 struct SpecKey {
   const sema::TypedFunction* fn;
   std::map<std::string, int64_t> dims;
-  bool operator<(const SpecKey& o) const { return std::tie(fn, dims) < std::tie(o.fn, o.dims); }
+  // The layout of each `ts.Params` argument (its names and tensor types), by parameter index.
+  std::map<size_t, std::vector<std::pair<std::string, Type>>> layouts;
+  std::map<size_t, std::string> layout_keys() const {
+    std::map<size_t, std::string> out;
+    for (const auto& [i, l] : layouts)
+      for (const auto& [n, t] : l) out[i] += n + ":" + sema::to_string(t) + ";";
+    return out;
+  }
+  bool operator<(const SpecKey& o) const {
+    return std::make_tuple(fn, dims, layout_keys()) < std::make_tuple(o.fn, o.dims, o.layout_keys());
+  }
 };
 
 const std::set<std::string> kUnary = {"exp",  "log",  "log1p", "sqrt", "rsqrt", "tanh", "sigmoid",
@@ -90,7 +106,18 @@ class Lowerer {
         if (main_fn) roots.push_back(main_fn);
         else roots.assign(m.functions.begin(), m.functions.end());
       }
-      for (const sema::TypedFunction* f : roots) declare(SpecKey{f, {}}, /*root=*/true);
+      for (const sema::TypedFunction* f : roots) {
+        // The program's entry cannot take parameters: its models need params=.
+        if (f->is_model && !options.all_functions && (f == main_fn || f->name == options.entry)) {
+          SourceRange where = f->range;
+          for (const auto& [call, first] : f->layer_params)
+            if (first == 0) where = call->range;
+          unsupported(where, fmt::format("running '{}', which declares parameters (this call has no params=); create "
+                                         "them with ts.init(model, seed=...) and pass params=",
+                                         f->name));
+        }
+        declare(SpecKey{f, {}, {}}, /*root=*/true);
+      }
       while (!work_.empty()) {
         auto [key, fn] = work_.front();
         work_.erase(work_.begin());
@@ -165,6 +192,36 @@ class Lowerer {
   std::vector<std::map<std::string, Local>> scopes_;
   std::optional<Local> returned_;
   mlir::Block* entry_ = nullptr;
+  std::vector<Local> model_args_;  // a model's parameters (its extra arguments)
+
+  // ---- values made of several SSA values (Params, optimizers) through control flow
+
+  static void flatten(const Local& l, std::vector<mlir::Value>& out) {
+    if (l.value) out.push_back(l.value);
+    else
+      for (const Local& e : l.elems) flatten(e, out);
+  }
+  // `cur` as the values of `proto`'s structure, each converted to proto's type.
+  void flatten_as(const Local& cur, const Local& proto, std::vector<mlir::Value>& out, SourceRange r) {
+    if (proto.value) {
+      if (!cur.value) unsupported(r, "a name that changes from a tensor to another kind of value in a loop or branch");
+      out.push_back(convert(cur, proto.value.getType(), r));
+      return;
+    }
+    if (cur.value || cur.elems.size() != proto.elems.size() || cur.names != proto.names || cur.object != proto.object)
+      unsupported(r, "a Params, optimizer or tuple that changes its structure in a loop or branch");
+    for (size_t i = 0; i < proto.elems.size(); ++i) flatten_as(cur.elems[i], proto.elems[i], out, r);
+  }
+  static Local rebuild(const Local& proto, mlir::ValueRange values, size_t& pos) {
+    Local r = proto;
+    if (proto.value) {
+      r.value = values[pos++];
+      r.literal.reset();
+      return r;
+    }
+    for (Local& e : r.elems) e = rebuild(e, values, pos);
+    return r;
+  }
 
   // The value of a dynamic dimension, read at the function's entry from the first argument
   // that has it as an axis, or from a `Const[H]` argument.
@@ -307,7 +364,18 @@ class Lowerer {
     fn_ = &f;
     set_dims(key);
     std::vector<mlir::Type> inputs, outputs;
-    for (const auto& p : f.params) inputs.push_back(to_mlir(p.type, p.range));
+    for (size_t i = 0; i < f.params.size(); ++i) {
+      const auto& p = f.params[i];
+      if (p.type && p.type->kind == TypeKind::Params) {
+        auto it = key.layouts.find(i);
+        if (it == key.layouts.end()) unsupported(p.range, "a Params argument whose parameters are not known");
+        for (const auto& [n, t] : it->second) inputs.push_back(to_mlir(t, p.range));
+        continue;
+      }
+      inputs.push_back(to_mlir(p.type, p.range));
+    }
+    // A model takes its parameters after the declared arguments, in declaration order.
+    for (const sema::ModelParam& p : f.model_params) inputs.push_back(to_mlir(sema::tensor_type(p.dtype, p.shape), f.range));
     Type ret = f.declared_return ? f.declared_return : f.inferred_return;
     if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs);
     fn_ = saved_fn;
@@ -331,7 +399,24 @@ class Lowerer {
     returned_.reset();
     mlir::Block* entry = func.addEntryBlock();
     b_.setInsertionPointToStart(entry);
-    for (size_t i = 0; i < f.params.size(); ++i) scopes_.back()[f.params[i].name] = {entry->getArgument(i), f.params[i].type};
+    size_t arg = 0;
+    for (size_t i = 0; i < f.params.size(); ++i) {
+      if (auto it = key.layouts.find(i); it != key.layouts.end()) {
+        Local bundle;
+        bundle.type = f.params[i].type;
+        bundle.object = "params";
+        for (const auto& [n, t] : it->second) {
+          bundle.names.push_back(n);
+          bundle.elems.push_back({entry->getArgument(arg++), t});
+        }
+        scopes_.back()[f.params[i].name] = bundle;
+        continue;
+      }
+      scopes_.back()[f.params[i].name] = {entry->getArgument(arg++), f.params[i].type};
+    }
+    model_args_.clear();
+    for (const sema::ModelParam& p : f.model_params)
+      model_args_.push_back({entry->getArgument(arg++), sema::tensor_type(p.dtype, p.shape)});
     entry_ = entry;
     block(f.def->body, /*top=*/true);
     mlir::Location end = loc(f.range);
@@ -464,7 +549,29 @@ class Lowerer {
       if (auto* n = dyn_cast<NameExpr>(t))
         if (std::find(out.begin(), out.end(), n->name) == out.end()) out.push_back(n->name);
     };
+    // `opt.step(...)` rebinds `opt` (the optimizer's new state).
+    std::function<void(const Expr*)> steps = [&](const Expr* e) {
+      if (!e) return;
+      if (auto* c = dyn_cast<CallExpr>(e)) {
+        if (auto* at = dyn_cast<AttributeExpr>(c->callee); at && at->name == "step") add(at->object);
+        steps(c->callee);
+        for (const Argument& a : c->args) steps(a.value);
+      } else if (auto* b = dyn_cast<BinaryExpr>(e)) {
+        steps(b->lhs);
+        steps(b->rhs);
+      } else if (auto* u = dyn_cast<UnaryExpr>(e)) {
+        steps(u->operand);
+      } else if (auto* t = dyn_cast<TupleExpr>(e)) {
+        for (const Expr* x : t->elements) steps(x);
+      } else if (auto* a = dyn_cast<AttributeExpr>(e)) {
+        steps(a->object);
+      } else if (auto* sub = dyn_cast<SubscriptExpr>(e)) {
+        steps(sub->object);
+      }
+    };
     for (const Stmt* s : body) {
+      if (auto* a = dyn_cast<AssignStmt>(s)) steps(a->value);
+      if (auto* x = dyn_cast<ExprStmt>(s)) steps(x->expr);
       if (auto* a = dyn_cast<AssignStmt>(s)) for (const Expr* t : a->targets) add(t);
       if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
       if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
@@ -560,19 +667,24 @@ class Lowerer {
         outs.push_back({n, then_b.values[n]});
     }
     std::vector<mlir::Type> types;
-    for (auto& [n, v] : outs) types.push_back(v.value.getType());
+    {
+      std::vector<mlir::Value> protos;
+      for (auto& [n, v] : outs) flatten(v, protos);
+      for (mlir::Value v : protos) types.push_back(v.getType());
+    }
     for (Branch* br : {&then_b, &else_b}) {
       mlir::OpBuilder::InsertionGuard guard(b_);
       b_.setInsertionPointToEnd(br->block);
       std::vector<mlir::Value> yielded;
-      for (size_t i = 0; i < outs.size(); ++i) yielded.push_back(convert(br->values.at(outs[i].first), types[i], s->range));
+      for (size_t i = 0; i < outs.size(); ++i) flatten_as(br->values.at(outs[i].first), outs[i].second, yielded, s->range);
       b_.create<mlir::scf::YieldOp>(l, yielded);
     }
     auto op = b_.create<mlir::scf::IfOp>(l, types, cond, /*withElseRegion=*/true);
     op.getThenRegion().takeBody(draft.getThenRegion());
     op.getElseRegion().takeBody(draft.getElseRegion());
     draft.erase();
-    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+    size_t pos = 0;
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op->getResults(), pos));
   }
 
   void while_stmt(const WhileStmt* s) {
@@ -581,28 +693,31 @@ class Lowerer {
     std::vector<mlir::Type> types;
     std::vector<mlir::Value> inits;
     std::vector<mlir::Location> locs;
-    for (auto& [n, l] : outs) {
-      types.push_back(l.value.getType());
-      inits.push_back(l.value);
+    for (auto& [n, l] : outs) flatten(l, inits);
+    for (mlir::Value v : inits) {
+      types.push_back(v.getType());
       locs.push_back(loc(s->range));
     }
     auto op = b_.create<mlir::scf::WhileOp>(loc(s->range), types, inits);
     {
       mlir::OpBuilder::InsertionGuard guard(b_);
       mlir::Block* before = b_.createBlock(&op.getBefore(), {}, types, locs);
-      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {before->getArgument(i), outs[i].second.type});
+      size_t pos = 0;
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, before->getArguments(), pos));
       mlir::Value cond = condition(s->cond);
       b_.create<mlir::scf::ConditionOp>(loc(s->cond->range), cond, before->getArguments());
       mlir::Block* after = b_.createBlock(&op.getAfter(), {}, types, locs);
-      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {after->getArgument(i), outs[i].second.type});
+      pos = 0;
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, after->getArguments(), pos));
       scopes_.emplace_back();
       block(s->body);
       std::vector<mlir::Value> yielded;
-      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      for (auto& [n, l] : outs) flatten_as(*lookup(n), l, yielded, s->range);
       scopes_.pop_back();
       b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
     }
-    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+    size_t pos = 0;
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op->getResults(), pos));
   }
 
   // `tessera.static_range(n)` / `range(...)` as a call, or nullptr.
@@ -657,7 +772,7 @@ class Lowerer {
     mlir::Value lo = index(0, 0), hi = index(1, 0), st = index(2, 1);
     auto outs = carried({&s->body});
     std::vector<mlir::Value> inits;
-    for (auto& [n, l] : outs) inits.push_back(l.value);
+    for (auto& [n, l] : outs) flatten(l, inits);
     auto op = b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits);
     {
       mlir::OpBuilder::InsertionGuard guard(b_);
@@ -665,16 +780,18 @@ class Lowerer {
       if (!body->empty() && body->back().hasTrait<mlir::OpTrait::IsTerminator>()) body->back().erase();
       b_.setInsertionPointToEnd(body);
       mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), op.getInductionVar());
-      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getRegionIterArgs()[i], outs[i].second.type});
+      size_t pos = 0;
+      for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op.getRegionIterArgs(), pos));
       scopes_.emplace_back();
       scopes_.back()[target->name] = {iv, sema::int_type()};
       block(s->body);
       std::vector<mlir::Value> yielded;
-      for (auto& [n, l] : outs) yielded.push_back(convert(*lookup(n), l.value.getType(), s->range));
+      for (auto& [n, l] : outs) flatten_as(*lookup(n), l, yielded, s->range);
       scopes_.pop_back();
       b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
     }
-    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, {op.getResult(i), outs[i].second.type});
+    size_t pos = 0;
+    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op->getResults(), pos));
   }
 
   // ------------------------------------------------------------ conversions
@@ -862,6 +979,7 @@ class Lowerer {
         }
         Local l = expr(bin->lhs);
         Local r = expr(bin->rhs);
+        if (l.object == "params" || r.object == "params") return params_binary(bin->op, l, r, t, e->range);
         return binary(bin->op, l, r, t, e->range);
       }
       case NodeKind::CompareExpr: return compare(cast<CompareExpr>(e), t);
@@ -1024,6 +1142,14 @@ class Lowerer {
 
   // Index expressions: integers select (and drop) an axis, slices keep it, `...` fills.
   Local subscript(const SubscriptExpr* s, const Type& t) {
+    if (Type ot = type_of(s->object); ot && ot->kind == TypeKind::Params) {
+      // `params["linear_0.w"]`: the checker checked the key.
+      Local bundle = expr(s->object);
+      auto* key = s->indices.size() == 1 ? dyn_cast<StringLiteralExpr>(s->indices[0]) : nullptr;
+      for (size_t i = 0; key && i < bundle.names.size(); ++i)
+        if (bundle.names[i] == key->value) return bundle.elems[i];
+      unsupported(s->range, "this index of Params");
+    }
     if (auto* at = dyn_cast<AttributeExpr>(s->object); at && at->name == "shape" && s->indices.size() == 1) {
       // `x.shape[i]`: an Int, constant when the dimension is static.
       Local x = expr(at->object);
@@ -1206,14 +1332,24 @@ class Lowerer {
       return transformed_call(c, ct->second, t);
     if (is_ad_transform(builtin_name(c->callee))) return transform_value(c, t);
     if (auto it = fn_->calls.find(c); it != fn_->calls.end()) return user_call(c, it->second, t);
+    if (auto it = fn_->layer_params.find(c); it != fn_->layer_params.end()) return layer_call(c, it->second, t);
+    if (auto it = fn_->init_models.find(c); it != fn_->init_models.end()) return init_params(c, *it->second, t);
     // Methods of tensors: `x.mean(...)`, `x.reshape(...)`.
     if (auto* a = dyn_cast<AttributeExpr>(c->callee)) {
       auto ot = fn_->expr_types.find(a->object);
+      if (ot != fn_->expr_types.end() && ot->second && ot->second->kind == TypeKind::Object &&
+          ot->second->name == "optimizer" && a->name == "step")
+        return optimizer_step(c, a);
       if (ot != fn_->expr_types.end() && ot->second && ot->second->kind == TypeKind::Tensor)
         return method(c, a->name, expr(a->object), t);
     }
     std::string name = builtin_name(c->callee);
     if (name == "print") return print(c, t);
+    if (name == "SGD" || name == "AdamW") return make_optimizer(c, name, t);
+    if (name == "clip_grad_norm") return clip_grad_norm(c, t);
+    if (name == "save" && !positional(c).empty())
+      if (Type at = type_of(positional(c)[0]); at && at->kind == TypeKind::Params) return save_params(c, t);
+    if (name == "load" && t && t->kind == TypeKind::Params) unsupported(c->range, "loading Params (.npz files)");
     if (name == "split" && !positional(c).empty()) return split(c, expr(positional(c)[0]), t, 1);
     if (name == "load") return load(c, t);
     if (name == "save") return save(c, t);
@@ -1443,6 +1579,314 @@ class Lowerer {
   }
 
   int64_t next_seed_ = 0;
+
+  // ------------------------------------------------- models and parameters (docs/models.md)
+
+  // A rank-0 constant of `like`'s element type (the elementwise ops broadcast it).
+  mlir::Value scalar_of(mlir::Type like, double v, SourceRange r) {
+    mlir::Type elt = mlir::cast<mlir::RankedTensorType>(like).getElementType();
+    auto rt0 = mlir::RankedTensorType::get({}, elt);
+    return b_.create<mlir::arith::ConstantOp>(loc(r), mlir::DenseElementsAttr::get(rt0, b_.getFloatAttr(elt, v)));
+  }
+  // An f64 scalar as a rank-0 tensor of `like`'s element type.
+  mlir::Value scalar_value(mlir::Type like, mlir::Value f64, SourceRange r) {
+    mlir::Type elt = mlir::cast<mlir::RankedTensorType>(like).getElementType();
+    return convert({f64, sema::float_type()}, mlir::RankedTensorType::get({}, elt), r);
+  }
+  mlir::Value ew(const char* name, mlir::Value a, mlir::Value b, SourceRange r) {
+    return op(name, {a, b}, a.getType(), r, nullptr);
+  }
+  mlir::Value ew1(const char* name, mlir::Value a, SourceRange r) { return op(name, {a}, a.getType(), r, nullptr); }
+
+  double float_kw(const CallExpr* c, const char* kw, double dflt) {
+    const Expr* e = keyword(c, kw);
+    if (!e) return dflt;
+    auto v = constant_float(e);
+    if (!v) unsupported(e->range, fmt::format("{}= that is not a number constant", kw));
+    return *v;
+  }
+
+  // A layer call of a model: the functional op on the model's own parameter arguments.
+  Local layer_call(const CallExpr* c, size_t first, const Type& t) {
+    std::string name = builtin_name(c->callee);
+    auto args = positional(c);
+    mlir::Type mt = to_mlir(t, c->range);
+    auto param = [&](size_t k) { return model_args_.at(first + k).value; };
+    if (args.empty()) unsupported(c->range, "a layer call without its input");
+    mlir::Value x = expr(args[0]).value;
+    auto build = [&](llvm::StringRef opname, std::vector<mlir::Value> operands,
+                     std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs) -> Local {
+      mlir::OperationState st(loc(c->range), opname);
+      st.addOperands(operands);
+      st.addTypes(mt);
+      for (auto& [k, v] : attrs) st.addAttribute(k, v);
+      if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
+      return {b_.create(st)->getResult(0), t};
+    };
+    if (name == "linear") return build("tessera.linear", {x, param(0), param(1)}, {});
+    if (name == "embedding") return {op("tessera.embedding", {param(0), x}, mt, c->range, t), t};
+    double eps = float_kw(c, "eps", 1e-5);
+    if (name == "layer_norm")
+      return build("tessera.layer_norm", {x, param(0), param(1)},
+                   {{"eps", b_.getF64FloatAttr(eps)},
+                    {"axis", b_.getI64IntegerAttr(mlir::cast<mlir::RankedTensorType>(mt).getRank() - 1)},
+                    {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, 1})}});
+    if (name == "rms_norm") return build("tessera.rms_norm", {x, param(0)}, {{"eps", b_.getF64FloatAttr(eps)}});
+    if (name == "group_norm") {
+      const Expr* g = args.size() > 1 ? args[1] : keyword(c, "num_groups");
+      if (!g) g = keyword(c, "groups");
+      auto groups = g ? constant_int_expr(g) : std::nullopt;
+      if (!groups) unsupported(c->range, "group_norm with a number of groups that is not a constant");
+      return build("tessera.group_norm", {x, param(0), param(1)},
+                   {{"groups", b_.getI64IntegerAttr(*groups)},
+                    {"eps", b_.getF64FloatAttr(eps)},
+                    {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, 1})}});
+    }
+    if (name == "conv2d") {
+      auto pair = [&](const char* kw, int64_t dflt) { return b_.getDenseI64ArrayAttr(pair_arg(c, kw, dflt)); };
+      return {op("tessera.conv2d", {x, param(0), param(1)}, mt, c->range, t,
+                 {{"stride", pair("stride", 1)}, {"padding", pair("padding", 0)}, {"dilation", pair("dilation", 1)},
+                  {"groups", b_.getI64IntegerAttr(pair_arg(c, "groups", 1)[0])}}),
+              t};
+    }
+    unsupported(c->range, fmt::format("the layer 'nn.{}'", name));
+  }
+
+  // ts.init(model, seed=0, D=512): each parameter from its initializer, drawn from one Philox
+  // stream (the seed) at consecutive counters, in declaration order.
+  Local init_params(const CallExpr* c, const sema::TypedFunction& model, const Type& t) {
+    if (!t || t->kind != TypeKind::Params || t->fields.size() != model.model_params.size())
+      unsupported(c->range, "ts.init of this model");
+    int64_t seed = 0;
+    std::map<std::string, DimExpr> subst;
+    for (const Argument& a : c->args) {
+      if (a.kind != ArgKind::Keyword) continue;
+      auto v = constant_int_expr(a.value);
+      if (!v) unsupported(a.range, fmt::format("{}= that is not a constant", a.name));
+      if (a.name == "seed") seed = *v;
+      else subst.emplace(a.name, DimExpr::constant(*v));
+    }
+    Local bundle;
+    bundle.type = t;
+    bundle.object = "params";
+    int64_t offset = 0;
+    for (size_t i = 0; i < model.model_params.size(); ++i) {
+      const sema::ModelParam& p = model.model_params[i];
+      mlir::Type mt = to_mlir(t->elems[i], c->range);
+      auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+      if (!rt.hasStaticShape()) unsupported(c->range, fmt::format("ts.init of '{}', whose shape is not constant", p.name));
+      std::vector<std::pair<llvm::StringRef, mlir::Attribute>> rng{{"seed", b_.getI64IntegerAttr(seed)},
+                                                                   {"offset", b_.getI64IntegerAttr(offset)}};
+      mlir::Value v;
+      switch (p.init) {
+        case sema::ParamInit::Zeros: v = op("tessera.zeros", {}, mt, c->range, nullptr); break;
+        case sema::ParamInit::Ones: v = op("tessera.ones", {}, mt, c->range, nullptr); break;
+        case sema::ParamInit::Normal: v = op("tessera.randn", {}, mt, c->range, nullptr, rng); break;
+        case sema::ParamInit::UniformFanIn: {
+          DimExpr fan = p.fan_in.substitute(subst);
+          if (!fan.is_constant() || fan.constant_value() < 1) unsupported(c->range, fmt::format("the fan-in of '{}'", p.name));
+          double bound = 1.0 / std::sqrt(static_cast<double>(fan.constant_value()));
+          mlir::Value u = op("tessera.rand", {}, mt, c->range, nullptr, rng);
+          v = ew("tessera.sub", ew("tessera.mul", u, scalar_of(mt, 2 * bound, c->range), c->range),
+                 scalar_of(mt, bound, c->range), c->range);
+          break;
+        }
+      }
+      if (p.init == sema::ParamInit::Normal || p.init == sema::ParamInit::UniformFanIn)
+        offset += (rt.getNumElements() + 3) / 4 * 4;
+      bundle.names.push_back(p.name);
+      bundle.elems.push_back({v, t->elems[i]});
+    }
+    return bundle;
+  }
+
+  Local params_value(const Expr* e) {
+    Local v = expr(e);
+    if (v.object != "params") unsupported(e->range, "Params that are not known here (from ts.init, an optimizer or a Params argument)");
+    return v;
+  }
+
+  // save(params, "p.npz"): one tessera.save per tensor, marked as a member of the archive; the
+  // last one writes it (docs/models.md).
+  Local save_params(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    if (args.size() != 2) unsupported(c->range, "save of Params with other than (params, path)");
+    Local bundle = params_value(args[0]);
+    std::string path = path_arg(c, args[1]);
+    if (bundle.elems.empty()) unsupported(c->range, "saving Params without parameters");
+    for (size_t i = 0; i < bundle.elems.size(); ++i) {
+      mlir::OperationState st(loc(c->range), "tessera.save");
+      st.addOperands(bundle.elems[i].value);
+      st.addAttribute("path", b_.getStringAttr(path));
+      st.addAttribute("npz_member", b_.getStringAttr(bundle.names[i]));
+      if (i + 1 == bundle.elems.size()) st.addAttribute("npz_commit", b_.getUnitAttr());
+      b_.create(st);
+    }
+    return {mlir::Value{}, t};
+  }
+
+  // `params - 0.1 * grads`: the operation on each tensor (matched by name), or with a number.
+  Local params_binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range) {
+    const Local& p = l.object == "params" ? l : r;
+    Local out = p;
+    out.type = t;
+    std::vector<Local> others;
+    bool both = l.object == "params" && r.object == "params";
+    if (both) others = by_names(l.object == "params" && &p == &l ? r : l, p.names, range);
+    for (size_t i = 0; i < p.elems.size(); ++i) {
+      const Local& mine = p.elems[i];
+      const Local& other = both ? others[i] : (&p == &l ? r : l);
+      Local a = &p == &l ? mine : other, b = &p == &l ? other : mine;
+      out.elems[i] = binary(bop, a, b, mine.type, range);
+    }
+    return out;
+  }
+
+  // `grads` in the order of `names`.
+  std::vector<Local> by_names(const Local& bundle, const std::vector<std::string>& names, SourceRange r) {
+    std::vector<Local> out;
+    for (const std::string& n : names) {
+      auto it = std::find(bundle.names.begin(), bundle.names.end(), n);
+      if (it == bundle.names.end()) unsupported(r, fmt::format("Params without '{}' here", n));
+      out.push_back(bundle.elems[static_cast<size_t>(it - bundle.names.begin())]);
+    }
+    return out;
+  }
+
+  // ts.optimizers.SGD(params, lr=, momentum=0, weight_decay=0) and
+  // AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), as PyTorch.
+  Local make_optimizer(const CallExpr* c, const std::string& kind, const Type& t) {
+    auto args = positional(c);
+    const Expr* pe = args.empty() ? keyword(c, "params") : args[0];
+    if (!pe) unsupported(c->range, "an optimizer without params");
+    Local params = params_value(pe);
+    Local opt;
+    opt.type = t;
+    opt.object = kind;
+    opt.names = params.names;
+    SourceRange r = c->range;
+    auto zeros_like = [&](const Local& p) { return Local{op("tessera.zeros", {}, p.value.getType(), r, nullptr), p.type}; };
+    if (kind == "SGD") {
+      if (!keyword(c, "lr") && args.size() < 2) unsupported(r, "SGD without lr=");
+      double lr = args.size() > 1 ? constant_float(args[1]).value_or(-1) : float_kw(c, "lr", 0);
+      double momentum = float_kw(c, "momentum", 0), wd = float_kw(c, "weight_decay", 0);
+      opt.hyper = {lr, momentum, wd};
+      if (momentum != 0)
+        for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));
+      return opt;
+    }
+    double lr = float_kw(c, "lr", 1e-3), eps = float_kw(c, "eps", 1e-8), wd = float_kw(c, "weight_decay", 1e-2);
+    double b1 = 0.9, b2 = 0.999;
+    if (const Expr* b = keyword(c, "betas")) {
+      auto* tu = dyn_cast<TupleExpr>(b);
+      auto v1 = tu && tu->elements.size() == 2 ? constant_float(tu->elements[0]) : std::nullopt;
+      auto v2 = tu && tu->elements.size() == 2 ? constant_float(tu->elements[1]) : std::nullopt;
+      if (!v1 || !v2) unsupported(b->range, "betas= that is not a pair of number constants");
+      b1 = *v1;
+      b2 = *v2;
+    }
+    opt.hyper = {lr, b1, b2, eps, wd};
+    opt.elems.push_back({b_.create<mlir::arith::ConstantOp>(loc(r), b_.getF64FloatAttr(0.0)), sema::float_type()});
+    for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));  // first moments
+    for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));  // second moments
+    return opt;
+  }
+
+  // `opt.step(params, grads)`: the new parameters; the name `opt` is rebound to the optimizer
+  // with its new state (the step is `opt', params' = step(opt, params, grads)` in SSA).
+  Local optimizer_step(const CallExpr* c, const AttributeExpr* a) {
+    auto* name = dyn_cast<NameExpr>(a->object);
+    if (!name) unsupported(a->object->range, "a step of an optimizer that is not a name");
+    Local* cur = lookup(name->name);
+    if (!cur || (cur->object != "SGD" && cur->object != "AdamW")) unsupported(a->object->range, "this optimizer");
+    Local opt = *cur;
+    auto args = positional(c);
+    if (args.size() != 2) unsupported(c->range, "opt.step with other than (params, grads)");
+    Local params = params_value(args[0]);
+    std::vector<Local> ps = by_names(params, opt.names, args[0]->range);
+    std::vector<Local> gs = by_names(params_value(args[1]), opt.names, args[1]->range);
+    SourceRange r = c->range;
+    size_t n = ps.size();
+    Local out = params;
+    out.names = opt.names;
+    out.elems.clear();
+    if (opt.object == "SGD") {
+      double lr = opt.hyper[0], momentum = opt.hyper[1], wd = opt.hyper[2];
+      for (size_t i = 0; i < n; ++i) {
+        mlir::Value p = ps[i].value, g = convert(gs[i], p.getType(), r);
+        mlir::Type mt = p.getType();
+        if (wd != 0) g = ew("tessera.add", g, ew("tessera.mul", p, scalar_of(mt, wd, r), r), r);
+        if (momentum != 0) {
+          mlir::Value buf = ew("tessera.add", ew("tessera.mul", opt.elems[i].value, scalar_of(mt, momentum, r), r), g, r);
+          opt.elems[i].value = buf;
+          g = buf;
+        }
+        out.elems.push_back({ew("tessera.sub", p, ew("tessera.mul", g, scalar_of(mt, lr, r), r), r), ps[i].type});
+      }
+    } else {
+      double lr = opt.hyper[0], b1 = opt.hyper[1], b2 = opt.hyper[2], eps = opt.hyper[3], wd = opt.hyper[4];
+      mlir::Location l = loc(r);
+      auto f64 = [&](double v) { return b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(v)).getResult(); };
+      mlir::Value step = b_.create<mlir::arith::AddFOp>(l, opt.elems[0].value, f64(1.0));
+      opt.elems[0].value = step;
+      // Bias corrections: 1 - beta^t, on scalars.
+      mlir::Value bc1 = b_.create<mlir::arith::SubFOp>(l, f64(1.0), b_.create<mlir::math::PowFOp>(l, f64(b1), step));
+      mlir::Value bc2 = b_.create<mlir::arith::SubFOp>(l, f64(1.0), b_.create<mlir::math::PowFOp>(l, f64(b2), step));
+      mlir::Value step_size = b_.create<mlir::arith::DivFOp>(l, f64(lr), bc1);
+      mlir::Value inv_sqrt_bc2 = b_.create<mlir::arith::DivFOp>(l, f64(1.0), b_.create<mlir::math::SqrtOp>(l, bc2));
+      for (size_t i = 0; i < n; ++i) {
+        mlir::Value p = ps[i].value, g = convert(gs[i], p.getType(), r);
+        mlir::Type mt = p.getType();
+        // One elementwise chain per parameter (fused into one loop by the schedule):
+        // p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+        // p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+        mlir::Value m = ew("tessera.add", ew("tessera.mul", opt.elems[1 + i].value, scalar_of(mt, b1, r), r),
+                           ew("tessera.mul", g, scalar_of(mt, 1 - b1, r), r), r);
+        mlir::Value v = ew("tessera.add", ew("tessera.mul", opt.elems[1 + n + i].value, scalar_of(mt, b2, r), r),
+                           ew("tessera.mul", ew("tessera.mul", g, g, r), scalar_of(mt, 1 - b2, r), r), r);
+        opt.elems[1 + i].value = m;
+        opt.elems[1 + n + i].value = v;
+        mlir::Value decayed = wd != 0 ? ew("tessera.mul", p, scalar_of(mt, 1 - lr * wd, r), r) : p;
+        mlir::Value denom = ew("tessera.add", ew("tessera.mul", ew1("tessera.sqrt", v, r), scalar_value(mt, inv_sqrt_bc2, r), r),
+                               scalar_of(mt, eps, r), r);
+        mlir::Value upd = ew("tessera.mul", ew("tessera.div", m, denom, r), scalar_value(mt, step_size, r), r);
+        out.elems.push_back({ew("tessera.sub", decayed, upd, r), ps[i].type});
+      }
+    }
+    assign(name->name, opt);
+    return out;
+  }
+
+  // ts.clip_grad_norm(grads, max_norm): grads * min(1, max_norm / (total_norm + 1e-6)), with the
+  // total 2-norm over all tensors (PyTorch's clip_grad_norm_).
+  Local clip_grad_norm(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    if (args.empty()) unsupported(c->range, "clip_grad_norm without grads");
+    Local grads = params_value(args[0]);
+    const Expr* me = args.size() > 1 ? args[1] : keyword(c, "max_norm");
+    auto max_norm = me ? constant_float(me) : std::nullopt;
+    if (!max_norm) unsupported(c->range, "a max_norm that is not a number constant");
+    SourceRange r = c->range;
+    mlir::Location l = loc(r);
+    mlir::Value total = b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(0.0));
+    for (const Local& g : grads.elems) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(g.value.getType());
+      mlir::Value n = op("tessera.norm", {g.value}, mlir::RankedTensorType::get({}, rt.getElementType()), r, nullptr);
+      mlir::Value s = b_.create<mlir::tensor::ExtractOp>(l, n, mlir::ValueRange{});
+      s = convert_scalar(s, b_.getF64Type(), r);
+      total = b_.create<mlir::arith::AddFOp>(l, total, b_.create<mlir::arith::MulFOp>(l, s, s));
+    }
+    total = b_.create<mlir::math::SqrtOp>(l, total);
+    mlir::Value eps = b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(1e-6));
+    mlir::Value coef = b_.create<mlir::arith::DivFOp>(l, b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(*max_norm)),
+                                                      b_.create<mlir::arith::AddFOp>(l, total, eps));
+    coef = b_.create<mlir::arith::MinimumFOp>(l, coef, b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(1.0)));
+    Local out = grads;
+    out.type = t;
+    for (Local& g : out.elems)
+      g.value = ew("tessera.mul", g.value, scalar_value(g.value.getType(), coef, r), r);
+    return out;
+  }
 
   // `split(x, n, axis=0)` / `x.split(n, axis=0)`: n equal parts (NumPy's array_split with
   // sections that divide), as a tuple.
@@ -1727,10 +2171,31 @@ class Lowerer {
         continue;
       }
       Local v = expr(a);
+      if (v.object == "params") {
+        // One `name: Tensor[shape]` line per parameter, then its values (docs/models.md); what
+        // comes before the bundle in the same print is a line of its own.
+        auto emit = [&](std::vector<mlir::Attribute> fmt_, std::vector<mlir::Value> vals) {
+          mlir::OperationState st(loc(c->range), "tessera.print");
+          st.addOperands(vals);
+          st.addAttribute("format", b_.getArrayAttr(fmt_));
+          b_.create(st);
+        };
+        if (!format.empty()) emit(format, operands);
+        format.clear();
+        operands.clear();
+        for (size_t i = 0; i < v.names.size(); ++i) {
+          std::string head = v.names[i] + ": " + sema::to_string(v.elems[i].type);
+          emit({b_.getStringAttr(mlir::tessera::PrintOp::escapeLiteral(head))}, {});
+          emit({b_.getStringAttr("{}")}, {v.elems[i].value});
+        }
+        continue;
+      }
+      if (!v.value) unsupported(a->range, "printing this value");
       format.push_back(b_.getStringAttr("{}"));
       operands.push_back(v.value);
     }
     if (!c->args.empty() && positional(c).size() != c->args.size()) unsupported(c->range, "keyword arguments of print");
+    if (format.empty() && !c->args.empty()) return {mlir::Value{}, t};  // ended with a Params bundle
     mlir::OperationState st(loc(c->range), "tessera.print");
     st.addOperands(operands);
     st.addAttribute("format", b_.getArrayAttr(format));
@@ -1800,32 +2265,66 @@ class Lowerer {
     for (const std::string& d : callee.decorators)
       if (d == "mcmc" || d == "variational" || d == "probabilistic")
         unsupported(c->range, fmt::format("probabilistic inference (calling the @{} function '{}')", d, callee.name));
-    SpecKey key{&callee, {}};
+    SpecKey key{&callee, {}, {}};
     for (const std::string& d : callee.dims) {
       auto it = target.dims.find(d);
       if (it == target.dims.end()) continue;
       if (auto v = static_dim(it->second)) key.dims[d] = *v;
     }
-    mlir::func::FuncOp f = declare(key);
     // Arguments in parameter order (positional, then keywords by name, then defaults).
     std::vector<const Expr*> bound(callee.params.size(), nullptr);
+    const Expr* params_kw = nullptr;
     size_t i = 0;
     for (const Argument& a : c->args) {
       if (a.kind == ArgKind::Positional) {
         if (i < bound.size()) bound[i++] = a.value;
       } else if (a.kind == ArgKind::Keyword) {
+        bool found = false;
         for (size_t k = 0; k < callee.params.size(); ++k)
-          if (callee.params[k].name == a.name) bound[k] = a.value;
+          if (callee.params[k].name == a.name) bound[k] = a.value, found = true;
+        if (!found && a.name == "params" && callee.is_model) params_kw = a.value;
       } else {
         unsupported(a.range, "'*' and '**' arguments");
       }
     }
-    std::vector<mlir::Value> args;
-    auto ftype = f.getFunctionType();
+    std::vector<Local> values;
     for (size_t k = 0; k < bound.size(); ++k) {
       if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));
-      args.push_back(convert(expr(bound[k]), ftype.getInput(k), bound[k]->range));
+      values.push_back(expr(bound[k]));
+      if (values.back().object == "params") {
+        auto& layout = key.layouts[k];
+        for (size_t q = 0; q < values.back().names.size(); ++q)
+          layout.push_back({values.back().names[q], values.back().elems[q].type});
+      } else if (callee.params[k].type && callee.params[k].type->kind == TypeKind::Params) {
+        unsupported(bound[k]->range, "Params that are not known here (from ts.init, an optimizer or a Params argument)");
+      }
     }
+    // A model's parameters: from `params=`, or the caller's own (a model inside a model).
+    std::vector<Local> model_values;
+    if (callee.is_model) {
+      if (params_kw) {
+        Local bundle = params_value(params_kw);
+        std::vector<std::string> names;
+        for (const auto& p : callee.model_params) names.push_back(p.name);
+        model_values = by_names(bundle, names, params_kw->range);
+      } else if (auto it = fn_->layer_params.find(c); it != fn_->layer_params.end()) {
+        for (size_t q = 0; q < callee.model_params.size(); ++q) model_values.push_back(model_args_.at(it->second + q));
+      } else {
+        unsupported(c->range, fmt::format("calling the model '{}' without params=", callee.name));
+      }
+    }
+    mlir::func::FuncOp f = declare(key);
+    std::vector<mlir::Value> args;
+    auto ftype = f.getFunctionType();
+    size_t in = 0;
+    for (size_t k = 0; k < values.size(); ++k) {
+      if (values[k].object == "params") {
+        for (const Local& e : values[k].elems) args.push_back(convert(e, ftype.getInput(in++), bound[k]->range));
+        continue;
+      }
+      args.push_back(convert(values[k], ftype.getInput(in++), bound[k]->range));
+    }
+    for (const Local& v : model_values) args.push_back(convert(v, ftype.getInput(in++), c->range));
     return {f, args};
   }
 

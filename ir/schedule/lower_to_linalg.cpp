@@ -1676,6 +1676,17 @@ void lower_save(Operation* op, int& strings) {
   Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
   Value u = unranked_view(e, x);
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  if (auto member = op->getAttrOfType<StringAttr>("npz_member")) {
+    // One tensor of save(params, "p.npz"): staged, and the archive written by the last one.
+    Value name = string_memref(e, module, member.getValue(), strings);
+    b.create<func::CallOp>(e.loc,
+                           runtime_function(module, "tessNpzStageMemref_" + suffix, {dyn_i8, dyn_i8, u.getType()}, {}),
+                           ValueRange{path, name, u});
+    if (op->hasAttr("npz_commit"))
+      b.create<func::CallOp>(e.loc, runtime_function(module, "tessNpzCommit", {dyn_i8}, {}), ValueRange{path});
+    op->erase();
+    return;
+  }
   b.create<func::CallOp>(e.loc, runtime_function(module, "tessNpySaveMemref_" + suffix, {dyn_i8, u.getType()}, {}),
                          ValueRange{path, u});
   op->erase();

@@ -2,6 +2,9 @@
 // random numbers. Thin adapters from MLIR's memref calling convention to the runtime's API.
 #include "tessera/codegen_abi.h"
 
+#include <map>
+#include <mutex>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -200,6 +203,55 @@ void save_memref(tessDType dtype, const char* aligned, int64_t offset, int64_t s
   }
 }
 
+// save(params, "p.npz"): the members staged per archive path until tessNpzCommit writes them.
+struct StagedNpz {
+  std::vector<std::string> names;
+  std::vector<tessTensor> tensors;  // owning copies
+};
+std::map<std::string, StagedNpz>& staged_npz() {
+  static std::map<std::string, StagedNpz> staged;
+  return staged;
+}
+std::mutex& staged_npz_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+void stage_npz_memref(tessDType dtype, const char* aligned, int64_t offset, int64_t size, int64_t stride,
+                      const char* m_aligned, int64_t m_offset, int64_t m_size, int64_t m_stride, int64_t rank,
+                      void* descriptor) {
+  std::string path = memref_string(aligned, offset, size, stride);
+  std::string member = memref_string(m_aligned, m_offset, m_size, m_stride);
+  tessTensor view{}, copy{};
+  if (!wrap_memref(dtype, rank, descriptor, &view) || tessTensorCopy(&view, &copy) != TESS_SUCCESS) {
+    tessCodegenFail(("runtime error: " + path + ": cannot save '" + member + "'").c_str());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(staged_npz_mutex());
+  StagedNpz& npz = staged_npz()[path];
+  npz.names.push_back(member);
+  npz.tensors.push_back(copy);
+}
+
+void commit_npz(const char* aligned, int64_t offset, int64_t size, int64_t stride) {
+  std::string path = memref_string(aligned, offset, size, stride);
+  StagedNpz npz;
+  {
+    std::lock_guard<std::mutex> lock(staged_npz_mutex());
+    npz = std::move(staged_npz()[path]);
+    staged_npz().erase(path);
+  }
+  std::vector<const char*> names;
+  for (const std::string& n : npz.names) names.push_back(n.c_str());
+  tessStatus_t s = tessNpzSave(path.c_str(), names.size(), names.data(), npz.tensors.data());
+  for (tessTensor& t : npz.tensors) tessTensorFree(&t);
+  if (s != TESS_SUCCESS) {
+    const char* m = tessGetLastErrorMessage();
+    std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
+    tessCodegenFail(("runtime error: cannot save " + text).c_str());
+  }
+}
+
 // Statistics of a float tensor: its finite values' min, max and mean, and its NaN and Inf.
 struct Stats {
   int64_t count = 0, nan = 0, inf = 0, finite = 0;
@@ -372,6 +424,30 @@ TESS_IO_DEFS(i32, TESS_I32)
 TESS_IO_DEFS(i64, TESS_I64)
 #undef TESS_IO_DEFS
 
+#define TESS_NPZ_DEFS(sfx, dt)                                                                                   \
+  void tessNpzStageMemref_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size,        \
+                                int64_t stride, const char* m_allocated, const char* m_aligned, int64_t m_offset, \
+                                int64_t m_size, int64_t m_stride, int64_t rank, void* d) {                       \
+    (void)allocated;                                                                                             \
+    (void)m_allocated;                                                                                           \
+    stage_npz_memref(dt, aligned, offset, size, stride, m_aligned, m_offset, m_size, m_stride, rank, d);         \
+  }
+TESS_NPZ_DEFS(f32, TESS_F32)
+TESS_NPZ_DEFS(f64, TESS_F64)
+TESS_NPZ_DEFS(f16, TESS_F16)
+TESS_NPZ_DEFS(bf16, TESS_BF16)
+TESS_NPZ_DEFS(i1, TESS_BOOL)
+TESS_NPZ_DEFS(i8, TESS_I8)
+TESS_NPZ_DEFS(i16, TESS_I16)
+TESS_NPZ_DEFS(i32, TESS_I32)
+TESS_NPZ_DEFS(i64, TESS_I64)
+#undef TESS_NPZ_DEFS
+
+void tessNpzCommit(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride) {
+  (void)allocated;
+  commit_npz(aligned, offset, size, stride);
+}
+
 #define TESS_NUMERICS_DEFS(sfx, dt)                                                                               \
   void tessNumericsCheck_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size,          \
                                int64_t stride, int64_t rank, void* d) {                                          \
@@ -415,6 +491,10 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNumericsCheck_f16),   TESS_SYMBOL(tessNumericsCheck_bf16),  TESS_SYMBOL(tessNumericsOperand_f32),
       TESS_SYMBOL(tessNumericsOperand_f64), TESS_SYMBOL(tessNumericsOperand_f16), TESS_SYMBOL(tessNumericsOperand_bf16),
       TESS_SYMBOL(tessNumericsEnd),
+      TESS_SYMBOL(tessNpzStageMemref_f32),  TESS_SYMBOL(tessNpzStageMemref_f64),  TESS_SYMBOL(tessNpzStageMemref_f16),
+      TESS_SYMBOL(tessNpzStageMemref_bf16), TESS_SYMBOL(tessNpzStageMemref_i1),   TESS_SYMBOL(tessNpzStageMemref_i8),
+      TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
+      TESS_SYMBOL(tessNpzCommit),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,7 +28,7 @@ TEST_CASE("codegen_abi: a strided random fill gives the contiguous fill's values
 TEST_CASE("codegen_abi: the symbol table names every entry point by its address") {
   size_t n = 0;
   const tessSymbol* table = tessCodegenSymbols(&n);
-  REQUIRE(n == 50);
+  REQUIRE(n == 60);
   bool found = false;
   for (size_t i = 0; i < n; ++i)
     if (std::strcmp(table[i].name, "tessFillRandom_f32") == 0) found = table[i].address == reinterpret_cast<void*>(&tessFillRandom_f32);
@@ -71,6 +73,38 @@ TEST_CASE("codegen_abi: a load that fails calls the error handler, which may let
   tessNpyLoadFinish_f32(h, 2, &d);
   for (float v : buf) CHECK(v == 0.0f);
   tessCodegenSetErrorHandler(nullptr);
+}
+
+TEST_CASE("codegen_abi: staged .npz members are written as one archive on commit, in order") {
+  std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/tess_abi_stage.npz";
+  std::vector<float> w = {1, 2, 3, 4, 5, 6};
+  std::vector<float> b = {7, 8};
+  Desc<float> dw{w.data(), w.data(), 0, {2, 3, 3, 1}};
+  Desc<float> db{b.data(), b.data(), 0, {2, 1, 0, 0}};
+  const char* p = path.c_str();
+  int64_t n = static_cast<int64_t>(path.size());
+  tessNpzStageMemref_f32(p, p, 0, n, 1, "lin.w", "lin.w", 0, 5, 1, 2, &dw);
+  w[0] = 100;  // staged as a copy
+  tessNpzStageMemref_f32(p, p, 0, n, 1, "lin.b", "lin.b", 0, 5, 1, 1, &db);
+  tessNpzCommit(p, p, 0, n, 1);
+  tessNpz_t npz = nullptr;
+  REQUIRE(tessNpzLoad(p, &npz) == TESS_SUCCESS);
+  size_t count = 0;
+  tessNpzCount(npz, &count);
+  REQUIRE(count == 2);
+  const char* name = nullptr;
+  tessNpzName(npz, 0, &name);
+  CHECK(std::string(name) == "lin.w");
+  tessTensor t{};
+  REQUIRE(tessNpzGet(npz, "lin.w", &t) == TESS_SUCCESS);
+  CHECK(t.rank == 2);
+  CHECK(t.shape[0] == 2);
+  CHECK(t.shape[1] == 3);
+  CHECK(static_cast<const float*>(t.data)[0] == 1.0f);
+  REQUIRE(tessNpzGet(npz, "lin.b", &t) == TESS_SUCCESS);
+  CHECK(static_cast<const float*>(t.data)[1] == 8.0f);
+  tessNpzFree(npz);
+  std::remove(p);
 }
 
 TEST_CASE("codegen_abi: numerics checks report the first NaN with the operands' statistics") {

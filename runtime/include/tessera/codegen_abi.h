@@ -87,6 +87,26 @@ TESS_SAVE_DECL(i32)
 TESS_SAVE_DECL(i64)
 #undef TESS_SAVE_DECL
 
+/* save(params, "p.npz"): tessNpzStageMemref_<t>(path, member, x) stages a copy of one tensor
+ * as the archive member "<member>.npy"; tessNpzCommit(path) writes the staged members as an
+ * uncompressed zip (what numpy.load reads) and forgets them. */
+#define TESS_NPZ_DECL(sfx)                                                                                        \
+  TESS_API void tessNpzStageMemref_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size, \
+                                         int64_t stride, const char* m_allocated, const char* m_aligned,         \
+                                         int64_t m_offset, int64_t m_size, int64_t m_stride, int64_t rank,       \
+                                         void* descriptor);
+TESS_NPZ_DECL(f32)
+TESS_NPZ_DECL(f64)
+TESS_NPZ_DECL(f16)
+TESS_NPZ_DECL(bf16)
+TESS_NPZ_DECL(i1)
+TESS_NPZ_DECL(i8)
+TESS_NPZ_DECL(i16)
+TESS_NPZ_DECL(i32)
+TESS_NPZ_DECL(i64)
+#undef TESS_NPZ_DECL
+TESS_API void tessNpzCommit(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride);
+
 /* --debug-numerics, around an op that computes a float tensor: before it,
  * tessNumericsOperand_<t>(operand) records the statistics of each float operand (before, since
  * the result may reuse an operand's buffer); after it, tessNumericsCheck_<t>(info, result)
