@@ -2222,25 +2222,44 @@ class Lowerer {
     auto it = fn_->calls.find(c);
     if (it == fn_->calls.end() || !t || (kind == "value_and_grad" && t->elems.size() != 2))
       unsupported(c->range, "this call of a differentiated function");
-    auto [f, args] = bind_call(c, it->second);
+    std::vector<Local> bound;
+    auto [f, args] = bind_call(c, it->second, &bound);
     bool with_value = kind == "value_and_grad";
     auto ftype = f.getFunctionType();
+    // A Params argument is one function input per parameter: its argnum becomes those inputs,
+    // and its gradients come back as a Params with the same names.
+    std::vector<size_t> first_input(bound.size() + 1, 0);
+    for (size_t k = 0; k < bound.size(); ++k)
+      first_input[k + 1] = first_input[k] + (bound[k].object == "params" ? bound[k].elems.size() : 1);
+    std::vector<int64_t> flat_argnums;
+    for (int64_t n : transform->argnums) {
+      if (n < 0 || static_cast<size_t>(n) >= bound.size()) unsupported(c->range, "this call of a differentiated function");
+      for (size_t q = first_input[n]; q < first_input[n + 1]; ++q) flat_argnums.push_back(static_cast<int64_t>(q));
+    }
     std::vector<mlir::Type> results;
     if (with_value) results.push_back(ftype.getResult(0));
-    for (int64_t n : transform->argnums) results.push_back(ftype.getInput(static_cast<unsigned>(n)));
+    for (int64_t n : flat_argnums) results.push_back(ftype.getInput(static_cast<unsigned>(n)));
     mlir::OperationState st(loc(c->range), "tessera.grad");
     st.addOperands(args);
     st.addTypes(results);
     st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(f.getSymNameAttr()));
-    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(transform->argnums));
+    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(flat_argnums));
     if (with_value) st.addAttribute("value", b_.getUnitAttr());
     mlir::Operation* g = b_.create(st);
     calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
     // The results as the program sees them: each gradient typed as the checker typed it.
     Type grads_t = with_value ? t->elems[1] : t;
-    size_t first = with_value ? 1 : 0;
+    size_t next = with_value ? 1 : 0;
     auto grad_local = [&](size_t i, const Type& gt) -> Local {
-      return {convert({g->getResult(first + i), gt}, to_mlir(gt, c->range), c->range), gt};
+      int64_t n = transform->argnums[i];
+      if (bound[n].object == "params") {  // a Params of gradients, named like the argument
+        Local out = bound[n];
+        for (Local& e : out.elems) e = {g->getResult(next++), e.type};
+        out.type = gt;
+        return out;
+      }
+      mlir::Value r = g->getResult(next++);
+      return {convert({r, gt}, to_mlir(gt, c->range), c->range), gt};
     };
     Local grads;
     if (transform->argnums_tuple) {
@@ -2260,7 +2279,9 @@ class Lowerer {
   }
 
   // The specialized callee of a user call and its arguments, converted to its parameter types.
-  std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> bind_call(const CallExpr* c, const sema::CallTarget& target) {
+  // With `bound_values`, also the argument values in parameter order (a Params bundle whole).
+  std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> bind_call(const CallExpr* c, const sema::CallTarget& target,
+                                                                    std::vector<Local>* bound_values = nullptr) {
     const sema::TypedFunction& callee = *target.callee;
     for (const std::string& d : callee.decorators)
       if (d == "mcmc" || d == "variational" || d == "probabilistic")
@@ -2325,6 +2346,7 @@ class Lowerer {
       args.push_back(convert(values[k], ftype.getInput(in++), bound[k]->range));
     }
     for (const Local& v : model_values) args.push_back(convert(v, ftype.getInput(in++), c->range));
+    if (bound_values) *bound_values = values;
     return {f, args};
   }
 
