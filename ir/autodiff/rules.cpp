@@ -204,8 +204,12 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
       .Case<MaximumOp, MinimumOp>([&](auto m) {
         bool isMax = isa<MaximumOp>(m.getOperation());
         Value lhsB = g.broadcastTo(m.getLhs(), m.getResult());
-        Value c = g.cmp(isMax ? CmpPredicate::ge : CmpPredicate::le, lhsB, m.getRhs());
-        return binary(g.mask(c, ct), g.where(c, g.zeroLike(ct), ct, ct.getType()));
+        Value c = g.cmp(isMax ? CmpPredicate::gt : CmpPredicate::lt, lhsB, m.getRhs());
+        // Ties give each side half of the cotangent (as torch.maximum/minimum).
+        Value tie = g.cmp(CmpPredicate::eq, lhsB, m.getRhs());
+        Value half = g.mul(ct, g.scalar(ttype(ct).getElementType(), 0.5));
+        Value other = g.where(tie, half, ct, ct.getType());
+        return binary(g.where(c, ct, g.mask(tie, half), ct.getType()), g.where(c, g.zeroLike(ct), other, ct.getType()));
       })
       .Case<ModOp>([&](ModOp m) {
         if (!isFloatTensor(m.getResult())) return success();
@@ -377,8 +381,18 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
         auto lt = ttype(logits);
         int64_t axis = lt.getRank() - 1;
         Value p = b.create<SoftmaxOp>(g.loc, logits, axis, false);
-        Value oh = b.create<OneHotOp>(g.loc, lt, c.getLabels(), b.getI64IntegerAttr(lt.getDimSize(axis)));
-        if (lt.isDynamicDim(axis)) return failure();
+        Value oh;
+        if (lt.isDynamicDim(axis)) {
+          // one_hot needs a static class count: compare the labels with arange(C) instead.
+          Value nc = b.create<DimOp>(g.loc, b.getIndexType(), logits, b.getI64IntegerAttr(axis));
+          Value ids = b.create<ArangeOp>(g.loc, RankedTensorType::get({ShapedType::kDynamic}, ttype(c.getLabels()).getElementType()),
+                                         b.getF64FloatAttr(0.0), b.getF64FloatAttr(1.0), ValueRange{nc});
+          Value labels = g.unsqueeze(c.getLabels(), ttype(c.getLabels()).getRank());
+          Value hit = b.create<CmpOp>(g.loc, RankedTensorType::get(lt.getShape(), b.getI1Type()), CmpPredicate::eq, labels, ids);
+          oh = b.create<CastOp>(g.loc, lt, hit);
+        } else {
+          oh = b.create<OneHotOp>(g.loc, lt, c.getLabels(), b.getI64IntegerAttr(lt.getDimSize(axis)));
+        }
         SmallVector<int64_t> rows;
         for (int64_t i = 0; i < axis; ++i) rows.push_back(i);
         Value n = rows.empty() ? g.scalar(lt.getElementType(), 1.0) : g.count(logits, rows);

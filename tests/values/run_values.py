@@ -2,13 +2,14 @@
 """Value tests: every operation of LANGUAGE.md section 6 that lowers, run through
 `tesserac run` on the CPU and compared with NumPy/PyTorch.
 
-Usage: /usr/bin/python3 run_values.py TESSERAC [-k SUBSTRING] [-j JOBS] [--keep]
+Usage: /usr/bin/python3 run_values.py TESSERAC [-k SUBSTRING] [-j JOBS] [--keep] [--grad]
 
 Each case is a one-entry `.tsr` program (`def f[...](...)`), random inputs written as `.npy`,
 and a reference computed in float64 by NumPy/PyTorch; the result is compared with a
 tolerance suited to the dtype. The operations that do not lower yet are listed in
 NOT_YET_SUPPORTED; the driver checks that tesserac reports E0900 for each, so that the
 list shrinks as they get implemented. Prints one line per failure and "N passed, N failed".
+With --grad it runs the gradient cases of grad_cases.py instead (see there).
 """
 import argparse
 import concurrent.futures
@@ -549,6 +550,26 @@ def write_input(path, value):
     np.save(path, value)
 
 
+def write_args(d, inputs, in_dtype):
+    """Writes the float/int array inputs as .npy files in `d`: the `--arg` words of `tesserac run`
+    and the inputs as the program sees them (floats rounded to `in_dtype`, as float64)."""
+    args, refs_in = [], []
+    for i, v in enumerate(inputs):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" or isinstance(v, np.ndarray) and v.ndim == 0:
+            arr = np.asarray(v).astype(in_dtype)
+        elif isinstance(v, np.ndarray):
+            arr = v.astype(np.int64)
+        else:
+            args += ["--arg", repr(v)]
+            refs_in.append(v)
+            continue
+        p = os.path.join(d, f"in{i}.npy")
+        write_input(p, arr)
+        args += ["--arg", p]
+        refs_in.append(arr.astype(np.float64) if arr.dtype.kind == "f" else arr)
+    return args, refs_in
+
+
 def run_case(tesserac, root, case, tol_override=None):
     d = os.path.join(root, case.name)
     os.makedirs(d, exist_ok=True)
@@ -557,20 +578,8 @@ def run_case(tesserac, root, case, tol_override=None):
         f.write(case.source().replace("{DIR}", d))
     np_dt = TOL[case.dtype][0]
     cmd = [tesserac, "run", prog, "--entry", "f"]
-    refs_in = []
-    for i, v in enumerate(case.inputs):
-        if isinstance(v, np.ndarray) and v.dtype.kind == "f" or isinstance(v, np.ndarray) and v.ndim == 0:
-            arr = np.asarray(v).astype(case.in_dtype)
-        elif isinstance(v, np.ndarray):
-            arr = v.astype(np.int64)
-        else:
-            cmd += ["--arg", repr(v)]
-            refs_in.append(v)
-            continue
-        p = os.path.join(d, f"in{i}.npy")
-        write_input(p, arr)
-        cmd += ["--arg", p]
-        refs_in.append(arr.astype(np.float64) if arr.dtype.kind == "f" else arr)
+    args, refs_in = write_args(d, case.inputs, case.in_dtype)
+    cmd += args
     out_path = os.path.join(d, "out.npy")
     if not case.scalar:
         cmd += ["--out", out_path]
@@ -638,9 +647,12 @@ def main():
     ap.add_argument("-k", default="", help="only cases whose name contains this")
     ap.add_argument("-j", type=int, default=int(os.environ.get("TESSERA_VALUES_JOBS", "2")))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--grad", action="store_true", help="the gradient cases (grad_cases.py) instead")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="tessera-values-")
     os.environ["TESSERA_CACHE_DIR"] = os.path.join(root, "cache")
+    if args.grad:
+        return main_grad(args, root)
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     cases = [c for c in CASES if args.k in c.name]
@@ -663,6 +675,31 @@ def main():
     print(f"{total - failed} passed, {failed} failed ({len(cases) - len(gaps)} value cases; "
           f"{len(gaps)} cases expected to say E0900 in the Graph IR lowering: {', '.join(GRAPH_GAPS)}; "
           f"{len(unsupported)} operations expected to say E0900: {', '.join(sorted(unsupported))})")
+    if args.keep or failed:
+        print(f"work directory: {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def main_grad(args, root):
+    """Gradient mode: batched programs of grad_cases.py, checked against torch and finite differences."""
+    import grad_cases
+    work = grad_cases.batches(args.k)
+    ncases = sum(len(cs) for _, cs, _ in work)
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:
+        futs = {pool.submit(grad_cases.run_batch, args.tesserac, root, tag, cs, dt, write_args): tag
+                for tag, cs, dt in work}
+        for fut in concurrent.futures.as_completed(futs):
+            try:
+                fails = fut.result()
+            except Exception as e:  # a crash of the driver on one batch is a failure of that batch
+                fails = [(futs[fut], f"{type(e).__name__}: {e}")]
+            for name, err in fails:
+                failed += 1
+                print(f"FAIL {name}: {err}", flush=True)
+    print(f"{ncases - failed} passed, {failed} failed ({ncases} gradient cases in {len(work)} programs)")
     if args.keep or failed:
         print(f"work directory: {root}")
     else:

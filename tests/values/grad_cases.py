@@ -1,0 +1,512 @@
+"""Gradient mode of the value tests (`run_values.py --grad TESSERAC`, ctest `values_grad`).
+
+Each case is a scalar function `f(inputs..., w) = sum(EXPR * w)` of a differentiable operation,
+`w` a fixed random tensor of EXPR's shape (so that every output element matters). The driver
+writes, per dtype, a few batched programs: one `@tessera.function def f<i>` per case and an entry
+`grads` that calls `tessera.grad(f<i>, argnums=...)` (or `value_and_grad`) for each case and
+returns every gradient (and value), flattened and concatenated into one vector (`--out`). References, on the inputs the program reads:
+
+- f64: torch autograd of the same function in float64 (rtol 1e-9), and central finite differences
+  of the torch float64 function (step 1e-6, rtol 1e-6) unless the case sits on a kink (`fd=False`);
+- f32: the float64 torch gradient at the f32-rounded inputs, with a looser tolerance.
+
+A case with `zero=True` checks that the gradient is exactly zero (non-differentiable operations).
+When a batch fails, its cases are run one by one, so that the failure names its case.
+"""
+import os
+import re
+import subprocess
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+RNG = np.random.default_rng(20261126)
+DT_NP = {"f64": np.float64, "f32": np.float32}
+DT_TORCH = {"f64": torch.float64, "f32": torch.float32}
+DTYPE_WORDS = {"f64", "f32", "i64", "_"}
+BATCH = 12  # cases per program
+
+
+def rnd(*shape, scale=1.0, offset=0.0):
+    return np.asarray(RNG.standard_normal(shape) * scale + offset)
+
+
+def pos(*shape, lo=0.1, hi=3.0):
+    return np.asarray(RNG.uniform(lo, hi, shape))
+
+
+def away(*shape, gap=0.1):
+    """Random values at least `gap` away from 0 (for ops with a kink at 0)."""
+    x = rnd(*shape)
+    return np.where(np.abs(x) < gap, np.sign(x + 1e-300) * gap + x, x)
+
+
+class GCase:
+    def __init__(self, name, params, expr, inputs, ref, argnums=(0,), out=None, fd=True, zero=False,
+                 value=False, body="", prelude="", tol32=None, dtypes=("f64", "f32")):
+        self.name = name
+        self.params = params  # "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]"
+        self.expr = expr  # the op; the function returns sum(EXPR * w)
+        self.inputs = inputs  # np.ndarray per parameter (float64, or int for labels)
+        self.ref = ref  # torch function of the parameters -> the op's value (same shape as EXPR)
+        self.argnums = tuple(argnums)
+        self.out = out  # dims of EXPR ("B, D"; "" for rank 0); default: the first parameter's
+        self.fd = fd  # compare with finite differences too (not on a kink)
+        self.zero = zero  # the gradient must be exactly zero
+        self.value = value  # value_and_grad: check the value as well
+        self.body = body  # statements before the return (may use {dt})
+        self.prelude = prelude  # module-level text (helper functions; may use {dt})
+        self.tol32 = tol32 or (1e-4, 1e-5)  # (rtol, atol relative to the largest reference) in f32
+        self.dtypes = dtypes
+
+    def out_dims(self):
+        if self.out is not None:
+            return self.out
+        m = re.search(r"Tensor\[([^\]]*)\]", self.params)
+        return ", ".join(t.strip() for t in m.group(1).split(",") if t.strip() not in DTYPE_WORDS and "{" not in t)
+
+    def param_list(self, dt):
+        """[(name, dims text with dtype)] of the parameters, `w` last."""
+        ps = [(n.strip(), t.strip()) for n, t in re.findall(r"(\w+)\s*:\s*(Tensor\[[^\]]*\])", self.params.format(dt=dt))]
+        out = self.out_dims()
+        ps.append(("w", f"Tensor[{out + ', ' if out else ''}{dt}]"))
+        return ps
+
+
+def dims_of(types):
+    dims = []
+    for t in types:
+        for tok in re.findall(r"[A-Za-z_]\w*", t[len("Tensor"):]):
+            if tok not in DTYPE_WORDS and tok not in dims:
+                dims.append(tok)
+    return dims
+
+
+def case_source(case, i, dt):
+    ps = case.param_list(dt)
+    dims = dims_of([t for _, t in ps])
+    generic = f"[{', '.join(dims)}]" if dims else ""
+    lines = ["@tessera.function",
+             f"def f{i}{generic}({', '.join(f'{n}: {t}' for n, t in ps)}) -> {dt}:"]
+    lines += ["    " + l for l in case.body.format(dt=dt).strip("\n").split("\n") if l]
+    lines.append(f"    return (({case.expr.format(dt=dt)}) * w).sum()")
+    return "\n".join(lines) + "\n"
+
+
+def program(cases, dt):
+    """The source of a batch: f0..fN and the entry `grads`, and the number of outputs."""
+    parts, preludes = [], []
+    eparams, body, rets = [], [], []
+    all_dims = []
+    for i, c in enumerate(cases):
+        if c.prelude and c.prelude not in preludes:
+            preludes.append(c.prelude.format(dt=dt))
+        parts.append(case_source(c, i, dt))
+        args, sizes = [], {}
+        for n, t in c.param_list(dt):
+            # The entry's dimensions are renamed per case (B -> B_3) so that cases do not bind each other's.
+            t = re.sub(r"\b([A-Za-z_]\w*)\b", lambda m: m.group(1) if m.group(1) in DTYPE_WORDS or m.group(1) == "Tensor"
+                       else f"{m.group(1)}_{i}", t)
+            eparams.append(f"{n}_{i}: {t}")
+            dims = [d.strip() for d in t[len("Tensor["):-1].split(",")[:-1]]
+            sizes[len(args)] = " * ".join(dims) if dims else "1"
+            args.append(f"{n}_{i}")
+            all_dims += [d for d in dims_of([t]) if d not in all_dims]
+        an = str(c.argnums[0]) if len(c.argnums) == 1 else f"({', '.join(map(str, c.argnums))})"
+        names = [f"g{i}_{k}" for k in range(len(c.argnums))]
+        call = f"(f{i}, argnums={an})({', '.join(args)})"
+        if c.value and len(names) > 1:  # (value, (gradients...))
+            body += [f"v{i}, t{i} = tessera.value_and_grad{call}", f"{', '.join(names)} = t{i}"]
+        elif c.value:
+            body.append(f"v{i}, {names[0]} = tessera.value_and_grad{call}")
+        else:
+            body.append(f"{', '.join(names)} = tessera.grad{call}")
+        # Every result flattened: the entry returns one vector (entries do not return tuples yet).
+        rets += ([f"v{i}.reshape(1)"] if c.value else []) + [f"{g}.reshape({sizes[k]})"
+                                                                 for g, k in zip(names, c.argnums)]
+    generic = f"[{', '.join(all_dims)}]" if all_dims else ""
+    entry = ["@tessera.function", f"def grads{generic}({', '.join(eparams)}):"]
+    entry += ["    " + l for l in body] + [f"    return concat([{', '.join(rets)}], axis=0)"]
+    return "\n".join(preludes + parts + ["\n".join(entry)]) + "\n", len(rets)
+
+
+def w_for(case):
+    """The case's weight tensor, of the op's output shape (computed once, in float64)."""
+    if not hasattr(case, "_w"):
+        ts = [torch.from_numpy(np.asarray(v)) for v in case.inputs]
+        shape = tuple(case.ref(*ts).shape)
+        case._w = np.asarray(RNG.uniform(0.5, 1.5, shape) * np.where(RNG.uniform(size=shape) < 0.5, -1.0, 1.0))
+    return case._w
+
+
+def reference(case, ins):
+    """(value, [torch gradients], [finite-difference gradients or None]) at float64 inputs `ins`."""
+    ts = [torch.tensor(v, dtype=torch.float64, requires_grad=k in case.argnums) if np.asarray(v).dtype.kind == "f"
+          else torch.from_numpy(np.asarray(v)) for k, v in enumerate(ins)]
+    w = torch.from_numpy(w_for(case))
+
+    def loss(*xs):
+        return (case.ref(*xs) * w).sum()
+    val = loss(*ts)
+    wrt = [ts[k] for k in case.argnums]
+    if val.requires_grad:
+        gs = torch.autograd.grad(val, wrt, allow_unused=True)
+    else:
+        gs = [None] * len(wrt)
+    gs = [np.zeros(t.shape) if g is None else g.detach().numpy() for g, t in zip(gs, wrt)]
+    fds = []
+    for k in case.argnums:
+        if not case.fd or case.zero:
+            fds.append(None)
+            continue
+        base = [t.detach() for t in ts]
+        x = base[k].clone()
+        flat = x.view(-1)
+        fd = np.zeros(x.numel())
+        h = 1e-6
+        with torch.no_grad():
+            for j in range(x.numel()):
+                old = flat[j].item()
+                flat[j] = old + h
+                lp = loss(*base[:k], x, *base[k + 1:]).item()
+                flat[j] = old - h
+                lm = loss(*base[:k], x, *base[k + 1:]).item()
+                flat[j] = old
+                fd[j] = (lp - lm) / (2 * h)
+        fds.append(fd.reshape(x.shape))
+    return val.item(), gs, fds
+
+
+def close(got, want, rtol, atol_rel):
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    atol = atol_rel * scale
+    if got.shape != want.shape:
+        return f"shape {got.shape}, expected {want.shape}"
+    if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):
+        err = np.abs(got - want)
+        i = np.unravel_index(np.nanargmax(np.where(np.isnan(err), np.inf, err)), err.shape) if err.ndim else ()
+        return (f"max error at {tuple(int(k) for k in i)}: got {got[i]!r}, expected {want[i]!r} "
+                f"(rtol {rtol}, atol {atol:.3g})")
+    return None
+
+
+def check_case(case, dt, outs, ins):
+    """Compares the outputs of one case (value first for value_and_grad); an error message or None."""
+    val, gs, fds = reference(case, ins)
+    if case.value:
+        v = float(np.asarray(outs[0]))
+        outs = outs[1:]
+        rtol = 1e-12 if dt == "f64" else 1e-5
+        if not abs(v - val) <= rtol * max(1.0, abs(val)):
+            return f"value {v!r}, expected {val!r}"
+    for k, (out, g, fd) in enumerate(zip(outs, gs, fds)):
+        what = f"d/d arg {case.argnums[k]}"
+        out = np.asarray(out)
+        if out.dtype != DT_NP[dt]:
+            return f"{what}: dtype {out.dtype}, expected {np.dtype(DT_NP[dt])}"
+        got = out.astype(np.float64)
+        if case.zero:
+            if got.shape != g.shape or np.any(got != 0.0):
+                return f"{what}: expected exactly zero, got {got.ravel()[:6]}"
+            continue
+        if dt == "f64":
+            err = close(got, g, 1e-9, 1e-9)
+            if err:
+                return f"{what} vs torch autograd: {err}"
+            if fd is not None:
+                err = close(got, fd, 1e-6, 1e-6)
+                if err:
+                    return f"{what} vs finite differences: {err}"
+        else:
+            err = close(got, g, *case.tol32)
+            if err:
+                return f"{what} (f32) vs float64 torch autograd: {err}"
+    return None
+
+
+def run_batch(tesserac, root, tag, cases, dt, write_args):
+    """Runs one program for `cases`: a list of (case name, error) for the failures."""
+    d = os.path.join(root, tag)
+    os.makedirs(d, exist_ok=True)
+    src, nout = program(cases, dt)
+    prog = os.path.join(d, "prog.tsr")
+    with open(prog, "w") as f:
+        f.write(src)
+    inputs = []
+    for c in cases:
+        inputs += list(c.inputs) + [w_for(c)]
+    args, ins = write_args(d, inputs, DT_NP[dt])
+    out_path = os.path.join(d, "out.npy")
+    cmd = [tesserac, "run", prog, "--entry", "grads"] + args + ["--out", out_path]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        msg = (p.stderr or p.stdout).strip().splitlines()
+        err = f"tesserac exited {p.returncode}: {' | '.join(msg[:3])}"
+        if len(cases) > 1:
+            fails = []
+            for c in cases:
+                fails += run_batch(tesserac, root, f"{tag}_{c.name}", [c], dt, write_args)
+            return fails or [(tag, err + " (the batch fails, each case alone passes)")]
+        return [(f"{cases[0].name}_{dt}", err)]
+    flat = np.load(out_path)
+    fails = []
+    k = 0
+    j = 0
+    for c in cases:
+        cin = ins[j:j + len(c.inputs)]
+        j += len(c.inputs) + 1
+        shapes = ([()] if c.value else []) + [np.shape(cin[a]) for a in c.argnums]
+        got = []
+        for sh in shapes:
+            n = int(np.prod(sh))
+            got.append(flat[k:k + n].reshape(sh))
+            k += n
+        try:
+            err = check_case(c, dt, got, cin)
+        except Exception as e:  # a crash of the reference on one case is a failure of that case
+            err = f"{type(e).__name__}: {e}"
+        if err:
+            fails.append((f"{c.name}_{dt}", err))
+    return fails
+
+
+def batches(k=""):
+    """[(tag, cases, dtype)] of the cases whose name contains k."""
+    out = []
+    for dt in ("f64", "f32"):
+        cs = [c for c in CASES if k in c.name and dt in c.dtypes]
+        for b in range(0, len(cs), BATCH):
+            out.append((f"grad_{dt}_{b // BATCH}", cs[b:b + BATCH], dt))
+    return out
+
+
+# ---------------------------------------------------------------- cases
+CASES = []
+
+
+def add(*a, **k):
+    CASES.append(GCase(*a, **k))
+
+
+# Elementwise binary ops, with the broadcasting corners: a [B, D] + [D] bias, size-1 axes on both
+# sides, a rank-2 operand against a rank-3 one, rank-0 operands.
+BINARY = {
+    "add": ("x + y", lambda x, y: x + y),
+    "sub": ("x - y", lambda x, y: x - y),
+    "mul": ("x * y", lambda x, y: x * y),
+    "div": ("x / y", lambda x, y: x / y),
+    "maximum": ("maximum(x, y)", torch.maximum),
+    "minimum": ("minimum(x, y)", torch.minimum),
+}
+BCAST = [
+    ((3, 5), (3, 5), "B, D", "B, D"),
+    ((3, 5), (5,), "B, D", "D"),
+    ((3, 1), (1, 5), "B, 1", "1, D"),
+    ((2, 3, 4), (3, 1), "A, B, D", "B, 1"),
+    ((4,), (), "D", ""),
+    ((), (2, 3), "", "B, D"),
+]
+
+
+def shape_of(dx, dy, sx, sy):
+    return np.broadcast_shapes(sx, sy)
+
+
+for op, (expr, ref) in BINARY.items():
+    for i, (sx, sy, dx, dy) in enumerate(BCAST):
+        x, y = rnd(*sx), (pos(*sy) if op == "div" else rnd(*sy))
+        out = {0: "B, D", 1: "B, D", 2: "B, D", 3: "A, B, D", 4: "D", 5: "B, D"}[i]
+        tx = f"Tensor[{dx + ', ' if dx else ''}{{dt}}]"
+        ty = f"Tensor[{dy + ', ' if dy else ''}{{dt}}]"
+        add(f"{op}_bcast{i}", f"x: {tx}, y: {ty}", expr, [x, y], ref, argnums=(0, 1), out=out)
+# maximum/minimum at ties: torch gives each side half of the cotangent.
+for op, (expr, ref) in (("maximum", BINARY["maximum"]), ("minimum", BINARY["minimum"])):
+    x = np.round(rnd(3, 4))
+    y = np.round(rnd(3, 4))
+    y[0] = x[0]
+    add(f"{op}_ties", "x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", expr, [x, y], ref, argnums=(0, 1), fd=False)
+add("pow", "x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", "x ** y", [pos(3, 4), rnd(3, 4)], torch.pow,
+    argnums=(0, 1), tol32=(2e-4, 1e-5))
+add("pow_bcast", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "x ** y", [pos(3, 4), rnd(4)], torch.pow, argnums=(0, 1),
+    tol32=(2e-4, 1e-5))
+add("pow_scalar", "x: Tensor[B, D, {dt}]", "x ** 3.0", [rnd(3, 4)], lambda x: x ** 3.0)
+add("scalar_ops", "x: Tensor[B, D, {dt}]", "(x * 0.75 + 1.0) / 2.0 - 0.5 * x", [rnd(3, 4)],
+    lambda x: (x * 0.75 + 1.0) / 2.0 - 0.5 * x)
+
+# Unary ops over their domains; relu/abs away from the kink, and at 0 where the rule documents
+# what it does (0, as torch).
+UNARY = {
+    "neg": ("-x", lambda x: -x, rnd),
+    "exp": ("exp(x)", torch.exp, rnd),
+    "log": ("log(x)", torch.log, pos),
+    "log1p": ("log1p(x)", torch.log1p, pos),
+    "sqrt": ("sqrt(x)", torch.sqrt, pos),
+    "rsqrt": ("rsqrt(x)", torch.rsqrt, pos),
+    "sin": ("sin(x)", torch.sin, rnd),
+    "cos": ("cos(x)", torch.cos, rnd),
+    "tanh": ("tanh(x)", torch.tanh, rnd),
+    "sigmoid": ("sigmoid(x)", torch.sigmoid, rnd),
+    "silu": ("silu(x)", F.silu, rnd),
+    "relu": ("relu(x)", torch.relu, away),
+    "abs": ("abs(x)", torch.abs, away),
+}
+for op, (expr, ref, gen) in UNARY.items():
+    add(f"{op}", "x: Tensor[B, D, {dt}]", expr, [gen(3, 5)], ref)
+    add(f"{op}_rank0", "x: Tensor[{dt}]", expr, [gen()], ref)
+for op in ("relu", "abs"):
+    x = away(3, 4)
+    x[1] = 0.0
+    add(f"{op}_at_zero", "x: Tensor[B, D, {dt}]", UNARY[op][0], [x], UNARY[op][1], fd=False)
+add("clamp", "x: Tensor[B, D, {dt}]", "clamp(x, min=-0.5, max=0.7)",
+    [np.array([[-2.0, -0.6, -0.4, 0.0], [0.3, 0.69, 0.71, 3.0], [-0.45, 0.65, -1.0, 1.0]])],
+    lambda x: torch.clamp(x, -0.5, 0.7))
+add("clamp_min", "x: Tensor[B, D, {dt}]", "clamp(x, min=0.1)", [away(3, 4) + 0.1], lambda x: torch.clamp(x, min=0.1))
+add("clamp_max", "x: Tensor[B, D, {dt}]", "x.clamp(max=0.1)", [away(3, 4) + 0.1], lambda x: torch.clamp(x, max=0.1))
+x = np.array([[-0.5, 0.7, 0.2], [0.0, -0.5, 0.7]])
+add("clamp_at_bounds", "x: Tensor[B, D, {dt}]", "clamp(x, min=-0.5, max=0.7)", [x], lambda x: torch.clamp(x, -0.5, 0.7),
+    fd=False)
+add("where", "c: Tensor[B, D, {dt}], x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "where(c > 0.0, x, y)",
+    [rnd(3, 4), rnd(3, 4), rnd(4)], lambda c, x, y: torch.where(c > 0, x, y), argnums=(1, 2))
+add("where_scalar", "x: Tensor[B, D, {dt}]", "where(x > 0.0, x * x, 0.5)", [away(3, 4)],
+    lambda x: torch.where(x > 0, x * x, torch.tensor(0.5, dtype=x.dtype)))
+add("where_bcast_cond", "c: Tensor[D, {dt}], x: Tensor[B, 1, {dt}], y: Tensor[B, D, {dt}]", "where(c > 0.0, x, y)",
+    [rnd(4), rnd(3, 1), rnd(3, 4)], lambda c, x, y: torch.where(c > 0, x, y), argnums=(1, 2), out="B, D")
+add("cast", "x: Tensor[B, D, {dt}]", "(x.astype(f32) * 2.0).astype({dt})", [rnd(3, 4)],
+    lambda x: (x.float() * 2.0).double(), fd=False, dtypes=("f64",))
+add("cast_f32_f64", "x: Tensor[B, D, {dt}]", "(x.astype(f64) * x.astype(f64)).astype({dt})", [rnd(3, 4)],
+    lambda x: x * x, dtypes=("f32",))
+
+# Reductions with axis / keepdim.
+RED = {
+    "sum": lambda x, a, k: x.sum(dim=a, keepdim=k) if a is not None else x.sum(),
+    "mean": lambda x, a, k: x.mean(dim=a, keepdim=k) if a is not None else x.mean(),
+    "var": lambda x, a, k: x.var(dim=a, unbiased=False, keepdim=k) if a is not None else x.var(unbiased=False),
+    "std": lambda x, a, k: x.std(dim=a, unbiased=False, keepdim=k) if a is not None else x.std(unbiased=False),
+    "prod": lambda x, a, k: (x.prod(dim=a, keepdim=k) if isinstance(a, int) else
+                             torch.prod(x.flatten()) if a is None else x.prod(dim=a[1], keepdim=True).prod(dim=a[0], keepdim=k)),
+    "max": lambda x, a, k: x.amax(dim=a, keepdim=k) if a is not None else x.amax(),
+    "min": lambda x, a, k: x.amin(dim=a, keepdim=k) if a is not None else x.amin(),
+    "logsumexp": lambda x, a, k: torch.logsumexp(x, dim=tuple(range(x.ndim)) if a is None else a, keepdim=k),
+}
+AXES = [(None, False, "", ""), (-1, False, "axis=-1", "A, B"), (0, True, "axis=0, keepdim=True", "1, B, C"),
+        ((0, 2), False, "axis=(0, 2)", "B"), ((1, 2), True, "axis=(1, -1), keepdim=True", "A, 1, 1")]
+for op, ref in RED.items():
+    for i, (axis, keep, kw, out) in enumerate(AXES):
+        if op == "prod" and isinstance(axis, tuple) and not keep:
+            continue
+        x = pos(3, 4, 5, lo=0.5, hi=1.5) if op == "prod" else rnd(3, 4, 5)
+        # std and prod are methods only.
+        expr = f"x.{op}({kw})" if i % 2 or op in ("std", "prod") else f"{op}(x{', ' + kw if kw else ''})"
+        add(f"reduce_{op}_ax{i}", "x: Tensor[A, B, C, {dt}]", expr, [x],
+            lambda x, ref=ref, axis=axis, keep=keep: ref(x, axis, keep), out=out)
+# max/min with ties share the cotangent equally, as torch.amax/amin.
+for op in ("max", "min"):
+    x = np.round(rnd(3, 4, 5))
+    x[0, 1, :] = 2.0 if op == "max" else -2.0
+    x[2, :, 3] = x[2, :, 3].max() if op == "max" else x[2, :, 3].min()
+    add(f"reduce_{op}_ties", "x: Tensor[A, B, C, {dt}]", f"x.{op}(axis=-1)", [x],
+        lambda x, op=op: RED[op](x, -1, False), out="A, B", fd=False)
+    add(f"reduce_{op}_ties_all", "x: Tensor[A, B, C, {dt}]", f"{op}(x)", [x], lambda x, op=op: RED[op](x, None, False),
+        out="", fd=False)
+add("norm", "x: Tensor[A, B, {dt}]", "norm(x)", [rnd(3, 4)], torch.linalg.norm, out="")
+add("norm_rank1", "x: Tensor[N, {dt}]", "norm(x)", [rnd(5)], torch.linalg.norm, out="")
+
+# matmul in all its forms.
+MM = [
+    ("2d", (3, 4), (4, 5), "M, K", "K, N", "M, N"),
+    ("batched", (2, 3, 4), (2, 4, 5), "Z, M, K", "Z, K, N", "Z, M, N"),
+    ("bcast_rhs", (2, 3, 4), (4, 5), "Z, M, K", "K, N", "Z, M, N"),
+    ("bcast_lhs", (3, 4), (2, 4, 5), "M, K", "Z, K, N", "Z, M, N"),
+    ("bcast_batch1", (1, 3, 4), (2, 4, 5), "1, M, K", "Z, K, N", "Z, M, N"),
+    ("bcast_4d", (2, 1, 3, 4), (3, 4, 5), "Y, 1, M, K", "Z, K, N", "Y, Z, M, N"),
+    ("vec_mat", (4,), (4, 5), "K", "K, N", "N"),
+    ("mat_vec", (3, 4), (4,), "M, K", "K", "M"),
+    ("vec_vec", (4,), (4,), "K", "K", ""),
+    ("vec_batched", (4,), (2, 4, 5), "K", "Z, K, N", "Z, N"),
+    ("batched_vec", (2, 3, 4), (4,), "Z, M, K", "K", "Z, M"),
+]
+for name, sa, sb, da, db, out in MM:
+    add(f"matmul_{name}", f"a: Tensor[{da}, {{dt}}], b: Tensor[{db}, {{dt}}]", "a @ b", [rnd(*sa), rnd(*sb)],
+        torch.matmul, argnums=(0, 1), out=out)
+add("matmul_fn_static", "a: Tensor[3, 4, {dt}], b: Tensor[4, 2, {dt}]", "matmul(a, b)", [rnd(3, 4), rnd(4, 2)],
+    torch.matmul, argnums=(0, 1), out="3, 2")
+
+# Shape ops.
+add("transpose_T", "x: Tensor[A, B, {dt}]", "x.T * x.T", [rnd(3, 4)], lambda x: x.T * x.T, out="B, A")
+add("transpose_02", "x: Tensor[A, B, C, {dt}]", "x.transpose(0, 2)", [rnd(2, 3, 4)], lambda x: x.transpose(0, 2),
+    out="C, B, A")
+add("permute", "x: Tensor[A, B, C, {dt}]", "x.permute(2, 0, 1)", [rnd(2, 3, 4)], lambda x: x.permute(2, 0, 1),
+    out="C, A, B")
+add("reshape", "x: Tensor[A, B, C, {dt}]", "x.reshape(A, B * C)", [rnd(2, 3, 4)], lambda x: x.reshape(2, 12),
+    out="A, B * C")
+add("reshape_split", "x: Tensor[A, 12, {dt}]", "x.reshape(A, 3, 4)", [rnd(2, 12)], lambda x: x.reshape(2, 3, 4),
+    out="A, 3, 4")
+add("unsqueeze", "x: Tensor[A, B, {dt}]", "x.unsqueeze(-1) * x.unsqueeze(1)", [rnd(2, 3)],
+    lambda x: x[:, :, None] * x[:, None, :], out="A, B, B")
+add("broadcast_to", "x: Tensor[1, B, {dt}]", "x.broadcast_to([3, B])", [rnd(1, 4)], lambda x: x.expand(3, 4),
+    out="3, B")
+
+# nn ops.
+add("softmax", "x: Tensor[B, D, {dt}]", "softmax(x, axis=-1)", [rnd(3, 5)], lambda x: torch.softmax(x, -1))
+add("softmax_axis0", "x: Tensor[A, B, C, {dt}]", "x.softmax(axis=0)", [rnd(3, 2, 4)], lambda x: torch.softmax(x, 0))
+add("log_softmax", "x: Tensor[B, D, {dt}]", "log_softmax(x, axis=-1)", [rnd(3, 5)], lambda x: torch.log_softmax(x, -1))
+add("log_softmax_axis1", "x: Tensor[A, B, C, {dt}]", "x.log_softmax(axis=1)", [rnd(3, 2, 4)],
+    lambda x: torch.log_softmax(x, 1))
+add("softmax_large", "x: Tensor[B, D, {dt}]", "softmax(x, axis=-1)", [rnd(3, 5, scale=30.0)],
+    lambda x: torch.softmax(x, -1), fd=False)
+CE = lambda l, y: F.cross_entropy(l, y)
+add("cross_entropy", "logits: Tensor[B, C, {dt}], labels: Tensor[B, i64]", "cross_entropy(logits, labels)",
+    [rnd(5, 4), RNG.integers(0, 4, (5,))], CE, out="")
+add("cross_entropy_static", "logits: Tensor[6, 3, {dt}], labels: Tensor[6, i64]", "cross_entropy(logits, labels)",
+    [rnd(6, 3, scale=3.0), RNG.integers(0, 3, (6,))], CE, out="")
+add("linear", "x: Tensor[B, I, {dt}], w0: Tensor[I, O, {dt}], b: Tensor[O, {dt}]", "linear(x, w0, b)",
+    [rnd(3, 4), rnd(4, 5), rnd(5)], lambda x, w, b: x @ w + b, argnums=(0, 1, 2), out="B, O")
+add("linear_3d_nobias", "x: Tensor[A, B, I, {dt}], w0: Tensor[I, O, {dt}]", "linear(x, w0)",
+    [rnd(2, 3, 4), rnd(4, 5)], lambda x, w: x @ w, argnums=(0, 1), out="A, B, O")
+add("linear_vec", "x: Tensor[I, {dt}], w0: Tensor[I, O, {dt}], b: Tensor[O, {dt}]", "linear(x, w0, b)",
+    [rnd(4), rnd(4, 5), rnd(5)], lambda x, w, b: x @ w + b, argnums=(0, 1, 2), out="O")
+
+# Composed: the MNIST MLP loss (linear, relu, linear, cross_entropy) with respect to every weight.
+MLP = """
+@tessera.function
+def mlp_hidden[B, I, H](x: Tensor[B, I, {dt}], w1: Tensor[I, H, {dt}], b1: Tensor[H, {dt}]) -> Tensor[B, H, {dt}]:
+    return relu(x @ w1 + b1)
+"""
+
+
+def mlp_ref(x, w1, b1, w2, b2, y):
+    return F.cross_entropy(torch.relu(x @ w1 + b1) @ w2 + b2, y)
+
+
+add("mlp_loss", "x: Tensor[B, I, {dt}], w1: Tensor[I, H, {dt}], b1: Tensor[H, {dt}], w2: Tensor[H, C, {dt}], "
+    "b2: Tensor[C, {dt}], y: Tensor[B, i64]", "cross_entropy(linear(mlp_hidden(x, w1, b1), w2, b2), y)",
+    [rnd(6, 8), rnd(8, 7) * 0.5, rnd(7) * 0.1, rnd(7, 3) * 0.5, rnd(3) * 0.1, RNG.integers(0, 3, (6,))], mlp_ref,
+    argnums=(1, 2, 3, 4), out="", prelude=MLP, fd=True, tol32=(2e-4, 2e-5))
+# A function that calls another, with a local binding used twice; value_and_grad's value.
+HELPER = """
+@tessera.function
+def helper[B, D](a: Tensor[B, D, {dt}], s: Tensor[D, {dt}]) -> Tensor[B, D, {dt}]:
+    t = tanh(a) * s
+    return t * a + exp(s)
+"""
+add("call_helper", "x: Tensor[B, D, {dt}], s: Tensor[D, {dt}]", "helper(x, s) + helper(x * 0.5, s) * x",
+    [rnd(3, 4), rnd(4)], lambda x, s: (lambda h: h(x, s) + h(x * 0.5, s) * x)(
+        lambda a, s: torch.tanh(a) * s * a + torch.exp(s)), argnums=(0, 1), prelude=HELPER)
+add("value_and_grad", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "sin(x) * y + x", [rnd(3, 4), rnd(4)],
+    lambda x, y: torch.sin(x) * y + x, argnums=(1, 0), value=True)
+add("value_and_grad_one", "x: Tensor[B, D, {dt}]", "log_softmax(x, axis=-1)", [rnd(3, 4)],
+    lambda x: torch.log_softmax(x, -1), value=True)
+add("local_reuse", "x: Tensor[B, D, {dt}]", "u * u + u", [rnd(3, 4)], lambda x: (x.exp() - x) ** 2 + (x.exp() - x),
+    body="u = exp(x) - x")
+
+# Not differentiable: the gradient is exactly zero.
+add("zero_argmax", "x: Tensor[B, D, {dt}]", "argmax(x, axis=-1).astype({dt})", [rnd(3, 5)],
+    lambda x: torch.argmax(x, -1).to(x.dtype), out="B", zero=True)
+add("zero_where_cmp", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "where(x > y, ones(B, D, dtype={dt}), -2.0)",
+    [rnd(3, 4), rnd(4)],
+    lambda x, y: torch.where(x > y, 1.0, -2.0).to(x.dtype), argnums=(0, 1), zero=True)
+add("zero_cmp_cast", "x: Tensor[B, D, {dt}]", "(x > 0.0).astype({dt}) * 3.0", [rnd(3, 4)],
+    lambda x: (x > 0).to(x.dtype) * 3.0, zero=True)
+add("where_cond_only", "x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", "where(x > 0.0, y, y * 2.0)",
+    [rnd(3, 4), rnd(3, 4)], lambda x, y: torch.where(x > 0, y, y * 2.0), argnums=(0, 1))
