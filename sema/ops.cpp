@@ -1025,7 +1025,13 @@ Type where(Checker& ck, const Call& c) {
   if (ops.size() != 3) return unknown_type();
   Type t = ck.elementwise("where", c.range, {ops[1], ops[2]});
   Type all = ck.elementwise("where", c.range, {ops[0], t});
-  if (!is_tensor(all) || !is_tensor(t)) return all;
+  if (!is_tensor(all) || is_unknown(t)) return all;
+  // The values decide the dtype, never the condition: two Python numbers give the default dtype
+  // of their kind (`where(x > 0, 1.0, 0.0)` is f32, not bool).
+  if (!is_tensor(t)) {
+    DType d = t->kind == TypeKind::Float ? DType::F32 : t->kind == TypeKind::Int ? DType::I64 : DType::Bool;
+    return tensor_type(d, all->shape);
+  }
   return tensor_type(t->dtype, all->shape, t->policy);
 }
 
