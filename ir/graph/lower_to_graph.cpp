@@ -545,9 +545,11 @@ class Lowerer {
 
   // Names assigned anywhere in a block (targets of assignments and loops).
   static void assigned_names(const Body& body, std::vector<std::string>& out) {
-    auto add = [&](const Expr* t) {
+    std::function<void(const Expr*)> add = [&](const Expr* t) {
       if (auto* n = dyn_cast<NameExpr>(t))
         if (std::find(out.begin(), out.end(), n->name) == out.end()) out.push_back(n->name);
+      if (auto* tu = dyn_cast<TupleExpr>(t))  // `a, (b, c) = f(x)` assigns a, b and c
+        for (const Expr* e : tu->elements) add(e);
     };
     // `opt.step(...)` rebinds `opt` (the optimizer's new state).
     std::function<void(const Expr*)> steps = [&](const Expr* e) {
