@@ -584,8 +584,24 @@ Value matmul_values(Emitter& e, Value a, Value bb, RankedTensorType rt, Type acc
   Type ct = Emitter::compute_type(rt.getElementType(), accum);
   if (!isa<FloatType>(rt.getElementType()) && !accum) ct = rt.getElementType();
   auto acc_type = RankedTensorType::get(rt.getShape(), ct);
+  // A transposed A (x.T @ y: the backward pass of every linear layer) is read in place: the
+  // contraction indexes A's source as [..., k, m] instead of copying the transpose (the CPU
+  // matmul schedule reads A through a strided view either way).
+  Value a_src = a;
+  bool a_transposed = false;
+  if (at.getRank() >= 2)
+    if (auto tr = a.getDefiningOp<linalg::TransposeOp>()) {
+      ArrayRef<int64_t> perm = tr.getPermutation();
+      int64_t n = static_cast<int64_t>(perm.size());
+      bool swap_last = perm[n - 1] == n - 2 && perm[n - 2] == n - 1;
+      for (int64_t i = 0; i + 2 < n; ++i) swap_last = swap_last && perm[i] == i;
+      if (swap_last) {
+        a_src = tr.getInput();
+        a_transposed = true;
+      }
+    }
   // 2-D x 2-D in the result's own type: the named op, which tiling and vectorization know.
-  if (at.getRank() == 2 && bt.getRank() == 2 && ct == rt.getElementType() && at.getElementType() == ct &&
+  if (!a_transposed && at.getRank() == 2 && bt.getRank() == 2 && ct == rt.getElementType() && at.getElementType() == ct &&
       bt.getElementType() == ct) {
     Value init = e.fill(e.empty(rt, [&](int64_t j) { return j == 0 ? e.dim(a, 0) : e.dim(bb, 1); }), e.zero(ct));
     return B.create<linalg::MatmulOp>(l, TypeRange{rt}, ValueRange{a, bb}, ValueRange{init}).getResult(0);
@@ -612,8 +628,13 @@ Value matmul_values(Emitter& e, Value a, Value bb, RankedTensorType rt, Type acc
     am.push_back(B.getAffineDimExpr(k));
   } else {
     am = batch_exprs(at);
-    am.push_back(B.getAffineDimExpr(m_dim));
-    am.push_back(B.getAffineDimExpr(k));
+    if (a_transposed) {
+      am.push_back(B.getAffineDimExpr(k));
+      am.push_back(B.getAffineDimExpr(m_dim));
+    } else {
+      am.push_back(B.getAffineDimExpr(m_dim));
+      am.push_back(B.getAffineDimExpr(k));
+    }
   }
   if (b_vec) {
     bm.push_back(B.getAffineDimExpr(k));
@@ -629,17 +650,17 @@ Value matmul_values(Emitter& e, Value a, Value bb, RankedTensorType rt, Type acc
   SmallVector<IterKind> iters(r, IterKind::parallel);
   iters.push_back(IterKind::reduction);
   Value init = e.fill(e.empty(acc_type, [&](int64_t j) -> Value {
-                        if (j == m_dim) return e.dim(a, at.getRank() - 2);
+                        if (j == m_dim) return e.dim(a_src, at.getRank() - (a_transposed ? 1 : 2));
                         if (j == n_dim) return e.dim(bb, bt.getRank() - 1);
                         // A batch dimension: from whichever operand has it.
-                        for (auto [v, t] : {std::pair{a, at}, std::pair{bb, bt}}) {
+                        for (auto [v, t] : {std::pair{a_src, at}, std::pair{bb, bt}}) {
                           int64_t tb = t.getRank() - 2, i = j - (batch - tb);
                           if (t.getRank() >= 2 && i >= 0 && t.getDimSize(i) != 1) return e.dim(v, i);
                         }
                         return B.create<arith::ConstantIndexOp>(l, 1);
                       }),
                       e.zero(ct));
-  Value acc = e.generic({a, bb}, {init}, maps, iters, [&](OpBuilder&, Location, ValueRange v) {
+  Value acc = e.generic({a_src, bb}, {init}, maps, iters, [&](OpBuilder&, Location, ValueRange v) {
     Value p = scalar_binary(e, "mul", e.cast_scalar(v[0], ct), e.cast_scalar(v[1], ct));
     return SmallVector<Value>{scalar_binary(e, "add", v[2], p)};
   })[0];
