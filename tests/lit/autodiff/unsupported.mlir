@@ -19,13 +19,14 @@ func.func @use_loop(%x: tensor<f32>) -> tensor<f32> {
 
 // -----
 
-func.func private @embed(%t: tensor<10x4xf32>, %i: tensor<3xi64>) -> tensor<f32> {
+// The embedding rule needs the vocabulary size at compile time (its one-hot).
+func.func private @embed(%t: tensor<?x4xf32>, %i: tensor<3xi64>) -> tensor<f32> {
   // expected-error @+1 {{not yet supported: the gradient of 'tessera.embedding'}}
-  %0 = tessera.embedding %t, %i : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  %0 = tessera.embedding %t, %i : (tensor<?x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
   %1 = tessera.reduce sum %0 axes = [0, 1] : tensor<3x4xf32> -> tensor<f32>
   return %1 : tensor<f32>
 }
-func.func @use_embed(%t: tensor<10x4xf32>, %i: tensor<3xi64>) -> tensor<10x4xf32> {
-  %g = tessera.grad @embed(%t, %i) {argnums = array<i64: 0>} : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<10x4xf32>
-  return %g : tensor<10x4xf32>
+func.func @use_embed(%t: tensor<?x4xf32>, %i: tensor<3xi64>) -> tensor<?x4xf32> {
+  %g = tessera.grad @embed(%t, %i) {argnums = array<i64: 0>} : (tensor<?x4xf32>, tensor<3xi64>) -> tensor<?x4xf32>
+  return %g : tensor<?x4xf32>
 }
