@@ -16,6 +16,8 @@ When a batch fails, its cases are run one by one, so that the failure names its 
 import os
 import re
 import subprocess
+import threading
+import zlib
 
 import numpy as np
 import torch
@@ -131,13 +133,20 @@ def program(cases, dt):
     return "\n".join(preludes + parts + ["\n".join(entry)]) + "\n", len(rets)
 
 
+_W_LOCK = threading.Lock()
+
+
 def w_for(case):
-    """The case's weight tensor, of the op's output shape (computed once, in float64)."""
-    if not hasattr(case, "_w"):
-        ts = [torch.from_numpy(np.asarray(v)) for v in case.inputs]
-        shape = tuple(case.ref(*ts).shape)
-        case._w = np.asarray(RNG.uniform(0.5, 1.5, shape) * np.where(RNG.uniform(size=shape) < 0.5, -1.0, 1.0))
-    return case._w
+    """The case's weight tensor, of the op's output shape (computed once, in float64). The f32 and
+    f64 batches of a case run in parallel threads: the lock makes them share one tensor, and a
+    generator seeded by the case's name makes it independent of the order of the threads."""
+    with _W_LOCK:
+        if not hasattr(case, "_w"):
+            ts = [torch.from_numpy(np.asarray(v)) for v in case.inputs]
+            shape = tuple(case.ref(*ts).shape)
+            rng = np.random.default_rng(zlib.crc32(case.name.encode()))
+            case._w = np.asarray(rng.uniform(0.5, 1.5, shape) * np.where(rng.uniform(size=shape) < 0.5, -1.0, 1.0))
+        return case._w
 
 
 def reference(case, ins):
