@@ -547,3 +547,45 @@ add("rms_norm_plain", "x: Tensor[B, D, {dt}]", "rms_norm(x)", [rnd(3, 5)],
     lambda x: x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5))
 add("embedding", "t: Tensor[5, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids, t)",
     [rnd(5, 4), np.array([[1, 3, 1], [0, 4, 1]])], lambda t, ids: F.embedding(ids, t), out="2, 3, D")
+
+# Control flow (issue 5): if (each branch taken), for (a tape of the carried values), while (a
+# data-dependent trip count), an if inside a for.
+IF_BODY = "if x.sum() > 0.0:\n    h = x * x * y\nelse:\n    h = sin(x) + y"
+add("if_then", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "h", [pos(3, 4), rnd(4)], lambda x, y: x * x * y,
+    argnums=(0, 1), body=IF_BODY)
+add("if_else", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "h", [-pos(3, 4), rnd(4)], lambda x, y: torch.sin(x) + y,
+    argnums=(0, 1), body=IF_BODY)
+
+
+def for_ref(x, w):
+    h = x
+    for i in range(3):
+        h = torch.tanh(h * w + 0.5 * i)
+    return h
+
+
+add("for_loop", "x: Tensor[B, D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(3, 4), rnd(4)], for_ref, argnums=(0, 1),
+    body="h = x\nfor i in range(3):\n    h = tanh(h * w0 + 0.5 * i)")
+
+
+def while_ref(x, w):
+    h = x
+    while (h * h).sum() > 0.01:
+        h = h * torch.sigmoid(w) * 0.9
+    return h
+
+
+add("while_loop", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(4) * 0.3, rnd(4)], while_ref, argnums=(0, 1),
+    body="h = x\nwhile (h * h).sum() > 0.01:\n    h = h * sigmoid(w0) * 0.9", fd=False)
+
+
+def nested_ref(x):
+    acc = torch.zeros_like(x)
+    for i in range(4):
+        acc = acc + torch.cos(x) * i if acc.sum() > 1.0 else acc + x * x
+    return acc
+
+
+add("for_if", "x: Tensor[D, {dt}]", "acc", [rnd(5)], nested_ref,
+    body="acc = x * 0.0\nfor i in range(4):\n    if acc.sum() > 1.0:\n        acc = acc + cos(x) * i\n"
+         "    else:\n        acc = acc + x * x")
