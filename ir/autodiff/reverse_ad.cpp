@@ -13,6 +13,8 @@
 #include "ir/graph/Tessera.h"
 
 #include <map>
+
+#include "llvm/ADT/SetVector.h"
 #include <string>
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -34,6 +36,29 @@ namespace {
 bool isFloatLike(Type t) {
   if (auto r = dyn_cast<RankedTensorType>(t)) return isa<FloatType>(r.getElementType());
   return isa<FloatType>(t);
+}
+
+Value zerosLike(OpBuilder& b, Location loc, Value v);
+
+// x + y for two cotangents of one type.
+Value sum(OpBuilder& b, Location loc, Value x, Value y) {
+  if (isa<RankedTensorType>(x.getType())) return b.create<AddOp>(loc, x.getType(), x, y);
+  return b.create<arith::AddFOp>(loc, x, y);
+}
+
+// The floating-point values defined outside `op` that the ops of its regions use, in order.
+SmallVector<Value> freeFloatValues(Operation* op) {
+  llvm::SetVector<Value> vals;
+  for (Region& r : op->getRegions())
+    r.walk([&](Operation* in) {
+      for (Value v : in->getOperands()) {
+        if (!isFloatLike(v.getType())) continue;
+        // (A region being built, e.g. the body of a reverse loop, has no parent op yet.)
+        Operation* at = v.getParentRegion()->getParentOp();
+        if (!at || !op->isAncestor(at)) vals.insert(v);
+      }
+    });
+  return vals.takeVector();
 }
 
 // The reverse sweep over one function body (a single block).
@@ -63,9 +88,32 @@ class Sweep {
   LogicalResult run(Block& block) {
     SmallVector<Operation*> ops;
     for (Operation& op : block.without_terminator()) ops.push_back(&op);
+    return runOps(ops);
+  }
+  LogicalResult runOps(ArrayRef<Operation*> ops) {
     for (auto it = ops.rbegin(); it != ops.rend(); ++it)
       if (failed(adjoint(*it))) return failure();
     return success();
+  }
+
+  // Recomputes `body` at the builder (the caller maps its arguments in `map`; prints and saves
+  // are left out) and sweeps the copies backwards, the terminator's operands seeded with
+  // `seeds` (null: no cotangent). get(map.lookupOrDefault(v)) then reads v's cotangent.
+  LogicalResult reverseBody(Block& body, IRMapping& map, ArrayRef<Value> seeds) {
+    SmallVector<Operation*> clones;
+    for (Operation& op : body.without_terminator()) {
+      if (isa<PrintOp, SaveOp>(op)) continue;
+      Operation* c = b_.clone(op, map);
+      SmallVector<Operation*> io;
+      c->walk([&](Operation* in) {
+        if (isa<PrintOp, SaveOp>(in)) io.push_back(in);
+      });
+      for (Operation* in : io) in->erase();
+      clones.push_back(c);
+    }
+    for (auto [v, s] : llvm::zip(body.getTerminator()->getOperands(), seeds))
+      if (s) add(map.lookupOrDefault(v), s);
+    return runOps(clones);
   }
 
  private:
@@ -143,11 +191,256 @@ class Sweep {
           add(o.getSource(), b_.create<tensor::CastOp>(loc, o.getSource().getType(), ct));
           return success();
         })
-        .Case<scf::ForOp, scf::WhileOp>([&](auto) { return unsupported(op, "gradients through loops"); })
-        .Case<scf::IfOp>([&](auto) { return unsupported(op, "gradients through 'if' with floating-point results"); })
+        .Case<scf::IfOp>([&](scf::IfOp o) { return adjointIf(o, cts); })
+        .Case<scf::ForOp>([&](scf::ForOp o) { return adjointFor(o, cts); })
+        .Case<scf::WhileOp>([&](scf::WhileOp o) { return adjointWhile(o, cts); })
         .Default([&](Operation*) {
           return unsupported(op, Twine("the gradient of '") + op->getName().getStringRef() + "'");
         });
+  }
+
+  // The adjoints of control flow recompute the bodies (the region's intermediate values are not
+  // visible after it); random ops would draw other numbers.
+  LogicalResult recomputable(Operation* op) {
+    Operation* bad = nullptr;
+    op->walk([&](Operation* in) {
+      if (isa<RandnOp, RandOp, DropoutOp, SampleOp, ObserveOp>(in)) bad = in;
+    });
+    if (!bad) return success();
+    return unsupported(op, Twine("gradients through control flow that draws random numbers ('") +
+                               bad->getName().getStringRef() + "')");
+  }
+
+  // scf.if: a second scf.if on the same condition; each branch recomputes the forward branch,
+  // sweeps it backwards and yields the cotangents of the outer values the branch uses.
+  LogicalResult adjointIf(scf::IfOp op, ArrayRef<Value> cts) {
+    SmallVector<Value> free = freeFloatValues(op);
+    if (free.empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    SmallVector<Type> types;
+    for (Value v : free) types.push_back(v.getType());
+    auto rev = b_.create<scf::IfOp>(loc, types, op.getCondition(), /*withElseRegion=*/true);
+    for (auto [fwd, bwd] : {std::pair{&op.getThenRegion(), &rev.getThenRegion()},
+                            std::pair{&op.getElseRegion(), &rev.getElseRegion()}}) {
+      OpBuilder nb = OpBuilder::atBlockEnd(&bwd->front());
+      Sweep inner(nb);
+      IRMapping map;
+      if (!fwd->empty() && failed(inner.reverseBody(fwd->front(), map, cts))) return failure();
+      SmallVector<Value> outs;
+      for (Value v : free) {
+        Value c = inner.get(v);
+        outs.push_back(c ? c : zerosLike(nb, loc, v));
+      }
+      nb.create<scf::YieldOp>(loc, outs);
+    }
+    for (auto [v, c] : llvm::zip(free, rev.getResults())) add(v, c);
+    return success();
+  }
+
+  // scf.for: the forward loop writes its carried values into a tape (one slot per iteration,
+  // allocated when the loop starts), then a reverse loop reads slot n-1 ... 0, recomputes that
+  // iteration's body and sweeps it backwards, carrying the cotangents of the loop values and
+  // summing those of the outer values the body uses.
+  LogicalResult adjointFor(scf::ForOp op, ArrayRef<Value> cts) {
+    SmallVector<Value> free = freeFloatValues(op);
+    bool floatCarried = llvm::any_of(op.getResultTypes(), isFloatLike);
+    if (!floatCarried && free.empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    auto toIndex = [&](OpBuilder& b, Value v) {
+      return v.getType().isIndex() ? v : b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
+    };
+    OpBuilder fb(op);
+    Value lb = toIndex(fb, op.getLowerBound()), ub = toIndex(fb, op.getUpperBound()),
+          step = toIndex(fb, op.getStep());
+    Value c0 = fb.create<arith::ConstantIndexOp>(loc, 0);
+    Value span = fb.create<arith::MaxSIOp>(loc, fb.create<arith::SubIOp>(loc, ub, lb), c0);
+    Value n = fb.create<arith::CeilDivSIOp>(loc, span, step);
+    // One tape per carried value: tensor<n x T> (T's dynamic sizes: those of the initial value).
+    SmallVector<Value> tapes;
+    for (Value init : op.getInitArgs()) {
+      Type t = init.getType();
+      SmallVector<int64_t> shape{ShapedType::kDynamic};
+      SmallVector<Value> dyn{n};
+      Type elt = t;
+      if (auto rt = dyn_cast<RankedTensorType>(t)) {
+        elt = rt.getElementType();
+        for (int64_t i = 0; i < rt.getRank(); ++i) {
+          shape.push_back(rt.getDimSize(i));
+          if (rt.isDynamicDim(i)) dyn.push_back(fb.create<tensor::DimOp>(loc, init, i));
+        }
+      }
+      tapes.push_back(fb.create<tensor::EmptyOp>(loc, shape, elt, dyn));
+    }
+    auto slotOf = [&](OpBuilder& b, Value iv) {  // (iv - lb) / step
+      return b.create<arith::DivSIOp>(loc, b.create<arith::SubIOp>(loc, toIndex(b, iv), lb), step).getResult();
+    };
+    auto write = [&](OpBuilder& b, Value v, Value tape, Value slot) -> Value {
+      auto rt = dyn_cast<RankedTensorType>(v.getType());
+      if (!rt) return b.create<tensor::InsertOp>(loc, v, tape, ValueRange{slot});
+      SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
+      for (int64_t i = 0; i < rt.getRank(); ++i) {
+        offs.push_back(b.getIndexAttr(0));
+        sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, v, i).getResult())
+                                           : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
+      }
+      return b.create<tensor::InsertSliceOp>(loc, v, tape, offs, sizes, strides);
+    };
+    auto read = [&](OpBuilder& b, Type t, Value tape, Value slot) -> Value {
+      auto rt = dyn_cast<RankedTensorType>(t);
+      if (!rt) return b.create<tensor::ExtractOp>(loc, tape, ValueRange{slot});
+      SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
+      for (int64_t i = 0; i < rt.getRank(); ++i) {
+        offs.push_back(b.getIndexAttr(0));
+        sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, tape, i + 1).getResult())
+                                           : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
+      }
+      return b.create<tensor::ExtractSliceOp>(loc, rt, tape, offs, sizes, strides);
+    };
+    size_t k = op.getNumResults();
+    // The forward loop with the tapes as extra iter_args (the body moves over).
+    SmallVector<Value> allInits(op.getInitArgs());
+    allInits.append(tapes);
+    auto fwd = fb.create<scf::ForOp>(loc, op.getLowerBound(), op.getUpperBound(), op.getStep(), allInits);
+    fwd.getRegion().takeBody(op.getRegion());
+    {
+      Block* body = fwd.getBody();
+      for (Value t : tapes) body->addArgument(t.getType(), loc);
+      Operation* yield = body->getTerminator();
+      OpBuilder yb(yield);
+      Value slot = slotOf(yb, body->getArgument(0));
+      SmallVector<Value> written;
+      for (size_t m = 0; m < k; ++m)
+        written.push_back(write(yb, body->getArgument(1 + m), body->getArgument(1 + k + m), slot));
+      yield->insertOperands(yield->getNumOperands(), written);
+    }
+    for (size_t m = 0; m < k; ++m) op.getResult(m).replaceAllUsesWith(fwd.getResult(m));
+    forget(op);
+    op.erase();
+    Block& body = *fwd.getBody();
+    // The reverse loop: iter_args = cotangents of the float carried values, then of `free`.
+    SmallVector<int64_t> carriedAt;
+    SmallVector<Value> inits;
+    for (size_t m = 0; m < k; ++m)
+      if (isFloatLike(fwd.getResult(m).getType())) {
+        carriedAt.push_back(static_cast<int64_t>(m));
+        inits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, fwd.getResult(m)));
+      }
+    for (Value v : free) inits.push_back(zerosLike(b_, loc, v));
+    LogicalResult status = success();
+    auto rev = b_.create<scf::ForOp>(
+        loc, b_.create<arith::ConstantIndexOp>(loc, 0), n, b_.create<arith::ConstantIndexOp>(loc, 1), inits,
+        [&](OpBuilder& nb, Location, Value kIv, ValueRange acc) {
+          Value nm1 = nb.create<arith::SubIOp>(loc, n, nb.create<arith::ConstantIndexOp>(loc, 1));
+          Value slot = nb.create<arith::SubIOp>(loc, nm1, kIv);
+          Value iv = nb.create<arith::AddIOp>(loc, lb, nb.create<arith::MulIOp>(loc, slot, step));
+          if (!body.getArgument(0).getType().isIndex())
+            iv = nb.create<arith::IndexCastOp>(loc, body.getArgument(0).getType(), iv);
+          IRMapping map;
+          map.map(body.getArgument(0), iv);
+          SmallVector<Value> state;
+          for (size_t m = 0; m < k; ++m) {
+            state.push_back(read(nb, body.getArgument(1 + m).getType(), fwd.getResult(k + m), slot));
+            map.map(body.getArgument(1 + m), state.back());
+            // The copied tape writes are dead (canonicalize drops them): any tape will do.
+            map.map(body.getArgument(1 + k + m), fwd.getResult(k + m));
+          }
+          SmallVector<Value> seeds(body.getTerminator()->getNumOperands());
+          for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
+          Sweep inner(nb);
+          // The tape slots of the grown loop's yield are not differentiated: seed the original
+          // yields only (the first k operands).
+          status = inner.reverseBody(body, map, seeds);
+          if (failed(status)) {
+            nb.create<scf::YieldOp>(loc, acc);
+            return;
+          }
+          SmallVector<Value> out;
+          for (int64_t m : carriedAt) {
+            Value c = inner.get(state[m]);
+            out.push_back(c ? c : zerosLike(nb, loc, state[m]));
+          }
+          for (auto [i, v] : llvm::enumerate(free)) {
+            Value a = acc[carriedAt.size() + i];
+            Value c = inner.get(v);
+            out.push_back(c ? sum(nb, loc, a, c) : a);
+          }
+          nb.create<scf::YieldOp>(loc, out);
+        });
+    if (failed(status)) return failure();
+    for (auto [i, m] : llvm::enumerate(carriedAt)) add(fwd.getInitArgs()[m], rev.getResult(i));
+    for (auto [i, v] : llvm::enumerate(free)) add(v, rev.getResult(carriedAt.size() + i));
+    return success();
+  }
+
+  // scf.while: the forward loop also counts its iterations; a replay (an scf.for of that many
+  // iterations over the loop body) writes the tape, and the replay is differentiated as a for.
+  LogicalResult adjointWhile(scf::WhileOp op, ArrayRef<Value> cts) {
+    Block& before = op.getBefore().front();
+    Block& after = op.getAfter().front();
+    scf::ConditionOp cond = op.getConditionOp();
+    if (!llvm::equal(cond.getArgs(), before.getArguments()) || op.getInits().getTypes() != op.getResultTypes())
+      return unsupported(op, "gradients through a 'while' whose condition changes the loop values");
+    bool floatCarried = llvm::any_of(op.getResultTypes(), isFloatLike);
+    if (!floatCarried && freeFloatValues(op).empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    OpBuilder fb(op);
+    SmallVector<Value> inits(op.getInits());
+    inits.push_back(fb.create<arith::ConstantIndexOp>(loc, 0));
+    SmallVector<Type> types(op.getResultTypes());
+    types.push_back(fb.getIndexType());
+    auto w = fb.create<scf::WhileOp>(loc, types, inits);
+    size_t k = op.getNumResults();
+    {
+      OpBuilder wb(op.getContext());
+      SmallVector<Location> locs(types.size(), loc);
+      Block* nb = wb.createBlock(&w.getBefore(), {}, types, locs);
+      IRMapping map;
+      for (size_t m = 0; m < k; ++m) map.map(before.getArgument(m), nb->getArgument(m));
+      for (Operation& o : before.without_terminator()) wb.clone(o, map);
+      SmallVector<Value> passed(nb->getArguments().begin(), nb->getArguments().end());
+      wb.create<scf::ConditionOp>(loc, map.lookupOrDefault(cond.getCondition()), passed);
+      Block* na = wb.createBlock(&w.getAfter(), {}, types, locs);
+      IRMapping amap;
+      for (size_t m = 0; m < k; ++m) amap.map(after.getArgument(m), na->getArgument(m));
+      for (Operation& o : after.without_terminator()) wb.clone(o, amap);
+      SmallVector<Value> yields;
+      for (Value v : after.getTerminator()->getOperands()) yields.push_back(amap.lookupOrDefault(v));
+      yields.push_back(wb.create<arith::AddIOp>(loc, na->getArgument(k), wb.create<arith::ConstantIndexOp>(loc, 1)));
+      wb.create<scf::YieldOp>(loc, yields);
+    }
+    for (size_t m = 0; m < k; ++m) op.getResult(m).replaceAllUsesWith(w.getResult(m));
+    fb.setInsertionPointAfter(w);
+    Value c0 = fb.create<arith::ConstantIndexOp>(loc, 0), c1 = fb.create<arith::ConstantIndexOp>(loc, 1);
+    auto replay = fb.create<scf::ForOp>(loc, c0, w.getResult(k), c1, op.getInits(),
+                                        [&](OpBuilder& rb, Location, Value, ValueRange state) {
+                                          IRMapping map;
+                                          map.map(after.getArguments(), state);
+                                          for (Operation& o : after.without_terminator()) {
+                                            if (isa<PrintOp, SaveOp>(o)) continue;
+                                            Operation* c = rb.clone(o, map);
+                                            SmallVector<Operation*> io;
+                                            c->walk([&](Operation* in) {
+                                              if (isa<PrintOp, SaveOp>(in)) io.push_back(in);
+                                            });
+                                            for (Operation* in : io) in->erase();
+                                          }
+                                          SmallVector<Value> ys;
+                                          for (Value v : after.getTerminator()->getOperands())
+                                            ys.push_back(map.lookupOrDefault(v));
+                                          rb.create<scf::YieldOp>(loc, ys);
+                                        });
+    forget(op);
+    op.erase();
+    return adjointFor(replay, cts);
+  }
+
+  // Drops the cotangents kept for the results of an op about to be erased (a later op could
+  // reuse their addresses).
+  void forget(Operation* op) {
+    for (Value r : op->getResults()) ct_.erase(r);
   }
 
   OpBuilder& b_;
@@ -219,7 +512,8 @@ FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, fun
   Value out = ret.getOperand(0);
   sweep.add(out, one(b, ret.getLoc(), out.getType()));
   if (failed(sweep.run(block))) return failure();
-  SmallVector<Value> values{out};
+  // The sweep may have rebuilt the op that defines the returned value (loops): read it again.
+  SmallVector<Value> values{ret.getOperand(0)};
   for (int64_t n : argnums) {
     Value arg = block.getArgument(static_cast<unsigned>(n));
     Value ct = sweep.get(arg);

@@ -6,6 +6,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "ir/autodiff/GradientInterface.cpp.inc"
@@ -166,6 +168,137 @@ struct G {
     return b.create<ReshapeOp>(loc, rt, x, dims);
   }
 };
+
+// Rules of the structural and normalization ops (issue 5, second part): slice, concat,
+// stack, split, layer_norm, rms_norm, embedding. Fails for an op without a rule.
+LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVectorImpl<Value>& out) {
+  G g{b, op->getLoc()};
+  Location loc = op->getLoc();
+  Value ct = cts.empty() ? Value() : cts[0];
+  // `n` elements of `x` along `axis` from `offset`, as a tessera.slice (dropping `axis` if asked).
+  auto sliceAlong = [&](Value x, int64_t axis, OpFoldResult offset, OpFoldResult n, Type result, bool drop) {
+    auto t = ttype(x);
+    SmallVector<OpFoldResult> offs, sizes, strides;
+    for (int64_t i = 0; i < t.getRank(); ++i) {
+      offs.push_back(i == axis ? offset : b.getIndexAttr(0));
+      strides.push_back(b.getIndexAttr(1));
+      if (i == axis) sizes.push_back(n);
+      else if (t.isDynamicDim(i)) sizes.push_back(b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(i)).getResult());
+      else sizes.push_back(b.getIndexAttr(t.getDimSize(i)));
+    }
+    SmallVector<int64_t> dropDims;
+    if (drop) dropDims.push_back(axis);
+    return b.create<SliceOp>(loc, result, x, offs, sizes, strides, dropDims).getResult();
+  };
+  auto sizeAlong = [&](Value x, int64_t axis) -> OpFoldResult {
+    auto t = ttype(x);
+    if (!t.isDynamicDim(axis)) return b.getIndexAttr(t.getDimSize(axis));
+    return b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(axis)).getResult();
+  };
+  auto plus = [&](OpFoldResult a, OpFoldResult c) -> OpFoldResult {
+    auto ca = getConstantIntValue(a), cc = getConstantIntValue(c);
+    if (ca && cc) return b.getIndexAttr(*ca + *cc);
+    return b.create<arith::AddIOp>(loc, getValueOrCreateConstantIndexOp(b, loc, a),
+                                   getValueOrCreateConstantIndexOp(b, loc, c))
+        .getResult();
+  };
+  return llvm::TypeSwitch<Operation*, LogicalResult>(op)
+      .Case<SliceOp>([&](SliceOp s) -> LogicalResult {
+        // The cotangent placed into zeros at the slice (positive constant steps).
+        for (int64_t st : s.getStaticStrides())
+          if (st == ShapedType::kDynamic || st <= 0) return failure();
+        Value x = s.getInput();
+        Value c = ct;
+        if (auto drop = s.getDropDims())
+          for (int64_t a : *drop) c = g.unsqueeze(c, a);  // ascending: restores the dropped axes
+        SmallVector<OpFoldResult> offs = getMixedValues(s.getStaticOffsets(), s.getOffsets(), b);
+        SmallVector<OpFoldResult> sizes = getMixedValues(s.getStaticSizes(), s.getSizes(), b);
+        SmallVector<OpFoldResult> strides = getMixedValues(s.getStaticStrides(), s.getStrides(), b);
+        // The cotangent may be typed less precisely than the slice (e.g. dynamic sizes).
+        auto want = tensor::ExtractSliceOp::inferResultType(ttype(x), offs, sizes, strides);
+        if (c.getType() != want) c = b.create<tensor::CastOp>(loc, want, c);
+        Value zeros = b.create<ZerosOp>(loc, x.getType(), g.dynDims(x));
+        out[0] = b.create<tensor::InsertSliceOp>(loc, c, zeros, offs, sizes, strides);
+        return success();
+      })
+      .Case<ConcatOp>([&](ConcatOp c) {
+        int64_t axis = static_cast<int64_t>(c.getAxis());
+        OpFoldResult at = b.getIndexAttr(0);
+        for (auto [i, x] : llvm::enumerate(c.getInputs())) {
+          OpFoldResult n = sizeAlong(x, axis);
+          if (isFloatTensor(x)) out[i] = sliceAlong(ct, axis, at, n, x.getType(), false);
+          at = plus(at, n);
+        }
+        return success();
+      })
+      .Case<StackOp>([&](StackOp s) {
+        int64_t axis = static_cast<int64_t>(s.getAxis());
+        for (auto [i, x] : llvm::enumerate(s.getInputs()))
+          if (isFloatTensor(x))
+            out[i] = sliceAlong(ct, axis, b.getIndexAttr(static_cast<int64_t>(i)), b.getIndexAttr(1), x.getType(), true);
+        return success();
+      })
+      .Case<SplitOp>([&](SplitOp s) {
+        if (!isFloatTensor(s.getInput())) return success();
+        SmallVector<Value> parts;
+        for (auto [r, c] : llvm::zip(s.getResults(), cts))
+          parts.push_back(c ? c : b.create<ZerosOp>(loc, r.getType(), g.dynDims(r)).getResult());
+        out[0] = b.create<ConcatOp>(loc, s.getInput().getType(), parts, s.getAxisAttr());
+        return success();
+      })
+      .Case<LayerNormOp>([&](LayerNormOp l) {
+        // xhat = (x - mean) * rstd over [axis, rank); dx = rstd (dh - mean(dh) - xhat mean(dh xhat)).
+        Value x = l.getInput();
+        SmallVector<int64_t> axes;
+        for (int64_t i = static_cast<int64_t>(l.getAxis()); i < ttype(x).getRank(); ++i) axes.push_back(i);
+        Type elt = ttype(x).getElementType();
+        Value xc = g.sub(x, g.reduceKeep(x, ReduceKind::mean, axes));
+        Value var = g.reduceKeep(g.mul(xc, xc), ReduceKind::mean, axes);
+        Value rstd = b.create<RsqrtOp>(loc, g.add(var, g.scalar(elt, l.getEps().convertToDouble())));
+        Value xhat = g.mul(xc, rstd);
+        Value dh = l.getWeight() ? g.mul(ct, l.getWeight()) : ct;
+        Value m1 = g.reduceKeep(dh, ReduceKind::mean, axes);
+        Value m2 = g.reduceKeep(g.mul(dh, xhat), ReduceKind::mean, axes);
+        out[0] = g.mul(g.sub(g.sub(dh, m1), g.mul(xhat, m2)), rstd);
+        if (l.getWeight()) out[1] = g.unbroadcast(g.mul(ct, xhat), l.getWeight());
+        if (l.getBias()) out[2] = g.unbroadcast(ct, l.getBias());
+        return success();
+      })
+      .Case<RmsNormOp>([&](RmsNormOp r) -> LogicalResult {
+        // r = rsqrt(mean(x*x) + eps), xhat = x r; dx = r (dh - xhat mean(dh xhat)).
+        if (r.getSafe()) return failure();
+        Value x = r.getInput();
+        int64_t last = ttype(x).getRank() - 1;
+        Type elt = ttype(x).getElementType();
+        Value ms = g.reduceKeep(g.mul(x, x), ReduceKind::mean, {last});
+        Value rs = b.create<RsqrtOp>(loc, g.add(ms, g.scalar(elt, r.getEps().convertToDouble())));
+        Value xhat = g.mul(x, rs);
+        Value dh = r.getWeight() ? g.mul(ct, r.getWeight()) : ct;
+        Value m = g.reduceKeep(g.mul(dh, xhat), ReduceKind::mean, {last});
+        out[0] = g.mul(g.sub(dh, g.mul(xhat, m)), rs);
+        if (r.getWeight()) out[1] = g.unbroadcast(g.mul(ct, xhat), r.getWeight());
+        return success();
+      })
+      .Case<EmbeddingOp>([&](EmbeddingOp e) -> LogicalResult {
+        // The scatter-add of the rows' cotangents: one_hot(ids)^T @ ct, over all lookups.
+        Value table = e.getTable();
+        if (!isFloatTensor(table)) return success();
+        auto tt = ttype(table);
+        if (tt.isDynamicDim(0)) return failure();
+        auto it = ttype(e.getIds());
+        SmallVector<int64_t> ohShape(it.getShape());
+        ohShape.push_back(tt.getDimSize(0));
+        Value oh = b.create<OneHotOp>(loc, RankedTensorType::get(ohShape, tt.getElementType()), e.getIds(),
+                                      b.getI64IntegerAttr(tt.getDimSize(0)));
+        Value oh2 = it.getRank() == 0 ? g.unsqueeze(oh, 0) : g.flatten2(oh);
+        Value c2 = it.getRank() == 0 ? g.unsqueeze(ct, 0) : g.flatten2(ct);
+        Value d = g.matmul(g.transposeLast2(oh2), c2, c2);
+        if (d.getType() != table.getType()) d = b.create<tensor::CastOp>(loc, table.getType(), d);
+        out[0] = d;
+        return success();
+      })
+      .Default([](Operation*) { return failure(); });
+}
 
 // The rule of each op: fills `out` (one entry per operand, null for zero) or fails.
 LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVectorImpl<Value>& out) {
@@ -418,7 +551,7 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
         if (l.getBias()) out[2] = g.unbroadcast(ct, l.getBias());
         return success();
       })
-      .Default([](Operation*) { return failure(); });
+      .Default([&](Operation*) { return moreRules(op, b, cts, out); });
 }
 
 template <typename Op>

@@ -1082,7 +1082,19 @@ Value lower_slice(Emitter& e, Operation* op) {
       emitError(e.loc) << "not yet supported: slices with a negative step";
       throw Unsupported{};
     }
-  return e.b.create<tensor::ExtractSliceOp>(e.loc, rt, x, offs, sizes, strides);
+  // The result type may be less static than the sizes (`x[::2]` types as `?`): slice to the
+  // static type the sizes give, then cast.
+  SmallVector<int64_t> shape(rt.getShape());
+  auto drop = op->getAttrOfType<DenseI64ArrayAttr>("drop_dims");
+  int64_t r = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(sizes.size()) && r < rt.getRank(); ++i) {
+    if (drop && llvm::is_contained(drop.asArrayRef(), i)) continue;
+    if (auto c = getConstantIntValue(sizes[i]); c && ShapedType::isDynamic(shape[r])) shape[r] = *c;
+    ++r;
+  }
+  auto st2 = RankedTensorType::get(shape, rt.getElementType());
+  Value v = e.b.create<tensor::ExtractSliceOp>(e.loc, st2, x, offs, sizes, strides);
+  return st2 == rt ? v : e.b.create<tensor::CastOp>(e.loc, rt, v).getResult();
 }
 
 // Creation --------------------------------------------------------------------

@@ -16,6 +16,8 @@ When a batch fails, its cases are run one by one, so that the failure names its 
 import os
 import re
 import subprocess
+import threading
+import zlib
 
 import numpy as np
 import torch
@@ -131,13 +133,20 @@ def program(cases, dt):
     return "\n".join(preludes + parts + ["\n".join(entry)]) + "\n", len(rets)
 
 
+_W_LOCK = threading.Lock()
+
+
 def w_for(case):
-    """The case's weight tensor, of the op's output shape (computed once, in float64)."""
-    if not hasattr(case, "_w"):
-        ts = [torch.from_numpy(np.asarray(v)) for v in case.inputs]
-        shape = tuple(case.ref(*ts).shape)
-        case._w = np.asarray(RNG.uniform(0.5, 1.5, shape) * np.where(RNG.uniform(size=shape) < 0.5, -1.0, 1.0))
-    return case._w
+    """The case's weight tensor, of the op's output shape (computed once, in float64). The f32 and
+    f64 batches of a case run in parallel threads: the lock makes them share one tensor, and a
+    generator seeded by the case's name makes it independent of the order of the threads."""
+    with _W_LOCK:
+        if not hasattr(case, "_w"):
+            ts = [torch.from_numpy(np.asarray(v)) for v in case.inputs]
+            shape = tuple(case.ref(*ts).shape)
+            rng = np.random.default_rng(zlib.crc32(case.name.encode()))
+            case._w = np.asarray(rng.uniform(0.5, 1.5, shape) * np.where(rng.uniform(size=shape) < 0.5, -1.0, 1.0))
+        return case._w
 
 
 def reference(case, ins):
@@ -510,3 +519,73 @@ add("zero_cmp_cast", "x: Tensor[B, D, {dt}]", "(x > 0.0).astype({dt}) * 3.0", [r
     lambda x: (x > 0).to(x.dtype) * 3.0, zero=True)
 add("where_cond_only", "x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", "where(x > 0.0, y, y * 2.0)",
     [rnd(3, 4), rnd(3, 4)], lambda x, y: torch.where(x > 0, y, y * 2.0), argnums=(0, 1))
+
+# Structural and normalization ops (issue 5).
+add("slice", "x: Tensor[4, 5, {dt}]", "x[1:3, 1:4]", [rnd(4, 5)], lambda x: x[1:3, 1:4], out="2, 3")
+add("slice_strided", "x: Tensor[4, 5, {dt}]", "sin(x[1:3, ::2]).sum(axis=1)", [rnd(4, 5)],
+    lambda x: torch.sin(x[1:3, ::2]).sum(1), out="2")
+add("slice_drop", "x: Tensor[4, 5, {dt}]", "x[:, 3] * x[:, 0]", [rnd(4, 5)], lambda x: x[:, 3] * x[:, 0], out="4")
+add("concat", "a: Tensor[2, 5, {dt}], b: Tensor[4, 5, {dt}]", "concat([a, b], axis=0)", [rnd(2, 5), rnd(4, 5)],
+    lambda a, b: torch.cat([a, b], 0), argnums=(0, 1), out="6, 5")
+add("concat_axis1", "a: Tensor[B, 2, {dt}], b: Tensor[B, 3, {dt}]", "concat([a, b, a], axis=1)",
+    [rnd(4, 2), rnd(4, 3)], lambda a, b: torch.cat([a, b, a], 1), argnums=(0, 1), out="B, 7")
+add("stack", "a: Tensor[4, 5, {dt}], b: Tensor[4, 5, {dt}]", "stack([a, b * b], axis=1)", [rnd(4, 5), rnd(4, 5)],
+    lambda a, b: torch.stack([a, b * b], 1), argnums=(0, 1), out="4, 2, 5")
+add("stack_axis0", "a: Tensor[B, D, {dt}]", "stack([a, sin(a)], axis=0)", [rnd(3, 4)],
+    lambda a: torch.stack([a, torch.sin(a)], 0), out="2, B, D")
+add("split", "x: Tensor[4, 5, {dt}]", "sin(p) * q", [rnd(4, 5)], lambda x: torch.sin(x[:2]) * x[2:], out="2, 5",
+    body="p, q = split(x, 2, axis=0)")
+add("split_one_used", "x: Tensor[4, 6, {dt}]", "p * p", [rnd(4, 6)], lambda x: x[:, :3] * x[:, :3], out="4, 3",
+    body="p, q = split(x, 2, axis=1)")
+add("layer_norm", "x: Tensor[B, D, {dt}], g: Tensor[D, {dt}], b: Tensor[D, {dt}]", "layer_norm(x, g, b)",
+    [rnd(3, 5), rnd(5), rnd(5)], lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-5), argnums=(0, 1, 2))
+add("layer_norm_plain", "x: Tensor[A, B, D, {dt}]", "layer_norm(x)", [rnd(2, 3, 4)],
+    lambda x: F.layer_norm(x, (4,), eps=1e-5))
+add("rms_norm", "x: Tensor[B, D, {dt}], g: Tensor[D, {dt}]", "rms_norm(x, g)", [rnd(3, 5), rnd(5)],
+    lambda x, g: x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * g, argnums=(0, 1))
+add("rms_norm_plain", "x: Tensor[B, D, {dt}]", "rms_norm(x)", [rnd(3, 5)],
+    lambda x: x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5))
+add("embedding", "t: Tensor[5, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids, t)",
+    [rnd(5, 4), np.array([[1, 3, 1], [0, 4, 1]])], lambda t, ids: F.embedding(ids, t), out="2, 3, D")
+
+# Control flow (issue 5): if (each branch taken), for (a tape of the carried values), while (a
+# data-dependent trip count), an if inside a for.
+IF_BODY = "if x.sum() > 0.0:\n    h = x * x * y\nelse:\n    h = sin(x) + y"
+add("if_then", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "h", [pos(3, 4), rnd(4)], lambda x, y: x * x * y,
+    argnums=(0, 1), body=IF_BODY)
+add("if_else", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "h", [-pos(3, 4), rnd(4)], lambda x, y: torch.sin(x) + y,
+    argnums=(0, 1), body=IF_BODY)
+
+
+def for_ref(x, w):
+    h = x
+    for i in range(3):
+        h = torch.tanh(h * w + 0.5 * i)
+    return h
+
+
+add("for_loop", "x: Tensor[B, D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(3, 4), rnd(4)], for_ref, argnums=(0, 1),
+    body="h = x\nfor i in range(3):\n    h = tanh(h * w0 + 0.5 * i)")
+
+
+def while_ref(x, w):
+    h = x
+    while (h * h).sum() > 0.01:
+        h = h * torch.sigmoid(w) * 0.9
+    return h
+
+
+add("while_loop", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(4) * 0.3, rnd(4)], while_ref, argnums=(0, 1),
+    body="h = x\nwhile (h * h).sum() > 0.01:\n    h = h * sigmoid(w0) * 0.9", fd=False)
+
+
+def nested_ref(x):
+    acc = torch.zeros_like(x)
+    for i in range(4):
+        acc = acc + torch.cos(x) * i if acc.sum() > 1.0 else acc + x * x
+    return acc
+
+
+add("for_if", "x: Tensor[D, {dt}]", "acc", [rnd(5)], nested_ref,
+    body="acc = x * 0.0\nfor i in range(4):\n    if acc.sum() > 1.0:\n        acc = acc + cos(x) * i\n"
+         "    else:\n        acc = acc + x * x")

@@ -1,0 +1,115 @@
+"""Compares the gradients a Tessera program printed with torch autograd in float64.
+
+Usage: check_grads.py SUITE OUTPUT. The program prints lines `name: <tensor>` (a tensor may
+span several lines); each name of SUITE below recomputes the same gradient with torch and
+the values must agree to 1e-4 (relative) / 1e-5 (absolute)."""
+import re
+import sys
+
+import numpy as np
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def grads(f, *args):
+    ts = [torch.tensor(a, requires_grad=True) for a in args]
+    f(*ts).backward()
+    return [t.grad.numpy() for t in ts]
+
+
+X4 = [0.5, -1.0, 2.0, 0.3]
+A3 = [0.2, -0.4, 0.9]
+W3 = [0.7, -1.3, 0.4]
+M45 = (np.arange(20.0).reshape(4, 5) / 7.0 - 1.0).tolist()
+
+
+def branch(x):
+    y = x * 2.0 if x.sum() > 0.0 else torch.sin(x)
+    return (y * x).sum()
+
+
+def loop(x, w):
+    h = x
+    for _ in range(3):
+        h = torch.tanh(h * w + 0.5)
+    return h.sum()
+
+
+def until(x, w):
+    h = x
+    while (h * h).sum() > 0.01:
+        h = h * torch.sigmoid(w) * 0.9
+    return (h * w).sum() * 100.0
+
+
+def nested(x):
+    acc = torch.zeros(3)
+    for i in range(4):
+        if acc.sum() > 1.0:
+            acc = acc + torch.cos(x) * i
+        else:
+            acc = acc + x * x
+    return acc.sum()
+
+
+def rms_norm(x, w):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
+
+
+SUITES = {
+    "control_flow": {
+        "branch_pos": lambda: grads(branch, X4)[0],
+        "branch_neg": lambda: grads(branch, [v - 3.0 for v in X4])[0],
+        "loop_x": lambda: grads(loop, A3, W3)[0],
+        "loop_w": lambda: grads(loop, A3, W3)[1],
+        "until_x": lambda: grads(until, A3, W3)[0],
+        "until_w": lambda: grads(until, A3, W3)[1],
+        "nested": lambda: grads(nested, A3)[0],
+    },
+    "rules": {
+        "slice": lambda: grads(lambda x: torch.sin(x[1:3, ::2]).sum() + (x[:, 0] * x[:, 0]).sum(), M45)[0],
+        "concat_a": lambda: grads(lambda a, b: torch.sin(torch.cat([a, b], 0) * 1.5).sum(), M45[:2], M45)[0],
+        "concat_b": lambda: grads(lambda a, b: torch.sin(torch.cat([a, b], 0) * 1.5).sum(), M45[:2], M45)[1],
+        "stack": lambda: grads(lambda a: torch.sin(torch.stack([a, a * 2.0], 1)).sum(), M45)[0],
+        "split": lambda: grads(lambda x: (torch.sin(torch.split(x, 2, 0)[0]) * torch.split(x, 2, 0)[1]).sum(), M45)[0],
+        "layer_norm_x": lambda: grads(lambda x, w, b: (torch.nn.functional.layer_norm(x, (5,), w, b, 1e-5) ** 3).sum(),
+                                      M45, W3 + [1.1, 0.6], A3 + [0.1, 0.2])[0],
+        "layer_norm_w": lambda: grads(lambda x, w, b: (torch.nn.functional.layer_norm(x, (5,), w, b, 1e-5) ** 3).sum(),
+                                      M45, W3 + [1.1, 0.6], A3 + [0.1, 0.2])[1],
+        "layer_norm_b": lambda: grads(lambda x, w, b: (torch.nn.functional.layer_norm(x, (5,), w, b, 1e-5) ** 3).sum(),
+                                      M45, W3 + [1.1, 0.6], A3 + [0.1, 0.2])[2],
+        "rms_norm_x": lambda: grads(lambda x, w: (rms_norm(x, w) ** 3).sum(),
+                                    M45, W3 + [1.1, 0.6])[0],
+        "rms_norm_w": lambda: grads(lambda x, w: (rms_norm(x, w) ** 3).sum(),
+                                    M45, W3 + [1.1, 0.6])[1],
+        "embedding": lambda: grads(lambda t: (torch.sin(t[torch.tensor([[1, 3], [1, 0]])]) * 2.0).sum(), M45)[0],
+    },
+}
+
+
+def main():
+    suite, path = sys.argv[1], sys.argv[2]
+    text = open(path).read()
+    found = {m.group(1): m.start() for m in re.finditer(r"^(\w+):", text, re.M)}
+    starts = sorted(found.values()) + [len(text)]
+    failed = False
+    for name, ref in SUITES[suite].items():
+        if name not in found:
+            print(f"{name}: not printed")
+            failed = True
+            continue
+        start = found[name]
+        end = starts[starts.index(start) + 1]
+        body = text[start + len(name) + 1:end]
+        got = np.array([float(v) for v in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", body)])
+        want = np.asarray(ref()).reshape(-1)
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+            print(f"{name}: MISMATCH\n  got  {got}\n  want {want}")
+            failed = True
+        else:
+            print(f"{name}: ok")
+    sys.exit(1 if failed else 0)
+
+
+main()
