@@ -891,6 +891,10 @@ struct CheckerImpl {
             t = declared;
           }
           check_assignable(t, declared, a->value->range, "assignment");
+          // `p: ts.Params = ts.init(model)`: a bare Params annotation keeps the value's layout.
+          if (declared && declared->kind == TypeKind::Params && declared->fields.empty() && t &&
+              t->kind == TypeKind::Params && !t->fields.empty())
+            declared = t;
         }
         if (auto* n = dyn_cast<NameExpr>(a->target)) bind(n->name, declared, n->range);
         return;

@@ -821,6 +821,13 @@ Type clip_grad_norm_rule(Checker& ck, const Call& c) {
   return g;
 }
 
+// load(path): a tensor whose type the annotation gives; load("p.npz", like=params): a Params with
+// the layout (names, shapes, dtypes) of `like`, read from the archive's members.
+Type load_rule(Checker& ck, const Call& c) {
+  if (c.kw("like")) return params_arg(ck, c, 99, "like");
+  return tensor_type(DType::F32, std::nullopt);
+}
+
 Type optimizer_rule(Checker& ck, const Call& c) {
   params_arg(ck, c, 0, "params");
   return named_type(TypeKind::Object, "optimizer");
@@ -1142,7 +1149,7 @@ struct OpTable {
     add("arange", arange);
     add("randn", create(DType::F32), kRandom);
     add("rand", create(DType::F32), kRandom);
-    add("load", [](Checker&, const Call&) { return tensor_type(DType::F32, std::nullopt); }, kIO);
+    add("load", load_rule, kIO);
     add("save", none_result, kIO);
     add("print", none_result, kIO);
     add("has_nan", bool_result);

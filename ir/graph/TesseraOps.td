@@ -1066,12 +1066,17 @@ def Tessera_LoadOp : Tessera_Op<"load", [MemoryEffects<[MemRead<Tessera_IOResour
     type and its shape must agree with the result type (`?` takes the file's
     size); a mismatch is a run-time error.
 
+    With `member`, reads the member `<member>.npy` of the `.npz` archive at
+    `path` instead (one op per parameter of `load("p.npz", like=params)`); a
+    missing member is a run-time error too.
+
     Example:
     ```mlir
     %w = tessera.load "weights.npy" : tensor<?x16xf32>
+    %b = tessera.load "p.npz" {member = "linear_0.b"} : tensor<256xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$path);
+  let arguments = (ins StrAttr:$path, OptionalAttr<StrAttr>:$member);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$path attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -1082,12 +1087,18 @@ def Tessera_SaveOp : Tessera_Op<"save", [MemoryEffects<[MemWrite<Tessera_IOResou
   let description = [{
     Writes `input` to the `.npy` file at `path`, replacing it.
 
+    With `member`, stages `input` as the member `<member>.npy` of the `.npz`
+    archive at `path` (one op per parameter of `save(params, "p.npz")`); the op
+    with `commit` (the last member) writes the staged members as the archive,
+    replacing the file.
+
     Example:
     ```mlir
     tessera.save %w, "weights.npy" : tensor<4x16xf32>
+    tessera.save %b, "p.npz" {commit, member = "linear_0.b"} : tensor<16xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, StrAttr:$path);
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$path, OptionalAttr<StrAttr>:$member, UnitAttr:$commit);
   let assemblyFormat = "$input `,` $path attr-dict `:` type($input)";
   let hasVerifier = 1;
 }

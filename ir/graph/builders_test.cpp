@@ -129,8 +129,8 @@ TEST_CASE("the generated builders of the other ops give ops that verify") {
   b.create<OneHotOp>(loc, f.tensor({4, 10}), ids, 10);
   b.create<OnesOp>(loc, f.tensor({ShapedType::kDynamic, 8}), ValueRange{n});
   b.create<ArangeOp>(loc, f.tensor({10}, b.getI64Type()), b.getF64FloatAttr(0), b.getF64FloatAttr(1), ValueRange{});
-  Value loaded = b.create<LoadOp>(loc, f.tensor({4, 8}), "w.npy");
-  b.create<SaveOp>(loc, loaded, "out.npy");
+  Value loaded = b.create<LoadOp>(loc, f.tensor({4, 8}), b.getStringAttr("w.npy"), StringAttr{});
+  b.create<SaveOp>(loc, loaded, b.getStringAttr("out.npy"), StringAttr{}, UnitAttr{});
   Value mu = b.create<ZerosOp>(loc, f.tensor({}));
   Value w = b.create<SampleOp>(loc, f.tensor({8}), "Normal", ValueRange{mu, mu}, "w");
   b.create<ObserveOp>(loc, w, "Normal", ValueRange{mu, mu}, "y");

@@ -1351,7 +1351,7 @@ class Lowerer {
     if (name == "clip_grad_norm") return clip_grad_norm(c, t);
     if (name == "save" && !positional(c).empty())
       if (Type at = type_of(positional(c)[0]); at && at->kind == TypeKind::Params) return save_params(c, t);
-    if (name == "load" && t && t->kind == TypeKind::Params) unsupported(c->range, "loading Params (.npz files)");
+    if (name == "load" && t && t->kind == TypeKind::Params) return load_params(c, t);
     if (name == "split" && !positional(c).empty()) return split(c, expr(positional(c)[0]), t, 1);
     if (name == "load") return load(c, t);
     if (name == "save") return save(c, t);
@@ -1720,11 +1720,32 @@ class Lowerer {
       mlir::OperationState st(loc(c->range), "tessera.save");
       st.addOperands(bundle.elems[i].value);
       st.addAttribute("path", b_.getStringAttr(path));
-      st.addAttribute("npz_member", b_.getStringAttr(bundle.names[i]));
-      if (i + 1 == bundle.elems.size()) st.addAttribute("npz_commit", b_.getUnitAttr());
+      st.addAttribute("member", b_.getStringAttr(bundle.names[i]));
+      if (i + 1 == bundle.elems.size()) st.addAttribute("commit", b_.getUnitAttr());
       b_.create(st);
     }
     return {mlir::Value{}, t};
+  }
+
+  // load("p.npz", like=params): one tessera.load of each member, in the layout of `like` (its
+  // names and tensor types, known from the checker; its values are not needed).
+  Local load_params(const CallExpr* c, const Type& t) {
+    auto args = positional(c);
+    const Expr* p = args.empty() ? keyword(c, "path") : args[0];
+    if (!p) p = keyword(c, "file");
+    std::string path = path_arg(c, p);
+    if (t->fields.empty() || t->fields.size() != t->elems.size())
+      unsupported(c->range, "load(..., like=p) where the layout of p is not known here");
+    Local bundle{mlir::Value{}, t};
+    bundle.object = "params";
+    for (size_t i = 0; i < t->fields.size(); ++i) {
+      mlir::Type mt = to_mlir(t->elems[i], c->range);
+      mlir::Value v = op("tessera.load", {}, mt, c->range, Type{},
+                         {{"path", b_.getStringAttr(path)}, {"member", b_.getStringAttr(t->fields[i])}});
+      bundle.names.push_back(t->fields[i]);
+      bundle.elems.push_back({v, t->elems[i]});
+    }
+    return bundle;
   }
 
   // `params - 0.1 * grads`: the operation on each tensor (matched by name), or with a number.

@@ -738,11 +738,14 @@ LogicalResult PrintOp::verify() {
 
 LogicalResult LoadOp::verify() {
   if (getPath().empty()) return emitOpError() << "path must not be empty";
+  if (getMember() && getMember()->empty()) return emitOpError() << "member must not be empty";
   return success();
 }
 
 LogicalResult SaveOp::verify() {
   if (getPath().empty()) return emitOpError() << "path must not be empty";
+  if (getMember() && getMember()->empty()) return emitOpError() << "member must not be empty";
+  if (getCommit() && !getMember()) return emitOpError() << "commit requires a member (an .npz archive)";
   return success();
 }
 

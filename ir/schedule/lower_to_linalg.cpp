@@ -1638,8 +1638,8 @@ void lower_split(Operation* op) {
 //
 // load(path) with its declared type: tessNpyLoadOpen reads and checks the file (dtype, rank and
 // the static sizes; -1 stands for a dynamic one), tessNpyLoadDim gives each dynamic size, then
-// tessNpyLoadFinish_<t> copies the data into a fresh buffer. save(x, path) is one call of
-// tessNpySaveMemref_<t>. A file that is missing, corrupt or of another dtype or shape is a
+// tessNpyLoadFinish_<t> copies the data into a fresh buffer (tessNpzLoadOpen instead for a
+// `member` of an .npz archive). save(x, path) is one call of tessNpySaveMemref_<t>. A file that is missing, corrupt or of another dtype or shape is a
 // runtime error (runtime/src/codegen_abi.cpp).
 
 int32_t tess_dtype(Type t) {
@@ -1676,9 +1676,18 @@ Value lower_load(Emitter& e, Operation* op, int& strings) {
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto dyn_i64 = MemRefType::get({ShapedType::kDynamic}, i64);
   Value shape_dyn = b.create<memref::CastOp>(l, dyn_i64, shape);
-  Value handle = b.create<func::CallOp>(l, runtime_function(module, "tessNpyLoadOpen", {dyn_i8, i32, dyn_i64}, {i64}),
-                                        ValueRange{path, e.constant(i32, tess_dtype(elt)), shape_dyn})
-                     .getResult(0);
+  Value handle;
+  if (auto member = op->getAttrOfType<StringAttr>("member")) {
+    // One tensor of load("p.npz", like=params): the member "<member>.npy" of the archive.
+    Value name = string_memref(e, module, member.getValue(), strings);
+    handle = b.create<func::CallOp>(l, runtime_function(module, "tessNpzLoadOpen", {dyn_i8, dyn_i8, i32, dyn_i64}, {i64}),
+                                    ValueRange{path, name, e.constant(i32, tess_dtype(elt)), shape_dyn})
+                 .getResult(0);
+  } else {
+    handle = b.create<func::CallOp>(l, runtime_function(module, "tessNpyLoadOpen", {dyn_i8, i32, dyn_i64}, {i64}),
+                                    ValueRange{path, e.constant(i32, tess_dtype(elt)), shape_dyn})
+                 .getResult(0);
+  }
   SmallVector<Value> dyn;
   for (int64_t i = 0; i < rt.getRank(); ++i) {
     if (!rt.isDynamicDim(i)) continue;
@@ -1709,13 +1718,13 @@ void lower_save(Operation* op, int& strings) {
   Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
   Value u = unranked_view(e, x);
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  if (auto member = op->getAttrOfType<StringAttr>("npz_member")) {
+  if (auto member = op->getAttrOfType<StringAttr>("member")) {
     // One tensor of save(params, "p.npz"): staged, and the archive written by the last one.
     Value name = string_memref(e, module, member.getValue(), strings);
     b.create<func::CallOp>(e.loc,
                            runtime_function(module, "tessNpzStageMemref_" + suffix, {dyn_i8, dyn_i8, u.getType()}, {}),
                            ValueRange{path, name, u});
-    if (op->hasAttr("npz_commit"))
+    if (op->hasAttr("commit"))
       b.create<func::CallOp>(e.loc, runtime_function(module, "tessNpzCommit", {dyn_i8}, {}), ValueRange{path});
     op->erase();
     return;

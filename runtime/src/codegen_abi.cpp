@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -203,6 +204,99 @@ void save_memref(tessDType dtype, const char* aligned, int64_t offset, int64_t s
   }
 }
 
+// load("p.npz", like=params): one tessNpzLoadOpen per member. The last archive read is kept
+// (one at a time, keyed by path, size and modification time, dropped when save(params, path)
+// rewrites it) so that loading N members reads the file once.
+struct CachedNpz {
+  std::string path;
+  std::uintmax_t size = 0;
+  std::filesystem::file_time_type mtime{};
+  tessNpz_t npz = nullptr;
+};
+CachedNpz& cached_npz() {
+  static CachedNpz cache;
+  return cache;
+}
+std::mutex& cached_npz_mutex() {
+  static std::mutex m;
+  return m;
+}
+void forget_cached_npz(const std::string& path) {
+  std::lock_guard<std::mutex> lock(cached_npz_mutex());
+  CachedNpz& c = cached_npz();
+  if (c.npz && c.path == path) {
+    tessNpzFree(c.npz);
+    c = CachedNpz{};
+  }
+}
+
+std::string shape_string(int32_t rank, const int64_t* shape, bool wildcard) {
+  std::string text = "(";
+  for (int32_t d = 0; d < rank; ++d) {
+    if (d) text += ", ";
+    text += wildcard && shape[d] < 0 ? std::string("_") : std::to_string(shape[d]);
+  }
+  return text + (rank == 1 ? ",)" : ")");
+}
+
+// Opens member `member` of the archive at `path`, checked against dtype and the declared shape
+// (-1 = any size). Returns the error text, empty on success, and the member's owning copy.
+std::string open_npz_member(const std::string& path, const std::string& member, tessDType dtype,
+                            const std::vector<int64_t>& declared, tessTensor* out) {
+  std::error_code ec;
+  std::uintmax_t size = std::filesystem::file_size(path, ec);
+  auto mtime = ec ? std::filesystem::file_time_type{} : std::filesystem::last_write_time(path, ec);
+  std::lock_guard<std::mutex> lock(cached_npz_mutex());
+  CachedNpz& c = cached_npz();
+  if (!c.npz || c.path != path || ec || c.size != size || c.mtime != mtime) {
+    if (c.npz) tessNpzFree(c.npz);
+    c = CachedNpz{};
+    tessNpz_t npz = nullptr;
+    if (tessStatus_t s = tessNpzLoad(path.c_str(), &npz); s != TESS_SUCCESS) {
+      const char* m = tessGetLastErrorMessage();
+      return m && *m ? m : path + ": " + tessGetErrorString(s);
+    }
+    c = CachedNpz{path, size, mtime, npz};
+  }
+  tessTensor view{};
+  if (tessNpzGet(c.npz, member.c_str(), &view) != TESS_SUCCESS) {
+    std::string names;
+    size_t count = 0;
+    tessNpzCount(c.npz, &count);
+    for (size_t i = 0; i < count; ++i) {
+      const char* n = nullptr;
+      if (tessNpzName(c.npz, i, &n) == TESS_SUCCESS && n) names += std::string(names.empty() ? "" : ", ") + n;
+    }
+    return path + ": no member '" + member + "' (the archive has: " + (names.empty() ? "nothing" : names) + ")";
+  }
+  std::string where = path + ": '" + member + "'";
+  // bf16 is saved as <f4, so a program expecting bf16 reads <f4 and rounds.
+  bool widened_bf16 = dtype == TESS_BF16 && view.dtype == TESS_F32;
+  if (view.dtype != dtype && !widened_bf16) {
+    return where + ": expected dtype " + tessDTypeName(dtype) + ", found " + tessDTypeName(view.dtype);
+  }
+  bool match = view.rank == static_cast<int32_t>(declared.size());
+  for (size_t d = 0; match && d < declared.size(); ++d) match = declared[d] < 0 || declared[d] == view.shape[d];
+  if (!match)
+    return where + ": expected shape " +
+           shape_string(static_cast<int32_t>(declared.size()), declared.data(), true) + ", found " +
+           shape_string(view.rank, view.shape, false);
+  if (widened_bf16) {
+    if (tessTensorCreate(TESS_BF16, view.rank, view.shape, out) != TESS_SUCCESS) return where + ": out of memory";
+    tessTensor dense{};
+    if (tessTensorCopy(&view, &dense) != TESS_SUCCESS) return where + ": out of memory";
+    const float* src = static_cast<const float*>(dense.data);
+    auto* dst = static_cast<uint16_t*>(out->data);
+    int64_t n = 0;
+    tessTensorNumel(&dense, &n);
+    for (int64_t i = 0; i < n; ++i) dst[i] = tessF32ToBF16(src[i]);
+    tessTensorFree(&dense);
+    return "";
+  }
+  if (tessTensorCopy(&view, out) != TESS_SUCCESS) return where + ": out of memory";
+  return "";
+}
+
 // save(params, "p.npz"): the members staged per archive path until tessNpzCommit writes them.
 struct StagedNpz {
   std::vector<std::string> names;
@@ -235,6 +329,7 @@ void stage_npz_memref(tessDType dtype, const char* aligned, int64_t offset, int6
 
 void commit_npz(const char* aligned, int64_t offset, int64_t size, int64_t stride) {
   std::string path = memref_string(aligned, offset, size, stride);
+  forget_cached_npz(path);
   StagedNpz npz;
   {
     std::lock_guard<std::mutex> lock(staged_npz_mutex());
@@ -399,6 +494,23 @@ int64_t tessNpyLoadOpen(const char* allocated, const char* aligned, int64_t offs
   return reinterpret_cast<int64_t>(h);
 }
 
+int64_t tessNpzLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
+                        const char* m_allocated, const char* m_aligned, int64_t m_offset, int64_t m_size,
+                        int64_t m_stride, int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned,
+                        int64_t shape_offset, int64_t rank, int64_t shape_stride) {
+  (void)allocated;
+  (void)m_allocated;
+  (void)shape_allocated;
+  std::string path = memref_string(aligned, offset, size, stride);
+  std::string member = memref_string(m_aligned, m_offset, m_size, m_stride);
+  auto* h = new LoadHandle;
+  for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
+  std::string error = open_npz_member(path, member, static_cast<tessDType>(dtype), h->declared, &h->tensor);
+  h->ok = error.empty();
+  if (!h->ok) tessCodegenFail(("runtime error: cannot load " + error).c_str());
+  return reinterpret_cast<int64_t>(h);
+}
+
 int64_t tessNpyLoadDim(int64_t handle, int64_t axis) {
   auto* h = reinterpret_cast<LoadHandle*>(handle);
   if (!h || axis < 0 || axis >= static_cast<int64_t>(h->declared.size())) return 0;
@@ -480,7 +592,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessPrintAddMemref_i8),   TESS_SYMBOL(tessPrintAddMemref_i16),  TESS_SYMBOL(tessPrintAddMemref_i32),
       TESS_SYMBOL(tessPrintAddMemref_i64),  TESS_SYMBOL(tessFillRandom_f32),      TESS_SYMBOL(tessFillRandom_f64),
       TESS_SYMBOL(tessParallelFor),
-      TESS_SYMBOL(tessCodegenSetErrorHandler), TESS_SYMBOL(tessCodegenFail),      TESS_SYMBOL(tessNpyLoadOpen),
+      TESS_SYMBOL(tessCodegenSetErrorHandler), TESS_SYMBOL(tessCodegenFail),      TESS_SYMBOL(tessNpyLoadOpen), TESS_SYMBOL(tessNpzLoadOpen),
       TESS_SYMBOL(tessNpyLoadDim),          TESS_SYMBOL(tessNpyLoadFinish_f32),   TESS_SYMBOL(tessNpyLoadFinish_f64),
       TESS_SYMBOL(tessNpyLoadFinish_f16),   TESS_SYMBOL(tessNpyLoadFinish_bf16),  TESS_SYMBOL(tessNpyLoadFinish_i1),
       TESS_SYMBOL(tessNpyLoadFinish_i8),    TESS_SYMBOL(tessNpyLoadFinish_i16),   TESS_SYMBOL(tessNpyLoadFinish_i32),

@@ -28,7 +28,7 @@ TEST_CASE("codegen_abi: a strided random fill gives the contiguous fill's values
 TEST_CASE("codegen_abi: the symbol table names every entry point by its address") {
   size_t n = 0;
   const tessSymbol* table = tessCodegenSymbols(&n);
-  REQUIRE(n == 60);
+  REQUIRE(n == 61);
   bool found = false;
   for (size_t i = 0; i < n; ++i)
     if (std::strcmp(table[i].name, "tessFillRandom_f32") == 0) found = table[i].address == reinterpret_cast<void*>(&tessFillRandom_f32);
@@ -104,6 +104,34 @@ TEST_CASE("codegen_abi: staged .npz members are written as one archive on commit
   REQUIRE(tessNpzGet(npz, "lin.b", &t) == TESS_SUCCESS);
   CHECK(static_cast<const float*>(t.data)[1] == 8.0f);
   tessNpzFree(npz);
+
+  // load(path, like=params): each member read back (with a dynamic size), then a rewrite of the
+  // same path is read again (the runtime's cached archive is dropped on commit).
+  int64_t wshape[2] = {2, -1};
+  int64_t h = tessNpzLoadOpen(p, p, 0, n, 1, "lin.w", "lin.w", 0, 5, 1, TESS_F32, wshape, wshape, 0, 2, 1);
+  CHECK(tessNpyLoadDim(h, 1) == 3);
+  std::vector<float> got(6, 0.0f);
+  Desc<float> dg{got.data(), got.data(), 0, {2, 3, 3, 1}};
+  tessNpyLoadFinish_f32(h, 2, &dg);
+  CHECK(got[0] == 1.0f);
+  CHECK(got[5] == 6.0f);
+  b[1] = 9;
+  tessNpzStageMemref_f32(p, p, 0, n, 1, "lin.b", "lin.b", 0, 5, 1, 1, &db);
+  tessNpzCommit(p, p, 0, n, 1);
+  int64_t bshape[1] = {2};
+  h = tessNpzLoadOpen(p, p, 0, n, 1, "lin.b", "lin.b", 0, 5, 1, TESS_F32, bshape, bshape, 0, 1, 1);
+  std::vector<float> gb(2, 0.0f);
+  Desc<float> dgb{gb.data(), gb.data(), 0, {2, 1, 0, 0}};
+  tessNpyLoadFinish_f32(h, 1, &dgb);
+  CHECK(gb[1] == 9.0f);
+  // A member the archive does not have: the error handler, naming the members there are.
+  failures.clear();
+  tessCodegenSetErrorHandler(record);
+  h = tessNpzLoadOpen(p, p, 0, n, 1, "lin.w", "lin.w", 0, 5, 1, TESS_F32, wshape, wshape, 0, 2, 1);
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].find("no member 'lin.w' (the archive has: lin.b)") != std::string::npos);
+  tessNpyLoadFinish_f32(h, 2, &dg);
+  tessCodegenSetErrorHandler(nullptr);
   std::remove(p);
 }
 

@@ -62,6 +62,12 @@ TESS_API void tessCodegenFail(const char* message);
 TESS_API int64_t tessNpyLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size,
                                  int64_t stride, int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned,
                                  int64_t shape_offset, int64_t rank, int64_t shape_stride);
+/* load("p.npz", like=params): like tessNpyLoadOpen for the member "<member>.npy" of an .npz
+ * archive (a missing member, or another dtype or shape, is a runtime error). */
+TESS_API int64_t tessNpzLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size,
+                                 int64_t stride, const char* m_allocated, const char* m_aligned, int64_t m_offset,
+                                 int64_t m_size, int64_t m_stride, int32_t dtype, int64_t* shape_allocated,
+                                 int64_t* shape_aligned, int64_t shape_offset, int64_t rank, int64_t shape_stride);
 TESS_API int64_t tessNpyLoadDim(int64_t handle, int64_t axis);
 TESS_API void tessNpyLoadFinish_f32(int64_t handle, int64_t rank, void* descriptor);
 TESS_API void tessNpyLoadFinish_f64(int64_t handle, int64_t rank, void* descriptor);
