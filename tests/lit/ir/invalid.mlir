@@ -1001,6 +1001,22 @@ func.func @save_path(%x: tensor<4xf32>) {
 
 // -----
 
+func.func @save_commit_without_member(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'tessera.save' op commit requires a member (an .npz archive)}}
+  tessera.save %x, "p.npz" {commit} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @load_empty_member() {
+  // expected-error @+1 {{'tessera.load' op member must not be empty}}
+  %0 = tessera.load "p.npz" {member = ""} : tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @sample_unknown(%m: f64) {
   // expected-error @+1 {{'tessera.sample' op unknown distribution 'Gaussian'}}
   %0 = tessera.sample "Gaussian"(%m, %m) name = "w" : (f64, f64) -> tensor<f32>

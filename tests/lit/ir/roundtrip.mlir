@@ -259,6 +259,12 @@ func.func @io(%x: tensor<f32>, %y: tensor<3xf32>, %i: i64, %s: f64, %b: i1) {
   %0 = tessera.load "weights.npy" : tensor<?x16xf32>
   // CHECK-NEXT: tessera.save %arg1, "out.npy" : tensor<3xf32>
   tessera.save %y, "out.npy" : tensor<3xf32>
+  // CHECK-NEXT: %1 = tessera.load "p.npz" {member = "linear_0.b"} : tensor<3xf32>
+  %1 = tessera.load "p.npz" {member = "linear_0.b"} : tensor<3xf32>
+  // CHECK-NEXT: tessera.save %arg1, "p.npz" {member = "linear_0.w"} : tensor<3xf32>
+  tessera.save %y, "p.npz" {member = "linear_0.w"} : tensor<3xf32>
+  // CHECK-NEXT: tessera.save %1, "p.npz" {commit, member = "linear_0.b"} : tensor<3xf32>
+  tessera.save %1, "p.npz" {commit, member = "linear_0.b"} : tensor<3xf32>
   return
 }
 
