@@ -828,9 +828,33 @@ Type load_rule(Checker& ck, const Call& c) {
   return tensor_type(DType::F32, std::nullopt);
 }
 
+bool is_number(const Type& t) { return t && (t->kind == TypeKind::Float || t->kind == TypeKind::Int); }
+
 Type optimizer_rule(Checker& ck, const Call& c) {
   params_arg(ck, c, 0, "params");
+  if (const Arg* lr = c.arg(1, "lr"); lr && !is_unknown(lr->type) && !is_number(lr->type) &&
+                                      !(lr->type->kind == TypeKind::Object && lr->type->name == "lr_schedule"))
+    ck.diags().report(DiagKind::TypeMismatch, lr->range,
+                      fmt::format("lr of {} expects a number or a learning-rate schedule (ts.optimizers.cosine_decay, "
+                                  "...), found {}",
+                                  c.name, to_string(lr->type)));
   return named_type(TypeKind::Object, "optimizer");
+}
+
+// Learning-rate schedules (docs/models.md): ts.optimizers.cosine_decay(lr, steps, warmup=, final=),
+// linear_decay(lr, steps, warmup=, final=), step_decay(lr, every, gamma=), exponential_decay(lr,
+// gamma): number arguments; the optimizer evaluates the schedule at its step count.
+Type schedule_rule(Checker& ck, const Call& c, std::vector<const char*> required) {
+  for (size_t i = 0; i < required.size(); ++i)
+    if (!c.arg(i, required[i])) ck.diags().report(DiagKind::MissingArgument, c.range, required[i], c.name);
+  auto check = [&](const Arg& a) {
+    if (!is_unknown(a.type) && !is_number(a.type))
+      ck.diags().report(DiagKind::TypeMismatch, a.range,
+                        fmt::format("{} expects number arguments, found {}", c.name, to_string(a.type)));
+  };
+  for (const Arg& a : c.args) check(a);
+  for (const Arg& a : c.kwargs) check(a);
+  return named_type(TypeKind::Object, "lr_schedule");
 }
 
 Type attention(Checker& ck, const Call& c) {
@@ -1272,6 +1296,10 @@ struct OpTable {
     add("clip_grad_norm", clip_grad_norm_rule);
     add("optimizers.SGD", optimizer_rule);
     add("optimizers.AdamW", optimizer_rule);
+    add("optimizers.cosine_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
+    add("optimizers.linear_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
+    add("optimizers.step_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "every"}); });
+    add("optimizers.exponential_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "gamma"}); });
     // Probabilistic programming.
     for (const char* n : {"Normal", "HalfNormal", "LogNormal", "Cauchy", "HalfCauchy", "StudentT", "Gamma",
                           "Exponential", "Beta", "Uniform", "Bernoulli", "Categorical", "Poisson", "Dirichlet",

@@ -1348,6 +1348,7 @@ class Lowerer {
     std::string name = builtin_name(c->callee);
     if (name == "print") return print(c, t);
     if (name == "SGD" || name == "AdamW") return make_optimizer(c, name, t);
+    if (t && t->kind == TypeKind::Object && t->name == "lr_schedule") return make_schedule(c, name, t);
     if (name == "clip_grad_norm") return clip_grad_norm(c, t);
     if (name == "save" && !positional(c).empty())
       if (Type at = type_of(positional(c)[0]); at && at->kind == TypeKind::Params) return save_params(c, t);
@@ -1778,6 +1779,85 @@ class Lowerer {
 
   // ts.optimizers.SGD(params, lr=, momentum=0, weight_decay=0) and
   // AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), as PyTorch.
+  // A learning-rate schedule (docs/models.md): object "schedule" whose hyper is the descriptor
+  // {kind, lr, a, b, c}: kind 1 cosine_decay (a = steps, b = warmup, c = final), 2 linear_decay
+  // (same), 3 step_decay (a = every, b = gamma), 4 exponential_decay (a = gamma). Kind 0 is a
+  // constant lr (a number).
+  Local make_schedule(const CallExpr* c, const std::string& kind, const Type& t) {
+    auto args = positional(c);
+    auto num = [&](size_t i, const char* kw, std::optional<double> dflt) {
+      const Expr* e = i < args.size() ? args[i] : keyword(c, kw);
+      if (!e) {
+        if (!dflt) unsupported(c->range, fmt::format("{} without {}=", kind, kw));
+        return *dflt;
+      }
+      auto v = constant_float(e);
+      if (!v) unsupported(e->range, fmt::format("{}= of a learning-rate schedule that is not a number constant", kw));
+      return *v;
+    };
+    Local out{mlir::Value{}, t};
+    out.object = "schedule";
+    double lr = num(0, "lr", std::nullopt);
+    if (kind == "cosine_decay" || kind == "linear_decay") {
+      double steps = num(1, "steps", std::nullopt), warmup = num(2, "warmup", 0.0), final_lr = num(3, "final", 0.0);
+      if (steps < 1 || warmup < 0 || warmup >= steps)
+        unsupported(c->range, fmt::format("{} with steps={} and warmup={} (need steps >= 1 and 0 <= warmup < steps)",
+                                          kind, steps, warmup));
+      out.hyper = {kind == "cosine_decay" ? 1.0 : 2.0, lr, steps, warmup, final_lr};
+    } else if (kind == "step_decay") {
+      double every = num(1, "every", std::nullopt), gamma = num(2, "gamma", 0.1);
+      if (every < 1) unsupported(c->range, "step_decay with every= below 1");
+      out.hyper = {3.0, lr, every, gamma, 0.0};
+    } else if (kind == "exponential_decay") {
+      out.hyper = {4.0, lr, num(1, "gamma", std::nullopt), 0.0, 0.0};
+    } else {
+      unsupported(c->range, fmt::format("the learning-rate schedule '{}'", kind));
+    }
+    return out;
+  }
+
+  // The schedule descriptor of an optimizer's lr (a number, a schedule call or a name bound to one).
+  std::vector<double> lr_descriptor(const CallExpr* c, const Expr* e, double dflt) {
+    if (!e) return {0.0, dflt, 0.0, 0.0, 0.0};
+    if (auto v = constant_float(e)) return {0.0, *v, 0.0, 0.0, 0.0};
+    Local l = expr(e);
+    if (l.object != "schedule") unsupported(e->range, "lr= that is not a number constant or a learning-rate schedule");
+    return l.hyper;
+  }
+
+  // The learning rate at 0-based step `s` (an f64 value) of the descriptor at h[at..at+5).
+  mlir::Value schedule_lr(const std::vector<double>& h, size_t at, mlir::Value s, SourceRange r) {
+    mlir::Location l = loc(r);
+    auto f64 = [&](double v) { return b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(v)).getResult(); };
+    int kind = static_cast<int>(h[at]);
+    double lr = h[at + 1], a = h[at + 2], bb = h[at + 3], cc = h[at + 4];
+    auto mul = [&](mlir::Value x, mlir::Value y) { return b_.create<mlir::arith::MulFOp>(l, x, y).getResult(); };
+    auto add = [&](mlir::Value x, mlir::Value y) { return b_.create<mlir::arith::AddFOp>(l, x, y).getResult(); };
+    auto sub = [&](mlir::Value x, mlir::Value y) { return b_.create<mlir::arith::SubFOp>(l, x, y).getResult(); };
+    switch (kind) {
+      case 0: return f64(lr);
+      case 1:
+      case 2: {
+        double steps = a, warmup = bb, final_lr = cc;
+        // p = clamp((s - warmup) / (steps - warmup), 0, 1)
+        mlir::Value p = mul(sub(s, f64(warmup)), f64(1.0 / std::max(steps - warmup, 1.0)));
+        p = b_.create<mlir::arith::MinimumFOp>(l, b_.create<mlir::arith::MaximumFOp>(l, p, f64(0.0)), f64(1.0));
+        mlir::Value frac = kind == 1 ? mul(f64(0.5), add(f64(1.0), b_.create<mlir::math::CosOp>(l, mul(p, f64(M_PI)))))
+                                     : sub(f64(1.0), p);
+        mlir::Value v = add(f64(final_lr), mul(f64(lr - final_lr), frac));
+        if (warmup <= 0) return v;
+        mlir::Value w = mul(add(s, f64(1.0)), f64(lr / warmup));
+        mlir::Value in_warmup = b_.create<mlir::arith::CmpFOp>(l, mlir::arith::CmpFPredicate::OLT, s, f64(warmup));
+        return b_.create<mlir::arith::SelectOp>(l, in_warmup, w, v);
+      }
+      case 3: {
+        mlir::Value k = b_.create<mlir::math::FloorOp>(l, mul(s, f64(1.0 / a)));
+        return mul(f64(lr), b_.create<mlir::math::PowFOp>(l, f64(bb), k));
+      }
+      default: return mul(f64(lr), b_.create<mlir::math::PowFOp>(l, f64(a), s));
+    }
+  }
+
   Local make_optimizer(const CallExpr* c, const std::string& kind, const Type& t) {
     auto args = positional(c);
     const Expr* pe = args.empty() ? keyword(c, "params") : args[0];
@@ -1791,14 +1871,19 @@ class Lowerer {
     auto zeros_like = [&](const Local& p) { return Local{op("tessera.zeros", {}, p.value.getType(), r, nullptr), p.type}; };
     if (kind == "SGD") {
       if (!keyword(c, "lr") && args.size() < 2) unsupported(r, "SGD without lr=");
-      double lr = args.size() > 1 ? constant_float(args[1]).value_or(-1) : float_kw(c, "lr", 0);
+      std::vector<double> sched = lr_descriptor(c, args.size() > 1 ? args[1] : keyword(c, "lr"), 0);
       double momentum = float_kw(c, "momentum", 0), wd = float_kw(c, "weight_decay", 0);
-      opt.hyper = {lr, momentum, wd};
+      opt.hyper = {sched[1], momentum, wd};
+      opt.hyper.insert(opt.hyper.end(), sched.begin(), sched.end());
       if (momentum != 0)
         for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));
+      // A scheduled lr needs the step count: one more state value, after the momentum buffers.
+      if (sched[0] != 0)
+        opt.elems.push_back({b_.create<mlir::arith::ConstantOp>(loc(r), b_.getF64FloatAttr(0.0)), sema::float_type()});
       return opt;
     }
-    double lr = float_kw(c, "lr", 1e-3), eps = float_kw(c, "eps", 1e-8), wd = float_kw(c, "weight_decay", 1e-2);
+    std::vector<double> sched = lr_descriptor(c, keyword(c, "lr"), 1e-3);
+    double lr = sched[1], eps = float_kw(c, "eps", 1e-8), wd = float_kw(c, "weight_decay", 1e-2);
     double b1 = 0.9, b2 = 0.999;
     if (const Expr* b = keyword(c, "betas")) {
       auto* tu = dyn_cast<TupleExpr>(b);
@@ -1809,6 +1894,7 @@ class Lowerer {
       b2 = *v2;
     }
     opt.hyper = {lr, b1, b2, eps, wd};
+    opt.hyper.insert(opt.hyper.end(), sched.begin(), sched.end());
     opt.elems.push_back({b_.create<mlir::arith::ConstantOp>(loc(r), b_.getF64FloatAttr(0.0)), sema::float_type()});
     for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));  // first moments
     for (const Local& p : params.elems) opt.elems.push_back(zeros_like(p));  // second moments
@@ -1834,7 +1920,16 @@ class Lowerer {
     out.names = opt.names;
     out.elems.clear();
     if (opt.object == "SGD") {
-      double lr = opt.hyper[0], momentum = opt.hyper[1], wd = opt.hyper[2];
+      double momentum = opt.hyper[1], wd = opt.hyper[2];
+      mlir::Value lr;
+      if (opt.hyper[3] != 0) {
+        mlir::Value s = opt.elems.back().value;  // steps taken before this one
+        lr = schedule_lr(opt.hyper, 3, s, r);
+        opt.elems.back().value = b_.create<mlir::arith::AddFOp>(
+            loc(r), s, b_.create<mlir::arith::ConstantOp>(loc(r), b_.getF64FloatAttr(1.0)));
+      } else {
+        lr = schedule_lr(opt.hyper, 3, mlir::Value{}, r);
+      }
       for (size_t i = 0; i < n; ++i) {
         mlir::Value p = ps[i].value, g = convert(gs[i], p.getType(), r);
         mlir::Type mt = p.getType();
@@ -1844,18 +1939,22 @@ class Lowerer {
           opt.elems[i].value = buf;
           g = buf;
         }
-        out.elems.push_back({ew("tessera.sub", p, ew("tessera.mul", g, scalar_of(mt, lr, r), r), r), ps[i].type});
+        mlir::Value lr_t = opt.hyper[3] != 0 ? scalar_value(mt, lr, r) : scalar_of(mt, opt.hyper[0], r);
+        out.elems.push_back({ew("tessera.sub", p, ew("tessera.mul", g, lr_t, r), r), ps[i].type});
       }
     } else {
-      double lr = opt.hyper[0], b1 = opt.hyper[1], b2 = opt.hyper[2], eps = opt.hyper[3], wd = opt.hyper[4];
+      double b1 = opt.hyper[1], b2 = opt.hyper[2], eps = opt.hyper[3], wd = opt.hyper[4];
       mlir::Location l = loc(r);
       auto f64 = [&](double v) { return b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(v)).getResult(); };
+      mlir::Value lr = schedule_lr(opt.hyper, 5, opt.elems[0].value, r);
       mlir::Value step = b_.create<mlir::arith::AddFOp>(l, opt.elems[0].value, f64(1.0));
       opt.elems[0].value = step;
       // Bias corrections: 1 - beta^t, on scalars.
       mlir::Value bc1 = b_.create<mlir::arith::SubFOp>(l, f64(1.0), b_.create<mlir::math::PowFOp>(l, f64(b1), step));
       mlir::Value bc2 = b_.create<mlir::arith::SubFOp>(l, f64(1.0), b_.create<mlir::math::PowFOp>(l, f64(b2), step));
-      mlir::Value step_size = b_.create<mlir::arith::DivFOp>(l, f64(lr), bc1);
+      mlir::Value step_size = b_.create<mlir::arith::DivFOp>(l, lr, bc1);
+      // p *= 1 - lr * wd (decoupled weight decay, with the scheduled lr)
+      mlir::Value keep = b_.create<mlir::arith::SubFOp>(l, f64(1.0), b_.create<mlir::arith::MulFOp>(l, lr, f64(wd)));
       mlir::Value inv_sqrt_bc2 = b_.create<mlir::arith::DivFOp>(l, f64(1.0), b_.create<mlir::math::SqrtOp>(l, bc2));
       for (size_t i = 0; i < n; ++i) {
         mlir::Value p = ps[i].value, g = convert(gs[i], p.getType(), r);
@@ -1869,7 +1968,8 @@ class Lowerer {
                            ew("tessera.mul", ew("tessera.mul", g, g, r), scalar_of(mt, 1 - b2, r), r), r);
         opt.elems[1 + i].value = m;
         opt.elems[1 + n + i].value = v;
-        mlir::Value decayed = wd != 0 ? ew("tessera.mul", p, scalar_of(mt, 1 - lr * wd, r), r) : p;
+        mlir::Value keep_t = opt.hyper[5] != 0 ? scalar_value(mt, keep, r) : scalar_of(mt, 1 - opt.hyper[0] * wd, r);
+        mlir::Value decayed = wd != 0 ? ew("tessera.mul", p, keep_t, r) : p;
         mlir::Value denom = ew("tessera.add", ew("tessera.mul", ew1("tessera.sqrt", v, r), scalar_value(mt, inv_sqrt_bc2, r), r),
                                scalar_of(mt, eps, r), r);
         mlir::Value upd = ew("tessera.mul", ew("tessera.div", m, denom, r), scalar_value(mt, step_size, r), r);
