@@ -1475,6 +1475,12 @@ struct CheckerImpl {
         obj->kind == TypeKind::Distribution || obj->kind == TypeKind::Class) {
       return named_type(TypeKind::Function, "method:" + a->name);
     }
+    if (obj->kind == TypeKind::Function && obj->user && a->name == "export") {
+      diags.report(DiagKind::NotYetSupported, a->range, "model.export")
+          .help("compile the model ahead of time with `tesserac build FILE --target cpu` (a shared library that "
+                "exports tess_<name>, docs/cli.md) and write its parameters with save(params, \"p.npz\")");
+      return unknown_type();
+    }
     return unknown_type();
   }
 
@@ -1641,6 +1647,11 @@ struct CheckerImpl {
         if (obj->kind == TypeKind::Object && obj->name == "optimizer" && attr->name == "step")
           return optimizer_step(call, pos);
         return object_method(obj, attr->name, call);
+      }
+      if (obj && obj->kind == TypeKind::Function && obj->user && attr->name == "export") {
+        std::vector<Arg> kwargs;
+        args_of(call, kwargs);
+        return attribute(attr);  // model.export: E0900 with the way to do it today
       }
       if (obj && obj->kind != TypeKind::Module) {
         std::vector<Arg> kwargs;

@@ -678,6 +678,53 @@ Type nn_group_norm(Checker& ck, const Call& c) {
   return y;
 }
 
+// nn.multi_head_attention(x, num_heads, causal=False): x [..., S, D] -> [..., S, D], self-attention
+// over H = num_heads heads of D / H features (D % H == 0 must be provable). Parameters: the
+// projections w_q, w_k, w_v, w_o [D, D] and their biases b_q, b_k, b_v, b_o [D].
+Type nn_multi_head_attention(Checker& ck, const Call& c) {
+  const Arg* x = c.arg(0, "x");
+  const Arg* h = c.arg(1, "num_heads");
+  auto in = layer_input(x, 2);
+  if (!in) {
+    if (x && !is_unknown(x->type))
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("nn.multi_head_attention needs x: [..., S, D], found {}", to_string(x->type)));
+    return x ? same_as(x->type) : unknown_type();
+  }
+  if (!h) {
+    ck.diags().report(DiagKind::MissingArgument, c.range, "num_heads", c.name);
+    return same_as(x->type);
+  }
+  auto hv = ck.dim_value(h->type);
+  if (!hv) {
+    ck.diags().report(DiagKind::NotYetSupported, h->range, "nn.multi_head_attention with num_heads that is not a constant");
+    return same_as(x->type);
+  }
+  DimExpr d = in->second.back();
+  ProofResult r = ck.prove_equal(floordiv(d, *hv) * *hv, d);
+  if (r.kind != ProofResult::Kind::Proven) {
+    ck.diags()
+        .report(DiagKind::OperandShapeRule, c.range,
+                fmt::format("nn.multi_head_attention: the feature size {} is not divisible by num_heads = {}",
+                            d.to_string(), hv->to_string()))
+        .note(fmt::format("x is {}{}", to_string(x->type), ck.describe_counterexample(r)))
+        .help(d.is_constant()
+                  ? fmt::format("each head takes {} / {} features: num_heads must divide {}", d.to_string(),
+                                hv->to_string(), d.to_string())
+                  : fmt::format("each head takes {} / {} features: add `assert {} % {} == 0` at the top of the "
+                                "function, or change num_heads",
+                                d.to_string(), hv->to_string(), d.to_string(), hv->to_string()));
+    return same_as(x->type);
+  }
+  std::vector<ModelParam> ps;
+  for (const char* proj : {"q", "k", "v", "o"}) {
+    ps.push_back(param_of(std::string("w_") + proj, in->first, {d, d}, ParamInit::UniformFanIn, d));
+    ps.push_back(param_of(std::string("b_") + proj, in->first, {d}, ParamInit::Zeros));
+  }
+  ck.declare_layer_params(c, "multi_head_attention", std::move(ps));
+  return same_as(x->type);
+}
+
 // nn.embedding(ids, vocab, dim): table [vocab, dim].
 Type nn_embedding(Checker& ck, const Call& c) {
   Type y = embedding(ck, c);
@@ -1237,10 +1284,7 @@ struct OpTable {
     for (const char* n : {"nn.relu", "nn.gelu", "nn.silu"}) add(n, unary_same);
     for (const char* n : {"nn.tanh", "nn.sigmoid"}) add(n, sqrt_like);
     add("nn.dropout", unary_same, kRandom);
-    add("nn.multi_head_attention", [](Checker&, const Call& c) {
-      const Arg* x = c.arg(0, "x");
-      return x ? same_as(x->type) : unknown_type();
-    });
+    add("nn.multi_head_attention", nn_multi_head_attention);
     // Kernels' stable library (tessera.kernels).
     for (const char* n : {"kernels.softmax_safe", "kernels.layernorm_safe", "kernels.rmsnorm_safe"})
       add(n, along_axis);

@@ -1652,7 +1652,52 @@ class Lowerer {
                   {"groups", b_.getI64IntegerAttr(pair_arg(c, "groups", 1)[0])}}),
               t};
     }
+    if (name == "multi_head_attention") return multi_head_attention(c, x, param, t);
     unsupported(c->range, fmt::format("the layer 'nn.{}'", name));
+  }
+
+  // nn.multi_head_attention(x, num_heads, causal=): q, k, v = the projections of x, each split
+  // into H heads ([..., S, D] -> [..., S, H, D/H] -> [..., H, S, D/H]), scaled dot-product
+  // attention per head (tessera.attention, flash-style), the heads merged back and projected by
+  // w_o, b_o. The parameters are w_q b_q w_k b_k w_v b_v w_o b_o, in that order (sema).
+  template <typename Param>
+  Local multi_head_attention(const CallExpr* c, mlir::Value x, Param param, const Type& t) {
+    auto args = positional(c);
+    const Expr* he = args.size() > 1 ? args[1] : keyword(c, "num_heads");
+    auto heads = he ? constant_int_expr(he) : std::nullopt;
+    if (!heads || *heads < 1) unsupported(c->range, "nn.multi_head_attention with num_heads that is not a constant");
+    if (!t || !t->shape || t->shape->size() < 2) unsupported(c->range, "nn.multi_head_attention of this input");
+    std::vector<DimExpr> shape = *t->shape;
+    size_t rank = shape.size();
+    DimExpr hd = DimExpr::constant(*heads), dh = floordiv(shape.back(), hd);
+    std::vector<DimExpr> split = shape;  // [..., S, H, Dh]
+    split.back() = hd;
+    split.push_back(dh);
+    std::vector<DimExpr> per_head = split;  // [..., H, S, Dh]
+    std::swap(per_head[rank - 1], per_head[rank - 2]);
+    Type split_t = sema::tensor_type(t->dtype, split), head_t = sema::tensor_type(t->dtype, per_head);
+    mlir::Type mt = to_mlir(t, c->range), split_mt = to_mlir(split_t, c->range), head_mt = to_mlir(head_t, c->range);
+    std::vector<int64_t> perm;
+    for (size_t i = 0; i < rank + 1; ++i) perm.push_back(static_cast<int64_t>(i));
+    std::swap(perm[rank - 1], perm[rank - 2]);
+    auto perm_attr = b_.getDenseI64ArrayAttr(perm);
+    SourceRange r = c->range;
+    auto project = [&](mlir::Value in, size_t k) { return op("tessera.linear", {in, param(2 * k), param(2 * k + 1)}, mt, r, t); };
+    auto to_heads = [&](mlir::Value v) {
+      mlir::Value s = op("tessera.reshape", concat({v}, dynamic_dims(split_t, split_mt, r)), split_mt, r, split_t);
+      return op("tessera.transpose", {s}, head_mt, r, head_t, {{"perm", perm_attr}});
+    };
+    std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
+    if (const Expr* k = keyword(c, "causal")) {
+      auto* bl = dyn_cast<BoolLiteralExpr>(k);
+      if (!bl) unsupported(k->range, "causal= that is not True or False");
+      if (bl->value) attrs.push_back({"causal", b_.getUnitAttr()});
+    }
+    mlir::Value o = op("tessera.attention", {to_heads(project(x, 0)), to_heads(project(x, 1)), to_heads(project(x, 2))},
+                       head_mt, r, head_t, attrs);
+    mlir::Value back = op("tessera.transpose", {o}, split_mt, r, split_t, {{"perm", perm_attr}});
+    mlir::Value merged = op("tessera.reshape", concat({back}, dynamic_dims(t, mt, r)), mt, r, t);
+    return {project(merged, 3), t};
   }
 
   // ts.init(model, seed=0, D=512): each parameter from its initializer, drawn from one Philox
