@@ -17,9 +17,15 @@ namespace tessera::ir {
 // statistics (`tesserac run --debug-numerics`).
 std::unique_ptr<mlir::Pass> createLowerToLinalgPass(bool debug_numerics = false);
 
+// `--tessera-unshare-fills`: a linalg op whose init is a `linalg.fill` of a `tensor.empty` that
+// other ops also use (CSE merges identical zero-filled inits, e.g. of two matmuls of one shape)
+// gets its own empty + fill, placed before it. Bufferization then fills each op's output buffer
+// in place, where a shared fill would be filled once and copied for every other writer.
+std::unique_ptr<mlir::Pass> createUnshareFillsPass();
+
 // The Graph IR -> Schedule IR pipeline of `tesserac` (`--stage=schedule` prints its result):
 // tessera-to-linalg, canonicalization, elementwise fusion (chains such as `gelu(x * a + b)`
-// become one linalg.generic), CSE. Errors go to the context's diagnostic handler.
+// become one linalg.generic), CSE, unshare-fills. Errors go to the context's diagnostic handler.
 mlir::LogicalResult run_schedule_pipeline(mlir::ModuleOp module, bool debug_numerics = false);
 
 // Registers the passes of this folder with MLIR's registry (for tessera-opt).

@@ -2028,6 +2028,7 @@ LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addPass(createUnshareFillsPass());
   pm.addPass(std::make_unique<ContractionLoopOrder>());
   return pm.run(module);
 }
@@ -2035,6 +2036,7 @@ LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
 void registerSchedulePasses() {
   PassRegistration<LowerToLinalg>();
   PassRegistration<ContractionLoopOrder>();
+  registerPass([] { return createUnshareFillsPass(); });
 }
 
 }  // namespace tessera::ir

@@ -31,6 +31,7 @@
 #include <mlir/Dialect/Utils/StaticValueUtils.h>
 #include <mlir/Dialect/Vector/IR/VectorOps.h>
 #include <mlir/IR/Builders.h>
+#include <mlir/IR/Matchers.h>
 #include <mlir/Pass/Pass.h>
 
 #include <algorithm>
@@ -65,6 +66,9 @@ struct Contraction {
   unsigned m = 0, n = 0, k = 0;
   SmallVector<unsigned> outer;  // the other (parallel) loops, in loop order
   Type acc;                     // C's element type (f32 or f64)
+  // C was zero-filled just before (the fill is removed): the first K block stores its sums
+  // instead of adding them to C (no fill pass, no read of C in that block).
+  bool overwrite_first = false;
 };
 
 // A map result is a loop index or a constant (a broadcast batch dimension).
@@ -359,7 +363,8 @@ class Builder {
                   c_strides.back() == 1;
     std::string name = "__tessera_matmul_block_" + type_name(a_elt) + "_" + type_name(c.acc) + "_" +
                        std::to_string(s.mr) + "x" + std::to_string(s.nv) + "x" + std::to_string(s.lanes) + "_kc" +
-                       std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided");
+                       std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided") +
+                       (c.overwrite_first ? "_z" : "");
     if (auto fn = module.lookupSymbol<func::FuncOp>(name)) return fn;
     MLIRContext* ctx = b.getContext();
     auto strided = [&](Type elt, bool unit) {
@@ -452,17 +457,34 @@ class Builder {
     // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch`, and
     // its min(MR, M - m0) valid rows are added with masked vector accesses (a loop over rows:
     // little code for a rare case).
+    // With overwrite_first, the first K block (kc == 0) stores the sums: C holds no values yet.
+    Value first = c.overwrite_first ? b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, kc, cidx(0)) : Value();
     Value full = b.create<arith::AndIOp>(loc, ule(add(m0, cidx(s.mr)), M), ule(add(n0, cidx(s.nr)), N));
     auto branch = b.create<scf::IfOp>(loc, full, /*withElseRegion=*/true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(branch.thenBlock()->getTerminator());
-    for (int r = 0; r < s.mr; ++r) {
-      for (int j = 0; j < s.nv; ++j) {
-        SmallVector<Value> idx = indices(cmap, {{c.m, add(m0, cidx(r))}, {c.n, add(n0, cidx(j * s.lanes))}});
-        Value old = b.create<vector::TransferReadOp>(loc, vt, C, idx, fzero(c.acc), ArrayRef<bool>{true});
-        Value sum = b.create<arith::AddFOp>(loc, old, acc[r * s.nv + j]);
-        b.create<vector::TransferWriteOp>(loc, sum, C, idx, ArrayRef<bool>{true});
+    auto store_tile = [&](bool add_old) {
+      for (int r = 0; r < s.mr; ++r) {
+        for (int j = 0; j < s.nv; ++j) {
+          SmallVector<Value> idx = indices(cmap, {{c.m, add(m0, cidx(r))}, {c.n, add(n0, cidx(j * s.lanes))}});
+          Value sum = acc[r * s.nv + j];
+          if (add_old) {
+            Value old = b.create<vector::TransferReadOp>(loc, vt, C, idx, fzero(c.acc), ArrayRef<bool>{true});
+            sum = b.create<arith::AddFOp>(loc, old, sum);
+          }
+          b.create<vector::TransferWriteOp>(loc, sum, C, idx, ArrayRef<bool>{true});
+        }
       }
+    };
+    if (first) {
+      auto which = b.create<scf::IfOp>(loc, first, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPoint(which.thenBlock()->getTerminator());
+      store_tile(false);
+      b.setInsertionPoint(which.elseBlock()->getTerminator());
+      store_tile(true);
+    } else {
+      store_tile(true);
     }
     b.setInsertionPoint(branch.elseBlock()->getTerminator());
     for (int r = 0; r < s.mr; ++r)
@@ -476,6 +498,8 @@ class Builder {
       SmallVector<Value> idx = indices(cmap, {{c.m, add(m0, r)}, {c.n, add(n0, cidx(j * s.lanes))}});
       Value part = b.create<vector::LoadOp>(loc, vt, scratch, ValueRange{r, cidx(j * s.lanes)});
       Value old = b.create<vector::TransferReadOp>(loc, vt, C, idx, fzero(c.acc), ArrayRef<bool>{false});
+      // (First K block of a zero-filled C: whatever C holds is replaced.)
+      if (first) old = b.create<arith::SelectOp>(loc, first, constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0))), old);
       Value sum = b.create<arith::AddFOp>(loc, old, part);
       b.create<vector::TransferWriteOp>(loc, sum, C, idx, ArrayRef<bool>{false});
     }
@@ -498,6 +522,25 @@ Sizes sizes_for(const MatmulScheduleOptions& o, Type acc) {
   int nc = o.nc > 0 ? o.nc : 1024;
   s.nc = std::max(s.nr, nc / s.nr * s.nr);
   return s;
+}
+
+// The `linalg.fill` of 0 into C right before the contraction, when the contraction has a static
+// K > 0 (an empty K would leave C unwritten without the fill); null otherwise.
+linalg::FillOp zero_fill_of(const Contraction& c) {
+  auto fill = dyn_cast_or_null<linalg::FillOp>(c.op->getPrevNode());
+  linalg::LinalgOp op = c.op;
+  Value C = op.getDpsInits()[0];
+  if (!fill || !fill.hasPureBufferSemantics() || fill.getDpsInits()[0] != C ||
+      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+    return nullptr;
+  for (OpOperand& operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    auto t = dyn_cast<MemRefType>(operand.get().getType());
+    for (unsigned r = 0; t && r < map.getNumResults(); ++r)
+      if (auto de = dyn_cast<AffineDimExpr>(map.getResult(r)); de && de.getPosition() == c.k)
+        return !t.isDynamicDim(r) && t.getDimSize(r) > 0 ? fill : nullptr;
+  }
+  return nullptr;
 }
 
 struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<ModuleOp>> {
@@ -539,6 +582,10 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
     });
     for (Contraction& c : todo) {
       Sizes s = sizes_for(o, c.acc);
+      if (linalg::FillOp fill = zero_fill_of(c)) {
+        c.overwrite_first = true;
+        fill->erase();
+      }
       OpBuilder b(c.op);
       Builder(b, c.op->getLoc(), c, s, c.op->getParentOfType<func::FuncOp>()).build();
       c.op->erase();
