@@ -102,7 +102,7 @@ def program(cases, dt):
     eparams, body, rets = [], [], []
     all_dims = []
     for i, c in enumerate(cases):
-        if c.prelude and c.prelude not in preludes:
+        if c.prelude and c.prelude.format(dt=dt) not in preludes:  # a prelude shared by several cases: once
             preludes.append(c.prelude.format(dt=dt))
         parts.append(case_source(c, i, dt))
         args, sizes = [], {}
