@@ -430,14 +430,21 @@ struct CheckerImpl {
     Type found = substitute(bret, subst);
     Type expected = cts.size() == 1 ? cts[0] : tuple_type(cts);
     std::vector<std::string> notes;
+    // A Float parameter's cotangent may be a float scalar tensor (the lowering converts it).
+    auto cotangent_mismatch = [&](const Type& got, const Type& want) -> std::string {
+      if (want && want->kind == TypeKind::Float && got && got->kind == TypeKind::Tensor && is_float(got->dtype) &&
+          got->shape && got->shape->empty())
+        return "";
+      return mismatch(got, want, notes);
+    };
     std::string m;
     if (cts.size() == 1) {
-      m = found->kind == TypeKind::Tuple ? "kind" : mismatch(found, expected, notes);
+      m = found->kind == TypeKind::Tuple ? "kind" : cotangent_mismatch(found, expected);
     } else if (found->kind != TypeKind::Tuple || found->elems.size() != cts.size()) {
       m = "kind";
     } else {
       for (size_t i = 0; i < cts.size() && m.empty(); ++i) {
-        m = mismatch(found->elems[i], cts[i], notes);
+        m = cotangent_mismatch(found->elems[i], cts[i]);
         if (!m.empty()) notes.insert(notes.begin(), fmt::format("cotangent {} (of a {})", i, to_string(cts[i])));
       }
     }

@@ -164,6 +164,32 @@ func::FuncOp customVjpOf(Operation* from, func::CallOp call) {
   return SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(from, ref);
 }
 
+// `v` as type `t` across the forms a value of the lowering takes: a less or more static tensor
+// (tensor.cast), a rank-0 tensor and a float scalar (extract / from_elements), f32 and f64
+// (extf / truncf). Null when there is no such conversion.
+Value convertTo(OpBuilder& b, Location loc, Value v, Type t) {
+  Type vt = v.getType();
+  if (vt == t) return v;
+  if (isa<RankedTensorType>(vt) && isa<RankedTensorType>(t)) {
+    if (!tensor::CastOp::areCastCompatible(vt, t)) return {};
+    return b.create<tensor::CastOp>(loc, t, v);
+  }
+  auto scalarCast = [&](Value x, Type to) -> Value {
+    auto from = cast<FloatType>(x.getType());
+    auto toF = cast<FloatType>(to);
+    if (from == toF) return x;
+    if (from.getWidth() < toF.getWidth()) return b.create<arith::ExtFOp>(loc, toF, x);
+    return b.create<arith::TruncFOp>(loc, toF, x);
+  };
+  auto rt = dyn_cast<RankedTensorType>(vt);
+  if (rt && rt.getRank() == 0 && isa<FloatType>(rt.getElementType()) && isa<FloatType>(t))
+    return scalarCast(b.create<tensor::ExtractOp>(loc, v, ValueRange{}), t);
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (tt && tt.getRank() == 0 && isa<FloatType>(tt.getElementType()) && isa<FloatType>(vt))
+    return b.create<tensor::FromElementsOp>(loc, tt, ValueRange{scalarCast(v, tt.getElementType())});
+  return {};
+}
+
 // ceil(sqrt(n)) (at least 1), with integer ops: k = 1; while k * k < n: k += 1.
 Value ceilSqrt(OpBuilder& b, Location loc, Value n) {
   Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
@@ -611,18 +637,19 @@ class Sweep {
     args.push_back(cts[0]);
     for (auto [i, a] : llvm::enumerate(args)) {
       Type want = bt.getInput(static_cast<unsigned>(i));
-      if (a.getType() == want) continue;
-      if (!tensor::CastOp::areCastCompatible(a.getType(), want))
+      Value c = convertTo(b_, loc, a, want);
+      if (!c)
         return call.emitError() << "the backward function '" << bwd.getSymName() << "' expects " << want
                                 << " as its argument " << i << ", found " << a.getType();
-      a = b_.create<tensor::CastOp>(loc, want, a);
+      a = c;
     }
     auto c = b_.create<func::CallOp>(loc, bwd, args);
     for (auto [v, r] : llvm::zip(floats, c.getResults())) {
-      if (r.getType() != v.getType() && !tensor::CastOp::areCastCompatible(r.getType(), v.getType()))
+      Value ct = convertTo(b_, loc, r, v.getType());
+      if (!ct)
         return call.emitError() << "the backward function '" << bwd.getSymName() << "' returns " << r.getType()
                                 << " for an argument of type " << v.getType();
-      add(v, r);
+      add(v, ct);
     }
     return success();
   }

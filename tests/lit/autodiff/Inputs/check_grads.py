@@ -79,6 +79,22 @@ class Binarize(torch.autograd.Function):
         return torch.where(x.abs() <= 1.0, ct, torch.zeros_like(ct))
 
 
+class Scaled(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a):
+        ctx.save_for_backward(x, a)
+        return x * a * 2
+
+    @staticmethod
+    def backward(ctx, ct):
+        x, a = ctx.saved_tensors
+        return ct * a, (ct * x).sum()
+
+
+def scaled_loss(x, a):
+    return (torch.sin(Scaled.apply(x, a)) * x).sum()
+
+
 def softplus_loop(x, w):
     h = x
     for _ in range(3):
@@ -124,6 +140,8 @@ SUITES = {
         "softplus_loop_x": lambda: grads(softplus_loop, A3, W3)[0],
         "softplus_loop_w": lambda: grads(softplus_loop, A3, W3)[1],
         "lse": lambda: grads(lambda x: torch.logsumexp(x, 0), X4)[0],
+        "scaled_x": lambda: grads(scaled_loss, A3, 0.5)[0],
+        "scaled_a": lambda: grads(scaled_loss, A3, 0.5)[1],
     },
     "nested": {
         "chain_x": lambda: grads(chain, A3, W3)[0],
