@@ -342,7 +342,10 @@ class Sweep {
           return adjointFor(o, cts);
         })
         .Case<func::CallOp>([&](func::CallOp o) { return adjointCustomCall(o, cts); })
-        .Case<scf::WhileOp>([&](scf::WhileOp o) { return adjointWhile(o, cts); })
+        .Case<scf::WhileOp>([&](scf::WhileOp o) {
+          if (checkpointOf(o)) return adjointWhile(o, cts);  // the replay is checkpointed
+          return adjointWhileOnePass(o, cts);
+        })
         .Default([&](Operation*) {
           return unsupported(op, Twine("the gradient of '") + op->getName().getStringRef() + "'");
         });
@@ -587,6 +590,128 @@ class Sweep {
     op.erase();
     if (auto every = checkpointOf(replay)) return adjointForCheckpointed(replay, cts, *every);
     return adjointFor(replay, cts);
+  }
+
+  // scf.while in one forward pass: the loop carries a count and a **growable tape** per carried
+  // value (16 slots first, doubled when full: amortized O(1) copies per iteration); each iteration
+  // writes the values it starts with at slot `count`. The reverse loop then runs `count` times
+  // over the `do` body as adjointFor's does. (With `tessera.checkpoint`, adjointWhile's counted
+  // replay is used instead: the replay is an scf.for that can be checkpointed.)
+  LogicalResult adjointWhileOnePass(scf::WhileOp op, ArrayRef<Value> cts) {
+    Block& before = op.getBefore().front();
+    Block& after = op.getAfter().front();
+    scf::ConditionOp cond = op.getConditionOp();
+    if (!llvm::equal(cond.getArgs(), before.getArguments()) || op.getInits().getTypes() != op.getResultTypes())
+      return unsupported(op, "gradients through a 'while' whose condition changes the loop values");
+    SmallVector<Value> free = freeFloatValues(op);
+    bool floatCarried = llvm::any_of(op.getResultTypes(), isFloatLike);
+    if (!floatCarried && free.empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    OpBuilder fb(op);
+    size_t k = op.getNumResults();
+    Value c0 = fb.create<arith::ConstantIndexOp>(loc, 0), c1 = fb.create<arith::ConstantIndexOp>(loc, 1);
+    Value cap0 = fb.create<arith::ConstantIndexOp>(loc, 16);
+    SmallVector<Value> inits(op.getInits());
+    inits.push_back(c0);
+    for (Value init : op.getInits()) inits.push_back(allocTape(fb, loc, init, cap0));
+    SmallVector<Type> types;
+    for (Value v : inits) types.push_back(v.getType());
+    auto w = fb.create<scf::WhileOp>(loc, types, inits);
+    {
+      OpBuilder wb(op.getContext());
+      SmallVector<Location> locs(types.size(), loc);
+      Block* nb = wb.createBlock(&w.getBefore(), {}, types, locs);
+      IRMapping map;
+      for (size_t m = 0; m < k; ++m) map.map(before.getArgument(m), nb->getArgument(m));
+      for (Operation& o : before.without_terminator()) wb.clone(o, map);
+      SmallVector<Value> passed(nb->getArguments().begin(), nb->getArguments().end());
+      wb.create<scf::ConditionOp>(loc, map.lookupOrDefault(cond.getCondition()), passed);
+      Block* na = wb.createBlock(&w.getAfter(), {}, types, locs);
+      Value count = na->getArgument(k);
+      ValueRange tapes = na->getArguments().drop_front(k + 1);
+      // Grow the tapes when full.
+      Value cap = wb.create<tensor::DimOp>(loc, tapes[0], 0);
+      Value full = wb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, count, cap);
+      SmallVector<Type> tapeTypes(tapes.getTypes());
+      auto grow = wb.create<scf::IfOp>(loc, tapeTypes, full, /*withElseRegion=*/true);
+      {
+        OpBuilder gb = OpBuilder::atBlockEnd(&grow.getThenRegion().front());
+        Value twice = gb.create<arith::MulIOp>(loc, cap, gb.create<arith::ConstantIndexOp>(loc, 2));
+        SmallVector<Value> grown;
+        for (auto [m, t] : llvm::enumerate(tapes)) {
+          Value fresh = allocTape(gb, loc, na->getArgument(m), twice);
+          auto rt = cast<RankedTensorType>(t.getType());
+          SmallVector<OpFoldResult> offs(rt.getRank(), gb.getIndexAttr(0)), sizes, strides(rt.getRank(), gb.getIndexAttr(1));
+          for (int64_t i = 0; i < rt.getRank(); ++i)
+            sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(gb.create<tensor::DimOp>(loc, t, i).getResult())
+                                               : OpFoldResult(gb.getIndexAttr(rt.getDimSize(i))));
+          grown.push_back(gb.create<tensor::InsertSliceOp>(loc, t, fresh, offs, sizes, strides));
+        }
+        gb.create<scf::YieldOp>(loc, grown);
+        OpBuilder eb = OpBuilder::atBlockEnd(&grow.getElseRegion().front());
+        eb.create<scf::YieldOp>(loc, SmallVector<Value>(tapes.begin(), tapes.end()));
+      }
+      SmallVector<Value> written;
+      for (size_t m = 0; m < k; ++m) written.push_back(tapeWrite(wb, loc, na->getArgument(m), grow.getResult(m), count));
+      IRMapping amap;
+      for (size_t m = 0; m < k; ++m) amap.map(after.getArgument(m), na->getArgument(m));
+      for (Operation& o : after.without_terminator()) wb.clone(o, amap);
+      SmallVector<Value> yields;
+      for (Value v : after.getTerminator()->getOperands()) yields.push_back(amap.lookupOrDefault(v));
+      yields.push_back(wb.create<arith::AddIOp>(loc, count, c1));
+      yields.append(written);
+      wb.create<scf::YieldOp>(loc, yields);
+    }
+    for (size_t m = 0; m < k; ++m) op.getResult(m).replaceAllUsesWith(w.getResult(m));
+    Value n = w.getResult(k);
+    // The reverse loop: iter_args = cotangents of the float carried values, then of `free`; it
+    // recomputes the original `do` body (still in `op`, erased at the end).
+    SmallVector<int64_t> carriedAt;
+    SmallVector<Value> rinits;
+    for (size_t m = 0; m < k; ++m)
+      if (isFloatLike(w.getResult(m).getType())) {
+        carriedAt.push_back(static_cast<int64_t>(m));
+        rinits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, w.getResult(m)));
+      }
+    for (Value v : free) rinits.push_back(zerosLike(b_, loc, v));
+    LogicalResult status = success();
+    auto rev = b_.create<scf::ForOp>(
+        loc, b_.create<arith::ConstantIndexOp>(loc, 0), n, b_.create<arith::ConstantIndexOp>(loc, 1), rinits,
+        [&](OpBuilder& nb, Location, Value q, ValueRange acc) {
+          Value slot = nb.create<arith::SubIOp>(loc, nb.create<arith::SubIOp>(loc, n, c1), q);
+          IRMapping map;
+          SmallVector<Value> state;
+          for (size_t m = 0; m < k; ++m) {
+            state.push_back(tapeRead(nb, loc, after.getArgument(m).getType(), w.getResult(k + 1 + m), slot));
+            map.map(after.getArgument(m), state.back());
+          }
+          SmallVector<Value> seeds(after.getTerminator()->getNumOperands());
+          for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
+          Sweep inner(nb);
+          if (failed(inner.reverseBody(after, map, seeds))) {
+            status = failure();
+            nb.create<scf::YieldOp>(loc, acc);
+            return;
+          }
+          SmallVector<Value> out;
+          for (int64_t m : carriedAt) {
+            Value c = inner.get(state[m]);
+            out.push_back(c ? c : zerosLike(nb, loc, state[m]));
+          }
+          for (auto [i, v] : llvm::enumerate(free)) {
+            Value a = acc[carriedAt.size() + i];
+            Value c = inner.get(v);
+            out.push_back(c ? sum(nb, loc, a, c) : a);
+          }
+          nb.create<scf::YieldOp>(loc, out);
+        });
+    forget(op);
+    op.erase();
+    if (failed(status)) return failure();
+    for (auto [i, m] : llvm::enumerate(carriedAt)) add(w.getInits()[m], rev.getResult(i));
+    for (auto [i, v] : llvm::enumerate(free)) add(v, rev.getResult(carriedAt.size() + i));
+    return success();
   }
 
   // The `@custom_vjp` functions called in a body that is recomputed (they are not inlined): no

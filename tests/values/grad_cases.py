@@ -798,3 +798,16 @@ add("custom_vjp_two_args", "x: Tensor[B, D, {dt}], s: Tensor[D, {dt}]", "scale2(
     lambda x, s: Scale2.apply(x, s) + x, argnums=(0, 1), prelude=CUSTOM, fd=False)
 add("custom_vjp_in_loop", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(5), rnd(5)], softplus_loop_ref,
     argnums=(0, 1), prelude=CUSTOM, body="h = x\nfor i in range(3):\n    h = softplus_stable(h * w0) - 1.0")
+
+
+# A while of about 60 iterations: the growable tape of the one-pass while (16 slots) doubles twice.
+def while_long_ref(x, w):
+    h = x
+    while (h * h).sum() > 0.0001:
+        h = h * (0.9 + 0.05 * torch.sigmoid(w))
+    return h
+
+
+add("while_long", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [np.array([0.2, -0.4, 0.9]), rnd(3)],
+    while_long_ref, argnums=(0, 1), body="h = x\nwhile (h * h).sum() > 0.0001:\n    h = h * (0.9 + 0.05 * sigmoid(w0))",
+    fd=False)

@@ -132,6 +132,16 @@ def long_loop(x, w):
     return h.sum()
 
 
+def long_while(x, w):
+    h = x
+    n = 0
+    while (h * h).sum() > 0.0001:
+        h = h * (0.9 + 0.05 * torch.sigmoid(w))
+        n += 1
+    assert n > 32, n  # the tape (16 slots first) grows twice
+    return (h * w).sum() * 1000.0
+
+
 SUITES = {
     "custom_vjp": {
         "clip": lambda: grads(lambda x: (torch.sin(ClipGrad.apply(x * 3.0)) * x).sum(), X4)[0],
@@ -152,6 +162,8 @@ SUITES = {
         "long_w": lambda: grads(long_loop, A3, W3)[1],
         "long_ckpt_x": lambda: grads(long_loop, A3, W3)[0],
         "long_ckpt_w": lambda: grads(long_loop, A3, W3)[1],
+        "long_while_x": lambda: grads(long_while, A3, W3)[0],
+        "long_while_w": lambda: grads(long_while, A3, W3)[1],
     },
     "control_flow": {
         "branch_pos": lambda: grads(branch, X4)[0],
