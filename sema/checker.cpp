@@ -288,6 +288,183 @@ struct CheckerImpl {
     }
   }
 
+  // `@custom_vjp(bwd)` on f: bwd must be a function of the module taking f's parameters, then
+  // f's result and its cotangent, and returning one cotangent per floating-point parameter of f
+  // (a tuple when there are several). Records bwd, its dimensions in f's, as f's custom_vjp.
+  void custom_vjp(FunctionInfo& f) {
+    for (const Decorator& d : f.def->decorators) {
+      const CallExpr* call = dyn_cast<CallExpr>(d.expr);
+      auto name = dotted(call ? call->callee : d.expr);
+      if (!name || (*name != "custom_vjp" && !ends_with(*name, ".custom_vjp"))) continue;
+      if (!call || call->args.size() != 1 || call->args[0].kind != ArgKind::Positional ||
+          !isa<NameExpr>(call->args[0].value)) {
+        diags.report(DiagKind::BadDecoratorArgument, d.range, "custom_vjp",
+                     "takes one argument, the name of the backward function")
+            .help(fmt::format("write '@tessera.custom_vjp({}_bwd)' with 'def {}_bwd({}out, ct)'", f.name, f.name,
+                              param_list(f)));
+        return;
+      }
+      const auto* bname = cast<NameExpr>(call->args[0].value);
+      auto it = c.functions_.find(bname->name);
+      if (it == c.functions_.end()) {
+        std::vector<std::string> names;
+        for (auto& [k, v] : c.functions_) names.push_back(k);
+        auto b = diags.report(DiagKind::UndefinedName, bname->range, bname->name);
+        b.label("the backward function of a custom_vjp must be a function of this module");
+        std::string guess = closest_name(bname->name, names);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        return;
+      }
+      FunctionInfo& bwd = *it->second;
+      check_custom_vjp(f, bwd, bname->range);
+      return;
+    }
+  }
+
+  // `@checkpoint` or `@checkpoint(every=K)` with K an integer literal >= 1.
+  void checkpoint(FunctionInfo& f) {
+    for (const Decorator& d : f.def->decorators) {
+      const CallExpr* call = dyn_cast<CallExpr>(d.expr);
+      auto name = dotted(call ? call->callee : d.expr);
+      if (!name || (*name != "checkpoint" && !ends_with(*name, ".checkpoint"))) continue;
+      f.typed.checkpoint_every = 0;
+      if (!call) return;
+      for (const Argument& a : call->args) {
+        auto* lit = dyn_cast<IntLiteralExpr>(a.value);
+        if (a.kind == ArgKind::Keyword && a.name == "every" && lit && lit->value >= 1 && lit->value <= (1u << 30)) {
+          f.typed.checkpoint_every = static_cast<int64_t>(lit->value);
+          continue;
+        }
+        diags.report(DiagKind::BadDecoratorArgument, a.range, "checkpoint",
+                     "takes one argument, every=K with K an integer literal >= 1")
+            .help("write '@tessera.checkpoint(every=16)', or '@tessera.checkpoint' for every ceil(sqrt(n)) iterations");
+      }
+      return;
+    }
+  }
+
+  static bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+
+  static std::string param_list(const FunctionInfo& f) {
+    std::string out;
+    for (const auto& p : f.params) out += p.name + ", ";
+    return out;
+  }
+
+  static bool is_float_value(const Type& t) {
+    if (!t) return false;
+    if (t->kind == TypeKind::Float) return true;
+    return t->kind == TypeKind::Tensor && is_float(t->dtype);
+  }
+
+  void check_custom_vjp(FunctionInfo& f, FunctionInfo& bwd, SourceRange where) {
+    if (!f.typed.ok || !bwd.typed.ok) return;
+    if (&bwd == &f) {
+      diags.report(DiagKind::CustomVjpMismatch, where, bwd.name, f.name, "is the function itself");
+      return;
+    }
+    Type ret = f.ret ? f.ret : f.typed.inferred_return;
+    if (is_unknown(ret)) return;
+    if (!is_float_value(ret)) {
+      diags.report(DiagKind::TypeMismatch, where,
+                   fmt::format("a custom_vjp function must return one floating-point tensor or scalar; '{}' returns {}",
+                               f.name, to_string(ret)))
+          .related(f.def->name_range, fmt::format("'{}' defined here", f.name));
+      return;
+    }
+    size_t want = f.params.size() + 2;
+    if (bwd.params.size() != want) {
+      diags.report(DiagKind::CustomVjpMismatch, where, bwd.name, f.name,
+                   fmt::format("takes {} but needs {}", plural(bwd.params.size(), "parameter"), want))
+          .note(fmt::format("'{}' receives the arguments of '{}', then its result and the result's cotangent: {}({}out, ct)",
+                            bwd.name, f.name, bwd.name, param_list(f)))
+          .related(bwd.def->name_range, fmt::format("'{}' defined here", bwd.name));
+      return;
+    }
+    // What bwd receives: f's parameter types, then the result twice.
+    std::vector<Type> given;
+    for (const auto& p : f.params) given.push_back(p.type);
+    given.push_back(ret);
+    given.push_back(ret);
+    // Bind bwd's dimensions to f's (as a call would).
+    std::map<std::string, DimExpr> subst;
+    for (size_t i = 0; i < want; ++i) {
+      const Type& pt = bwd.params[i].type;
+      auto at = as_tensor(given[i]);
+      if (!is_tensor(pt) || !pt->shape || !at || !(*at)->shape || pt->shape->size() != (*at)->shape->size()) continue;
+      for (size_t k = 0; k < pt->shape->size(); ++k)
+        if (auto sym = (*pt->shape)[k].as_symbol(); sym && !subst.count(*sym)) subst.emplace(*sym, (*(*at)->shape)[k]);
+    }
+    for (const auto& d : bwd.dims)
+      if (!subst.count(d)) subst.emplace(d, c.fresh_dim(d));
+    bool ok = true;
+    for (size_t i = 0; i < want; ++i) {
+      const auto& p = bwd.params[i];
+      if (!p.annotated) continue;
+      std::vector<std::string> notes;
+      Type expect = substitute(p.type, subst);
+      if (mismatch(given[i], expect, notes).empty()) continue;
+      std::string role = i < f.params.size() ? fmt::format("parameter '{}' of '{}'", f.params[i].name, f.name)
+                                             : (i == f.params.size() ? fmt::format("the result of '{}'", f.name)
+                                                                     : fmt::format("the cotangent of the result of '{}'", f.name));
+      auto b = diags.report(DiagKind::CustomVjpMismatch, p.range, bwd.name, f.name,
+                            fmt::format("declares parameter '{}' as {}, but it receives {}: {}", p.name,
+                                        to_string(p.type), role, to_string(given[i])));
+      for (const auto& n : notes) b.note(n);
+      ok = false;
+    }
+    if (!ok) return;
+    // What bwd must return: one cotangent per floating-point parameter of f.
+    std::vector<Type> cts;
+    for (const auto& p : f.params)
+      if (is_float_value(p.type)) cts.push_back(p.type);
+    if (cts.empty()) {
+      diags.report(DiagKind::CustomVjpMismatch, where, bwd.name, f.name,
+                   "has nothing to return: no parameter of the function is floating point");
+      return;
+    }
+    Type bret = bwd.ret ? bwd.ret : bwd.typed.inferred_return;
+    if (is_unknown(bret)) return;
+    Type found = substitute(bret, subst);
+    Type expected = cts.size() == 1 ? cts[0] : tuple_type(cts);
+    std::vector<std::string> notes;
+    // A Float parameter's cotangent may be a float scalar tensor (the lowering converts it).
+    auto cotangent_mismatch = [&](const Type& got, const Type& want) -> std::string {
+      if (want && want->kind == TypeKind::Float && got && got->kind == TypeKind::Tensor && is_float(got->dtype) &&
+          got->shape && got->shape->empty())
+        return "";
+      return mismatch(got, want, notes);
+    };
+    std::string m;
+    if (cts.size() == 1) {
+      m = found->kind == TypeKind::Tuple ? "kind" : cotangent_mismatch(found, expected);
+    } else if (found->kind != TypeKind::Tuple || found->elems.size() != cts.size()) {
+      m = "kind";
+    } else {
+      for (size_t i = 0; i < cts.size() && m.empty(); ++i) {
+        m = cotangent_mismatch(found->elems[i], cts[i]);
+        if (!m.empty()) notes.insert(notes.begin(), fmt::format("cotangent {} (of a {})", i, to_string(cts[i])));
+      }
+    }
+    if (m.empty()) {
+      f.typed.custom_vjp = CallTarget{&bwd.typed, subst};
+      return;
+    }
+    std::vector<std::string> names;
+    for (const auto& p : f.params)
+      if (is_float_value(p.type)) names.push_back(p.name);
+    std::string list;
+    for (size_t i = 0; i < names.size(); ++i) list += (i ? ", " : "") + names[i];
+    auto b = diags.report(DiagKind::CustomVjpMismatch, bwd.def->returns ? bwd.def->returns->range : bwd.def->name_range,
+                          bwd.name, f.name,
+                          fmt::format("returns {}, but must return {}", to_string(found), to_string(expected)));
+    for (const auto& n : notes) b.note(n);
+    b.note(fmt::format("one cotangent per floating-point parameter of '{}' ({}), typed like it{}", f.name, list,
+                       cts.size() > 1 ? ", as a tuple" : ""));
+  }
+
   // ------------------------------------------------------------ signatures
 
   // Converts a dimension expression of a signature or body into a DimExpr.
@@ -2173,6 +2350,8 @@ TypedModule Checker::run(const ast::Module& module) {
   for (FunctionInfo* f : function_order_)
     if (!f->is_model) impl.check_function(*f);
   for (FunctionInfo* f : function_order_) f->is_model = f->is_model || f->typed.is_model;
+  for (FunctionInfo* f : function_order_) impl.custom_vjp(*f);
+  for (FunctionInfo* f : function_order_) impl.checkpoint(*f);
   impl.finish_effects();
   TypedModule out;
   for (FunctionInfo* f : function_order_) out.functions.push_back(&f->typed);

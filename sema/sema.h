@@ -78,6 +78,12 @@ struct TypedFunction {
   bool is_model = false;
   std::vector<ModelParam> model_params;
   std::unordered_map<const ast::CallExpr*, size_t> layer_params;
+  // `@custom_vjp(bwd)`: the backward function with its dimensions in this function's (null
+  // callee: none). Reverse AD calls it instead of differentiating the body (docs/autodiff.md).
+  CallTarget custom_vjp;
+  // `@checkpoint(every=K)`: K; `@checkpoint`: 0 (every ceil(sqrt(n)) iterations); -1: none. The
+  // gradients of this function's loops keep a checkpoint every K iterations (docs/autodiff.md).
+  int64_t checkpoint_every = -1;
   // Each `ts.init(model, ...)` in the body: the model it initializes.
   std::unordered_map<const ast::CallExpr*, const TypedFunction*> init_models;
 };

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include <string>
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -59,6 +60,150 @@ SmallVector<Value> freeFloatValues(Operation* op) {
       }
     });
   return vals.takeVector();
+}
+
+// ---- Tapes of loop-carried values (used by the checkpointed loop adjoint).
+
+Value indexOf(OpBuilder& b, Location loc, Value v) {
+  return v.getType().isIndex() ? v : b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
+}
+
+// tensor<n x T> for values like `like` (T's dynamic sizes: like's).
+Value allocTape(OpBuilder& b, Location loc, Value like, Value n) {
+  Type t = like.getType();
+  SmallVector<int64_t> shape{ShapedType::kDynamic};
+  SmallVector<Value> dyn{n};
+  Type elt = t;
+  if (auto rt = dyn_cast<RankedTensorType>(t)) {
+    elt = rt.getElementType();
+    for (int64_t i = 0; i < rt.getRank(); ++i) {
+      shape.push_back(rt.getDimSize(i));
+      if (rt.isDynamicDim(i)) dyn.push_back(b.create<tensor::DimOp>(loc, like, i));
+    }
+  }
+  return b.create<tensor::EmptyOp>(loc, shape, elt, dyn);
+}
+
+Value tapeWrite(OpBuilder& b, Location loc, Value v, Value tape, Value slot) {
+  auto rt = dyn_cast<RankedTensorType>(v.getType());
+  if (!rt) return b.create<tensor::InsertOp>(loc, v, tape, ValueRange{slot});
+  SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    offs.push_back(b.getIndexAttr(0));
+    sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, v, i).getResult())
+                                       : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
+  }
+  return b.create<tensor::InsertSliceOp>(loc, v, tape, offs, sizes, strides);
+}
+
+Value tapeRead(OpBuilder& b, Location loc, Type t, Value tape, Value slot) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  if (!rt) return b.create<tensor::ExtractOp>(loc, tape, ValueRange{slot});
+  SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    offs.push_back(b.getIndexAttr(0));
+    sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, tape, i + 1).getResult())
+                                       : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
+  }
+  return b.create<tensor::ExtractSliceOp>(loc, rt, tape, offs, sizes, strides);
+}
+
+// Clones `body` (a loop body; the caller maps its arguments) without prints and saves and returns
+// its yielded values.
+SmallVector<Value> recomputeBody(OpBuilder& b, Block& body, IRMapping& map) {
+  for (Operation& op : body.without_terminator()) {
+    if (isa<PrintOp, SaveOp>(op)) continue;
+    Operation* c = b.clone(op, map);
+    SmallVector<Operation*> io;
+    c->walk([&](Operation* in) {
+      if (isa<PrintOp, SaveOp>(in)) io.push_back(in);
+    });
+    for (Operation* in : io) in->erase();
+  }
+  SmallVector<Value> ys;
+  for (Value v : body.getTerminator()->getOperands()) ys.push_back(map.lookupOrDefault(v));
+  return ys;
+}
+
+// The checkpoint interval of a loop: `tessera.checkpoint` (K >= 1: every K iterations; 0:
+// ceil(sqrt(n))), or none.
+constexpr const char* kCheckpointAttr = "tessera.checkpoint";
+constexpr const char* kCustomVjpAttr = "tessera.custom_vjp";
+
+std::optional<int64_t> checkpointOf(Operation* op) {
+  if (auto a = op->getAttrOfType<IntegerAttr>(kCheckpointAttr)) return a.getInt();
+  return std::nullopt;
+}
+
+// Marks the loops under `root` (not yet marked) with the checkpoint interval of `from`'s function.
+void stampCheckpoints(Operation* root, func::FuncOp from) {
+  auto a = from->getAttrOfType<IntegerAttr>(kCheckpointAttr);
+  if (!a) return;
+  root->walk([&](Operation* in) {
+    if (isa<scf::ForOp, scf::WhileOp>(in) && !in->hasAttr(kCheckpointAttr)) in->setAttr(kCheckpointAttr, a);
+  });
+}
+
+// The module whose gradient functions are being built: the reverse bodies of loops are built in
+// regions that have no parent op yet, where a symbol lookup from the op finds nothing.
+thread_local Operation* tlsSymbolScope = nullptr;
+struct SymbolScope {
+  Operation* saved;
+  explicit SymbolScope(Operation* m) : saved(tlsSymbolScope) { tlsSymbolScope = m; }
+  ~SymbolScope() { tlsSymbolScope = saved; }
+};
+
+// The backward function of a `@custom_vjp` function (null: none).
+func::FuncOp customVjpOf(Operation* from, func::CallOp call) {
+  auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(from, call.getCalleeAttr());
+  if (!callee && tlsSymbolScope) from = tlsSymbolScope;
+  if (!callee) callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(from, call.getCalleeAttr());
+  if (!callee) return {};
+  auto ref = callee->getAttrOfType<FlatSymbolRefAttr>(kCustomVjpAttr);
+  if (!ref) return {};
+  return SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(from, ref);
+}
+
+// `v` as type `t` across the forms a value of the lowering takes: a less or more static tensor
+// (tensor.cast), a rank-0 tensor and a float scalar (extract / from_elements), f32 and f64
+// (extf / truncf). Null when there is no such conversion.
+Value convertTo(OpBuilder& b, Location loc, Value v, Type t) {
+  Type vt = v.getType();
+  if (vt == t) return v;
+  if (isa<RankedTensorType>(vt) && isa<RankedTensorType>(t)) {
+    if (!tensor::CastOp::areCastCompatible(vt, t)) return {};
+    return b.create<tensor::CastOp>(loc, t, v);
+  }
+  auto scalarCast = [&](Value x, Type to) -> Value {
+    auto from = cast<FloatType>(x.getType());
+    auto toF = cast<FloatType>(to);
+    if (from == toF) return x;
+    if (from.getWidth() < toF.getWidth()) return b.create<arith::ExtFOp>(loc, toF, x);
+    return b.create<arith::TruncFOp>(loc, toF, x);
+  };
+  auto rt = dyn_cast<RankedTensorType>(vt);
+  if (rt && rt.getRank() == 0 && isa<FloatType>(rt.getElementType()) && isa<FloatType>(t))
+    return scalarCast(b.create<tensor::ExtractOp>(loc, v, ValueRange{}), t);
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (tt && tt.getRank() == 0 && isa<FloatType>(tt.getElementType()) && isa<FloatType>(vt))
+    return b.create<tensor::FromElementsOp>(loc, tt, ValueRange{scalarCast(v, tt.getElementType())});
+  return {};
+}
+
+// ceil(sqrt(n)) (at least 1), with integer ops: k = 1; while k * k < n: k += 1.
+Value ceilSqrt(OpBuilder& b, Location loc, Value n) {
+  Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
+  auto w = b.create<scf::WhileOp>(
+      loc, TypeRange{b.getIndexType()}, ValueRange{c1},
+      [&](OpBuilder& wb, Location, ValueRange a) {
+        Value sq = wb.create<arith::MulIOp>(loc, a[0], a[0]);
+        Value more = wb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, sq, n);
+        wb.create<scf::ConditionOp>(loc, more, a);
+      },
+      [&](OpBuilder& wb, Location, ValueRange a) {
+        wb.create<scf::YieldOp>(loc, ValueRange{wb.create<arith::AddIOp>(loc, a[0], c1).getResult()});
+      });
+  return w.getResult(0);
 }
 
 // The reverse sweep over one function body (a single block).
@@ -192,8 +337,15 @@ class Sweep {
           return success();
         })
         .Case<scf::IfOp>([&](scf::IfOp o) { return adjointIf(o, cts); })
-        .Case<scf::ForOp>([&](scf::ForOp o) { return adjointFor(o, cts); })
-        .Case<scf::WhileOp>([&](scf::WhileOp o) { return adjointWhile(o, cts); })
+        .Case<scf::ForOp>([&](scf::ForOp o) {
+          if (auto every = checkpointOf(o)) return adjointForCheckpointed(o, cts, *every);
+          return adjointFor(o, cts);
+        })
+        .Case<func::CallOp>([&](func::CallOp o) { return adjointCustomCall(o, cts); })
+        .Case<scf::WhileOp>([&](scf::WhileOp o) {
+          if (checkpointOf(o)) return adjointWhile(o, cts);  // the replay is checkpointed
+          return adjointWhileOnePass(o, cts);
+        })
         .Default([&](Operation*) {
           return unsupported(op, Twine("the gradient of '") + op->getName().getStringRef() + "'");
         });
@@ -206,6 +358,7 @@ class Sweep {
     op->walk([&](Operation* in) {
       if (isa<RandnOp, RandOp, DropoutOp, SampleOp, ObserveOp>(in)) bad = in;
     });
+    if (!bad && failed(recomputableCalls(op))) return failure();
     if (!bad) return success();
     return unsupported(op, Twine("gradients through control flow that draws random numbers ('") +
                                bad->getName().getStringRef() + "')");
@@ -432,9 +585,330 @@ class Sweep {
                                             ys.push_back(map.lookupOrDefault(v));
                                           rb.create<scf::YieldOp>(loc, ys);
                                         });
+    if (auto every = checkpointOf(op)) replay->setAttr(kCheckpointAttr, fb.getI64IntegerAttr(*every));
     forget(op);
     op.erase();
+    if (auto every = checkpointOf(replay)) return adjointForCheckpointed(replay, cts, *every);
     return adjointFor(replay, cts);
+  }
+
+  // scf.while in one forward pass: the loop carries a count and a **growable tape** per carried
+  // value (16 slots first, doubled when full: amortized O(1) copies per iteration); each iteration
+  // writes the values it starts with at slot `count`. The reverse loop then runs `count` times
+  // over the `do` body as adjointFor's does. (With `tessera.checkpoint`, adjointWhile's counted
+  // replay is used instead: the replay is an scf.for that can be checkpointed.)
+  LogicalResult adjointWhileOnePass(scf::WhileOp op, ArrayRef<Value> cts) {
+    Block& before = op.getBefore().front();
+    Block& after = op.getAfter().front();
+    scf::ConditionOp cond = op.getConditionOp();
+    if (!llvm::equal(cond.getArgs(), before.getArguments()) || op.getInits().getTypes() != op.getResultTypes())
+      return unsupported(op, "gradients through a 'while' whose condition changes the loop values");
+    SmallVector<Value> free = freeFloatValues(op);
+    bool floatCarried = llvm::any_of(op.getResultTypes(), isFloatLike);
+    if (!floatCarried && free.empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    OpBuilder fb(op);
+    size_t k = op.getNumResults();
+    Value c0 = fb.create<arith::ConstantIndexOp>(loc, 0), c1 = fb.create<arith::ConstantIndexOp>(loc, 1);
+    Value cap0 = fb.create<arith::ConstantIndexOp>(loc, 16);
+    SmallVector<Value> inits(op.getInits());
+    inits.push_back(c0);
+    for (Value init : op.getInits()) inits.push_back(allocTape(fb, loc, init, cap0));
+    SmallVector<Type> types;
+    for (Value v : inits) types.push_back(v.getType());
+    auto w = fb.create<scf::WhileOp>(loc, types, inits);
+    {
+      OpBuilder wb(op.getContext());
+      SmallVector<Location> locs(types.size(), loc);
+      Block* nb = wb.createBlock(&w.getBefore(), {}, types, locs);
+      IRMapping map;
+      for (size_t m = 0; m < k; ++m) map.map(before.getArgument(m), nb->getArgument(m));
+      for (Operation& o : before.without_terminator()) wb.clone(o, map);
+      SmallVector<Value> passed(nb->getArguments().begin(), nb->getArguments().end());
+      wb.create<scf::ConditionOp>(loc, map.lookupOrDefault(cond.getCondition()), passed);
+      Block* na = wb.createBlock(&w.getAfter(), {}, types, locs);
+      Value count = na->getArgument(k);
+      ValueRange tapes = na->getArguments().drop_front(k + 1);
+      // Grow the tapes when full.
+      Value cap = wb.create<tensor::DimOp>(loc, tapes[0], 0);
+      Value full = wb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, count, cap);
+      SmallVector<Type> tapeTypes(tapes.getTypes());
+      auto grow = wb.create<scf::IfOp>(loc, tapeTypes, full, /*withElseRegion=*/true);
+      {
+        OpBuilder gb = OpBuilder::atBlockEnd(&grow.getThenRegion().front());
+        Value twice = gb.create<arith::MulIOp>(loc, cap, gb.create<arith::ConstantIndexOp>(loc, 2));
+        SmallVector<Value> grown;
+        for (auto [m, t] : llvm::enumerate(tapes)) {
+          Value fresh = allocTape(gb, loc, na->getArgument(m), twice);
+          auto rt = cast<RankedTensorType>(t.getType());
+          SmallVector<OpFoldResult> offs(rt.getRank(), gb.getIndexAttr(0)), sizes, strides(rt.getRank(), gb.getIndexAttr(1));
+          for (int64_t i = 0; i < rt.getRank(); ++i)
+            sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(gb.create<tensor::DimOp>(loc, t, i).getResult())
+                                               : OpFoldResult(gb.getIndexAttr(rt.getDimSize(i))));
+          grown.push_back(gb.create<tensor::InsertSliceOp>(loc, t, fresh, offs, sizes, strides));
+        }
+        gb.create<scf::YieldOp>(loc, grown);
+        OpBuilder eb = OpBuilder::atBlockEnd(&grow.getElseRegion().front());
+        eb.create<scf::YieldOp>(loc, SmallVector<Value>(tapes.begin(), tapes.end()));
+      }
+      SmallVector<Value> written;
+      for (size_t m = 0; m < k; ++m) written.push_back(tapeWrite(wb, loc, na->getArgument(m), grow.getResult(m), count));
+      IRMapping amap;
+      for (size_t m = 0; m < k; ++m) amap.map(after.getArgument(m), na->getArgument(m));
+      for (Operation& o : after.without_terminator()) wb.clone(o, amap);
+      SmallVector<Value> yields;
+      for (Value v : after.getTerminator()->getOperands()) yields.push_back(amap.lookupOrDefault(v));
+      yields.push_back(wb.create<arith::AddIOp>(loc, count, c1));
+      yields.append(written);
+      wb.create<scf::YieldOp>(loc, yields);
+    }
+    for (size_t m = 0; m < k; ++m) op.getResult(m).replaceAllUsesWith(w.getResult(m));
+    Value n = w.getResult(k);
+    // The reverse loop: iter_args = cotangents of the float carried values, then of `free`; it
+    // recomputes the original `do` body (still in `op`, erased at the end).
+    SmallVector<int64_t> carriedAt;
+    SmallVector<Value> rinits;
+    for (size_t m = 0; m < k; ++m)
+      if (isFloatLike(w.getResult(m).getType())) {
+        carriedAt.push_back(static_cast<int64_t>(m));
+        rinits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, w.getResult(m)));
+      }
+    for (Value v : free) rinits.push_back(zerosLike(b_, loc, v));
+    LogicalResult status = success();
+    auto rev = b_.create<scf::ForOp>(
+        loc, b_.create<arith::ConstantIndexOp>(loc, 0), n, b_.create<arith::ConstantIndexOp>(loc, 1), rinits,
+        [&](OpBuilder& nb, Location, Value q, ValueRange acc) {
+          Value slot = nb.create<arith::SubIOp>(loc, nb.create<arith::SubIOp>(loc, n, c1), q);
+          IRMapping map;
+          SmallVector<Value> state;
+          for (size_t m = 0; m < k; ++m) {
+            state.push_back(tapeRead(nb, loc, after.getArgument(m).getType(), w.getResult(k + 1 + m), slot));
+            map.map(after.getArgument(m), state.back());
+          }
+          SmallVector<Value> seeds(after.getTerminator()->getNumOperands());
+          for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
+          Sweep inner(nb);
+          if (failed(inner.reverseBody(after, map, seeds))) {
+            status = failure();
+            nb.create<scf::YieldOp>(loc, acc);
+            return;
+          }
+          SmallVector<Value> out;
+          for (int64_t m : carriedAt) {
+            Value c = inner.get(state[m]);
+            out.push_back(c ? c : zerosLike(nb, loc, state[m]));
+          }
+          for (auto [i, v] : llvm::enumerate(free)) {
+            Value a = acc[carriedAt.size() + i];
+            Value c = inner.get(v);
+            out.push_back(c ? sum(nb, loc, a, c) : a);
+          }
+          nb.create<scf::YieldOp>(loc, out);
+        });
+    forget(op);
+    op.erase();
+    if (failed(status)) return failure();
+    for (auto [i, m] : llvm::enumerate(carriedAt)) add(w.getInits()[m], rev.getResult(i));
+    for (auto [i, v] : llvm::enumerate(free)) add(v, rev.getResult(carriedAt.size() + i));
+    return success();
+  }
+
+  // The `@custom_vjp` functions called in a body that is recomputed (they are not inlined): no
+  // random numbers (others would be drawn) and no prints or saves (they would run again).
+  LogicalResult recomputableCalls(Operation* op) {
+    SmallVector<func::FuncOp> work;
+    llvm::SmallPtrSet<Operation*, 8> seen;
+    op->walk([&](func::CallOp c) {
+      Operation* scope = tlsSymbolScope ? tlsSymbolScope : c.getOperation();
+      if (auto f = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(scope, c.getCalleeAttr()))
+        if (seen.insert(f).second) work.push_back(f);
+    });
+    while (!work.empty()) {
+      func::FuncOp f = work.pop_back_val();
+      Operation* bad = nullptr;
+      f.walk([&](Operation* in) {
+        if (isa<RandnOp, RandOp, DropoutOp, SampleOp, ObserveOp, PrintOp, SaveOp>(in)) bad = in;
+        if (auto c = dyn_cast<func::CallOp>(in))
+          if (auto g = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(f, c.getCalleeAttr()))
+            if (seen.insert(g).second) work.push_back(g);
+      });
+      if (bad)
+        return unsupported(op, Twine("gradients through control flow that calls '") + f.getSymName() +
+                                   "', which uses '" + bad->getName().getStringRef() +
+                                   "' (the reverse pass runs the body again)");
+    }
+    return success();
+  }
+
+  // A call of a `@custom_vjp` function (the only calls left after inlining): its backward
+  // function is the rule, called with the arguments, the result and the result's cotangent; it
+  // returns the cotangents of the floating-point arguments, in order.
+  LogicalResult adjointCustomCall(func::CallOp call, ArrayRef<Value> cts) {
+    func::FuncOp bwd = customVjpOf(call, call);
+    if (!bwd)
+      return unsupported(call, Twine("the gradient of a call of '") + call.getCallee() + "'");
+    Location loc = call.getLoc();
+    FunctionType bt = bwd.getFunctionType();
+    SmallVector<Value> args(call.getOperands());
+    SmallVector<Value> floats;
+    for (Value a : call.getOperands())
+      if (isFloatLike(a.getType())) floats.push_back(a);
+    if (call.getNumResults() != 1 || bt.getNumInputs() != args.size() + 2 || bt.getNumResults() != floats.size())
+      return call.emitError() << "the backward function '" << bwd.getSymName() << "' of '" << call.getCallee()
+                              << "' does not have the signature (arguments, result, cotangent) -> (cotangents of "
+                                 "the floating-point arguments)";
+    args.push_back(call.getResult(0));
+    args.push_back(cts[0]);
+    for (auto [i, a] : llvm::enumerate(args)) {
+      Type want = bt.getInput(static_cast<unsigned>(i));
+      Value c = convertTo(b_, loc, a, want);
+      if (!c)
+        return call.emitError() << "the backward function '" << bwd.getSymName() << "' expects " << want
+                                << " as its argument " << i << ", found " << a.getType();
+      a = c;
+    }
+    auto c = b_.create<func::CallOp>(loc, bwd, args);
+    for (auto [v, r] : llvm::zip(floats, c.getResults())) {
+      Value ct = convertTo(b_, loc, r, v.getType());
+      if (!ct)
+        return call.emitError() << "the backward function '" << bwd.getSymName() << "' returns " << r.getType()
+                                << " for an argument of type " << v.getType();
+      add(v, ct);
+    }
+    return success();
+  }
+
+  // scf.for with checkpoints every K iterations (K = ceil(sqrt(n)) when `every` is 0): the forward
+  // loop becomes a loop over segments of K iterations that writes the carried values into a
+  // checkpoint tape (one slot per segment) before running the segment; the reverse loop walks the
+  // segments backwards, recomputes the K states of a segment from its checkpoint into a segment
+  // tape, then sweeps them backwards as adjointFor does. Memory: ceil(n/K) + K states instead of n.
+  LogicalResult adjointForCheckpointed(scf::ForOp op, ArrayRef<Value> cts, int64_t every) {
+    SmallVector<Value> free = freeFloatValues(op);
+    bool floatCarried = llvm::any_of(op.getResultTypes(), isFloatLike);
+    if (!floatCarried && free.empty()) return success();
+    if (failed(recomputable(op))) return failure();
+    Location loc = op.getLoc();
+    OpBuilder fb(op);
+    Type ivType = op.getInductionVar().getType();
+    auto toIv = [&](OpBuilder& b, Value v) {
+      return ivType.isIndex() ? v : b.create<arith::IndexCastOp>(loc, ivType, v).getResult();
+    };
+    Value lb = indexOf(fb, loc, op.getLowerBound()), ub = indexOf(fb, loc, op.getUpperBound()),
+          step = indexOf(fb, loc, op.getStep());
+    Value c0 = fb.create<arith::ConstantIndexOp>(loc, 0), c1 = fb.create<arith::ConstantIndexOp>(loc, 1);
+    Value span = fb.create<arith::MaxSIOp>(loc, fb.create<arith::SubIOp>(loc, ub, lb), c0);
+    Value n = fb.create<arith::CeilDivSIOp>(loc, span, step);
+    Value K = every > 0 ? fb.create<arith::ConstantIndexOp>(loc, every).getResult() : ceilSqrt(fb, loc, n);
+    Value S = fb.create<arith::CeilDivSIOp>(loc, n, K);
+    size_t k = op.getNumResults();
+    SmallVector<Value> ckpts;
+    for (Value init : op.getInitArgs()) ckpts.push_back(allocTape(fb, loc, init, S));
+    // The forward loop over segments; the segment's iterations run the original body.
+    SmallVector<Value> outerInits(op.getInitArgs());
+    outerInits.append(ckpts);
+    Value kStep = fb.create<arith::MulIOp>(loc, K, step);
+    auto outer = fb.create<scf::ForOp>(loc, c0, S, c1, outerInits);
+    {
+      OpBuilder ob = OpBuilder::atBlockBegin(outer.getBody());
+      Value s = outer.getInductionVar();
+      ValueRange state = outer.getRegionIterArgs().take_front(k);
+      ValueRange tapes = outer.getRegionIterArgs().drop_front(k);
+      SmallVector<Value> written;
+      for (auto [v, t] : llvm::zip(state, tapes)) written.push_back(tapeWrite(ob, loc, v, t, s));
+      Value lo = ob.create<arith::AddIOp>(loc, lb, ob.create<arith::MulIOp>(loc, s, kStep));
+      Value hi = ob.create<arith::MinSIOp>(loc, ob.create<arith::AddIOp>(loc, lo, kStep), ub);
+      auto inner = ob.create<scf::ForOp>(loc, toIv(ob, lo), toIv(ob, hi), op.getStep(), state);
+      inner.getRegion().takeBody(op.getRegion());
+      SmallVector<Value> ys(inner.getResults());
+      ys.append(written);
+      ob.create<scf::YieldOp>(loc, ys);
+    }
+    for (size_t m = 0; m < k; ++m) op.getResult(m).replaceAllUsesWith(outer.getResult(m));
+    forget(op);
+    op.erase();
+    auto innerFwd = cast<scf::ForOp>(*llvm::find_if(outer.getBody()->getOperations(),
+                                                    [](Operation& o) { return isa<scf::ForOp>(o); }));
+    Block& body = *innerFwd.getBody();
+    // The reverse loop over segments: iter_args = cotangents of the float carried values, then of
+    // `free`.
+    SmallVector<int64_t> carriedAt;
+    SmallVector<Value> inits;
+    for (size_t m = 0; m < k; ++m)
+      if (isFloatLike(outer.getResult(m).getType())) {
+        carriedAt.push_back(static_cast<int64_t>(m));
+        inits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, outer.getResult(m)));
+      }
+    for (Value v : free) inits.push_back(zerosLike(b_, loc, v));
+    LogicalResult status = success();
+    auto ivAt = [&](OpBuilder& b, Value slot) {  // lb + slot * step, in the loop's type
+      return toIv(b, b.create<arith::AddIOp>(loc, lb, b.create<arith::MulIOp>(loc, slot, step)));
+    };
+    auto rev = b_.create<scf::ForOp>(
+        loc, b_.create<arith::ConstantIndexOp>(loc, 0), S, b_.create<arith::ConstantIndexOp>(loc, 1), inits,
+        [&](OpBuilder& sb, Location, Value r, ValueRange accSeg) {
+          Value seg = sb.create<arith::SubIOp>(loc, sb.create<arith::SubIOp>(loc, S, c1), r);
+          Value first = sb.create<arith::MulIOp>(loc, seg, K);
+          Value len = sb.create<arith::MinSIOp>(loc, K, sb.create<arith::SubIOp>(loc, n, first));
+          // Recompute the segment's states from its checkpoint into a segment tape.
+          SmallVector<Value> start, segTapes;
+          for (size_t m = 0; m < k; ++m) {
+            start.push_back(tapeRead(sb, loc, body.getArgument(1 + m).getType(), outer.getResult(k + m), seg));
+            segTapes.push_back(allocTape(sb, loc, start.back(), len));
+          }
+          SmallVector<Value> recInits(start);
+          recInits.append(segTapes);
+          auto rec = sb.create<scf::ForOp>(
+              loc, c0, len, c1, recInits, [&](OpBuilder& rb, Location, Value j, ValueRange st) {
+                IRMapping map;
+                map.map(body.getArgument(0), ivAt(rb, rb.create<arith::AddIOp>(loc, first, j)));
+                SmallVector<Value> written;
+                for (size_t m = 0; m < k; ++m) {
+                  map.map(body.getArgument(1 + m), st[m]);
+                  written.push_back(tapeWrite(rb, loc, st[m], st[k + m], j));
+                }
+                SmallVector<Value> ys = recomputeBody(rb, body, map);
+                ys.append(written);
+                rb.create<scf::YieldOp>(loc, ys);
+              });
+          // Sweep the segment backwards.
+          auto back = sb.create<scf::ForOp>(
+              loc, c0, len, c1, accSeg, [&](OpBuilder& nb, Location, Value q, ValueRange acc) {
+                Value j = nb.create<arith::SubIOp>(loc, nb.create<arith::SubIOp>(loc, len, c1), q);
+                IRMapping map;
+                map.map(body.getArgument(0), ivAt(nb, nb.create<arith::AddIOp>(loc, first, j)));
+                SmallVector<Value> state;
+                for (size_t m = 0; m < k; ++m) {
+                  state.push_back(tapeRead(nb, loc, body.getArgument(1 + m).getType(), rec.getResult(k + m), j));
+                  map.map(body.getArgument(1 + m), state.back());
+                }
+                SmallVector<Value> seeds(body.getTerminator()->getNumOperands());
+                for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
+                Sweep inner(nb);
+                if (failed(inner.reverseBody(body, map, seeds))) {
+                  status = failure();
+                  nb.create<scf::YieldOp>(loc, acc);
+                  return;
+                }
+                SmallVector<Value> out;
+                for (int64_t m : carriedAt) {
+                  Value c = inner.get(state[m]);
+                  out.push_back(c ? c : zerosLike(nb, loc, state[m]));
+                }
+                for (auto [i, v] : llvm::enumerate(free)) {
+                  Value a = acc[carriedAt.size() + i];
+                  Value c = inner.get(v);
+                  out.push_back(c ? sum(nb, loc, a, c) : a);
+                }
+                nb.create<scf::YieldOp>(loc, out);
+              });
+          sb.create<scf::YieldOp>(loc, back.getResults());
+        });
+    if (failed(status)) return failure();
+    for (auto [i, m] : llvm::enumerate(carriedAt)) add(outer.getInitArgs()[m], rev.getResult(i));
+    for (auto [i, v] : llvm::enumerate(free)) add(v, rev.getResult(carriedAt.size() + i));
+    return success();
   }
 
   // Drops the cotangents kept for the results of an op about to be erased (a later op could
@@ -451,7 +925,9 @@ class Sweep {
 LogicalResult inlineCalls(func::FuncOp f, SymbolTable& symbols) {
   for (int depth = 0;; ++depth) {
     SmallVector<func::CallOp> calls;
-    f.walk([&](func::CallOp c) { calls.push_back(c); });
+    f.walk([&](func::CallOp c) {
+      if (!customVjpOf(f, c)) calls.push_back(c);  // a @custom_vjp call stays: its rule is a call
+    });
     if (calls.empty()) return success();
     if (depth > 64) return f.emitError() << "not yet supported: gradients through recursive calls";
     for (func::CallOp call : calls) {
@@ -462,7 +938,7 @@ LogicalResult inlineCalls(func::FuncOp f, SymbolTable& symbols) {
       IRMapping map;
       map.map(body.getArguments(), call.getOperands());
       OpBuilder b(call);
-      for (Operation& op : body.without_terminator()) b.clone(op, map);
+      for (Operation& op : body.without_terminator()) stampCheckpoints(b.clone(op, map), callee);
       auto ret = cast<func::ReturnOp>(body.getTerminator());
       for (auto [r, v] : llvm::zip(call.getResults(), ret.getOperands())) r.replaceAllUsesWith(map.lookupOrDefault(v));
       call.erase();
@@ -480,6 +956,23 @@ Value zerosLike(OpBuilder& b, Location loc, Value v) {
   return b.create<arith::ConstantOp>(loc, b.getFloatAttr(v.getType(), 0.0));
 }
 
+// The gradient function of a `@custom_vjp` function itself: its body becomes one call of the
+// function, which the sweep differentiates with the backward function.
+void customVjpBody(func::FuncOp g, func::FuncOp callee) {
+  Block& block = g.getBody().front();
+  Operation* ret = block.getTerminator();
+  OpBuilder b(ret);
+  auto call = b.create<func::CallOp>(g.getLoc(), callee, block.getArguments());
+  auto newRet = b.create<func::ReturnOp>(g.getLoc(), call.getResults());
+  SmallVector<Operation*> old;
+  for (Operation& op : block)
+    if (&op != call.getOperation() && &op != newRet.getOperation()) old.push_back(&op);
+  for (Operation* op : llvm::reverse(old)) {
+    op->dropAllUses();
+    op->erase();
+  }
+}
+
 Value one(OpBuilder& b, Location loc, Type t) {
   if (auto r = dyn_cast<RankedTensorType>(t))
     return b.create<arith::ConstantOp>(loc, r, DenseElementsAttr::get(r, b.getFloatAttr(r.getElementType(), 1.0)));
@@ -489,6 +982,7 @@ Value one(OpBuilder& b, Location loc, Type t) {
 // Builds `<callee>__grad_<argnums>`: (args) -> (value, cotangents of the argnums).
 FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, func::FuncOp callee,
                                       ArrayRef<int64_t> argnums, Location where) {
+  SymbolScope scope(module);
   std::string name = (callee.getSymName() + "__grad").str();
   for (int64_t n : argnums) name += "_" + std::to_string(n);
   if (auto existing = symbols.lookup<func::FuncOp>(name)) return existing;
@@ -502,6 +996,9 @@ FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, fun
   g.setPrivate();
   g.setFunctionType(FunctionType::get(module.getContext(), ft.getInputs(), results));
   symbols.insert(g);
+  g->removeAttr(kCustomVjpAttr);
+  if (callee->hasAttr(kCustomVjpAttr)) customVjpBody(g, callee);
+  stampCheckpoints(g, g);
   if (failed(inlineCalls(g, symbols))) return failure();
   if (!g.getBody().hasOneBlock())
     return (emitError(where) << "not yet supported: the gradient of a function with several blocks"), failure();

@@ -378,6 +378,7 @@ class Lowerer {
     for (const sema::ModelParam& p : f.model_params) inputs.push_back(to_mlir(sema::tensor_type(p.dtype, p.shape), f.range));
     Type ret = f.declared_return ? f.declared_return : f.inferred_return;
     if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs);
+    std::optional<SpecKey> bwd_key = custom_vjp_key(f);
     fn_ = saved_fn;
     dim_subst_ = saved;
     mlir::OpBuilder::InsertionGuard guard(b_);
@@ -386,7 +387,42 @@ class Lowerer {
     if (!root) func.setPrivate();
     specs_.emplace(key, func);
     work_.push_back({key, func});
+    if (bwd_key) mark_custom_vjp(func, *bwd_key);
+    // `@checkpoint`: read by reverse AD for the loops of this function (docs/autodiff.md).
+    if (f.checkpoint_every >= 0) func->setAttr("tessera.checkpoint", b_.getI64IntegerAttr(f.checkpoint_every));
     return func;
+  }
+
+  // `@custom_vjp(bwd)`: the specialization of bwd that goes with the current one of f (its
+  // dimensions from f's, dim_subst_ being f's).
+  std::optional<SpecKey> custom_vjp_key(const sema::TypedFunction& f) {
+    if (!f.custom_vjp.callee) return std::nullopt;
+    SpecKey key{f.custom_vjp.callee, {}, {}};
+    for (const std::string& d : key.fn->dims) {
+      auto it = f.custom_vjp.dims.find(d);
+      if (it == f.custom_vjp.dims.end()) continue;
+      if (auto v = static_dim(it->second)) key.dims[d] = *v;
+    }
+    return key;
+  }
+
+  // Names bwd's specialization on f's func.func (`tessera.custom_vjp = @bwd`): reverse AD calls it
+  // instead of differentiating (and inlining) f. Its types are f's inputs, then f's result twice
+  // -> f's floating-point inputs (sema checked the surface types).
+  void mark_custom_vjp(mlir::func::FuncOp f, const SpecKey& bwd_key) {
+    const sema::TypedFunction& fn = *key_fn(f);
+    for (const auto& p : fn.params)
+      if (p.type && p.type->kind == TypeKind::Params)
+        unsupported(fn.range, "@custom_vjp on a function with a Params argument");
+    if (!fn.model_params.empty()) unsupported(fn.range, "@custom_vjp on a model that declares parameters");
+    mlir::func::FuncOp bwd = declare(bwd_key);
+    f->setAttr("tessera.custom_vjp", mlir::FlatSymbolRefAttr::get(bwd.getSymNameAttr()));
+  }
+
+  const sema::TypedFunction* key_fn(mlir::func::FuncOp f) {
+    for (const auto& [k, v] : specs_)
+      if (v == f) return k.fn;
+    return nullptr;
   }
 
   void lower_function(const SpecKey& key, mlir::func::FuncOp func) {

@@ -102,7 +102,7 @@ def program(cases, dt):
     eparams, body, rets = [], [], []
     all_dims = []
     for i, c in enumerate(cases):
-        if c.prelude and c.prelude not in preludes:
+        if c.prelude and c.prelude.format(dt=dt) not in preludes:  # a prelude shared by several cases: once
             preludes.append(c.prelude.format(dt=dt))
         parts.append(case_source(c, i, dt))
         args, sizes = [], {}
@@ -589,3 +589,225 @@ def nested_ref(x):
 add("for_if", "x: Tensor[D, {dt}]", "acc", [rnd(5)], nested_ref,
     body="acc = x * 0.0\nfor i in range(4):\n    if acc.sum() > 1.0:\n        acc = acc + cos(x) * i\n"
          "    else:\n        acc = acc + x * x")
+
+# Nested calls (issue 5): f calls g calls h, a callee called twice with different arguments.
+CHAIN = """
+@tessera.function
+def chain_h[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return sin(a) * s + a
+@tessera.function
+def chain_g[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return chain_h(a * 2.0, s) * chain_h(tanh(a), s * s)
+@tessera.function
+def chain_f[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return chain_g(a, s) + chain_h(chain_g(s, a), a)
+"""
+
+
+def chain_ref(x, s):
+    h = lambda a, s: torch.sin(a) * s + a
+    g = lambda a, s: h(a * 2.0, s) * h(torch.tanh(a), s * s)
+    return g(x, s) + h(g(s, x), x)
+
+
+add("call_chain", "x: Tensor[D, {dt}], s: Tensor[D, {dt}]", "chain_f(x, s)", [rnd(5) * 0.5, rnd(5) * 0.5], chain_ref,
+    argnums=(0, 1), prelude=CHAIN)
+
+# Nested loops (issue 5): for in for, while in for, if in while, a for whose body calls a function.
+
+
+def for_for_ref(x, w):
+    h = x
+    for i in range(3):
+        for j in range(2):
+            h = torch.tanh(h * w + 0.1 * j + 0.2 * i)
+    return h
+
+
+add("for_for", "x: Tensor[B, D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(3, 4), rnd(4)], for_for_ref, argnums=(0, 1),
+    body="h = x\nfor i in range(3):\n    for j in range(2):\n        h = tanh(h * w0 + 0.1 * j + 0.2 * i)")
+
+
+def while_in_for_ref(x, w):
+    h = x
+    for i in range(3):
+        while (h * h).sum() > 0.5:
+            h = h * torch.sigmoid(w)
+        h = h * 3.0 + w
+    return h
+
+
+add("while_in_for", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(4), rnd(4)], while_in_for_ref,
+    argnums=(0, 1), body="h = x\nfor i in range(3):\n    while (h * h).sum() > 0.5:\n        h = h * sigmoid(w0)\n"
+    "    h = h * 3.0 + w0", fd=False)
+
+
+def if_in_while_ref(x, w):
+    h = x
+    while (h * h).sum() > 0.01:
+        if h.sum() > 0.0:
+            h = h * 0.5 - w * 0.01
+        else:
+            h = h * torch.sigmoid(w)
+    return h
+
+
+add("if_in_while", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(4) * 0.5, rnd(4)], if_in_while_ref,
+    argnums=(0, 1), body="h = x\nwhile (h * h).sum() > 0.01:\n    if h.sum() > 0.0:\n        h = h * 0.5 - w0 * 0.01\n"
+    "    else:\n        h = h * sigmoid(w0)", fd=False)
+
+STEP = """
+@tessera.function
+def loop_step[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return tanh(a * s) + 0.1 * a
+"""
+
+
+def for_call_ref(x, w):
+    h = x
+    for i in range(4):
+        h = torch.tanh(h * w) + 0.1 * h
+    return h
+
+
+add("for_call", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(4), rnd(4)], for_call_ref, argnums=(0, 1),
+    body="h = x\nfor i in range(4):\n    h = loop_step(h, w0)", prelude=STEP)
+
+# Checkpointed loops (@checkpoint): the same gradients as the plain tape. every=3 over 7
+# iterations (a short last segment), ceil(sqrt(n)) over 10, a loop nested in a checkpointed loop,
+# and a while.
+CKPT = """
+@tessera.checkpoint(every=3)
+def ckpt_every3[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    h = a
+    for i in range(7):
+        h = tanh(h * s + 0.1 * i)
+    return h
+@tessera.checkpoint
+def ckpt_sqrt[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    h = a
+    for i in range(10):
+        for j in range(2):
+            h = sin(h * s) + 0.05 * i * j
+    return h
+@tessera.checkpoint(every=2)
+def ckpt_while[D](a: Tensor[D, {dt}], s: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    h = a
+    while (h * h).sum() > 0.01:
+        h = h * sigmoid(s) * 0.9
+    return h
+"""
+
+
+def ckpt_every3_ref(x, w):
+    h = x
+    for i in range(7):
+        h = torch.tanh(h * w + 0.1 * i)
+    return h
+
+
+def ckpt_sqrt_ref(x, w):
+    h = x
+    for i in range(10):
+        for j in range(2):
+            h = torch.sin(h * w) + 0.05 * i * j
+    return h
+
+
+add("checkpoint_every3", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_every3(x, w0)", [rnd(5), rnd(5)],
+    ckpt_every3_ref, argnums=(0, 1), prelude=CKPT)
+add("checkpoint_sqrt", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_sqrt(x, w0)", [rnd(5), rnd(5)],
+    ckpt_sqrt_ref, argnums=(0, 1), prelude=CKPT)
+add("checkpoint_while", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_while(x, w0)", [rnd(4) * 0.3, rnd(4)],
+    while_ref, argnums=(0, 1), prelude=CKPT, fd=False)
+
+# @custom_vjp (issue 5): the backward function replaces the gradient of the function. References:
+# torch.autograd.Function with the same backward.
+CUSTOM = """
+def clip_bwd[D](a: Tensor[D, {dt}], out: Tensor[D, {dt}], ct: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return clamp(ct, min=-0.5, max=0.5)
+@tessera.custom_vjp(clip_bwd)
+def clip_gradient[D](a: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return a
+def ste_bwd[D](a: Tensor[D, {dt}], out: Tensor[D, {dt}], ct: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return where(abs(a) <= 1.0, ct, 0.0)
+@tessera.custom_vjp(ste_bwd)
+def binarize[D](a: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return where(a > 0.0, a * 0.0 + 1.0, a * 0.0 - 1.0)
+def softplus_bwd[D](a: Tensor[D, {dt}], out: Tensor[D, {dt}], ct: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return ct * sigmoid(a)
+@tessera.custom_vjp(softplus_bwd)
+def softplus_stable[D](a: Tensor[D, {dt}]) -> Tensor[D, {dt}]:
+    return maximum(a, 0.0) + log1p(exp(-abs(a)))
+def scale_bwd[B, D](a: Tensor[B, D, {dt}], s: Tensor[D, {dt}], out: Tensor[B, D, {dt}], ct: Tensor[B, D, {dt}]):
+    return ct * s * 2.0, (ct * a).sum(axis=0)
+@tessera.custom_vjp(scale_bwd)
+def scale2[B, D](a: Tensor[B, D, {dt}], s: Tensor[D, {dt}]) -> Tensor[B, D, {dt}]:
+    return a * s
+"""
+
+
+class ClipGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, ct):
+        return ct.clamp(-0.5, 0.5)
+
+
+class Binarize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x > 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, ct):
+        (x,) = ctx.saved_tensors
+        return torch.where(x.abs() <= 1.0, ct, torch.zeros_like(ct))
+
+
+class Scale2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, s):
+        ctx.save_for_backward(a, s)
+        return a * s
+
+    @staticmethod
+    def backward(ctx, ct):
+        a, s = ctx.saved_tensors
+        return ct * s * 2.0, (ct * a).sum(0)
+
+
+def softplus_loop_ref(x, w):
+    h = x
+    for i in range(3):
+        h = F.softplus(h * w) - 1.0
+    return h
+
+
+add("custom_vjp_clip", "x: Tensor[D, {dt}]", "sin(clip_gradient(x * 3.0))", [rnd(6)],
+    lambda x: torch.sin(ClipGrad.apply(x * 3.0)), prelude=CUSTOM, fd=False)
+add("custom_vjp_ste", "x: Tensor[D, {dt}]", "binarize(x) * x", [away(8) * 1.5],
+    lambda x: Binarize.apply(x) * x, prelude=CUSTOM, fd=False)
+add("custom_vjp_softplus", "x: Tensor[D, {dt}]", "softplus_stable(x * 30.0)", [away(6)],
+    lambda x: F.softplus(x * 30.0), prelude=CUSTOM)
+add("custom_vjp_two_args", "x: Tensor[B, D, {dt}], s: Tensor[D, {dt}]", "scale2(x, s) + x", [rnd(3, 4), rnd(4)],
+    lambda x, s: Scale2.apply(x, s) + x, argnums=(0, 1), prelude=CUSTOM, fd=False)
+add("custom_vjp_in_loop", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [rnd(5), rnd(5)], softplus_loop_ref,
+    argnums=(0, 1), prelude=CUSTOM, body="h = x\nfor i in range(3):\n    h = softplus_stable(h * w0) - 1.0")
+
+
+# A while of about 60 iterations: the growable tape of the one-pass while (16 slots) doubles twice.
+def while_long_ref(x, w):
+    h = x
+    while (h * h).sum() > 0.0001:
+        h = h * (0.9 + 0.05 * torch.sigmoid(w))
+    return h
+
+
+add("while_long", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [np.array([0.2, -0.4, 0.9]), rnd(3)],
+    while_long_ref, argnums=(0, 1), body="h = x\nwhile (h * h).sum() > 0.0001:\n    h = h * (0.9 + 0.05 * sigmoid(w0))",
+    fd=False)

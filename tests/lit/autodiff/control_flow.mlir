@@ -56,8 +56,9 @@ func.func @use_loop(%x: tensor<3xf32>, %w: tensor<3xf32>) -> (tensor<3xf32>, ten
   return %g#0, %g#1 : tensor<3xf32>, tensor<3xf32>
 }
 
-// while: the forward loop also counts its iterations; a replay of that many iterations
-// writes the tape, then the reverse loop runs as for `for`.
+// while: one forward pass; the loop also carries a count and a growable tape (16 slots, doubled
+// by an scf.if when full) where each iteration writes the value it starts with; the reverse loop
+// runs `count` times as for `for`.
 func.func private @until(%x: tensor<f32>) -> tensor<f32> {
   %eps = arith.constant dense<1.0e-02> : tensor<f32>
   %r = scf.while (%a = %x) : (tensor<f32>) -> tensor<f32> {
@@ -72,13 +73,23 @@ func.func private @until(%x: tensor<f32>) -> tensor<f32> {
   return %r : tensor<f32>
 }
 // CHECK-LABEL: func.func private @until__grad_0(
-// CHECK: %[[W:.*]]:2 = scf.while {{.*}} : (tensor<f32>, index) -> (tensor<f32>, index)
-// CHECK: arith.addi
-// CHECK: tensor.empty(%{{.*}}) : tensor<?xf32>
+// CHECK: %[[C16:.*]] = arith.constant 16 : index
+// CHECK: %[[TAPE:.*]] = tensor.empty(%[[C16]]) : tensor<?xf32>
+// CHECK: %[[W:.*]]:3 = scf.while ({{.*}}, {{.*}}, {{.*}} = %[[TAPE]]) : (tensor<f32>, index, tensor<?xf32>) -> (tensor<f32>, index, tensor<?xf32>)
+// CHECK: } do {
+// CHECK: ^bb0(%[[A:.*]]: tensor<f32>, %[[N:.*]]: index, %[[T:.*]]: tensor<?xf32>):
+// CHECK: %[[CAP:.*]] = tensor.dim %[[T]]
+// CHECK: %[[FULL:.*]] = arith.cmpi sge, %[[N]], %[[CAP]]
+// CHECK: %[[G:.*]] = scf.if %[[FULL]] -> (tensor<?xf32>)
+// CHECK: arith.muli %[[CAP]]
+// CHECK: tensor.insert_slice %[[T]] into
+// CHECK: } else {
+// CHECK: scf.yield %[[T]]
+// CHECK: tensor.insert_slice %[[A]] into %[[G]][%[[N]]]
+// CHECK: tessera.mul
 // CHECK: scf.for %{{.*}} = %{{.*}} to %[[W]]#1
-// CHECK: tensor.insert_slice
-// CHECK: scf.for
-// CHECK: tensor.extract_slice
+// CHECK: tensor.extract_slice %[[W]]#2
+// CHECK: tessera.mul
 // CHECK: return %[[W]]#0,
 func.func @use_until(%x: tensor<f32>) -> tensor<f32> {
   %g = tessera.grad @until(%x) {argnums = array<i64: 0>} : (tensor<f32>) -> tensor<f32>

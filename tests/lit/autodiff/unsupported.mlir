@@ -54,3 +54,51 @@ func.func @use_cond_changes(%x: tensor<f32>) -> tensor<f32> {
   %g = tessera.grad @cond_changes(%x) {argnums = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
 }
+
+// -----
+
+// A @custom_vjp function called in a loop is run again by the reverse pass: random numbers in it
+// would differ.
+func.func private @noisy(%x: tensor<3xf32>) -> tensor<3xf32> attributes {tessera.custom_vjp = @noisy_bwd} {
+  %0 = tessera.dropout %x p = 5.000000e-01 seed = 7 : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+func.func private @noisy_bwd(%x: tensor<3xf32>, %out: tensor<3xf32>, %ct: tensor<3xf32>) -> tensor<3xf32> {
+  return %ct : tensor<3xf32>
+}
+func.func private @noisy_loop(%x: tensor<3xf32>) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %c3 = arith.constant 3 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{not yet supported: gradients through control flow that calls 'noisy', which uses 'tessera.dropout' (the reverse pass runs the body again)}}
+  %r = scf.for %i = %c0 to %c3 step %c1 iter_args(%a = %x) -> (tensor<3xf32>) {
+    %y = func.call @noisy(%a) : (tensor<3xf32>) -> tensor<3xf32>
+    scf.yield %y : tensor<3xf32>
+  }
+  %s = tessera.reduce sum %r axes = [0] : tensor<3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @use_noisy_loop(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %g = tessera.grad @noisy_loop(%x) {argnums = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}
+
+// -----
+
+// A backward function whose signature does not fit (sema rejects this in .tsr programs).
+func.func private @bad(%x: tensor<3xf32>) -> tensor<3xf32> attributes {tessera.custom_vjp = @bad_bwd} {
+  return %x : tensor<3xf32>
+}
+func.func private @bad_bwd(%x: tensor<3xf32>, %ct: tensor<3xf32>) -> tensor<3xf32> {
+  return %ct : tensor<3xf32>
+}
+func.func private @bad_loss(%x: tensor<3xf32>) -> tensor<f32> {
+  // expected-error @+1 {{the backward function 'bad_bwd' of 'bad' does not have the signature (arguments, result, cotangent) -> (cotangents of the floating-point arguments)}}
+  %y = func.call @bad(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  %s = tessera.reduce sum %y axes = [0] : tensor<3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @use_bad(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %g = tessera.grad @bad_loss(%x) {argnums = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}

@@ -57,7 +57,114 @@ def rms_norm(x, w):
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
 
 
+class ClipGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, ct):
+        return ct.clamp(-0.5, 0.5)
+
+
+class Binarize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x > 0, 1.0, -1.0)
+
+    @staticmethod
+    def backward(ctx, ct):
+        (x,) = ctx.saved_tensors
+        return torch.where(x.abs() <= 1.0, ct, torch.zeros_like(ct))
+
+
+class Scaled(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a):
+        ctx.save_for_backward(x, a)
+        return x * a * 2
+
+    @staticmethod
+    def backward(ctx, ct):
+        x, a = ctx.saved_tensors
+        return ct * a, (ct * x).sum()
+
+
+def scaled_loss(x, a):
+    return (torch.sin(Scaled.apply(x, a)) * x).sum()
+
+
+def softplus_loop(x, w):
+    h = x
+    for _ in range(3):
+        h = torch.nn.functional.softplus(h * w * 20.0) - 1.0
+    return h.sum()
+
+
+SB = [1.5, 0.4, -0.2, 2.0]
+
+
+def chain(x, s):
+    h = lambda a, s: torch.sin(a) * s + a
+    g = lambda a, s: h(a * 2.0, s) * h(torch.tanh(a), s * s)
+    return (g(x, s) + h(g(s, x), x)).sum()
+
+
+def loops(x, w):
+    h = x
+    for i in range(3):
+        for j in range(2):
+            h = torch.tanh(h * w + 0.1 * j)
+        while (h * h).sum() > 0.5:
+            if h.sum() > 0.0:
+                h = h * 0.5
+            else:
+                h = h * torch.sigmoid(w)
+        h = h * 3.0 + w
+    return (h * w).sum()
+
+
+def long_loop(x, w):
+    h = x
+    for i in range(50):
+        h = torch.sin(h * w) + 0.01 * i
+    return h.sum()
+
+
+def long_while(x, w):
+    h = x
+    n = 0
+    while (h * h).sum() > 0.0001:
+        h = h * (0.9 + 0.05 * torch.sigmoid(w))
+        n += 1
+    assert n > 32, n  # the tape (16 slots first) grows twice
+    return (h * w).sum() * 1000.0
+
+
 SUITES = {
+    "custom_vjp": {
+        "clip": lambda: grads(lambda x: (torch.sin(ClipGrad.apply(x * 3.0)) * x).sum(), X4)[0],
+        "ste_x": lambda: grads(lambda x, w: (Binarize.apply(x * w) * x).sum(), X4, SB)[0],
+        "ste_w": lambda: grads(lambda x, w: (Binarize.apply(x * w) * x).sum(), X4, SB)[1],
+        "softplus_loop_x": lambda: grads(softplus_loop, A3, W3)[0],
+        "softplus_loop_w": lambda: grads(softplus_loop, A3, W3)[1],
+        "lse": lambda: grads(lambda x: torch.logsumexp(x, 0), X4)[0],
+        "scaled_x": lambda: grads(scaled_loss, A3, 0.5)[0],
+        "scaled_a": lambda: grads(scaled_loss, A3, 0.5)[1],
+    },
+    "nested": {
+        "chain_x": lambda: grads(chain, A3, W3)[0],
+        "chain_s": lambda: grads(chain, A3, W3)[1],
+        "loops_x": lambda: grads(loops, A3, W3)[0],
+        "loops_w": lambda: grads(loops, A3, W3)[1],
+        "long_x": lambda: grads(long_loop, A3, W3)[0],
+        "long_w": lambda: grads(long_loop, A3, W3)[1],
+        "long_ckpt_x": lambda: grads(long_loop, A3, W3)[0],
+        "long_ckpt_w": lambda: grads(long_loop, A3, W3)[1],
+        "long_while_x": lambda: grads(long_while, A3, W3)[0],
+        "long_while_w": lambda: grads(long_while, A3, W3)[1],
+    },
     "control_flow": {
         "branch_pos": lambda: grads(branch, X4)[0],
         "branch_neg": lambda: grads(branch, [v - 3.0 for v in X4])[0],
