@@ -1683,8 +1683,9 @@ struct CheckerImpl {
   // scalar, and each argument it is differentiated against must be floating point (E0601).
   // The result: one gradient typed like its argument (a tuple when argnums is a tuple), after
   // the value for value_and_grad. vjp, jvp and hessian_vector_product are not typed yet.
+  // `shown`: the transform's name in messages when it differs (hessian_vector_product's grad).
   Type transformed_call(const Type& transform, const CallExpr* call, const std::vector<Arg>& pos,
-                        const std::vector<Arg>& kwargs) {
+                        const std::vector<Arg>& kwargs, const std::string& shown = "") {
     if (transform->transform == "pullback") return pullback_call(transform, call, pos, kwargs);
     bool with_value = transform->transform == "value_and_grad";
     bool hvp = transform->transform == "hessian_vector_product";
@@ -1699,7 +1700,7 @@ struct CheckerImpl {
     if (!vt || !(*vt)->shape || !(*vt)->shape->empty() || !is_float((*vt)->dtype)) {
       diags.report(DiagKind::TypeMismatch, call->range,
                    fmt::format("{} needs a function that returns a floating-point scalar; '{}' returns {}",
-                               transform->transform, transform->of ? transform->of->transform + "(" + f.name + ")" : f.name,
+                               shown.empty() ? transform->transform : shown, transform->of ? transform->of->transform + "(" + f.name + ")" : f.name,
                                to_string(value)));
       return unknown_type();
     }
@@ -1747,9 +1748,12 @@ struct CheckerImpl {
   Type vjp_call(const CallExpr* call, const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
     if (pos.empty() || is_unknown(pos[0].type)) return unknown_type();
     const Type& ft = pos[0].type;
-    if (ft->kind != TypeKind::Function || !ft->user || !ft->ref) {
+    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
+                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
+    if (ft->kind != TypeKind::Function || !ft->ref || (!ft->user && !transformed)) {
       diags.report(DiagKind::TypeMismatch, pos[0].range,
-                   fmt::format("vjp needs a user function as its first argument; found {}", to_string(ft)));
+                   fmt::format("vjp needs a user function (or a gradient of one) as its first argument; found {}",
+                               to_string(ft)));
       return unknown_type();
     }
     if (!kwargs.empty()) {
@@ -1758,7 +1762,7 @@ struct CheckerImpl {
     }
     auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(ft->ref));
     std::vector<Arg> primals(pos.begin() + 1, pos.end());
-    Type value = user_call(f, call, primals, kwargs);
+    Type value = transformed ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
     if (is_unknown(value)) return unknown_type();
     auto vt = as_tensor(value);
     if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
@@ -1920,7 +1924,7 @@ struct CheckerImpl {
     const Arg& v = pos.back();
     auto grad = std::make_shared<TypeNode>(*transform);
     grad->transform = "grad";
-    Type g = transformed_call(grad, call, primals, kwargs);
+    Type g = transformed_call(grad, call, primals, kwargs, "hessian_vector_product");
     if (is_unknown(g) || is_unknown(v.type)) return unknown_type();
     auto gt = as_tensor(g), vt = as_tensor(v.type);
     if (!vt || !gt || (*vt)->dtype != (*gt)->dtype || to_string(tensor_type((*vt)->dtype, (*vt)->shape)) !=

@@ -2291,13 +2291,16 @@ class Lowerer {
     if (it == fn_->calls.end() || !t || t->kind != TypeKind::Tuple || t->elems.size() != 2)
       unsupported(c->range, "this call of vjp");
     std::vector<Local> bound;
-    auto [f, args] = bind_call(c, it->second, &bound, /*skip=*/1);
+    auto [inner, args] = bind_call(c, it->second, &bound, /*skip=*/1);
     for (const Local& v : bound)
       if (v.object == "params") unsupported(c->range, "vjp of a function with Params arguments");
-    if (args.size() != bound.size() || f.getFunctionType().getNumResults() != 1)
+    // vjp(grad(f), x): the pullback of the gradient function (a Hessian-vector product).
+    Type ft = type_of(positional(c).at(0));
+    mlir::func::FuncOp f = ft && ft->name == "transformed" ? materialize(ft, inner, args, c->range) : inner;
+    if (args.size() != f.getFunctionType().getNumInputs() || f.getFunctionType().getNumResults() != 1)
       unsupported(c->range, "vjp of a model or of a function that returns several values");
     auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
-    calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
+    calls_.push_back({current_func_.getOperation(), inner.getOperation(), it->second.callee->name, c->range});
     const Type& yt = t->elems[0];
     Local pullback{mlir::Value{}, t->elems[1]};
     pullback.object = "pullback";
@@ -2449,6 +2452,9 @@ class Lowerer {
   // function whose body is its `tessera.grad` (materialize), which the outer `tessera.grad`
   // differentiates; ir/autodiff expands the innermost gradients first (docs/autodiff.md).
   Local higher_order_call(const CallExpr* c, const Type& transform, const Type& t) {
+    for (Type in = transform->of; in; in = in->of)
+      if (in->transform == "hessian_vector_product")
+        unsupported(c->range, "a transform of hessian_vector_product (differentiate a function that calls it instead)");
     auto it = fn_->calls.find(c);
     if (it == fn_->calls.end() || !t) unsupported(c->range, "this call of a differentiated function");
     std::vector<Local> bound;

@@ -104,6 +104,13 @@ def hvp(f, args, argnum, v):
     return torch.autograd.functional.hvp(g, ts[argnum], torch.tensor(v))[1].numpy()
 
 
+def hvp_t(f, x, v):
+    """H v of f at x, differentiable (create_graph) with respect to x."""
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    (hv,) = torch.autograd.grad((g * v).sum(), x, create_graph=True)
+    return hv
+
+
 def vjp(f, args, ct, i):
     return torch.autograd.functional.vjp(f, tuple(torch.tensor(a) for a in args), torch.tensor(ct))[1][i].numpy()
 
@@ -153,6 +160,9 @@ SUITES["higher_order"] = {
                                                    (torch.tensor(U2), torch.tensor(UW)))[1].numpy(),
     "jvp_grad": lambda: hvp(cubic, [X4], 0, V4),
     "jvp_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 1) * 2.0,
+    "mixed": lambda: 2.0 * 1.3 * np.cos(0.7),
+    "vjp_grad": lambda: hvp(cubic, [X4], 0, V4),
+    "grad_hvp": lambda: grads(lambda x: (hvp_t(cubic, x, torch.tensor(V4)) * x).sum(), X4)[0],
 }
 
 
