@@ -135,6 +135,14 @@ def chain(x, w):
     return (torch.sigmoid(h @ w) * h).sum()
 
 
+def loop_vec(x, w):
+    h = x
+    for _ in range(3):
+        h = torch.tanh(h * w + 0.5)
+    return h
+
+
+V3 = [1.0, 2.0, -1.0]
 X2 = [[0.2, -0.4, 0.9], [1.1, 0.3, -0.7]]
 W33 = [[0.7, -1.3, 0.4], [0.5, 0.2, -0.6], [-0.3, 0.8, 1.2]]
 U2 = [[0.3, -0.2, 0.5], [0.1, 0.9, -0.4]]
@@ -162,6 +170,9 @@ SUITES["higher_order"] = {
     "jvp_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 1) * 2.0,
     "mixed": lambda: 2.0 * 1.3 * np.cos(0.7),
     "vjp_grad": lambda: hvp(cubic, [X4], 0, V4),
+    "jvp_loop": lambda: torch.autograd.functional.jvp(loop_vec, (torch.tensor(A3), torch.tensor(W3)),
+                                                      (torch.tensor(V3), torch.tensor(V3)))[1].numpy(),
+    "vjp_loop_w": lambda: vjp(loop_vec, [A3, W3], V3, 1),
     "grad_hvp": lambda: grads(lambda x: (hvp_t(cubic, x, torch.tensor(V4)) * x).sum(), X4)[0],
 }
 
