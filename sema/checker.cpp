@@ -1914,7 +1914,7 @@ struct CheckerImpl {
                    "hessian_vector_product differentiates with respect to one argument: argnums must be an integer");
       return unknown_type();
     }
-    if (pos.empty() || !kwargs.empty()) {
+    if (pos.size() <= f.params.size() || !kwargs.empty()) {
       diags.report(DiagKind::TypeMismatch, call->range,
                    fmt::format("hessian_vector_product(f)(args..., v) takes the arguments of '{}' then v, all positional",
                                f.name));
