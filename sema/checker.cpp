@@ -1846,6 +1846,8 @@ struct CheckerImpl {
       if (callee->user)
         return user_call(*const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(callee->ref)), call, pos, kwargs);
       auto* op = static_cast<const BuiltinOp*>(callee->ref);
+      if (op->name == "vjp") return vjp_call(call, pos, kwargs);
+      if (op->name == "jvp") return jvp_call(call, pos, kwargs);
       Call info{op->name, call->range, nullptr, pos, kwargs};
       info.expr = call;
       c.add_effect(op->effects, call->range);
@@ -1873,18 +1875,25 @@ struct CheckerImpl {
   // scalar, and each argument it is differentiated against must be floating point (E0601).
   // The result: one gradient typed like its argument (a tuple when argnums is a tuple), after
   // the value for value_and_grad. vjp, jvp and hessian_vector_product are not typed yet.
+  // `shown`: the transform's name in messages when it differs (hessian_vector_product's grad).
   Type transformed_call(const Type& transform, const CallExpr* call, const std::vector<Arg>& pos,
-                        const std::vector<Arg>& kwargs) {
+                        const std::vector<Arg>& kwargs, const std::string& shown = "") {
+    if (transform->transform == "pullback") return pullback_call(transform, call, pos, kwargs);
     bool with_value = transform->transform == "value_and_grad";
-    if ((transform->transform != "grad" && !with_value) || !transform->ref) return unknown_type();
+    bool hvp = transform->transform == "hessian_vector_product";
+    if ((transform->transform != "grad" && !with_value && !hvp) || !transform->ref) return unknown_type();
+    if (transform->of && transform->of->transform == "hessian_vector_product") return unknown_type();
     auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(transform->ref));
-    Type value = user_call(f, call, pos, kwargs);
+    if (hvp) return hvp_call(transform, f, call, pos, kwargs);
+    // The value: a call of f, or of the inner transform (higher order).
+    Type value = transform->of ? transformed_call(transform->of, call, pos, kwargs) : user_call(f, call, pos, kwargs);
     if (is_unknown(value)) return unknown_type();
     auto vt = as_tensor(value);
     if (!vt || !(*vt)->shape || !(*vt)->shape->empty() || !is_float((*vt)->dtype)) {
       diags.report(DiagKind::TypeMismatch, call->range,
                    fmt::format("{} needs a function that returns a floating-point scalar; '{}' returns {}",
-                               transform->transform, f.name, to_string(value)));
+                               shown.empty() ? transform->transform : shown, transform->of ? transform->of->transform + "(" + f.name + ")" : f.name,
+                               to_string(value)));
       return unknown_type();
     }
     std::vector<Type> grads;
@@ -1922,6 +1931,203 @@ struct CheckerImpl {
     Type g = transform->argnums_tuple ? tuple_type(grads) : grads[0];
     if (!with_value) return g;
     return tuple_type({value, g});
+  }
+
+  // `y, pullback = vjp(f, primals...)` (JAX's jax.vjp): y = f(primals...), a floating-point
+  // tensor of any shape; `pullback(ct)`, ct typed like y, gives one cotangent per primal (a
+  // tuple when there are several). Every primal must be floating point (E0601). The pullback
+  // is a Function "transformed" with transform "pullback", ref f, elems {ct type, result type}.
+  Type vjp_call(const CallExpr* call, const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
+    if (pos.empty() || is_unknown(pos[0].type)) return unknown_type();
+    const Type& ft = pos[0].type;
+    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
+                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
+    if (ft->kind != TypeKind::Function || !ft->ref || (!ft->user && !transformed)) {
+      diags.report(DiagKind::TypeMismatch, pos[0].range,
+                   fmt::format("vjp needs a user function (or a gradient of one) as its first argument; found {}",
+                               to_string(ft)));
+      return unknown_type();
+    }
+    if (!kwargs.empty()) {
+      diags.report(DiagKind::TypeMismatch, call->range, "vjp(f, primals...) takes positional primals only");
+      return unknown_type();
+    }
+    auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(ft->ref));
+    std::vector<Arg> primals(pos.begin() + 1, pos.end());
+    Type value = transformed ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
+    if (is_unknown(value)) return unknown_type();
+    auto vt = as_tensor(value);
+    if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
+      diags.report(DiagKind::TypeMismatch, call->range,
+                   fmt::format("vjp needs a function that returns a floating-point tensor; '{}' returns {}", f.name,
+                               to_string(value)));
+      return unknown_type();
+    }
+    std::vector<Type> cts;
+    bool ok = true;
+    for (size_t i = 0; i < primals.size() && i < f.params.size(); ++i) {
+      const Arg& a = primals[i];
+      const auto& p = f.params[i];
+      if (is_unknown(a.type)) return unknown_type();
+      auto t = as_tensor(a.type);
+      if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
+        diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
+            .related(p.range, "parameter declared here")
+            .help("vjp differentiates with respect to every primal: pass only floating-point tensors");
+        ok = false;
+        continue;
+      }
+      cts.push_back(a.type->weak && !is_unknown(p.type) ? p.type : a.type);
+    }
+    if (!ok || cts.empty()) return unknown_type();
+    auto pb = std::make_shared<TypeNode>();
+    pb->kind = TypeKind::Function;
+    pb->name = "transformed";
+    pb->transform = "pullback";
+    pb->ref = &f;
+    for (size_t i = 0; i < cts.size(); ++i) pb->argnums.push_back(static_cast<int64_t>(i));
+    pb->argnums_tuple = cts.size() > 1;
+    pb->elems = {value, cts.size() > 1 ? tuple_type(cts) : cts[0]};
+    return tuple_type({value, Type(pb)});
+  }
+
+  // The elements of a tuple argument (`(x, y)` of jvp) as arguments; a single value is a
+  // tuple of one.
+  static std::vector<Arg> tuple_args(const Arg& a) {
+    if (!a.type || a.type->kind != TypeKind::Tuple) return {a};
+    std::vector<Arg> out;
+    const auto* te = dyn_cast_or_null<TupleExpr>(a.expr);
+    for (size_t i = 0; i < a.type->elems.size(); ++i) {
+      bool lit = te && i < te->elements.size();
+      out.push_back({lit ? te->elements[i] : a.expr, a.type->elems[i], "", lit ? te->elements[i]->range : a.range});
+    }
+    return out;
+  }
+
+  static bool same_tensor_type(const Type& a, const Type& b) {
+    auto x = as_tensor(a), y = as_tensor(b);
+    return x && y && (*x)->dtype == (*y)->dtype &&
+           to_string(tensor_type((*x)->dtype, (*x)->shape)) == to_string(tensor_type((*y)->dtype, (*y)->shape));
+  }
+
+  // `y, t = jvp(f, (primals...), (tangents...))` (JAX's jax.jvp): y = f(primals...), a
+  // floating-point tensor; t = J v, typed like y. Each primal must be floating point (E0601),
+  // each tangent typed like its primal (E0201). f may be a user function or a transformed one
+  // (`jvp(grad(f), ...)`: a Hessian-vector product, forward over reverse).
+  Type jvp_call(const CallExpr* call, const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
+    if (pos.size() != 3 || !kwargs.empty()) {
+      diags.report(DiagKind::WrongArgumentCount, call->range, "jvp", plural(3, "argument"), pos.size(),
+                   pos.size() == 1 ? "was" : "were");
+      return unknown_type();
+    }
+    for (const Arg& a : pos)
+      if (is_unknown(a.type)) return unknown_type();
+    const Type& ft = pos[0].type;
+    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
+                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
+    if (ft->kind != TypeKind::Function || !ft->ref || (!ft->user && !transformed)) {
+      diags.report(DiagKind::TypeMismatch, pos[0].range,
+                   fmt::format("jvp needs a user function (or a gradient of one) as its first argument; found {}",
+                               to_string(ft)));
+      return unknown_type();
+    }
+    auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(ft->ref));
+    std::vector<Arg> primals = tuple_args(pos[1]), tangents = tuple_args(pos[2]);
+    if (primals.size() != tangents.size()) {
+      diags.report(DiagKind::TypeMismatch, pos[2].range,
+                   fmt::format("jvp needs one tangent per primal: {} primals, {} tangents", primals.size(),
+                               tangents.size()));
+      return unknown_type();
+    }
+    Type value = transformed ? transformed_call(ft, call, primals, {}) : user_call(f, call, primals, {});
+    if (is_unknown(value)) return unknown_type();
+    auto vt = as_tensor(value);
+    if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
+      diags.report(DiagKind::TypeMismatch, call->range,
+                   fmt::format("jvp needs a function that returns a floating-point tensor; '{}' returns {}", f.name,
+                               to_string(value)));
+      return unknown_type();
+    }
+    bool ok = true;
+    for (size_t i = 0; i < primals.size() && i < f.params.size(); ++i) {
+      const Arg& a = primals[i];
+      const auto& p = f.params[i];
+      auto t = as_tensor(a.type);
+      if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
+        diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
+            .related(p.range, "parameter declared here")
+            .help("jvp differentiates with respect to every primal: pass only floating-point tensors");
+        ok = false;
+        continue;
+      }
+      Type want = a.type->weak && !is_unknown(p.type) ? p.type : a.type;
+      if (!same_tensor_type(tangents[i].type, want) && !(tangents[i].type->weak && same_tensor_type(want, scalar_tensor((*t)->dtype)))) {
+        diags.report(DiagKind::TypeMismatch, tangents[i].range,
+                     fmt::format("tangent {} of jvp must be typed like its primal '{}' ({}); found {}", i, p.name,
+                                 to_string(want), to_string(tangents[i].type)));
+        ok = false;
+      }
+    }
+    if (!ok) return unknown_type();
+    return tuple_type({value, value});
+  }
+
+  // `pullback(ct)` of a vjp: ct must be typed like the function's result (E0201).
+  Type pullback_call(const Type& pb, const CallExpr* call, const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
+    if (pb->elems.size() != 2) return unknown_type();
+    if (pos.size() != 1 || !kwargs.empty()) {
+      diags.report(DiagKind::WrongArgumentCount, call->range, "pullback", plural(1, "argument"), pos.size(),
+                   pos.size() == 1 ? "was" : "were");
+      return unknown_type();
+    }
+    if (is_unknown(pos[0].type)) return unknown_type();
+    auto want = as_tensor(pb->elems[0]), got = as_tensor(pos[0].type);
+    bool same = got && (*got)->dtype == (*want)->dtype &&
+                to_string(tensor_type((*got)->dtype, (*got)->shape)) == to_string(tensor_type((*want)->dtype, (*want)->shape));
+    if (!same && got && pos[0].type->weak && (*got)->shape && (*got)->shape->empty() && (*want)->shape &&
+        (*want)->shape->empty())
+      same = true;  // a number literal for a scalar result
+    if (!same) {
+      diags.report(DiagKind::TypeMismatch, pos[0].range,
+                   fmt::format("the cotangent passed to a vjp pullback must be typed like the function's result ({}); "
+                               "found {}",
+                               to_string(pb->elems[0]), to_string(pos[0].type)));
+      return unknown_type();
+    }
+    return pb->elems[1];
+  }
+
+  // `hessian_vector_product(f, argnums=n)(args..., v)`: H v for the Hessian of the scalar f
+  // with respect to argument n, typed like that argument; v must have its type.
+  Type hvp_call(const Type& transform, FunctionInfo& f, const CallExpr* call, const std::vector<Arg>& pos,
+                const std::vector<Arg>& kwargs) {
+    if (transform->argnums_tuple || transform->argnums.size() != 1) {
+      diags.report(DiagKind::TypeMismatch, call->range,
+                   "hessian_vector_product differentiates with respect to one argument: argnums must be an integer");
+      return unknown_type();
+    }
+    if (pos.size() <= f.params.size() || !kwargs.empty()) {
+      diags.report(DiagKind::TypeMismatch, call->range,
+                   fmt::format("hessian_vector_product(f)(args..., v) takes the arguments of '{}' then v, all positional",
+                               f.name));
+      return unknown_type();
+    }
+    std::vector<Arg> primals(pos.begin(), pos.end() - 1);
+    const Arg& v = pos.back();
+    auto grad = std::make_shared<TypeNode>(*transform);
+    grad->transform = "grad";
+    Type g = transformed_call(grad, call, primals, kwargs, "hessian_vector_product");
+    if (is_unknown(g) || is_unknown(v.type)) return unknown_type();
+    auto gt = as_tensor(g), vt = as_tensor(v.type);
+    if (!vt || !gt || (*vt)->dtype != (*gt)->dtype || to_string(tensor_type((*vt)->dtype, (*vt)->shape)) !=
+                                                  to_string(tensor_type((*gt)->dtype, (*gt)->shape))) {
+      diags.report(DiagKind::TypeMismatch, v.range,
+                   fmt::format("the vector of hessian_vector_product must be typed like argument {} of '{}' ({}); "
+                               "found {}",
+                               transform->argnums[0], f.name, to_string(g), to_string(v.type)));
+      return unknown_type();
+    }
+    return g;
   }
 
   static bool call_has_keepdim(const CallExpr* call) {

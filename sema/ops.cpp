@@ -1300,6 +1300,11 @@ struct OpTable {
         t->transform = c.name;
         const Arg* f = c.arg(0, "f");
         if (f && f->type && f->type->kind == TypeKind::Function && f->type->user) t->ref = f->type->ref;
+        // Higher order: a transform of a transformed user function.
+        if (f && f->type && f->type->kind == TypeKind::Function && f->type->name == "transformed" && f->type->ref) {
+          t->ref = f->type->ref;
+          t->of = f->type;
+        }
         const Arg* an = c.arg(1, "argnums");
         if (!an) {
           t->argnums = {0};

@@ -96,6 +96,9 @@ struct TypeNode {
   std::string transform;
   std::vector<int64_t> argnums;
   bool argnums_tuple = false;
+  // A transform of a transformed function (`grad(grad(f))`): the inner transform; `ref` is
+  // then the innermost user function.
+  Type of;
 };
 
 Type unknown_type();

@@ -336,6 +336,8 @@ class Sweep {
           add(o.getSource(), b_.create<tensor::CastOp>(loc, o.getSource().getType(), ct));
           return success();
         })
+        .Case<tensor::InsertSliceOp, tensor::ExtractSliceOp, tensor::EmptyOp>(
+            [&](Operation* o) { return adjointSliceOp(o, ct); })
         .Case<scf::IfOp>([&](scf::IfOp o) { return adjointIf(o, cts); })
         .Case<scf::ForOp>([&](scf::ForOp o) {
           if (auto every = checkpointOf(o)) return adjointForCheckpointed(o, cts, *every);
@@ -349,6 +351,27 @@ class Sweep {
         .Default([&](Operation*) {
           return unsupported(op, Twine("the gradient of '") + op->getName().getStringRef() + "'");
         });
+  }
+
+  // tensor.insert_slice (the slice rule's cotangent placed in zeros; gradient code, so second
+  // order meets it): the source gets that slice of the cotangent, the destination the
+  // cotangent with the slice zeroed. extract_slice: the cotangent placed in zeros.
+  LogicalResult adjointSliceOp(Operation* op, Value ct) {
+    Location loc = op->getLoc();
+    if (auto o = dyn_cast<tensor::InsertSliceOp>(op)) {
+      add(o.getSource(), b_.create<tensor::ExtractSliceOp>(loc, o.getSourceType(), ct, o.getMixedOffsets(),
+                                                           o.getMixedSizes(), o.getMixedStrides()));
+      Value z = zerosLike(b_, loc, o.getSource());
+      add(o.getDest(), b_.create<tensor::InsertSliceOp>(loc, z, ct, o.getMixedOffsets(), o.getMixedSizes(),
+                                                        o.getMixedStrides()));
+      return success();
+    }
+    if (auto o = dyn_cast<tensor::ExtractSliceOp>(op)) {
+      Value z = zerosLike(b_, loc, o.getSource());
+      add(o.getSource(), b_.create<tensor::InsertSliceOp>(loc, ct, z, o.getMixedOffsets(), o.getMixedSizes(),
+                                                          o.getMixedStrides()));
+    }
+    return success();  // tensor.empty: no operands to differentiate
   }
 
   // The adjoints of control flow recompute the bodies (the region's intermediate values are not
@@ -979,27 +1002,65 @@ Value one(OpBuilder& b, Location loc, Type t) {
   return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, 1.0));
 }
 
-// Builds `<callee>__grad_<argnums>`: (args) -> (value, cotangents of the argnums).
 FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, func::FuncOp callee,
-                                      ArrayRef<int64_t> argnums, Location where) {
+                                      ArrayRef<int64_t> argnums, Location where, bool seeded = false);
+
+// Replaces a `tessera.grad` with a call of its gradient function (built on first use).
+LogicalResult expandGrad(GradOp op, ModuleOp module, SymbolTable& symbols) {
+  auto callee = symbols.lookup<func::FuncOp>(op.getCallee());
+  if (!callee) return op.emitOpError() << "callee " << op.getCalleeAttr() << " is not a function of the module";
+  FailureOr<func::FuncOp> g = buildGradient(module, symbols, callee, op.getArgnums(), op.getLoc(), op.getSeeded());
+  if (failed(g)) return failure();
+  OpBuilder b(op);
+  auto call = b.create<func::CallOp>(op.getLoc(), *g, op.getArgs());
+  size_t skip = op.getValue() ? 0 : 1;
+  for (auto [r, v] : llvm::zip(op.getResults(), call.getResults().drop_front(skip))) r.replaceAllUsesWith(v);
+  op.erase();
+  return success();
+}
+
+// Higher order: the gradients that `f` computes itself (a `tessera.grad` in its body, or in a
+// function it calls) become calls of their gradient functions, which are inlined, until only
+// plain ops are left; the sweep then differentiates the gradient code like any other code.
+LogicalResult inlineCallsAndGradients(func::FuncOp f, ModuleOp module, SymbolTable& symbols) {
+  for (int depth = 0;; ++depth) {
+    if (failed(inlineCalls(f, symbols))) return failure();
+    SmallVector<GradOp> inner;
+    f.walk([&](GradOp g) { inner.push_back(g); });
+    if (inner.empty()) return success();
+    if (depth > 16)
+      return inner.front().emitError() << "not yet supported: gradients of recursively differentiated functions";
+    for (GradOp g : inner)
+      if (failed(expandGrad(g, module, symbols))) return failure();
+  }
+}
+
+// Builds `<callee>__grad_<argnums>`: (args) -> (value, cotangents of the argnums), the
+// returned scalar seeded with 1; or, `seeded`, `<callee>__vjp_<argnums>`: (args, seed) ->
+// (value, cotangents), the returned float value (any shape) seeded with the last argument.
+FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, func::FuncOp callee,
+                                      ArrayRef<int64_t> argnums, Location where, bool seeded) {
   SymbolScope scope(module);
-  std::string name = (callee.getSymName() + "__grad").str();
+  std::string name = (callee.getSymName() + (seeded ? "__vjp" : "__grad")).str();
   for (int64_t n : argnums) name += "_" + std::to_string(n);
   if (auto existing = symbols.lookup<func::FuncOp>(name)) return existing;
   FunctionType ft = callee.getFunctionType();
   SmallVector<Type> results{ft.getResult(0)};
   for (int64_t n : argnums) results.push_back(ft.getInput(static_cast<unsigned>(n)));
+  SmallVector<Type> inputs(ft.getInputs());
+  if (seeded) inputs.push_back(ft.getResult(0));
   OpBuilder mb(module.getContext());
   mb.setInsertionPointAfter(callee);
   auto g = cast<func::FuncOp>(mb.clone(*callee));
   g.setSymName(name);
   g.setPrivate();
-  g.setFunctionType(FunctionType::get(module.getContext(), ft.getInputs(), results));
+  g.setFunctionType(FunctionType::get(module.getContext(), inputs, results));
   symbols.insert(g);
   g->removeAttr(kCustomVjpAttr);
   if (callee->hasAttr(kCustomVjpAttr)) customVjpBody(g, callee);
   stampCheckpoints(g, g);
-  if (failed(inlineCalls(g, symbols))) return failure();
+  if (seeded && !g.getBody().empty()) g.getBody().front().addArgument(ft.getResult(0), callee.getLoc());
+  if (failed(inlineCallsAndGradients(g, module, symbols))) return failure();
   if (!g.getBody().hasOneBlock())
     return (emitError(where) << "not yet supported: the gradient of a function with several blocks"), failure();
   Block& block = g.getBody().front();
@@ -1007,7 +1068,7 @@ FailureOr<func::FuncOp> buildGradient(ModuleOp module, SymbolTable& symbols, fun
   OpBuilder b(ret);
   Sweep sweep(b);
   Value out = ret.getOperand(0);
-  sweep.add(out, one(b, ret.getLoc(), out.getType()));
+  sweep.add(out, seeded ? block.getArguments().back() : one(b, ret.getLoc(), out.getType()));
   if (failed(sweep.run(block))) return failure();
   // The sweep may have rebuilt the op that defines the returned value (loops): read it again.
   SmallVector<Value> values{ret.getOperand(0)};
@@ -1036,20 +1097,8 @@ struct ReverseAD : PassWrapper<ReverseAD, OperationPass<ModuleOp>> {
     SymbolTable symbols(module);
     SmallVector<GradOp> grads;
     module.walk([&](GradOp g) { grads.push_back(g); });
-    for (GradOp op : grads) {
-      auto callee = symbols.lookup<func::FuncOp>(op.getCallee());
-      if (!callee) {
-        op.emitOpError() << "callee " << op.getCalleeAttr() << " is not a function of the module";
-        return signalPassFailure();
-      }
-      FailureOr<func::FuncOp> g = buildGradient(module, symbols, callee, op.getArgnums(), op.getLoc());
-      if (failed(g)) return signalPassFailure();
-      OpBuilder b(op);
-      auto call = b.create<func::CallOp>(op.getLoc(), *g, op.getArgs());
-      size_t skip = op.getValue() ? 0 : 1;
-      for (auto [r, v] : llvm::zip(op.getResults(), call.getResults().drop_front(skip))) r.replaceAllUsesWith(v);
-      op.erase();
-    }
+    for (GradOp op : grads)
+      if (failed(expandGrad(op, module, symbols))) return signalPassFailure();
   }
 };
 

@@ -1170,13 +1170,18 @@ def Tessera_GradOp : Tessera_Op<"grad", [DeclareOpInterfaceMethods<SymbolUserOpI
     `--tessera-reverse-ad` pass (ir/autodiff) replaces the op with a call of
     a generated gradient function.
 
+    With `seeded` (`vjp`, and the transforms built on it), the last argument
+    is the cotangent of the callee's result (not passed to the callee): the
+    callee may return any floating-point value, typed like that argument, and
+    the gradients are the vector-Jacobian products with it.
+
     Example:
     ```mlir
     %v, %g0, %g1 = tessera.grad @f(%a, %b, %c) {argnums = array<i64: 0, 1>, value} : (tensor<4xf32>, tensor<4xf32>, tensor<4xi64>) -> (tensor<f32>, tensor<4xf32>, tensor<4xf32>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<AnyType>:$args, DenseI64ArrayAttr:$argnums,
-                       UnitAttr:$value);
+                       UnitAttr:$value, UnitAttr:$seeded);
   let results = (outs Variadic<AnyType>:$results);
   let assemblyFormat = [{
     $callee `(` $args `)` attr-dict `:` functional-type($args, $results)

@@ -2410,19 +2410,23 @@ class Lowerer {
   // `tessera.grad(f, argnums=...)` as a value: nothing to compute until it is called.
   Local transform_value(const CallExpr* c, const Type& t) {
     std::string name = builtin_name(c->callee);
-    if ((name == "grad" || name == "value_and_grad") && t && t->kind == TypeKind::Function && t->ref)
-      return {mlir::Value{}, t};
-    if (name == "grad" || name == "value_and_grad")
+    if (name == "vjp") return vjp_value(c, t);
+    if (name == "jvp") return jvp_value(c, t);
+    bool built = name == "grad" || name == "value_and_grad" || name == "hessian_vector_product";
+    if (built && t && t->kind == TypeKind::Function && t->ref) return {mlir::Value{}, t};
+    if (built)
       unsupported(c->range, fmt::format("automatic differentiation of anything but a user function ({})", name));
-    unsupported(c->range, fmt::format("automatic differentiation with {} (grad and value_and_grad are built)", name));
+    unsupported(c->range, fmt::format("automatic differentiation with {} (grad, value_and_grad, hessian_vector_product and higher order are built)", name));
   }
 
   // A call of `grad(f, argnums)` or `value_and_grad(f, argnums)`: f is specialized as for a
   // call, and one `tessera.grad` op gives the value and the gradients (ir/autodiff expands it).
   Local transformed_call(const CallExpr* c, const Type& transform, const Type& t) {
     const std::string& kind = transform->transform;
+    if (kind == "pullback") return pullback_call(c, t);
+    if (transform->of || kind == "hessian_vector_product") return higher_order_call(c, transform, t);
     if (kind != "grad" && kind != "value_and_grad")
-      unsupported(c->range, fmt::format("automatic differentiation with {} (grad and value_and_grad are built)", kind));
+      unsupported(c->range, fmt::format("automatic differentiation with {} (grad, value_and_grad, hessian_vector_product and higher order are built)", kind));
     auto it = fn_->calls.find(c);
     if (it == fn_->calls.end() || !t || (kind == "value_and_grad" && t->elems.size() != 2))
       unsupported(c->range, "this call of a differentiated function");
@@ -2482,10 +2486,323 @@ class Lowerer {
     return out;
   }
 
+  // `y, pullback = vjp(f, primals...)`: y is a call of f; the pullback (object "pullback")
+  // keeps f's symbol and the primal values, and each call of it is one seeded `tessera.grad`.
+  Local vjp_value(const CallExpr* c, const Type& t) {
+    auto it = fn_->calls.find(c);
+    if (it == fn_->calls.end() || !t || t->kind != TypeKind::Tuple || t->elems.size() != 2)
+      unsupported(c->range, "this call of vjp");
+    std::vector<Local> bound;
+    auto [inner, args] = bind_call(c, it->second, &bound, /*skip=*/1);
+    for (const Local& v : bound)
+      if (v.object == "params") unsupported(c->range, "vjp of a function with Params arguments");
+    // vjp(grad(f), x): the pullback of the gradient function (a Hessian-vector product).
+    Type ft = type_of(positional(c).at(0));
+    mlir::func::FuncOp f = ft && ft->name == "transformed" ? materialize(ft, inner, args, c->range) : inner;
+    if (args.size() != f.getFunctionType().getNumInputs() || f.getFunctionType().getNumResults() != 1)
+      unsupported(c->range, "vjp of a model or of a function that returns several values");
+    auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
+    calls_.push_back({current_func_.getOperation(), inner.getOperation(), it->second.callee->name, c->range});
+    const Type& yt = t->elems[0];
+    Local pullback{mlir::Value{}, t->elems[1]};
+    pullback.object = "pullback";
+    pullback.names = {f.getSymName().str()};
+    for (mlir::Value a : args) pullback.elems.push_back({a, nullptr});
+    Local out;
+    out.type = t;
+    out.elems.push_back({convert({call.getResult(0), yt}, to_mlir(yt, c->range), c->range), yt});
+    out.elems.push_back(pullback);
+    return out;
+  }
+
+  // `y, t = jvp(f, (primals...), (tangents...))`, forward mode by the transpose of the
+  // pullback: u -> vjp(f)(x)(u) is linear, so the gradient over u of
+  // h(x, u, v) = sum_i sum(vjp_i(x; u) * v_i) is J v at any u (u = y here). Costs a reverse
+  // pass over the gradient code: about 3-4x f's forward work (docs/autodiff.md).
+  Local jvp_value(const CallExpr* c, const Type& t) {
+    auto it = fn_->calls.find(c);
+    std::vector<const Expr*> pos = positional(c);
+    if (it == fn_->calls.end() || !t || t->kind != TypeKind::Tuple || t->elems.size() != 2 || pos.size() != 3)
+      unsupported(c->range, "this call of jvp");
+    auto elements = [&](const Expr* e) -> std::vector<const Expr*> {
+      if (const auto* te = dyn_cast<TupleExpr>(e)) return {te->elements.begin(), te->elements.end()};
+      Type et = type_of(e);
+      if (et && et->kind == TypeKind::Tuple) unsupported(e->range, "jvp with primals or tangents not written as a tuple");
+      return {e};
+    };
+    std::vector<const Expr*> primals = elements(pos[1]), tangents = elements(pos[2]);
+    std::vector<Local> bound;
+    auto [f, args] = bind_call(c, it->second, &bound, 0, &primals);
+    for (const Local& v : bound)
+      if (v.object == "params") unsupported(c->range, "jvp of a function with Params arguments");
+    if (args.size() != primals.size() || tangents.size() != primals.size())
+      unsupported(c->range, "jvp of a model, or with primals that do not match the function's arguments");
+    Type ft = type_of(pos[0]);
+    mlir::func::FuncOp g = ft && ft->name == "transformed" ? materialize(ft, f, args, c->range) : f;
+    if (g.getFunctionType().getNumResults() != 1) unsupported(c->range, "jvp of a function that returns several values");
+    mlir::Location l = loc(c->range);
+    mlir::Value y = b_.create<mlir::func::CallOp>(l, g, args).getResult(0);
+    calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
+    mlir::func::FuncOp h = jvp_dot(g, args.size(), c->range);
+    std::vector<mlir::Value> hargs(args.begin(), args.end());
+    hargs.push_back(y);
+    for (size_t i = 0; i < tangents.size(); ++i)
+      hargs.push_back(convert(expr(tangents[i]), args[i].getType(), tangents[i]->range));
+    mlir::Value tv = grad_op(h, hargs, {static_cast<int64_t>(args.size())}, false, c->range).at(0);
+    Local out;
+    out.type = t;
+    const Type& yt = t->elems[0];
+    out.elems.push_back({convert({y, yt}, to_mlir(yt, c->range), c->range), yt});
+    out.elems.push_back({convert({tv, t->elems[1]}, to_mlir(t->elems[1], c->range), c->range), t->elems[1]});
+    return out;
+  }
+
+  // h(x..., u, v...) = sum_i sum(vjp(g)(x...)(u)_i * v_i), a scalar linear in u.
+  mlir::func::FuncOp jvp_dot(mlir::func::FuncOp g, size_t n, const SourceRange& r) {
+    std::string name = g.getSymName().str() + "__jvp_dot";
+    if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
+    auto gt = g.getFunctionType();
+    mlir::Type elt;
+    for (mlir::Type in : gt.getInputs()) {
+      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(in);
+      if (!rt || !mlir::isa<mlir::FloatType>(rt.getElementType()))
+        unsupported(r, "jvp with respect to an argument that is not a floating-point tensor");
+      if (elt && elt != rt.getElementType()) unsupported(r, "jvp with primals of different dtypes");
+      elt = rt.getElementType();
+    }
+    std::vector<mlir::Type> inputs(gt.getInputs().begin(), gt.getInputs().end());
+    inputs.push_back(gt.getResult(0));
+    inputs.insert(inputs.end(), gt.getInputs().begin(), gt.getInputs().end());
+    auto scalar = mlir::RankedTensorType::get({}, elt);
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(module_.getBody());
+    mlir::Location l = loc(r);
+    auto func = b_.create<mlir::func::FuncOp>(l, name, b_.getFunctionType(inputs, {scalar}));
+    func.setPrivate();
+    mlir::Block* entry = func.addEntryBlock();
+    b_.setInsertionPointToStart(entry);
+    std::vector<mlir::Value> vargs;
+    std::vector<int64_t> argnums;
+    for (size_t i = 0; i <= n; ++i) {
+      if (i < n) argnums.push_back(static_cast<int64_t>(i));
+      vargs.push_back(entry->getArgument(static_cast<unsigned>(i)));
+    }
+    mlir::OperationState st(l, "tessera.grad");
+    st.addOperands(vargs);
+    st.addTypes(gt.getInputs());
+    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(g.getSymNameAttr()));
+    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
+    st.addAttribute("seeded", b_.getUnitAttr());
+    mlir::Operation* cts = b_.create(st);
+    mlir::Value total;
+    for (size_t i = 0; i < n; ++i) {
+      mlir::Value v = entry->getArgument(static_cast<unsigned>(n + 1 + i));
+      auto rt = mlir::cast<mlir::RankedTensorType>(v.getType());
+      mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, cts->getResult(i), v);
+      if (rt.getRank() > 0) {
+        llvm::SmallVector<int64_t> axes;
+        for (int64_t a = 0; a < rt.getRank(); ++a) axes.push_back(a);
+        p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
+      }
+      total = total ? b_.create<mlir::tessera::AddOp>(l, scalar, total, p).getResult() : p;
+    }
+    b_.create<mlir::func::ReturnOp>(l, total);
+    return func;
+  }
+
+  // `pullback(ct)`: `tessera.grad @f(primals..., ct) {argnums = all, seeded}`.
+  Local pullback_call(const CallExpr* c, const Type& t) {
+    Local pb = expr(c->callee);
+    std::vector<const Expr*> pos = positional(c);
+    if (pb.object != "pullback" || pb.names.size() != 1 || pos.size() != 1 || !t)
+      unsupported(c->range, "this call of a vjp pullback");
+    auto f = module_.lookupSymbol<mlir::func::FuncOp>(pb.names[0]);
+    if (!f) unsupported(c->range, "this call of a vjp pullback");
+    std::vector<mlir::Value> args;
+    std::vector<int64_t> argnums;
+    for (const Local& p : pb.elems) {
+      argnums.push_back(static_cast<int64_t>(args.size()));
+      args.push_back(p.value);
+    }
+    args.push_back(convert(expr(pos[0]), f.getFunctionType().getResult(0), pos[0]->range));
+    std::vector<mlir::Type> results;
+    for (int64_t n : argnums) results.push_back(args[static_cast<size_t>(n)].getType());
+    mlir::OperationState st(loc(c->range), "tessera.grad");
+    st.addOperands(args);
+    st.addTypes(results);
+    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(f.getSymNameAttr()));
+    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
+    st.addAttribute("seeded", b_.getUnitAttr());
+    mlir::Operation* g = b_.create(st);
+    size_t next = 0;
+    std::function<Local(const Type&)> rebuild = [&](const Type& rt) -> Local {
+      if (rt && rt->kind == TypeKind::Tuple) {
+        Local out;
+        out.type = rt;
+        for (const Type& e : rt->elems) out.elems.push_back(rebuild(e));
+        return out;
+      }
+      if (next >= g->getNumResults()) unsupported(c->range, "this call of a vjp pullback");
+      mlir::Value r = g->getResult(next++);
+      return {convert({r, rt}, to_mlir(rt, c->range), c->range), rt};
+    };
+    return rebuild(t);
+  }
+
+  // A call of a transform of a transformed function (`grad(grad(f))(x)`) or of
+  // `hessian_vector_product(f, argnums=n)(args..., v)`: each inner transform becomes a private
+  // function whose body is its `tessera.grad` (materialize), which the outer `tessera.grad`
+  // differentiates; ir/autodiff expands the innermost gradients first (docs/autodiff.md).
+  Local higher_order_call(const CallExpr* c, const Type& transform, const Type& t) {
+    for (Type in = transform->of; in; in = in->of)
+      if (in->transform == "hessian_vector_product")
+        unsupported(c->range, "a transform of hessian_vector_product (differentiate a function that calls it instead)");
+    auto it = fn_->calls.find(c);
+    if (it == fn_->calls.end() || !t) unsupported(c->range, "this call of a differentiated function");
+    std::vector<Local> bound;
+    auto [f, args] = bind_call(c, it->second, &bound);
+    for (const Local& v : bound)
+      if (v.object == "params")
+        unsupported(c->range, "higher-order automatic differentiation of a function with Params arguments");
+    std::vector<mlir::Value> all(args.begin(), args.end());
+    if (transform->transform == "hessian_vector_product") {
+      std::vector<const Expr*> pos = positional(c);
+      int64_t n = transform->argnums.at(0);
+      if (pos.size() != bound.size() + 1 || n < 0 || static_cast<size_t>(n) >= args.size())
+        unsupported(c->range, "this call of hessian_vector_product");
+      all.push_back(convert(expr(pos.back()), args[static_cast<size_t>(n)].getType(), pos.back()->range));
+    }
+    std::vector<mlir::Value> results = emit_transform(transform, f, all, c->range);
+    calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
+    // The results as the program sees them, typed as the checker typed them.
+    size_t next = 0;
+    std::function<Local(const Type&)> rebuild = [&](const Type& rt) -> Local {
+      if (rt && rt->kind == TypeKind::Tuple) {
+        Local out;
+        out.type = rt;
+        for (const Type& e : rt->elems) out.elems.push_back(rebuild(e));
+        return out;
+      }
+      if (next >= results.size()) unsupported(c->range, "this call of a differentiated function");
+      mlir::Value r = results[next++];
+      return {convert({r, rt}, to_mlir(rt, c->range), c->range), rt};
+    };
+    return rebuild(t);
+  }
+
+  // The transform `tr` applied to `args` at the builder (`f`: the specialized innermost user
+  // function); its flat results.
+  std::vector<mlir::Value> emit_transform(const Type& tr, mlir::func::FuncOp f, std::vector<mlir::Value> args,
+                                          const SourceRange& r) {
+    const std::string& kind = tr->transform;
+    mlir::Location l = loc(r);
+    if (kind == "hessian_vector_product") {
+      // H v = grad over x of h(args, v) = sum(grad(f)(args) * v) (reverse over reverse).
+      int64_t n = tr->argnums.at(0);
+      std::vector<mlir::Value> primals(args.begin(), args.end() - 1);
+      mlir::func::FuncOp g = tr->of ? materialize(tr->of, f, primals, r) : f;
+      mlir::func::FuncOp h = hvp_dot(g, n, r);
+      return grad_op(h, args, {n}, false, r);
+    }
+    if (kind != "grad" && kind != "value_and_grad")
+      unsupported(r, fmt::format("automatic differentiation with {} of a transformed function", kind));
+    mlir::func::FuncOp g = tr->of ? materialize(tr->of, f, args, r) : f;
+    (void)l;
+    return grad_op(g, args, tr->argnums, kind == "value_and_grad", r);
+  }
+
+  // One `tessera.grad` of `g` (which must return one value) at the builder.
+  std::vector<mlir::Value> grad_op(mlir::func::FuncOp g, const std::vector<mlir::Value>& args,
+                                   const std::vector<int64_t>& argnums, bool with_value, const SourceRange& r) {
+    auto gt = g.getFunctionType();
+    if (gt.getNumResults() != 1)
+      unsupported(r, "differentiating a transformed function that returns several values");
+    std::vector<mlir::Type> results;
+    if (with_value) results.push_back(gt.getResult(0));
+    for (int64_t n : argnums) {
+      if (n < 0 || static_cast<size_t>(n) >= gt.getNumInputs()) unsupported(r, "this call of a differentiated function");
+      results.push_back(gt.getInput(static_cast<unsigned>(n)));
+    }
+    mlir::OperationState st(loc(r), "tessera.grad");
+    st.addOperands(args);
+    st.addTypes(results);
+    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(g.getSymNameAttr()));
+    st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
+    if (with_value) st.addAttribute("value", b_.getUnitAttr());
+    mlir::Operation* op = b_.create(st);
+    return {op->getResults().begin(), op->getResults().end()};
+  }
+
+  // The name of a transform chain over `f`: f__grad0__grad0 for grad(grad(f)).
+  static std::string transform_name(const Type& tr, mlir::func::FuncOp f) {
+    std::string name = tr->of ? transform_name(tr->of, f) : f.getSymName().str();
+    name += tr->transform == "hessian_vector_product" ? "__hvp" : "__" + tr->transform;
+    for (int64_t n : tr->argnums) name += std::to_string(n);
+    return name;
+  }
+
+  // A private function computing the transform `tr` of `f` (its arguments typed like `args`).
+  mlir::func::FuncOp materialize(const Type& tr, mlir::func::FuncOp f, const std::vector<mlir::Value>& args,
+                                 const SourceRange& r) {
+    std::string name = transform_name(tr, f);
+    if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
+    std::vector<mlir::Type> inputs;
+    for (mlir::Value a : args) inputs.push_back(a.getType());
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(module_.getBody());
+    auto func = b_.create<mlir::func::FuncOp>(loc(r), name, b_.getFunctionType(inputs, {}));
+    func.setPrivate();
+    mlir::Block* entry = func.addEntryBlock();
+    b_.setInsertionPointToStart(entry);
+    std::vector<mlir::Value> params(entry->getArguments().begin(), entry->getArguments().end());
+    std::vector<mlir::Value> results = emit_transform(tr, f, params, r);
+    b_.create<mlir::func::ReturnOp>(loc(r), results);
+    std::vector<mlir::Type> outs;
+    for (mlir::Value v : results) outs.push_back(v.getType());
+    func.setFunctionType(b_.getFunctionType(inputs, outs));
+    return func;
+  }
+
+  // h(args..., v) = sum(grad(g, argnums=n)(args) * v): a scalar whose gradient with respect to
+  // argument n is the Hessian of g times v.
+  mlir::func::FuncOp hvp_dot(mlir::func::FuncOp g, int64_t n, const SourceRange& r) {
+    std::string name = g.getSymName().str() + "__hvp_dot" + std::to_string(n);
+    if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
+    auto gt = g.getFunctionType();
+    if (n < 0 || static_cast<size_t>(n) >= gt.getNumInputs()) unsupported(r, "this call of hessian_vector_product");
+    mlir::Type xt = gt.getInput(static_cast<unsigned>(n));
+    auto rt = mlir::dyn_cast<mlir::RankedTensorType>(xt);
+    if (!rt) unsupported(r, "hessian_vector_product with respect to an argument that is not a tensor");
+    std::vector<mlir::Type> inputs(gt.getInputs().begin(), gt.getInputs().end());
+    inputs.push_back(xt);
+    auto scalar = mlir::RankedTensorType::get({}, rt.getElementType());
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(module_.getBody());
+    mlir::Location l = loc(r);
+    auto func = b_.create<mlir::func::FuncOp>(l, name, b_.getFunctionType(inputs, {scalar}));
+    func.setPrivate();
+    mlir::Block* entry = func.addEntryBlock();
+    b_.setInsertionPointToStart(entry);
+    std::vector<mlir::Value> primals(entry->getArguments().begin(), entry->getArguments().end() - 1);
+    mlir::Value grad = grad_op(g, primals, {n}, false, r).at(0);
+    mlir::Value p = b_.create<mlir::tessera::MulOp>(l, xt, grad, entry->getArguments().back());
+    if (rt.getRank() > 0) {
+      llvm::SmallVector<int64_t> axes;
+      for (int64_t i = 0; i < rt.getRank(); ++i) axes.push_back(i);
+      p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
+    }
+    b_.create<mlir::func::ReturnOp>(l, p);
+    return func;
+  }
+
   // The specialized callee of a user call and its arguments, converted to its parameter types.
   // With `bound_values`, also the argument values in parameter order (a Params bundle whole).
+  // `skip`: positional arguments of `c` before the callee's (vjp's function); `given`: the
+  // positional arguments instead of c's (the primals tuple of jvp).
   std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> bind_call(const CallExpr* c, const sema::CallTarget& target,
-                                                                    std::vector<Local>* bound_values = nullptr) {
+                                                                    std::vector<Local>* bound_values = nullptr,
+                                                                    size_t skip = 0,
+                                                                    const std::vector<const Expr*>* given = nullptr) {
     const sema::TypedFunction& callee = *target.callee;
     for (const std::string& d : callee.decorators)
       if (d == "mcmc" || d == "variational" || d == "probabilistic")
@@ -2502,6 +2819,11 @@ class Lowerer {
     size_t i = 0;
     for (const Argument& a : c->args) {
       if (a.kind == ArgKind::Positional) {
+        if (skip > 0) {
+          --skip;
+          continue;
+        }
+        if (given) continue;
         if (i < bound.size()) bound[i++] = a.value;
       } else if (a.kind == ArgKind::Keyword) {
         bool found = false;
@@ -2512,6 +2834,8 @@ class Lowerer {
         unsupported(a.range, "'*' and '**' arguments");
       }
     }
+    if (given)
+      for (size_t k = 0; k < given->size() && k < bound.size(); ++k) bound[k] = (*given)[k];
     std::vector<Local> values;
     for (size_t k = 0; k < bound.size(); ++k) {
       if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));

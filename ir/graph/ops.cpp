@@ -789,9 +789,12 @@ LogicalResult GradOp::verify() {
   ArrayRef<int64_t> argnums = getArgnums();
   if (argnums.empty()) return emitOpError() << "needs at least one entry in argnums";
   llvm::SmallDenseSet<int64_t> seen;
+  if (getSeeded() && getArgs().empty()) return emitOpError() << "is seeded but has no seed argument";
+  // With `seeded`, the last argument is the seed, not an argument of the callee.
+  int64_t nargs = static_cast<int64_t>(getArgs().size()) - (getSeeded() ? 1 : 0);
   for (int64_t n : argnums) {
-    if (n < 0 || n >= static_cast<int64_t>(getArgs().size()))
-      return emitOpError() << "argnums entry " << n << " is out of range for " << getArgs().size() << " arguments";
+    if (n < 0 || n >= nargs)
+      return emitOpError() << "argnums entry " << n << " is out of range for " << nargs << " arguments";
     if (!seen.insert(n).second) return emitOpError() << "argnums entry " << n << " is repeated";
   }
   size_t expected = argnums.size() + (getValue() ? 1 : 0);
@@ -818,16 +821,28 @@ LogicalResult GradOp::verifySymbolUses(SymbolTableCollection& symbols) {
   if (!fn) return emitOpError() << "callee " << getCalleeAttr() << " is not a function of the module";
   auto type = dyn_cast<FunctionType>(fn.getFunctionType());
   if (!type) return emitOpError() << "callee " << getCalleeAttr() << " has no function type";
-  if (type.getNumInputs() != getArgs().size())
-    return emitOpError() << "passes " << getArgs().size() << " arguments to " << getCalleeAttr() << ", which takes "
+  size_t nargs = getArgs().size() - (getSeeded() && !getArgs().empty() ? 1 : 0);
+  if (type.getNumInputs() != nargs)
+    return emitOpError() << "passes " << nargs << " arguments to " << getCalleeAttr() << ", which takes "
                          << type.getNumInputs();
-  for (size_t i = 0; i < getArgs().size(); ++i)
+  for (size_t i = 0; i < nargs; ++i)
     if (type.getInput(i) != getArgs()[i].getType())
       return emitOpError() << "argument " << i << " has type " << getArgs()[i].getType() << "; "
                            << getCalleeAttr() << " takes " << type.getInput(i);
   if (type.getNumResults() != 1)
     return emitOpError() << "callee " << getCalleeAttr() << " must return one value, not " << type.getNumResults();
   Type out = type.getResult(0);
+  if (getSeeded()) {
+    if (!isa<FloatType>(getElementTypeOrSelf(out)))
+      return emitOpError() << "callee " << getCalleeAttr() << " returns " << out << ", not a floating-point value";
+    if (getArgs().back().getType() != out)
+      return emitOpError() << "seed has type " << getArgs().back().getType() << "; " << getCalleeAttr() << " returns "
+                           << out;
+    if (getValue() && getResults()[0].getType() != out)
+      return emitOpError() << "value result has type " << getResults()[0].getType() << "; " << getCalleeAttr()
+                           << " returns " << out;
+    return success();
+  }
   auto rt = dyn_cast<RankedTensorType>(out);
   bool scalar = rt ? rt.getRank() == 0 && isa<FloatType>(rt.getElementType()) : isa<FloatType>(out);
   if (!scalar) return emitOpError() << "callee " << getCalleeAttr() << " returns " << out << ", not a float scalar";

@@ -811,3 +811,49 @@ def while_long_ref(x, w):
 add("while_long", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "h", [np.array([0.2, -0.4, 0.9]), rnd(3)],
     while_long_ref, argnums=(0, 1), body="h = x\nwhile (h * h).sum() > 0.0001:\n    h = h * (0.9 + 0.05 * sigmoid(w0))",
     fd=False)
+
+# Second order (issue 5, higher-order AD): for a base case of op E, d2_<name> is the case whose
+# expression is the first derivative `tessera.grad(h)(inputs)` of h = sum(E + E * E / 2) (so that
+# both E'' and E'^2 appear), differentiated again by the driver: the gradient of
+# sum(grad(h)(inputs) * w) is a Hessian-vector product of h. References: torch autograd of the
+# torch first derivative (create_graph=True), and finite differences of that first derivative.
+def first_derivative(base, k):
+    def d(*xs):
+        with torch.enable_grad():
+            xs = list(xs)
+            if not xs[k].requires_grad:
+                xs[k] = xs[k].detach().requires_grad_(True)
+            e = base.ref(*xs)
+            (g,) = torch.autograd.grad((e + e * e * 0.5).sum(), xs[k], create_graph=True)
+        return g
+    return d
+
+
+def add_second_order(name, k=None, tol32=(2e-3, 2e-4), dtypes=("f64",)):
+    base = next(c for c in CASES if c.name == name)
+    k = base.argnums[0] if k is None else k
+    ps = [(n.strip(), t.strip()) for n, t in re.findall(r"(\w+)\s*:\s*(Tensor\[[^\]]*\])", base.params)]
+    dims = dims_of([t.format(dt="f64") for _, t in ps])
+    generic = f"[{', '.join(dims)}]" if dims else ""
+    h = f"h2_{name}"
+    lines = ["@tessera.function", f"def {h}{generic}({', '.join(f'{n}: {t}' for n, t in ps)}) -> {{dt}}:"]
+    lines += ["    " + l for l in base.body.strip("\n").split("\n") if l]
+    lines += [f"    e2nd = {base.expr}", "    return (e2nd + e2nd * e2nd * 0.5).sum()"]
+    out = ", ".join(t.strip() for t in ps[k][1][len("Tensor["):-1].split(",") if t.strip() and "{" not in t)
+    add(f"d2_{name}", base.params, f"tessera.grad({h}, argnums={k})({', '.join(n for n, _ in ps)})", base.inputs,
+        first_derivative(base, k), argnums=base.argnums, out=out, fd=base.fd, prelude=base.prelude + "\n".join(lines) + "\n",
+        tol32=tol32, dtypes=dtypes)
+
+
+# f64 for every case (against torch and finite differences); f32 for a few, to bound the suite's time.
+F32_SECOND_ORDER = ("sin", "tanh", "softmax", "matmul_2d", "layer_norm", "cross_entropy")
+SECOND_ORDER = (["pow", "pow_scalar", "scalar_ops", "where", "clamp", "norm", "softmax", "log_softmax", "cross_entropy",
+                 "linear", "transpose_T", "reshape", "unsqueeze", "broadcast_to", "slice", "slice_drop", "concat",
+                 "stack", "split", "layer_norm", "rms_norm", "call_helper", "local_reuse"] +
+                [op for op in UNARY] + [f"{op}_rank0" for op in ("exp", "sin", "tanh")] +
+                [f"{op}_bcast1" for op in BINARY] + ["mul_bcast2", "div_bcast3"] +
+                [f"reduce_{op}_ax1" for op in RED] + ["reduce_sum_ax0", "reduce_var_ax3"] +
+                [f"matmul_{n}" for n in ("2d", "batched", "bcast_rhs", "vec_vec", "mat_vec")] +
+                ["if_then", "if_else", "for_loop", "while_loop", "for_if", "mlp_loss"])
+for _name in SECOND_ORDER:
+    add_second_order(_name, dtypes=("f64", "f32") if _name in F32_SECOND_ORDER else ("f64",))

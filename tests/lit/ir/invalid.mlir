@@ -1206,3 +1206,36 @@ func.func @grad_not_scalar(%a: tensor<4xf32>) {
   %0 = tessera.grad @grad_vector(%a) {argnums = array<i64: 0>} : (tensor<4xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+func.func private @grad_ints(%a: tensor<4xf32>) -> tensor<4xi64>
+
+func.func @grad_seed_type(%a: tensor<4xf32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{'tessera.grad' op seed has type 'tensor<3xf32>'; @grad_vector returns 'tensor<4xf32>'}}
+  %0 = tessera.grad @grad_vector(%a, %s) {argnums = array<i64: 0>, seeded} : (tensor<4xf32>, tensor<3xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+func.func private @grad_ints(%a: tensor<4xf32>) -> tensor<4xi64>
+
+func.func @grad_seed_not_float(%a: tensor<4xf32>, %s: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.grad' op callee @grad_ints returns 'tensor<4xi64>', not a floating-point value}}
+  %0 = tessera.grad @grad_ints(%a, %s) {argnums = array<i64: 0>, seeded} : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func private @grad_vector(%a: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @grad_seed_argnums(%a: tensor<4xf32>, %s: tensor<4xf32>) {
+  // The seed is not an argument of the callee: argnums cannot name it.
+  // expected-error @+1 {{'tessera.grad' op argnums entry 1 is out of range for 1 arguments}}
+  %0 = tessera.grad @grad_vector(%a, %s) {argnums = array<i64: 1>, seeded} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}

@@ -195,6 +195,95 @@ SUITES = {
 }
 
 
+# Second order (run_grad_higher_order.tsr): torch.autograd with create_graph=True.
+def dn(f, x, n):
+    """The n-th derivative of a scalar function at the scalar x."""
+    t = torch.tensor(x, requires_grad=True)
+    y = f(t)
+    for _ in range(n):
+        (y,) = torch.autograd.grad(y, t, create_graph=True)
+    return y.detach().numpy()
+
+
+def hvp(f, args, argnum, v):
+    ts = tuple(torch.tensor(a) for a in args)
+    g = lambda a: f(*(a if i == argnum else t for i, t in enumerate(ts)))
+    return torch.autograd.functional.hvp(g, ts[argnum], torch.tensor(v))[1].numpy()
+
+
+def hvp_t(f, x, v):
+    """H v of f at x, differentiable (create_graph) with respect to x."""
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    (hv,) = torch.autograd.grad((g * v).sum(), x, create_graph=True)
+    return hv
+
+
+def vjp(f, args, ct, i):
+    return torch.autograd.functional.vjp(f, tuple(torch.tensor(a) for a in args), torch.tensor(ct))[1][i].numpy()
+
+
+def cubic(x):
+    return (x * x * x + torch.exp(x) * 0.5 + torch.tanh(x)).sum()
+
+
+def g_norm(x):
+    t = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(cubic(t), t, create_graph=True)
+    return (g * g).sum()
+
+
+def softmax_loss(x, w):
+    p = torch.softmax(x @ w, 1)
+    return (p * p).sum() + torch.log_softmax(x, 1).mean()
+
+
+def mm_chain(x, w):
+    h = torch.tanh(x @ w)
+    return (torch.sigmoid(h @ w) * h).sum()
+
+
+def loop_vec(x, w):
+    h = x
+    for _ in range(3):
+        h = torch.tanh(h * w + 0.5)
+    return h
+
+
+V3 = [1.0, 2.0, -1.0]
+X2 = [[0.2, -0.4, 0.9], [1.1, 0.3, -0.7]]
+W33 = [[0.7, -1.3, 0.4], [0.5, 0.2, -0.6], [-0.3, 0.8, 1.2]]
+U2 = [[0.3, -0.2, 0.5], [0.1, 0.9, -0.4]]
+UW = [[0.1, 0.2, -0.3], [0.4, -0.5, 0.6], [0.7, 0.1, -0.2]]
+V4 = [1.0, 0.5, -0.25, 2.0]
+SUITES["higher_order"] = {
+    "dd_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 2),
+    "ddd_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 3),
+    "dd_sin_named": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 2),
+    "g_norm": lambda: grads(g_norm, X4)[0],
+    "hvp_cubic": lambda: hvp(cubic, [X4], 0, V4),
+    "hvp_softmax_x": lambda: hvp(softmax_loss, [X2, W33], 0, U2),
+    "hvp_softmax_w": lambda: hvp(softmax_loss, [X2, W33], 1, UW),
+    "hvp_chain_x": lambda: hvp(mm_chain, [X2, W33], 0, U2),
+    "hvp_chain_w": lambda: hvp(mm_chain, [X2, W33], 1, UW),
+    "vjp_y": lambda: (torch.tanh(torch.tensor(X2) @ torch.tensor(W33)) * torch.tensor(X2)).numpy(),
+    "vjp_x": lambda: vjp(lambda x, w: torch.tanh(x @ w) * x, [X2, W33], U2, 0),
+    "vjp_w": lambda: vjp(lambda x, w: torch.tanh(x @ w) * x, [X2, W33], U2, 1),
+    "vjp_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 1) * 2.0,
+    "jvp_y": lambda: (torch.tanh(torch.tensor(X2) @ torch.tensor(W33)) * torch.tensor(X2)).numpy(),
+    "jvp_t": lambda: torch.autograd.functional.jvp(lambda x, w: torch.tanh(x @ w) * x,
+                                                   (torch.tensor(X2), torch.tensor(W33)),
+                                                   (torch.tensor(U2), torch.tensor(UW)))[1].numpy(),
+    "jvp_grad": lambda: hvp(cubic, [X4], 0, V4),
+    "jvp_sin": lambda: dn(lambda x: torch.sin(x) * x, 0.7, 1) * 2.0,
+    "mixed": lambda: 2.0 * 1.3 * np.cos(0.7),
+    "vjp_grad": lambda: hvp(cubic, [X4], 0, V4),
+    "jvp_loop": lambda: torch.autograd.functional.jvp(loop_vec, (torch.tensor(A3), torch.tensor(W3)),
+                                                      (torch.tensor(V3), torch.tensor(V3)))[1].numpy(),
+    "vjp_loop_w": lambda: vjp(loop_vec, [A3, W3], V3, 1),
+    "grad_hvp": lambda: grads(lambda x: (hvp_t(cubic, x, torch.tensor(V4)) * x).sum(), X4)[0],
+}
+
+
 def main():
     suite, path = sys.argv[1], sys.argv[2]
     text = open(path).read()
