@@ -689,6 +689,17 @@ add("attention_4d", "q: Tensor[B, H, L, 4, {dt}], k: Tensor[B, H, S, 4, {dt}], v
     "attention(q, k, v, causal=True)", [rnd(2, 2, 3, 4), rnd(2, 2, 3, 4), rnd(2, 2, 3, 4)],
     lambda q, k, v: attn(q, k, v, True), argnums=(0, 1, 2), out="B, H, L, 4")
 
+# Composed: a small CNN classifier loss (conv2d, group_norm, gelu, max_pool2d, adaptive
+# average pooling, linear, cross_entropy) with respect to the input and every weight.
+add("cnn_loss", "x: Tensor[N, 2, 8, 8, {dt}], k: Tensor[4, 2, 3, 3, {dt}], g: Tensor[4, {dt}], "
+    "w0: Tensor[4, 3, {dt}], y: Tensor[N, i64]",
+    "cross_entropy(linear(adaptive_avg_pool2d(max_pool2d(gelu(group_norm(conv2d(x, k, padding=1), 2, g)), 2), 1)"
+    ".reshape(N, 4), w0), y)",
+    [rnd(3, 2, 8, 8), rnd(4, 2, 3, 3) * 0.5, rnd(4), rnd(4, 3), RNG.integers(0, 3, (3,))],
+    lambda x, k, g, w, y: F.cross_entropy(F.adaptive_avg_pool2d(F.max_pool2d(F.gelu(F.group_norm(
+        F.conv2d(x, k, padding=1), 2, g, eps=1e-5)), 2), 1).reshape(-1, 4) @ w, y),
+    argnums=(0, 1, 2, 3), out="", tol32=(2e-4, 2e-5))
+
 # The safe variants.
 add("softmax_safe", "x: Tensor[B, D, {dt}]", "softmax_safe(x)", [rnd(3, 5, scale=20.0)],
     lambda x: torch.softmax(x, -1), fd=False)
