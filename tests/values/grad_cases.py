@@ -555,7 +555,8 @@ add("embedding", "t: Tensor[5, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids
 add("embedding_dynamic_vocab", "t: Tensor[V, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids, t)",
     [rnd(6, 4), np.array([[5, 3, 1], [0, 5, 5]])], lambda t, ids: F.embedding(ids, t), out="2, 3, D")
 # Negative steps (the slice reversed, then placed with the positive step).
-# (sema types a negative-step slice with fresh sizes: the loss sums it to a known shape)
+add("slice_reversed_typed", "x: Tensor[4, 5, {dt}]", "sin(x[::-1, 3:0:-2])", [rnd(4, 5)],
+    lambda x: torch.sin(x.flip(0)[:, [3, 1]]), out="4, 2")
 add("slice_reversed", "x: Tensor[4, 5, {dt}]", "(sin(s) * s).sum(axis=0)", [rnd(4, 5)],
     lambda x: (torch.sin(x.flip(0)) * x.flip(0)).sum(0), out="5", body="s = x[::-1, :]")
 add("slice_negative_strided", "x: Tensor[5, 6, {dt}]", "(sin(s) * s).sum()", [rnd(5, 6)],
