@@ -1763,7 +1763,23 @@ struct CheckerImpl {
       if (t && t->kind == TypeKind::Int && t->int_value) return t->int_value;
       return std::nullopt;
     };
-    if (sl->step) return c.fresh_dim("slice");
+    if (sl->step) {
+      // A negative constant step over a known size, with constant bounds: Python's size (the
+      // bounds default to the last element and to "before the first", b < 0 is n + b, clamped
+      // to [-1, n - 1]), as the Graph IR lowering computes it. Other steps: a fresh size.
+      auto st = value(sl->step);
+      if (st && st->is_constant() && st->constant_value() < 0 && n.is_constant()) {
+        int64_t size = n.constant_value(), step = st->constant_value();
+        auto lo = value(sl->lower), hi = value(sl->upper);
+        if ((!sl->lower || (lo && lo->is_constant())) && (!sl->upper || (hi && hi->is_constant()))) {
+          auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, -1, size - 1); };
+          int64_t l = sl->lower ? clamp(lo->constant_value()) : size - 1;
+          int64_t h = sl->upper ? clamp(hi->constant_value()) : -1;
+          return DimExpr::constant(l > h ? (l - h - step - 1) / -step : 0);
+        }
+      }
+      return c.fresh_dim("slice");
+    }
     auto lo = sl->lower ? value(sl->lower) : std::optional<DimExpr>(DimExpr::constant(0));
     auto hi = sl->upper ? value(sl->upper) : std::optional<DimExpr>(n);
     if (!lo || !hi) return c.fresh_dim("slice");

@@ -204,6 +204,28 @@ Type unary_same(Checker&, const Call& c) {
 const Arg* input(const Call& c) { return c.self ? c.self : c.arg(0, "x"); }
 size_t pos_offset(const Call& c) { return c.self ? 0 : 1; }
 
+// dropout(x, p=0.5, seed=...): p is a probability in [0, 1); a literal outside is E0306 (the
+// Graph IR lowering needs a constant p).
+Type dropout(Checker& ck, const Call& c) {
+  if (const Arg* p = c.arg(pos_offset(c), "p")) {
+    const ast::Expr* e = p->expr;
+    bool neg = false;
+    if (auto* u = (e ? ast::dyn_cast<ast::UnaryExpr>(e) : nullptr); u && u->op == ast::UnaryOp::Neg) {
+      neg = true;
+      e = u->operand;
+    }
+    std::optional<double> v;
+    if (auto* f = (e ? ast::dyn_cast<ast::FloatLiteralExpr>(e) : nullptr)) v = f->value;
+    else if (auto* i = (e ? ast::dyn_cast<ast::IntLiteralExpr>(e) : nullptr)) v = static_cast<double>(i->value);
+    if (v && neg) v = -*v;
+    if (v && !(*v >= 0.0 && *v < 1.0)) {
+      ck.diags().report(DiagKind::OperandShapeRule, p->range, fmt::format("dropout: p must be in [0, 1), found {}", *v));
+      return unknown_type();
+    }
+  }
+  return unary_same(ck, c);
+}
+
 // Reductions over `axis` (int, tuple or None) with `keepdim`.
 Type reduce(Checker& ck, const Call& c, bool to_int) {
   const Arg* x = input(c);
@@ -1262,7 +1284,7 @@ struct OpTable {
                           "rmsnorm_safe"})
       add(n, along_axis);
     add("group_norm", group_norm);
-    add("dropout", unary_same, kRandom);
+    add("dropout", dropout, kRandom);
     add("linear", linear);
     add("embedding", embedding);
     add("one_hot", one_hot);

@@ -10,6 +10,9 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+#include <limits>
+
 #include "ir/autodiff/GradientInterface.cpp.inc"
 
 using namespace mlir;
@@ -169,6 +172,315 @@ struct G {
   }
 };
 
+// Rules of the nn ops (issue 5, third part): gelu (with the internal erf), erf, dropout,
+// group_norm, conv2d, max/avg pooling, adaptive average pooling and attention. Each matches
+// the op's CPU lowering (ir/schedule/lower_to_linalg.cpp). Fails for an op without a rule.
+LogicalResult nnRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVectorImpl<Value>& out) {
+  G g{b, op->getLoc()};
+  Location loc = op->getLoc();
+  Value ct = cts.empty() ? Value() : cts[0];
+  const int64_t kDyn = ShapedType::kDynamic;
+  auto idx = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  auto dimOf = [&](Value x, int64_t i) -> Value {
+    return b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(i)).getResult();
+  };
+  // The sizes of `x` (constants where static).
+  auto sizesOf = [&](Value x) {
+    SmallVector<OpFoldResult> s;
+    auto t = ttype(x);
+    for (int64_t i = 0; i < t.getRank(); ++i)
+      s.push_back(t.isDynamicDim(i) ? OpFoldResult(dimOf(x, i)) : idx(t.getDimSize(i)));
+    return s;
+  };
+  auto tensorOf = [&](ArrayRef<int64_t> shape, Type elt) { return RankedTensorType::get(shape, elt); };
+  auto transpose = [&](Value x, ArrayRef<int64_t> perm) -> Value {
+    auto t = ttype(x);
+    SmallVector<int64_t> shape;
+    for (int64_t p : perm) shape.push_back(t.getDimSize(p));
+    return b.create<TransposeOp>(loc, tensorOf(shape, t.getElementType()), x, b.getDenseI64ArrayAttr(perm));
+  };
+  // `x` reshaped to `shape`, whose `?` take the values of `dyn` in order.
+  auto reshape = [&](Value x, ArrayRef<int64_t> shape, ValueRange dyn) -> Value {
+    auto t = tensorOf(shape, ttype(x).getElementType());
+    if (t == x.getType()) return x;
+    return b.create<ReshapeOp>(loc, t, x, dyn);
+  };
+  auto castTo = [&](Value v, Type t) -> Value {
+    return v.getType() == t ? v : b.create<tensor::CastOp>(loc, t, v).getResult();
+  };
+  auto constant = [&](RankedTensorType t, ArrayRef<double> vs) -> Value {
+    SmallVector<Attribute> as;
+    for (double v : vs) as.push_back(b.getFloatAttr(t.getElementType(), v));
+    return b.create<arith::ConstantOp>(loc, t, DenseElementsAttr::get(t, as));
+  };
+  // A tessera.slice of `x` (static offsets and strides, `sizes` as given).
+  auto slice = [&](Value x, Type result, ArrayRef<int64_t> offs, ArrayRef<OpFoldResult> sizes, ArrayRef<int64_t> strides) {
+    SmallVector<OpFoldResult> o, s;
+    for (int64_t v : offs) o.push_back(idx(v));
+    for (int64_t v : strides) s.push_back(idx(v));
+    return b.create<SliceOp>(loc, result, x, o, sizes, s).getResult();
+  };
+  // `src` written into `dest` at `offs` with `strides` (tensor.insert_slice).
+  auto insert = [&](Value src, Value dest, ArrayRef<int64_t> offs, ArrayRef<int64_t> strides) {
+    SmallVector<OpFoldResult> o, s;
+    for (int64_t v : offs) o.push_back(idx(v));
+    for (int64_t v : strides) s.push_back(idx(v));
+    return b.create<tensor::InsertSliceOp>(loc, src, dest, o, sizesOf(src), s).getResult();
+  };
+  // Reduces `x` with sum over `axes` (dropped), typed like `like`.
+  auto sumTo = [&](Value x, ArrayRef<int64_t> axes, Value like) {
+    auto t = ttype(x);
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < t.getRank(); ++i)
+      if (!llvm::is_contained(axes, i)) shape.push_back(t.getDimSize(i));
+    Value r = b.create<ReduceOp>(loc, tensorOf(shape, t.getElementType()), x, ReduceKind::sum, axes, false);
+    return castTo(r, like.getType());
+  };
+  return llvm::TypeSwitch<Operation*, LogicalResult>(op)
+      .Case<GeluOp>([&](GeluOp gl) {
+        // gelu' = Phi(x) + x phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi the normal density.
+        Value x = gl.getInput();
+        Type elt = ttype(x).getElementType();
+        Value erf = b.create<ErfOp>(loc, g.mul(x, g.scalar(elt, 0.70710678118654752440)));
+        Value cdf = g.mul(g.add(erf, g.scalar(elt, 1.0)), g.scalar(elt, 0.5));
+        Value pdf = g.mul(b.create<ExpOp>(loc, g.mul(g.mul(x, x), g.scalar(elt, -0.5))),
+                          g.scalar(elt, 0.39894228040143267794));
+        out[0] = g.mul(ct, g.add(cdf, g.mul(x, pdf)));
+        return success();
+      })
+      .Case<ErfOp>([&](ErfOp e) {
+        // erf' = 2 / sqrt(pi) exp(-x^2)
+        Value x = e.getInput();
+        Type elt = ttype(x).getElementType();
+        Value d = b.create<ExpOp>(loc, g.neg(g.mul(x, x)));
+        out[0] = g.mul(ct, g.mul(d, g.scalar(elt, 1.12837916709551257390)));
+        return success();
+      })
+      .Case<DropoutOp>([&](DropoutOp d) {
+        // ct * mask / (1 - p). The mask is the forward's: the Philox stream is counter-based, so
+        // the dropout of ones with the same seed and p reads the same numbers at the same
+        // counters as the forward op (no new draw; nothing is kept between the passes).
+        Value x = d.getInput();
+        Value ones = b.create<OnesOp>(loc, x.getType(), g.dynDims(x));
+        auto m = b.create<DropoutOp>(loc, ones, d.getP().convertToDouble(), static_cast<int64_t>(d.getSeed()));
+        m->setAttrs(d->getAttrDictionary());
+        out[0] = g.mul(ct, m.getResult());
+        return success();
+      })
+      .Case<GroupNormOp>([&](GroupNormOp gn) -> LogicalResult {
+        // Per (n, group) a layer norm over [C / G, ...]: x viewed as [N, G, M], the rule of
+        // layer_norm on the last axis, then the per-channel weight and bias.
+        Value x = gn.getInput();
+        auto xt = ttype(x);
+        int64_t r = xt.getRank(), groups = static_cast<int64_t>(gn.getGroups());
+        if (r < 2 || xt.isDynamicDim(1)) return failure();
+        Type elt = xt.getElementType();
+        int64_t m = xt.getDimSize(1) / groups;
+        Value dynM;
+        for (int64_t i = 2; i < r; ++i) {
+          if (!xt.isDynamicDim(i)) {
+            m *= xt.getDimSize(i);
+            continue;
+          }
+          Value d = dimOf(x, i);
+          dynM = dynM ? b.create<arith::MulIOp>(loc, dynM, d).getResult() : d;
+        }
+        SmallVector<Value> dyn;
+        if (xt.isDynamicDim(0)) dyn.push_back(dimOf(x, 0));
+        if (dynM) dyn.push_back(m == 1 ? dynM : b.create<arith::MulIOp>(loc, dynM, b.create<arith::ConstantIndexOp>(loc, m)).getResult());
+        SmallVector<int64_t> shape3{xt.getDimSize(0), groups, dynM ? kDyn : m};
+        SmallVector<int64_t> axes{2};
+        Value dh = ct;
+        if (Value w = gn.getWeight()) {
+          SmallVector<int64_t> wshape(r - 1, 1);
+          wshape[0] = xt.getDimSize(1);
+          dh = g.mul(ct, reshape(w, wshape, {}));
+        }
+        Value x3 = reshape(x, shape3, dyn), dh3 = reshape(dh, shape3, dyn);
+        Value xc = g.sub(x3, g.reduceKeep(x3, ReduceKind::mean, axes));
+        Value var = g.reduceKeep(g.mul(xc, xc), ReduceKind::mean, axes);
+        Value rstd = b.create<RsqrtOp>(loc, g.add(var, g.scalar(elt, gn.getEps().convertToDouble())));
+        Value xhat = g.mul(xc, rstd);
+        Value m1 = g.reduceKeep(dh3, ReduceKind::mean, axes);
+        Value m2 = g.reduceKeep(g.mul(dh3, xhat), ReduceKind::mean, axes);
+        out[0] = g.reshapeLike(g.mul(g.sub(g.sub(dh3, m1), g.mul(xhat, m2)), rstd), x);
+        SmallVector<int64_t> notC{0};
+        for (int64_t i = 2; i < r; ++i) notC.push_back(i);
+        unsigned next = 1;
+        if (Value w = gn.getWeight()) out[next++] = sumTo(g.mul(ct, g.reshapeLike(xhat, x)), notC, w);
+        if (Value bias = gn.getBias()) out[next] = sumTo(ct, notC, bias);
+        return success();
+      })
+      .Case<Conv2dOp>([&](Conv2dOp c) -> LogicalResult {
+        // Input: the transposed convolution, as a stride-1 convolution of the cotangent spread
+        // out by the stride (into zeros, with a border of the dilated kernel's size) with the
+        // flipped kernel, channels in and out swapped per group; then the padding cut off.
+        // Weight: the correlation of the input with the cotangent (the cotangent as the kernel,
+        // dilated by the stride, moved by the dilation), batch and channels swapped. Bias: the
+        // cotangent summed over N, H, W. Channels, spatial sizes and kernel must be static.
+        Value x = c.getInput(), w = c.getWeight();
+        auto xt = ttype(x), wt = ttype(w), yt = ttype(c.getResult());
+        for (int64_t i = 1; i < 4; ++i)
+          if (xt.isDynamicDim(i) || wt.isDynamicDim(i) || yt.isDynamicDim(i)) return failure();
+        if (wt.isDynamicDim(0)) return failure();
+        Type elt = xt.getElementType();
+        int64_t n = xt.getDimSize(0), cin = xt.getDimSize(1), h = xt.getDimSize(2), wd = xt.getDimSize(3);
+        int64_t o = wt.getDimSize(0), cg = wt.getDimSize(1), kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+        int64_t ho = yt.getDimSize(2), wo = yt.getDimSize(3);
+        ArrayRef<int64_t> s = c.getStride(), p = c.getPadding(), d = c.getDilation();
+        int64_t grp = static_cast<int64_t>(c.getGroups());
+        SmallVector<Value> nDyn;
+        if (xt.isDynamicDim(0)) nDyn.push_back(dimOf(x, 0));
+        auto conv = [&](Value in, Value k, ArrayRef<int64_t> shape, ArrayRef<int64_t> st, ArrayRef<int64_t> pad,
+                        ArrayRef<int64_t> dil) -> Value {
+          return b.create<Conv2dOp>(loc, tensorOf(shape, elt), in, k, Value(), st, pad, dil, grp);
+        };
+        // Input gradient.
+        int64_t hp = h + 2 * p[0], wp = wd + 2 * p[1];
+        int64_t hz = hp + (kh - 1) * d[0], wz = wp + (kw - 1) * d[1];
+        Value z = b.create<ZerosOp>(loc, tensorOf({n, o, hz, wz}, elt), nDyn);
+        z = insert(ct, z, {0, 0, (kh - 1) * d[0], (kw - 1) * d[1]}, {1, 1, s[0], s[1]});
+        SmallVector<OpFoldResult> wsizes{idx(o), idx(cg), idx(kh), idx(kw)};
+        Value wf = slice(w, w.getType(), {0, 0, kh - 1, kw - 1}, wsizes, {1, 1, -1, -1});
+        // [O, C/G, kh, kw] -> [G, O/G, C/G, kh, kw] -> [G, C/G, O/G, kh, kw] -> [C, O/G, kh, kw]
+        Value w5 = reshape(wf, {grp, o / grp, cg, kh, kw}, {});
+        Value wT = reshape(transpose(w5, {0, 2, 1, 3, 4}), {cin, o / grp, kh, kw}, {});
+        Value dxp = conv(z, wT, {n, cin, hp, wp}, {1, 1}, {0, 0}, d);
+        Value dx = dxp;
+        if (p[0] || p[1]) dx = slice(dxp, x.getType(), {0, 0, p[0], p[1]}, sizesOf(x), {1, 1, 1, 1});
+        out[0] = castTo(dx, x.getType());
+        // Weight gradient: x as [C/G, G * N, H, W] (channel (g, n)), the cotangent as [O, N, Ho, Wo].
+        SmallVector<Value> gnDyn;
+        if (xt.isDynamicDim(0))
+          gnDyn.push_back(grp == 1 ? nDyn[0] : b.create<arith::MulIOp>(loc, nDyn[0], b.create<arith::ConstantIndexOp>(loc, grp)).getResult());
+        SmallVector<Value> nDyn5(nDyn);
+        Value x5 = reshape(x, {n, grp, cg, h, wd}, nDyn5);
+        int64_t gn = n == kDyn ? kDyn : grp * n;
+        Value xT = reshape(transpose(x5, {2, 1, 0, 3, 4}), {cg, gn, h, wd}, gnDyn);
+        Value ctT = transpose(ct, {1, 0, 2, 3});
+        int64_t kh2 = (h + 2 * p[0] - s[0] * (ho - 1) - 1) / d[0] + 1;
+        int64_t kw2 = (wd + 2 * p[1] - s[1] * (wo - 1) - 1) / d[1] + 1;
+        Value dw = conv(xT, ctT, {cg, o, kh2, kw2}, d, p, s);
+        if (kh2 != kh || kw2 != kw)
+          dw = slice(dw, tensorOf({cg, o, kh, kw}, elt), {0, 0, 0, 0}, {idx(cg), idx(o), idx(kh), idx(kw)}, {1, 1, 1, 1});
+        out[1] = castTo(transpose(dw, {1, 0, 2, 3}), w.getType());
+        if (Value bias = c.getBias()) out[2] = sumTo(ct, {0, 2, 3}, bias);
+        return success();
+      })
+      .Case<MaxPool2dOp, AvgPool2dOp>([&](auto pool) -> LogicalResult {
+        // Each window position (i, j) of the kernel: the strided slice of the (padded) input it
+        // reads; its share of the cotangent is written back there with the same stride and
+        // summed. Max: the first maximum of each window in row-major order takes the whole
+        // cotangent (as PyTorch); average: 1 / (kh kw) each (the lowering counts the padding).
+        bool isMax = isa<MaxPool2dOp>(pool.getOperation());
+        Value x = pool.getInput(), y = pool.getResult();
+        auto xt = ttype(x), yt = ttype(y);
+        for (int64_t i = 2; i < 4; ++i)
+          if (xt.isDynamicDim(i) || yt.isDynamicDim(i)) return failure();
+        Type elt = xt.getElementType();
+        ArrayRef<int64_t> k = pool.getKernel(), s = pool.getStride(), p = pool.getPadding();
+        SmallVector<Value> ncDyn;
+        for (int64_t i = 0; i < 2; ++i)
+          if (xt.isDynamicDim(i)) ncDyn.push_back(dimOf(x, i));
+        auto pt = tensorOf({xt.getDimSize(0), xt.getDimSize(1), xt.getDimSize(2) + 2 * p[0], xt.getDimSize(3) + 2 * p[1]}, elt);
+        Value xp = x;
+        if (isMax && (p[0] || p[1])) {
+          Value fill = b.create<FullOp>(loc, pt, b.getF64FloatAttr(-std::numeric_limits<double>::infinity()), ncDyn);
+          xp = insert(x, fill, {0, 0, p[0], p[1]}, {1, 1, 1, 1});
+        }
+        Value acc, taken;
+        Value share = isMax ? Value() : g.mul(ct, g.scalar(elt, 1.0 / static_cast<double>(k[0] * k[1])));
+        for (int64_t i = 0; i < k[0]; ++i)
+          for (int64_t j = 0; j < k[1]; ++j) {
+            Value part = share;
+            if (isMax) {
+              Value win = slice(xp, y.getType(), {0, 0, i, j}, sizesOf(y), {1, 1, s[0], s[1]});
+              Value hit = g.cmp(CmpPredicate::eq, win, y);
+              if (taken) {
+                Value fresh = b.create<AndOp>(loc, hit.getType(), hit, b.create<NotOp>(loc, taken));
+                taken = b.create<OrOp>(loc, hit.getType(), taken, hit);
+                hit = fresh;
+              } else {
+                taken = hit;
+              }
+              part = g.mask(hit, ct);
+            }
+            Value placed = insert(part, b.create<ZerosOp>(loc, pt, ncDyn), {0, 0, i, j}, {1, 1, s[0], s[1]});
+            acc = acc ? g.add(acc, placed) : placed;
+          }
+        if (p[0] || p[1]) acc = slice(acc, x.getType(), {0, 0, p[0], p[1]}, sizesOf(x), {1, 1, 1, 1});
+        out[0] = castTo(acc, x.getType());
+        return success();
+      })
+      .Case<AdaptiveAvgPool2dOp>([&](AdaptiveAvgPool2dOp a) -> LogicalResult {
+        // Linear in x: y = A x B^T with A [Ho, H] (1 / count over the rows of each output row,
+        // rows [floor(i H / Ho), ceil((i + 1) H / Ho))), likewise B; dx = A^T ct B.
+        Value x = a.getInput();
+        auto xt = ttype(x);
+        if (xt.isDynamicDim(2) || xt.isDynamicDim(3)) return failure();
+        Type elt = xt.getElementType();
+        int64_t h = xt.getDimSize(2), wd = xt.getDimSize(3), ho = a.getOutputSize()[0], wo = a.getOutputSize()[1];
+        // The [in, out] matrix of one axis, transposed when `outFirst`.
+        auto averaging = [&](int64_t in, int64_t outN, bool outFirst) {
+          SmallVector<double> m(in * outN, 0.0);
+          for (int64_t i = 0; i < outN; ++i) {
+            int64_t lo = (i * in) / outN, hi = ((i + 1) * in + outN - 1) / outN;
+            for (int64_t r = lo; r < hi; ++r) m[outFirst ? i * in + r : r * outN + i] = 1.0 / static_cast<double>(hi - lo);
+          }
+          return constant(outFirst ? tensorOf({outN, in}, elt) : tensorOf({in, outN}, elt), m);
+        };
+        Value t = g.matmul(averaging(h, ho, false), ct, ct);  // [N, C, H, Wo]
+        out[0] = castTo(g.matmul(t, averaging(wd, wo, true), t), x.getType());
+        return success();
+      })
+      .Case<AttentionOp>([&](AttentionOp at) -> LogicalResult {
+        // Recomputes p = softmax(q k^T scale [masked]); with do the result's cotangent:
+        // dv = p^T do, dp = do v^T, ds = p (dp - sum(dp p)), dq = ds k scale, dk = ds^T q scale.
+        Value q = at.getQuery(), k = at.getKey(), v = at.getValue();
+        auto qt = ttype(q);
+        int64_t r = qt.getRank();
+        Type elt = qt.getElementType();
+        Value sc;  // the scale, rank 0
+        if (at.getScale()) {
+          sc = g.scalar(elt, at.getScale()->convertToDouble());
+        } else if (!qt.isDynamicDim(r - 1)) {
+          sc = g.scalar(elt, 1.0 / std::sqrt(static_cast<double>(qt.getDimSize(r - 1))));
+        } else {
+          // rsqrt(D) of a dynamic head dimension: D as the sum of D ones.
+          Value ones = b.create<OnesOp>(loc, tensorOf({kDyn}, elt), ValueRange{dimOf(q, r - 1)});
+          Value d = b.create<ReduceOp>(loc, tensorOf({}, elt), ones, ReduceKind::sum, ArrayRef<int64_t>{0}, false);
+          sc = b.create<RsqrtOp>(loc, d);
+        }
+        Value s = g.mul(g.matmul(q, g.transposeLast2(k), q), sc);
+        Value keep;
+        if (at.getCausal()) {
+          // As lower_attention: key j is masked for query i when j > i.
+          auto st = ttype(s);
+          auto ar = [&](int64_t axis, Value of) {
+            int64_t len = st.getDimSize(axis);
+            SmallVector<Value> dyn;
+            if (len == kDyn) dyn.push_back(dimOf(of, axis));
+            return b.create<ArangeOp>(loc, tensorOf({len}, b.getI64Type()), b.getF64FloatAttr(0.0), b.getF64FloatAttr(1.0), dyn)
+                .getResult();
+          };
+          Value rows = g.unsqueeze(ar(r - 2, s), 1), cols = ar(r - 1, s);
+          keep = b.create<CmpOp>(loc, tensorOf({st.getDimSize(r - 2), st.getDimSize(r - 1)}, b.getI1Type()), CmpPredicate::le,
+                                 cols, rows);
+          s = g.where(keep, s, g.scalar(elt, -std::numeric_limits<double>::infinity()), s.getType());
+        }
+        Value p = b.create<SoftmaxOp>(loc, s, r - 1, true);
+        if (keep) p = g.mask(keep, p);  // a fully masked row: 0, not NaN
+        Value dv = g.matmul(g.transposeLast2(p), ct, p);
+        Value dp = g.matmul(ct, g.transposeLast2(v), ct);
+        Value ds = g.mul(p, g.sub(dp, g.reduceKeep(g.mul(dp, p), ReduceKind::sum, {r - 1})));
+        out[0] = castTo(g.mul(g.matmul(ds, k, ds), sc), q.getType());
+        out[1] = castTo(g.mul(g.matmul(g.transposeLast2(ds), q, ds), sc), k.getType());
+        out[2] = castTo(dv, v.getType());
+        return success();
+      })
+      .Default([](Operation*) { return failure(); });
+}
+
 // Rules of the structural and normalization ops (issue 5, second part): slice, concat,
 // stack, split, layer_norm, rms_norm, embedding. Fails for an op without a rule.
 LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVectorImpl<Value>& out) {
@@ -204,9 +516,11 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
   };
   return llvm::TypeSwitch<Operation*, LogicalResult>(op)
       .Case<SliceOp>([&](SliceOp s) -> LogicalResult {
-        // The cotangent placed into zeros at the slice (positive constant steps).
+        // The cotangent placed into zeros at the slice (constant steps). A negative step takes
+        // the elements of the positive step from the last one in reverse order: the cotangent
+        // is reversed along that axis first.
         for (int64_t st : s.getStaticStrides())
-          if (st == ShapedType::kDynamic || st <= 0) return failure();
+          if (st == ShapedType::kDynamic || st == 0) return failure();
         Value x = s.getInput();
         Value c = ct;
         if (auto drop = s.getDropDims())
@@ -217,6 +531,31 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         // The cotangent may be typed less precisely than the slice (e.g. dynamic sizes).
         auto want = tensor::ExtractSliceOp::inferResultType(ttype(x), offs, sizes, strides);
         if (c.getType() != want) c = b.create<tensor::CastOp>(loc, want, c);
+        if (llvm::any_of(s.getStaticStrides(), [](int64_t st) { return st < 0; })) {
+          SmallVector<OpFoldResult> roffs, rstrides;
+          auto minus = [&](OpFoldResult a, int64_t k) -> OpFoldResult {  // a - k, a >= k
+            if (auto ca = getConstantIntValue(a)) return b.getIndexAttr(std::max<int64_t>(*ca - k, 0));
+            return b.create<arith::SubIOp>(loc, getValueOrCreateConstantIndexOp(b, loc, a),
+                                           b.create<arith::ConstantIndexOp>(loc, k)).getResult();
+          };
+          for (auto [i, st] : llvm::enumerate(s.getStaticStrides())) {
+            roffs.push_back(st < 0 ? minus(sizes[i], 1) : b.getIndexAttr(0));
+            rstrides.push_back(b.getIndexAttr(st < 0 ? -1 : 1));
+            if (st > 0) continue;
+            // offset + (size - 1) * step, the first element of the positive-step slice
+            auto co = getConstantIntValue(offs[i]), cs = getConstantIntValue(sizes[i]);
+            if (co && cs) {
+              offs[i] = b.getIndexAttr(*co + std::max<int64_t>(*cs - 1, 0) * st);
+            } else {
+              Value last = getValueOrCreateConstantIndexOp(b, loc, minus(sizes[i], 1));
+              Value step = b.create<arith::ConstantIndexOp>(loc, st);
+              offs[i] = b.create<arith::AddIOp>(loc, getValueOrCreateConstantIndexOp(b, loc, offs[i]),
+                                                b.create<arith::MulIOp>(loc, last, step)).getResult();
+            }
+            strides[i] = b.getIndexAttr(-st);
+          }
+          c = b.create<SliceOp>(loc, c.getType(), c, roffs, sizes, rstrides).getResult();
+        }
         Value zeros = b.create<ZerosOp>(loc, x.getType(), g.dynDims(x));
         out[0] = b.create<tensor::InsertSliceOp>(loc, c, zeros, offs, sizes, strides);
         return success();
@@ -265,8 +604,9 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         return success();
       })
       .Case<RmsNormOp>([&](RmsNormOp r) -> LogicalResult {
-        // r = rsqrt(mean(x*x) + eps), xhat = x r; dx = r (dh - xhat mean(dh xhat)).
-        if (r.getSafe()) return failure();
+        // r = rsqrt(mean(x*x) + eps), xhat = x r; dx = r (dh - xhat mean(dh xhat)). `safe`
+        // (rmsnorm_safe) is lowered like the plain op (eps > 0 keeps an all-zero row at 0), so
+        // it has the same gradient.
         Value x = r.getInput();
         int64_t last = ttype(x).getRank() - 1;
         Type elt = ttype(x).getElementType();
@@ -284,12 +624,22 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         Value table = e.getTable();
         if (!isFloatTensor(table)) return success();
         auto tt = ttype(table);
-        if (tt.isDynamicDim(0)) return failure();
         auto it = ttype(e.getIds());
         SmallVector<int64_t> ohShape(it.getShape());
         ohShape.push_back(tt.getDimSize(0));
-        Value oh = b.create<OneHotOp>(loc, RankedTensorType::get(ohShape, tt.getElementType()), e.getIds(),
-                                      b.getI64IntegerAttr(tt.getDimSize(0)));
+        auto ohType = RankedTensorType::get(ohShape, tt.getElementType());
+        Value oh;
+        if (tt.isDynamicDim(0)) {
+          // A dynamic vocabulary size: the one-hot as ids[..., None] == arange(V).
+          Value v = b.create<DimOp>(loc, b.getIndexType(), table, b.getI64IntegerAttr(0));
+          Value ids = b.create<ArangeOp>(loc, RankedTensorType::get({ShapedType::kDynamic}, it.getElementType()),
+                                         b.getF64FloatAttr(0.0), b.getF64FloatAttr(1.0), ValueRange{v});
+          Value hit = b.create<CmpOp>(loc, RankedTensorType::get(ohShape, b.getI1Type()), CmpPredicate::eq,
+                                      g.unsqueeze(e.getIds(), it.getRank()), ids);
+          oh = b.create<CastOp>(loc, ohType, hit);
+        } else {
+          oh = b.create<OneHotOp>(loc, ohType, e.getIds(), b.getI64IntegerAttr(tt.getDimSize(0)));
+        }
         Value oh2 = it.getRank() == 0 ? g.unsqueeze(oh, 0) : g.flatten2(oh);
         Value c2 = it.getRank() == 0 ? g.unsqueeze(ct, 0) : g.flatten2(ct);
         Value d = g.matmul(g.transposeLast2(oh2), c2, c2);
@@ -297,7 +647,7 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         out[0] = d;
         return success();
       })
-      .Default([](Operation*) { return failure(); });
+      .Default([&](Operation*) { return nnRules(op, b, cts, out); });
 }
 
 // The rule of each op: fills `out` (one entry per operand, null for zero) or fails.
@@ -554,11 +904,23 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
       .Default([&](Operation*) { return moreRules(op, b, cts, out); });
 }
 
+// Marks an op where a cotangent arrives but none flows back to its tensor operands (argmax
+// cast to float, a comparison cast to float, floordiv, ...): the gradient is zero there, and
+// the printed gradient function says so with the unit attribute `zero_gradient`.
+void markZeroGradient(Operation* op, ArrayRef<Value> cts, ArrayRef<Value> out) {
+  if (llvm::none_of(cts, [](Value c) { return static_cast<bool>(c); })) return;
+  if (llvm::any_of(out, [](Value v) { return static_cast<bool>(v); })) return;
+  if (llvm::none_of(op->getOperandTypes(), [](Type t) { return isa<RankedTensorType>(t); })) return;
+  op->setAttr("zero_gradient", UnitAttr::get(op->getContext()));
+}
+
 template <typename Op>
 struct GradientModel : GradientOpInterface::ExternalModel<GradientModel<Op>, Op> {
   LogicalResult buildGradient(Operation* op, OpBuilder& b, ArrayRef<Value> cts,
                               SmallVectorImpl<Value>& out) const {
-    return rule(op, b, cts, out);
+    if (failed(rule(op, b, cts, out))) return failure();
+    markZeroGradient(op, cts, out);
+    return success();
   }
 };
 

@@ -139,6 +139,9 @@ def Tessera_CosOp : Tessera_UnaryOp<"cos", "cosine", FloatTensor>;
 def Tessera_ReluOp : Tessera_UnaryOp<"relu", "rectified linear unit `max(x, 0)`", AnyRankedTensor>;
 def Tessera_GeluOp : Tessera_UnaryOp<"gelu", "Gaussian error linear unit `x * Phi(x)` (the exact erf form)", FloatTensor>;
 def Tessera_SiluOp : Tessera_UnaryOp<"silu", "sigmoid linear unit `x * sigmoid(x)`", FloatTensor>;
+// Internal: no surface syntax. The gradient of gelu builds `Phi(x) = (1 + erf(x / sqrt(2))) / 2`
+// with it, lowered like gelu's forward (math.erf) so that both agree.
+def Tessera_ErfOp : Tessera_UnaryOp<"erf", "Gauss error function `erf(x)` (internal, for gelu's gradient)", FloatTensor>;
 def Tessera_NotOp : Tessera_UnaryOp<"not", "logical not", BoolTensor>;
 
 def Tessera_CastOp : Tessera_Op<"cast", [Pure]> {
@@ -795,7 +798,7 @@ def Tessera_AttentionOp : Tessera_Op<"attention", [Pure]> {
     `softmax(q @ k^T * scale) @ v` with `query[..., Sq, D]`,
     `key[..., Sk, D]` and `value[..., Sk, Dv]` (equal batch dimensions),
     giving `[..., Sq, Dv]`. `scale` defaults to `1 / sqrt(D)`. With `causal`,
-    query `i` attends to keys `j <= i + (Sk - Sq)` only. The CPU lowering is
+    query `i` attends to keys `j <= i` only (as PyTorch's `is_causal`). The CPU lowering is
     flash-style (online softmax); `safe` (the language's `attention_safe`)
     also clamps the running denominator so that a fully masked row gives 0.
 
@@ -862,8 +865,8 @@ class Tessera_Pool2dOp<string mnemonic, string what>
     }] # what # [{ over `kernel` windows moved by `stride`, with `padding`
     on each side (2 entries each: height, width): `input[N, C, H, W]` gives
     `[N, C, Ho, Wo]` with `Ho = (H + 2 * padding[0] - kernel[0]) // stride[0] + 1`.
-    Padding counts as -infinity for max pooling and is left out of the count
-    for average pooling.
+    Padding counts as -infinity for max pooling and as zeros in the average
+    (the count is always `kernel[0] * kernel[1]`, PyTorch's default).
 
     Example:
     ```mlir

@@ -1287,6 +1287,23 @@ class Lowerer {
           ++axis;
           continue;
         }
+        if (st && *st < 0 && dim != mlir::ShapedType::kDynamic) {
+          // A negative step on a static axis, as Python: the bounds default to the last element
+          // and to "before the first"; a bound b < 0 is dim + b, clamped to [-1, dim - 1].
+          auto bound = [&](const Expr* e, int64_t dflt) -> int64_t {
+            if (!e) return dflt;
+            auto v = constant_int_expr(e);
+            if (!v) unsupported(e->range, "a slice whose bounds are not known at compile time");
+            return std::clamp<int64_t>(*v < 0 ? *v + dim : *v, -1, dim - 1);
+          };
+          int64_t l = bound(sl->lower, dim - 1), h = bound(sl->upper, -1);
+          int64_t n = l > h ? (l - h - *st - 1) / -*st : 0;
+          offsets.push_back(n > 0 ? l : 0);
+          sizes.push_back(n);
+          strides.push_back(*st);
+          ++axis;
+          continue;
+        }
         if (!lo || !hi || !st || *st <= 0 || dim == mlir::ShapedType::kDynamic)
           unsupported(i->range, "a slice whose bounds are not known at compile time");
         int64_t l = *lo < 0 ? *lo + dim : *lo, h = *hi < 0 ? *hi + dim : *hi;
@@ -1548,6 +1565,24 @@ class Lowerer {
       }
       if (name == "attention_safe") attrs.push_back({"safe", b_.getUnitAttr()});
       return {op("tessera.attention", {expr(args[0]).value, expr(args[1]).value, expr(args[2]).value}, mt, c->range, t, attrs), t};
+    }
+    if (name == "dropout" && !args.empty() && args.size() <= 2) {
+      // dropout(x, p=0.5, seed=...): inverted dropout (torch's in training mode); the mask is the
+      // Philox stream `seed` (the next program seed when not given, as randn).
+      const Expr* pe = args.size() > 1 ? args[1] : keyword(c, "p");
+      double p = 0.5;
+      if (pe) {
+        auto v = constant_float(pe);
+        if (!v) unsupported(pe->range, "a dropout probability that is not a constant");
+        p = *v;
+      }
+      if (!(p >= 0.0 && p < 1.0)) unsupported(pe->range, "a dropout probability outside [0, 1)");
+      const Expr* seed = keyword(c, "seed");
+      auto s = seed ? constant_int_expr(seed) : std::optional<int64_t>(next_seed_++);
+      if (!s) unsupported(seed->range, "a seed that is not a constant");
+      return {op("tessera.dropout", {expr(args[0]).value}, mt, c->range, t,
+                 {{"p", b_.getF64FloatAttr(p)}, {"seed", b_.getI64IntegerAttr(*s)}}),
+              t};
     }
     if (name == "arange" && !args.empty() && args.size() <= 3) {
       auto rt = mlir::cast<mlir::RankedTensorType>(mt);

@@ -20,6 +20,7 @@
 #include <numeric>
 
 #include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Arith/Utils/Utils.h>
 #include <mlir/Dialect/Bufferization/IR/Bufferization.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
@@ -411,6 +412,7 @@ Value scalar_unary(Emitter& e, StringRef name, Value x) {
   if (name == "tanh") return B.create<math::TanhOp>(l, x);
   if (name == "sin") return B.create<math::SinOp>(l, x);
   if (name == "cos") return B.create<math::CosOp>(l, x);
+  if (name == "erf") return B.create<math::ErfOp>(l, x);  // as in gelu below
   if (name == "sigmoid") return sigmoid(e, x);
   if (name == "silu") return B.create<arith::MulFOp>(l, x, sigmoid(e, x));
   if (name == "gelu") {
@@ -438,7 +440,7 @@ RankedTensorType result_type(Operation* op) { return cast<RankedTensorType>(op->
 const llvm::StringSet<> kBinary = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv", "mod",
                                    "and", "or", "xor"};
 const llvm::StringSet<> kUnary = {"neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh",
-                                  "sigmoid", "sin", "cos", "relu", "gelu", "silu", "not"};
+                                  "sigmoid", "sin", "cos", "relu", "gelu", "silu", "not", "erf"};
 
 Value lower_binary(Emitter& e, Operation* op, StringRef name) {
   RankedTensorType rt = result_type(op);
@@ -1077,11 +1079,29 @@ Value lower_slice(Emitter& e, Operation* op) {
   take(so, seg[1], offs);
   take(ss, seg[2], sizes);
   take(st, seg[3], strides);
-  for (int64_t s : st)
-    if (!ShapedType::isDynamic(s) && s <= 0) {
-      emitError(e.loc) << "not yet supported: slices with a negative step";
+  // A negative step: the same elements taken with the positive step from the last one
+  // (offset + (size - 1) * step), then reversed along that axis (below).
+  SmallVector<bool> reversed(st.size(), false);
+  for (size_t i = 0; i < st.size(); ++i) {
+    int64_t s = st[i];
+    if (ShapedType::isDynamic(s) || s > 0) continue;
+    if (s == 0) {
+      emitError(e.loc) << "not yet supported: slices with a zero step";
       throw Unsupported{};
     }
+    reversed[i] = true;
+    auto co = getConstantIntValue(offs[i]), cs = getConstantIntValue(sizes[i]);
+    if (co && cs) {
+      offs[i] = e.b.getIndexAttr(*co + (*cs > 0 ? (*cs - 1) * s : 0));
+    } else {
+      Value idx = getValueOrCreateConstantIndexOp(e.b, e.loc, offs[i]);
+      Value n = getValueOrCreateConstantIndexOp(e.b, e.loc, sizes[i]);
+      Value one = e.b.create<arith::ConstantIndexOp>(e.loc, 1);
+      Value last = e.b.create<arith::MaxSIOp>(e.loc, e.b.create<arith::SubIOp>(e.loc, n, one), e.b.create<arith::ConstantIndexOp>(e.loc, 0));
+      offs[i] = e.b.create<arith::AddIOp>(e.loc, idx, e.b.create<arith::MulIOp>(e.loc, last, e.b.create<arith::ConstantIndexOp>(e.loc, s))).getResult();
+    }
+    strides[i] = e.b.getIndexAttr(-s);
+  }
   // The result type may be less static than the sizes (`x[::2]` types as `?`): slice to the
   // static type the sizes give, then cast.
   SmallVector<int64_t> shape(rt.getShape());
@@ -1094,6 +1114,30 @@ Value lower_slice(Emitter& e, Operation* op) {
   }
   auto st2 = RankedTensorType::get(shape, rt.getElementType());
   Value v = e.b.create<tensor::ExtractSliceOp>(e.loc, st2, x, offs, sizes, strides);
+  // Reverse the axes of negative steps (a dropped axis has one element: nothing to do).
+  SmallVector<int64_t> rev;
+  for (int64_t i = 0, j = 0; i < static_cast<int64_t>(sizes.size()); ++i) {
+    if (drop && llvm::is_contained(drop.asArrayRef(), i)) continue;
+    if (reversed[i]) rev.push_back(j);
+    ++j;
+  }
+  if (!rev.empty()) {
+    int64_t n = st2.getRank();
+    SmallVector<Value> last(n);
+    for (int64_t j : rev)
+      last[j] = e.b.create<arith::SubIOp>(e.loc, e.dim(v, j), e.b.create<arith::ConstantIndexOp>(e.loc, 1));
+    Value src = v;
+    Value init = e.empty(st2, [&](int64_t j) { return e.dim(src, j); });
+    v = e.generic({}, {init}, {e.b.getMultiDimIdentityMap(n)}, SmallVector<IterKind>(n, IterKind::parallel),
+                  [&](OpBuilder& B, Location l, ValueRange) {
+                    SmallVector<Value> at;
+                    for (int64_t j = 0; j < n; ++j) {
+                      Value i = B.create<linalg::IndexOp>(l, j);
+                      at.push_back(last[j] ? B.create<arith::SubIOp>(l, last[j], i).getResult() : i);
+                    }
+                    return SmallVector<Value>{B.create<tensor::ExtractOp>(l, src, at)};
+                  })[0];
+  }
   return st2 == rt ? v : e.b.create<tensor::CastOp>(e.loc, rt, v).getResult();
 }
 

@@ -13,6 +13,7 @@ returns every gradient (and value), flattened and concatenated into one vector (
 A case with `zero=True` checks that the gradient is exactly zero (non-differentiable operations).
 When a batch fails, its cases are run one by one, so that the failure names its case.
 """
+import math
 import os
 import re
 import subprocess
@@ -46,7 +47,7 @@ def away(*shape, gap=0.1):
 
 class GCase:
     def __init__(self, name, params, expr, inputs, ref, argnums=(0,), out=None, fd=True, zero=False,
-                 value=False, body="", prelude="", tol32=None, dtypes=("f64", "f32")):
+                 value=False, body="", prelude="", tol32=None, dtypes=("f64", "f32"), decorators=()):
         self.name = name
         self.params = params  # "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]"
         self.expr = expr  # the op; the function returns sum(EXPR * w)
@@ -61,6 +62,7 @@ class GCase:
         self.prelude = prelude  # module-level text (helper functions; may use {dt})
         self.tol32 = tol32 or (1e-4, 1e-5)  # (rtol, atol relative to the largest reference) in f32
         self.dtypes = dtypes
+        self.decorators = tuple(decorators)  # extra decorators of f<i> (and of the entry), e.g. effects
 
     def out_dims(self):
         if self.out is not None:
@@ -89,7 +91,7 @@ def case_source(case, i, dt):
     ps = case.param_list(dt)
     dims = dims_of([t for _, t in ps])
     generic = f"[{', '.join(dims)}]" if dims else ""
-    lines = ["@tessera.function",
+    lines = ["@tessera.function"] + [f"@{d}" for d in case.decorators] + [
              f"def f{i}{generic}({', '.join(f'{n}: {t}' for n, t in ps)}) -> {dt}:"]
     lines += ["    " + l for l in case.body.format(dt=dt).strip("\n").split("\n") if l]
     lines.append(f"    return (({case.expr.format(dt=dt)}) * w).sum()")
@@ -128,7 +130,10 @@ def program(cases, dt):
         rets += ([f"v{i}.reshape(1)"] if c.value else []) + [f"{g}.reshape({sizes[k]})"
                                                                  for g, k in zip(names, c.argnums)]
     generic = f"[{', '.join(all_dims)}]" if all_dims else ""
-    entry = ["@tessera.function", f"def grads{generic}({', '.join(eparams)}):"]
+    decos = []
+    for c in cases:
+        decos += [d for d in c.decorators if d not in decos]
+    entry = ["@tessera.function"] + [f"@{d}" for d in decos] + [f"def grads{generic}({', '.join(eparams)}):"]
     entry += ["    " + l for l in body] + [f"    return concat([{', '.join(rets)}], axis=0)"]
     return "\n".join(preludes + parts + ["\n".join(entry)]) + "\n", len(rets)
 
@@ -547,6 +552,164 @@ add("rms_norm_plain", "x: Tensor[B, D, {dt}]", "rms_norm(x)", [rnd(3, 5)],
     lambda x: x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5))
 add("embedding", "t: Tensor[5, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids, t)",
     [rnd(5, 4), np.array([[1, 3, 1], [0, 4, 1]])], lambda t, ids: F.embedding(ids, t), out="2, 3, D")
+add("embedding_dynamic_vocab", "t: Tensor[V, D, {dt}], ids: Tensor[2, 3, i64]", "embedding(ids, t)",
+    [rnd(6, 4), np.array([[5, 3, 1], [0, 5, 5]])], lambda t, ids: F.embedding(ids, t), out="2, 3, D")
+# Negative steps (the slice reversed, then placed with the positive step).
+add("slice_reversed_typed", "x: Tensor[4, 5, {dt}]", "sin(x[::-1, 3:0:-2])", [rnd(4, 5)],
+    lambda x: torch.sin(x.flip(0)[:, [3, 1]]), out="4, 2")
+add("slice_reversed", "x: Tensor[4, 5, {dt}]", "(sin(s) * s).sum(axis=0)", [rnd(4, 5)],
+    lambda x: (torch.sin(x.flip(0)) * x.flip(0)).sum(0), out="5", body="s = x[::-1, :]")
+add("slice_negative_strided", "x: Tensor[5, 6, {dt}]", "(sin(s) * s).sum()", [rnd(5, 6)],
+    lambda x: (lambda s: (torch.sin(s) * s).sum())(x[[4, 2]][:, [5, 2]]), out="", body="s = x[4:0:-2, ::-3]")
+add("slice_negative_drop", "x: Tensor[4, 5, {dt}]", "(sin(s) * s).sum()", [rnd(4, 5)],
+    lambda x: (lambda s: (torch.sin(s) * s).sum())(x[[2, 1, 0], 3]), out="", body="s = x[2::-1, 3]")
+
+
+# The nn ops (issue 5, third part).
+def gelu_points(*shape):
+    x = rnd(*shape, scale=2.0)
+    x.ravel()[:3] = [0.0, 5.5, -5.5]
+    return x
+
+
+add("gelu", "x: Tensor[B, D, {dt}]", "gelu(x)", [gelu_points(3, 5)], F.gelu)
+add("gelu_wide", "x: Tensor[N, {dt}]", "gelu(x) * x", [np.linspace(-7.0, 7.0, 29)], lambda x: F.gelu(x) * x)
+
+
+def philox_uniform(seed, n, f64):
+    """The runtime's Philox-4x32-10 uniform stream (runtime/src/philox.cpp) at counters 0..n-1:
+    the numbers a dropout with this seed compares with p (f32 stream, f64 for f64 tensors)."""
+    m32 = np.uint64(0xFFFFFFFF)
+    per = 2 if f64 else 4
+    blk = np.arange((n + per - 1) // per, dtype=np.uint64)
+    c0, c1, c2, c3 = blk & m32, blk >> np.uint64(32), np.zeros_like(blk), np.zeros_like(blk)
+    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & m32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & m32
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & m32, (k1 + np.uint64(0xBB67AE85)) & m32
+    w = np.stack([c0, c1, c2, c3], axis=1)
+    if f64:
+        u = ((w[:, 1::2] << np.uint64(32)) | w[:, 0::2]) >> np.uint64(11)
+        return (u.astype(np.float64) * 2.0 ** -53).ravel()[:n]
+    return ((w >> np.uint64(8)).astype(np.float64) * 2.0 ** -24).astype(np.float32).ravel()[:n]
+
+
+def dropout_ref(p, seed, f64):
+    def ref(x):
+        u = philox_uniform(seed, x.numel(), f64).reshape(tuple(x.shape))
+        keep = u >= (np.float64(p) if f64 else np.float32(p))
+        return x * torch.from_numpy(keep.astype(np.float64)) / (1.0 - p)
+    return ref
+
+
+# The backward's mask is the forward's: checked against the runtime's Philox stream. The loss
+# multiplies by x, so a wrong mask also shows in the x * mask' term.
+for dt, is64 in (("f64", True), ("f32", False)):
+    add(f"dropout_{dt}", "x: Tensor[B, D, {dt}]", "dropout(x, p=0.3, seed=5) * x", [rnd(4, 9)],
+        lambda x, r=dropout_ref(0.3, 5, is64): r(x) * x, dtypes=(dt,), decorators=("tessera.effects(random)",))
+    add(f"dropout_half_{dt}", "x: Tensor[A, B, C, {dt}]", "dropout(x, p=0.5, seed=11)", [rnd(2, 3, 5)],
+        dropout_ref(0.5, 11, is64), dtypes=(dt,), decorators=("tessera.effects(random)",))
+
+add("group_norm", "x: Tensor[N, 4, 3, 3, {dt}], g: Tensor[4, {dt}], b: Tensor[4, {dt}]", "group_norm(x, 2, g, b)",
+    [rnd(2, 4, 3, 3), rnd(4), rnd(4)], lambda x, g, b: F.group_norm(x, 2, g, b, eps=1e-5), argnums=(0, 1, 2))
+add("group_norm_plain", "x: Tensor[N, 6, L, {dt}]", "group_norm(x, 3)", [rnd(2, 6, 5)],
+    lambda x: F.group_norm(x, 3, eps=1e-5))
+add("group_norm_one_group", "x: Tensor[2, 4, 2, 3, {dt}], g: Tensor[4, {dt}]", "group_norm(x, 1, weight=g)",
+    [rnd(2, 4, 2, 3), rnd(4)], lambda x, g: F.group_norm(x, 1, g, eps=1e-5), argnums=(0, 1))
+
+# conv2d: input, weight and bias gradients over strides (a leftover row), padding, dilation, groups.
+CONV = [
+    ("plain", (2, 3, 5, 5), (4, 3, 3, 3), {}),
+    ("pad", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1}),
+    ("stride_leftover", (1, 2, 8, 7), (3, 2, 3, 2), {"stride": 2}),
+    ("stride_pad_rect", (2, 2, 7, 6), (3, 2, 3, 2), {"stride": 2, "padding": 1}),
+    ("dilation", (1, 2, 9, 9), (3, 2, 3, 3), {"stride": 2, "dilation": 2}),
+    ("groups", (2, 4, 6, 6), (6, 2, 3, 3), {"groups": 2}),
+    ("groups_all", (2, 6, 7, 7), (9, 2, 3, 3), {"stride": 2, "padding": 1, "dilation": 2, "groups": 3}),
+    ("depthwise", (2, 3, 5, 6), (6, 1, 3, 3), {"padding": 1, "groups": 3}),
+    ("1x1", (2, 4, 3, 3), (2, 4, 1, 1), {}),
+]
+
+
+def kw_text(kw):
+    return "".join(f", {k}={v}" for k, v in kw.items())
+
+
+for name, xs, ws, kw in CONV:
+    add(f"conv2d_{name}", f"x: Tensor[N, {xs[1]}, {xs[2]}, {xs[3]}, {{dt}}], k: Tensor[{', '.join(map(str, ws))}, {{dt}}]",
+        f"conv2d(x, k{kw_text(kw)})", [rnd(*xs), rnd(*ws)], lambda x, k, kw=kw: F.conv2d(x, k, **kw),
+        argnums=(0, 1), out="N, " + ", ".join(map(str, F.conv2d(torch.zeros(xs), torch.zeros(ws), **kw).shape[1:])))
+add("conv2d_bias", "x: Tensor[N, 2, 5, 5, {dt}], k: Tensor[4, 2, 3, 3, {dt}], b: Tensor[4, {dt}]",
+    "conv2d(x, k, b, padding=1)", [rnd(2, 2, 5, 5), rnd(4, 2, 3, 3), rnd(4)],
+    lambda x, k, b: F.conv2d(x, k, b, padding=1), argnums=(0, 1, 2), out="N, 4, 5, 5")
+
+# Pooling. max: the first maximum of a window takes the cotangent (as torch; ties from integer inputs).
+POOL = [
+    ("k2", (2, 3, 4, 6), 2, {}),
+    ("k3_s2_p1", (1, 2, 5, 5), 3, {"stride": 2, "padding": 1}),
+    ("k3_s1_overlap", (1, 2, 5, 6), 3, {"stride": 1}),
+    ("k2_s1_p1", (2, 1, 4, 4), 2, {"stride": 1, "padding": 1}),
+]
+for name, xs, k, kw in POOL:
+    out = ", ".join(map(str, F.max_pool2d(torch.zeros(xs), k, **kw).shape[2:]))
+    sh = f"x: Tensor[N, C, {xs[2]}, {xs[3]}, {{dt}}]"
+    add(f"max_pool2d_{name}", sh, f"max_pool2d(x, {k}{kw_text(kw)})", [rnd(*xs)],
+        lambda x, k=k, kw=kw: F.max_pool2d(x, k, **kw), out=f"N, C, {out}", fd=False)
+    add(f"max_pool2d_ties_{name}", sh, f"max_pool2d(x, {k}{kw_text(kw)})", [np.round(rnd(*xs) * 0.7)],
+        lambda x, k=k, kw=kw: F.max_pool2d(x, k, **kw), out=f"N, C, {out}", fd=False)
+    # The padding counts in the average (torch's count_include_pad=True), as the CPU lowering.
+    add(f"avg_pool2d_{name}", sh, f"avg_pool2d(x, {k}{kw_text(kw)})", [rnd(*xs)],
+        lambda x, k=k, kw=kw: F.avg_pool2d(x, k, **kw), out=f"N, C, {out}")
+for name, xs, o in (("even", (2, 3, 4, 6), 2), ("uneven", (2, 2, 5, 5), 2), ("rect", (1, 2, 7, 10), (3, 4)),
+                    ("grow", (1, 2, 3, 4), (5, 6)), ("global", (2, 3, 4, 4), 1)):
+    osz = o if isinstance(o, int) else f"({o[0]}, {o[1]})"
+    oo = (o, o) if isinstance(o, int) else o
+    add(f"adaptive_avg_pool2d_{name}", f"x: Tensor[N, C, {xs[2]}, {xs[3]}, {{dt}}]", f"adaptive_avg_pool2d(x, {osz})",
+        [rnd(*xs)], lambda x, o=o: F.adaptive_avg_pool2d(x, o), out=f"N, C, {oo[0]}, {oo[1]}")
+
+
+# attention: q, k, v gradients; causal masks key j > query i (as the CPU lowering, torch's tril).
+def attn(q, k, v, causal=False, scale=None):
+    s = q @ k.transpose(-1, -2) * (scale if scale is not None else 1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        s = s.masked_fill(torch.ones(s.shape[-2], s.shape[-1], dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(s, -1) @ v
+
+
+QKV = "q: Tensor[B, L, D, {dt}], k: Tensor[B, S, D, {dt}], v: Tensor[B, S, E, {dt}]"
+for fn in ("attention", "attention_safe"):
+    add(f"{fn}", QKV, f"{fn}(q, k, v)", [rnd(2, 4, 3), rnd(2, 5, 3), rnd(2, 5, 2)], attn, argnums=(0, 1, 2),
+        out="B, L, E")
+    add(f"{fn}_causal", QKV, f"{fn}(q, k, v, causal=True)", [rnd(2, 5, 3), rnd(2, 5, 3), rnd(2, 5, 2)],
+        lambda q, k, v: attn(q, k, v, True), argnums=(0, 1, 2), out="B, L, E")
+add("attention_causal_rect_scale", QKV, "attention(q, k, v, causal=True, scale=0.7)",
+    [rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 5, 3)], lambda q, k, v: attn(q, k, v, True, 0.7), argnums=(0, 1, 2),
+    out="B, L, E")
+add("attention_4d", "q: Tensor[B, H, L, 4, {dt}], k: Tensor[B, H, S, 4, {dt}], v: Tensor[B, H, S, 4, {dt}]",
+    "attention(q, k, v, causal=True)", [rnd(2, 2, 3, 4), rnd(2, 2, 3, 4), rnd(2, 2, 3, 4)],
+    lambda q, k, v: attn(q, k, v, True), argnums=(0, 1, 2), out="B, H, L, 4")
+
+# Composed: a small CNN classifier loss (conv2d, group_norm, gelu, max_pool2d, adaptive
+# average pooling, linear, cross_entropy) with respect to the input and every weight.
+add("cnn_loss", "x: Tensor[N, 2, 8, 8, {dt}], k: Tensor[4, 2, 3, 3, {dt}], g: Tensor[4, {dt}], "
+    "w0: Tensor[4, 3, {dt}], y: Tensor[N, i64]",
+    "cross_entropy(linear(adaptive_avg_pool2d(max_pool2d(gelu(group_norm(conv2d(x, k, padding=1), 2, g)), 2), 1)"
+    ".reshape(N, 4), w0), y)",
+    [rnd(3, 2, 8, 8), rnd(4, 2, 3, 3) * 0.5, rnd(4), rnd(4, 3), RNG.integers(0, 3, (3,))],
+    lambda x, k, g, w, y: F.cross_entropy(F.adaptive_avg_pool2d(F.max_pool2d(F.gelu(F.group_norm(
+        F.conv2d(x, k, padding=1), 2, g, eps=1e-5)), 2), 1).reshape(-1, 4) @ w, y),
+    argnums=(0, 1, 2, 3), out="", tol32=(2e-4, 2e-5))
+
+# The safe variants.
+add("softmax_safe", "x: Tensor[B, D, {dt}]", "softmax_safe(x)", [rnd(3, 5, scale=20.0)],
+    lambda x: torch.softmax(x, -1), fd=False)
+add("logsumexp_safe", "x: Tensor[B, D, {dt}]", "logsumexp_safe(x, axis=-1)", [rnd(3, 5, scale=20.0)],
+    lambda x: torch.logsumexp(x, -1), out="B", fd=False)
+add("layernorm_safe", "x: Tensor[B, D, {dt}], g: Tensor[D, {dt}], b: Tensor[D, {dt}]", "layernorm_safe(x, g, b)",
+    [rnd(3, 5), rnd(5), rnd(5)], lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-5), argnums=(0, 1, 2))
+add("rmsnorm_safe", "x: Tensor[B, D, {dt}], g: Tensor[D, {dt}]", "rmsnorm_safe(x, g)", [rnd(3, 5), rnd(5)],
+    lambda x, g: x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * g, argnums=(0, 1))
 
 # Control flow (issue 5): if (each branch taken), for (a tape of the carried values), while (a
 # data-dependent trip count), an if inside a for.

@@ -352,6 +352,14 @@ add("index_neg", "x: Tensor[A, B]", "return x[-1, :]", [rnd(3, 4)], lambda x: x[
 add("slice_ellipsis", "x: Tensor[A, B, C]", "return x[..., 1:3]", [rnd(2, 3, 5)], lambda x: x[..., 1:3])
 add("slice_step", "x: Tensor[A, B]", "return x[::2, 1:]", [rnd(5, 4)], lambda x: x[::2, 1:])
 add("slice_open", "x: Tensor[A, B]", "return x[:2, :-1]", [rnd(5, 4)], lambda x: x[:2, :-1])
+# Negative steps on static axes (Python's bounds); a dynamic axis is E0900 (NOT_YET_SUPPORTED).
+add("slice_reversed_static", "x: Tensor[5, 6]", "return x[::-1, 4:0:-2] * 1.0", [rnd(5, 6)], lambda x: x[::-1, 4:0:-2])
+add("slice_negative_bounds", "x: Tensor[7, 3]", "return concat([x[-2:-7:-3, 2], x[10:1:-4, 0], x[-9::-1, 1]], axis=0)",
+    [rnd(7, 3)], lambda x: np.concatenate([x[-2:-7:-3, 2], x[10:1:-4, 0], x[-9::-1, 1]]))
+add("slice_reversed_typed", "x: Tensor[5, 6]", "return x[::-1, -1:-7:-1] + x[4:1:-2, 5::-3].sum() * x", [rnd(5, 6)],
+    lambda x: x[::-1, ::-1] + x[4:1:-2, 5::-3].sum() * x)
+add("slice_negative_empty_f64", "x: Tensor[4, 3, f64]", "return x[0:3:-1].sum() + x[::-1, ::-1].sum(axis=0)",
+    [rnd(4, 3)], lambda x: x[::-1, ::-1].sum(0), "f64")
 add("index_scalar", "x: Tensor[A, B]", "return x[1, 2]", [rnd(3, 4)], lambda x: np.asarray(x[1, 2]))
 add("broadcast_to", "x: Tensor[1, B]", "return x.broadcast_to([3, B])", [rnd(1, 4)],
     lambda x: np.broadcast_to(x, (3, 4)))

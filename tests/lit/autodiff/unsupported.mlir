@@ -21,16 +21,18 @@ func.func @use_loop(%x: tensor<3xf32>) -> tensor<3xf32> {
 
 // -----
 
-// The embedding rule needs the vocabulary size at compile time (its one-hot).
-func.func private @embed(%t: tensor<?x4xf32>, %i: tensor<3xi64>) -> tensor<f32> {
-  // expected-error @+1 {{not yet supported: the gradient of 'tessera.embedding'}}
-  %0 = tessera.embedding %t, %i : (tensor<?x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
-  %1 = tessera.reduce sum %0 axes = [0, 1] : tensor<3x4xf32> -> tensor<f32>
+// A slice whose step is only known at run time (its sign decides the rule).
+func.func private @dyn_step(%x: tensor<8xf32>, %s: tensor<i64>) -> tensor<f32> {
+  %e = tensor.extract %s[] : tensor<i64>
+  %i = arith.index_cast %e : i64 to index
+  // expected-error @+1 {{not yet supported: the gradient of 'tessera.slice'}}
+  %0 = tessera.slice %x[0] [2] [%i] : tensor<8xf32> -> tensor<2xf32>
+  %1 = tessera.reduce sum %0 axes = [0] : tensor<2xf32> -> tensor<f32>
   return %1 : tensor<f32>
 }
-func.func @use_embed(%t: tensor<?x4xf32>, %i: tensor<3xi64>) -> tensor<?x4xf32> {
-  %g = tessera.grad @embed(%t, %i) {argnums = array<i64: 0>} : (tensor<?x4xf32>, tensor<3xi64>) -> tensor<?x4xf32>
-  return %g : tensor<?x4xf32>
+func.func @use_dyn_step(%x: tensor<8xf32>, %s: tensor<i64>) -> tensor<8xf32> {
+  %g = tessera.grad @dyn_step(%x, %s) {argnums = array<i64: 0>} : (tensor<8xf32>, tensor<i64>) -> tensor<8xf32>
+  return %g : tensor<8xf32>
 }
 
 // -----

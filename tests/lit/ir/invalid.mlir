@@ -121,6 +121,15 @@ func.func @unary_float_only(%a: tensor<4xi32>) {
 
 // -----
 
+// The internal erf (gelu's gradient) is float-only too.
+func.func @erf_float_only(%a: tensor<4xi64>) {
+  // expected-error @+1 {{'tessera.erf' op operand #0 must be ranked tensor of floating-point values}}
+  %0 = tessera.erf %a : tensor<4xi64>
+  return
+}
+
+// -----
+
 func.func @not_bool(%a: tensor<4xi32>) {
   // expected-error @+1 {{'tessera.not' op operand #0 must be ranked tensor of 1-bit signless integer values}}
   %0 = tessera.not %a : tensor<4xi32>

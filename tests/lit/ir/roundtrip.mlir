@@ -68,17 +68,19 @@ func.func @unary(%x: tensor<4x?xf32>, %i: tensor<3xi64>, %p: tensor<2xi1>, %c: t
   %12 = tessera.gelu %x : tensor<4x?xf32>
   // CHECK-NEXT: %13 = tessera.silu %arg0 : tensor<4x?xf32>
   %13 = tessera.silu %x : tensor<4x?xf32>
-  // CHECK-NEXT: %14 = tessera.not %arg2 : tensor<2xi1>
+  // CHECK-NEXT: %14 = tessera.erf %arg0 : tensor<4x?xf32>
+  %erf = tessera.erf %x : tensor<4x?xf32>
+  // CHECK-NEXT: %15 = tessera.not %arg2 : tensor<2xi1>
   %14 = tessera.not %p : tensor<2xi1>
-  // CHECK-NEXT: %15 = tessera.cast %arg0 : tensor<4x?xf32> -> tensor<4x?xbf16>
+  // CHECK-NEXT: %16 = tessera.cast %arg0 : tensor<4x?xf32> -> tensor<4x?xbf16>
   %15 = tessera.cast %x : tensor<4x?xf32> -> tensor<4x?xbf16>
-  // CHECK-NEXT: %16 = tessera.cast %arg1 {policy = #tessera.policy<stochastic_round>} : tensor<3xi64> -> tensor<3xf8E4M3FN>
+  // CHECK-NEXT: %17 = tessera.cast %arg1 {policy = #tessera.policy<stochastic_round>} : tensor<3xi64> -> tensor<3xf8E4M3FN>
   %16 = tessera.cast %i {policy = #tessera.policy<stochastic_round>} : tensor<3xi64> -> tensor<3xf8E4M3FN>
-  // CHECK-NEXT: %17 = tessera.where %arg3, %arg0, %arg0 : (tensor<4x8xi1>, tensor<4x?xf32>, tensor<4x?xf32>) -> tensor<4x8xf32>
+  // CHECK-NEXT: %18 = tessera.where %arg3, %arg0, %arg0 : (tensor<4x8xi1>, tensor<4x?xf32>, tensor<4x?xf32>) -> tensor<4x8xf32>
   %17 = tessera.where %c, %x, %x : (tensor<4x8xi1>, tensor<4x?xf32>, tensor<4x?xf32>) -> tensor<4x8xf32>
-  // CHECK-NEXT: %18 = tessera.clamp %arg0 {max = 6.000000e+00 : f64, min = 0.000000e+00 : f64} : tensor<4x?xf32>
+  // CHECK-NEXT: %19 = tessera.clamp %arg0 {max = 6.000000e+00 : f64, min = 0.000000e+00 : f64} : tensor<4x?xf32>
   %18 = tessera.clamp %x {max = 6.0 : f64, min = 0.0 : f64} : tensor<4x?xf32>
-  // CHECK-NEXT: %19 = tessera.clamp %arg0 {min = -1.000000e+00 : f64} : tensor<4x?xf32>
+  // CHECK-NEXT: %20 = tessera.clamp %arg0 {min = -1.000000e+00 : f64} : tensor<4x?xf32>
   %19 = tessera.clamp %x {min = -1.0 : f64} : tensor<4x?xf32>
   return
 }
@@ -281,8 +283,11 @@ func.func @sampling(%mu: tensor<f32>, %sigma: f64, %y: tensor<10xf32>, %loc: ten
 
 // CHECK-LABEL: func.func @loss(
 func.func @loss(%a: tensor<4xf32>, %b: tensor<4xf32>, %l: tensor<4xi64>) -> tensor<f32> {
+  // CHECK-NEXT: %0 = tessera.mul %arg0, %arg1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   %0 = tessera.mul %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  // CHECK-NEXT: %1 = tessera.reduce sum %0 axes = [0] : tensor<4xf32> -> tensor<f32>
   %1 = tessera.reduce sum %0 axes = [0] : tensor<4xf32> -> tensor<f32>
+  // CHECK-NEXT: return %1 : tensor<f32>
   return %1 : tensor<f32>
 }
 
