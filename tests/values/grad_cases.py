@@ -879,8 +879,10 @@ def ckpt_sqrt_ref(x, w):
 
 add("checkpoint_every3", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_every3(x, w0)", [rnd(5), rnd(5)],
     ckpt_every3_ref, argnums=(0, 1), prelude=CKPT)
+# (20 chained sin steps: the s-gradient sums terms much larger than itself, so f32 rounding shows
+# at ~2e-4 relative; f64 is checked at the default tolerance.)
 add("checkpoint_sqrt", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_sqrt(x, w0)", [rnd(5), rnd(5)],
-    ckpt_sqrt_ref, argnums=(0, 1), prelude=CKPT)
+    ckpt_sqrt_ref, argnums=(0, 1), prelude=CKPT, tol32=(1e-3, 1e-5))
 add("checkpoint_while", "x: Tensor[D, {dt}], w0: Tensor[D, {dt}]", "ckpt_while(x, w0)", [rnd(4) * 0.3, rnd(4)],
     while_ref, argnums=(0, 1), prelude=CKPT, fd=False)
 
