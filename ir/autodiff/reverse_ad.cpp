@@ -414,6 +414,34 @@ class Sweep {
     return success();
   }
 
+  // One iteration of a reverse loop: seeds the yields of the carried values of `body` (recomputed
+  // from `map`, its carried state `state`) with the accumulated cotangents `acc`, sweeps it, and
+  // yields the cotangents of the carried state, then those of the outer `free` values summed
+  // into acc. On failure: yields acc unchanged and sets `status`.
+  void reverseIteration(OpBuilder& nb, Location loc, Block& body, IRMapping& map, ArrayRef<Value> state,
+                        ArrayRef<int64_t> carriedAt, ArrayRef<Value> free, ValueRange acc, LogicalResult& status) {
+    SmallVector<Value> seeds(body.getTerminator()->getNumOperands());
+    for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
+    Sweep inner(nb);
+    // (Seeds for the original yields only: tape operands a grown loop adds are not differentiated.)
+    if (failed(inner.reverseBody(body, map, seeds))) {
+      status = failure();
+      nb.create<scf::YieldOp>(loc, acc);
+      return;
+    }
+    SmallVector<Value> out;
+    for (int64_t m : carriedAt) {
+      Value c = inner.get(state[m]);
+      out.push_back(c ? c : zerosLike(nb, loc, state[m]));
+    }
+    for (auto [i, v] : llvm::enumerate(free)) {
+      Value a = acc[carriedAt.size() + i];
+      Value c = inner.get(v);
+      out.push_back(c ? sum(nb, loc, a, c) : a);
+    }
+    nb.create<scf::YieldOp>(loc, out);
+  }
+
   // scf.for: the forward loop writes its carried values into a tape (one slot per iteration,
   // allocated when the loop starts), then a reverse loop reads slot n-1 ... 0, recomputes that
   // iteration's body and sweeps it backwards, carrying the cotangents of the loop values and
@@ -522,27 +550,7 @@ class Sweep {
             // The copied tape writes are dead (canonicalize drops them): any tape will do.
             map.map(body.getArgument(1 + k + m), fwd.getResult(k + m));
           }
-          SmallVector<Value> seeds(body.getTerminator()->getNumOperands());
-          for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
-          Sweep inner(nb);
-          // The tape slots of the grown loop's yield are not differentiated: seed the original
-          // yields only (the first k operands).
-          status = inner.reverseBody(body, map, seeds);
-          if (failed(status)) {
-            nb.create<scf::YieldOp>(loc, acc);
-            return;
-          }
-          SmallVector<Value> out;
-          for (int64_t m : carriedAt) {
-            Value c = inner.get(state[m]);
-            out.push_back(c ? c : zerosLike(nb, loc, state[m]));
-          }
-          for (auto [i, v] : llvm::enumerate(free)) {
-            Value a = acc[carriedAt.size() + i];
-            Value c = inner.get(v);
-            out.push_back(c ? sum(nb, loc, a, c) : a);
-          }
-          nb.create<scf::YieldOp>(loc, out);
+          reverseIteration(nb, loc, body, map, state, carriedAt, free, acc, status);
         });
     if (failed(status)) return failure();
     for (auto [i, m] : llvm::enumerate(carriedAt)) add(fwd.getInitArgs()[m], rev.getResult(i));
@@ -709,25 +717,7 @@ class Sweep {
             state.push_back(tapeRead(nb, loc, after.getArgument(m).getType(), w.getResult(k + 1 + m), slot));
             map.map(after.getArgument(m), state.back());
           }
-          SmallVector<Value> seeds(after.getTerminator()->getNumOperands());
-          for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
-          Sweep inner(nb);
-          if (failed(inner.reverseBody(after, map, seeds))) {
-            status = failure();
-            nb.create<scf::YieldOp>(loc, acc);
-            return;
-          }
-          SmallVector<Value> out;
-          for (int64_t m : carriedAt) {
-            Value c = inner.get(state[m]);
-            out.push_back(c ? c : zerosLike(nb, loc, state[m]));
-          }
-          for (auto [i, v] : llvm::enumerate(free)) {
-            Value a = acc[carriedAt.size() + i];
-            Value c = inner.get(v);
-            out.push_back(c ? sum(nb, loc, a, c) : a);
-          }
-          nb.create<scf::YieldOp>(loc, out);
+          reverseIteration(nb, loc, after, map, state, carriedAt, free, acc, status);
         });
     forget(op);
     op.erase();
@@ -906,25 +896,7 @@ class Sweep {
                   state.push_back(tapeRead(nb, loc, body.getArgument(1 + m).getType(), rec.getResult(k + m), j));
                   map.map(body.getArgument(1 + m), state.back());
                 }
-                SmallVector<Value> seeds(body.getTerminator()->getNumOperands());
-                for (auto [i, m] : llvm::enumerate(carriedAt)) seeds[m] = acc[i];
-                Sweep inner(nb);
-                if (failed(inner.reverseBody(body, map, seeds))) {
-                  status = failure();
-                  nb.create<scf::YieldOp>(loc, acc);
-                  return;
-                }
-                SmallVector<Value> out;
-                for (int64_t m : carriedAt) {
-                  Value c = inner.get(state[m]);
-                  out.push_back(c ? c : zerosLike(nb, loc, state[m]));
-                }
-                for (auto [i, v] : llvm::enumerate(free)) {
-                  Value a = acc[carriedAt.size() + i];
-                  Value c = inner.get(v);
-                  out.push_back(c ? sum(nb, loc, a, c) : a);
-                }
-                nb.create<scf::YieldOp>(loc, out);
+                reverseIteration(nb, loc, body, map, state, carriedAt, free, acc, status);
               });
           sb.create<scf::YieldOp>(loc, back.getResults());
         });
