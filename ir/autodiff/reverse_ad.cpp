@@ -62,7 +62,7 @@ SmallVector<Value> freeFloatValues(Operation* op) {
   return vals.takeVector();
 }
 
-// ---- Tapes of loop-carried values (used by the checkpointed loop adjoint).
+// ---- Tapes of loop-carried values (the loop adjoints).
 
 Value indexOf(OpBuilder& b, Location loc, Value v) {
   return v.getType().isIndex() ? v : b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
@@ -452,9 +452,7 @@ class Sweep {
     if (!floatCarried && free.empty()) return success();
     if (failed(recomputable(op))) return failure();
     Location loc = op.getLoc();
-    auto toIndex = [&](OpBuilder& b, Value v) {
-      return v.getType().isIndex() ? v : b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
-    };
+    auto toIndex = [&](OpBuilder& b, Value v) { return indexOf(b, loc, v); };
     OpBuilder fb(op);
     Value lb = toIndex(fb, op.getLowerBound()), ub = toIndex(fb, op.getUpperBound()),
           step = toIndex(fb, op.getStep());
@@ -463,45 +461,12 @@ class Sweep {
     Value n = fb.create<arith::CeilDivSIOp>(loc, span, step);
     // One tape per carried value: tensor<n x T> (T's dynamic sizes: those of the initial value).
     SmallVector<Value> tapes;
-    for (Value init : op.getInitArgs()) {
-      Type t = init.getType();
-      SmallVector<int64_t> shape{ShapedType::kDynamic};
-      SmallVector<Value> dyn{n};
-      Type elt = t;
-      if (auto rt = dyn_cast<RankedTensorType>(t)) {
-        elt = rt.getElementType();
-        for (int64_t i = 0; i < rt.getRank(); ++i) {
-          shape.push_back(rt.getDimSize(i));
-          if (rt.isDynamicDim(i)) dyn.push_back(fb.create<tensor::DimOp>(loc, init, i));
-        }
-      }
-      tapes.push_back(fb.create<tensor::EmptyOp>(loc, shape, elt, dyn));
-    }
+    for (Value init : op.getInitArgs()) tapes.push_back(allocTape(fb, loc, init, n));
     auto slotOf = [&](OpBuilder& b, Value iv) {  // (iv - lb) / step
       return b.create<arith::DivSIOp>(loc, b.create<arith::SubIOp>(loc, toIndex(b, iv), lb), step).getResult();
     };
-    auto write = [&](OpBuilder& b, Value v, Value tape, Value slot) -> Value {
-      auto rt = dyn_cast<RankedTensorType>(v.getType());
-      if (!rt) return b.create<tensor::InsertOp>(loc, v, tape, ValueRange{slot});
-      SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
-      for (int64_t i = 0; i < rt.getRank(); ++i) {
-        offs.push_back(b.getIndexAttr(0));
-        sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, v, i).getResult())
-                                           : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
-      }
-      return b.create<tensor::InsertSliceOp>(loc, v, tape, offs, sizes, strides);
-    };
-    auto read = [&](OpBuilder& b, Type t, Value tape, Value slot) -> Value {
-      auto rt = dyn_cast<RankedTensorType>(t);
-      if (!rt) return b.create<tensor::ExtractOp>(loc, tape, ValueRange{slot});
-      SmallVector<OpFoldResult> offs{slot}, sizes{b.getIndexAttr(1)}, strides(rt.getRank() + 1, b.getIndexAttr(1));
-      for (int64_t i = 0; i < rt.getRank(); ++i) {
-        offs.push_back(b.getIndexAttr(0));
-        sizes.push_back(rt.isDynamicDim(i) ? OpFoldResult(b.create<tensor::DimOp>(loc, tape, i + 1).getResult())
-                                           : OpFoldResult(b.getIndexAttr(rt.getDimSize(i))));
-      }
-      return b.create<tensor::ExtractSliceOp>(loc, rt, tape, offs, sizes, strides);
-    };
+    auto write = [&](OpBuilder& b, Value v, Value tape, Value slot) { return tapeWrite(b, loc, v, tape, slot); };
+    auto read = [&](OpBuilder& b, Type t, Value tape, Value slot) { return tapeRead(b, loc, t, tape, slot); };
     size_t k = op.getNumResults();
     // The forward loop with the tapes as extra iter_args (the body moves over).
     SmallVector<Value> allInits(op.getInitArgs());
