@@ -1113,7 +1113,36 @@ Value lower_slice(Emitter& e, Operation* op) {
     ++r;
   }
   auto st2 = RankedTensorType::get(shape, rt.getElementType());
-  Value v = e.b.create<tensor::ExtractSliceOp>(e.loc, st2, x, offs, sizes, strides);
+  // Which unit axes a rank-reducing slice drops is ambiguous when a kept axis has size 1 too
+  // (x[6:7:4, 0]): MLIR may drop the other one, and the strided metadata of the view is then
+  // wrong (expand-strided-metadata fails). Slice without dropping, then collapse the axes.
+  bool ambiguous = false;
+  if (drop && !drop.empty())
+    for (int64_t i = 0; i < static_cast<int64_t>(sizes.size()); ++i)
+      if (!llvm::is_contained(drop.asArrayRef(), i))
+        if (auto c = getConstantIntValue(sizes[i]); c && *c == 1) ambiguous = true;
+  Value v;
+  if (ambiguous) {
+    SmallVector<int64_t> full;
+    SmallVector<ReassociationIndices> groups;
+    ReassociationIndices pending;
+    for (int64_t i = 0, j = 0; i < static_cast<int64_t>(sizes.size()); ++i) {
+      bool dropped = llvm::is_contained(drop.asArrayRef(), i);
+      full.push_back(dropped ? 1 : shape[j]);
+      pending.push_back(i);
+      if (!dropped) {
+        groups.push_back(pending);
+        pending.clear();
+        ++j;
+      }
+    }
+    if (!pending.empty() && !groups.empty()) groups.back().append(pending.begin(), pending.end());
+    auto ft = RankedTensorType::get(full, rt.getElementType());
+    Value whole = e.b.create<tensor::ExtractSliceOp>(e.loc, ft, x, offs, sizes, strides);
+    v = e.b.create<tensor::CollapseShapeOp>(e.loc, st2, whole, groups);
+  } else {
+    v = e.b.create<tensor::ExtractSliceOp>(e.loc, st2, x, offs, sizes, strides);
+  }
   // Reverse the axes of negative steps (a dropped axis has one element: nothing to do).
   SmallVector<int64_t> rev;
   for (int64_t i = 0, j = 0; i < static_cast<int64_t>(sizes.size()); ++i) {
