@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tables import BCAST as TABLE_BCAST, binary_ops
+
 RNG = np.random.default_rng(20261126)
 DT_NP = {"f64": np.float64, "f32": np.float32}
 DT_TORCH = {"f64": torch.float64, "f32": torch.float32}
@@ -305,22 +307,8 @@ def add(*a, **k):
 
 # Elementwise binary ops, with the broadcasting corners: a [B, D] + [D] bias, size-1 axes on both
 # sides, a rank-2 operand against a rank-3 one, rank-0 operands.
-BINARY = {
-    "add": ("x + y", lambda x, y: x + y),
-    "sub": ("x - y", lambda x, y: x - y),
-    "mul": ("x * y", lambda x, y: x * y),
-    "div": ("x / y", lambda x, y: x / y),
-    "maximum": ("maximum(x, y)", torch.maximum),
-    "minimum": ("minimum(x, y)", torch.minimum),
-}
-BCAST = [
-    ((3, 5), (3, 5), "B, D", "B, D"),
-    ((3, 5), (5,), "B, D", "D"),
-    ((3, 1), (1, 5), "B, 1", "1, D"),
-    ((2, 3, 4), (3, 1), "A, B, D", "B, 1"),
-    ((4,), (), "D", ""),
-    ((), (2, 3), "", "B, D"),
-]
+BINARY = binary_ops(torch)
+BCAST = TABLE_BCAST + [((), (2, 3), "", "B, D")]  # and a rank-0 left operand
 
 
 def shape_of(dx, dy, sx, sy):

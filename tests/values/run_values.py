@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tables import BCAST, binary_ops
+
 # dtype name -> (NumPy dtype of the files, rtol, atol)
 TOL = {
     "f32": (np.float32, 2e-5, 2e-6),
@@ -94,22 +96,7 @@ def tnp(t):
 
 
 # ---------------------------------------------------------------- elementwise
-BINARY = {
-    "add": ("x + y", lambda x, y: x + y),
-    "sub": ("x - y", lambda x, y: x - y),
-    "mul": ("x * y", lambda x, y: x * y),
-    "div": ("x / y", lambda x, y: x / y),
-    "maximum": ("maximum(x, y)", np.maximum),
-    "minimum": ("minimum(x, y)", np.minimum),
-}
-# (shape of x, shape of y, dims of x, dims of y): broadcasting corners
-BCAST = [
-    ((3, 5), (3, 5), "B, D", "B, D"),
-    ((3, 5), (5,), "B, D", "D"),
-    ((3, 1), (1, 5), "B, 1", "1, D"),
-    ((2, 3, 4), (3, 1), "A, B, D", "B, 1"),
-    ((4,), (), "D", ""),
-]
+BINARY = binary_ops(np)
 for dt in ("f32", "f64"):
     for op, (expr, ref) in BINARY.items():
         for i, (sx, sy, dx, dy) in enumerate(BCAST):
