@@ -2625,12 +2625,9 @@ class Lowerer {
     inputs.insert(inputs.end(), gt.getInputs().begin(), gt.getInputs().end());
     auto scalar = mlir::RankedTensorType::get({}, elt);
     mlir::OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPointToEnd(module_.getBody());
     mlir::Location l = loc(r);
-    auto func = b_.create<mlir::func::FuncOp>(l, name, b_.getFunctionType(inputs, {scalar}));
-    func.setPrivate();
-    mlir::Block* entry = func.addEntryBlock();
-    b_.setInsertionPointToStart(entry);
+    auto func = new_private_function(name, inputs, mlir::TypeRange{scalar}, l);
+    mlir::Block* entry = &func.getBody().front();
     std::vector<mlir::Value> vargs;
     std::vector<int64_t> argnums;
     for (size_t i = 0; i <= n; ++i) {
@@ -2783,6 +2780,17 @@ class Lowerer {
     return {op->getResults().begin(), op->getResults().end()};
   }
 
+  // A private function `name` at the end of the module, with an entry block; the builder is left
+  // at the start of it (callers hold an InsertionGuard).
+  mlir::func::FuncOp new_private_function(const std::string& name, mlir::TypeRange inputs, mlir::TypeRange results,
+                                          mlir::Location l) {
+    b_.setInsertionPointToEnd(module_.getBody());
+    auto func = b_.create<mlir::func::FuncOp>(l, name, b_.getFunctionType(inputs, results));
+    func.setPrivate();
+    b_.setInsertionPointToStart(func.addEntryBlock());
+    return func;
+  }
+
   // The name of a transform chain over `f`: f__grad0__grad0 for grad(grad(f)).
   static std::string transform_name(const Type& tr, mlir::func::FuncOp f) {
     std::string name = tr->of ? transform_name(tr->of, f) : f.getSymName().str();
@@ -2799,11 +2807,8 @@ class Lowerer {
     std::vector<mlir::Type> inputs;
     for (mlir::Value a : args) inputs.push_back(a.getType());
     mlir::OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPointToEnd(module_.getBody());
-    auto func = b_.create<mlir::func::FuncOp>(loc(r), name, b_.getFunctionType(inputs, {}));
-    func.setPrivate();
-    mlir::Block* entry = func.addEntryBlock();
-    b_.setInsertionPointToStart(entry);
+    auto func = new_private_function(name, inputs, mlir::TypeRange{}, loc(r));
+    mlir::Block* entry = &func.getBody().front();
     std::vector<mlir::Value> params(entry->getArguments().begin(), entry->getArguments().end());
     std::vector<mlir::Value> results = emit_transform(tr, f, params, r);
     b_.create<mlir::func::ReturnOp>(loc(r), results);
@@ -2827,12 +2832,9 @@ class Lowerer {
     inputs.push_back(xt);
     auto scalar = mlir::RankedTensorType::get({}, rt.getElementType());
     mlir::OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPointToEnd(module_.getBody());
     mlir::Location l = loc(r);
-    auto func = b_.create<mlir::func::FuncOp>(l, name, b_.getFunctionType(inputs, {scalar}));
-    func.setPrivate();
-    mlir::Block* entry = func.addEntryBlock();
-    b_.setInsertionPointToStart(entry);
+    auto func = new_private_function(name, inputs, mlir::TypeRange{scalar}, l);
+    mlir::Block* entry = &func.getBody().front();
     std::vector<mlir::Value> primals(entry->getArguments().begin(), entry->getArguments().end() - 1);
     mlir::Value grad = grad_op(g, primals, {n}, false, r).at(0);
     mlir::Value p = b_.create<mlir::tessera::MulOp>(l, xt, grad, entry->getArguments().back());
