@@ -1949,6 +1949,18 @@ struct CheckerImpl {
     return tuple_type({value, g});
   }
 
+  // The function argument of vjp/jvp: a user function or a gradient of one (E0201 otherwise).
+  bool differentiable_function(const Arg& a, const char* transform) {
+    const Type& ft = a.type;
+    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
+                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
+    if (ft->kind == TypeKind::Function && ft->ref && (ft->user || transformed)) return true;
+    diags.report(DiagKind::TypeMismatch, a.range,
+                 fmt::format("{} needs a user function (or a gradient of one) as its first argument; found {}",
+                             transform, to_string(ft)));
+    return false;
+  }
+
   // `y, pullback = vjp(f, primals...)` (JAX's jax.vjp): y = f(primals...), a floating-point
   // tensor of any shape; `pullback(ct)`, ct typed like y, gives one cotangent per primal (a
   // tuple when there are several). Every primal must be floating point (E0601). The pullback
@@ -1956,21 +1968,14 @@ struct CheckerImpl {
   Type vjp_call(const CallExpr* call, const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
     if (pos.empty() || is_unknown(pos[0].type)) return unknown_type();
     const Type& ft = pos[0].type;
-    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
-                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
-    if (ft->kind != TypeKind::Function || !ft->ref || (!ft->user && !transformed)) {
-      diags.report(DiagKind::TypeMismatch, pos[0].range,
-                   fmt::format("vjp needs a user function (or a gradient of one) as its first argument; found {}",
-                               to_string(ft)));
-      return unknown_type();
-    }
+    if (!differentiable_function(pos[0], "vjp")) return unknown_type();
     if (!kwargs.empty()) {
       diags.report(DiagKind::TypeMismatch, call->range, "vjp(f, primals...) takes positional primals only");
       return unknown_type();
     }
     auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(ft->ref));
     std::vector<Arg> primals(pos.begin() + 1, pos.end());
-    Type value = transformed ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
+    Type value = !ft->user ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
     if (is_unknown(value)) return unknown_type();
     auto vt = as_tensor(value);
     if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
@@ -2039,14 +2044,7 @@ struct CheckerImpl {
     for (const Arg& a : pos)
       if (is_unknown(a.type)) return unknown_type();
     const Type& ft = pos[0].type;
-    bool transformed = ft->kind == TypeKind::Function && ft->name == "transformed" && ft->ref &&
-                       (ft->transform == "grad" || ft->transform == "hessian_vector_product");
-    if (ft->kind != TypeKind::Function || !ft->ref || (!ft->user && !transformed)) {
-      diags.report(DiagKind::TypeMismatch, pos[0].range,
-                   fmt::format("jvp needs a user function (or a gradient of one) as its first argument; found {}",
-                               to_string(ft)));
-      return unknown_type();
-    }
+    if (!differentiable_function(pos[0], "jvp")) return unknown_type();
     auto& f = *const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(ft->ref));
     std::vector<Arg> primals = tuple_args(pos[1]), tangents = tuple_args(pos[2]);
     if (primals.size() != tangents.size()) {
@@ -2055,7 +2053,7 @@ struct CheckerImpl {
                                tangents.size()));
       return unknown_type();
     }
-    Type value = transformed ? transformed_call(ft, call, primals, {}) : user_call(f, call, primals, {});
+    Type value = !ft->user ? transformed_call(ft, call, primals, {}) : user_call(f, call, primals, {});
     if (is_unknown(value)) return unknown_type();
     auto vt = as_tensor(value);
     if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
