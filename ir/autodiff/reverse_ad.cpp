@@ -414,6 +414,20 @@ class Sweep {
     return success();
   }
 
+  // The iter_args of a reverse loop: the cotangents of the float carried values (their positions
+  // in `carriedAt`; zeros where none reached them), then zeros for the outer `free` values.
+  SmallVector<Value> reverseInits(ValueRange results, ArrayRef<Value> cts, ArrayRef<Value> free,
+                                  SmallVector<int64_t>& carriedAt, Location loc) {
+    SmallVector<Value> inits;
+    for (auto [m, r] : llvm::enumerate(results))
+      if (isFloatLike(r.getType())) {
+        carriedAt.push_back(static_cast<int64_t>(m));
+        inits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, r));
+      }
+    for (Value v : free) inits.push_back(zerosLike(b_, loc, v));
+    return inits;
+  }
+
   // One iteration of a reverse loop: seeds the yields of the carried values of `body` (recomputed
   // from `map`, its carried state `state`) with the accumulated cotangents `acc`, sweeps it, and
   // yields the cotangents of the carried state, then those of the outer `free` values summed
@@ -490,13 +504,7 @@ class Sweep {
     Block& body = *fwd.getBody();
     // The reverse loop: iter_args = cotangents of the float carried values, then of `free`.
     SmallVector<int64_t> carriedAt;
-    SmallVector<Value> inits;
-    for (size_t m = 0; m < k; ++m)
-      if (isFloatLike(fwd.getResult(m).getType())) {
-        carriedAt.push_back(static_cast<int64_t>(m));
-        inits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, fwd.getResult(m)));
-      }
-    for (Value v : free) inits.push_back(zerosLike(b_, loc, v));
+    SmallVector<Value> inits = reverseInits(fwd->getResults().take_front(k), cts, free, carriedAt, loc);
     LogicalResult status = success();
     auto rev = b_.create<scf::ForOp>(
         loc, b_.create<arith::ConstantIndexOp>(loc, 0), n, b_.create<arith::ConstantIndexOp>(loc, 1), inits,
@@ -664,13 +672,7 @@ class Sweep {
     // The reverse loop: iter_args = cotangents of the float carried values, then of `free`; it
     // recomputes the original `do` body (still in `op`, erased at the end).
     SmallVector<int64_t> carriedAt;
-    SmallVector<Value> rinits;
-    for (size_t m = 0; m < k; ++m)
-      if (isFloatLike(w.getResult(m).getType())) {
-        carriedAt.push_back(static_cast<int64_t>(m));
-        rinits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, w.getResult(m)));
-      }
-    for (Value v : free) rinits.push_back(zerosLike(b_, loc, v));
+    SmallVector<Value> rinits = reverseInits(w->getResults().take_front(k), cts, free, carriedAt, loc);
     LogicalResult status = success();
     auto rev = b_.create<scf::ForOp>(
         loc, b_.create<arith::ConstantIndexOp>(loc, 0), n, b_.create<arith::ConstantIndexOp>(loc, 1), rinits,
@@ -812,13 +814,7 @@ class Sweep {
     // The reverse loop over segments: iter_args = cotangents of the float carried values, then of
     // `free`.
     SmallVector<int64_t> carriedAt;
-    SmallVector<Value> inits;
-    for (size_t m = 0; m < k; ++m)
-      if (isFloatLike(outer.getResult(m).getType())) {
-        carriedAt.push_back(static_cast<int64_t>(m));
-        inits.push_back(cts[m] ? cts[m] : zerosLike(b_, loc, outer.getResult(m)));
-      }
-    for (Value v : free) inits.push_back(zerosLike(b_, loc, v));
+    SmallVector<Value> inits = reverseInits(outer->getResults().take_front(k), cts, free, carriedAt, loc);
     LogicalResult status = success();
     auto ivAt = [&](OpBuilder& b, Value slot) {  // lb + slot * step, in the loop's type
       return toIv(b, b.create<arith::AddIOp>(loc, lb, b.create<arith::MulIOp>(loc, slot, step)));
