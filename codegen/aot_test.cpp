@@ -174,3 +174,40 @@ func.func @use_runtime(%x: f64) -> f64 {
   // A module without runtime calls links without one.
   check_ok(emit_shared_library(*module, dir.file("libplain.so")));
 }
+
+TEST_CASE("aot: a shared library exports its C entry points only") {
+  // A function named like a C library one (glibc's regexp `step`): exported with default
+  // visibility, the library's own call of it could bind to libc's.
+  const char* named_like_libc = R"mlir(
+func.func @step(%x: f64) -> f64 {
+  %y = arith.mulf %x, %x : f64
+  return %y : f64
+}
+func.func @use(%x: f64) -> f64 {
+  %y = call @step(%x) : (f64) -> f64
+  %z = arith.addf %y, %x : f64
+  return %z : f64
+}
+)mlir";
+  Context ctx;
+  TempDir dir;
+  auto module = ctx.parse(named_like_libc);
+  check_ok(emit_shared_library(*module, dir.file("libstep.so")));
+  void* library = dlopen(dir.file("libstep.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((library ? "" : dlerror()));
+  REQUIRE(library != nullptr);
+  auto use = reinterpret_cast<int32_t (*)(double, double*)>(dlsym(library, "tess_use"));
+  auto step = reinterpret_cast<int32_t (*)(double, double*)>(dlsym(library, "tess_step"));
+  REQUIRE(reinterpret_cast<void*>(use) != nullptr);
+  REQUIRE(reinterpret_cast<void*>(step) != nullptr);
+  double result = 0;
+  CHECK(use(3.0, &result) == 0);
+  CHECK(result == 12.0);
+  CHECK(step(3.0, &result) == 0);
+  CHECK(result == 9.0);
+  // The generated functions behind the entry points are not exported.
+  CHECK(dlsym(library, "_mlir_ciface_step") == nullptr);
+  CHECK(dlsym(library, "_mlir_ciface_use") == nullptr);
+  CHECK(dlsym(library, "use") == nullptr);
+  dlclose(library);
+}

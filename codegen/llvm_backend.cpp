@@ -8,6 +8,7 @@
 
 #include "codegen/codegen.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -397,6 +398,16 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   return llvm::Error::success();
 }
 
+// A shared library or object from `tesserac build` exports its C entry points and nothing else.
+// With default visibility, an internal function named like a C library one (a user's `step` or
+// `index`) is interposable: the dynamic linker may bind the library's own calls of it to libc's.
+static void internalize_all_but_c_entries(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
+  llvm::StringSet<> exported;
+  for (const EntrySignature& entry : entries) exported.insert("tess_" + entry.name);
+  for (llvm::GlobalValue& value : module.global_values())
+    if (!value.isDeclaration() && !exported.contains(value.getName())) value.setLinkage(llvm::GlobalValue::InternalLinkage);
+}
+
 namespace {
 
 // Everything before LLVM optimization: signatures, lowering (on a clone), translation, the
@@ -426,6 +437,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
   if (llvm::Error error =
           kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, entries) : add_c_wrappers(*llvm_module, entries))
     return std::move(error);
+  if (kind == ObjectKind::Aot) internalize_all_but_c_entries(*llvm_module, entries);
   std::string broken;
   llvm::raw_string_ostream broken_os(broken);
   if (llvm::verifyModule(*llvm_module, &broken_os))
