@@ -392,18 +392,20 @@ class Builder {
     return fn;
   }
 
-  // Bp[p, k, j] = B[kc + k, jc + p * NR + j], zero past N.
+  // Bp[p, k, j] = B[kc + k, jc + p * NR + j], zero past N. Rows of B outermost: each row's
+  // NC columns are read in order (panels innermost), one sequential stream for the prefetcher,
+  // where panels outermost would read a quarter of every row per pass.
   void pack_b(Value B, Value Bp, Value jc, Value kc, Value kcl, Value panels) {
     Value zero = cidx(0), one = cidx(1);
-    auto p_loop = b.create<scf::ForOp>(loc, zero, panels, one);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPoint(p_loop.getBody()->getTerminator());
-    Value p = p_loop.getInductionVar();
-    Value n0 = add(jc, mul(p, cidx(s.nr)));
     auto k_loop = b.create<scf::ForOp>(loc, zero, kcl, one);
+    OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(k_loop.getBody()->getTerminator());
     Value k = k_loop.getInductionVar();
     Value kk = add(kc, k);
+    auto p_loop = b.create<scf::ForOp>(loc, zero, panels, one);
+    b.setInsertionPoint(p_loop.getBody()->getTerminator());
+    Value p = p_loop.getInductionVar();
+    Value n0 = add(jc, mul(p, cidx(s.nr)));
     Type bt = cast<MemRefType>(B.getType()).getElementType();
     auto vt = VectorType::get({s.lanes}, bt);
     Value pad = fzero(bt);
@@ -524,6 +526,24 @@ Sizes sizes_for(const MatmulScheduleOptions& o, Type acc) {
   return s;
 }
 
+// A contraction with a static N narrower than the default panel (a classifier's N = 10 against
+// NR = 64 f32 lanes) gets a kernel of ceil(N / lanes) vectors per row and correspondingly more
+// rows (the same accumulator count, at most 12 rows): the default would compute 64 columns for
+// 10, padding included. Options set explicitly are kept.
+Sizes narrow(Sizes s, const MatmulScheduleOptions& o, const Contraction& c) {
+  auto ct = cast<MemRefType>(c.op->getOperand(2).getType());
+  if (o.nv > 0 || ct.isDynamicDim(ct.getRank() - 1)) return s;
+  int64_t n = ct.getDimSize(ct.getRank() - 1);
+  int nv = static_cast<int>(std::max<int64_t>(1, (n + s.lanes - 1) / s.lanes));
+  if (nv >= s.nv) return s;
+  if (o.mr <= 0) s.mr = std::min(12, s.mr * s.nv / nv);
+  s.nv = nv;
+  s.nr = nv * s.lanes;
+  s.mc = std::max(s.mr, s.mc / s.mr * s.mr);
+  s.nc = std::max(s.nr, s.nc / s.nr * s.nr);
+  return s;
+}
+
 // The `linalg.fill` of 0 into C right before the contraction, when the contraction has a static
 // K > 0 (an empty K would leave C unwritten without the fill); null otherwise.
 linalg::FillOp zero_fill_of(const Contraction& c) {
@@ -581,7 +601,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
       if (auto c = match(op)) todo.push_back(*c);
     });
     for (Contraction& c : todo) {
-      Sizes s = sizes_for(o, c.acc);
+      Sizes s = narrow(sizes_for(o, c.acc), o, c);
       if (linalg::FillOp fill = zero_fill_of(c)) {
         c.overwrite_first = true;
         fill->erase();

@@ -291,6 +291,11 @@ MM_BLOCKED = [
     ("blocks", (131, 300), (300, 1037), "M, K", "K, N"),
     ("batched_blocks", (3, 20, 70), (3, 70, 40), "Z, M, K", "Z, K, N"),
     ("bcast_blocks", (2, 17, 260), (260, 33), "Z, M, K", "K, N"),
+    # Static N narrower than the 64-lane panel: the 12 x 1 and 12 x 2 kernels (f32), 12 x 2 (f64),
+    # with ragged M, K past one block, and a batched one.
+    ("narrow_static", (131, 300), (300, 10), "131, 300", "300, 10"),
+    ("narrow2_static", (40, 70), (70, 20), "40, 70", "70, 20"),
+    ("narrow_batched_static", (3, 25, 9), (3, 9, 7), "3, 25, 9", "3, 9, 7"),
 ]
 for dt in ("f32", "f64"):
     for name, sa, sb, da, db in MM_BLOCKED:

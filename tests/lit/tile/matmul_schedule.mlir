@@ -11,11 +11,13 @@
 // CHECK: %[[BP:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256x64xf32>
 // CHECK: scf.for %[[JC:.*]] = %{{.*}} to %{{.*}} step %c1024
 // CHECK: scf.for %[[KC:.*]] = %{{.*}} to %{{.*}} step %c256
-//   Packing B: one masked row of 16 lanes at a time, zero past N.
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: vector.transfer_read %arg1[{{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
-// CHECK: vector.store %{{.*}}, %[[BP]]
+//   Packing B: one masked row of 16 lanes at a time, zero past N. Rows of B outermost (one
+//   sequential read of each row), panels inside.
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c1
+// CHECK-NEXT: %[[KK:.*]] = arith.addi %[[KC]], %[[K]]
+// CHECK-NEXT: scf.for %[[P:.*]] = %{{.*}} to %{{.*}} step %c1
+// CHECK: vector.transfer_read %arg1[%[[KK]], {{.*}}], %{{.*}} : memref<?x?xf32>, vector<16xf32>
+// CHECK: vector.store %{{.*}}, %[[BP]][%[[P]], %[[K]], %c0]
 //   The parallel loop over row blocks of C: each block is a call of the module's shared
 //   row-block function for this kernel shape, on 2-D strided views of A and C.
 // CHECK: scf.parallel (%[[IC:.*]]) = (%{{.*}}) to (%{{.*}}) step (%c96)
