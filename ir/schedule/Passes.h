@@ -23,6 +23,13 @@ std::unique_ptr<mlir::Pass> createLowerToLinalgPass(bool debug_numerics = false)
 // in place, where a shared fill would be filled once and copied for every other writer.
 std::unique_ptr<mlir::Pass> createUnshareFillsPass();
 
+// `--tessera-elementwise-fusion`: MLIR's elementwise fusion of linalg ops on tensors (the
+// patterns of `linalg-fuse-elementwise-ops`: a single-use producer is fused into its consumer),
+// except that a rank-0 producer is not fused into a consumer with loops: computed once, not per
+// element (fuse_elementwise_producer is the rule).
+std::unique_ptr<mlir::Pass> createElementwiseFusionPass();
+bool fuse_elementwise_producer(mlir::OpOperand* operand);
+
 // The Graph IR -> Schedule IR pipeline of `tesserac` (`--stage=schedule` prints its result):
 // tessera-to-linalg, canonicalization, elementwise fusion (chains such as `gelu(x * a + b)`
 // become one linalg.generic), CSE, unshare-fills. Errors go to the context's diagnostic handler.

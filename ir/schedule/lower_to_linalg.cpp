@@ -2098,7 +2098,7 @@ LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   pm.addPass(createCSEPass());
   pm.addPass(createLowerToLinalgPass(debug_numerics));
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createElementwiseFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createUnshareFillsPass());
@@ -2110,6 +2110,7 @@ void registerSchedulePasses() {
   PassRegistration<LowerToLinalg>();
   PassRegistration<ContractionLoopOrder>();
   registerPass([] { return createUnshareFillsPass(); });
+  registerPass([] { return createElementwiseFusionPass(); });
 }
 
 }  // namespace tessera::ir
