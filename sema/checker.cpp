@@ -1778,6 +1778,29 @@ struct CheckerImpl {
           return DimExpr::constant(l > h ? (l - h - step - 1) / -step : 0);
         }
       }
+      if (st && st->is_constant() && st->constant_value() > 0) {
+        // A positive constant step, as the Graph IR lowering sizes it: over a known size with
+        // constant bounds, Python's ceil((hi - lo) / step) after clamping the bounds to [0, n]
+        // (x[::2] of 10 has 5, x[1:8:3] has 3); over a symbolic size, `lo::step` (lo >= 0) has
+        // ceil((n - lo) / step) and `lo:hi:step` with constant 0 <= lo <= hi has
+        // ceil((hi - lo) / step).
+        int64_t step = st->constant_value();
+        auto lo = sl->lower ? value(sl->lower) : std::optional<DimExpr>(DimExpr::constant(0));
+        auto hi = sl->upper ? value(sl->upper) : std::nullopt;
+        bool lo_const = lo && lo->is_constant(), hi_const = hi && hi->is_constant();
+        if (n.is_constant() && lo_const && (!sl->upper || hi_const)) {
+          int64_t size = n.constant_value();
+          auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
+          int64_t l = clamp(lo->constant_value()), h = sl->upper ? clamp(hi->constant_value()) : size;
+          return DimExpr::constant(h > l ? (h - l + step - 1) / step : 0);
+        }
+        if (!n.is_constant() && lo_const && lo->constant_value() >= 0) {
+          int64_t l = lo->constant_value();
+          if (!sl->upper) return floordiv(n - DimExpr::constant(l) + DimExpr::constant(step - 1), DimExpr::constant(step));
+          if (hi_const && hi->constant_value() >= l)
+            return DimExpr::constant((hi->constant_value() - l + step - 1) / step);
+        }
+      }
       return c.fresh_dim("slice");
     }
     auto lo = sl->lower ? value(sl->lower) : std::optional<DimExpr>(DimExpr::constant(0));
