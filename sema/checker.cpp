@@ -2000,11 +2000,18 @@ struct CheckerImpl {
     std::vector<Arg> primals(pos.begin() + 1, pos.end());
     Type value = !ft->user ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
     if (is_unknown(value)) return unknown_type();
-    auto vt = as_tensor(value);
-    if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
+    // A floating-point tensor, or a tuple of them (then the pullback takes a tuple of cotangents).
+    auto float_tensor = [](const Type& t) {
+      auto vt = as_tensor(t);
+      return vt && (*vt)->shape && is_float((*vt)->dtype) && t->kind == TypeKind::Tensor;
+    };
+    bool tuple_ok = value->kind == TypeKind::Tuple && !value->elems.empty() && ft->user &&
+                    std::all_of(value->elems.begin(), value->elems.end(), float_tensor);
+    if (!float_tensor(value) && !tuple_ok) {
       diags.report(DiagKind::TypeMismatch, call->range,
-                   fmt::format("vjp needs a function that returns a floating-point tensor; '{}' returns {}", f.name,
-                               to_string(value)));
+                   fmt::format("vjp needs a function that returns a floating-point tensor or a tuple of them; '{}' "
+                               "returns {}",
+                               f.name, to_string(value)));
       return unknown_type();
     }
     std::vector<Type> cts;
@@ -2013,11 +2020,15 @@ struct CheckerImpl {
       const Arg& a = primals[i];
       const auto& p = f.params[i];
       if (is_unknown(a.type)) return unknown_type();
+      if (a.type->kind == TypeKind::Params) {  // its cotangent is a Params with the same names
+        cts.push_back(a.type);
+        continue;
+      }
       auto t = as_tensor(a.type);
       if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
         diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
             .related(p.range, "parameter declared here")
-            .help("vjp differentiates with respect to every primal: pass only floating-point tensors");
+            .help("vjp differentiates with respect to every primal: pass only floating-point tensors or Params");
         ok = false;
         continue;
       }
@@ -2078,22 +2089,38 @@ struct CheckerImpl {
     }
     Type value = !ft->user ? transformed_call(ft, call, primals, {}) : user_call(f, call, primals, {});
     if (is_unknown(value)) return unknown_type();
-    auto vt = as_tensor(value);
-    if (!vt || !(*vt)->shape || !is_float((*vt)->dtype) || value->kind != TypeKind::Tensor) {
+    // A floating-point tensor, or a tuple of them (then the tangent is a tuple too).
+    auto float_tensor = [](const Type& t) {
+      auto vt = as_tensor(t);
+      return vt && (*vt)->shape && is_float((*vt)->dtype) && t->kind == TypeKind::Tensor;
+    };
+    bool tuple_ok = value->kind == TypeKind::Tuple && !value->elems.empty() && ft->user &&
+                    std::all_of(value->elems.begin(), value->elems.end(), float_tensor);
+    if (!float_tensor(value) && !tuple_ok) {
       diags.report(DiagKind::TypeMismatch, call->range,
-                   fmt::format("jvp needs a function that returns a floating-point tensor; '{}' returns {}", f.name,
-                               to_string(value)));
+                   fmt::format("jvp needs a function that returns a floating-point tensor or a tuple of them; '{}' "
+                               "returns {}",
+                               f.name, to_string(value)));
       return unknown_type();
     }
     bool ok = true;
     for (size_t i = 0; i < primals.size() && i < f.params.size(); ++i) {
       const Arg& a = primals[i];
       const auto& p = f.params[i];
+      if (a.type->kind == TypeKind::Params) {  // the tangent: a Params with the same tensors
+        if (to_string(tangents[i].type) != to_string(a.type)) {
+          diags.report(DiagKind::TypeMismatch, tangents[i].range,
+                       fmt::format("tangent {} of jvp must be typed like its primal '{}' ({}); found {}", i, p.name,
+                                   to_string(a.type), to_string(tangents[i].type)));
+          ok = false;
+        }
+        continue;
+      }
       auto t = as_tensor(a.type);
       if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
         diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
             .related(p.range, "parameter declared here")
-            .help("jvp differentiates with respect to every primal: pass only floating-point tensors");
+            .help("jvp differentiates with respect to every primal: pass only floating-point tensors or Params");
         ok = false;
         continue;
       }
@@ -2118,12 +2145,22 @@ struct CheckerImpl {
       return unknown_type();
     }
     if (is_unknown(pos[0].type)) return unknown_type();
-    auto want = as_tensor(pb->elems[0]), got = as_tensor(pos[0].type);
-    bool same = got && (*got)->dtype == (*want)->dtype &&
-                to_string(tensor_type((*got)->dtype, (*got)->shape)) == to_string(tensor_type((*want)->dtype, (*want)->shape));
-    if (!same && got && pos[0].type->weak && (*got)->shape && (*got)->shape->empty() && (*want)->shape &&
-        (*want)->shape->empty())
-      same = true;  // a number literal for a scalar result
+    auto typed_like = [](const Type& got_t, const Type& want_t) {
+      auto want = as_tensor(want_t), got = as_tensor(got_t);
+      if (!want || !got) return false;
+      bool same = (*got)->dtype == (*want)->dtype &&
+                  to_string(tensor_type((*got)->dtype, (*got)->shape)) == to_string(tensor_type((*want)->dtype, (*want)->shape));
+      // A number literal for a scalar result.
+      return same || (got_t->weak && (*got)->shape && (*got)->shape->empty() && (*want)->shape && (*want)->shape->empty());
+    };
+    bool same;
+    if (pb->elems[0]->kind == TypeKind::Tuple) {  // one cotangent per result of f
+      const Type& got = pos[0].type;
+      same = got->kind == TypeKind::Tuple && got->elems.size() == pb->elems[0]->elems.size();
+      for (size_t i = 0; same && i < got->elems.size(); ++i) same = typed_like(got->elems[i], pb->elems[0]->elems[i]);
+    } else {
+      same = typed_like(pos[0].type, pb->elems[0]);
+    }
     if (!same) {
       diags.report(DiagKind::TypeMismatch, pos[0].range,
                    fmt::format("the cotangent passed to a vjp pullback must be typed like the function's result ({}); "

@@ -2544,25 +2544,89 @@ class Lowerer {
       unsupported(c->range, "this call of vjp");
     std::vector<Local> bound;
     auto [inner, args] = bind_call(c, it->second, &bound, /*skip=*/1);
-    for (const Local& v : bound)
-      if (v.object == "params") unsupported(c->range, "vjp of a function with Params arguments");
     // vjp(grad(f), x): the pullback of the gradient function (a Hessian-vector product).
     Type ft = type_of(positional(c).at(0));
-    mlir::func::FuncOp f = ft && ft->name == "transformed" ? materialize(ft, inner, args, c->range) : inner;
-    if (args.size() != f.getFunctionType().getNumInputs() || f.getFunctionType().getNumResults() != 1)
-      unsupported(c->range, "vjp of a model or of a function that returns several values");
+    bool transformed = ft && ft->name == "transformed";
+    for (const Local& v : bound)
+      if (v.object == "params" && transformed) unsupported(c->range, "vjp of a gradient of a function with Params arguments");
+    mlir::func::FuncOp f = transformed ? materialize(ft, inner, args, c->range) : inner;
+    if (args.size() != f.getFunctionType().getNumInputs()) unsupported(c->range, "vjp of a model");
+    const Type& yt = t->elems[0];
+    size_t n_results = yt && yt->kind == TypeKind::Tuple ? yt->elems.size() : 1;
+    if (f.getFunctionType().getNumResults() != n_results)
+      unsupported(c->range, "vjp of a function whose results are nested tuples");
     auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, args);
     calls_.push_back({current_func_.getOperation(), inner.getOperation(), it->second.callee->name, c->range});
-    const Type& yt = t->elems[0];
     Local pullback{mlir::Value{}, t->elems[1]};
     pullback.object = "pullback";
     pullback.names = {f.getSymName().str()};
-    for (mlir::Value a : args) pullback.elems.push_back({a, nullptr});
+    // One element per primal: a tensor (the value f was called with), or a Params bundle whose
+    // elements are its tensors (f takes them as consecutive inputs).
+    size_t next_arg = 0;
+    for (const Local& v : bound) {
+      if (v.object == "params") {
+        Local p = v;
+        for (Local& e : p.elems) e.value = args.at(next_arg++);
+        pullback.elems.push_back(p);
+      } else {
+        pullback.elems.push_back({args.at(next_arg++), nullptr});
+      }
+    }
+    if (next_arg != args.size()) unsupported(c->range, "this call of vjp");
     Local out;
     out.type = t;
-    out.elems.push_back({convert({call.getResult(0), yt}, to_mlir(yt, c->range), c->range), yt});
+    if (n_results == 1) {
+      out.elems.push_back({convert({call.getResult(0), yt}, to_mlir(yt, c->range), c->range), yt});
+    } else {  // a tuple of results
+      Local y;
+      y.type = yt;
+      for (size_t i = 0; i < n_results; ++i) {
+        const Type& et = yt->elems[i];
+        y.elems.push_back({convert({call.getResult(static_cast<unsigned>(i)), et}, to_mlir(et, c->range), c->range), et});
+      }
+      out.elems.push_back(y);
+    }
     out.elems.push_back(pullback);
     return out;
+  }
+
+  // The pullback of a function with several results: u -> vjp(f)(x)(u) is the gradient over x
+  // of h(x..., u...) = sum_i sum(f(x...)_i * u_i), a scalar (a plain, unseeded tessera.grad).
+  mlir::func::FuncOp vjp_dot(mlir::func::FuncOp f, const SourceRange& r) {
+    std::string name = f.getSymName().str() + "__vjp_dot";
+    if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
+    auto ftype = f.getFunctionType();
+    mlir::Type elt;
+    for (mlir::Type res : ftype.getResults()) {
+      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(res);
+      if (!rt || !mlir::isa<mlir::FloatType>(rt.getElementType()))
+        unsupported(r, "vjp of a function with a result that is not a floating-point tensor");
+      if (elt && elt != rt.getElementType()) unsupported(r, "vjp of a function whose results have different dtypes");
+      elt = rt.getElementType();
+    }
+    std::vector<mlir::Type> inputs(ftype.getInputs().begin(), ftype.getInputs().end());
+    inputs.insert(inputs.end(), ftype.getResults().begin(), ftype.getResults().end());
+    auto scalar = mlir::RankedTensorType::get({}, elt);
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    mlir::Location l = loc(r);
+    auto func = new_private_function(name, inputs, mlir::TypeRange{scalar}, l);
+    mlir::Block* entry = &func.getBody().front();
+    size_t n = ftype.getNumInputs();
+    auto ys = b_.create<mlir::func::CallOp>(l, f, entry->getArguments().take_front(n));
+    mlir::Value total;
+    for (unsigned i = 0; i < ys.getNumResults(); ++i) {
+      mlir::Value u = entry->getArgument(static_cast<unsigned>(n + i));
+      auto rt = mlir::cast<mlir::RankedTensorType>(u.getType());
+      mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, ys.getResult(i), u);
+      if (rt.getRank() > 0) {
+        llvm::SmallVector<int64_t> axes;
+        for (int64_t a = 0; a < rt.getRank(); ++a) axes.push_back(a);
+        p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
+      }
+      total = total ? b_.create<mlir::tessera::AddOp>(l, scalar, total, p).getResult() : p;
+    }
+    b_.create<mlir::func::ReturnOp>(l, total);
+    return func;
   }
 
   // `y, t = jvp(f, (primals...), (tangents...))`, forward mode by the transpose of the
@@ -2583,31 +2647,63 @@ class Lowerer {
     std::vector<const Expr*> primals = elements(pos[1]), tangents = elements(pos[2]);
     std::vector<Local> bound;
     auto [f, args] = bind_call(c, it->second, &bound, 0, &primals);
-    for (const Local& v : bound)
-      if (v.object == "params") unsupported(c->range, "jvp of a function with Params arguments");
-    if (args.size() != primals.size() || tangents.size() != primals.size())
+    // A Params primal is one input of f per tensor, and so is its tangent.
+    size_t flat = 0;
+    for (const Local& v : bound) flat += v.object == "params" ? v.elems.size() : 1;
+    if (bound.size() != primals.size() || args.size() != flat || tangents.size() != primals.size())
       unsupported(c->range, "jvp of a model, or with primals that do not match the function's arguments");
     Type ft = type_of(pos[0]);
+    for (const Local& v : bound)
+      if (v.object == "params" && ft && ft->name == "transformed")
+        unsupported(c->range, "jvp of a gradient of a function with Params arguments");
     mlir::func::FuncOp g = ft && ft->name == "transformed" ? materialize(ft, f, args, c->range) : f;
-    if (g.getFunctionType().getNumResults() != 1) unsupported(c->range, "jvp of a function that returns several values");
+    const Type& yt = t->elems[0];
+    size_t n_results = yt && yt->kind == TypeKind::Tuple ? yt->elems.size() : 1;
+    if (g.getFunctionType().getNumResults() != n_results)
+      unsupported(c->range, "jvp of a function whose results are nested tuples");
     mlir::Location l = loc(c->range);
-    mlir::Value y = b_.create<mlir::func::CallOp>(l, g, args).getResult(0);
+    auto ycall = b_.create<mlir::func::CallOp>(l, g, args);
     calls_.push_back({current_func_.getOperation(), f.getOperation(), it->second.callee->name, c->range});
     mlir::func::FuncOp h = jvp_dot(g, args.size(), c->range);
     std::vector<mlir::Value> hargs(args.begin(), args.end());
-    hargs.push_back(y);
-    for (size_t i = 0; i < tangents.size(); ++i)
-      hargs.push_back(convert(expr(tangents[i]), args[i].getType(), tangents[i]->range));
-    mlir::Value tv = grad_op(h, hargs, {static_cast<int64_t>(args.size())}, false, c->range).at(0);
+    for (mlir::Value y : ycall.getResults()) hargs.push_back(y);
+    for (size_t i = 0; i < tangents.size(); ++i) {
+      Local v = expr(tangents[i]);
+      if (bound[i].object == "params") {
+        if (v.object != "params" || v.names != bound[i].names || v.elems.size() != bound[i].elems.size())
+          unsupported(tangents[i]->range, "a Params tangent that does not match its primal");
+        for (const Local& e : v.elems) {
+          size_t k = hargs.size() - args.size() - n_results;
+          hargs.push_back(convert(e, args[k].getType(), tangents[i]->range));
+        }
+        continue;
+      }
+      size_t k = hargs.size() - args.size() - n_results;
+      hargs.push_back(convert(v, args[k].getType(), tangents[i]->range));
+    }
+    std::vector<int64_t> u_argnums;
+    for (size_t i = 0; i < n_results; ++i) u_argnums.push_back(static_cast<int64_t>(args.size() + i));
+    std::vector<mlir::Value> tvs = grad_op(h, hargs, u_argnums, false, c->range);
+    // y and J v, each a value or (several results) a tuple typed like y.
+    auto typed = [&](auto&& value_of) {
+      if (n_results == 1) return Local{convert({value_of(0), yt}, to_mlir(yt, c->range), c->range), yt};
+      Local tuple;
+      tuple.type = yt;
+      for (size_t i = 0; i < n_results; ++i) {
+        const Type& et = yt->elems[i];
+        tuple.elems.push_back({convert({value_of(i), et}, to_mlir(et, c->range), c->range), et});
+      }
+      return tuple;
+    };
     Local out;
     out.type = t;
-    const Type& yt = t->elems[0];
-    out.elems.push_back({convert({y, yt}, to_mlir(yt, c->range), c->range), yt});
-    out.elems.push_back({convert({tv, t->elems[1]}, to_mlir(t->elems[1], c->range), c->range), t->elems[1]});
+    out.elems.push_back(typed([&](size_t i) { return ycall.getResult(static_cast<unsigned>(i)); }));
+    out.elems.push_back(typed([&](size_t i) { return tvs.at(i); }));
     return out;
   }
 
-  // h(x..., u, v...) = sum_i sum(vjp(g)(x...)(u)_i * v_i), a scalar linear in u.
+  // h(x..., u..., v...) = sum_i sum(vjp(g)(x...)(u)_i * v_i), a scalar linear in u (one u per
+  // result of g: for several, the pullback is the gradient of vjp_dot(g)).
   mlir::func::FuncOp jvp_dot(mlir::func::FuncOp g, size_t n, const SourceRange& r) {
     std::string name = g.getSymName().str() + "__jvp_dot";
     if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
@@ -2620,8 +2716,10 @@ class Lowerer {
       if (elt && elt != rt.getElementType()) unsupported(r, "jvp with primals of different dtypes");
       elt = rt.getElementType();
     }
+    size_t m = gt.getNumResults();
+    mlir::func::FuncOp pulled = m == 1 ? g : vjp_dot(g, r);  // a seeded grad of g, or a grad of vjp_dot
     std::vector<mlir::Type> inputs(gt.getInputs().begin(), gt.getInputs().end());
-    inputs.push_back(gt.getResult(0));
+    inputs.insert(inputs.end(), gt.getResults().begin(), gt.getResults().end());
     inputs.insert(inputs.end(), gt.getInputs().begin(), gt.getInputs().end());
     auto scalar = mlir::RankedTensorType::get({}, elt);
     mlir::OpBuilder::InsertionGuard guard(b_);
@@ -2630,20 +2728,20 @@ class Lowerer {
     mlir::Block* entry = &func.getBody().front();
     std::vector<mlir::Value> vargs;
     std::vector<int64_t> argnums;
-    for (size_t i = 0; i <= n; ++i) {
+    for (size_t i = 0; i < n + m; ++i) {
       if (i < n) argnums.push_back(static_cast<int64_t>(i));
       vargs.push_back(entry->getArgument(static_cast<unsigned>(i)));
     }
     mlir::OperationState st(l, "tessera.grad");
     st.addOperands(vargs);
     st.addTypes(gt.getInputs());
-    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(g.getSymNameAttr()));
+    st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(pulled.getSymNameAttr()));
     st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
-    st.addAttribute("seeded", b_.getUnitAttr());
+    if (m == 1) st.addAttribute("seeded", b_.getUnitAttr());
     mlir::Operation* cts = b_.create(st);
     mlir::Value total;
     for (size_t i = 0; i < n; ++i) {
-      mlir::Value v = entry->getArgument(static_cast<unsigned>(n + 1 + i));
+      mlir::Value v = entry->getArgument(static_cast<unsigned>(n + m + i));
       auto rt = mlir::cast<mlir::RankedTensorType>(v.getType());
       mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, cts->getResult(i), v);
       if (rt.getRank() > 0) {
@@ -2668,10 +2766,23 @@ class Lowerer {
     std::vector<mlir::Value> args;
     std::vector<int64_t> argnums;
     for (const Local& p : pb.elems) {
-      argnums.push_back(static_cast<int64_t>(args.size()));
-      args.push_back(p.value);
+      for (const Local& e : p.object == "params" ? p.elems : std::vector<Local>{p}) {
+        argnums.push_back(static_cast<int64_t>(args.size()));
+        args.push_back(e.value);
+      }
     }
-    args.push_back(convert(expr(pos[0]), f.getFunctionType().getResult(0), pos[0]->range));
+    // The cotangent: one value for a function with one result (the seed of a seeded grad), a
+    // tuple of them for several (arguments of vjp_dot, whose gradient is the pullback).
+    bool several = f.getFunctionType().getNumResults() != 1;
+    Local ct = expr(pos[0]);
+    if (several) {
+      if (ct.elems.size() != f.getFunctionType().getNumResults()) unsupported(c->range, "this call of a vjp pullback");
+      for (size_t i = 0; i < ct.elems.size(); ++i)
+        args.push_back(convert(ct.elems[i], f.getFunctionType().getResult(static_cast<unsigned>(i)), pos[0]->range));
+      f = vjp_dot(f, c->range);
+    } else {
+      args.push_back(convert(ct, f.getFunctionType().getResult(0), pos[0]->range));
+    }
     std::vector<mlir::Type> results;
     for (int64_t n : argnums) results.push_back(args[static_cast<size_t>(n)].getType());
     mlir::OperationState st(loc(c->range), "tessera.grad");
@@ -2679,21 +2790,26 @@ class Lowerer {
     st.addTypes(results);
     st.addAttribute("callee", mlir::FlatSymbolRefAttr::get(f.getSymNameAttr()));
     st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
-    st.addAttribute("seeded", b_.getUnitAttr());
+    if (!several) st.addAttribute("seeded", b_.getUnitAttr());
     mlir::Operation* g = b_.create(st);
+    // One cotangent per primal (a tuple when there are several), a Params for a Params primal.
     size_t next = 0;
-    std::function<Local(const Type&)> rebuild = [&](const Type& rt) -> Local {
-      if (rt && rt->kind == TypeKind::Tuple) {
-        Local out;
+    auto cotangent = [&](const Local& primal, const Type& rt) -> Local {
+      if (primal.object == "params") {
+        Local out = primal;
+        for (Local& e : out.elems) e = {g->getResult(next++), e.type};
         out.type = rt;
-        for (const Type& e : rt->elems) out.elems.push_back(rebuild(e));
         return out;
       }
-      if (next >= g->getNumResults()) unsupported(c->range, "this call of a vjp pullback");
       mlir::Value r = g->getResult(next++);
       return {convert({r, rt}, to_mlir(rt, c->range), c->range), rt};
     };
-    return rebuild(t);
+    if (pb.elems.size() == 1) return cotangent(pb.elems[0], t);
+    if (t->kind != TypeKind::Tuple || t->elems.size() != pb.elems.size()) unsupported(c->range, "this call of a vjp pullback");
+    Local out;
+    out.type = t;
+    for (size_t i = 0; i < pb.elems.size(); ++i) out.elems.push_back(cotangent(pb.elems[i], t->elems[i]));
+    return out;
   }
 
   // A call of a transform of a transformed function (`grad(grad(f))(x)`) or of
