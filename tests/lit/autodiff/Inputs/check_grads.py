@@ -95,6 +95,48 @@ def scaled_loss(x, a):
     return (torch.sin(Scaled.apply(x, a)) * x).sum()
 
 
+class SoftplusCV(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.nn.functional.softplus(x)
+
+    @staticmethod
+    def backward(ctx, ct):
+        (x,) = ctx.saved_tensors
+        return ct * torch.sigmoid(x)
+
+
+class FakeSin(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, ct):
+        (x,) = ctx.saved_tensors
+        return ct * x * x
+
+
+def softplus_weighted(x):
+    return (SoftplusCV.apply(x) * x).sum()
+
+
+def grad_norm_cv(x):
+    t = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(softplus_weighted(t), t, create_graph=True)
+    return (g * g).sum()
+
+
+def hvp_cv(f, x, v):
+    """H v through custom Functions: torch differentiates their backward (create_graph)."""
+    t = torch.tensor(x, requires_grad=True)
+    (g,) = torch.autograd.grad(f(t), t, create_graph=True)
+    (hv,) = torch.autograd.grad((g * torch.tensor(v)).sum(), t)
+    return hv.numpy()
+
+
 def softplus_loop(x, w):
     h = x
     for _ in range(3):
@@ -152,6 +194,10 @@ SUITES = {
         "lse": lambda: grads(lambda x: torch.logsumexp(x, 0), X4)[0],
         "scaled_x": lambda: grads(scaled_loss, A3, 0.5)[0],
         "scaled_a": lambda: grads(scaled_loss, A3, 0.5)[1],
+        "d2_grad_norm": lambda: grads(grad_norm_cv, A3)[0],
+        "d2_hvp_softplus": lambda: hvp_cv(softplus_weighted, A3, W3),
+        "d2_hvp_fake": lambda: hvp_cv(lambda x: (FakeSin.apply(x) * 2.0).sum(), A3, W3),
+        "d2_hvp_scaled": lambda: hvp_cv(lambda x: scaled_loss(x, torch.tensor(0.5)), A3, W3),
     },
     "nested": {
         "chain_x": lambda: grads(chain, A3, W3)[0],
