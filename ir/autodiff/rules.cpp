@@ -620,31 +620,15 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         return success();
       })
       .Case<EmbeddingOp>([&](EmbeddingOp e) -> LogicalResult {
-        // The scatter-add of the rows' cotangents: one_hot(ids)^T @ ct, over all lookups.
+        // The scatter-add of the rows' cotangents into a zero table: O(lookups x D).
         Value table = e.getTable();
         if (!isFloatTensor(table)) return success();
-        auto tt = ttype(table);
-        auto it = ttype(e.getIds());
-        SmallVector<int64_t> ohShape(it.getShape());
-        ohShape.push_back(tt.getDimSize(0));
-        auto ohType = RankedTensorType::get(ohShape, tt.getElementType());
-        Value oh;
-        if (tt.isDynamicDim(0)) {
-          // A dynamic vocabulary size: the one-hot as ids[..., None] == arange(V).
-          Value v = b.create<DimOp>(loc, b.getIndexType(), table, b.getI64IntegerAttr(0));
-          Value ids = b.create<ArangeOp>(loc, RankedTensorType::get({ShapedType::kDynamic}, it.getElementType()),
-                                         b.getF64FloatAttr(0.0), b.getF64FloatAttr(1.0), ValueRange{v});
-          Value hit = b.create<CmpOp>(loc, RankedTensorType::get(ohShape, b.getI1Type()), CmpPredicate::eq,
-                                      g.unsqueeze(e.getIds(), it.getRank()), ids);
-          oh = b.create<CastOp>(loc, ohType, hit);
-        } else {
-          oh = b.create<OneHotOp>(loc, ohType, e.getIds(), b.getI64IntegerAttr(tt.getDimSize(0)));
-        }
-        Value oh2 = it.getRank() == 0 ? g.unsqueeze(oh, 0) : g.flatten2(oh);
-        Value c2 = it.getRank() == 0 ? g.unsqueeze(ct, 0) : g.flatten2(ct);
-        Value d = g.matmul(g.transposeLast2(oh2), c2, c2);
-        if (d.getType() != table.getType()) d = b.create<tensor::CastOp>(loc, table.getType(), d);
-        out[0] = d;
+        out[0] = b.create<EmbeddingGradOp>(loc, table.getType(), table, e.getIds(), ct);
+        return success();
+      })
+      .Case<EmbeddingGradOp>([&](EmbeddingGradOp e) -> LogicalResult {
+        // Linear in ct: its cotangent gathers the table cotangent's rows at the ids.
+        if (isFloatTensor(e.getCt())) out[2] = b.create<EmbeddingOp>(loc, e.getCt().getType(), ct, e.getIds());
         return success();
       })
       .Default([&](Operation*) { return nnRules(op, b, cts, out); });

@@ -752,6 +752,25 @@ def Tessera_EmbeddingOp : Tessera_Op<"embedding", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Tessera_EmbeddingGradOp : Tessera_Op<"embedding_grad", [Pure]> {
+  let summary = "scatter-add of row cotangents into a table (internal, embedding's gradient)";
+  let description = [{
+    `embedding_grad %table, %ids, %ct` is zeros shaped like `table[V, D]` with
+    `ct[i..., :]` added into row `ids[i...]` for every lookup, in order (the
+    table's values are not read: it gives the shape). An id outside `[0, V)`
+    is a run-time error. Embedding's gradient rule makes it; its own gradient
+    with respect to `ct` is the lookup `embedding(ct_table, ids)`.
+
+    Example:
+    ```mlir
+    %g = tessera.embedding_grad %table, %ids, %ct : (tensor<100x16xf32>, tensor<2x5xi64>, tensor<2x5x16xf32>) -> tensor<100x16xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$table, IntTensor:$ids, AnyRankedTensor:$ct);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$table `,` $ids `,` $ct attr-dict `:` functional-type(operands, results)";
+}
+
 def Tessera_OneHotOp : Tessera_Op<"one_hot", [Pure]> {
   let summary = "one-hot encoding of class ids";
   let description = [{

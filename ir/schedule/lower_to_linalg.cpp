@@ -807,22 +807,92 @@ Value lower_cross_entropy(Emitter& e, Operation* op) {
   return e.reshape_to(e.convert(mean, rt.getElementType()), rt);
 }
 
-// table[ids[...], :]
+void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, StringRef what);
+
+// An id as a row index in [0, rows): clamped, so that a lookup stays in bounds even when the
+// error handler of check_index_range returns.
+Value clamped_row(Emitter& e, Value id, Value rows) {
+  OpBuilder& B = e.b;
+  Value row = B.create<arith::IndexCastOp>(e.loc, B.getIndexType(), id);
+  Value last = B.create<arith::SubIOp>(e.loc, rows, B.create<arith::ConstantIndexOp>(e.loc, 1));
+  row = B.create<arith::MinSIOp>(e.loc, row, last);
+  return B.create<arith::MaxSIOp>(e.loc, row, B.create<arith::ConstantIndexOp>(e.loc, 0));
+}
+
+// table[ids[...], :]; an id outside [0, V) is a run-time error (exit 3) naming it.
 Value lower_embedding(Emitter& e, Operation* op) {
   OpBuilder& B = e.b;
   Location l = e.loc;
   RankedTensorType rt = result_type(op);
   Value table = op->getOperand(0), ids = op->getOperand(1);
   int64_t r = rt.getRank();
+  Value rows = e.dim(table, 0);
+  check_index_range(e, op, ids, rows, "embedding id");
   SmallVector<AffineExpr> im;
   for (int64_t i = 0; i + 1 < r; ++i) im.push_back(B.getAffineDimExpr(i));
   Value init = e.empty(rt, [&](int64_t j) { return j + 1 < r ? e.dim(ids, j) : e.dim(table, 1); });
   return e.generic({ids}, {init}, {AffineMap::get(r, 0, im, B.getContext()), B.getMultiDimIdentityMap(r)},
                    SmallVector<IterKind>(r, IterKind::parallel), [&](OpBuilder&, Location, ValueRange a) {
-                     Value row = B.create<arith::IndexCastOp>(l, B.getIndexType(), a[0]);
+                     Value row = clamped_row(e, a[0], rows);
                      Value col = B.create<linalg::IndexOp>(l, r - 1);
                      return SmallVector<Value>{B.create<tensor::ExtractOp>(l, table, ValueRange{row, col})};
                    })[0];
+}
+
+// embedding_grad(table, ids, ct): zeros like the table, then row ids[i] += ct[i, :] for each
+// lookup i in order: a loop over the lookups whose body updates one row of the loop-carried
+// table (in place after bufferization): O(lookups x D), where one_hot(ids)^T @ ct is
+// O(lookups x V x D).
+Value lower_embedding_grad(Emitter& e, Operation* op) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  RankedTensorType rt = result_type(op);
+  Value table = op->getOperand(0), ids = op->getOperand(1), ct = op->getOperand(2);
+  auto it = cast<RankedTensorType>(ids.getType());
+  auto ctt = cast<RankedTensorType>(ct.getType());
+  Value rows = e.dim(table, 0), width = e.dim(table, 1);
+  check_index_range(e, op, ids, rows, "embedding id");
+  // The lookups as one axis: ids [n], ct [n, D].
+  auto flat = [&](Value v, RankedTensorType t, int64_t keep) -> Value {
+    SmallVector<ReassociationIndices> groups(1);
+    for (int64_t i = 0; i < t.getRank() - keep; ++i) groups[0].push_back(i);
+    if (t.getRank() - keep == 0) {  // a single id: [1] / [1, D]
+      SmallVector<int64_t> shape{1};
+      for (int64_t i = 0; i < keep; ++i) shape.push_back(t.getDimSize(i));
+      SmallVector<ReassociationIndices> g2;
+      if (keep == 0) return B.create<tensor::ExpandShapeOp>(l, RankedTensorType::get(shape, t.getElementType()), v, g2);
+      g2.push_back({0, 1});
+      return B.create<tensor::ExpandShapeOp>(l, RankedTensorType::get(shape, t.getElementType()), v, g2);
+    }
+    for (int64_t i = 0; i < keep; ++i) groups.push_back({t.getRank() - keep + i});
+    return B.create<tensor::CollapseShapeOp>(l, v, groups);
+  };
+  Value ids1 = flat(ids, it, 0), ct2 = flat(ct, ctt, 1);
+  Type elt = rt.getElementType();
+  Value zeros = e.fill(e.empty(rt, [&](int64_t j) { return j == 0 ? rows : width; }), e.zero(elt));
+  Value n = e.dim(ids1, 0);
+  Value c0 = B.create<arith::ConstantIndexOp>(l, 0), c1 = B.create<arith::ConstantIndexOp>(l, 1);
+  (void)elt;
+  auto loop = B.create<scf::ForOp>(l, c0, n, c1, ValueRange{zeros},
+                                   [&](OpBuilder& nb, Location, Value i, ValueRange acc) {
+    OpBuilder::InsertionGuard g(B);
+    B.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+    Value row = clamped_row(e, B.create<tensor::ExtractOp>(l, ids1, ValueRange{i}), rows);
+    auto row_t = RankedTensorType::get({1, rt.getDimSize(1)}, elt);
+    SmallVector<OpFoldResult> sizes{B.getIndexAttr(1), rt.isDynamicDim(1) ? OpFoldResult(width) : B.getIndexAttr(rt.getDimSize(1))};
+    SmallVector<OpFoldResult> unit{B.getIndexAttr(1), B.getIndexAttr(1)};
+    Value old = B.create<tensor::ExtractSliceOp>(l, row_t, acc[0], SmallVector<OpFoldResult>{row, B.getIndexAttr(0)}, sizes, unit);
+    Value add = B.create<tensor::ExtractSliceOp>(l, row_t, ct2, SmallVector<OpFoldResult>{i, B.getIndexAttr(0)}, sizes, unit);
+    // old += add, written into the row itself (the slice of acc), so the update is in place.
+    AffineMap id2 = B.getMultiDimIdentityMap(2);
+    Value sum = e.generic({add}, {old}, {id2, id2}, {IterKind::parallel, IterKind::parallel},
+                          [&](OpBuilder& bb, Location ll, ValueRange a) {
+                            return SmallVector<Value>{bb.create<arith::AddFOp>(ll, a[1], a[0]).getResult()};
+                          })[0];
+    Value next = B.create<tensor::InsertSliceOp>(l, sum, acc[0], SmallVector<OpFoldResult>{row, B.getIndexAttr(0)}, sizes, unit);
+    B.create<scf::YieldOp>(l, next);
+  });
+  return loop.getResult(0);
 }
 
 Value lower_one_hot(Emitter& e, Operation* op) {
@@ -1850,6 +1920,48 @@ class SourceLines {
   std::map<std::string, std::vector<std::string>> files_;
 };
 
+// Before a lookup by `ids` into `bound` rows: when an id is outside [0, bound), tessIndexError
+// reports the smallest id if one is negative, else the largest, with the op's source location
+// (exit 3 under the default handler). One pass over the ids for their min and max.
+void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, StringRef what) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  auto it = cast<RankedTensorType>(ids.getType());
+  Type elt = it.getElementType();
+  auto scalar_t = RankedTensorType::get({}, elt);
+  auto none = [](int64_t) { return Value(); };
+  Value lo_init = e.fill(e.empty(scalar_t, none), e.highest(elt));
+  Value hi_init = e.fill(e.empty(scalar_t, none), e.lowest(elt));
+  int64_t r = it.getRank();
+  AffineMap all = B.getMultiDimIdentityMap(r), to_scalar = AffineMap::get(r, 0, {}, B.getContext());
+  SmallVector<Value> mm = e.generic({ids}, {lo_init, hi_init}, {all, to_scalar, to_scalar},
+                                    SmallVector<IterKind>(r, IterKind::reduction),
+                                    [&](OpBuilder& bb, Location ll, ValueRange a) {
+                                      return SmallVector<Value>{bb.create<arith::MinSIOp>(ll, a[0], a[1]),
+                                                                bb.create<arith::MaxSIOp>(ll, a[0], a[2])};
+                                    });
+  Type i64 = B.getI64Type();
+  auto as_i64 = [&](Value v) -> Value {
+    return v.getType() == i64 ? v : B.create<arith::ExtSIOp>(l, i64, v).getResult();
+  };
+  Value lo = as_i64(B.create<tensor::ExtractOp>(l, mm[0], ValueRange{}));
+  Value hi = as_i64(B.create<tensor::ExtractOp>(l, mm[1], ValueRange{}));
+  Value limit = B.create<arith::IndexCastOp>(l, i64, bound);
+  Value negative = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, lo, B.create<arith::ConstantIntOp>(l, 0, 64));
+  Value over = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, hi, limit);
+  auto failed = B.create<scf::IfOp>(l, B.create<arith::OrIOp>(l, negative, over), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard g(B);
+  B.setInsertionPointToStart(failed.thenBlock());
+  Value bad = B.create<arith::SelectOp>(l, negative, lo, hi);
+  std::string snippet;
+  if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) snippet = SourceLines().snippet(flc);
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  int strings = 0;
+  Value info = string_memref(e, module, (what + "\n" + snippet).str(), strings);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, B.getI8Type());
+  B.create<func::CallOp>(l, runtime_function(module, "tessIndexError", {dyn_i8, i64, i64}, {}), ValueRange{info, bad, limit});
+}
+
 bool is_float_tensor(Type t) {
   auto rt = dyn_cast<RankedTensorType>(t);
   return rt && isa<FloatType>(rt.getElementType()) && !element_suffix(rt.getElementType()).empty();
@@ -1989,6 +2101,7 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "attention") return lower_attention(e, op);
     if (name == "cross_entropy") return lower_cross_entropy(e, op);
     if (name == "embedding") return lower_embedding(e, op);
+    if (name == "embedding_grad") return lower_embedding_grad(e, op);
     if (name == "one_hot") return lower_one_hot(e, op);
     if (name == "zeros" || name == "ones") return lower_fill(e, op, name == "ones" ? 1.0 : 0.0);
     if (name == "full") return lower_fill(e, op, op->getAttrOfType<FloatAttr>("value").getValueAsDouble());

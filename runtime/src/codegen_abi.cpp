@@ -582,6 +582,18 @@ void tessNumericsEnd(void) {
   tessCodegenFail(text.c_str());
 }
 
+void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
+                    int64_t index, int64_t bound) {
+  (void)allocated;
+  std::string info = memref_string(aligned, offset, size, stride);
+  size_t nl = info.find('\n');
+  std::string what = info.substr(0, nl), snippet = nl == std::string::npos ? "" : info.substr(nl + 1);
+  std::string text = "runtime error: " + what + " " + std::to_string(index) + " is outside [0, " + std::to_string(bound) +
+                     ")\n" + snippet;
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  tessCodegenFail(text.c_str());
+}
+
 const tessSymbol* tessCodegenSymbols(size_t* count) {
 #define TESS_SYMBOL(name) tessSymbol{#name, reinterpret_cast<void*>(&name)}
   static const tessSymbol table[] = {
@@ -606,7 +618,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNpzStageMemref_f32),  TESS_SYMBOL(tessNpzStageMemref_f64),  TESS_SYMBOL(tessNpzStageMemref_f16),
       TESS_SYMBOL(tessNpzStageMemref_bf16), TESS_SYMBOL(tessNpzStageMemref_i1),   TESS_SYMBOL(tessNpzStageMemref_i8),
       TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
-      TESS_SYMBOL(tessNpzCommit),
+      TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

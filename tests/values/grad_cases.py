@@ -1002,7 +1002,8 @@ def add_second_order(name, k=None, tol32=(2e-3, 2e-4), dtypes=("f64",)):
 F32_SECOND_ORDER = ("sin", "tanh", "softmax", "matmul_2d", "layer_norm", "cross_entropy")
 SECOND_ORDER = (["pow", "pow_scalar", "scalar_ops", "where", "clamp", "norm", "softmax", "log_softmax", "cross_entropy",
                  "linear", "transpose_T", "reshape", "unsqueeze", "broadcast_to", "slice", "slice_drop", "concat",
-                 "stack", "split", "layer_norm", "rms_norm", "call_helper", "local_reuse"] +
+                 "stack", "split", "layer_norm", "rms_norm", "embedding", "embedding_dynamic_vocab", "call_helper",
+                 "local_reuse"] +
                 [op for op in UNARY] + [f"{op}_rank0" for op in ("exp", "sin", "tanh")] +
                 [f"{op}_bcast1" for op in BINARY] + ["mul_bcast2", "div_bcast3"] +
                 [f"reduce_{op}_ax1" for op in RED] + ["reduce_sum_ax0", "reduce_var_ax3"] +

@@ -206,6 +206,8 @@ func.func @nn(%x: tensor<2x4x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32>, %img:
   %15 = tessera.attention %x, %x, %x causal : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   // CHECK-NEXT: %16 = tessera.attention %arg0, %arg0, %arg0 scale = 5.000000e-01 safe : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   %16 = tessera.attention %x, %x, %x scale = 0.5 safe : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  // CHECK-NEXT: %17 = tessera.embedding_grad %arg8, %arg7, %12 : (tensor<100x8xf32>, tensor<2x5xi64>, tensor<2x5x8xf32>) -> tensor<100x8xf32>
+  %17 = tessera.embedding_grad %tab, %ids, %12 : (tensor<100x8xf32>, tensor<2x5xi64>, tensor<2x5x8xf32>) -> tensor<100x8xf32>
   return
 }
 
