@@ -528,6 +528,17 @@ LogicalResult moreRules(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallV
         SmallVector<OpFoldResult> offs = getMixedValues(s.getStaticOffsets(), s.getOffsets(), b);
         SmallVector<OpFoldResult> sizes = getMixedValues(s.getStaticSizes(), s.getSizes(), b);
         SmallVector<OpFoldResult> strides = getMixedValues(s.getStaticStrides(), s.getStrides(), b);
+        // A run-time index of a dropped axis is checked by the forward slice's lowering; here it
+        // is clamped to [0, n), so the placement never writes outside x.
+        if (auto drop = s.getDropDims())
+          for (int64_t a : *drop) {
+            if (a >= static_cast<int64_t>(offs.size()) || getConstantIntValue(offs[a])) continue;
+            Value at = getValueOrCreateConstantIndexOp(b, loc, offs[a]);
+            Value n = b.create<tensor::DimOp>(loc, x, a);
+            Value last = b.create<arith::SubIOp>(loc, n, b.create<arith::ConstantIndexOp>(loc, 1));
+            at = b.create<arith::MinSIOp>(loc, at, last);
+            offs[a] = b.create<arith::MaxSIOp>(loc, at, b.create<arith::ConstantIndexOp>(loc, 0)).getResult();
+          }
         // The cotangent may be typed less precisely than the slice (e.g. dynamic sizes).
         auto want = tensor::ExtractSliceOp::inferResultType(ttype(x), offs, sizes, strides);
         if (c.getType() != want) c = b.create<tensor::CastOp>(loc, want, c);

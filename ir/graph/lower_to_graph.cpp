@@ -1338,9 +1338,17 @@ class Lowerer {
           int64_t v = *c < 0 && dim != mlir::ShapedType::kDynamic ? *c + dim : *c;
           offsets.push_back(v);
         } else {
+          // A run-time index, as in Python: i < 0 counts from the end (i + dim). The lowering of
+          // the slice checks the result against [0, dim) (a run-time error naming i).
           Local iv = expr(i);
-          dyn_offsets.push_back(b_.create<mlir::arith::IndexCastOp>(loc(i->range), b_.getIndexType(),
-                                                                    convert(iv, b_.getI64Type(), i->range)));
+          mlir::Location li = loc(i->range);
+          mlir::Value raw = b_.create<mlir::arith::IndexCastOp>(li, b_.getIndexType(), convert(iv, b_.getI64Type(), i->range));
+          mlir::Value d = dim == mlir::ShapedType::kDynamic
+                              ? b_.create<mlir::tensor::DimOp>(li, x.value, axis).getResult()
+                              : b_.create<mlir::arith::ConstantIndexOp>(li, dim).getResult();
+          mlir::Value zero = b_.create<mlir::arith::ConstantIndexOp>(li, 0);
+          mlir::Value negative = b_.create<mlir::arith::CmpIOp>(li, mlir::arith::CmpIPredicate::slt, raw, zero);
+          dyn_offsets.push_back(b_.create<mlir::arith::SelectOp>(li, negative, b_.create<mlir::arith::AddIOp>(li, raw, d), raw));
           offsets.push_back(mlir::ShapedType::kDynamic);
         }
         sizes.push_back(1);

@@ -780,7 +780,21 @@ Value lower_attention(Emitter& e, Operation* op) {
   return matmul_values(e, p, v, rt, ct);
 }
 
-// Mean over the batch of logsumexp(logits) - logits[label].
+void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, StringRef what);
+void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo, Value hi, StringRef what);
+
+// An id as a row index in [0, rows): clamped, so that a lookup stays in bounds even when the
+// error handler of check_index_range returns.
+Value clamped_row(Emitter& e, Value id, Value rows) {
+  OpBuilder& B = e.b;
+  Value row = id.getType().isIndex() ? id : B.create<arith::IndexCastOp>(e.loc, B.getIndexType(), id).getResult();
+  Value last = B.create<arith::SubIOp>(e.loc, rows, B.create<arith::ConstantIndexOp>(e.loc, 1));
+  row = B.create<arith::MinSIOp>(e.loc, row, last);
+  return B.create<arith::MaxSIOp>(e.loc, row, B.create<arith::ConstantIndexOp>(e.loc, 0));
+}
+
+// Mean over the batch of logsumexp(logits) - logits[label]. A label outside [0, C) is a run-time
+// error (exit 3), as in PyTorch.
 Value lower_cross_entropy(Emitter& e, Operation* op) {
   OpBuilder& B = e.b;
   Location l = e.loc;
@@ -791,13 +805,15 @@ Value lower_cross_entropy(Emitter& e, Operation* op) {
   int64_t n = lt.getRank();
   Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
   SmallVector<int64_t> last{n - 1};
+  Value classes = e.dim(logits, n - 1);
+  check_index_range(e, op, labels, classes, "cross_entropy label");
   Value lse = reduce_kind(e, logits, last, td::ReduceKind::logsumexp, ct, true);  // [...]
   // Per-row loss: lse - logits[..., label].
   auto row_t = RankedTensorType::get(yt.getShape(), ct);
   Value rows = e.elementwise(row_t, {lse, labels}, [&](OpBuilder&, Location, ValueRange a) {
     SmallVector<Value> idx;
     for (int64_t i = 0; i < yt.getRank(); ++i) idx.push_back(B.create<linalg::IndexOp>(l, i));
-    idx.push_back(B.create<arith::IndexCastOp>(l, B.getIndexType(), a[1]));
+    idx.push_back(clamped_row(e, a[1], classes));
     Value picked = e.cast_scalar(B.create<tensor::ExtractOp>(l, logits, idx), ct);
     return B.create<arith::SubFOp>(l, a[0], picked).getResult();
   });
@@ -805,18 +821,6 @@ Value lower_cross_entropy(Emitter& e, Operation* op) {
   for (int64_t i = 0; i < yt.getRank(); ++i) all.push_back(i);
   Value mean = reduce_kind(e, rows, all, td::ReduceKind::mean, ct, true);
   return e.reshape_to(e.convert(mean, rt.getElementType()), rt);
-}
-
-void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, StringRef what);
-
-// An id as a row index in [0, rows): clamped, so that a lookup stays in bounds even when the
-// error handler of check_index_range returns.
-Value clamped_row(Emitter& e, Value id, Value rows) {
-  OpBuilder& B = e.b;
-  Value row = B.create<arith::IndexCastOp>(e.loc, B.getIndexType(), id);
-  Value last = B.create<arith::SubIOp>(e.loc, rows, B.create<arith::ConstantIndexOp>(e.loc, 1));
-  row = B.create<arith::MinSIOp>(e.loc, row, last);
-  return B.create<arith::MaxSIOp>(e.loc, row, B.create<arith::ConstantIndexOp>(e.loc, 0));
 }
 
 // table[ids[...], :]; an id outside [0, V) is a run-time error (exit 3) naming it.
@@ -1149,6 +1153,28 @@ Value lower_slice(Emitter& e, Operation* op) {
   take(so, seg[1], offs);
   take(ss, seg[2], sizes);
   take(st, seg[3], strides);
+  // A run-time index of an axis the slice drops (`x[i]`; the Graph IR lowering has made i < 0
+  // count from the end): outside [0, n) it is a run-time error (exit 3) naming the index as
+  // written (offset - n for a negative one, in [-n, n)); then clamped, so the read stays in
+  // bounds even when the error handler returns.
+  if (auto dropped = op->getAttrOfType<DenseI64ArrayAttr>("drop_dims")) {
+    OpBuilder& B = e.b;
+    Location l = e.loc;
+    for (int64_t a : dropped.asArrayRef()) {
+      if (a >= static_cast<int64_t>(offs.size()) || getConstantIntValue(offs[a])) continue;
+      Value at = cast<Value>(offs[a]);
+      Value n = e.dim(x, a);
+      Type i64 = B.getI64Type();
+      Value at64 = B.create<arith::IndexCastOp>(l, i64, at), n64 = B.create<arith::IndexCastOp>(l, i64, n);
+      Value zero = B.create<arith::ConstantIntOp>(l, 0, 64);
+      Value below = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, at64, zero);
+      Value above = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, at64, n64);
+      Value written = B.create<arith::SelectOp>(l, below, B.create<arith::SubIOp>(l, at64, n64), at64);
+      index_error(e, op, B.create<arith::OrIOp>(l, below, above), written, B.create<arith::SubIOp>(l, zero, n64), n64,
+                  "index");
+      offs[a] = clamped_row(e, at, n);
+    }
+  }
   // A negative step: the same elements taken with the positive step from the last one
   // (offset + (size - 1) * step), then reversed along that axis (below).
   SmallVector<bool> reversed(st.size(), false);
@@ -1946,20 +1972,30 @@ void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, String
   };
   Value lo = as_i64(B.create<tensor::ExtractOp>(l, mm[0], ValueRange{}));
   Value hi = as_i64(B.create<tensor::ExtractOp>(l, mm[1], ValueRange{}));
+  Value zero = B.create<arith::ConstantIntOp>(l, 0, 64);
   Value limit = B.create<arith::IndexCastOp>(l, i64, bound);
-  Value negative = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, lo, B.create<arith::ConstantIntOp>(l, 0, 64));
+  Value negative = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, lo, zero);
   Value over = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, hi, limit);
-  auto failed = B.create<scf::IfOp>(l, B.create<arith::OrIOp>(l, negative, over), /*withElseRegion=*/false);
+  index_error(e, op, B.create<arith::OrIOp>(l, negative, over), B.create<arith::SelectOp>(l, negative, lo, hi), zero,
+              limit, what);
+}
+
+// When `failed`: tessIndexError(what, index, lo, hi) with the op's source location (all i64).
+void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo, Value hi, StringRef what) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  auto when = B.create<scf::IfOp>(l, failed, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard g(B);
-  B.setInsertionPointToStart(failed.thenBlock());
-  Value bad = B.create<arith::SelectOp>(l, negative, lo, hi);
+  B.setInsertionPointToStart(when.thenBlock());
   std::string snippet;
   if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) snippet = SourceLines().snippet(flc);
   ModuleOp module = op->getParentOfType<ModuleOp>();
   int strings = 0;
   Value info = string_memref(e, module, (what + "\n" + snippet).str(), strings);
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, B.getI8Type());
-  B.create<func::CallOp>(l, runtime_function(module, "tessIndexError", {dyn_i8, i64, i64}, {}), ValueRange{info, bad, limit});
+  Type i64 = B.getI64Type();
+  B.create<func::CallOp>(l, runtime_function(module, "tessIndexError", {dyn_i8, i64, i64, i64}, {}),
+                         ValueRange{info, index, lo, hi});
 }
 
 bool is_float_tensor(Type t) {

@@ -583,13 +583,13 @@ void tessNumericsEnd(void) {
 }
 
 void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
-                    int64_t index, int64_t bound) {
+                    int64_t index, int64_t lo, int64_t hi) {
   (void)allocated;
   std::string info = memref_string(aligned, offset, size, stride);
   size_t nl = info.find('\n');
   std::string what = info.substr(0, nl), snippet = nl == std::string::npos ? "" : info.substr(nl + 1);
-  std::string text = "runtime error: " + what + " " + std::to_string(index) + " is outside [0, " + std::to_string(bound) +
-                     ")\n" + snippet;
+  std::string text = "runtime error: " + what + " " + std::to_string(index) + " is outside [" + std::to_string(lo) +
+                     ", " + std::to_string(hi) + ")\n" + snippet;
   if (!text.empty() && text.back() == '\n') text.pop_back();
   tessCodegenFail(text.c_str());
 }

@@ -129,12 +129,12 @@ TESS_NUMERICS_DECL(bf16)
 #undef TESS_NUMERICS_DECL
 TESS_API void tessNumericsEnd(void);
 
-/* An index outside [0, bound) (an embedding id): fails (tessCodegenFail) with "runtime error:
- * <what> <index> is outside [0, <bound>)" and the source location. `info` is
- * "<what>\n<source snippet>" (memref<?xi8>). Compiled code clamps the index after the call, so a
- * handler that returns leaves the program reading in bounds. */
+/* An index outside [lo, hi) (an embedding id, a class label, x[i]): fails (tessCodegenFail)
+ * with "runtime error: <what> <index> is outside [<lo>, <hi>)" and the source location. `info`
+ * is "<what>\n<source snippet>" (memref<?xi8>). Compiled code clamps the index after the call, so
+ * a handler that returns leaves the program reading in bounds. */
 TESS_API void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
-                             int64_t index, int64_t bound);
+                             int64_t index, int64_t lo, int64_t hi);
 
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
