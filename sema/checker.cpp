@@ -2000,20 +2000,7 @@ struct CheckerImpl {
     std::vector<Arg> primals(pos.begin() + 1, pos.end());
     Type value = !ft->user ? transformed_call(ft, call, primals, kwargs) : user_call(f, call, primals, kwargs);
     if (is_unknown(value)) return unknown_type();
-    // A floating-point tensor, or a tuple of them (then the pullback takes a tuple of cotangents).
-    auto float_tensor = [](const Type& t) {
-      auto vt = as_tensor(t);
-      return vt && (*vt)->shape && is_float((*vt)->dtype) && t->kind == TypeKind::Tensor;
-    };
-    bool tuple_ok = value->kind == TypeKind::Tuple && !value->elems.empty() && ft->user &&
-                    std::all_of(value->elems.begin(), value->elems.end(), float_tensor);
-    if (!float_tensor(value) && !tuple_ok) {
-      diags.report(DiagKind::TypeMismatch, call->range,
-                   fmt::format("vjp needs a function that returns a floating-point tensor or a tuple of them; '{}' "
-                               "returns {}",
-                               f.name, to_string(value)));
-      return unknown_type();
-    }
+    if (!float_result(value, ft, f, "vjp", call->range)) return unknown_type();
     std::vector<Type> cts;
     bool ok = true;
     for (size_t i = 0; i < primals.size() && i < f.params.size(); ++i) {
@@ -2044,6 +2031,23 @@ struct CheckerImpl {
     pb->argnums_tuple = cts.size() > 1;
     pb->elems = {value, cts.size() > 1 ? tuple_type(cts) : cts[0]};
     return tuple_type({value, Type(pb)});
+  }
+
+  // The result of the function given to vjp/jvp: a floating-point tensor, or (for a user
+  // function) a tuple of them, whose pullback takes a tuple of cotangents and whose tangent is a
+  // tuple; E0201 otherwise.
+  bool float_result(const Type& value, const Type& ft, const FunctionInfo& f, const char* transform, SourceRange where) {
+    auto float_tensor = [](const Type& t) {
+      auto vt = as_tensor(t);
+      return vt && (*vt)->shape && is_float((*vt)->dtype) && t->kind == TypeKind::Tensor;
+    };
+    bool tuple_ok = value->kind == TypeKind::Tuple && !value->elems.empty() && ft->user &&
+                    std::all_of(value->elems.begin(), value->elems.end(), float_tensor);
+    if (float_tensor(value) || tuple_ok) return true;
+    diags.report(DiagKind::TypeMismatch, where,
+                 fmt::format("{} needs a function that returns a floating-point tensor or a tuple of them; '{}' returns {}",
+                             transform, f.name, to_string(value)));
+    return false;
   }
 
   // The elements of a tuple argument (`(x, y)` of jvp) as arguments; a single value is a
@@ -2089,20 +2093,7 @@ struct CheckerImpl {
     }
     Type value = !ft->user ? transformed_call(ft, call, primals, {}) : user_call(f, call, primals, {});
     if (is_unknown(value)) return unknown_type();
-    // A floating-point tensor, or a tuple of them (then the tangent is a tuple too).
-    auto float_tensor = [](const Type& t) {
-      auto vt = as_tensor(t);
-      return vt && (*vt)->shape && is_float((*vt)->dtype) && t->kind == TypeKind::Tensor;
-    };
-    bool tuple_ok = value->kind == TypeKind::Tuple && !value->elems.empty() && ft->user &&
-                    std::all_of(value->elems.begin(), value->elems.end(), float_tensor);
-    if (!float_tensor(value) && !tuple_ok) {
-      diags.report(DiagKind::TypeMismatch, call->range,
-                   fmt::format("jvp needs a function that returns a floating-point tensor or a tuple of them; '{}' "
-                               "returns {}",
-                               f.name, to_string(value)));
-      return unknown_type();
-    }
+    if (!float_result(value, ft, f, "jvp", call->range)) return unknown_type();
     bool ok = true;
     for (size_t i = 0; i < primals.size() && i < f.params.size(); ++i) {
       const Arg& a = primals[i];

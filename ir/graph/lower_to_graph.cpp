@@ -2598,20 +2598,44 @@ class Lowerer {
     return out;
   }
 
+  // The one float element type of `types` (E0900 `not_float` / `mixed` otherwise): the dtype of
+  // the scalar that vjp_dot / jvp_dot return.
+  mlir::Type one_float_dtype(mlir::TypeRange types, const SourceRange& r, const char* not_float, const char* mixed) {
+    mlir::Type elt;
+    for (mlir::Type t : types) {
+      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(t);
+      if (!rt || !mlir::isa<mlir::FloatType>(rt.getElementType())) unsupported(r, not_float);
+      if (elt && elt != rt.getElementType()) unsupported(r, mixed);
+      elt = rt.getElementType();
+    }
+    return elt;
+  }
+
+  // sum_i sum(a_i * b_i), a rank-0 tensor of `scalar`'s type.
+  mlir::Value sum_of_products(mlir::Location l, llvm::ArrayRef<mlir::Value> a, llvm::ArrayRef<mlir::Value> b,
+                              mlir::RankedTensorType scalar) {
+    mlir::Value total;
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto rt = mlir::cast<mlir::RankedTensorType>(b[i].getType());
+      mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, a[i], b[i]);
+      if (rt.getRank() > 0) {
+        llvm::SmallVector<int64_t> axes;
+        for (int64_t x = 0; x < rt.getRank(); ++x) axes.push_back(x);
+        p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
+      }
+      total = total ? b_.create<mlir::tessera::AddOp>(l, scalar, total, p).getResult() : p;
+    }
+    return total;
+  }
+
   // The pullback of a function with several results: u -> vjp(f)(x)(u) is the gradient over x
   // of h(x..., u...) = sum_i sum(f(x...)_i * u_i), a scalar (a plain, unseeded tessera.grad).
   mlir::func::FuncOp vjp_dot(mlir::func::FuncOp f, const SourceRange& r) {
     std::string name = f.getSymName().str() + "__vjp_dot";
     if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
     auto ftype = f.getFunctionType();
-    mlir::Type elt;
-    for (mlir::Type res : ftype.getResults()) {
-      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(res);
-      if (!rt || !mlir::isa<mlir::FloatType>(rt.getElementType()))
-        unsupported(r, "vjp of a function with a result that is not a floating-point tensor");
-      if (elt && elt != rt.getElementType()) unsupported(r, "vjp of a function whose results have different dtypes");
-      elt = rt.getElementType();
-    }
+    mlir::Type elt = one_float_dtype(ftype.getResults(), r, "vjp of a function with a result that is not a floating-point tensor",
+                                     "vjp of a function whose results have different dtypes");
     std::vector<mlir::Type> inputs(ftype.getInputs().begin(), ftype.getInputs().end());
     inputs.insert(inputs.end(), ftype.getResults().begin(), ftype.getResults().end());
     auto scalar = mlir::RankedTensorType::get({}, elt);
@@ -2621,19 +2645,9 @@ class Lowerer {
     mlir::Block* entry = &func.getBody().front();
     size_t n = ftype.getNumInputs();
     auto ys = b_.create<mlir::func::CallOp>(l, f, entry->getArguments().take_front(n));
-    mlir::Value total;
-    for (unsigned i = 0; i < ys.getNumResults(); ++i) {
-      mlir::Value u = entry->getArgument(static_cast<unsigned>(n + i));
-      auto rt = mlir::cast<mlir::RankedTensorType>(u.getType());
-      mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, ys.getResult(i), u);
-      if (rt.getRank() > 0) {
-        llvm::SmallVector<int64_t> axes;
-        for (int64_t a = 0; a < rt.getRank(); ++a) axes.push_back(a);
-        p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
-      }
-      total = total ? b_.create<mlir::tessera::AddOp>(l, scalar, total, p).getResult() : p;
-    }
-    b_.create<mlir::func::ReturnOp>(l, total);
+    llvm::SmallVector<mlir::Value> results(ys.getResults().begin(), ys.getResults().end());
+    llvm::SmallVector<mlir::Value> us(entry->getArguments().begin() + n, entry->getArguments().end());
+    b_.create<mlir::func::ReturnOp>(l, sum_of_products(l, results, us, scalar));
     return func;
   }
 
@@ -2716,14 +2730,8 @@ class Lowerer {
     std::string name = g.getSymName().str() + "__jvp_dot";
     if (auto existing = module_.lookupSymbol<mlir::func::FuncOp>(name)) return existing;
     auto gt = g.getFunctionType();
-    mlir::Type elt;
-    for (mlir::Type in : gt.getInputs()) {
-      auto rt = mlir::dyn_cast<mlir::RankedTensorType>(in);
-      if (!rt || !mlir::isa<mlir::FloatType>(rt.getElementType()))
-        unsupported(r, "jvp with respect to an argument that is not a floating-point tensor");
-      if (elt && elt != rt.getElementType()) unsupported(r, "jvp with primals of different dtypes");
-      elt = rt.getElementType();
-    }
+    mlir::Type elt = one_float_dtype(gt.getInputs(), r, "jvp with respect to an argument that is not a floating-point tensor",
+                                     "jvp with primals of different dtypes");
     size_t m = gt.getNumResults();
     mlir::func::FuncOp pulled = m == 1 ? g : vjp_dot(g, r);  // a seeded grad of g, or a grad of vjp_dot
     std::vector<mlir::Type> inputs(gt.getInputs().begin(), gt.getInputs().end());
@@ -2747,19 +2755,9 @@ class Lowerer {
     st.addAttribute("argnums", b_.getDenseI64ArrayAttr(argnums));
     if (m == 1) st.addAttribute("seeded", b_.getUnitAttr());
     mlir::Operation* cts = b_.create(st);
-    mlir::Value total;
-    for (size_t i = 0; i < n; ++i) {
-      mlir::Value v = entry->getArgument(static_cast<unsigned>(n + m + i));
-      auto rt = mlir::cast<mlir::RankedTensorType>(v.getType());
-      mlir::Value p = b_.create<mlir::tessera::MulOp>(l, rt, cts->getResult(i), v);
-      if (rt.getRank() > 0) {
-        llvm::SmallVector<int64_t> axes;
-        for (int64_t a = 0; a < rt.getRank(); ++a) axes.push_back(a);
-        p = b_.create<mlir::tessera::ReduceOp>(l, scalar, p, mlir::tessera::ReduceKind::sum, axes, false);
-      }
-      total = total ? b_.create<mlir::tessera::AddOp>(l, scalar, total, p).getResult() : p;
-    }
-    b_.create<mlir::func::ReturnOp>(l, total);
+    llvm::SmallVector<mlir::Value> grads(cts->getResults().begin(), cts->getResults().end());
+    llvm::SmallVector<mlir::Value> vs(entry->getArguments().begin() + n + m, entry->getArguments().end());
+    b_.create<mlir::func::ReturnOp>(l, sum_of_products(l, grads, vs, scalar));
     return func;
   }
 
