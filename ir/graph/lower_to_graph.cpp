@@ -1116,18 +1116,16 @@ class Lowerer {
       case BinaryOp::Add: return {b_.create<mlir::arith::AddIOp>(lc, a, b), t};
       case BinaryOp::Sub: return {b_.create<mlir::arith::SubIOp>(lc, a, b), t};
       case BinaryOp::Mul: return {b_.create<mlir::arith::MulIOp>(lc, a, b), t};
-      case BinaryOp::FloorDiv: return {b_.create<mlir::arith::FloorDivSIOp>(lc, a, b), t};
+      case BinaryOp::FloorDiv:
       case BinaryOp::Mod: {
-        // Python's %: the result has the sign of the divisor.
-        mlir::Value rem = b_.create<mlir::arith::RemSIOp>(lc, a, b);
-        mlir::Value zero = b_.create<mlir::arith::ConstantOp>(lc, b_.getIntegerAttr(mt, 0));
-        mlir::Value rem_neg = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::slt, rem, zero);
-        mlir::Value div_neg = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::slt, b, zero);
-        mlir::Value nonzero = b_.create<mlir::arith::CmpIOp>(lc, mlir::arith::CmpIPredicate::ne, rem, zero);
-        mlir::Value differ = b_.create<mlir::arith::XOrIOp>(lc, rem_neg, div_neg);
-        mlir::Value fix = b_.create<mlir::arith::AndIOp>(lc, nonzero, differ);
-        mlir::Value adjusted = b_.create<mlir::arith::AddIOp>(lc, rem, b);
-        return {b_.create<mlir::arith::SelectOp>(lc, fix, adjusted, rem), t};
+        // Python's // and % (the sign of the divisor) through the rank-0 tensor op: its lowering
+        // makes a zero divisor a run-time error and never divides by zero or MIN by -1 (a scalar
+        // arith division by zero is undefined behavior, and x86 traps).
+        auto rt0 = mlir::RankedTensorType::get({}, mt);
+        mlir::Value ta = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, a);
+        mlir::Value tb = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, b);
+        mlir::Value q = op(bop == BinaryOp::Mod ? "tessera.mod" : "tessera.floordiv", {ta, tb}, rt0, range, t);
+        return {b_.create<mlir::tensor::ExtractOp>(lc, q, mlir::ValueRange{}), t};
       }
       case BinaryOp::BitAnd: return {b_.create<mlir::arith::AndIOp>(lc, a, b), t};
       case BinaryOp::BitOr: return {b_.create<mlir::arith::OrIOp>(lc, a, b), t};

@@ -326,20 +326,30 @@ Value scalar_binary(Emitter& e, StringRef name, Value a, Value b) {
     if (name == "add") return B.create<arith::AddIOp>(l, a, b);
     if (name == "sub") return B.create<arith::SubIOp>(l, a, b);
     if (name == "mul") return B.create<arith::MulIOp>(l, a, b);
-    if (name == "div") return B.create<arith::DivSIOp>(l, a, b);
+    if (name == "div" || name == "floordiv" || name == "mod") {
+      // x86 traps on a zero divisor and on MIN / -1: the division never sees either. A zero
+      // divisor gives 0 (lower_binary reports it as a run-time error first); b = -1 gives -a
+      // (wrapping at MIN, as NumPy) and a remainder of 0.
+      Value zero = e.zero(t), one = e.constant(t, 1.0), minus_one = e.constant(t, -1.0);
+      Value by_zero = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, b, zero);
+      Value by_minus_one = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, b, minus_one);
+      Value special = B.create<arith::OrIOp>(l, by_zero, by_minus_one);
+      Value d = B.create<arith::SelectOp>(l, special, one, b);
+      if (name == "mod") {
+        Value r = B.create<arith::RemSIOp>(l, a, d);
+        Value r_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, r, zero);
+        Value b_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, d, zero);
+        Value nz = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, r, zero);
+        Value fix = B.create<arith::AndIOp>(l, nz, B.create<arith::XOrIOp>(l, r_neg, b_neg));
+        return B.create<arith::SelectOp>(l, fix, B.create<arith::AddIOp>(l, r, d), r);  // 0 when special
+      }
+      Value q = name == "div" ? B.create<arith::DivSIOp>(l, a, d).getResult() : B.create<arith::FloorDivSIOp>(l, a, d).getResult();
+      q = B.create<arith::SelectOp>(l, by_minus_one, B.create<arith::SubIOp>(l, zero, a), q);
+      return B.create<arith::SelectOp>(l, by_zero, zero, q);
+    }
     if (name == "pow") return B.create<math::IPowIOp>(l, a, b);
     if (name == "maximum") return B.create<arith::MaxSIOp>(l, a, b);
     if (name == "minimum") return B.create<arith::MinSIOp>(l, a, b);
-    if (name == "floordiv") return B.create<arith::FloorDivSIOp>(l, a, b);
-    if (name == "mod") {
-      Value r = B.create<arith::RemSIOp>(l, a, b);
-      Value z = e.zero(t);
-      Value r_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, r, z);
-      Value b_neg = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, b, z);
-      Value nz = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, r, z);
-      Value fix = B.create<arith::AndIOp>(l, nz, B.create<arith::XOrIOp>(l, r_neg, b_neg));
-      return B.create<arith::SelectOp>(l, fix, B.create<arith::AddIOp>(l, r, b), r);
-    }
     if (name == "and") return B.create<arith::AndIOp>(l, a, b);
     if (name == "or") return B.create<arith::OrIOp>(l, a, b);
     if (name == "xor") return B.create<arith::XOrIOp>(l, a, b);
@@ -442,9 +452,13 @@ const llvm::StringSet<> kBinary = {"add", "sub", "mul", "div", "pow", "maximum",
 const llvm::StringSet<> kUnary = {"neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh",
                                   "sigmoid", "sin", "cos", "relu", "gelu", "silu", "not", "erf"};
 
+void check_nonzero_divisor(Emitter& e, Operation* op, Value divisor);
+
 Value lower_binary(Emitter& e, Operation* op, StringRef name) {
   RankedTensorType rt = result_type(op);
   Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
+  if (isa<IntegerType>(ct) && (name == "div" || name == "floordiv" || name == "mod"))
+    check_nonzero_divisor(e, op, op->getOperand(1));
   return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder&, Location, ValueRange a) {
     Value r = scalar_binary(e, name, e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct));
     return e.cast_scalar(r, rt.getElementType());
@@ -1978,6 +1992,34 @@ void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, String
   Value over = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, hi, limit);
   index_error(e, op, B.create<arith::OrIOp>(l, negative, over), B.create<arith::SelectOp>(l, negative, lo, hi), zero,
               limit, what);
+}
+
+// An integer division or remainder by zero is a run-time error (exit 3, as PyTorch's
+// ZeroDivisionError) at the op's source location: one pass over the divisor for a zero.
+void check_nonzero_divisor(Emitter& e, Operation* op, Value divisor) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  auto dt = cast<RankedTensorType>(divisor.getType());
+  Type i1 = B.getI1Type();
+  Value init = e.fill(e.empty(RankedTensorType::get({}, i1), [](int64_t) { return Value(); }),
+                      B.create<arith::ConstantIntOp>(l, 0, 1));
+  int64_t r = dt.getRank();
+  Value zero = e.zero(dt.getElementType());
+  Value any = e.generic({divisor}, {init}, {B.getMultiDimIdentityMap(r), AffineMap::get(r, 0, {}, B.getContext())},
+                        SmallVector<IterKind>(r, IterKind::reduction), [&](OpBuilder& bb, Location ll, ValueRange a) {
+                          Value z = bb.create<arith::CmpIOp>(ll, arith::CmpIPredicate::eq, a[0], zero);
+                          return SmallVector<Value>{bb.create<arith::OrIOp>(ll, a[1], z)};
+                        })[0];
+  auto when = B.create<scf::IfOp>(l, B.create<tensor::ExtractOp>(l, any, ValueRange{}), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard g(B);
+  B.setInsertionPointToStart(when.thenBlock());
+  std::string snippet;
+  if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) snippet = SourceLines().snippet(flc);
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  int strings = 0;
+  Value info = string_memref(e, module, "runtime error: integer division by zero\n" + snippet, strings);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, B.getI8Type());
+  B.create<func::CallOp>(l, runtime_function(module, "tessCodegenError", {dyn_i8}, {}), ValueRange{info});
 }
 
 // When `failed`: tessIndexError(what, index, lo, hi) with the op's source location (all i64).

@@ -582,6 +582,13 @@ void tessNumericsEnd(void) {
   tessCodegenFail(text.c_str());
 }
 
+void tessCodegenError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride) {
+  (void)allocated;
+  std::string text = memref_string(aligned, offset, size, stride);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  tessCodegenFail(text.c_str());
+}
+
 void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
                     int64_t index, int64_t lo, int64_t hi) {
   (void)allocated;
@@ -618,7 +625,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNpzStageMemref_f32),  TESS_SYMBOL(tessNpzStageMemref_f64),  TESS_SYMBOL(tessNpzStageMemref_f16),
       TESS_SYMBOL(tessNpzStageMemref_bf16), TESS_SYMBOL(tessNpzStageMemref_i1),   TESS_SYMBOL(tessNpzStageMemref_i8),
       TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
-      TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),
+      TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),     TESS_SYMBOL(tessCodegenError),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -129,6 +129,10 @@ TESS_NUMERICS_DECL(bf16)
 #undef TESS_NUMERICS_DECL
 TESS_API void tessNumericsEnd(void);
 
+/* A run-time error found by compiled code (an integer division by zero): fails
+ * (tessCodegenFail) with `info`, the whole message with its source location (memref<?xi8>). */
+TESS_API void tessCodegenError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride);
+
 /* An index outside [lo, hi) (an embedding id, a class label, x[i]): fails (tessCodegenFail)
  * with "runtime error: <what> <index> is outside [<lo>, <hi>)" and the source location. `info`
  * is "<what>\n<source snippet>" (memref<?xi8>). Compiled code clamps the index after the call, so
