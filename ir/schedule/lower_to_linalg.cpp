@@ -796,6 +796,7 @@ Value lower_attention(Emitter& e, Operation* op) {
 
 void check_index_range(Emitter& e, Operation* op, Value ids, Value bound, StringRef what);
 void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo, Value hi, StringRef what);
+void runtime_failure(Emitter& e, Operation* op, Value failed, StringRef fn, StringRef head, ArrayRef<Value> args);
 
 // An id as a row index in [0, rows): clamped, so that a lookup stays in bounds even when the
 // error handler of check_index_range returns.
@@ -2010,20 +2011,18 @@ void check_nonzero_divisor(Emitter& e, Operation* op, Value divisor) {
                           Value z = bb.create<arith::CmpIOp>(ll, arith::CmpIPredicate::eq, a[0], zero);
                           return SmallVector<Value>{bb.create<arith::OrIOp>(ll, a[1], z)};
                         })[0];
-  auto when = B.create<scf::IfOp>(l, B.create<tensor::ExtractOp>(l, any, ValueRange{}), /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard g(B);
-  B.setInsertionPointToStart(when.thenBlock());
-  std::string snippet;
-  if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) snippet = SourceLines().snippet(flc);
-  ModuleOp module = op->getParentOfType<ModuleOp>();
-  int strings = 0;
-  Value info = string_memref(e, module, "runtime error: integer division by zero\n" + snippet, strings);
-  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, B.getI8Type());
-  B.create<func::CallOp>(l, runtime_function(module, "tessCodegenError", {dyn_i8}, {}), ValueRange{info});
+  Value failed = B.create<tensor::ExtractOp>(l, any, ValueRange{});
+  runtime_failure(e, op, failed, "tessCodegenError", "runtime error: integer division by zero", {});
 }
 
 // When `failed`: tessIndexError(what, index, lo, hi) with the op's source location (all i64).
 void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo, Value hi, StringRef what) {
+  runtime_failure(e, op, failed, "tessIndexError", what, {index, lo, hi});
+}
+
+// When `failed`: the runtime entry `fn`(info, args...) with info = "<head>\n<source snippet of op>"
+// (a memref<?xi8>; the args are i64), which reports the error (tessCodegenFail).
+void runtime_failure(Emitter& e, Operation* op, Value failed, StringRef fn, StringRef head, ArrayRef<Value> args) {
   OpBuilder& B = e.b;
   Location l = e.loc;
   auto when = B.create<scf::IfOp>(l, failed, /*withElseRegion=*/false);
@@ -2033,11 +2032,13 @@ void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo,
   if (auto flc = dyn_cast<FileLineColLoc>(op->getLoc())) snippet = SourceLines().snippet(flc);
   ModuleOp module = op->getParentOfType<ModuleOp>();
   int strings = 0;
-  Value info = string_memref(e, module, (what + "\n" + snippet).str(), strings);
-  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, B.getI8Type());
-  Type i64 = B.getI64Type();
-  B.create<func::CallOp>(l, runtime_function(module, "tessIndexError", {dyn_i8, i64, i64, i64}, {}),
-                         ValueRange{info, index, lo, hi});
+  SmallVector<Value> operands{string_memref(e, module, (head + "\n" + snippet).str(), strings)};
+  SmallVector<Type> types{MemRefType::get({ShapedType::kDynamic}, B.getI8Type())};
+  for (Value a : args) {
+    operands.push_back(a);
+    types.push_back(a.getType());
+  }
+  B.create<func::CallOp>(l, runtime_function(module, fn, types, {}), operands);
 }
 
 bool is_float_tensor(Type t) {
