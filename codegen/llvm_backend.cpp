@@ -12,6 +12,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/MDBuilder.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/MC/MCSubtargetInfo.h"
@@ -398,6 +399,59 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   return llvm::Error::success();
 }
 
+// A failed allocation (malloc or aligned_alloc giving null for a non-zero size) ends the program
+// with a message and exit status 3, as the other run-time errors, instead of a write through a
+// null pointer (a segmentation fault). The check calls only the C library (fflush, dprintf,
+// _exit), so code that does not call the runtime stays independent of it.
+static void check_allocations(llvm::Module& module) {
+  std::vector<llvm::CallInst*> calls;
+  for (llvm::Function& f : module)
+    for (llvm::BasicBlock& bb : f)
+      for (llvm::Instruction& inst : bb)
+        if (auto* call = llvm::dyn_cast<llvm::CallInst>(&inst))
+          if (llvm::Function* callee = call->getCalledFunction();
+              callee && (callee->getName() == "malloc" || callee->getName() == "aligned_alloc"))
+            calls.push_back(call);
+  if (calls.empty()) return;
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* i32 = llvm::Type::getInt32Ty(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  llvm::Type* void_t = llvm::Type::getVoidTy(context);
+  auto* oom = llvm::Function::Create(llvm::FunctionType::get(void_t, {i64}, false), llvm::GlobalValue::InternalLinkage,
+                                     "__tess_out_of_memory", module);
+  oom->addFnAttr(llvm::Attribute::NoReturn);
+  oom->addFnAttr(llvm::Attribute::Cold);
+  oom->addFnAttr(llvm::Attribute::NoInline);
+  {
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", oom));
+    llvm::FunctionCallee fflush = module.getOrInsertFunction("fflush", llvm::FunctionType::get(i32, {ptr}, false));
+    llvm::FunctionCallee dprintf = module.getOrInsertFunction("dprintf", llvm::FunctionType::get(i32, {i32, ptr}, true));
+    llvm::FunctionCallee exit_now = module.getOrInsertFunction("_exit", llvm::FunctionType::get(void_t, {i32}, false));
+    b.CreateCall(fflush, {llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))});
+    llvm::Value* format = b.CreateGlobalStringPtr(
+        "runtime error: out of memory: cannot allocate %llu bytes for a tensor\n", "__tess_out_of_memory_message");
+    b.CreateCall(dprintf, {b.getInt32(2), format, oom->getArg(0)});
+    b.CreateCall(exit_now, {b.getInt32(3)});
+    b.CreateUnreachable();
+  }
+  for (llvm::CallInst* call : calls) {
+    llvm::Value* size = call->getArgOperand(call->arg_size() - 1);
+    llvm::BasicBlock* before = call->getParent();
+    llvm::BasicBlock* after = before->splitBasicBlock(call->getNextNode(), "allocated");
+    llvm::BasicBlock* failed = llvm::BasicBlock::Create(context, "allocation_failed", before->getParent(), after);
+    before->getTerminator()->eraseFromParent();
+    llvm::IRBuilder<> b(before);
+    llvm::Value* null = b.CreateICmpEQ(call, llvm::ConstantPointerNull::get(llvm::cast<llvm::PointerType>(call->getType())));
+    llvm::Value* nonzero = b.CreateICmpNE(size, llvm::ConstantInt::get(size->getType(), 0));
+    llvm::MDBuilder md(context);
+    b.CreateCondBr(b.CreateAnd(null, nonzero), failed, after, md.createBranchWeights(1, 1 << 20));
+    llvm::IRBuilder<> fb(failed);
+    fb.CreateCall(oom, {fb.CreateZExtOrTrunc(size, i64)});
+    fb.CreateUnreachable();
+  }
+}
+
 // A shared library or object from `tesserac build` exports its C entry points and nothing else.
 // With default visibility, an internal function named like a C library one (a user's `step` or
 // `index`) is interposable: the dynamic linker may bind the library's own calls of it to libc's.
@@ -437,6 +491,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
   if (llvm::Error error =
           kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, entries) : add_c_wrappers(*llvm_module, entries))
     return std::move(error);
+  check_allocations(*llvm_module);
   if (kind == ObjectKind::Aot) internalize_all_but_c_entries(*llvm_module, entries);
   std::string broken;
   llvm::raw_string_ostream broken_os(broken);

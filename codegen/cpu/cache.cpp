@@ -15,7 +15,7 @@ namespace tessera::codegen {
 namespace {
 
 // Bump when the pipeline or the wrappers change in a way the other key parts do not show.
-constexpr const char* kCacheFormat = "tessera-cpu-object-v1";
+constexpr const char* kCacheFormat = "tessera-cpu-object-v2";  // v2: allocation checks, narrow-N kernels, AOT internalization
 
 std::string env(const char* name) {
   const char* value = std::getenv(name);
