@@ -135,6 +135,31 @@ std::optional<int64_t> checkpointOf(Operation* op) {
   return std::nullopt;
 }
 
+// Automatic checkpointing: a `for` loop without `tessera.checkpoint` whose tape (one state of its
+// loop-carried values per iteration) would take more than this many bytes is differentiated with
+// checkpoints every ceil(sqrt(n)) iterations, as `@checkpoint` (pass option
+// `auto-checkpoint-bytes`; 0 turns it off). Only static trip counts and shapes are measured.
+constexpr int64_t kDefaultAutoCheckpointBytes = int64_t{256} << 20;
+thread_local int64_t tlsAutoCheckpointBytes = kDefaultAutoCheckpointBytes;
+
+// The bytes the plain adjoint of `op` tapes (n iterations x its carried state), or 0 when the
+// trip count or a carried shape is not static.
+int64_t tapeBytes(scf::ForOp op) {
+  auto lb = getConstantIntValue(op.getLowerBound()), ub = getConstantIntValue(op.getUpperBound()),
+       st = getConstantIntValue(op.getStep());
+  if (!lb || !ub || !st || *st <= 0 || *ub <= *lb) return 0;
+  int64_t n = (*ub - *lb + *st - 1) / *st, state = 0;
+  for (Type t : op.getResultTypes()) {
+    if (auto rt = dyn_cast<RankedTensorType>(t)) {
+      if (!rt.hasStaticShape()) return 0;
+      state += rt.getNumElements() * std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
+    } else if (t.isIntOrIndexOrFloat()) {
+      state += 8;
+    }
+  }
+  return n > 0 && state > INT64_MAX / n ? INT64_MAX : n * state;
+}
+
 // Marks the loops under `root` (not yet marked) with the checkpoint interval of `from`'s function.
 void stampCheckpoints(Operation* root, func::FuncOp from) {
   auto a = from->getAttrOfType<IntegerAttr>(kCheckpointAttr);
@@ -341,6 +366,8 @@ class Sweep {
         .Case<scf::IfOp>([&](scf::IfOp o) { return adjointIf(o, cts); })
         .Case<scf::ForOp>([&](scf::ForOp o) {
           if (auto every = checkpointOf(o)) return adjointForCheckpointed(o, cts, *every);
+          if (tlsAutoCheckpointBytes > 0 && tapeBytes(o) > tlsAutoCheckpointBytes)
+            return adjointForCheckpointed(o, cts, 0);  // automatic: a tape past the threshold
           return adjointFor(o, cts);
         })
         .Case<func::CallOp>([&](func::CallOp o) { return adjointCustomCall(o, cts); })
@@ -1025,9 +1052,17 @@ struct ReverseAD : PassWrapper<ReverseAD, OperationPass<ModuleOp>> {
     registry.insert<TesseraDialect, func::FuncDialect, arith::ArithDialect, tensor::TensorDialect>();
     registerGradientModels(registry);
   }
+  ReverseAD() = default;
+  ReverseAD(const ReverseAD& other) : PassWrapper(other) {}
+  Option<int64_t> autoCheckpointBytes{*this, "auto-checkpoint-bytes",
+                                      llvm::cl::desc("Checkpoint a for loop whose gradient tape would exceed this many "
+                                                     "bytes (0: never)"),
+                                      llvm::cl::init(kDefaultAutoCheckpointBytes)};
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
+    tlsAutoCheckpointBytes = autoCheckpointBytes;
     SmallVector<GradOp> grads;
     module.walk([&](GradOp g) { grads.push_back(g); });
     for (GradOp op : grads)
