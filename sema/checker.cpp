@@ -2007,19 +2007,12 @@ struct CheckerImpl {
       const Arg& a = primals[i];
       const auto& p = f.params[i];
       if (is_unknown(a.type)) return unknown_type();
-      if (a.type->kind == TypeKind::Params) {  // its cotangent is a Params with the same names
-        cts.push_back(a.type);
-        continue;
-      }
-      auto t = as_tensor(a.type);
-      if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
-        diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
-            .related(p.range, "parameter declared here")
-            .help("vjp differentiates with respect to every primal: pass only floating-point tensors or Params");
+      Type primal = differentiable_primal(a, p, f, "vjp");  // its cotangent's type
+      if (is_unknown(primal)) {
         ok = false;
         continue;
       }
-      cts.push_back(a.type->weak && !is_unknown(p.type) ? p.type : a.type);
+      cts.push_back(primal);
     }
     if (!ok || cts.empty()) return unknown_type();
     auto pb = std::make_shared<TypeNode>();
@@ -2031,6 +2024,21 @@ struct CheckerImpl {
     pb->argnums_tuple = cts.size() > 1;
     pb->elems = {value, cts.size() > 1 ? tuple_type(cts) : cts[0]};
     return tuple_type({value, Type(pb)});
+  }
+
+  // A primal of vjp/jvp: a Params, or a floating-point tensor (E0601 otherwise, then unknown).
+  // Gives the type its cotangent or tangent takes: a number literal takes the parameter's type.
+  Type differentiable_primal(const Arg& a, const auto& p, const FunctionInfo& f, const char* transform) {
+    if (a.type->kind == TypeKind::Params) return a.type;
+    auto t = as_tensor(a.type);
+    if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
+      diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
+          .related(p.range, "parameter declared here")
+          .help(fmt::format("{} differentiates with respect to every primal: pass only floating-point tensors or Params",
+                            transform));
+      return unknown_type();
+    }
+    return a.type->weak && !is_unknown(p.type) ? p.type : a.type;
   }
 
   // The result of the function given to vjp/jvp: a floating-point tensor, or (for a user
@@ -2107,15 +2115,12 @@ struct CheckerImpl {
         }
         continue;
       }
-      auto t = as_tensor(a.type);
-      if (!t || !is_float((*t)->dtype) || a.type->kind == TypeKind::Bool || a.type->kind == TypeKind::Int) {
-        diags.report(DiagKind::NonDifferentiableArgument, a.range, p.name, f.name, to_string(a.type))
-            .related(p.range, "parameter declared here")
-            .help("jvp differentiates with respect to every primal: pass only floating-point tensors or Params");
+      Type want = differentiable_primal(a, p, f, "jvp");
+      if (is_unknown(want)) {
         ok = false;
         continue;
       }
-      Type want = a.type->weak && !is_unknown(p.type) ? p.type : a.type;
+      auto t = as_tensor(want);
       if (!same_tensor_type(tangents[i].type, want) && !(tangents[i].type->weak && same_tensor_type(want, scalar_tensor((*t)->dtype)))) {
         diags.report(DiagKind::TypeMismatch, tangents[i].range,
                      fmt::format("tangent {} of jvp must be typed like its primal '{}' ({}); found {}", i, p.name,

@@ -602,19 +602,8 @@ class Sweep {
                                         [&](OpBuilder& rb, Location, Value, ValueRange state) {
                                           IRMapping map;
                                           map.map(after.getArguments(), state);
-                                          for (Operation& o : after.without_terminator()) {
-                                            if (isa<PrintOp, SaveOp>(o)) continue;
-                                            Operation* c = rb.clone(o, map);
-                                            SmallVector<Operation*> io;
-                                            c->walk([&](Operation* in) {
-                                              if (isa<PrintOp, SaveOp>(in)) io.push_back(in);
-                                            });
-                                            for (Operation* in : io) in->erase();
-                                          }
-                                          SmallVector<Value> ys;
-                                          for (Value v : after.getTerminator()->getOperands())
-                                            ys.push_back(map.lookupOrDefault(v));
-                                          rb.create<scf::YieldOp>(loc, ys);
+                                          OpBuilder body = rb;
+                                          rb.create<scf::YieldOp>(loc, recomputeBody(body, after, map));
                                         });
     if (auto every = checkpointOf(op)) replay->setAttr(kCheckpointAttr, fb.getI64IntegerAttr(*every));
     forget(op);

@@ -891,7 +891,6 @@ Value lower_embedding_grad(Emitter& e, Operation* op) {
   Value zeros = e.fill(e.empty(rt, [&](int64_t j) { return j == 0 ? rows : width; }), e.zero(elt));
   Value n = e.dim(ids1, 0);
   Value c0 = B.create<arith::ConstantIndexOp>(l, 0), c1 = B.create<arith::ConstantIndexOp>(l, 1);
-  (void)elt;
   auto loop = B.create<scf::ForOp>(l, c0, n, c1, ValueRange{zeros},
                                    [&](OpBuilder& nb, Location, Value i, ValueRange acc) {
     OpBuilder::InsertionGuard g(B);

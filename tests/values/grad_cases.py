@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from custom_vjp_refs import Binarize, ClipGrad
 from tables import BCAST as TABLE_BCAST, binary_ops
 
 RNG = np.random.default_rng(20261126)
@@ -898,28 +899,6 @@ def scale_bwd[B, D](a: Tensor[B, D, {dt}], s: Tensor[D, {dt}], out: Tensor[B, D,
 def scale2[B, D](a: Tensor[B, D, {dt}], s: Tensor[D, {dt}]) -> Tensor[B, D, {dt}]:
     return a * s
 """
-
-
-class ClipGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, ct):
-        return ct.clamp(-0.5, 0.5)
-
-
-class Binarize(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.where(x > 0, 1.0, -1.0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, ct):
-        (x,) = ctx.saved_tensors
-        return torch.where(x.abs() <= 1.0, ct, torch.zeros_like(ct))
 
 
 class Scale2(torch.autograd.Function):

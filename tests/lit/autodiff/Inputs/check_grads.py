@@ -3,11 +3,16 @@
 Usage: check_grads.py SUITE OUTPUT. The program prints lines `name: <tensor>` (a tensor may
 span several lines); each name of SUITE below recomputes the same gradient with torch and
 the values must agree to 1e-4 (relative) / 1e-5 (absolute)."""
+import os
 import re
 import sys
 
 import numpy as np
 import torch
+
+# The custom-backward references shared with the values_grad cases (tests/values).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "values"))
+from custom_vjp_refs import Binarize, ClipGrad  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -55,28 +60,6 @@ def nested(x):
 
 def rms_norm(x, w):
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
-
-
-class ClipGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, ct):
-        return ct.clamp(-0.5, 0.5)
-
-
-class Binarize(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.where(x > 0, 1.0, -1.0)
-
-    @staticmethod
-    def backward(ctx, ct):
-        (x,) = ctx.saved_tensors
-        return torch.where(x.abs() <= 1.0, ct, torch.zeros_like(ct))
 
 
 class Scaled(torch.autograd.Function):
