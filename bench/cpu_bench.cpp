@@ -495,7 +495,7 @@ def adamw1[N](p: Tensor[N], g: Tensor[N], m: Tensor[N], v: Tensor[N], t: f32):
     bias_correction2_sqrt = sqrt(1.0 - 0.999 ** t)
     return p * (1.0 - 0.001 * 0.01) - step_size * (m2 / (sqrt(v2) / bias_correction2_sqrt + 1e-8)), m2, v2
 
-@ts.function
+@ts.function(donate_argnums=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))
 def step(w1: Tensor[{D}, {H}], b1: Tensor[{H}], w2: Tensor[{H}, {C}], b2: Tensor[{C}],
          mw1: Tensor[{D}, {H}], mb1: Tensor[{H}], mw2: Tensor[{H}, {C}], mb2: Tensor[{C}],
          vw1: Tensor[{D}, {H}], vb1: Tensor[{H}], vw2: Tensor[{H}, {C}], vb2: Tensor[{C}],

@@ -69,6 +69,17 @@ func.func @stats(%x: tensor<?xf64>, %flag: i1) -> (f64, i64, i1, tensor<?xf64>) 
   } -> tensor<?xf64>
   return %sum, %count, %flipped, %d : f64, i64, i1, tensor<?xf64>
 }
+func.func @axpy(%y: tensor<4xf32> {tessera.donated}, %x: tensor<4xf32>) -> tensor<4xf32> {
+  %two = arith.constant 2.0 : f32
+  %r = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]}
+      ins(%y, %x : tensor<4xf32>, tensor<4xf32>) outs(%y : tensor<4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %b, %two : f32
+    %s = arith.addf %a, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
 )mlir";
 
 struct TempDir {
@@ -125,6 +136,8 @@ TEST_CASE("aot: the C header declares one tess_<name> per entry with plain C typ
   CHECK(header.find("int32_t tess_stats(const tessTensorView* arg0, bool arg1, double* result0, int64_t* result1, "
                     "bool* result2, tessTensorView* result3);") != std::string::npos);
   CHECK(header.find("/* stats(arg0: tensor<?xf64>, arg1: i1) -> (f64, i64, i1, tensor<?xf64>) */") !=
+        std::string::npos);
+  CHECK(header.find("/* axpy(arg0: tensor<4xf32> (donated), arg1: tensor<4xf32>) -> (tensor<4xf32>) */") !=
         std::string::npos);
 
   auto high_rank = ctx.parse("func.func @f(%x: tensor<1x1x1x1x1x1x1x1x1xf32>) { return }");

@@ -78,6 +78,9 @@ struct EntrySignature {
   std::string name;
   std::vector<ValueType> params;
   std::vector<ValueType> results;
+  // Per parameter: donated (`tessera.donated`, from `donate_argnums`). The entry may update a
+  // donated tensor in place and return its buffer as a result (docs/codegen.md).
+  std::vector<bool> donated;
   // The C interface returns results through a pointer (first parameter of _mlir_ciface_<name>)
   // when there are several, or when the only one is a tensor.
   bool results_through_pointer() const { return results.size() > 1 || (results.size() == 1 && results[0].is_tensor); }

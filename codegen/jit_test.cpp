@@ -615,6 +615,59 @@ func.func @poke(%x: tensor<4xf32>) -> tensor<4xf32> {
   CHECK(x[0] == 1.0f);
 }
 
+TEST_CASE("donated arguments are updated in place and returned as they are") {
+  Context ctx;
+  JitOptions options = no_cache();
+  options.symbols = {{"malloc", reinterpret_cast<void*>(&counting_malloc)},
+                     {"calloc", reinterpret_cast<void*>(&counting_calloc)},
+                     {"free", reinterpret_cast<void*>(&counting_free)}};
+  auto jit = compile(ctx, R"mlir(
+#id = affine_map<(i) -> (i)>
+func.func @step(%p: tensor<4xf32> {tessera.donated}, %g: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %r = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]}
+      ins(%p, %g : tensor<4xf32>, tensor<4xf32>) outs(%p : tensor<4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.subf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %r, %g : tensor<4xf32>, tensor<4xf32>
+}
+func.func @caller(%p: tensor<4xf32>, %g: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %r:2 = call @step(%p, %g) : (tensor<4xf32>, tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return %r#0, %p : tensor<4xf32>, tensor<4xf32>
+}
+)mlir",
+                     {}, options);
+  const EntrySignature* step = jit->find_entry("step");
+  REQUIRE(step);
+  CHECK(step->donated == std::vector<bool>{true, false});
+  int64_t live = g_live_blocks.load();
+  {
+    RtValue p = RtValue::tensor_zeros(DType::F32, {4});
+    RtValue g = RtValue::tensor_zeros(DType::F32, {4});
+    for (int i = 0; i < 4; ++i) static_cast<float*>(g.data)[i] = float(i);
+    void* before = p.data;
+    auto results = call(*jit, "step", {p, g});
+    // The first result is p's buffer, updated; it shares p's owner. The second is a copy of g.
+    CHECK(results[0].data == before);
+    CHECK(results[0].owner == p.owner);
+    CHECK(static_cast<float*>(p.data)[3] == -3.0f);
+    CHECK(results[1].data != g.data);
+    CHECK(g_live_blocks.load() == live + 1);  // only g's copy was allocated
+    // Passing one buffer as both arguments: the donated one is copied first, so g reads the
+    // values it had.
+    auto same = call(*jit, "step", {g, g});
+    CHECK(same[0].data != g.data);
+    CHECK(same[0].at<float>({3}) == 0.0f);
+    CHECK(static_cast<float*>(g.data)[3] == 3.0f);
+    // Inside the module, a call keeps value semantics: p is still p after step donated it.
+    auto kept = call(*jit, "caller", {p, g});
+    CHECK(kept[0].at<float>({3}) == -6.0f);
+    CHECK(kept[1].at<float>({3}) == -3.0f);
+  }
+  CHECK(g_live_blocks.load() == live);
+}
+
 TEST_CASE("errors come back as messages: failing passes, bad signatures, bad arguments") {
   Context ctx;
   // A bodiless function returning a tensor cannot be bufferized: MLIR's diagnostic and the

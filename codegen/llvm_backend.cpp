@@ -320,6 +320,8 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
     }
     for (size_t i = 0; i < entry.results.size(); ++i)
       check(b.CreateIsNull(wrapper->getArg(entry.params.size() + i)), invalid);
+    std::vector<llvm::Value*> input_data(entry.params.size(), nullptr);
+    auto donated = [&](size_t i) { return i < entry.donated.size() && entry.donated[i] && input_data[i]; };
     for (size_t i = 0; i < entry.params.size(); ++i) {
       const ValueType& param = entry.params[i];
       llvm::Value* arg = wrapper->getArg(i);
@@ -348,6 +350,7 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
       llvm::StructType* desc_type = descriptor_type(context, param.rank());
       llvm::AllocaInst* desc = b.CreateAlloca(desc_type);
       llvm::Value* data = b.CreateLoad(ptr, field(arg, c_abi::kDataOffset));
+      input_data[i] = data;
       b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 0));
       b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 1));
       b.CreateStore(b.getInt64(0), b.CreateStructGEP(desc_type, desc, 2));
@@ -356,6 +359,12 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
         b.CreateStore(strides[d], array_element(b, desc_type, desc, 4, d));
       }
       args.push_back(desc);
+    }
+    // A donated view is updated in place: it must not be the memory of another input.
+    for (size_t i = 0; i < entry.params.size(); ++i) {
+      if (!donated(i)) continue;
+      for (size_t k = 0; k < entry.params.size(); ++k)
+        if (k != i && input_data[k]) check(b.CreateICmpEQ(input_data[i], input_data[k]), invalid);
     }
     llvm::CallInst* call = b.CreateCall(*callee, args);
 
@@ -388,6 +397,12 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
         b.CreateStore(size, field(out, c_abi::kShapeOffset + 8 * d));
         b.CreateStore(stride, field(out, c_abi::kStridesOffset + 8 * d));
       }
+      // The buffer of a donated input, updated in place, stays the caller's: nothing to free.
+      for (size_t k = 0; k < entry.params.size(); ++k)
+        if (donated(k))
+          allocated = b.CreateSelect(b.CreateICmpEQ(allocated, input_data[k]), llvm::ConstantPointerNull::get(
+                                                                                    llvm::PointerType::getUnqual(context)),
+                                     allocated);
       b.CreateStore(allocated, field(out, c_abi::kAllocatedOffset));
     }
     b.CreateRet(b.getInt32(c_abi::kSuccess));

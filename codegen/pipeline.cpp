@@ -6,6 +6,7 @@
 #include <string>
 
 #include "codegen/codegen.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -124,7 +125,8 @@ void prepare_entries(mlir::ModuleOp module) {
     func->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(context));
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       if (llvm::isa<mlir::TensorType>(func.getArgument(i).getType()))
-        func.setArgAttr(i, "bufferization.writable", mlir::BoolAttr::get(context, false));
+        func.setArgAttr(i, "bufferization.writable",
+                        mlir::BoolAttr::get(context, func.getArgAttr(i, "tessera.donated") != nullptr));
     }
   }
 }
@@ -152,6 +154,122 @@ struct NontemporalAlignmentPass : public mlir::PassWrapper<NontemporalAlignmentP
   }
 };
 
+// Donated results (docs/codegen.md, "Donated arguments"). An entry's result that one-shot
+// bufferization made the buffer of a donated argument (updated in place) would be cloned by
+// ownership-based deallocation, which returns owned buffers only. So it is detached before
+// deallocation: dropped from the return and the function type, with `tessera.donated_results`
+// = [result, argument, ...] recording it (a call of the function in the module uses its operand
+// instead), and attached again afterwards, where it returns the argument's buffer itself.
+constexpr llvm::StringLiteral kDonatedResults = "tessera.donated_results";
+
+mlir::Value strip_casts(mlir::Value v) {
+  while (auto cast = v.getDefiningOp<mlir::memref::CastOp>()) v = cast.getSource();
+  return v;
+}
+
+// Calls of `func` in the module.
+llvm::SmallVector<mlir::func::CallOp> calls_of(mlir::ModuleOp module, mlir::func::FuncOp func) {
+  llvm::SmallVector<mlir::func::CallOp> calls;
+  module.walk([&](mlir::func::CallOp call) {
+    if (call.getCallee() == func.getSymName()) calls.push_back(call);
+  });
+  return calls;
+}
+
+struct DetachDonatedResultsPass
+    : public mlir::PassWrapper<DetachDonatedResultsPass, mlir::OperationPass<mlir::ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(DetachDonatedResultsPass)
+
+  llvm::StringRef getArgument() const final { return "tessera-detach-donated-results"; }
+  llvm::StringRef getDescription() const final {
+    return "drop the results of entries that are the buffers of donated arguments (before deallocation)";
+  }
+
+  void runOnOperation() override {
+    mlir::ModuleOp module = getOperation();
+    for (auto func : llvm::make_early_inc_range(module.getOps<mlir::func::FuncOp>())) {
+      if (func.isExternal() || !func.getBody().hasOneBlock()) continue;
+      auto ret = llvm::dyn_cast<mlir::func::ReturnOp>(func.getBody().front().getTerminator());
+      if (!ret) continue;
+      llvm::SmallVector<int64_t> pairs;
+      llvm::BitVector drop(ret.getNumOperands());
+      for (auto [i, operand] : llvm::enumerate(ret.getOperands())) {
+        auto arg = llvm::dyn_cast<mlir::BlockArgument>(strip_casts(operand));
+        if (!arg || arg.getOwner() != &func.getBody().front() ||
+            !func.getArgAttr(arg.getArgNumber(), "tessera.donated") || arg.getType() != operand.getType())
+          continue;
+        pairs.push_back(static_cast<int64_t>(i));
+        pairs.push_back(arg.getArgNumber());
+        drop.set(i);
+      }
+      if (pairs.empty()) continue;
+      for (mlir::func::CallOp call : calls_of(module, func)) {
+        mlir::OpBuilder b(call);
+        llvm::SmallVector<mlir::Type> types;
+        for (unsigned i = 0; i < call.getNumResults(); ++i)
+          if (!drop.test(i)) types.push_back(call.getResult(i).getType());
+        auto fresh = b.create<mlir::func::CallOp>(call.getLoc(), func.getSymName(), types, call.getOperands());
+        unsigned next = 0;
+        for (unsigned i = 0; i < call.getNumResults(); ++i) {
+          if (!drop.test(i)) {
+            call.getResult(i).replaceAllUsesWith(fresh.getResult(next++));
+            continue;
+          }
+          auto it = llvm::find(pairs, int64_t(i));
+          call.getResult(i).replaceAllUsesWith(call.getOperand(static_cast<unsigned>(*(it + 1))));
+        }
+        call.erase();
+      }
+      ret->eraseOperands(drop);
+      func.setType(mlir::FunctionType::get(func.getContext(), func.getArgumentTypes(), ret.getOperandTypes()));
+      func->setAttr(kDonatedResults, mlir::DenseI64ArrayAttr::get(func.getContext(), pairs));
+    }
+  }
+};
+
+struct AttachDonatedResultsPass
+    : public mlir::PassWrapper<AttachDonatedResultsPass, mlir::OperationPass<mlir::ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(AttachDonatedResultsPass)
+
+  llvm::StringRef getArgument() const final { return "tessera-attach-donated-results"; }
+  llvm::StringRef getDescription() const final {
+    return "return the donated arguments' buffers again as the results they were (after deallocation)";
+  }
+
+  void runOnOperation() override {
+    mlir::ModuleOp module = getOperation();
+    for (auto func : module.getOps<mlir::func::FuncOp>()) {
+      auto pairs = func->getAttrOfType<mlir::DenseI64ArrayAttr>(kDonatedResults);
+      if (!pairs) continue;
+      func->removeAttr(kDonatedResults);
+      auto ret = llvm::cast<mlir::func::ReturnOp>(func.getBody().front().getTerminator());
+      llvm::SmallVector<mlir::Value> operands(ret.getOperands());
+      llvm::ArrayRef<int64_t> p = pairs.asArrayRef();
+      unsigned total = operands.size() + p.size() / 2;
+      llvm::SmallVector<mlir::Value> full(total);
+      llvm::BitVector attached(total);
+      for (size_t k = 0; k + 1 < p.size(); k += 2) {
+        full[p[k]] = func.getArgument(static_cast<unsigned>(p[k + 1]));
+        attached.set(p[k]);
+      }
+      unsigned next = 0;
+      for (unsigned i = 0; i < total; ++i)
+        if (!attached.test(i)) full[i] = operands[next++];
+      ret->setOperands(full);
+      func.setType(mlir::FunctionType::get(func.getContext(), func.getArgumentTypes(), ret.getOperandTypes()));
+      for (mlir::func::CallOp call : calls_of(module, func)) {
+        mlir::OpBuilder b(call);
+        auto fresh = b.create<mlir::func::CallOp>(call.getLoc(), func.getSymName(),
+                                                  func.getFunctionType().getResults(), call.getOperands());
+        unsigned k = 0;
+        for (unsigned i = 0; i < total; ++i)
+          if (!attached.test(i)) call.getResult(k++).replaceAllUsesWith(fresh.getResult(i));
+        call.erase();
+      }
+    }
+  }
+};
+
 // Tensors to buffers: steps 1-6 of docs/codegen.md (the hooks included).
 void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   using namespace mlir;
@@ -176,8 +294,11 @@ void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   }
   pm.addPass(std::move(bufferize));
   // Ownership-based deallocation: every buffer is freed once; returned buffers are owned by
-  // the caller (cloned when they alias an argument or a constant).
+  // the caller (cloned when they alias an argument or a constant), except the buffers of
+  // donated arguments, returned as they are.
+  pm.addPass(std::make_unique<DetachDonatedResultsPass>());
   bufferization::buildBufferDeallocationPipeline(pm, bufferization::BufferDeallocationPipelineOptions());
+  pm.addPass(std::make_unique<AttachDonatedResultsPass>());
   pm.addPass(createBufferizationToMemRefPass());
   // Buffers.
   if (options.post_bufferization) options.post_bufferization(pm);

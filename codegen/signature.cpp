@@ -137,6 +137,8 @@ llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::Modul
         list->push_back(std::move(*value));
       }
     }
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      entry.donated.push_back(func.getArgAttr(i, "tessera.donated") != nullptr);
     entries.push_back(std::move(entry));
   }
   return entries;

@@ -321,6 +321,66 @@ struct CheckerImpl {
     }
   }
 
+  // `@function(donate_argnums=N)` or `(donate_argnums=(i, j, ...))`, also on `jit` and
+  // `shape_checked`: the parameters whose buffers the compiled entry may update in place and
+  // return (JAX's donate_argnums). Each is a tensor or Params parameter, named once.
+  void donate(FunctionInfo& f) {
+    for (const Decorator& d : f.def->decorators) {
+      const CallExpr* call = dyn_cast<CallExpr>(d.expr);
+      auto name = dotted(call ? call->callee : d.expr);
+      if (!call || !name) continue;
+      std::string bare = name->substr(name->rfind('.') == std::string::npos ? 0 : name->rfind('.') + 1);
+      if (bare != "function" && bare != "jit" && bare != "shape_checked") continue;
+      std::string help = fmt::format("write '@tessera.{}(donate_argnums=0)' or '(donate_argnums=(0, 2))'", bare);
+      for (const Argument& a : call->args) {
+        if (a.kind != ArgKind::Keyword || a.name != "donate_argnums") {
+          diags.report(DiagKind::BadDecoratorArgument, a.range, bare,
+                       a.kind == ArgKind::Keyword ? fmt::format("does not take '{}'", a.name)
+                                                  : std::string("takes only the keyword argument donate_argnums"))
+              .help(help);
+          continue;
+        }
+        std::vector<const Expr*> items;
+        if (const auto* t = dyn_cast<TupleExpr>(a.value)) items.assign(t->elements.begin(), t->elements.end());
+        else items.push_back(a.value);
+        for (const Expr* e : items) {
+          const auto* lit = dyn_cast<IntLiteralExpr>(e);
+          if (!lit) {
+            diags.report(DiagKind::BadDecoratorArgument, e->range, bare,
+                         "donate_argnums takes an integer literal or a tuple of them")
+                .help(help);
+            continue;
+          }
+          if (lit->value >= f.typed.params.size()) {
+            diags.report(DiagKind::BadDecoratorArgument, e->range, bare,
+                         fmt::format("donate_argnums {} is out of range: '{}' has {} parameter{}", lit->value, f.name,
+                                     f.typed.params.size(), f.typed.params.size() == 1 ? "" : "s"));
+            continue;
+          }
+          auto n = static_cast<int64_t>(lit->value);
+          const TypedBinding& p = f.typed.params[n];
+          bool scalar = p.type && p.type->kind == TypeKind::Tensor && p.type->shape && p.type->shape->empty();
+          if (!p.type || scalar || (p.type->kind != TypeKind::Tensor && p.type->kind != TypeKind::Params)) {
+            diags.report(DiagKind::BadDecoratorArgument, e->range, bare,
+                         fmt::format("cannot donate '{}': only a tensor or Params argument has a buffer to give up",
+                                     p.name))
+                .note(scalar ? fmt::format("'{}' is a scalar", p.name)
+                             : fmt::format("'{}' is {}", p.name, p.type ? to_string(p.type) : std::string("untyped")));
+            continue;
+          }
+          if (std::find(f.typed.donate_argnums.begin(), f.typed.donate_argnums.end(), n) !=
+              f.typed.donate_argnums.end()) {
+            diags.report(DiagKind::BadDecoratorArgument, e->range, bare,
+                         fmt::format("donate_argnums names '{}' twice", p.name));
+            continue;
+          }
+          f.typed.donate_argnums.push_back(n);
+        }
+      }
+      std::sort(f.typed.donate_argnums.begin(), f.typed.donate_argnums.end());
+    }
+  }
+
   // `@checkpoint` or `@checkpoint(every=K)` with K an integer literal >= 1.
   void checkpoint(FunctionInfo& f) {
     for (const Decorator& d : f.def->decorators) {
@@ -2628,6 +2688,7 @@ TypedModule Checker::run(const ast::Module& module) {
   for (FunctionInfo* f : function_order_) f->is_model = f->is_model || f->typed.is_model;
   for (FunctionInfo* f : function_order_) impl.custom_vjp(*f);
   for (FunctionInfo* f : function_order_) impl.checkpoint(*f);
+  for (FunctionInfo* f : function_order_) impl.donate(*f);
   impl.finish_effects();
   TypedModule out;
   for (FunctionInfo* f : function_order_) out.functions.push_back(&f->typed);

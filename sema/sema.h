@@ -84,6 +84,10 @@ struct TypedFunction {
   // `@checkpoint(every=K)`: K; `@checkpoint`: 0 (every ceil(sqrt(n)) iterations); -1: none. The
   // gradients of this function's loops keep a checkpoint every K iterations (docs/autodiff.md).
   int64_t checkpoint_every = -1;
+  // `@function(donate_argnums=...)`: the donated parameters, in increasing order. An entry may
+  // update their buffers in place and return them as results; the caller gives them up
+  // (docs/codegen.md, "Donated arguments").
+  std::vector<int64_t> donate_argnums;
   // Each `ts.init(model, ...)` in the body: the model it initializes.
   std::unordered_map<const ast::CallExpr*, const TypedFunction*> init_models;
 };

@@ -217,7 +217,10 @@ llvm::Expected<std::string> c_header_text(mlir::ModuleOp module, llvm::StringRef
       if (param.is_tensor && param.rank() > c_abi::kMaxRank)
         return llvm::createStringError("entry '%s' has a tensor of rank %lld; tessTensorView holds at most 8",
                                        entry.name.c_str(), static_cast<long long>(param.rank()));
-      summary += (i ? ", " : "") + ("arg" + std::to_string(i)) + ": " + param.str();
+      // A donated view's memory is updated in place and may come back as a result (with
+      // `allocated` null): the caller gives it up for the call (docs/codegen.md).
+      bool donated = i < entry.donated.size() && entry.donated[i];
+      summary += (i ? ", " : "") + ("arg" + std::to_string(i)) + ": " + param.str() + (donated ? " (donated)" : "");
       params += (i ? ", " : "") + std::string(param.is_tensor ? "const tessTensorView*" : c_scalar_type(param.dtype)) +
                 " arg" + std::to_string(i);
     }

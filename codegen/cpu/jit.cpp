@@ -32,6 +32,25 @@ std::vector<int64_t> row_major_strides(const std::vector<int64_t>& shape) {
   return strides;
 }
 
+// The bytes a tensor's elements span, [first, last).
+std::pair<uintptr_t, uintptr_t> byte_span(const RtValue& t) {
+  int64_t lo = 0, hi = 0;
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    if (t.shape[d] == 0) return {0, 0};
+    int64_t reach = (t.shape[d] - 1) * t.strides[d];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  auto base = reinterpret_cast<uintptr_t>(t.data);
+  int64_t size = dtype_size(t.dtype);
+  return {base + lo * size, base + (hi + 1) * size};
+}
+
+bool overlap(const RtValue& a, const RtValue& b) {
+  auto [a0, a1] = byte_span(a);
+  auto [b0, b1] = byte_span(b);
+  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
+}
+
 RtValue::Kind scalar_kind(DType dtype) {
   switch (dtype) {
     case DType::I1: return RtValue::Kind::I1;
@@ -375,7 +394,13 @@ llvm::Expected<std::vector<RtValue>> JitModule::invoke(llvm::StringRef name, llv
     }
     // The compiled code indexes static shapes with row-major strides, so it gets contiguous data.
     const RtValue* tensor = &arg;
-    if (!arg.contiguous()) {
+    // A donated tensor is updated in place: when it shares memory with another argument, the
+    // entry gets a copy instead (else it would change that argument while reading it).
+    bool shared = false;
+    if (i < entry->donated.size() && entry->donated[i])
+      for (size_t k = 0; k < count; ++k)
+        if (k != i && args[k].is_tensor() && overlap(args[k], arg)) shared = true;
+    if (!arg.contiguous() || shared) {
       copies[i] = arg.contiguous_copy();
       tensor = &copies[i];
     }
@@ -427,6 +452,17 @@ llvm::Expected<std::vector<RtValue>> JitModule::invoke(llvm::StringRef name, llv
     value.shape.assign(desc + 3, desc + 3 + rank);
     value.strides.assign(desc + 3 + rank, desc + 3 + 2 * rank);
     value.data = aligned + desc[2] * dtype_size(type.dtype);
+    // The buffer of a donated argument, updated in place: it stays with that argument's owner.
+    const RtValue* donor = nullptr;
+    for (size_t k = 0; k < count && !donor; ++k)
+      if (k < entry->donated.size() && entry->donated[k] && !descriptors[k].empty() &&
+          reinterpret_cast<void*>(descriptors[k][0]) == allocated)
+        donor = copies[k].is_tensor() ? &copies[k] : &args[k];
+    if (donor) {
+      value.owner = donor->owner;
+      results.push_back(std::move(value));
+      continue;
+    }
     std::shared_ptr<void>& owner = owners[allocated];
     if (!owner) owner = std::shared_ptr<void>(allocated, impl_->free_fn);
     value.owner = owner;

@@ -73,6 +73,21 @@ int main(void) {
     tessTensorViewRelease(&doubled);
   }
 
+  /* axpy(tensor<4xf32> donated, tensor<4xf32>) -> tensor<4xf32>: y += 2 x in y's memory */
+  {
+    float y[4] = {1, 2, 3, 4}, xs[4] = {1, 1, 0.5f, 0};
+    int64_t n = 4;
+    tessTensorView vy, vx, r;
+    tessTensorViewInit(&vy, y, 1, &n);
+    tessTensorViewInit(&vx, xs, 1, &n);
+    CHECK(tess_axpy(&vy, &vx, &r) == TESS_VIEW_SUCCESS);
+    CHECK(r.data == (void*)y && r.allocated == NULL); /* the caller's memory, nothing to free */
+    CHECK(y[0] == 3.0f && y[2] == 4.0f && y[3] == 4.0f);
+    tessTensorViewRelease(&r);
+    /* The donated view must not be another input's memory. */
+    CHECK(tess_axpy(&vy, &vy, &r) == TESS_VIEW_INVALID_ARGUMENT);
+  }
+
   printf("aot ok\n");
   return 0;
 }

@@ -379,15 +379,19 @@ class Lowerer {
     fn_ = &f;
     set_dims(key);
     std::vector<mlir::Type> inputs, outputs;
+    std::vector<unsigned> donated;  // the function arguments of donated parameters
     for (size_t i = 0; i < f.params.size(); ++i) {
       const auto& p = f.params[i];
+      size_t first = inputs.size();
       if (p.type && p.type->kind == TypeKind::Params) {
         auto it = key.layouts.find(i);
         if (it == key.layouts.end()) unsupported(p.range, "a Params argument whose parameters are not known");
         for (const auto& [n, t] : it->second) inputs.push_back(to_mlir(t, p.range));
-        continue;
+      } else {
+        inputs.push_back(to_mlir(p.type, p.range));
       }
-      inputs.push_back(to_mlir(p.type, p.range));
+      if (std::find(f.donate_argnums.begin(), f.donate_argnums.end(), int64_t(i)) != f.donate_argnums.end())
+        for (size_t a = first; a < inputs.size(); ++a) donated.push_back(unsigned(a));
     }
     // A model takes its parameters after the declared arguments, in declaration order.
     for (const sema::ModelParam& p : f.model_params) inputs.push_back(to_mlir(sema::tensor_type(p.dtype, p.shape), f.range));
@@ -405,6 +409,10 @@ class Lowerer {
     if (bwd_key) mark_custom_vjp(func, *bwd_key);
     // `@checkpoint`: read by reverse AD for the loops of this function (docs/autodiff.md).
     if (f.checkpoint_every >= 0) func->setAttr("tessera.checkpoint", b_.getI64IntegerAttr(f.checkpoint_every));
+    // `donate_argnums`: the entry may update these arguments in place (ir/schedule/Passes.h,
+    // kDonatedAttr; docs/codegen.md).
+    if (root)
+      for (unsigned a : donated) func.setArgAttr(a, "tessera.donated", b_.getUnitAttr());
     return func;
   }
 

@@ -30,6 +30,19 @@ std::unique_ptr<mlir::Pass> createUnshareFillsPass();
 std::unique_ptr<mlir::Pass> createElementwiseFusionPass();
 bool fuse_elementwise_producer(mlir::OpOperand* operand);
 
+// `--tessera-reuse-dead-inputs`: an elementwise linalg.generic (identity maps, all loops parallel)
+// whose init is an empty tensor it does not read writes into one of its inputs instead, when that
+// input has the same type, is dead after the op (no later use of it or of a view of it) and its
+// buffer is writable: a computed value, a loop-carried value, or an entry argument marked
+// donated (kDonatedAttr). Bufferization then updates that buffer in place (AdamW's
+// `p - lr * u` overwrites p), where it would have allocated a new one and left the input's to
+// be freed.
+std::unique_ptr<mlir::Pass> createReuseDeadInputsPass();
+
+// The argument attribute of a donated entry argument (`@ts.function(donate_argnums=...)`): its
+// buffer may be updated in place and returned as a result; the caller gives it up.
+inline constexpr const char kDonatedAttr[] = "tessera.donated";
+
 // The Graph IR -> Schedule IR pipeline of `tesserac` (`--stage=schedule` prints its result):
 // tessera-to-linalg, canonicalization, elementwise fusion (chains such as `gelu(x * a + b)`
 // become one linalg.generic), CSE, unshare-fills. Errors go to the context's diagnostic handler.

@@ -22,6 +22,7 @@
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Arith/Utils/Utils.h>
 #include <mlir/Dialect/Bufferization/IR/Bufferization.h>
+#include <mlir/Dialect/Func/Extensions/InlinerExtension.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
 #include <mlir/Dialect/Math/IR/Math.h>
@@ -1349,12 +1350,20 @@ Value lower_l2norm(Emitter& e, Operation* op) {
 // strings are constant memref globals; tensors are passed as unranked memrefs, one entry
 // point per element type.
 
+// The runtime's entries only read the tensors they are given.
+void mark_read_only(func::FuncOp f) {
+  for (unsigned i = 0; i < f.getNumArguments(); ++i)
+    if (isa<TensorType>(f.getArgumentTypes()[i]))
+      f.setArgAttr(i, "bufferization.access", StringAttr::get(f.getContext(), "read"));
+}
+
 func::FuncOp runtime_function(ModuleOp module, StringRef name, TypeRange inputs) {
   if (auto f = module.lookupSymbol<func::FuncOp>(name)) return f;
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToStart(module.getBody());
   auto f = b.create<func::FuncOp>(module.getLoc(), name, b.getFunctionType(inputs, {}));
   f.setPrivate();
+  mark_read_only(f);
   return f;
 }
 
@@ -1377,6 +1386,7 @@ func::FuncOp runtime_function(ModuleOp module, StringRef name, TypeRange inputs,
   b.setInsertionPointToStart(module.getBody());
   auto f = b.create<func::FuncOp>(module.getLoc(), name, b.getFunctionType(inputs, results));
   f.setPrivate();
+  mark_read_only(f);
   return f;
 }
 
@@ -1398,14 +1408,14 @@ Value string_memref(Emitter& e, ModuleOp module, StringRef text, int& counter) {
   return b.create<memref::CastOp>(e.loc, dyn, g);
 }
 
-// A tensor as an unranked memref (read-only, any layout), the form the runtime's entries take.
+// A tensor as an unranked tensor, the form the runtime's entries take (they receive an unranked
+// memref: rank and descriptor). The runtime function reads it (runtime_function marks tensor
+// parameters `bufferization.access = "read"`), so bufferization sees the read where the call is.
+// (A `bufferization.to_memref` here was unsafe: CSE merged two of them, and the second call then
+// read a buffer that an in-place op had overwritten in between.)
 Value unranked_view(Emitter& e, Value v) {
   auto rt = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> strides(rt.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(e.b.getContext(), ShapedType::kDynamic, strides);
-  auto mt = MemRefType::get(rt.getShape(), rt.getElementType(), layout);
-  Value m = e.b.create<bufferization::ToMemrefOp>(e.loc, mt, v, /*read_only=*/true);
-  return e.b.create<memref::CastOp>(e.loc, UnrankedMemRefType::get(rt.getElementType(), 0), m);
+  return e.b.create<tensor::CastOp>(e.loc, UnrankedTensorType::get(rt.getElementType()), v);
 }
 
 void print_string(Emitter& e, ModuleOp module, StringRef text, int& counter) {
@@ -1434,9 +1444,8 @@ void print_value(Emitter& e, ModuleOp module, Value v) {
       emitError(e.loc) << "not yet supported: printing a tensor of " << rt.getElementType();
       throw Unsupported{};
     }
-    auto ut = UnrankedMemRefType::get(rt.getElementType(), 0);
     Value u = unranked_view(e, v);
-    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddMemref_" + suffix, {ut}), ValueRange{u});
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessPrintAddMemref_" + suffix, {u.getType()}), ValueRange{u});
     return;
   }
   if (t.isInteger(1)) {
@@ -2281,6 +2290,9 @@ std::unique_ptr<Pass> createLowerToLinalgPass(bool debug_numerics) {
 }
 
 LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
+  DialectRegistry registry;
+  func::registerInlinerExtension(registry);
+  module.getContext()->appendDialectRegistry(registry);
   PassManager pm(module.getContext());
   // Gradients first (tessera.grad becomes calls of generated functions), then the same
   // graph-level cleanup that the lowering ran.
@@ -2289,11 +2301,15 @@ LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   pm.addPass(createCSEPass());
   pm.addPass(createLowerToLinalgPass(debug_numerics));
   pm.addPass(createCanonicalizerPass());
+  // Calls of user functions are inlined (public callees stay, as entries), so that fusion and
+  // in-place updates see across them: AdamW written as a function updates its parameter in place.
+  pm.addPass(createInlinerPass());
   pm.addPass(createElementwiseFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createUnshareFillsPass());
   pm.addPass(std::make_unique<ContractionLoopOrder>());
+  pm.addPass(createReuseDeadInputsPass());
   return pm.run(module);
 }
 
@@ -2302,6 +2318,7 @@ void registerSchedulePasses() {
   PassRegistration<ContractionLoopOrder>();
   registerPass([] { return createUnshareFillsPass(); });
   registerPass([] { return createElementwiseFusionPass(); });
+  registerPass([] { return createReuseDeadInputsPass(); });
 }
 
 }  // namespace tessera::ir

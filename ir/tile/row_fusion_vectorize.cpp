@@ -100,6 +100,24 @@ Value root_of(Value v) {
   return v;
 }
 
+// A donated argument of an entry (`tessera.donated`): its caller guarantees that it shares no
+// memory with another argument (the JIT copies it otherwise; the C wrapper rejects it).
+bool donated_argument(Value root) {
+  auto arg = dyn_cast<BlockArgument>(root);
+  if (!arg) return false;
+  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  return func && arg.getOwner() == &func.getBody().front() &&
+         func.getArgAttr(arg.getArgNumber(), "tessera.donated") != nullptr;
+}
+
+// Whether two buffers (roots of views) may be the same memory: the same value, or two function
+// arguments, unless one of them was donated.
+bool may_alias(Value a, Value b) {
+  if (a == b) return true;
+  if (!isa<BlockArgument>(a) || !isa<BlockArgument>(b)) return false;
+  return !donated_argument(a) && !donated_argument(b);
+}
+
 struct Plan {
   unsigned K = 0;         // shared outer loops
   bool blocked = false;   // K == 0 rank-1 elementwise chain, cut into blocks
@@ -160,8 +178,7 @@ std::optional<Plan> plan_group(ArrayRef<linalg::LinalgOp> ops) {
     auto wpos = pinned_positions(w);
     if (!wpos) return std::nullopt;
     for (const Access& a : accesses) {
-      bool may_alias = a.root == w.root || (isa<BlockArgument>(a.root) && isa<BlockArgument>(w.root));
-      if (!may_alias) continue;
+      if (!may_alias(a.root, w.root)) continue;
       if (a.value != w.value) return std::nullopt;
       auto apos = pinned_positions(a);
       if (!apos || *apos != *wpos) return std::nullopt;
@@ -527,8 +544,7 @@ class GroupEmitter {
       if (llvm::is_contained(*result_dims(op.getMatchingIndexingMap(&operand)), int64_t(n - 1))) continue;
       Value root = root_of(operand.get());
       bool clobbered = llvm::any_of(op.getDpsInitsMutable(), [&](OpOperand& out) {
-        Value r = root_of(out.get());
-        return r == root || (isa<BlockArgument>(r) && isa<BlockArgument>(root));
+        return may_alias(root_of(out.get()), root);
       });
       if (!clobbered) pre.map(arg, load(i, operand, ivs));
     }
