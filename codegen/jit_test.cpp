@@ -81,6 +81,15 @@ JitOptions no_cache() {
   return options;
 }
 
+// No cache, and the compiled code allocates through the counters above.
+JitOptions counting_allocations() {
+  JitOptions options = no_cache();
+  options.symbols = {{"malloc", reinterpret_cast<void*>(&counting_malloc)},
+                     {"calloc", reinterpret_cast<void*>(&counting_calloc)},
+                     {"free", reinterpret_cast<void*>(&counting_free)}};
+  return options;
+}
+
 std::unique_ptr<JitModule> compile(Context& ctx, const std::string& text, const CpuOptions& options = {},
                                    const JitOptions& jit_options = no_cache()) {
   mlir::OwningOpRef<mlir::ModuleOp> module = ctx.parse(text);
@@ -462,10 +471,7 @@ func.func @mixed(%x: tensor<?xf32>, %k: f32) -> (i1, tensor<?xf32>, f32) {
 
 TEST_CASE("returned buffers are owned by the caller; nothing leaks, nothing is freed twice") {
   Context ctx;
-  JitOptions options = no_cache();
-  options.symbols = {{"malloc", reinterpret_cast<void*>(&counting_malloc)},
-                     {"calloc", reinterpret_cast<void*>(&counting_calloc)},
-                     {"free", reinterpret_cast<void*>(&counting_free)}};
+  JitOptions options = counting_allocations();
   auto jit = compile(ctx, R"mlir(
 #id = affine_map<(i) -> (i)>
 func.func @chain(%x: tensor<?xf32>) -> tensor<?xf32> {
@@ -617,10 +623,7 @@ func.func @poke(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 TEST_CASE("donated arguments are updated in place and returned as they are") {
   Context ctx;
-  JitOptions options = no_cache();
-  options.symbols = {{"malloc", reinterpret_cast<void*>(&counting_malloc)},
-                     {"calloc", reinterpret_cast<void*>(&counting_calloc)},
-                     {"free", reinterpret_cast<void*>(&counting_free)}};
+  JitOptions options = counting_allocations();
   auto jit = compile(ctx, R"mlir(
 #id = affine_map<(i) -> (i)>
 func.func @step(%p: tensor<4xf32> {tessera.donated}, %g: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
