@@ -154,6 +154,8 @@ class Lowerer {
   DiagnosticEngine& diags_;
   mlir::ModuleOp module_;
   std::map<SpecKey, mlir::func::FuncOp> specs_;
+  // The parameters of the Params a specialization returns (those of its Params arguments).
+  std::map<mlir::Operation*, std::vector<std::pair<std::string, Type>>> returned_layouts_;
   std::vector<std::pair<SpecKey, mlir::func::FuncOp>> work_;
   std::set<std::string> names_;
   struct CallEdge {
@@ -396,7 +398,9 @@ class Lowerer {
     // A model takes its parameters after the declared arguments, in declaration order.
     for (const sema::ModelParam& p : f.model_params) inputs.push_back(to_mlir(sema::tensor_type(p.dtype, p.shape), f.range));
     Type ret = f.declared_return ? f.declared_return : f.inferred_return;
-    if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs);
+    // A returned Params has the parameters of the function's Params arguments (one layout).
+    const Layout* layout = params_layout(key);
+    if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs, layout);
     std::optional<SpecKey> bwd_key = custom_vjp_key(f);
     fn_ = saved_fn;
     dim_subst_ = saved;
@@ -405,6 +409,7 @@ class Lowerer {
     auto func = b_.create<mlir::func::FuncOp>(loc(f.range), mangle(key, root), b_.getFunctionType(inputs, outputs));
     if (!root) func.setPrivate();
     specs_.emplace(key, func);
+    if (layout) returned_layouts_[func.getOperation()] = *layout;
     work_.push_back({key, func});
     if (bwd_key) mark_custom_vjp(func, *bwd_key);
     // `@checkpoint`: read by reverse AD for the loops of this function (docs/autodiff.md).
@@ -485,7 +490,8 @@ class Lowerer {
       if (!returned_) unsupported(f.range, fmt::format("'{}' does not end with a return", f.name));
       // A tuple returns its elements (flattened, in order) as the function's results.
       std::vector<Local> parts;
-      flat_locals(*returned_, f.range, parts);
+      auto layout = returned_layouts_.find(func.getOperation());
+      flat_locals(*returned_, f.range, parts, layout == returned_layouts_.end() ? nullptr : &layout->second);
       auto results = func.getFunctionType().getResults();
       if (parts.size() != results.size()) unsupported(f.range, fmt::format("what '{}' returns", f.name));
       std::vector<mlir::Value> values;
@@ -494,31 +500,79 @@ class Lowerer {
     }
   }
 
-  // Tuples cross function boundaries flattened: (a, (b, c)) is three results.
-  void flat_types(const Type& t, const SourceRange& where, std::vector<mlir::Type>& out) {
+  using Layout = std::vector<std::pair<std::string, Type>>;
+
+  // The parameters of a specialization's Params arguments, when they all have the same ones
+  // (null otherwise, or without Params arguments).
+  static const Layout* params_layout(const SpecKey& key) {
+    const Layout* out = nullptr;
+    for (const auto& [i, l] : key.layouts) {
+      if (out && !same_layout(*out, l)) return nullptr;
+      out = &l;
+    }
+    return out;
+  }
+
+  static bool same_layout(const Layout& a, const Layout& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].first != b[i].first || sema::to_string(a[i].second) != sema::to_string(b[i].second)) return false;
+    return true;
+  }
+
+  static constexpr const char* kParamsResult =
+      "returning Params other than those of the function's Params arguments (same names and shapes)";
+
+  // Tuples cross function boundaries flattened: (a, (b, c)) is three results; a Params is its
+  // tensors, in the order of `layout` (its Params arguments').
+  void flat_types(const Type& t, const SourceRange& where, std::vector<mlir::Type>& out,
+                  const Layout* layout = nullptr) {
     if (t && t->kind == TypeKind::Tuple) {
-      for (const Type& e : t->elems) flat_types(e, where, out);
+      for (const Type& e : t->elems) flat_types(e, where, out, layout);
+      return;
+    }
+    if (t && t->kind == TypeKind::Params) {
+      if (!layout) unsupported(where, kParamsResult);
+      for (const auto& [n, e] : *layout) out.push_back(to_mlir(e, where));
       return;
     }
     out.push_back(to_mlir(t, where));
   }
 
-  void flat_locals(const Local& l, const SourceRange& where, std::vector<Local>& out) {
+  void flat_locals(const Local& l, const SourceRange& where, std::vector<Local>& out,
+                   const Layout* layout = nullptr) {
     if (l.type && l.type->kind == TypeKind::Tuple) {
       if (l.elems.size() != l.type->elems.size()) unsupported(where, "a tuple whose parts are not known");
-      for (const Local& e : l.elems) flat_locals(e, where, out);
+      for (const Local& e : l.elems) flat_locals(e, where, out, layout);
+      return;
+    }
+    if (l.object == "params" && layout) {
+      if (l.names.size() != layout->size()) unsupported(where, kParamsResult);
+      std::vector<std::string> names;
+      for (const auto& [n, t] : *layout) names.push_back(n);
+      for (Local& e : by_names(l, names, where)) out.push_back(e);
       return;
     }
     out.push_back(l);
   }
 
   // The inverse of flat_locals: rebuilds a value of type `t` from results[next...].
-  Local unflatten(const Type& t, mlir::ValueRange results, size_t& next) {
+  Local unflatten(const Type& t, mlir::ValueRange results, size_t& next, const Layout* layout = nullptr) {
     if (t && t->kind == TypeKind::Tuple) {
       Local out;
       out.type = t;
-      for (const Type& e : t->elems) out.elems.push_back(unflatten(e, results, next));
+      for (const Type& e : t->elems) out.elems.push_back(unflatten(e, results, next, layout));
       return out;
+    }
+    if (t && t->kind == TypeKind::Params && layout) {
+      Local bundle;
+      bundle.type = t;
+      bundle.object = "params";
+      for (const auto& [n, e] : *layout) {
+        bundle.names.push_back(n);
+        bundle.elems.push_back({results[next++], e});
+      }
+      return bundle;
     }
     return {results[next++], t};
   }
@@ -3065,7 +3119,8 @@ class Lowerer {
     calls_.push_back({current_func_.getOperation(), f.getOperation(), callee.name, c->range});
     if (call.getNumResults() == 0) return {mlir::Value{}, t};
     size_t next = 0;
-    return unflatten(t, call.getResults(), next);
+    auto layout = returned_layouts_.find(f.getOperation());
+    return unflatten(t, call.getResults(), next, layout == returned_layouts_.end() ? nullptr : &layout->second);
   }
 
 };
