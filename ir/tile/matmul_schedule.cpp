@@ -12,7 +12,8 @@
 //           for p in panels of Bp:                  (the KC x NR panel stays in L1)
 //             for ir in 0..MC step MR:
 //               acc[MR][NV] = 0                     (vector<lanes x T>, in registers)
-//               for k in 0..kcl: b[j] = load Bp[p, k, j*L]; a = bcast A[min(m0 + r, M - 1), kc + k]
+//               for k in 0..kcl: b[j] = load Bp[p, k, j*L]; a = bcast A[m0 + r, kc + k]
+//                                (rows past M, in the last tile only: row M - 1)
 //                                acc[r][j] = fma(a, b[j], acc[r][j])        (scf.for iter_args)
 //               C[m0 + r, n0 + j*L : +L] += acc[r][j]  (in bounds, or masked on the edges)
 //   dealloc Bp
@@ -361,19 +362,38 @@ class Builder {
     int64_t c_offset;
     bool c_unit = succeeded(getStridesAndOffset(cast<MemRefType>(c.op->getOperand(2).getType()), c_strides, c_offset)) &&
                   c_strides.back() == 1;
+    // A's k index is contiguous (a row-major A, not a transposed one): a variant whose A view says
+    // so, so that a row's element k is addressed from one loop index (no per-row pointer to step
+    // by a run-time stride: fewer registers, no spills in the 12-row narrow kernel).
+    // Likewise when A's m index is contiguous (a transposed A): the MR rows of a tile are then at
+    // fixed offsets from one address per k.
+    bool a_unit = false, a_m_unit = false;
+    {
+      SmallVector<int64_t> a_strides;
+      int64_t a_offset;
+      linalg::LinalgOp op = c.op;
+      AffineMap am = op.getMatchingIndexingMap(&op->getOpOperand(0));
+      if (succeeded(getStridesAndOffset(cast<MemRefType>(c.op->getOperand(0).getType()), a_strides, a_offset)))
+        for (auto [r, e] : llvm::enumerate(am.getResults())) {
+          auto de = dyn_cast<AffineDimExpr>(e);
+          if (de && de.getPosition() == c.k) a_unit = a_strides[r] == 1;
+          if (de && de.getPosition() == c.m) a_m_unit = a_strides[r] == 1;
+        }
+      if (a_unit) a_m_unit = false;
+    }
     std::string name = "__tessera_matmul_block_" + type_name(a_elt) + "_" + type_name(c.acc) + "_" +
                        std::to_string(s.mr) + "x" + std::to_string(s.nv) + "x" + std::to_string(s.lanes) + "_kc" +
                        std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided") +
-                       (c.overwrite_first ? "_z" : "");
+                       (a_unit ? "_au" : a_m_unit ? "_at" : "") + (c.overwrite_first ? "_z" : "");
     if (auto fn = module.lookupSymbol<func::FuncOp>(name)) return fn;
     MLIRContext* ctx = b.getContext();
-    auto strided = [&](Type elt, bool unit) {
+    auto strided = [&](Type elt, bool unit, bool rows_unit = false) {
       int64_t d = ShapedType::kDynamic;
-      return MemRefType::get({d, d}, elt, StridedLayoutAttr::get(ctx, d, {d, unit ? 1 : d}));
+      return MemRefType::get({d, d}, elt, StridedLayoutAttr::get(ctx, d, {rows_unit ? 1 : d, unit ? 1 : d}));
     };
     Type index = b.getIndexType();
     auto bp_type = MemRefType::get({ShapedType::kDynamic, s.kc, s.nr}, c.acc);
-    auto fn_type = FunctionType::get(ctx, {strided(a_elt, false), strided(c.acc, c_unit), bp_type, index, index, index, index, index,
+    auto fn_type = FunctionType::get(ctx, {strided(a_elt, a_unit, a_m_unit), strided(c.acc, c_unit), bp_type, index, index, index, index, index,
                                            index, index},
                                      {});
     OpBuilder mb(ctx);
@@ -432,30 +452,46 @@ class Builder {
 
   void micro_kernel(Value A, Value C, Value Bp, Value M, Value N, Value kc, Value kcl, Value p, Value m0, Value n0) {
     auto vt = VectorType::get({s.lanes}, c.acc);
-    Value last_row = sub(M, cidx(1));
-    // Rows past M read row M - 1 (their results are not stored).
-    SmallVector<Value> rows;
-    for (int r = 0; r < s.mr; ++r) rows.push_back(min(add(m0, cidx(r)), last_row));
     Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
     SmallVector<Value> init(s.mr * s.nv, vzero);
-    auto k_loop = b.create<scf::ForOp>(
-        loc, cidx(0), kcl, cidx(1), init, [&](OpBuilder& nb, Location, Value k, ValueRange acc) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          SmallVector<Value> bv;
-          for (int j = 0; j < s.nv; ++j)
-            bv.push_back(b.create<vector::LoadOp>(loc, vt, Bp, ValueRange{p, k, cidx(j * s.lanes)}));
-          Value kk = add(kc, k);
-          SmallVector<Value> next;
-          for (int r = 0; r < s.mr; ++r) {
-            Value a = b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
-            Value av = b.create<vector::BroadcastOp>(loc, vt, to_acc(a));
+    // The K loop over the given rows of A.
+    auto k_loop = [&](ArrayRef<Value> rows) {
+      return b.create<scf::ForOp>(
+          loc, cidx(0), kcl, cidx(1), init, [&](OpBuilder& nb, Location, Value k, ValueRange acc) {
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            SmallVector<Value> bv;
             for (int j = 0; j < s.nv; ++j)
-              next.push_back(b.create<vector::FMAOp>(loc, av, bv[j], acc[r * s.nv + j]));
-          }
-          b.create<scf::YieldOp>(loc, next);
-        });
-    ValueRange acc = k_loop.getResults();
+              bv.push_back(b.create<vector::LoadOp>(loc, vt, Bp, ValueRange{p, k, cidx(j * s.lanes)}));
+            Value kk = add(kc, k);
+            SmallVector<Value> next;
+            for (int r = 0; r < s.mr; ++r) {
+              Value a = b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
+              Value av = b.create<vector::BroadcastOp>(loc, vt, to_acc(a));
+              for (int j = 0; j < s.nv; ++j)
+                next.push_back(b.create<vector::FMAOp>(loc, av, bv[j], acc[r * s.nv + j]));
+            }
+            b.create<scf::YieldOp>(loc, next);
+          });
+    };
+    // All MR rows inside A: rows m0 + r, at fixed offsets from one another (one address per k
+    // when A's rows are contiguous, as in a transposed A). Otherwise rows past M read row M - 1
+    // (their results are not stored).
+    auto rows_inside = b.create<scf::IfOp>(loc, TypeRange(ValueRange(init)), ule(add(m0, cidx(s.mr)), M),
+                                           /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(rows_inside.thenBlock());
+      SmallVector<Value> rows;
+      for (int r = 0; r < s.mr; ++r) rows.push_back(add(m0, cidx(r)));
+      b.create<scf::YieldOp>(loc, k_loop(rows).getResults());
+      b.setInsertionPointToStart(rows_inside.elseBlock());
+      Value last_row = sub(M, cidx(1));
+      rows.clear();
+      for (int r = 0; r < s.mr; ++r) rows.push_back(min(add(m0, cidx(r)), last_row));
+      b.create<scf::YieldOp>(loc, k_loop(rows).getResults());
+    }
+    ValueRange acc = rows_inside.getResults();
     // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch`, and
     // its min(MR, M - m0) valid rows are added with masked vector accesses (a loop over rows:
     // little code for a rare case).

@@ -56,27 +56,27 @@ func.func @dynamic_n(%h: memref<64x32xf32>, %w: memref<32x?xf32>, %out: memref<6
 
 // CHECK-LABEL: func.func @logits
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<1x256x16xf32>
-// CHECK: func.call @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96_au(
 // CHECK-LABEL: func.func @two_vectors
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<1x256x32xf32>
-// CHECK: func.call @__tessera_matmul_block_f32_f32_12x2x16_kc256_mc96(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_12x2x16_kc256_mc96_au(
 // CHECK-LABEL: func.func @eight
-// CHECK: func.call @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96_au(
 // CHECK-LABEL: func.func @dynamic_n
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(
 //   The 12-row kernel: 12 accumulators of one vector, one B vector per k.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96(
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_12x1x16_kc256_mc96_au(
 // CHECK: scf.for %{{.*}} step %c12
 // CHECK: iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 
 //   AVX2 (8 lanes, 6 x 2 by default): N = 10 and 20 need the default's two vectors or more;
 //   N = 8 takes one, with 12 rows.
 // AVX2-LABEL: func.func @logits
-// AVX2: func.call @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96(
+// AVX2: func.call @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96_au(
 // AVX2-LABEL: func.func @two_vectors
-// AVX2: func.call @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96(
+// AVX2: func.call @__tessera_matmul_block_f32_f32_6x2x8_kc256_mc96_au(
 // AVX2-LABEL: func.func @eight
-// AVX2: func.call @__tessera_matmul_block_f32_f32_12x1x8_kc256_mc96(
+// AVX2: func.call @__tessera_matmul_block_f32_f32_12x1x8_kc256_mc96_au(
 
 // FIXED-LABEL: func.func @logits
-// FIXED: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(
+// FIXED: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(

@@ -21,9 +21,9 @@
 //   The parallel loop over row blocks of C: each block is a call of the module's shared
 //   row-block function for this kernel shape, on 2-D strided views of A and C.
 // CHECK: scf.parallel (%[[IC:.*]]) = (%{{.*}}) to (%{{.*}}) step (%c96)
-// CHECK: %[[A2:.*]] = memref.cast %arg0 : memref<?x?xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+// CHECK: %[[A2:.*]] = memref.cast %arg0 : memref<?x?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
 // CHECK: %[[C2:.*]] = memref.cast %arg2 : memref<?x?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(%[[A2]], %[[C2]], %[[BP]], {{.*}}, %[[JC]], %[[KC]], {{.*}}, %[[IC]])
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(%[[A2]], %[[C2]], %[[BP]], {{.*}}, %[[JC]], %[[KC]], {{.*}}, %[[IC]])
 // CHECK: memref.dealloc %[[BP]]
 // CHECK-NOT: linalg.generic
 // CHECK: return
@@ -60,7 +60,7 @@ func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) 
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x64xf32>
 // CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
-// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96
+// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96_au
 // CHECK-NOT: linalg.generic
 func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C: memref<33x70xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
@@ -83,7 +83,7 @@ func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C:
 // CHECK: scf.parallel
 // CHECK: memref.subview %arg0[%[[Z]], 0, 0] {{.*}} : memref<?x?x?xf64> to memref<?x?xf64, strided<[?, 1], offset: ?>>
 // CHECK: memref.subview %arg2[%[[Z]], 0, 0] {{.*}} : memref<?x?x?xf64> to memref<?x?xf64, strided<[?, 1], offset: ?>>
-// CHECK: func.call @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96
+// CHECK: func.call @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96_au
 func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x?x?xf64>) {
   linalg.generic {indexing_maps = [affine_map<(z, m, k, n) -> (z, m, k)>, affine_map<(z, m, k, n) -> (k, n)>,
                                    affine_map<(z, m, k, n) -> (z, m, n)>],
@@ -101,8 +101,8 @@ func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x
 // CHECK-LABEL: func.func @a_transposed
 // CHECK: scf.parallel
 // CHECK: %[[T:.*]] = memref.transpose %arg0 (d0, d1) -> (d1, d0) : memref<?x?xf32> to memref<?x?xf32, strided<[1, ?]>>
-// CHECK: memref.cast %[[T]] : memref<?x?xf32, strided<[1, ?]>> to memref<?x?xf32, strided<[?, ?], offset: ?>>
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96
+// CHECK: memref.cast %[[T]] : memref<?x?xf32, strided<[1, ?]>> to memref<?x?xf32, strided<[1, ?], offset: ?>>
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_at
 func.func @a_transposed(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) {
   linalg.generic {indexing_maps = [affine_map<(m, k, n) -> (k, m)>, #b, #c],
                   iterator_types = ["parallel", "reduction", "parallel"]}
@@ -160,15 +160,18 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
   return %r : tensor<8x8xf32>
 }
 
-// The shared row-block functions, one per kernel shape and element types, after the functions
-// that call them. @sgemm and @named share the f32 one.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96(
-// CHECK-SAME: %arg0: memref<?x?xf32, strided<[?, ?], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x256x64xf32>
+// The shared row-block functions, one per kernel shape, element types and A layout (_au: A's
+// k index contiguous; _at: its m index, a transposed A), after the functions that call them.
+// @sgemm and @named share the f32 one.
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(
+// CHECK-SAME: %arg0: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x256x64xf32>
 // CHECK-SAME: attributes {passthrough = ["noinline"]}
 // CHECK: %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<6x64xf32>
 // CHECK: scf.for
 // CHECK: scf.for %{{.*}} step %c6
-//   The micro-kernel: 6 x 4 accumulators in vector registers across K.
+//   The micro-kernel: 6 x 4 accumulators in vector registers across K. Two copies of the K
+//   loop: all 6 rows inside A (rows m0 + r), or the last rows clamped to row M - 1.
+// CHECK: scf.if %{{.*}} -> (vector<16xf32>
 // CHECK: scf.for %{{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-4: vector.load %arg2
 // CHECK: memref.load %arg0
@@ -190,9 +193,11 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
 // CHECK: memref.dealloc %[[SCRATCH]]
 // CHECK: return
 //   bf16 storage, f32 accumulation: A is widened at each broadcast.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96
-// CHECK: memref.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, ?], offset: ?>>
+// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96_au
+// CHECK: memref.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>
 // CHECK: arith.extf %{{.*}} : bf16 to f32
-// CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96_au
 // CHECK: vector.fma {{.*}} : vector<8xf64>
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_at(
+// CHECK-SAME: %arg0: memref<?x?xf32, strided<[1, ?], offset: ?>>
 // CHECK-NOT: func.func private @__tessera_matmul_block
