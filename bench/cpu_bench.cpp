@@ -464,7 +464,9 @@ std::string dims(std::initializer_list<int64_t> d) {
 // it (torch/optim/adamw.py, _single_tensor_adamw): p *= 1 - lr wd; the bias corrections are
 // scalars; p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps). Same arithmetic on both sides. Ours is one entry: parameters and moments in,
 // updated parameters and moments out, the updated w1 first: the peer checks it after one step
-// from the same state.
+// from the same state (the inputs were saved before). The entry donates its state
+// (donate_argnums, docs/codegen.md): like PyTorch's in-place optimizer it updates the parameters
+// and moments where they are, so each timed call is a step from the previous one's state.
 std::string mlp_program(int64_t b, int64_t d, int64_t h, int64_t c) {
   std::string t = R"(import tessera as ts
 
