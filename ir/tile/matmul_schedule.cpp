@@ -20,6 +20,7 @@
 #include "ir/tile/MatmulSchedule.h"
 
 #include <llvm/ADT/StringMap.h>
+#include <llvm/Support/MathExtras.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Support/TargetSelect.h>
@@ -70,6 +71,9 @@ struct Contraction {
   // C was zero-filled just before (the fill is removed): the first K block stores its sums
   // instead of adding them to C (no fill pass, no read of C in that block).
   bool overwrite_first = false;
+  // In a row-block function whose A is stored transposed (its m index contiguous): the block's
+  // rows of A are first copied into MR-row slivers (see pack_a).
+  bool pack_a = false;
 };
 
 // A map result is a loop index or a constant (a broadcast batch dimension).
@@ -178,7 +182,11 @@ class Builder {
     Block& entry = home.getBody().front();
     auto arg = [&](unsigned i) { return entry.getArgument(i); };
     scratch = b.create<memref::AllocOp>(loc, MemRefType::get({s.mr, s.nr}, c.acc), b.getI64IntegerAttr(64));
+    if (c.pack_a)
+      apack = b.create<memref::AllocOp>(loc, MemRefType::get({s.mc / s.mr, s.kc, sliver_width()}, c.acc),
+                                        b.getI64IntegerAttr(64));
     row_block(arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), arg(9));
+    if (apack) b.create<memref::DeallocOp>(loc, apack);
     b.create<memref::DeallocOp>(loc, scratch);
     b.create<func::ReturnOp>(loc);
   }
@@ -220,6 +228,10 @@ class Builder {
   AffineMap amap, bmap, cmap;
   SmallVector<Value> ivs;  // loop index values, by loop position
   Value scratch;           // MR x NR accumulators of an edge tile
+  Value apack;             // with pack_a: [MC / MR][KC][sliver_width()], the block's A in slivers
+  Value sliver;            // with pack_a: the micro-kernel's sliver of apack
+  // MR rounded up to a power of two: one vector load and store per k when packing.
+  int sliver_width() const { return static_cast<int>(llvm::PowerOf2Ceil(s.mr)); }
   llvm::DenseMap<Attribute, Value> constants;
 
   // Constants, created once at the top of the function (fewer ops for the rest of the pipeline).
@@ -381,10 +393,15 @@ class Builder {
         }
       if (a_unit) a_m_unit = false;
     }
+    // A transposed A is packed when its block is read for more than one panel (N > NR): with
+    // one panel the copy would be all cost.
+    auto ct = cast<MemRefType>(c.op->getOperand(2).getType());
+    int64_t n_static = ct.getDimSize(ct.getRank() - 1);
+    bool pack = a_m_unit && (ShapedType::isDynamic(n_static) || n_static > s.nr);
     std::string name = "__tessera_matmul_block_" + type_name(a_elt) + "_" + type_name(c.acc) + "_" +
                        std::to_string(s.mr) + "x" + std::to_string(s.nv) + "x" + std::to_string(s.lanes) + "_kc" +
                        std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided") +
-                       (a_unit ? "_au" : a_m_unit ? "_at" : "") + (c.overwrite_first ? "_z" : "");
+                       (a_unit ? "_au" : pack ? "_ap" : a_m_unit ? "_at" : "") + (c.overwrite_first ? "_z" : "");
     if (auto fn = module.lookupSymbol<func::FuncOp>(name)) return fn;
     MLIRContext* ctx = b.getContext();
     auto strided = [&](Type elt, bool unit, bool rows_unit = false) {
@@ -408,6 +425,7 @@ class Builder {
     inner.n = 1;
     inner.k = 2;
     inner.outer.clear();
+    inner.pack_a = pack;
     Builder(fb, loc, inner, s, fn).build_block_function();
     return fn;
   }
@@ -437,8 +455,36 @@ class Builder {
     }
   }
 
+  // Ap[q, k, r] = A[ic + q * MR + r, kc + k] (zero past M; those rows are never stored): a
+  // transposed A's rows of this block, copied once for all the panels. Read in place, each k of
+  // a tile is a new cache line at a large stride, again for every panel; packed, the tile's
+  // values for one k are adjacent. One vector per (sliver, k), read along m.
+  void pack_a(Value A, Value M, Value kc, Value kcl, Value mcl, Value ic) {
+    auto q_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(mcl, cidx(s.mr)), cidx(1));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(q_loop.getBody()->getTerminator());
+    Value q = q_loop.getInductionVar();
+    Value m0 = add(ic, mul(q, cidx(s.mr)));
+    // A as [k, m]: m is its contiguous last index.
+    AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
+    Value at = b.create<memref::TransposeOp>(loc, A, AffineMapAttr::get(swap));
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kcl, cidx(1));
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k = k_loop.getInductionVar();
+    Type a_elt = cast<MemRefType>(A.getType()).getElementType();
+    auto vt = VectorType::get({sliver_width()}, a_elt);
+    // Lanes past this sliver's MR rows (and past M) are zero.
+    Value lanes = min(cidx(s.mr), sub(M, m0));
+    Value mask = b.create<vector::CreateMaskOp>(loc, VectorType::get({sliver_width()}, b.getI1Type()), ValueRange{lanes});
+    Value v = b.create<vector::TransferReadOp>(
+        loc, vt, at, ValueRange{add(kc, k), m0}, AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())),
+        fzero(a_elt), mask, b.getBoolArrayAttr({false}));
+    b.create<vector::StoreOp>(loc, to_acc(v), apack, ValueRange{q, k, cidx(0)});
+  }
+
   void row_block(Value A, Value C, Value Bp, Value M, Value N, Value jc, Value kc, Value kcl, Value panels, Value ic) {
     Value mcl = min(cidx(s.mc), sub(M, ic));
+    if (apack) pack_a(A, M, kc, kcl, mcl, ic);
     auto p_loop = b.create<scf::ForOp>(loc, cidx(0), panels, cidx(1));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(p_loop.getBody()->getTerminator());
@@ -447,6 +493,7 @@ class Builder {
     auto ir_loop = b.create<scf::ForOp>(loc, cidx(0), mcl, cidx(s.mr));
     b.setInsertionPoint(ir_loop.getBody()->getTerminator());
     Value m0 = add(ic, ir_loop.getInductionVar());
+    if (apack) sliver = b.createOrFold<arith::DivUIOp>(loc, ir_loop.getInductionVar(), cidx(s.mr));
     micro_kernel(A, C, Bp, M, N, kc, kcl, p, m0, n0);
   }
 
@@ -466,7 +513,8 @@ class Builder {
             Value kk = add(kc, k);
             SmallVector<Value> next;
             for (int r = 0; r < s.mr; ++r) {
-              Value a = b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
+              Value a = apack ? b.create<memref::LoadOp>(loc, apack, ValueRange{sliver, k, cidx(r)}).getResult()
+                              : b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}})).getResult();
               Value av = b.create<vector::BroadcastOp>(loc, vt, to_acc(a));
               for (int j = 0; j < s.nv; ++j)
                 next.push_back(b.create<vector::FMAOp>(loc, av, bv[j], acc[r * s.nv + j]));
@@ -477,9 +525,12 @@ class Builder {
     // All MR rows inside A: rows m0 + r, at fixed offsets from one another (one address per k
     // when A's rows are contiguous, as in a transposed A). Otherwise rows past M read row M - 1
     // (their results are not stored).
-    auto rows_inside = b.create<scf::IfOp>(loc, TypeRange(ValueRange(init)), ule(add(m0, cidx(s.mr)), M),
-                                           /*withElseRegion=*/true);
-    {
+    // (Packed A: the packing zeroed the rows past M, so one loop.)
+    scf::ForOp packed_loop = apack ? k_loop({}) : scf::ForOp();
+    auto rows_inside = apack ? scf::IfOp()
+                             : b.create<scf::IfOp>(loc, TypeRange(ValueRange(init)), ule(add(m0, cidx(s.mr)), M),
+                                                   /*withElseRegion=*/true);
+    if (rows_inside) {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(rows_inside.thenBlock());
       SmallVector<Value> rows;
@@ -491,7 +542,7 @@ class Builder {
       for (int r = 0; r < s.mr; ++r) rows.push_back(min(add(m0, cidx(r)), last_row));
       b.create<scf::YieldOp>(loc, k_loop(rows).getResults());
     }
-    ValueRange acc = rows_inside.getResults();
+    ValueRange acc = apack ? packed_loop.getResults() : rows_inside.getResults();
     // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch`, and
     // its min(MR, M - m0) valid rows are added with masked vector accesses (a loop over rows:
     // little code for a rare case).

@@ -301,6 +301,22 @@ for dt in ("f32", "f64"):
     for name, sa, sb, da, db in MM_BLOCKED:
         add(f"matmul_{name}_{dt}", f"a: Tensor[{da}, {dt}], b: Tensor[{db}, {dt}]", "return a @ b",
             [rnd(*sa), rnd(*sb)], np.matmul, dt, tol=(1e-4, 1e-4) if dt == "f32" else None)
+# A stored transposed (a.T @ b, a weight gradient's x.T @ dy): the row-block function reads A
+# along m; with N past one 64-lane panel it packs the block first (the _ap kernels), with a
+# narrow N it reads it in place (_at). Ragged M (not a multiple of 6 or 12), K past one block,
+# dynamic and static sizes.
+MM_TRANSPOSED = [
+    ("tA_packed", (300, 101), (300, 130), "K, M", "K, N"),
+    ("tA_packed_static", (37, 101), (37, 70), "37, 101", "37, 70"),
+    ("tA_narrow_static", (260, 131), (260, 10), "260, 131", "260, 10"),
+]
+for dt in ("f32", "f64"):
+    for name, sa, sb, da, db in MM_TRANSPOSED:
+        add(f"matmul_{name}_{dt}", f"a: Tensor[{da}, {dt}], b: Tensor[{db}, {dt}]", "return a.T @ b",
+            [rnd(*sa), rnd(*sb)], lambda a, b: a.T @ b, dt, tol=(1e-4, 1e-4) if dt == "f32" else None)
+add("matmul_tA_packed_bf16", "a: Tensor[K, M, f32], b: Tensor[K, N, f32]", "return a.astype(bf16).T @ b.astype(bf16)",
+    [lowp(rnd(40, 33), "bf16"), lowp(rnd(40, 70), "bf16")], lambda a, b: lowp(a.T @ b, "bf16"), "bf16",
+    tol=(3e-2, 6e-2))
 add("matmul_blocks_bf16", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]", "return a.astype(bf16) @ b.astype(bf16)",
     [lowp(rnd(33, 300), "bf16"), lowp(rnd(300, 70), "bf16")], lambda a, b: lowp(a @ b, "bf16"), "bf16",
     tol=(3e-2, 6e-2))

@@ -102,7 +102,7 @@ func.func @batched_f64(%A: memref<?x?x?xf64>, %B: memref<?x?xf64>, %C: memref<?x
 // CHECK: scf.parallel
 // CHECK: %[[T:.*]] = memref.transpose %arg0 (d0, d1) -> (d1, d0) : memref<?x?xf32> to memref<?x?xf32, strided<[1, ?]>>
 // CHECK: memref.cast %[[T]] : memref<?x?xf32, strided<[1, ?]>> to memref<?x?xf32, strided<[1, ?], offset: ?>>
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_at
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_ap
 func.func @a_transposed(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) {
   linalg.generic {indexing_maps = [affine_map<(m, k, n) -> (k, m)>, #b, #c],
                   iterator_types = ["parallel", "reduction", "parallel"]}
@@ -161,7 +161,8 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
 }
 
 // The shared row-block functions, one per kernel shape, element types and A layout (_au: A's
-// k index contiguous; _at: its m index, a transposed A), after the functions that call them.
+// k index contiguous; _at: its m index, a transposed A; _ap: a transposed A that is packed),
+// after the functions that call them.
 // @sgemm and @named share the f32 one.
 // CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(
 // CHECK-SAME: %arg0: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x256x64xf32>
@@ -198,6 +199,15 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96_au
 // CHECK: vector.fma {{.*}} : vector<8xf64>
-// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_at(
+//   A transposed A, read for several panels (N > NR): its block is packed into 6-row slivers
+//   (padded to 8) with one masked vector read along m per k, and the kernel reads the slivers.
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_ap(
 // CHECK-SAME: %arg0: memref<?x?xf32, strided<[1, ?], offset: ?>>
+// CHECK: %[[AP:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x256x8xf32>
+// CHECK: memref.transpose %arg0 (d0, d1) -> (d1, d0)
+// CHECK: vector.create_mask %{{.*}} : vector<8xi1>
+// CHECK: vector.transfer_read %{{.*}} : memref<?x?xf32, strided<[?, 1], offset: ?>>, vector<8xf32>
+// CHECK: vector.store %{{.*}}, %[[AP]]
+// CHECK: memref.load %[[AP]]
+// CHECK: memref.dealloc %[[AP]]
 // CHECK-NOT: func.func private @__tessera_matmul_block
