@@ -631,6 +631,26 @@ Sizes narrow(Sizes s, const MatmulScheduleOptions& o, const Contraction& c) {
   return s;
 }
 
+// A static K a little over a multiple of KC (784 = 3 x 256 + 16) is cut into equal blocks
+// instead (4 x 196): a last block of a few k would load and store every C tile for little work.
+// A KC set explicitly is kept.
+Sizes balance_k(Sizes s, const MatmulScheduleOptions& o, const Contraction& c) {
+  if (o.kc > 0) return s;
+  linalg::LinalgOp op = c.op;
+  for (OpOperand& operand : op->getOpOperands()) {
+    auto t = dyn_cast<MemRefType>(operand.get().getType());
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    for (unsigned r = 0; t && r < map.getNumResults(); ++r) {
+      auto de = dyn_cast<AffineDimExpr>(map.getResult(r));
+      if (!de || de.getPosition() != c.k || t.isDynamicDim(r)) continue;
+      int64_t k = t.getDimSize(r), blocks = (k + s.kc - 1) / s.kc;
+      if (blocks > 1) s.kc = static_cast<int>(((k + blocks - 1) / blocks + 3) / 4 * 4);
+      return s;
+    }
+  }
+  return s;
+}
+
 // The `linalg.fill` of 0 into C right before the contraction, when the contraction has a static
 // K > 0 (an empty K would leave C unwritten without the fill); null otherwise.
 linalg::FillOp zero_fill_of(const Contraction& c) {
@@ -688,7 +708,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
       if (auto c = match(op)) todo.push_back(*c);
     });
     for (Contraction& c : todo) {
-      Sizes s = narrow(sizes_for(o, c.acc), o, c);
+      Sizes s = balance_k(narrow(sizes_for(o, c.acc), o, c), o, c);
       if (linalg::FillOp fill = zero_fill_of(c)) {
         c.overwrite_first = true;
         fill->erase();

@@ -56,11 +56,12 @@ func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) 
 }
 
 // bf16 storage, f32 accumulation: B is widened once while packing, A at each broadcast.
+//   K = 300 is cut into two equal blocks of 152 (not 256 + 44).
 // CHECK-LABEL: func.func @bf16_accumulate
-// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x64xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x152x64xf32>
 // CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
-// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96_au
+// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au
 // CHECK-NOT: linalg.generic
 func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C: memref<33x70xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
@@ -194,7 +195,7 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
 // CHECK: memref.dealloc %[[SCRATCH]]
 // CHECK: return
 //   bf16 storage, f32 accumulation: A is widened at each broadcast.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc256_mc96_au
+// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au
 // CHECK: memref.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96_au

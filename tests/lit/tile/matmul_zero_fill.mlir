@@ -10,7 +10,7 @@
 
 // CHECK-LABEL: func.func @zero_filled
 // CHECK-NOT: linalg.fill
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au_z(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc152_mc96_au_z(
 // CHECK: return
 func.func @zero_filled(%A: memref<?x300xf32>, %B: memref<300x?xf32>, %C: memref<?x?xf32>) {
   %zero = arith.constant 0.0 : f32
@@ -43,7 +43,7 @@ func.func @dynamic_k(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf3
 
 // CHECK-LABEL: func.func @one_filled
 // CHECK: linalg.fill
-// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au(
+// CHECK: func.call @__tessera_matmul_block_f32_f32_6x4x16_kc152_mc96_au(
 func.func @one_filled(%A: memref<?x300xf32>, %B: memref<300x?xf32>, %C: memref<?x?xf32>) {
   %one = arith.constant 1.0 : f32
   linalg.fill ins(%one : f32) outs(%C : memref<?x?xf32>)
@@ -58,7 +58,7 @@ func.func @one_filled(%A: memref<?x300xf32>, %B: memref<300x?xf32>, %C: memref<?
 }
 
 // The "_z" row-block function: kc == 0 picks the stores without a read of C.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc256_mc96_au_z(
+// CHECK-LABEL: func.func private @__tessera_matmul_block_f32_f32_6x4x16_kc152_mc96_au_z(
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %arg6, %c0
 // CHECK: scf.if
 // CHECK: scf.if %[[FIRST]]
