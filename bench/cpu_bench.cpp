@@ -549,7 +549,7 @@ void bench_training(const Config& cfg, TorchPeer& peer, const std::string& dir) 
   // A step takes a few ms, and this VM's speed drifts in phases of a few hundred ms that do not
   // slow both sides alike: with 25 pairs (~0.15 s) one phase decided a run's ratio (1.26x to
   // 2.0x for the same build). 61 pairs (~0.35 s per thread configuration) span several phases:
-  // 12 runs of the same build gave 1.52x to 1.64x.
+  // 16 runs of the same build gave 1.45x to 1.65x (median 1.59x).
   tc.min_pairs = 61;
   bench_torch(cfg, peer, tc, dir);
 
