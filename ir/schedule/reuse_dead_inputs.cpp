@@ -38,10 +38,12 @@ bool writable(Value v) {
   return isa<scf::ForOp, scf::WhileOp>(arg.getOwner()->getParentOp());
 }
 
-// No use of `v`, or of a view of it, comes after `op`: every other user is an op of `op`'s block
-// placed before it, or nested in one.
+// No use of `v`, or of a view of it, comes after `op`: `v` is defined in `op`'s block (a value
+// from an enclosing block is read again by every iteration of a loop around `op`), and every
+// other user is an op of that block placed before `op`, or nested in one.
 bool dead_after(Value v, Operation* op) {
   Block* block = op->getBlock();
+  if (v.getParentBlock() != block) return false;
   SmallVector<Value> worklist = {v};
   while (!worklist.empty()) {
     Value x = worklist.pop_back_val();
@@ -53,8 +55,6 @@ bool dead_after(Value v, Operation* op) {
       if (view_like(user)) worklist.push_back(user->getResult(0));
     }
   }
-  // A view of `v` made before `v` itself reaches `op` (an argument) is covered above; `v` must
-  // also be visible in `op`'s block (defined in it or above it).
   return true;
 }
 

@@ -119,3 +119,31 @@ func.func @reduction(%x: tensor<8xf32> {tessera.donated}) -> tensor<f32> {
   } -> tensor<f32>
   return %r : tensor<f32>
 }
+
+// A value computed before a loop and read inside it is read again by every iteration: the loop's
+// op writes into its own loop-carried value instead.
+// CHECK-LABEL: func.func @outside_loop
+// CHECK: %[[A:.*]] = linalg.generic
+// CHECK: scf.for {{.*}} iter_args(%[[S:.*]] = %arg1)
+// CHECK: linalg.generic {{.*}} ins(%[[A]], %[[S]] : tensor<8xf32>, tensor<8xf32>) outs(%[[S]] : tensor<8xf32>)
+func.func @outside_loop(%x: tensor<8xf32>, %s0: tensor<8xf32>) -> tensor<8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %e0 = tensor.empty() : tensor<8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : tensor<8xf32>) outs(%e0 : tensor<8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<8xf32>
+  %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%s = %s0) -> tensor<8xf32> {
+    %e = tensor.empty() : tensor<8xf32>
+    %n = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]} ins(%a, %s : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %0 = arith.addf %in, %in2 : f32
+      linalg.yield %0 : f32
+    } -> tensor<8xf32>
+    scf.yield %n : tensor<8xf32>
+  }
+  return %r : tensor<8xf32>
+}
