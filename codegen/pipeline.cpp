@@ -307,6 +307,7 @@ void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
 // Buffers to the LLVM dialect: steps 7-9 of docs/codegen.md.
 void build_llvm_pipeline(mlir::OpPassManager& pm) {
   using namespace mlir;
+  pm.addPass(create_allocation_size_check_pass());
   pm.addPass(std::make_unique<StridedCopyToLinalgPass>());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createConvertLinalgToLoopsPass());
