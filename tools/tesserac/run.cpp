@@ -209,6 +209,29 @@ bool check_output(const std::string& out, int& exit_code) {
   return true;
 }
 
+// What the C interface of a built library cannot pass (a tensor of rank above 8, a type without
+// a C form) is a limitation, reported as such (exit 2) before anything is compiled.
+bool check_c_interface(mlir::ModuleOp module, int& exit_code) {
+  llvm::Expected<std::vector<codegen::EntrySignature>> entries = codegen::collect_entry_signatures(module);
+  if (!entries) {
+    std::cerr << "tesserac: not yet supported: " << llvm::toString(entries.takeError()) << "\n";
+    exit_code = kExitUsage;
+    return false;
+  }
+  for (const codegen::EntrySignature& entry : *entries)
+    for (const auto* list : {&entry.params, &entry.results})
+      for (size_t i = 0; i < list->size(); ++i)
+        if ((*list)[i].is_tensor && (*list)[i].rank() > codegen::c_abi::kMaxRank) {
+          std::cerr << "tesserac: not yet supported: a tensor of rank " << (*list)[i].rank() << " as "
+                    << (list == &entry.params ? "argument " : "result ") << i + 1 << " of '" << entry.name
+                    << "' in a C library (tessTensorView holds at most " << codegen::c_abi::kMaxRank
+                    << " dimensions)\n";
+          exit_code = kExitUsage;
+          return false;
+        }
+  return true;
+}
+
 // An error of the back end: a file that cannot be written (an error with a system error code) is
 // a usage error (exit 2); anything else is a bug in tesserac (exit 101).
 int backend_error(llvm::Error e) {
@@ -280,6 +303,7 @@ int build_module(mlir::ModuleOp module, const BuildRequest& request) {
   codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level, request.deterministic);
   int exit_code = 0;
   if (request.kind != "header" && !check_target(cpu, exit_code)) return exit_code;
+  if (request.kind != "tile" && !check_c_interface(module, exit_code)) return exit_code;
   auto ice = [](llvm::Error e) { return backend_error(std::move(e)); };
   if (request.kind == "tile") {
     // The module after the CPU Tile IR schedule and bufferization: buffers, before LLVM.
