@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CXX_COMPILER ?= clang++-19
 C_COMPILER ?= clang-19
 
-.PHONY: all setup configure build demo test bench clean
+.PHONY: all setup configure build demo test test-sanitize bench clean
 
 all: build
 
@@ -26,8 +26,20 @@ demo: build
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The unit, lit and conformance tests again, with every target of ours built with
+# AddressSanitizer and UndefinedBehaviorSanitizer in $(SAN_BUILD) (docs/testing.md).
+SAN_BUILD ?= build-sanitize
+SAN_TESTS = ^(unit|runtime|runtime_c_abi|ir_graph_unit|ir_autodiff_unit|tile|codegen|codegen_aot|lit|conformance)$$
+test-sanitize: setup
+	@cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DCMAKE_C_COMPILER=$(C_COMPILER) -DTESSERA_SANITIZE=ON >/dev/null
+	@ninja -C $(SAN_BUILD) -j $(JOBS)
+	@cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$(CURDIR)/tests/sanitize/asan.supp \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -R '$(SAN_TESTS)'
+
 bench: build
 	@bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

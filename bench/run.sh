@@ -27,6 +27,17 @@ for i in 1 2 3 4 5; do
 done
 echo "  $(wc -l < "$tmp/program_5k.tsr") lines, $funcs functions: 'tesserac check' best of 5: $best ms"
 
+echo "== front-end scaling: 'tesserac check' of 1, 5 and 50 MB files (time and peak memory per MB must stay flat)"
+lines_per_mb=$(python3 -c "import sys; print(int(10000 * 1e6 / $(wc -c < "$tmp/program_10k.tsr")))")
+for mb in 1 5 50; do
+  python3 "$here/gen_program.py" $((lines_per_mb * mb)) "$tmp/program_${mb}mb.tsr"
+  bytes=$(wc -c < "$tmp/program_${mb}mb.tsr")
+  /usr/bin/time -f "%e %M" -o "$tmp/time_${mb}" "$build/tools/tesserac" check "$tmp/program_${mb}mb.tsr" 2>/dev/null || true
+  read -r secs kb < "$tmp/time_${mb}"
+  python3 -c "b=$bytes/1e6; print(f'  {b:6.1f} MB: {$secs:7.2f} s ({$secs/b:.2f} s/MB), peak {$kb/1024:7.0f} MiB ({$kb/1024/b:.0f} MiB/MB)')"
+  rm -f "$tmp/program_${mb}mb.tsr"
+done
+
 echo "== CPU kernels against OpenBLAS and PyTorch, and JIT compile time (bench/cpu_bench.cpp)"
 if [ -x "$build/bench/cpu_bench" ]; then
   "$build/bench/cpu_bench"

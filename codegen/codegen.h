@@ -155,6 +155,14 @@ struct TargetDescription {
 };
 llvm::Expected<TargetDescription> describe_target(const CpuOptions& options);
 
+// Whether the CPU that `options.arch` selects has the LLVM subtarget feature `feature`
+// ("avx512bf16"); false for an unknown CPU name.
+bool target_has_feature(const CpuOptions& options, llvm::StringRef feature);
+
+// The CPU names `--cpu` / $TESSERA_CPU accept besides LLVM's own: "native", "generic", and the
+// x86-64 levels "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4".
+llvm::Error check_cpu_name(llvm::StringRef name);
+
 // A TargetMachine for the host triple, with the CPU and features of `options.arch`, PIC, small
 // code model, and the codegen level matching options.opt_level.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> create_target_machine(const CpuOptions& options);

@@ -1,6 +1,8 @@
 // Unit tests of the CPU back end: lowering, JIT calls on runtime values, ownership of returned
 // buffers, external symbols, errors, and the compile cache. Also the test runner's main().
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <dlfcn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "codegen/test_util.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -833,7 +837,55 @@ TEST_CASE("the compile cache: a second compile of the same module skips the pipe
     }
     auto jit = unwrap(JitModule::compile(*module, {}, options));
     CHECK_FALSE(jit->stats().cache_hit);
+    CHECK(jit->cache_warning().find("not an entry of this compiler's cache") != std::string::npos);
     CHECK(run(*jit) == first);
+  }
+  {
+    // One flipped byte inside a stored object: the content hash no longer matches, so the entry
+    // is refused with a warning instead of being loaded (wrong output or a trap).
+    Context ctx;
+    auto module = ctx.parse(kElementwise);
+    std::string path = ObjectCache(options.cache_dir).path_for(unwrap(cache_key(*module, {}, ObjectKind::Jit)));
+    auto stored = llvm::MemoryBuffer::getFile(path);
+    REQUIRE(stored);
+    std::string bytes = (*stored)->getBuffer().str();
+    bytes[bytes.size() - 100] ^= 0x40;
+    {
+      std::error_code error;
+      llvm::raw_fd_ostream os(path, error);
+      os << bytes;
+    }
+    auto jit = unwrap(JitModule::compile(*module, {}, options));
+    CHECK_FALSE(jit->stats().cache_hit);
+    CHECK(jit->cache_warning().find("does not match its hash") != std::string::npos);
+    CHECK(run(*jit) == first);
+  }
+  {
+    // Entries that are not regular files are refused at once: a FIFO (reading it would block)
+    // and a symbolic link to /dev/zero (reading it would never end).
+    Context ctx;
+    auto module = ctx.parse(kElementwise);
+    std::string path = ObjectCache(options.cache_dir).path_for(unwrap(cache_key(*module, {}, ObjectKind::Jit)));
+    ::unlink(path.c_str());
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    std::string warning;
+    CHECK(ObjectCache(options.cache_dir).lookup(unwrap(cache_key(*module, {}, ObjectKind::Jit)), &warning) == nullptr);
+    CHECK(warning.find("not a regular file") != std::string::npos);
+    ::unlink(path.c_str());  // llvm::sys::fs::remove refuses FIFOs
+    REQUIRE(!llvm::sys::fs::create_link("/dev/zero", path));
+    auto jit = unwrap(JitModule::compile(*module, {}, options));
+    CHECK_FALSE(jit->stats().cache_hit);
+    CHECK(jit->cache_warning().find("symbolic link") != std::string::npos);
+    CHECK(run(*jit) == first);
+  }
+  {
+    // The target CPU is part of the key.
+    Context ctx;
+    auto module = ctx.parse(kElementwise);
+    CpuOptions v2, v3;
+    v2.arch = "x86-64-v2";
+    v3.arch = "x86-64-v3";
+    CHECK(unwrap(cache_key(*module, v2, ObjectKind::Jit)) != unwrap(cache_key(*module, v3, ObjectKind::Jit)));
   }
   llvm::sys::fs::remove_directories(dir);
 }
@@ -1113,4 +1165,73 @@ func.func @block(%x: tensor<?x64xf32>, %g1: tensor<64xf32>, %wq: tensor<64x64xf3
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < 64; ++j) finite = finite && std::isfinite(results[0].at<float>({i, j}));
   CHECK(finite);
+}
+
+namespace {
+
+// Every conversion between the float dtypes and to and from the integer ones, elementwise over
+// dynamic tensors (vectorized where the CPU allows, with a scalar remainder loop).
+std::string conversions_module() {
+  const char* floats[] = {"bf16", "f16", "f32", "f64"};
+  const char* ints[] = {"i8", "i32", "i64"};
+  std::string text = "#id = affine_map<(d0) -> (d0)>\n";
+  int n = 0;
+  auto unary = [&](const std::string& from, const std::string& to, const std::string& op) {
+    std::string name = "conv" + std::to_string(n++);
+    text += "func.func @" + name + "(%x: tensor<?x" + from + ">) -> tensor<?x" + to + "> {\n  %c0 = arith.constant 0 : index\n  %d = tensor.dim %x, %c0 : tensor<?x" + from +
+            ">\n  %e = tensor.empty(%d) : tensor<?x" + to +
+            ">\n  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = [\"parallel\"]}\n      ins(%x : "
+            "tensor<?x" + from + ">) outs(%e : tensor<?x" + to + ">) {\n  ^bb0(%v: " + from + ", %o: " + to +
+            "):\n    %c = " + op + " %v : " + from + " to " + to + "\n    linalg.yield %c : " + to + "\n  } -> tensor<?x" +
+            to + ">\n  return %r : tensor<?x" + to + ">\n}\n";
+  };
+  auto width = [](const std::string& t) { return t == "f64" ? 64 : t == "f32" ? 32 : 16; };
+  for (const char* a : floats)
+    for (const char* b : floats) {
+      if (std::string(a) == b || (std::string(a) == "bf16" && std::string(b) == "f16") ||
+          (std::string(a) == "f16" && std::string(b) == "bf16"))
+        continue;
+      unary(a, b, width(a) > width(b) ? "arith.truncf" : "arith.extf");
+    }
+  for (const char* f : floats)
+    for (const char* i : ints) {
+      unary(f, i, "arith.fptosi");
+      unary(i, f, "arith.sitofp");
+    }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("every helper that generated code calls is one the JIT and the AOT linker provide, on every x86-64 level") {
+  // LLVM turns a conversion the CPU has no instruction for into a call (__truncsfbf2 without
+  // AVX512-BF16, __extendhfsf2 without F16C): such a call must be one of the runtime's float
+  // builtins (runtime/include/tessera/float_builtins.def) or a C library function.
+  std::set<std::string> provided = {
+#define TESS_FLOAT_BUILTIN(name) #name,
+#include "runtime/include/tessera/float_builtins.def"
+#undef TESS_FLOAT_BUILTIN
+  };
+  for (std::string cpu : {"native", "x86-64-v4", "x86-64-v3", "x86-64-v2", "x86-64", "znver4", "sapphirerapids"}) {
+    CAPTURE(cpu);
+    Context ctx;
+    auto module = ctx.parse(conversions_module());
+    REQUIRE(module);
+    CpuOptions options;
+    options.arch = cpu;
+    CompiledObject compiled = unwrap(compile_to_object(*module, options, ObjectKind::Jit));
+    auto object = llvm::object::ObjectFile::createObjectFile(
+        llvm::MemoryBufferRef(llvm::StringRef(compiled.object.data(), compiled.object.size()), "conversions"));
+    REQUIRE(object);
+    for (const llvm::object::SymbolRef& symbol : (*object)->symbols()) {
+      auto flags = symbol.getFlags();
+      auto name = symbol.getName();
+      REQUIRE(flags);
+      REQUIRE(name);
+      if (!(*flags & llvm::object::SymbolRef::SF_Undefined) || name->empty()) continue;
+      bool ok = provided.count(name->str()) || name->starts_with("tess") ||
+                (!name->starts_with("__") && dlsym(RTLD_DEFAULT, name->str().c_str()) != nullptr);
+      if (!ok) FAIL("compiled code for " << cpu << " calls " << name->str() << ", which nothing provides");
+    }
+  }
 }

@@ -182,9 +182,32 @@ llvm::Expected<TargetDescription> describe_target(const CpuOptions& options) {
   // prints a warning to stderr.
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(llvm_target->createMCSubtargetInfo(target.triple, "", ""));
   if (!subtarget || !subtarget->isCPUStringValid(target.cpu))
-    return llvm::createStringError("unknown CPU '%s' for --arch (use native, generic, or an LLVM CPU name)",
+    return llvm::createStringError("unknown CPU '%s' (use native, generic, x86-64-v2, x86-64-v3, x86-64-v4 or an "
+                                   "LLVM CPU name such as znver4 or sapphirerapids)",
                                    target.cpu.c_str());
   return target;
+}
+
+bool target_has_feature(const CpuOptions& options, llvm::StringRef feature) {
+  llvm::Expected<TargetDescription> target = describe_target(options);
+  if (!target) {
+    llvm::consumeError(target.takeError());
+    return false;
+  }
+  std::string error;
+  const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(target->triple, error);
+  if (!llvm_target) return false;
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      llvm_target->createMCSubtargetInfo(target->triple, target->cpu, target->features));
+  return subtarget && subtarget->checkFeatures(("+" + feature).str());
+}
+
+llvm::Error check_cpu_name(llvm::StringRef name) {
+  CpuOptions options;
+  options.arch = name.str();
+  llvm::Expected<TargetDescription> target = describe_target(options);
+  if (!target) return target.takeError();
+  return llvm::Error::success();
 }
 
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> create_target_machine(const CpuOptions& options) {

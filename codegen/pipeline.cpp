@@ -305,9 +305,15 @@ void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
 }
 
 // Buffers to the LLVM dialect: steps 7-9 of docs/codegen.md.
-void build_llvm_pipeline(mlir::OpPassManager& pm) {
+void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   using namespace mlir;
   pm.addPass(create_allocation_size_check_pass());
+  // f32 <-> bf16 conversions become integer arithmetic (round to nearest even, NaN kept), which
+  // vectorizes, unless the CPU converts in hardware (AVX512-BF16): LLVM would otherwise call
+  // __truncsfbf2 once per element. The option shows in the pipeline text, so in the cache key.
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = !target_has_feature(options, "avx512bf16");
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   pm.addPass(std::make_unique<StridedCopyToLinalgPass>());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createConvertLinalgToLoopsPass());
@@ -321,7 +327,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm) {
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(arith::createArithExpandOpsPass());
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
@@ -332,7 +338,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm) {
 
 void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   build_buffer_pipeline(pm, options);
-  build_llvm_pipeline(pm);
+  build_llvm_pipeline(pm, options);
 }
 
 // Runs `build` on the module, with the failing pass named in the diagnostics.

@@ -86,10 +86,21 @@ void DiagnosticEngine::record(Diagnostic diag) {
 }
 
 void sort_diagnostics(std::vector<Diagnostic>& diags) {
-  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.range.begin.file != b.range.begin.file) return a.range.begin.file < b.range.begin.file;
-    return a.range.begin.offset < b.range.begin.offset;
+  // Stable by position: equal positions keep the order they were reported in. (An index sort,
+  // because libstdc++ 12's std::stable_sort uses the deprecated get_temporary_buffer.)
+  std::vector<size_t> order(diags.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t i, size_t j) {
+    const SourceLoc& a = diags[i].range.begin;
+    const SourceLoc& b = diags[j].range.begin;
+    if (a.file != b.file) return a.file < b.file;
+    if (a.offset != b.offset) return a.offset < b.offset;
+    return i < j;
   });
+  std::vector<Diagnostic> sorted;
+  sorted.reserve(diags.size());
+  for (size_t i : order) sorted.push_back(std::move(diags[i]));
+  diags = std::move(sorted);
 }
 
 namespace {

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  cmake ninja-build g++ make git ccache pkg-config
+  cmake ninja-build g++ make git ccache pkg-config time
   # grammar
   antlr4 libantlr4-runtime-dev default-jre-headless
   # LLVM / MLIR 19 toolchain

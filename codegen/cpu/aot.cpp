@@ -44,8 +44,23 @@ std::vector<std::string> runtime_calls(mlir::ModuleOp module) {
   return names;
 }
 
-// Undefined symbols named tess* of an object file: runtime calls that the pass pipeline added
-// (tessParallelFor, from the parallel-loop lowering) and that the input module did not declare.
+// The conversion helpers LLVM may call where the CPU has no instruction (__truncsfbf2, ...),
+// which the runtime library defines.
+bool is_float_builtin(llvm::StringRef name) {
+  static const char* const kNames[] = {
+#define TESS_FLOAT_BUILTIN(name) #name,
+#include "runtime/include/tessera/float_builtins.def"
+#undef TESS_FLOAT_BUILTIN
+  };
+  for (const char* known : kNames)
+    if (name == known) return true;
+  return false;
+}
+
+// Undefined symbols of an object file that the runtime library defines: runtime calls that the
+// pass pipeline added (tessParallelFor, from the parallel-loop lowering) and that the input module
+// did not declare, and the conversion helpers LLVM calls for bf16/f16 where the CPU has no
+// instruction for them (so a library built for x86-64-v2 links on any host).
 void add_object_runtime_calls(llvm::StringRef object_path, std::vector<std::string>& names) {
   auto object = llvm::object::ObjectFile::createObjectFile(object_path);
   if (!object) {
@@ -60,7 +75,8 @@ void add_object_runtime_calls(llvm::StringRef object_path, std::vector<std::stri
       if (!name) llvm::consumeError(name.takeError());
       continue;
     }
-    if ((*flags & llvm::object::SymbolRef::SF_Undefined) && name->starts_with("tess")) names.push_back(name->str());
+    if ((*flags & llvm::object::SymbolRef::SF_Undefined) && (name->starts_with("tess") || is_float_builtin(*name)))
+      names.push_back(name->str());
   }
 }
 

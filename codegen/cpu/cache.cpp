@@ -1,7 +1,13 @@
 // The compile cache (cache.h).
 #include "codegen/cpu/cache.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
@@ -15,7 +21,18 @@ namespace tessera::codegen {
 namespace {
 
 // Bump when the pipeline or the wrappers change in a way the other key parts do not show.
-constexpr const char* kCacheFormat = "tessera-cpu-object-v2";  // v2: allocation checks, narrow-N kernels, AOT internalization
+// v3: entries carry a header with the content hash; target CPU from --cpu / $TESSERA_CPU.
+constexpr const char* kCacheFormat = "tessera-cpu-object-v3";
+// The first line of every entry; the second is the SHA-256 (hex) of the object, the third its size.
+constexpr llvm::StringLiteral kEntryMagic = "TESSERA-CACHE-ENTRY 1\n";
+// Larger entries are refused: no object of ours comes near it.
+constexpr uint64_t kMaxEntryBytes = uint64_t{1} << 30;
+
+std::string sha256_hex(llvm::StringRef data) {
+  llvm::SHA256 hash;
+  hash.update(data);
+  return llvm::toHex(hash.final(), /*LowerCase=*/true);
+}
 
 std::string env(const char* name) {
   const char* value = std::getenv(name);
@@ -36,7 +53,7 @@ llvm::Expected<std::string> cache_key(mlir::ModuleOp module, const CpuOptions& o
   if (!target) return target.takeError();
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << kCacheFormat << "\nllvm " << LLVM_VERSION_STRING << "\nkind " << (kind == ObjectKind::Jit ? "jit" : "aot")
+  os << kCacheFormat << "\ntesserac " << TESSERA_VERSION << "\nllvm " << LLVM_VERSION_STRING << "\nkind " << (kind == ObjectKind::Jit ? "jit" : "aot")
      << "\ntarget " << target->triple << " " << target->cpu << " " << target->features << "\nO" << options.opt_level
      << "\npipeline " << describe_pipeline(options) << "\n";
   // With locations: the code generator puts them into run-time error messages
@@ -49,11 +66,46 @@ llvm::Expected<std::string> cache_key(mlir::ModuleOp module, const CpuOptions& o
 
 std::string ObjectCache::path_for(llvm::StringRef key) const { return dir_ + "/" + key.str() + ".o"; }
 
-std::unique_ptr<llvm::MemoryBuffer> ObjectCache::lookup(llvm::StringRef key) const {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(path_for(key), /*IsText=*/false, /*RequiresNullTerminator=*/false);
-  if (!buffer || (*buffer)->getBufferSize() == 0) return nullptr;
-  return std::move(*buffer);
+std::unique_ptr<llvm::MemoryBuffer> ObjectCache::lookup(llvm::StringRef key, std::string* warning) const {
+  std::string path = path_for(key);
+  auto refuse = [&](const std::string& why) -> std::unique_ptr<llvm::MemoryBuffer> {
+    if (warning) *warning = "ignoring the compile-cache entry " + path + ": " + why + "; compiling again";
+    return nullptr;
+  };
+  // The cache is untrusted input: no symbolic links, nothing but a regular file (a FIFO or a
+  // device would block or never end), opened without blocking and checked on the descriptor.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return nullptr;
+    if (errno == ELOOP) return refuse("it is a symbolic link");
+    return refuse(std::strerror(errno));
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat info;
+  if (::fstat(fd, &info) != 0) return refuse(std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) return refuse("it is not a regular file");
+  if (info.st_size == 0) return refuse("it is empty");
+  if (static_cast<uint64_t>(info.st_size) > kMaxEntryBytes) return refuse("it is larger than 1 GiB");
+  std::string data(static_cast<size_t>(info.st_size), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return refuse(n < 0 ? std::string(std::strerror(errno)) : "it was truncated while reading");
+    done += static_cast<size_t>(n);
+  }
+  llvm::StringRef rest(data);
+  if (!rest.consume_front(kEntryMagic)) return refuse("it is not an entry of this compiler's cache");
+  auto [hash, after_hash] = rest.split('\n');
+  auto [size_text, payload] = after_hash.split('\n');
+  uint64_t size = 0;
+  if (hash.size() != 64 || size_text.getAsInteger(10, size) || size != payload.size())
+    return refuse("its header is damaged");
+  if (sha256_hex(payload) != hash) return refuse("its content does not match its hash (damaged)");
+  return llvm::MemoryBuffer::getMemBufferCopy(payload, path);
 }
 
 llvm::Error ObjectCache::store(llvm::StringRef key, llvm::ArrayRef<char> object) const {
@@ -66,6 +118,8 @@ llvm::Error ObjectCache::store(llvm::StringRef key, llvm::ArrayRef<char> object)
   std::error_code write_error;
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    llvm::StringRef payload(object.data(), object.size());
+    os << kEntryMagic << sha256_hex(payload) << "\n" << payload.size() << "\n";
     os.write(object.data(), object.size());
     os.close();
     if (os.has_error()) {

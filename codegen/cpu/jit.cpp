@@ -332,13 +332,13 @@ llvm::Expected<std::unique_ptr<JitModule>> JitModule::compile(mlir::ModuleOp mod
   std::string dir = jit_options.use_cache
                         ? (jit_options.cache_dir.empty() ? default_cache_dir() : jit_options.cache_dir)
                         : std::string();
-  std::string key;
+  std::string key, lookup_warning;
   if (!dir.empty()) {
     auto start = std::chrono::steady_clock::now();
     llvm::Expected<std::string> computed = cache_key(module, options, ObjectKind::Jit);
     if (!computed) return computed.takeError();
     key = std::move(*computed);
-    std::unique_ptr<llvm::MemoryBuffer> cached = ObjectCache(dir).lookup(key);
+    std::unique_ptr<llvm::MemoryBuffer> cached = ObjectCache(dir).lookup(key, &lookup_warning);
     stats.cache_lookup_ms = elapsed_ms(start);
     if (cached) {
       start = std::chrono::steady_clock::now();
@@ -352,17 +352,19 @@ llvm::Expected<std::unique_ptr<JitModule>> JitModule::compile(mlir::ModuleOp mod
         (*loaded)->impl_->stats = stats;
         return loaded;
       }
-      // A damaged or stale cache entry is recompiled (and overwritten) rather than reported.
-      llvm::consumeError(loaded.takeError());
+      // An entry that passed its hash check but does not link (a stale format) is recompiled
+      // and overwritten, with a warning.
+      lookup_warning = "ignoring the compile-cache entry " + ObjectCache(dir).path_for(key) +
+                       ": it does not link (" + llvm::toString(loaded.takeError()) + "); compiling again";
     }
   }
 
   llvm::Expected<CompiledObject> compiled = compile_to_object(module, options, ObjectKind::Jit);
   if (!compiled) return compiled.takeError();
-  std::string cache_warning;
+  std::string cache_warning = lookup_warning;
   if (!dir.empty()) {
     if (llvm::Error error = ObjectCache(dir).store(key, compiled->object))
-      cache_warning = llvm::toString(std::move(error));
+      cache_warning += (cache_warning.empty() ? "" : "\n") + llvm::toString(std::move(error));
   }
   auto buffer = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(compiled->object.data(), compiled->object.size()),
                                                      "tessera-jit-object");

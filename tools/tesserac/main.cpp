@@ -15,6 +15,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "frontend/internal_error.h"
+#include "codegen/codegen.h"
 #include "ir/autodiff/Gradient.h"
 #include "ir/graph/lower_to_graph.h"
 #include "ir/schedule/Passes.h"
@@ -105,7 +106,7 @@ int run(const std::vector<std::string>& args) {
   std::string error;
   auto parsed = cli::parse_options(args, error);
   if (!parsed) return usage_error(error);
-  const cli::Options& o = *parsed;
+  cli::Options o = std::move(*parsed);
 
   switch (o.command) {
     case cli::Command::Help: std::cout << cli::usage_text(); return kExitOk;
@@ -114,6 +115,24 @@ int run(const std::vector<std::string>& args) {
       return kExitOk;
     case cli::Command::Explain: return explain(o.explain_code);
     default: break;
+  }
+
+  // The CPU code is generated for: --cpu, else --arch of `build --target cpu`, else $TESSERA_CPU,
+  // else the host ("native"). An unknown name is a usage error; so is an empty $TESSERA_CPU.
+  if (o.command == cli::Command::Build || o.command == cli::Command::Run || o.command == cli::Command::Emit ||
+      o.command == cli::Command::Grad) {
+    std::string cpu = o.cpu, from = "--cpu";
+    if (cpu.empty() && !o.arch.empty() && o.target == "cpu") cpu = o.arch, from = "--arch";
+    if (cpu.empty()) {
+      if (const char* env = std::getenv("TESSERA_CPU")) {
+        if (*env == '\0') return usage_error("$TESSERA_CPU is set but empty (unset it, or name a CPU such as native)");
+        cpu = env, from = "$TESSERA_CPU";
+      }
+    }
+    if (!cpu.empty()) {
+      if (llvm::Error e = codegen::check_cpu_name(cpu)) return usage_error(from + ": " + llvm::toString(std::move(e)));
+      if (o.target == "cpu") o.arch = cpu;
+    }
   }
 
   // Load every file first: unreadable input is a usage error (exit 2).

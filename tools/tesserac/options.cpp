@@ -27,8 +27,8 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 
 const std::vector<std::string> kCommands = {"check", "build", "run", "emit", "grad", "fmt"};
 const std::vector<std::string> kFlags = {
-    "--diagnostics-format", "--color", "--stage", "--entry", "--wrt", "--target", "--arch", "-o", "--emit",
-    "--arg", "--out", "--threads", "--deterministic", "--debug-numerics", "--profile", "--check", "-I", "--explain",
+    "--diagnostics-format", "--color", "--stage", "--entry", "--wrt", "--target", "--arch", "--cpu", "-o",
+    "--emit", "--arg", "--out", "--threads", "--deterministic", "--debug-numerics", "--profile", "--check", "-I", "--explain",
     "--version", "--help", "-O0", "-O1", "-O2", "-O3"};
 
 }  // namespace
@@ -39,9 +39,10 @@ std::string usage_text() {
 usage:
   tesserac check FILE...                 parse, type-, shape- and effect-check; exit 0 or 1
   tesserac build FILE --target cpu|nvptx|amdgpu [--arch sm_90|gfx90a|native]
-                     [-o OUT] [--emit=obj|shared|header|ptx|hsaco] [-O0..-O3]
+                     [-o OUT] [--emit=obj|shared|header|ptx|hsaco] [-O0..-O3] [--cpu NAME]
   tesserac run FILE [--entry NAME] [--arg X.npy|NUMBER ...] [--out Y.npy ...]
                      [--threads N] [--deterministic] [--debug-numerics] [--profile trace.json]
+                     [--cpu NAME]
   tesserac emit FILE --stage=ast|typed|graph|schedule|tile|llvm|ptx|amdgcn [--entry NAME]
   tesserac grad FILE --entry NAME [--wrt ARG]
   tesserac fmt FILE [--check]
@@ -52,6 +53,9 @@ options for every command:
   --diagnostics-format=text|json         diagnostics as rustc-style text (default) or JSON lines
   --color=auto|always|never              colored diagnostics (default: auto)
   -I DIR                                 add DIR to the module search path
+  --cpu NAME                             the CPU to generate code for (run, build, emit, grad):
+                                         native (default), x86-64-v2, x86-64-v3, x86-64-v4,
+                                         or an LLVM CPU name (znver4); else $TESSERA_CPU
 
 exit codes: 0 success, 1 errors in the program, 2 usage error, 3 runtime error
 )";
@@ -62,8 +66,8 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
   std::vector<std::string> positional;
   // Options that take a value, either as `--opt=value` or `--opt value`.
   auto takes_value = [](const std::string& name) {
-    static const std::array<const char*, 15> with_value = {"--diagnostics-format", "--color", "--stage", "--entry",
-                                                           "--wrt", "--target", "--arch", "-o", "--emit", "--arg",
+    static const std::array<const char*, 16> with_value = {"--diagnostics-format", "--color", "--stage", "--entry",
+                                                           "--wrt", "--target", "--arch", "--cpu", "-o", "--emit", "--arg",
                                                            "--out", "--profile", "-I", "--explain", "--threads"};
     return std::find(with_value.begin(), with_value.end(), name) != with_value.end();
   };
@@ -141,6 +145,8 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
       o.target = value;
     } else if (name == "--arch") {
       o.arch = value;
+    } else if (name == "--cpu") {
+      o.cpu = value;
     } else if (name == "-o") {
       o.output = value;
     } else if (name == "--emit") {

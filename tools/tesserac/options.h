@@ -21,6 +21,7 @@ struct Options {
   std::string wrt;
   std::string target = "cpu";
   std::string arch;
+  std::string cpu;  // --cpu: the CPU code is generated for (native, x86-64-v3, znver4, ...)
   std::string output;
   std::string emit_kind;
   int opt_level = 2;

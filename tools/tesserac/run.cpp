@@ -270,6 +270,8 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
               << "\nthis is a bug in tesserac, not in your program\n";
     return 101;
   }
+  // A refused compile-cache entry (damaged, not a regular file) or a cache that cannot be written.
+  if (!(*jit)->cache_warning().empty()) std::cerr << "warning: " << (*jit)->cache_warning() << "\n";
   const codegen::EntrySignature* entry = (*jit)->find_entry(request.entry);
   if (!entry) return runtime_error("the program has no entry '" + request.entry + "'");
   if (request.args.size() != entry->params.size())

@@ -166,6 +166,11 @@ typedef struct tessSymbol {
 } tessSymbol;
 TESS_API const tessSymbol* tessCodegenSymbols(size_t* count);
 
+/* The floating-point conversion helpers that LLVM calls where the target CPU lacks an
+ * instruction (__truncsfbf2, __extendhfsf2, ...: runtime/src/float_builtins.cpp). A JIT resolves
+ * them from this table; AOT libraries that call one link the runtime library. */
+TESS_API const tessSymbol* tessFloatBuiltinSymbols(size_t* count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
@@ -180,6 +185,8 @@ inline std::vector<std::pair<std::string, void*>> tessCodegenSymbolList() {
   size_t n = 0;
   const tessSymbol* table = tessCodegenSymbols(&n);
   std::vector<std::pair<std::string, void*>> out;
+  for (size_t i = 0; i < n; ++i) out.emplace_back(table[i].name, table[i].address);
+  table = tessFloatBuiltinSymbols(&n);
   for (size_t i = 0; i < n; ++i) out.emplace_back(table[i].name, table[i].address);
   return out;
 }
