@@ -82,6 +82,13 @@ func.func @axpy(%y: tensor<4xf32> {tessera.donated}, %x: tensor<4xf32>) -> tenso
 }
 )mlir";
 
+// The runtime that every library with entry points links (their C wrappers call it).
+AotOptions with_runtime() {
+  AotOptions aot;
+  aot.runtime_library = TESSERA_RUNTIME_LIBRARY;
+  return aot;
+}
+
 struct TempDir {
   llvm::SmallString<128> path;
   TempDir() { REQUIRE(!llvm::sys::fs::createUniqueDirectory("tessera-aot-test", path)); }
@@ -107,7 +114,7 @@ TEST_CASE("aot: a C program built against the generated header and shared librar
   Context ctx;
   TempDir dir;
   auto module = ctx.parse(kAotModule);
-  check_ok(emit_shared_library(*module, dir.file("libaot_module.so")));
+  check_ok(emit_shared_library(*module, dir.file("libaot_module.so"), {}, with_runtime()));
   check_ok(emit_c_header(*module, dir.file("aot_module.h")));
 
   std::string output;
@@ -144,7 +151,7 @@ TEST_CASE("aot: the C header declares one tess_<name> per entry with plain C typ
   CHECK(error_of(c_header_text(*high_rank, "x")).find("at most 8") != std::string::npos);
 }
 
-TEST_CASE("aot: objects, and the runtime library linked only when the module calls it") {
+TEST_CASE("aot: objects, and the runtime library copied next to the library, found through $ORIGIN") {
   Context ctx;
   TempDir dir;
   auto module = ctx.parse(kAotModule);
@@ -153,39 +160,96 @@ TEST_CASE("aot: objects, and the runtime library linked only when the module cal
   REQUIRE(object);
   CHECK((*object)->getBuffer().starts_with("\177ELF"));
 
+  // The C entry points report errors through the runtime: a library needs it.
+  CHECK(error_of(emit_shared_library(*module, dir.file("libplain.so"))).find("no runtime library was given") !=
+        std::string::npos);
+
   const char* calls_runtime = R"mlir(
-func.func private @tess_fake_twice(f64) -> f64
-func.func @use_runtime(%x: f64) -> f64 {
-  %y = call @tess_fake_twice(%x) : (f64) -> f64
-  return %y : f64
+func.func private @tessDTypeSize(i32) -> i64
+func.func @use_runtime(%x: i32) -> i64 {
+  %y = call @tessDTypeSize(%x) : (i32) -> i64
+  return %y : i64
 }
 )mlir";
   auto uses = ctx.parse(calls_runtime);
-  CHECK(error_of(emit_shared_library(*uses, dir.file("libuses.so"))).find("no runtime library was given") !=
-        std::string::npos);
+  std::string built = dir.file("built");
+  REQUIRE(!llvm::sys::fs::create_directory(built));
+  check_ok(emit_shared_library(*uses, built + "/libuses.so", {}, with_runtime()));
+  // The runtime is next to it under its soname, with a libtessera_rt.so link for -ltessera_rt.
+  CHECK(llvm::sys::fs::exists(built + "/libtessera_rt.so.0"));
+  CHECK(llvm::sys::fs::exists(built + "/libtessera_rt.so"));
+  auto library_bytes = llvm::MemoryBuffer::getFile(built + "/libuses.so");
+  REQUIRE(library_bytes);
+  CHECK((*library_bytes)->getBuffer().contains("$ORIGIN"));
+  llvm::SmallString<256> runtime_dir(TESSERA_RUNTIME_LIBRARY);
+  llvm::sys::path::remove_filename(runtime_dir);
+  CHECK(!(*library_bytes)->getBuffer().contains(runtime_dir.str()));
 
-  // A stand-in runtime in a directory of its own: the library finds it through its rpath.
-  std::string rt_dir = dir.file("rt");
-  REQUIRE(!llvm::sys::fs::create_directory(rt_dir));
-  std::string output;
-  REQUIRE(run({TESSERA_C_COMPILER, "-shared", "-fPIC", TESSERA_CODEGEN_TESTDATA "/fake_runtime.c", "-o",
-               rt_dir + "/libfake_rt.so"},
-              output, dir) == 0);
-  AotOptions aot;
-  aot.runtime_library = rt_dir + "/libfake_rt.so";
-  check_ok(emit_shared_library(*uses, dir.file("libuses.so"), {}, aot));
-  void* library = dlopen(dir.file("libuses.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  // Moved together to another folder, the library still finds its runtime.
+  std::string moved = dir.file("moved");
+  REQUIRE(!llvm::sys::fs::create_directory(moved));
+  REQUIRE(!llvm::sys::fs::rename(built + "/libuses.so", moved + "/libuses.so"));
+  REQUIRE(!llvm::sys::fs::rename(built + "/libtessera_rt.so.0", moved + "/libtessera_rt.so.0"));
+  void* library = dlopen((moved + "/libuses.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   INFO((library ? "" : dlerror()));
   REQUIRE(library != nullptr);
-  auto entry = reinterpret_cast<int32_t (*)(double, double*)>(dlsym(library, "tess_use_runtime"));
+  auto entry = reinterpret_cast<int32_t (*)(int32_t, int64_t*)>(dlsym(library, "tess_use_runtime"));
   REQUIRE(reinterpret_cast<void*>(entry) != nullptr);
-  double result = 0;
-  CHECK(entry(1.25, &result) == 0);
-  CHECK(result == 2.5);
+  int64_t result = 0;
+  CHECK(entry(1, &result) == 0);  // tessDTypeSize(TESS_F64)
+  CHECK(result == 8);
   dlclose(library);
+}
 
-  // A module without runtime calls links without one.
-  check_ok(emit_shared_library(*module, dir.file("libplain.so")));
+TEST_CASE("aot: run-time errors inside a library are statuses with messages, and the library goes on") {
+  // A size from the caller: negative, with a byte count that overflows, or too large to
+  // allocate; the library returns a status each time and then works again.
+  const char* square = R"mlir(
+func.func @square(%n: i64) -> tensor<?x?xf32> {
+  %i = arith.index_cast %n : i64 to index
+  %e = tensor.empty(%i, %i) : tensor<?x?xf32>
+  %z = arith.constant 1.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %f : tensor<?x?xf32>
+}
+)mlir";
+  Context ctx;
+  TempDir dir;
+  auto module = ctx.parse(square);
+  check_ok(emit_shared_library(*module, dir.file("libsquare.so"), {}, with_runtime()));
+  void* library = dlopen(dir.file("libsquare.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((library ? "" : dlerror()));
+  REQUIRE(library != nullptr);
+  // View layout of the generated header: data, rank, shape[8], strides[8], allocated.
+  struct View {
+    void* data;
+    int64_t rank;
+    int64_t shape[8];
+    int64_t strides[8];
+    void* allocated;
+  };
+  auto call = reinterpret_cast<int32_t (*)(int64_t, View*)>(dlsym(library, "tess_square"));
+  auto message = reinterpret_cast<const char* (*)()>(dlsym(library, "tessGetLastErrorMessage"));
+  REQUIRE(reinterpret_cast<void*>(call) != nullptr);
+  REQUIRE(reinterpret_cast<void*>(message) != nullptr);
+  View out{};
+  const std::string size_error =
+      "runtime error: cannot allocate a tensor of this shape: a size is negative, or its byte count overflows "
+      "int64_t\n  --> -:4:8";  // the location of tensor.empty in the module text
+  for (int round = 0; round < 2; ++round) {
+    CHECK(call(int64_t{1} << 32, &out) == -11);
+    CHECK(std::string(message()) == size_error);
+    CHECK(call(-3, &out) == -11);
+    CHECK(std::string(message()) == size_error);
+    CHECK(call(int64_t{1} << 30, &out) == -2);  // 2^62 bytes: a valid size, but no memory for it
+    CHECK(std::string(message()).rfind("runtime error: out of memory: cannot allocate ", 0) == 0);
+    CHECK(call(3, &out) == 0);
+    CHECK(std::string(message()).empty());
+    CHECK((out.shape[0] == 3 && out.shape[1] == 3));
+    CHECK(static_cast<float*>(out.data)[8] == 1.0f);
+    free(out.allocated);
+  }
+  dlclose(library);
 }
 
 TEST_CASE("aot: a shared library exports its C entry points only") {
@@ -205,7 +269,7 @@ func.func @use(%x: f64) -> f64 {
   Context ctx;
   TempDir dir;
   auto module = ctx.parse(named_like_libc);
-  check_ok(emit_shared_library(*module, dir.file("libstep.so")));
+  check_ok(emit_shared_library(*module, dir.file("libstep.so"), {}, with_runtime()));
   void* library = dlopen(dir.file("libstep.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   INFO((library ? "" : dlerror()));
   REQUIRE(library != nullptr);

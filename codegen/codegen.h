@@ -25,6 +25,7 @@ class TargetMachine;
 namespace mlir {
 class DialectRegistry;
 class OpPassManager;
+class Pass;
 }  // namespace mlir
 
 namespace tessera::codegen {
@@ -66,6 +67,10 @@ struct ValueType {
   DType dtype = DType::F32;
   // Tensors only: the static sizes, kDynamic (-1) for a dynamic dimension.
   std::vector<int64_t> shape;
+  // Parameters only, from the `tessera.dims` argument attribute (an array of strings): the
+  // symbolic dimension each size binds ("" for none); empty when the attribute is absent. Every
+  // size of the entry's parameters that names one symbol must have one value in a call.
+  std::vector<std::string> dim_names;
   static constexpr int64_t kDynamic = -1;
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
   // "tensor<?x4xf32>", "i64".
@@ -81,6 +86,8 @@ struct EntrySignature {
   // Per parameter: donated (`tessera.donated`, from `donate_argnums`). The entry may update a
   // donated tensor in place and return its buffer as a result (docs/codegen.md).
   std::vector<bool> donated;
+  // Per parameter: its source name (`tessera.name`), "" when unknown. For messages.
+  std::vector<std::string> param_names;
   // The C interface returns results through a pointer (first parameter of _mlir_ciface_<name>)
   // when there are several, or when the only one is a tensor.
   bool results_through_pointer() const { return results.size() > 1 || (results.size() == 1 && results[0].is_tensor); }
@@ -119,6 +126,15 @@ mlir::LogicalResult lower_to_llvm_dialect(mlir::ModuleOp module, const CpuOption
 // deallocation and the post_bufferization hook, stopping at buffers (memref, scf, vector,
 // linalg on memrefs), before any LLVM dialect. `tesserac emit --stage=tile` prints its result.
 mlir::LogicalResult lower_to_buffers(mlir::ModuleOp module, const CpuOptions& options);
+
+// Before every memref.alloc (on buffers, in lower_to_llvm_dialect): its byte count computed with
+// overflow checks; when a size is negative or the count exceeds kMaxAllocationBytes, a call of
+// `kAllocationSizeError(message)` with "runtime error: ..." and the source location of the
+// allocation. The LLVM back end defines that function (exit 3 in the JIT, a status in AOT
+// libraries).
+std::unique_ptr<mlir::Pass> create_allocation_size_check_pass();
+inline constexpr const char* kAllocationSizeError = "__tess_allocation_size_error";
+inline constexpr int64_t kMaxAllocationBytes = int64_t{1} << 62;
 
 // The textual pass pipeline that lower_to_llvm_dialect runs (hooks included).
 std::string describe_pipeline(const CpuOptions& options);
@@ -184,6 +200,16 @@ inline constexpr int32_t kShapeMismatch = -5;
 // Adds `int32_t tess_<name>(...)` for every entry, the plain-C ABI of emit_c_header (docs/codegen.md):
 // tensors as `const tessTensorView*`, scalars by value, results through pointers, status return.
 llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries);
+
+// The sizes of each parameter that a call passes (a tensor's shape, empty for a scalar) checked
+// against an entry's symbolic dimensions: a symbol named by several sizes (`tessera.dims`) binds
+// one value. Empty when they agree, else the message ("argument 2 (b): dimension 0 is 5, but K
+// is 3 from argument 1 (a), dimension 1"). The JIT's invoke and `tesserac run --entry` use it;
+// the C wrappers emit the same checks as code.
+std::string check_symbolic_dims(const EntrySignature& entry, const std::vector<std::vector<int64_t>>& shapes);
+
+// "argument 2 (b)", or "argument 2" when the name is unknown (1-based).
+std::string describe_param(const EntrySignature& entry, size_t index);
 
 // Wall time of each phase of one compilation, in milliseconds, for the benchmarks.
 struct CompileStats {

@@ -734,12 +734,52 @@ func.func @unranked(%x: tensor<*xf32>) -> tensor<*xf32> {
   CHECK(error_of(jit->invoke("act", {})).find("takes 1 arguments, got 0") != std::string::npos);
   CHECK(error_of(jit->invoke("axpy", {RtValue::from_f32(1), RtValue::tensor_view(DType::F32, {4}, x.data()),
                                       RtValue::tensor_view(DType::F32, {8}, x.data())}))
-            .find("argument 1: expected tensor<8xf32>, got tensor<4xf32>") != std::string::npos);
+            .find("argument 2: expected tensor<8xf32>, got tensor<4xf32>") != std::string::npos);
   CHECK(error_of(jit->invoke("act", {RtValue::tensor_view(DType::F64, {2, 2}, x.data())}))
             .find("expected tensor<?x?xf32>, got tensor<2x2xf64>") != std::string::npos);
   CHECK(error_of(jit->invoke("axpy", {RtValue::from_f64(1), RtValue::tensor_view(DType::F32, {8}, x.data()),
                                       RtValue::tensor_view(DType::F32, {8}, x.data())}))
-            .find("argument 0: expected f32, got f64") != std::string::npos);
+            .find("argument 1: expected f32, got f64") != std::string::npos);
+  // Sizes whose byte count overflows, negative sizes and null data are errors, not calls.
+  CHECK(error_of(jit->invoke("act", {RtValue::tensor_view(DType::F32, {int64_t{1} << 32, int64_t{1} << 31}, x.data())}))
+            .find("argument 1: the shape tensor<4294967296x2147483648xf32> has more bytes than int64_t can count") !=
+        std::string::npos);
+  CHECK(error_of(jit->invoke("act", {RtValue::tensor_view(DType::F32, {2, -3}, x.data(), {1, 1})}))
+            .find("argument 1: dimension 1 is negative (-3)") != std::string::npos);
+  CHECK(error_of(jit->invoke("act", {RtValue::tensor_view(DType::F32, {2, 2}, nullptr)}))
+            .find("argument 1: the data pointer is null") != std::string::npos);
+}
+
+TEST_CASE("jit: a symbolic dimension shared by two arguments binds one value") {
+  const char* module_text = R"mlir(
+#id2 = affine_map<(i, j) -> (i, j)>
+func.func @add(%a: tensor<?x?xf32> {tessera.name = "a", tessera.dims = ["M", "K"]},
+               %b: tensor<?x?xf32> {tessera.name = "b", tessera.dims = ["M", "K"]}) -> tensor<?x?xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %m = tensor.dim %a, %c0 : tensor<?x?xf32>
+  %k = tensor.dim %a, %c1 : tensor<?x?xf32>
+  %e = tensor.empty(%m, %k) : tensor<?x?xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %b : tensor<?x?xf32>, tensor<?x?xf32>) outs(%e : tensor<?x?xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?xf32>
+  return %r : tensor<?x?xf32>
+}
+)mlir";
+  Context ctx;
+  auto jit = compile(ctx, module_text);
+  std::vector<float> a(6, 1.0f), b(6, 2.0f);
+  CHECK(error_of(jit->invoke("add", {RtValue::tensor_view(DType::F32, {2, 3}, a.data()),
+                                     RtValue::tensor_view(DType::F32, {3, 2}, b.data())}))
+            .find("entry 'add', argument 2 (b): dimension 0 is 3, but M is 2 from argument 1 (a), dimension 0") !=
+        std::string::npos);
+  auto ok = jit->invoke("add", {RtValue::tensor_view(DType::F32, {2, 3}, a.data()),
+                                RtValue::tensor_view(DType::F32, {2, 3}, b.data())});
+  REQUIRE(ok);
+  CHECK((*ok)[0].at<float>({1, 2}) == 3.0f);
 }
 
 TEST_CASE("the compile cache: a second compile of the same module skips the pipeline") {

@@ -2,6 +2,7 @@
 // emission, the wrappers the JIT and C callers go through, and compile_to_object, which runs the
 // whole path.
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -10,6 +11,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/MDBuilder.h"
@@ -269,25 +271,36 @@ llvm::Expected<llvm::SmallVector<char, 0>> emit_object_code(llvm::Module& module
   return buffer;
 }
 
-llvm::Error add_packed_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
+namespace {
+
+// `void <name>(void** slots)`: calls `callee` with the values slots[i] point at, and stores a
+// scalar result through slots[n] (the form of add_packed_wrappers).
+llvm::Function* create_packed_function(llvm::Module& module, llvm::Function* callee, const std::string& name,
+                                       llvm::GlobalValue::LinkageTypes linkage) {
   llvm::LLVMContext& context = module.getContext();
   llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
+  auto* wrapper = llvm::Function::Create(type, linkage, name, module);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", wrapper));
+  llvm::Value* slots = wrapper->getArg(0);
+  llvm::SmallVector<llvm::Value*> args;
+  for (llvm::Argument& param : callee->args()) {
+    llvm::Value* slot = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, param.getArgNo()));
+    args.push_back(b.CreateLoad(param.getType(), slot));
+  }
+  llvm::CallInst* call = b.CreateCall(callee, args);
+  if (!call->getType()->isVoidTy()) b.CreateStore(call, b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, args.size())));
+  b.CreateRetVoid();
+  return wrapper;
+}
+
+}  // namespace
+
+llvm::Error add_packed_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
   for (const EntrySignature& entry : entries) {
     llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
     if (!callee) return callee.takeError();
-    auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
-    auto* wrapper = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "_tess_packed_" + entry.name, module);
-    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", wrapper));
-    llvm::Value* slots = wrapper->getArg(0);
-    llvm::SmallVector<llvm::Value*> args;
-    for (llvm::Argument& param : (*callee)->args()) {
-      llvm::Value* slot = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, param.getArgNo()));
-      args.push_back(b.CreateLoad(param.getType(), slot));
-    }
-    llvm::CallInst* call = b.CreateCall(*callee, args);
-    if (!call->getType()->isVoidTy())
-      b.CreateStore(call, b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, slots, args.size())));
-    b.CreateRetVoid();
+    create_packed_function(module, *callee, "_tess_packed_" + entry.name, llvm::Function::ExternalLinkage);
   }
   return llvm::Error::success();
 }
@@ -298,6 +311,11 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   llvm::Type* i8 = llvm::Type::getInt8Ty(context);
   llvm::Type* i32 = llvm::Type::getInt32Ty(context);
   llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  // The runtime's side of the C entry points (tessera/codegen_abi.h).
+  llvm::FunctionCallee argument_error =
+      module.getOrInsertFunction("tessAotArgumentError", llvm::FunctionType::get(i32, {i32, ptr, i64, i64}, false));
+  llvm::FunctionCallee invoke = module.getOrInsertFunction("tessAotInvoke", llvm::FunctionType::get(i32, {ptr, ptr}, false));
+  llvm::Function* mul_overflow = llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::smul_with_overflow, {i64});
   for (const EntrySignature& entry : entries) {
     llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
     if (!callee) return callee.takeError();
@@ -311,6 +329,9 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
           return llvm::createStringError("entry '%s' has a tensor of rank %lld; tessTensorView holds at most %lld",
                                          entry.name.c_str(), static_cast<long long>(value.rank()),
                                          static_cast<long long>(c_abi::kMaxRank));
+    // The compiled code runs inside tessAotInvoke, which turns its run-time errors into a status.
+    llvm::Function* body =
+        create_packed_function(module, *callee, "__tess_body_" + entry.name, llvm::GlobalValue::InternalLinkage);
 
     // int32_t tess_<name>(inputs: tensors as pointers, scalars by value; results: pointers).
     llvm::SmallVector<llvm::Type*> param_types;
@@ -323,14 +344,20 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
       if (!entry.params[i].is_tensor && entry.params[i].dtype == DType::I1)
         wrapper->addParamAttr(i, llvm::Attribute::ZExt);  // C's bool, as clang passes it
 
-    auto* invalid = llvm::BasicBlock::Create(context, "invalid_argument", wrapper);
-    auto* mismatch = llvm::BasicBlock::Create(context, "shape_mismatch", wrapper);
-    auto* current = llvm::BasicBlock::Create(context, "entry", wrapper, invalid);
-    llvm::IRBuilder<> b(current);
-    // Continues in a new block when `failed` is false, else branches to `target`.
-    auto check = [&](llvm::Value* failed, llvm::BasicBlock* target) {
-      auto* next = llvm::BasicBlock::Create(context, "ok", wrapper, invalid);
-      b.CreateCondBr(failed, target, next);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", wrapper));
+    llvm::MDBuilder md(context);
+    // Continues when `failed` is false; else returns tessAotArgumentError(status, message, got,
+    // expected), which stores "<name>: <message>" as the last error ({got} and {expected}
+    // replaced by the values).
+    auto check = [&](llvm::Value* failed, int32_t status, const std::string& message, llvm::Value* got = nullptr,
+                     llvm::Value* expected = nullptr) {
+      auto* bad = llvm::BasicBlock::Create(context, "bad_argument", wrapper);
+      auto* next = llvm::BasicBlock::Create(context, "ok", wrapper);
+      b.CreateCondBr(failed, bad, next, md.createBranchWeights(1, 1 << 20));
+      llvm::IRBuilder<> fb(bad);
+      llvm::Value* text = fb.CreateGlobalStringPtr(name + ": " + message, "__tess_argument_message");
+      fb.CreateRet(fb.CreateCall(argument_error, {fb.getInt32(status), text, got ? got : fb.getInt64(0),
+                                                  expected ? expected : fb.getInt64(0)}));
       b.SetInsertPoint(next);
     };
     auto field = [&](llvm::Value* view, uint64_t offset) { return b.CreateConstGEP1_64(i8, view, offset); };
@@ -342,9 +369,16 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
       args.push_back(results);
     }
     for (size_t i = 0; i < entry.results.size(); ++i)
-      check(b.CreateIsNull(wrapper->getArg(entry.params.size() + i)), invalid);
+      check(b.CreateIsNull(wrapper->getArg(entry.params.size() + i)), c_abi::kInvalidArgument,
+            "result pointer " + std::to_string(i + 1) + " is NULL");
     std::vector<llvm::Value*> input_data(entry.params.size(), nullptr);
     auto donated = [&](size_t i) { return i < entry.donated.size() && entry.donated[i] && input_data[i]; };
+    // The first size that binds each symbolic dimension, and where it came from.
+    struct Binding {
+      llvm::Value* size;
+      std::string where;
+    };
+    std::map<std::string, Binding> bound;
     for (size_t i = 0; i < entry.params.size(); ++i) {
       const ValueType& param = entry.params[i];
       llvm::Value* arg = wrapper->getArg(i);
@@ -352,27 +386,52 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
         args.push_back(arg);
         continue;
       }
-      // A view must be non-null, of the entry's rank and static sizes, and row-major contiguous
-      // (the compiled code indexes static shapes with constant strides).
-      check(b.CreateIsNull(arg), invalid);
-      check(b.CreateICmpNE(b.CreateLoad(i64, field(arg, c_abi::kRankOffset)), b.getInt64(param.rank())), mismatch);
+      std::string what = describe_param(entry, i);
+      // A view must be non-null, of the entry's rank and static sizes, with one value per
+      // symbolic dimension, sizes whose byte count fits in int64_t, data unless it is empty, and
+      // row-major contiguous (the compiled code indexes static shapes with constant strides).
+      check(b.CreateIsNull(arg), c_abi::kInvalidArgument, what + " is NULL");
+      llvm::Value* rank = b.CreateLoad(i64, field(arg, c_abi::kRankOffset));
+      check(b.CreateICmpNE(rank, b.getInt64(param.rank())), c_abi::kShapeMismatch,
+            what + " has rank {got}, expected " + std::to_string(param.rank()), rank);
       llvm::SmallVector<llvm::Value*> sizes;
+      llvm::Value* bytes = b.getInt64(dtype_size(param.dtype));
+      llvm::Value* overflow = b.getFalse();
       for (int64_t d = 0; d < param.rank(); ++d) {
+        std::string dim = what + ": dimension " + std::to_string(d);
         llvm::Value* size = b.CreateLoad(i64, field(arg, c_abi::kShapeOffset + 8 * d));
         if (param.shape[d] == ValueType::kDynamic)
-          check(b.CreateICmpSLT(size, b.getInt64(0)), invalid);
+          check(b.CreateICmpSLT(size, b.getInt64(0)), c_abi::kInvalidArgument, dim + " is negative ({got})", size);
         else
-          check(b.CreateICmpNE(size, b.getInt64(param.shape[d])), mismatch);
+          check(b.CreateICmpNE(size, b.getInt64(param.shape[d])), c_abi::kShapeMismatch,
+                dim + " is {got}, expected " + std::to_string(param.shape[d]), size);
+        if (d < static_cast<int64_t>(param.dim_names.size()) && !param.dim_names[d].empty()) {
+          const std::string& symbol = param.dim_names[d];
+          auto [it, fresh] = bound.try_emplace(symbol, Binding{size, what + ", dimension " + std::to_string(d)});
+          if (!fresh)
+            check(b.CreateICmpNE(size, it->second.size), c_abi::kShapeMismatch,
+                  dim + " is {got}, but " + symbol + " is {expected} from " + it->second.where, size, it->second.size);
+        }
+        llvm::Value* product = b.CreateCall(mul_overflow, {bytes, size});
+        bytes = b.CreateExtractValue(product, 0);
+        overflow = b.CreateOr(overflow, b.CreateExtractValue(product, 1));
         sizes.push_back(size);
       }
+      check(overflow, c_abi::kInvalidArgument, what + ": the shape has more bytes than int64_t can count");
+      llvm::Value* data = b.CreateLoad(ptr, field(arg, c_abi::kDataOffset));
+      check(b.CreateAnd(b.CreateIsNull(data), b.CreateICmpNE(bytes, b.getInt64(0))), c_abi::kInvalidArgument,
+            what + ": the data pointer is NULL for {got} bytes", bytes);
       llvm::SmallVector<llvm::Value*> strides = row_major_strides(b, sizes);
       for (int64_t d = 0; d < param.rank(); ++d) {
         llvm::Value* given = b.CreateLoad(i64, field(arg, c_abi::kStridesOffset + 8 * d));
-        check(b.CreateAnd(b.CreateICmpNE(given, strides[d]), b.CreateICmpSGT(sizes[d], b.getInt64(1))), invalid);
+        check(b.CreateAnd(b.CreateICmpNE(given, strides[d]), b.CreateICmpSGT(sizes[d], b.getInt64(1))),
+              c_abi::kInvalidArgument,
+              what + ": not row-major contiguous (dimension " + std::to_string(d) +
+                  " has stride {got}, expected {expected})",
+              given, strides[d]);
       }
       llvm::StructType* desc_type = descriptor_type(context, param.rank());
       llvm::AllocaInst* desc = b.CreateAlloca(desc_type);
-      llvm::Value* data = b.CreateLoad(ptr, field(arg, c_abi::kDataOffset));
       input_data[i] = data;
       b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 0));
       b.CreateStore(data, b.CreateStructGEP(desc_type, desc, 1));
@@ -387,17 +446,42 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
     for (size_t i = 0; i < entry.params.size(); ++i) {
       if (!donated(i)) continue;
       for (size_t k = 0; k < entry.params.size(); ++k)
-        if (k != i && input_data[k]) check(b.CreateICmpEQ(input_data[i], input_data[k]), invalid);
+        if (k != i && input_data[k])
+          check(b.CreateICmpEQ(input_data[i], input_data[k]), c_abi::kInvalidArgument,
+                describe_param(entry, i) + " is donated but shares its data with " + describe_param(entry, k));
     }
-    llvm::CallInst* call = b.CreateCall(*callee, args);
+
+    // The slots of the body: one per parameter of _mlir_ciface_<name>, then the scalar result.
+    llvm::FunctionType* callee_type = (*callee)->getFunctionType();
+    auto* slots = b.CreateAlloca(llvm::ArrayType::get(ptr, args.size() + 1));
+    for (size_t k = 0; k < args.size(); ++k) {
+      llvm::AllocaInst* storage = b.CreateAlloca(callee_type->getParamType(k));
+      b.CreateStore(args[k], storage);
+      b.CreateStore(storage, b.CreateConstGEP2_64(slots->getAllocatedType(), slots, 0, k));
+    }
+    llvm::AllocaInst* scalar_result = nullptr;
+    if (!callee_type->getReturnType()->isVoidTy()) {
+      scalar_result = b.CreateAlloca(callee_type->getReturnType());
+      b.CreateStore(scalar_result, b.CreateConstGEP2_64(slots->getAllocatedType(), slots, 0, args.size()));
+    }
+    llvm::Value* status = b.CreateCall(invoke, {body, slots});
+    {
+      auto* failed = llvm::BasicBlock::Create(context, "failed", wrapper);
+      auto* next = llvm::BasicBlock::Create(context, "ran", wrapper);
+      b.CreateCondBr(b.CreateICmpNE(status, b.getInt32(c_abi::kSuccess)), failed, next,
+                     md.createBranchWeights(1, 1 << 20));
+      llvm::IRBuilder<>(failed).CreateRet(status);
+      b.SetInsertPoint(next);
+    }
 
     for (size_t i = 0; i < entry.results.size(); ++i) {
       const ValueType& result = entry.results[i];
       llvm::Value* out = wrapper->getArg(entry.params.size() + i);
       llvm::StructType* packed = results ? llvm::cast<llvm::StructType>(results->getAllocatedType()) : nullptr;
       if (!result.is_tensor) {
-        llvm::Value* value = call;
+        llvm::Value* value = nullptr;
         if (results) value = b.CreateLoad(packed->getElementType(i), b.CreateStructGEP(packed, results, i));
+        else value = b.CreateLoad(scalar_result->getAllocatedType(), scalar_result);
         if (result.dtype == DType::I1) value = b.CreateZExt(value, i8);  // stored as a C bool
         b.CreateStore(value, out);
         continue;
@@ -429,10 +513,6 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
       b.CreateStore(allocated, field(out, c_abi::kAllocatedOffset));
     }
     b.CreateRet(b.getInt32(c_abi::kSuccess));
-    b.SetInsertPoint(invalid);
-    b.CreateRet(b.getInt32(c_abi::kInvalidArgument));
-    b.SetInsertPoint(mismatch);
-    b.CreateRet(b.getInt32(c_abi::kShapeMismatch));
   }
   return llvm::Error::success();
 }
@@ -440,8 +520,10 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
 // A failed allocation (malloc or aligned_alloc giving null for a non-zero size) ends the program
 // with a message and exit status 3, as the other run-time errors, instead of a write through a
 // null pointer (a segmentation fault). The check calls only the C library (fflush, dprintf,
-// _exit), so code that does not call the runtime stays independent of it.
-static void check_allocations(llvm::Module& module) {
+// _exit), so code that does not call the runtime stays independent of it. In a library built
+// ahead of time (`kind` Aot), the check calls the runtime's tessCodegenOutOfMemory instead, which
+// makes the C entry point return TESS_ERROR_OUT_OF_MEMORY rather than end the host process.
+static void check_allocations(llvm::Module& module, ObjectKind kind) {
   std::vector<llvm::CallInst*> calls;
   for (llvm::Function& f : module)
     for (llvm::BasicBlock& bb : f)
@@ -461,7 +543,13 @@ static void check_allocations(llvm::Module& module) {
   oom->addFnAttr(llvm::Attribute::NoReturn);
   oom->addFnAttr(llvm::Attribute::Cold);
   oom->addFnAttr(llvm::Attribute::NoInline);
-  {
+  if (kind == ObjectKind::Aot) {
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", oom));
+    llvm::FunctionCallee fail =
+        module.getOrInsertFunction("tessCodegenOutOfMemory", llvm::FunctionType::get(void_t, {i64}, false));
+    b.CreateCall(fail, {oom->getArg(0)});
+    b.CreateUnreachable();
+  } else {
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", oom));
     llvm::FunctionCallee fflush = module.getOrInsertFunction("fflush", llvm::FunctionType::get(i32, {ptr}, false));
     llvm::FunctionCallee dprintf = module.getOrInsertFunction("dprintf", llvm::FunctionType::get(i32, {i32, ptr}, true));
@@ -488,6 +576,41 @@ static void check_allocations(llvm::Module& module) {
     fb.CreateCall(oom, {fb.CreateZExtOrTrunc(size, i64)});
     fb.CreateUnreachable();
   }
+}
+
+// The body of kAllocationSizeError(allocated, aligned, offset, size, stride), which the allocation
+// size checks call with their message (create_allocation_size_check_pass): in the JIT, the
+// message to stderr after stdout is flushed, and exit status 3, through the C library only (as
+// check_allocations); in a library built ahead of time, the runtime's tessCodegenError, which
+// makes the C entry point return TESS_ERROR_RUNTIME.
+static void define_allocation_size_error(llvm::Module& module, ObjectKind kind) {
+  llvm::Function* fail = module.getFunction(kAllocationSizeError);
+  if (!fail || !fail->isDeclaration() || fail->arg_size() != 5) return;
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* i32 = llvm::Type::getInt32Ty(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  llvm::Type* void_t = llvm::Type::getVoidTy(context);
+  fail->setLinkage(llvm::GlobalValue::InternalLinkage);
+  fail->addFnAttr(llvm::Attribute::NoReturn);
+  fail->addFnAttr(llvm::Attribute::Cold);
+  fail->addFnAttr(llvm::Attribute::NoInline);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fail));
+  if (kind == ObjectKind::Aot) {
+    llvm::FunctionCallee error = module.getOrInsertFunction(
+        "tessCodegenError", llvm::FunctionType::get(void_t, {ptr, ptr, i64, i64, i64}, false));
+    b.CreateCall(error, {fail->getArg(0), fail->getArg(1), fail->getArg(2), fail->getArg(3), fail->getArg(4)});
+  } else {
+    llvm::FunctionCallee fflush = module.getOrInsertFunction("fflush", llvm::FunctionType::get(i32, {ptr}, false));
+    llvm::FunctionCallee write = module.getOrInsertFunction("write", llvm::FunctionType::get(i64, {i32, ptr, i64}, false));
+    b.CreateCall(fflush, {llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))});
+    // The message is a constant i8 array: contiguous (stride 1).
+    llvm::Value* text = b.CreateGEP(b.getInt8Ty(), fail->getArg(1), fail->getArg(2));
+    b.CreateCall(write, {b.getInt32(2), text, fail->getArg(3)});
+  }
+  llvm::FunctionCallee exit_now = module.getOrInsertFunction("_exit", llvm::FunctionType::get(void_t, {i32}, false));
+  b.CreateCall(exit_now, {b.getInt32(3)});
+  b.CreateUnreachable();
 }
 
 // A shared library or object from `tesserac build` exports its C entry points and nothing else.
@@ -529,7 +652,8 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
   if (llvm::Error error =
           kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, entries) : add_c_wrappers(*llvm_module, entries))
     return std::move(error);
-  check_allocations(*llvm_module);
+  check_allocations(*llvm_module, kind);
+  define_allocation_size_error(*llvm_module, kind);
   if (kind == ObjectKind::Aot) internalize_all_but_c_entries(*llvm_module, entries);
   std::string broken;
   llvm::raw_string_ostream broken_os(broken);

@@ -307,6 +307,7 @@ void build_buffer_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
 // Buffers to the LLVM dialect: steps 7-9 of docs/codegen.md.
 void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   using namespace mlir;
+  pm.addPass(create_allocation_size_check_pass());
   // f32 <-> bf16 conversions become integer arithmetic (round to nearest even, NaN kept), which
   // vectorizes, unless the CPU converts in hardware (AVX512-BF16): LLVM would otherwise call
   // __truncsfbf2 once per element. The option shows in the pipeline text, so in the cache key.

@@ -1,5 +1,6 @@
 // Entry-function signatures read from func.func types, and element type helpers.
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "codegen/codegen.h"
@@ -137,11 +138,50 @@ llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::Modul
         list->push_back(std::move(*value));
       }
     }
-    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       entry.donated.push_back(func.getArgAttr(i, "tessera.donated") != nullptr);
+      auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "tessera.name");
+      entry.param_names.push_back(name ? name.getValue().str() : "");
+      // The symbolic dimensions of a tensor parameter, when they fit its rank.
+      auto dims = func.getArgAttrOfType<mlir::ArrayAttr>(i, "tessera.dims");
+      ValueType& param = entry.params[i];
+      if (!dims || !param.is_tensor || static_cast<int64_t>(dims.size()) != param.rank()) continue;
+      for (mlir::Attribute dim : dims) {
+        auto text = llvm::dyn_cast<mlir::StringAttr>(dim);
+        param.dim_names.push_back(text ? text.getValue().str() : "");
+      }
+    }
     entries.push_back(std::move(entry));
   }
   return entries;
+}
+
+std::string describe_param(const EntrySignature& entry, size_t index) {
+  std::string text = "argument " + std::to_string(index + 1);
+  if (index < entry.param_names.size() && !entry.param_names[index].empty())
+    text += " (" + entry.param_names[index] + ")";
+  return text;
+}
+
+std::string check_symbolic_dims(const EntrySignature& entry, const std::vector<std::vector<int64_t>>& shapes) {
+  struct Binding {
+    int64_t value;
+    size_t param;
+    size_t dim;
+  };
+  std::map<std::string, Binding> bound;
+  for (size_t i = 0; i < entry.params.size() && i < shapes.size(); ++i) {
+    const std::vector<std::string>& names = entry.params[i].dim_names;
+    for (size_t d = 0; d < names.size() && d < shapes[i].size(); ++d) {
+      if (names[d].empty()) continue;
+      auto [it, fresh] = bound.try_emplace(names[d], Binding{shapes[i][d], i, d});
+      if (fresh || it->second.value == shapes[i][d]) continue;
+      return describe_param(entry, i) + ": dimension " + std::to_string(d) + " is " + std::to_string(shapes[i][d]) +
+             ", but " + names[d] + " is " + std::to_string(it->second.value) + " from " +
+             describe_param(entry, it->second.param) + ", dimension " + std::to_string(it->second.dim);
+    }
+  }
+  return "";
 }
 
 }  // namespace tessera::codegen

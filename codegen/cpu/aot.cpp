@@ -1,11 +1,16 @@
 // Ahead-of-time output (aot.h).
 #include "codegen/cpu/aot.h"
 
+#include <unistd.h>
+
 #include <cctype>
+#include <cstring>
 #include <optional>
 #include <vector>
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -75,6 +80,89 @@ void add_object_runtime_calls(llvm::StringRef object_path, std::vector<std::stri
   }
 }
 
+// The DT_SONAME of an ELF shared library ("libtessera_rt.so.0"), or its file name.
+std::string soname_of(llvm::StringRef library) {
+  std::string fallback = llvm::sys::path::filename(library).str();
+  auto object = llvm::object::ObjectFile::createObjectFile(library);
+  if (!object) {
+    llvm::consumeError(object.takeError());
+    return fallback;
+  }
+  auto* elf = llvm::dyn_cast<llvm::object::ELF64LEObjectFile>(object->getBinary());
+  if (!elf) return fallback;
+  const auto& file = elf->getELFFile();
+  auto entries = file.dynamicEntries();
+  if (!entries) {
+    llvm::consumeError(entries.takeError());
+    return fallback;
+  }
+  uint64_t strtab = 0, soname = 0;
+  bool has_soname = false;
+  for (const auto& entry : *entries) {
+    if (entry.d_tag == llvm::ELF::DT_STRTAB) strtab = entry.d_un.d_ptr;
+    if (entry.d_tag == llvm::ELF::DT_SONAME) {
+      soname = entry.d_un.d_val;
+      has_soname = true;
+    }
+  }
+  if (!has_soname || strtab == 0) return fallback;
+  auto mapped = file.toMappedAddr(strtab);
+  if (!mapped) {
+    llvm::consumeError(mapped.takeError());
+    return fallback;
+  }
+  const char* base = reinterpret_cast<const char*>(file.base());
+  const char* end = base + file.getBufSize();
+  const char* strings = reinterpret_cast<const char*>(*mapped);
+  if (strings < base || strings >= end || soname >= static_cast<uint64_t>(end - strings)) return fallback;
+  const char* begin = strings + soname;
+  std::string name(begin, strnlen(begin, static_cast<size_t>(end - begin)));
+  return name.empty() || name.find('/') != std::string::npos ? fallback : name;
+}
+
+// A library built by `tesserac build` finds its runtime through the rpath $ORIGIN: the runtime
+// is copied next to it, under the name the dynamic linker looks for (its soname), with a
+// `libtessera_rt.so` link for hosts that link with -ltessera_rt. The two can be moved together
+// (docs/codegen.md). Returns the path of the copy, which the library is linked against.
+llvm::Expected<std::string> runtime_beside(llvm::StringRef output, const std::string& runtime_library) {
+  llvm::SmallString<256> dir(output);
+  if (std::error_code error = llvm::sys::fs::make_absolute(dir))
+    return llvm::createStringError(error, "cannot resolve %s", output.str().c_str());
+  llvm::sys::path::remove_filename(dir);
+  std::string soname = soname_of(runtime_library);
+  llvm::SmallString<256> copy(dir);
+  llvm::sys::path::append(copy, soname);
+  llvm::sys::fs::UniqueID from, to;
+  bool same = !llvm::sys::fs::getUniqueID(runtime_library, from) && !llvm::sys::fs::getUniqueID(copy, to) && from == to;
+  if (!same) {
+    // Through a temporary and a rename, so that a concurrent build never sees half a file.
+    llvm::SmallString<256> temporary(copy);
+    temporary += ".tmp%%%%%%";
+    int fd = -1;
+    llvm::SmallString<256> unique;
+    if (std::error_code error = llvm::sys::fs::createUniqueFile(temporary, fd, unique))
+      return llvm::createStringError(error, "cannot write the runtime library next to %s (in %s)",
+                                     output.str().c_str(), dir.c_str());
+    ::close(fd);
+    if (std::error_code error = llvm::sys::fs::copy_file(runtime_library, unique)) {
+      llvm::sys::fs::remove(unique);
+      return llvm::createStringError(error, "cannot copy the runtime library %s to %s", runtime_library.c_str(),
+                                     unique.c_str());
+    }
+    if (std::error_code error = llvm::sys::fs::rename(unique, copy)) {
+      llvm::sys::fs::remove(unique);
+      return llvm::createStringError(error, "cannot write %s", copy.c_str());
+    }
+  }
+  llvm::SmallString<256> link(dir);
+  llvm::sys::path::append(link, "libtessera_rt.so");
+  if (soname != "libtessera_rt.so" && !llvm::sys::fs::exists(link)) {
+    std::error_code error = llvm::sys::fs::create_link(soname, link);
+    (void)error;  // a convenience for hosts; the library itself needs only the soname
+  }
+  return copy.str().str();
+}
+
 const char* c_scalar_type(DType dtype) {
   switch (dtype) {
     case DType::I1: return "bool";
@@ -116,17 +204,21 @@ static_assert(sizeof(tessTensorView) == 152, "tessTensorView layout");
 _Static_assert(sizeof(tessTensorView) == 152, "tessTensorView layout");
 #endif
 
-/* Describes `rank` dimensions of row-major contiguous memory at `data` as an input view. */
+/* Describes `rank` dimensions of row-major contiguous memory at `data` as an input view. A rank
+ * outside 0..8 leaves the sizes zero (the entry points reject the view); the strides are
+ * computed without overflow (the entry points reject a shape whose byte count overflows). */
 static inline void tessTensorViewInit(tessTensorView* view, void* data, int64_t rank, const int64_t* shape) {
-  int64_t stride = 1, d;
+  uint64_t stride = 1;
+  int64_t d;
   view->data = data;
   view->rank = rank;
   view->allocated = NULL;
   for (d = 0; d < TESS_VIEW_MAX_RANK; ++d) view->shape[d] = view->strides[d] = 0;
+  if (rank < 0 || rank > TESS_VIEW_MAX_RANK) return;
   for (d = rank - 1; d >= 0; --d) {
     view->shape[d] = shape[d];
-    view->strides[d] = stride;
-    stride *= shape[d];
+    view->strides[d] = (int64_t)stride;
+    stride *= (uint64_t)shape[d];
   }
 }
 
@@ -137,10 +229,25 @@ static inline void tessTensorViewRelease(tessTensorView* view) {
   view->data = NULL;
 }
 
-/* Status codes of the entry points (the values of tessStatus_t in tessera/runtime.h). */
+/* Status codes of the entry points (the values of tessStatus_t in tessera/runtime.h).
+ * INVALID_ARGUMENT: a null pointer, a negative size, a shape whose byte count overflows
+ *   int64_t, non-contiguous strides, a bad $TESSERA_NUM_THREADS.
+ * OUT_OF_MEMORY: an allocation inside the call failed.
+ * SHAPE_MISMATCH: a rank or static size differs from the signature, or a symbolic dimension
+ *   shared by several arguments has two values.
+ * RUNTIME_ERROR: the program failed (an index out of range, an integer division by zero, a
+ *   failed load or save). */
 #define TESS_VIEW_SUCCESS 0
-#define TESS_VIEW_INVALID_ARGUMENT (-1) /* a null pointer, a negative size, non-contiguous strides */
-#define TESS_VIEW_SHAPE_MISMATCH (-5)   /* a rank or static size differs from the signature */
+#define TESS_VIEW_INVALID_ARGUMENT (-1)
+#define TESS_VIEW_OUT_OF_MEMORY (-2)
+#define TESS_VIEW_SHAPE_MISMATCH (-5)
+#define TESS_VIEW_RUNTIME_ERROR (-11)
+
+/* The message of the last failed entry call on this thread, e.g. "tess_mm: argument 2 (b):
+ * dimension 0 is 5, but K is 3 from argument 1 (a), dimension 1", or "runtime error: ..." with
+ * the source line; "" after a call that succeeded. In libtessera_rt (link with -ltessera_rt;
+ * `tesserac build` puts it next to the library). */
+const char* tessGetLastErrorMessage(void);
 #endif /* TESS_TENSOR_VIEW_DEFINED */
 )";
 
@@ -188,11 +295,13 @@ llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, con
 
   std::vector<std::string> argv = {*linker, "-shared", "-o", path.str(), object_path.str().str()};
   if (!calls.empty()) {
-    argv.push_back(aot_options.runtime_library);
-    llvm::SmallString<256> dir(aot_options.runtime_library);
-    llvm::sys::fs::make_absolute(dir);
-    llvm::sys::path::remove_filename(dir);
-    argv.push_back("-Wl,-rpath," + dir.str().str());
+    llvm::Expected<std::string> runtime = runtime_beside(path, aot_options.runtime_library);
+    if (!runtime) {
+      cleanup();
+      return runtime.takeError();
+    }
+    argv.push_back(*runtime);
+    argv.push_back("-Wl,-rpath,$ORIGIN");
   }
   argv.push_back("-lm");
   std::vector<llvm::StringRef> argv_refs(argv.begin(), argv.end());
@@ -221,7 +330,11 @@ llvm::Expected<std::string> c_header_text(mlir::ModuleOp module, llvm::StringRef
   os << "/* C entry points of a module compiled by Tessera. Generated; do not edit.\n"
      << " * Each function takes tensors as const tessTensorView* and scalars by value, writes its\n"
      << " * results through the pointers after them, and returns TESS_VIEW_SUCCESS or an error code.\n"
-     << " * Link with the shared library built alongside (tesserac build). */\n"
+     << " * An entry checks its arguments before it reads them, and a run-time error inside it is a\n"
+     << " * status too: an entry never exits or aborts the calling process. After an error,\n"
+     << " * tessGetLastErrorMessage() says what happened (per thread; memory the failed call had\n"
+     << " * allocated is not freed). Link with the shared library built alongside (tesserac build)\n"
+     << " * and the runtime library next to it (-ltessera_rt). */\n"
      << "#ifndef " << guard_macro << "\n#define " << guard_macro << "\n\n"
      << "#include <stdbool.h>\n#include <stdint.h>\n#include <stdlib.h>\n\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"

@@ -56,7 +56,9 @@ llvm::Expected<std::string> cache_key(mlir::ModuleOp module, const CpuOptions& o
   os << kCacheFormat << "\ntesserac " << TESSERA_VERSION << "\nllvm " << LLVM_VERSION_STRING << "\nkind " << (kind == ObjectKind::Jit ? "jit" : "aot")
      << "\ntarget " << target->triple << " " << target->cpu << " " << target->features << "\nO" << options.opt_level
      << "\npipeline " << describe_pipeline(options) << "\n";
-  module->print(os, mlir::OpPrintingFlags().printGenericOpForm().enableDebugInfo(false));
+  // With locations: the code generator puts them into run-time error messages
+  // (tessera-check-allocation-sizes), so two modules that differ only there differ.
+  module->print(os, mlir::OpPrintingFlags().printGenericOpForm().enableDebugInfo(true));
   llvm::SHA256 hash;
   hash.update(text);
   return llvm::toHex(hash.final(), /*LowerCase=*/true);

@@ -84,6 +84,34 @@ std::string mismatch(const ValueType& type, const RtValue& value) {
   return "expected " + type.str() + ", got " + (value.is_tensor() ? value.str() : kind_name(value.kind));
 }
 
+// What the compiled code assumes of a call before it touches data: each argument of its
+// parameter's kind, dtype, rank and static sizes; tensor sizes that are not negative, whose
+// element count and byte size fit in int64_t, with data unless empty; and one value per
+// symbolic dimension. Empty when the call is valid, else the message.
+std::string check_arguments(const EntrySignature& entry, llvm::ArrayRef<RtValue> args) {
+  std::vector<std::vector<int64_t>> shapes(args.size());
+  for (size_t i = 0; i < args.size() && i < entry.params.size(); ++i) {
+    const ValueType& param = entry.params[i];
+    const RtValue& arg = args[i];
+    if (std::string why = mismatch(param, arg); !why.empty()) return describe_param(entry, i) + ": " + why;
+    if (!param.is_tensor) continue;
+    int64_t bytes = dtype_size(arg.dtype);
+    for (size_t d = 0; d < arg.shape.size(); ++d) {
+      if (arg.shape[d] < 0)
+        return describe_param(entry, i) + ": dimension " + std::to_string(d) + " is negative (" +
+               std::to_string(arg.shape[d]) + ")";
+      if (__builtin_mul_overflow(bytes, arg.shape[d], &bytes))
+        return describe_param(entry, i) + ": the shape " + arg.str() + " has more bytes than int64_t can count";
+    }
+    if (arg.strides.size() != arg.shape.size())
+      return describe_param(entry, i) + ": " + std::to_string(arg.strides.size()) + " strides for rank " +
+             std::to_string(arg.shape.size());
+    if (bytes > 0 && arg.data == nullptr) return describe_param(entry, i) + ": the data pointer is null";
+    shapes[i] = arg.shape;
+  }
+  return check_symbolic_dims(entry, shapes);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +390,9 @@ llvm::Expected<std::vector<RtValue>> JitModule::invoke(llvm::StringRef name, llv
     return llvm::createStringError("entry '%s' takes %zu arguments, got %zu", entry->name.c_str(), entry->params.size(),
                                    args.size());
 
+  if (std::string why = check_arguments(*entry, args); !why.empty())
+    return llvm::createStringError("entry '%s', %s", entry->name.c_str(), why.c_str());
+
   // Storage for everything the packed wrapper's slots point at; sized up front so that the
   // addresses stay put.
   size_t count = entry->params.size();
@@ -379,8 +410,6 @@ llvm::Expected<std::vector<RtValue>> JitModule::invoke(llvm::StringRef name, llv
   for (size_t i = 0; i < count; ++i) {
     const ValueType& param = entry->params[i];
     const RtValue& arg = args[i];
-    if (std::string why = mismatch(param, arg); !why.empty())
-      return llvm::createStringError("entry '%s', argument %zu: %s", entry->name.c_str(), i, why.c_str());
     if (!param.is_tensor) {
       void* slot = &scalars[i];
       switch (arg.kind) {

@@ -2,6 +2,8 @@
 // random numbers. Thin adapters from MLIR's memref calling convention to the runtime's API.
 #include "tessera/codegen_abi.h"
 
+#include "aot_call.h"
+
 #include <map>
 #include <mutex>
 
@@ -146,6 +148,14 @@ namespace {
 
 tessCodegenErrorHandler g_error_handler = nullptr;
 
+// A run-time error of compiled code. Inside a call of a library built by `tesserac build`, it
+// is recorded and the extern "C" entry unwinds at its end (unwind_if_failed, aot_call.h), once
+// the locals of this and the inner functions are gone. Elsewhere: tessCodegenFail.
+void report(const std::string& message) {
+  if (tessera::rt::record_failure(TESS_ERROR_RUNTIME, message)) return;
+  tessCodegenFail(message.c_str());
+}
+
 // The memref an unranked descriptor describes, as a tensor view; false when it is malformed.
 bool wrap_memref(tessDType dtype, int64_t rank, void* descriptor, tessTensor* t) {
   if (descriptor == nullptr || rank < 0 || rank > TESS_MAX_RANK) return false;
@@ -193,14 +203,14 @@ void save_memref(tessDType dtype, const char* aligned, int64_t offset, int64_t s
   std::string path = memref_string(aligned, offset, size, stride);
   tessTensor t{};
   if (!wrap_memref(dtype, rank, descriptor, &t)) {
-    tessCodegenFail(("runtime error: " + path + ": cannot save an invalid tensor").c_str());
+    report("runtime error: " + path + ": cannot save an invalid tensor");
     return;
   }
   tessStatus_t s = tessNpySave(path.c_str(), &t);
   if (s != TESS_SUCCESS) {
     const char* m = tessGetLastErrorMessage();
     std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
-    tessCodegenFail(("runtime error: cannot save " + text).c_str());
+    report("runtime error: cannot save " + text);
   }
 }
 
@@ -318,7 +328,7 @@ void stage_npz_memref(tessDType dtype, const char* aligned, int64_t offset, int6
   std::string member = memref_string(m_aligned, m_offset, m_size, m_stride);
   tessTensor view{}, copy{};
   if (!wrap_memref(dtype, rank, descriptor, &view) || tessTensorCopy(&view, &copy) != TESS_SUCCESS) {
-    tessCodegenFail(("runtime error: " + path + ": cannot save '" + member + "'").c_str());
+    report("runtime error: " + path + ": cannot save '" + member + "'");
     return;
   }
   std::lock_guard<std::mutex> lock(staged_npz_mutex());
@@ -343,7 +353,7 @@ void commit_npz(const char* aligned, int64_t offset, int64_t size, int64_t strid
   if (s != TESS_SUCCESS) {
     const char* m = tessGetLastErrorMessage();
     std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
-    tessCodegenFail(("runtime error: cannot save " + text).c_str());
+    report("runtime error: cannot save " + text);
   }
 }
 
@@ -465,6 +475,8 @@ extern "C" {
 void tessCodegenSetErrorHandler(tessCodegenErrorHandler handler) { g_error_handler = handler; }
 
 void tessCodegenFail(const char* message) {
+  // Inside a call of a `tesserac build` library: the call returns TESS_ERROR_RUNTIME.
+  if (tessera::rt::record_failure(TESS_ERROR_RUNTIME, message ? message : "")) tessera::rt::unwind_if_failed();
   if (g_error_handler) {
     g_error_handler(message ? message : "");
     return;
@@ -478,37 +490,47 @@ void tessCodegenFail(const char* message) {
 int64_t tessNpyLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
                         int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned, int64_t shape_offset,
                         int64_t rank, int64_t shape_stride) {
-  (void)allocated;
-  (void)shape_allocated;
-  std::string path = memref_string(aligned, offset, size, stride);
-  auto* h = new LoadHandle;
-  for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
-  tessStatus_t s = tessNpyLoadExpect(path.c_str(), static_cast<tessDType>(dtype), static_cast<int32_t>(rank),
-                                     h->declared.data(), &h->tensor);
-  h->ok = s == TESS_SUCCESS;
-  if (!h->ok) {
-    const char* m = tessGetLastErrorMessage();
-    std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
-    tessCodegenFail(("runtime error: cannot load " + text).c_str());
-  }
-  return reinterpret_cast<int64_t>(h);
+  // The locals are gone before a failure unwinds (aot_call.h).
+  int64_t result = [&]() -> int64_t {
+    (void)allocated;
+    (void)shape_allocated;
+    std::string path = memref_string(aligned, offset, size, stride);
+    auto* h = new LoadHandle;
+    for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
+    tessStatus_t s = tessNpyLoadExpect(path.c_str(), static_cast<tessDType>(dtype), static_cast<int32_t>(rank),
+                                       h->declared.data(), &h->tensor);
+    h->ok = s == TESS_SUCCESS;
+    if (!h->ok) {
+      const char* m = tessGetLastErrorMessage();
+      std::string text = m && *m ? m : (path + ": " + tessGetErrorString(s));
+      report("runtime error: cannot load " + text);
+    }
+    return reinterpret_cast<int64_t>(h);
+  }();
+  tessera::rt::unwind_if_failed();
+  return result;
 }
 
 int64_t tessNpzLoadOpen(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
                         const char* m_allocated, const char* m_aligned, int64_t m_offset, int64_t m_size,
                         int64_t m_stride, int32_t dtype, int64_t* shape_allocated, int64_t* shape_aligned,
                         int64_t shape_offset, int64_t rank, int64_t shape_stride) {
-  (void)allocated;
-  (void)m_allocated;
-  (void)shape_allocated;
-  std::string path = memref_string(aligned, offset, size, stride);
-  std::string member = memref_string(m_aligned, m_offset, m_size, m_stride);
-  auto* h = new LoadHandle;
-  for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
-  std::string error = open_npz_member(path, member, static_cast<tessDType>(dtype), h->declared, &h->tensor);
-  h->ok = error.empty();
-  if (!h->ok) tessCodegenFail(("runtime error: cannot load " + error).c_str());
-  return reinterpret_cast<int64_t>(h);
+  // The locals are gone before a failure unwinds (aot_call.h).
+  int64_t result = [&]() -> int64_t {
+    (void)allocated;
+    (void)m_allocated;
+    (void)shape_allocated;
+    std::string path = memref_string(aligned, offset, size, stride);
+    std::string member = memref_string(m_aligned, m_offset, m_size, m_stride);
+    auto* h = new LoadHandle;
+    for (int64_t i = 0; i < rank; ++i) h->declared.push_back(shape_aligned[shape_offset + i * shape_stride]);
+    std::string error = open_npz_member(path, member, static_cast<tessDType>(dtype), h->declared, &h->tensor);
+    h->ok = error.empty();
+    if (!h->ok) report("runtime error: cannot load " + error);
+    return reinterpret_cast<int64_t>(h);
+  }();
+  tessera::rt::unwind_if_failed();
+  return result;
 }
 
 int64_t tessNpyLoadDim(int64_t handle, int64_t axis) {
@@ -524,6 +546,7 @@ int64_t tessNpyLoadDim(int64_t handle, int64_t axis) {
                                int64_t stride, int64_t rank, void* d) {                                          \
     (void)allocated;                                                                                             \
     save_memref(dt, aligned, offset, size, stride, rank, d);                                                     \
+    tessera::rt::unwind_if_failed();                                                                             \
   }
 TESS_IO_DEFS(f32, TESS_F32)
 TESS_IO_DEFS(f64, TESS_F64)
@@ -543,6 +566,7 @@ TESS_IO_DEFS(i64, TESS_I64)
     (void)allocated;                                                                                             \
     (void)m_allocated;                                                                                           \
     stage_npz_memref(dt, aligned, offset, size, stride, m_aligned, m_offset, m_size, m_stride, rank, d);         \
+    tessera::rt::unwind_if_failed();                                                                             \
   }
 TESS_NPZ_DEFS(f32, TESS_F32)
 TESS_NPZ_DEFS(f64, TESS_F64)
@@ -556,8 +580,12 @@ TESS_NPZ_DEFS(i64, TESS_I64)
 #undef TESS_NPZ_DEFS
 
 void tessNpzCommit(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride) {
-  (void)allocated;
-  commit_npz(aligned, offset, size, stride);
+  // The locals are gone before a failure unwinds (aot_call.h).
+  [&] {
+    (void)allocated;
+    commit_npz(aligned, offset, size, stride);
+  }();
+  tessera::rt::unwind_if_failed();
 }
 
 #define TESS_NUMERICS_DEFS(sfx, dt)                                                                               \
@@ -574,31 +602,43 @@ TESS_NUMERICS_DEFS(bf16, TESS_BF16)
 #undef TESS_NUMERICS_DEFS
 
 void tessNumericsEnd(void) {
-  bool pending = numerics.pending;
-  std::string text = std::move(numerics.text);
-  numerics = NumericsState{};
-  if (!pending) return;
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  tessCodegenFail(text.c_str());
+  // The locals are gone before a failure unwinds (aot_call.h).
+  [&] {
+    bool pending = numerics.pending;
+    std::string text = std::move(numerics.text);
+    numerics = NumericsState{};
+    if (!pending) return;
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    report(text);
+  }();
+  tessera::rt::unwind_if_failed();
 }
 
 void tessCodegenError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride) {
-  (void)allocated;
-  std::string text = memref_string(aligned, offset, size, stride);
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  tessCodegenFail(text.c_str());
+  // The locals are gone before a failure unwinds (aot_call.h).
+  [&] {
+    (void)allocated;
+    std::string text = memref_string(aligned, offset, size, stride);
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    report(text);
+  }();
+  tessera::rt::unwind_if_failed();
 }
 
 void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
                     int64_t index, int64_t lo, int64_t hi) {
-  (void)allocated;
-  std::string info = memref_string(aligned, offset, size, stride);
-  size_t nl = info.find('\n');
-  std::string what = info.substr(0, nl), snippet = nl == std::string::npos ? "" : info.substr(nl + 1);
-  std::string text = "runtime error: " + what + " " + std::to_string(index) + " is outside [" + std::to_string(lo) +
-                     ", " + std::to_string(hi) + ")\n" + snippet;
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  tessCodegenFail(text.c_str());
+  // The locals are gone before a failure unwinds (aot_call.h).
+  [&] {
+    (void)allocated;
+    std::string info = memref_string(aligned, offset, size, stride);
+    size_t nl = info.find('\n');
+    std::string what = info.substr(0, nl), snippet = nl == std::string::npos ? "" : info.substr(nl + 1);
+    std::string text = "runtime error: " + what + " " + std::to_string(index) + " is outside [" + std::to_string(lo) +
+                       ", " + std::to_string(hi) + ")\n" + snippet;
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    report(text);
+  }();
+  tessera::rt::unwind_if_failed();
 }
 
 const tessSymbol* tessCodegenSymbols(size_t* count) {
@@ -626,6 +666,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNpzStageMemref_bf16), TESS_SYMBOL(tessNpzStageMemref_i1),   TESS_SYMBOL(tessNpzStageMemref_i8),
       TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
       TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),     TESS_SYMBOL(tessCodegenError),
+      TESS_SYMBOL(tessAotInvoke),           TESS_SYMBOL(tessAotArgumentError), TESS_SYMBOL(tessCodegenOutOfMemory),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -1,6 +1,8 @@
 // Contexts (thread pool, numerics policy, owned children), devices, meshes, tessParallelFor.
 #include "context.h"
 
+#include "aot_call.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,14 +15,20 @@ namespace {
 
 constexpr int kMaxThreads = 1024;
 
+// $TESSERA_NUM_THREADS when it is set (a bad value is an error of tessInit and of the calls
+// that use the default context, see check_environment), else the hardware thread count.
 int default_thread_count() {
-  if (const char* env = std::getenv("TESSERA_NUM_THREADS")) {
-    char* end = nullptr;
-    long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
-  }
+  int n = 0;
+  if (env_thread_count(kMaxThreads, &n, nullptr) && n > 0) return n;
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
+}
+
+tessStatus_t check_environment(const char* entry) {
+  int n = 0;
+  std::string error;
+  if (!env_thread_count(kMaxThreads, &n, &error)) return fail(TESS_ERROR_INVALID_ARGUMENT, entry + (": " + error));
+  return TESS_SUCCESS;
 }
 
 tessStatus_t check_context(tessContext_t ctx, const char* entry) {
@@ -47,6 +55,7 @@ tessContext_t default_context() {
 
 tessStatus_t resolve_context(tessContext_t ctx, const char* entry, tessContext_t* out) {
   if (ctx == nullptr) {
+    if (tessStatus_t s = check_environment(entry)) return s;
     *out = default_context();
     return TESS_SUCCESS;
   }
@@ -79,6 +88,7 @@ extern "C" {
 tessStatus_t tessInit(tessContext_t* ctx) {
   return guarded("tessInit", [&] {
     if (ctx == nullptr) return fail(TESS_ERROR_INVALID_ARGUMENT, "tessInit: ctx is NULL");
+    if (tessStatus_t s = check_environment("tessInit")) return s;
     auto* c = new tessContext_st(default_thread_count());
     register_handle(HandleKind::kContext, c);
     *ctx = c;
@@ -116,6 +126,7 @@ tessStatus_t tessShutdown(tessContext_t ctx) {
 tessStatus_t tessGetDefaultContext(tessContext_t* ctx) {
   return guarded("tessGetDefaultContext", [&] {
     if (ctx == nullptr) return fail(TESS_ERROR_INVALID_ARGUMENT, "tessGetDefaultContext: ctx is NULL");
+    if (tessStatus_t s = check_environment("tessGetDefaultContext")) return s;
     *ctx = default_context();
     return TESS_SUCCESS;
   });
@@ -260,8 +271,8 @@ tessStatus_t tessMeshDestroy(tessMesh_t mesh) {
   });
 }
 
-tessStatus_t tessParallelFor(tessContext_t ctx, int64_t begin, int64_t end, int64_t grain,
-                             void (*body)(int64_t lo, int64_t hi, void* data), void* data) {
+static tessStatus_t parallel_for_entry(tessContext_t ctx, int64_t begin, int64_t end, int64_t grain,
+                                       void (*body)(int64_t lo, int64_t hi, void* data), void* data) {
   return guarded("tessParallelFor", [&] {
     tessContext_t c = nullptr;
     if (tessStatus_t s = resolve_context(ctx, "tessParallelFor", &c)) return s;
@@ -277,6 +288,16 @@ tessStatus_t tessParallelFor(tessContext_t ctx, int64_t begin, int64_t end, int6
     parallel_for(c, begin, end, grain, body, data);
     return TESS_SUCCESS;
   });
+}
+
+tessStatus_t tessParallelFor(tessContext_t ctx, int64_t begin, int64_t end, int64_t grain,
+                             void (*body)(int64_t lo, int64_t hi, void* data), void* data) {
+  tessStatus_t status = parallel_for_entry(ctx, begin, end, grain, body, data);
+  // Inside a call of a `tesserac build` library (compiled code ignores this status): a loop
+  // that cannot run, or a run-time error in one of its chunks, fails the call (aot_call.h).
+  if (status != TESS_SUCCESS) record_failure(status, std::string("runtime error: ") + tessGetLastErrorMessage());
+  unwind_if_failed();
+  return status;
 }
 
 }  // extern "C"

@@ -95,10 +95,25 @@ TEST_CASE("TESSERA_NUM_THREADS sets the thread count of new contexts") {
   CHECK(tessGetNumThreads(ctx, &n) == TESS_SUCCESS);
   CHECK(n == 3);
   CHECK(tessShutdown(ctx) == TESS_SUCCESS);
-  setenv("TESSERA_NUM_THREADS", "zero", 1);  // ignored: falls back to the hardware count
+  unsetenv("TESSERA_NUM_THREADS");
+}
+
+TEST_CASE("a bad TESSERA_NUM_THREADS is an error, not ignored") {
+  for (const char* bad : {"zero", "0", "-2", "1025", "99999999999999999999", "4x", "", " 4", "+4"}) {
+    INFO(bad);
+    setenv("TESSERA_NUM_THREADS", bad, 1);
+    tessContext_t ctx = nullptr;
+    CHECK(tessInit(&ctx) == TESS_ERROR_INVALID_ARGUMENT);
+    CHECK(std::string(tessGetLastErrorMessage()) ==
+          std::string("tessInit: TESSERA_NUM_THREADS='") + bad +
+              "' is not a thread count: expected a whole number from 1 to 1024");
+    CHECK(tessGetDefaultContext(&ctx) == TESS_ERROR_INVALID_ARGUMENT);
+    auto body = [](int64_t, int64_t, void*) {};
+    CHECK(tessParallelFor(nullptr, 0, 10, 1, body, nullptr) == TESS_ERROR_INVALID_ARGUMENT);
+  }
+  setenv("TESSERA_NUM_THREADS", "2", 1);
+  tessContext_t ctx = nullptr;
   REQUIRE(tessInit(&ctx) == TESS_SUCCESS);
-  CHECK(tessGetNumThreads(ctx, &n) == TESS_SUCCESS);
-  CHECK(n >= 1);
   CHECK(tessShutdown(ctx) == TESS_SUCCESS);
   unsetenv("TESSERA_NUM_THREADS");
 }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "aot_call.h"
+
 namespace tessera::rt {
 namespace {
 thread_local bool t_in_parallel = false;
@@ -72,7 +74,7 @@ void ThreadPool::work_on(Job& job) {
   for (;;) {
     int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
     if (i >= job.part.chunks) return;
-    job.body(job.part.lo(i), job.part.hi(i), job.data);
+    run_guarded(job.body, job.part.lo(i), job.part.hi(i), job.data, job.call);
     job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
@@ -99,18 +101,21 @@ void ThreadPool::run(int64_t begin, int64_t end, int64_t grain, LoopBody body, v
   if (begin >= end) return;
   int threads = this->threads();
   Partition part(begin, end, grain, threads);
+  // Inside a call of a `tesserac build` library, every chunk runs under a jump target of its
+  // thread, so a run-time error in a body comes back to the pool (aot_call.h).
+  AotCall* call = current_call();
   if (part.chunks <= 1 || t_in_parallel) {
-    body(begin, end, data);
+    run_guarded(body, begin, end, data, call);
     return;
   }
-  std::lock_guard call(call_mutex_);
+  std::lock_guard turn(call_mutex_);
   // The thread count may have changed while waiting for the pool; repartition.
   part = Partition(begin, end, grain, this->threads());
   if (part.chunks <= 1) {
-    body(begin, end, data);
+    run_guarded(body, begin, end, data, call);
     return;
   }
-  Job job{part, body, data};
+  Job job{part, body, data, call};
   {
     std::lock_guard lock(mutex_);
     job_ = &job;

@@ -10,6 +10,7 @@
 
 namespace tessera::rt {
 
+struct AotCall;
 using LoopBody = void (*)(int64_t lo, int64_t hi, void* data);
 
 // Chunk i of a loop of `blocks` grain-sized blocks cut into `chunks` chunks covers blocks
@@ -43,6 +44,7 @@ class ThreadPool {
     Partition part;
     LoopBody body;
     void* data;
+    AotCall* call;  // the `tesserac build` library call running the loop, or null
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
   };

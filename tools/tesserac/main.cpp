@@ -19,6 +19,7 @@
 #include "ir/autodiff/Gradient.h"
 #include "ir/graph/lower_to_graph.h"
 #include "ir/schedule/Passes.h"
+#include "tools/tesserac/entry_dims.h"
 #include "tools/tesserac/run.h"
 #include "sema/program.h"
 #include "sema/sema.h"
@@ -228,6 +229,7 @@ int run(const std::vector<std::string>& args) {
       }
     }
     mlir::OwningOpRef<mlir::ModuleOp> graph = ir::lower_to_graph(context, typed[0], sources, diags, lowering);
+    if (graph && (run || build)) cli::annotate_entry_dims(*graph, typed[0]);
     if (graph && o.command == cli::Command::Grad) {
       ir::DiagnosticBridge bridge(context, sources, diags);
       auto g = mlir::tessera::buildGradientFunction(*graph, ir::entry_symbol(o.entry), {wrt});

@@ -1,10 +1,15 @@
 #include "tools/tesserac/run.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <iostream>
 #include <memory>
 
+#include <llvm/ADT/SmallString.h>
 #include <llvm/Support/Error.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/IR/Diagnostics.h>
 
@@ -146,8 +151,109 @@ static codegen::CpuOptions cpu_options(const std::string& arch, int opt_level, b
   return cpu;
 }
 
+namespace {
+
+constexpr int kExitUsage = 2;
+
+int usage_error(const std::string& message) {
+  std::cerr << "tesserac: error: " << message << "\n";
+  return kExitUsage;
+}
+
+// An --arch the back end does not know is a usage error, found before anything is compiled.
+bool check_target(const codegen::CpuOptions& cpu, int& exit_code) {
+  llvm::Expected<codegen::TargetDescription> target = codegen::describe_target(cpu);
+  if (target) return true;
+  exit_code = usage_error(llvm::toString(target.takeError()));
+  return false;
+}
+
+// The runtime's environment ($TESSERA_NUM_THREADS): a bad value is a usage error, whether or not
+// --threads is given (the runtime refuses the default context with it).
+bool check_environment(int& exit_code) {
+  tessContext_t context = nullptr;
+  if (tessGetDefaultContext(&context) == TESS_SUCCESS) return true;
+  std::string message = last_runtime_message(TESS_ERROR_INVALID_ARGUMENT);
+  if (message.rfind("tessGetDefaultContext: ", 0) == 0) message = message.substr(23);
+  exit_code = usage_error(message);
+  return false;
+}
+
+// Where `tesserac build` writes: the folder must exist and be writable, and the output must not
+// be a folder. Checked before compiling, so that the error is a clear message (exit 2).
+bool check_output(const std::string& out, int& exit_code) {
+  llvm::SmallString<256> dir(out);
+  llvm::sys::fs::make_absolute(dir);
+  llvm::sys::path::remove_filename(dir);
+  if (llvm::sys::fs::is_directory(out)) {
+    exit_code = usage_error("cannot write '" + out + "': it is a directory");
+    return false;
+  }
+  if (!llvm::sys::fs::is_directory(dir)) {
+    exit_code = usage_error("cannot write '" + out + "': '" + dir.str().str() + "' " +
+                            (llvm::sys::fs::exists(dir) ? "is not a directory" : "does not exist"));
+    return false;
+  }
+  // A file created and removed next to the output: what the permission bits say is not enough
+  // (root, read-only file systems, /proc).
+  llvm::SmallString<256> probe(dir);
+  llvm::sys::path::append(probe, ".tesserac-write-test-%%%%%%");
+  int fd = -1;
+  llvm::SmallString<256> made;
+  if (std::error_code error = llvm::sys::fs::createUniqueFile(probe, fd, made)) {
+    exit_code = usage_error("cannot write '" + out + "': " + error.message());
+    return false;
+  }
+  ::close(fd);
+  llvm::sys::fs::remove(made);
+  return true;
+}
+
+// What the C interface of a built library cannot pass (a tensor of rank above 8, a type without
+// a C form) is a limitation, reported as such (exit 2) before anything is compiled.
+bool check_c_interface(mlir::ModuleOp module, int& exit_code) {
+  llvm::Expected<std::vector<codegen::EntrySignature>> entries = codegen::collect_entry_signatures(module);
+  if (!entries) {
+    std::cerr << "tesserac: not yet supported: " << llvm::toString(entries.takeError()) << "\n";
+    exit_code = kExitUsage;
+    return false;
+  }
+  for (const codegen::EntrySignature& entry : *entries)
+    for (const auto* list : {&entry.params, &entry.results})
+      for (size_t i = 0; i < list->size(); ++i)
+        if ((*list)[i].is_tensor && (*list)[i].rank() > codegen::c_abi::kMaxRank) {
+          std::cerr << "tesserac: not yet supported: a tensor of rank " << (*list)[i].rank() << " as "
+                    << (list == &entry.params ? "argument " : "result ") << i + 1 << " of '" << entry.name
+                    << "' in a C library (tessTensorView holds at most " << codegen::c_abi::kMaxRank
+                    << " dimensions)\n";
+          exit_code = kExitUsage;
+          return false;
+        }
+  return true;
+}
+
+// An error of the back end: a file that cannot be written (an error with a system error code) is
+// a usage error (exit 2); anything else is a bug in tesserac (exit 101).
+int backend_error(llvm::Error e) {
+  std::string message;
+  std::error_code code;
+  llvm::handleAllErrors(std::move(e), [&](const llvm::ErrorInfoBase& info) {
+    message += (message.empty() ? "" : "\n") + info.message();
+    if (!code) code = info.convertToErrorCode();
+  });
+  if (code && code != llvm::inconvertibleErrorCode() && code.category() == std::generic_category())
+    return usage_error(message + (message.find(code.message()) == std::string::npos ? ": " + code.message() : ""));
+  std::cerr << "internal compiler error in code generation: " << message
+            << "\nthis is a bug in tesserac, not in your program\n";
+  return 101;
+}
+
+}  // namespace
+
 int run_module(mlir::ModuleOp module, const RunRequest& request) {
   codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level, request.deterministic);
+  int exit_code = 0;
+  if (!check_target(cpu, exit_code) || !check_environment(exit_code)) return exit_code;
   if (request.threads > 0) {
     // Parallel loops run on the default context's pool (tessParallelFor with a NULL context).
     tessContext_t context = nullptr;
@@ -197,11 +303,10 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
 
 int build_module(mlir::ModuleOp module, const BuildRequest& request) {
   codegen::CpuOptions cpu = cpu_options(request.arch, request.opt_level, request.deterministic);
-  auto ice = [](llvm::Error e) {
-    std::cerr << "internal compiler error in code generation: " << llvm::toString(std::move(e))
-              << "\nthis is a bug in tesserac, not in your program\n";
-    return 101;
-  };
+  int exit_code = 0;
+  if (request.kind != "header" && !check_target(cpu, exit_code)) return exit_code;
+  if (request.kind != "tile" && !check_c_interface(module, exit_code)) return exit_code;
+  auto ice = [](llvm::Error e) { return backend_error(std::move(e)); };
   if (request.kind == "tile") {
     // The module after the CPU Tile IR schedule and bufferization: buffers, before LLVM.
     cpu = cpu_options(request.arch, request.opt_level, request.deterministic, /*outline_parallel=*/false);
@@ -234,6 +339,7 @@ int build_module(mlir::ModuleOp module, const BuildRequest& request) {
     if (auto dot = stem.rfind('.'); dot != std::string::npos && dot > stem.rfind('/') + 1) stem = stem.substr(0, dot);
     out = stem + (request.kind == "shared" ? ".so" : request.kind == "obj" ? ".o" : ".h");
   }
+  if (!check_output(out, exit_code)) return exit_code;
   llvm::Error e = llvm::Error::success();
   if (request.kind == "header") {
     e = codegen::emit_c_header(module, out);

@@ -140,6 +140,24 @@ TESS_API void tessCodegenError(const char* allocated, const char* aligned, int64
 TESS_API void tessIndexError(const char* allocated, const char* aligned, int64_t offset, int64_t size, int64_t stride,
                              int64_t index, int64_t lo, int64_t hi);
 
+/* The entries of libraries built by `tesserac build` (docs/runtime.md, "Errors in compiled
+ * libraries"). tess_<name> checks its arguments; a bad one gives
+ * tessAotArgumentError(status, message, got, expected), which stores the message with "{got}"
+ * and "{expected}" replaced by the numbers as this thread's last error and returns status.
+ * Then tessAotInvoke(body, slots) clears the last error, checks the environment
+ * ($TESSERA_NUM_THREADS), and runs body(slots) under a jump target: a run-time error inside
+ * (tessCodegenFail and everything that calls it, tessCodegenOutOfMemory, on this thread or on a
+ * pool worker) ends the body, and tessAotInvoke returns its status (TESS_ERROR_RUNTIME,
+ * TESS_ERROR_OUT_OF_MEMORY) with the message as this thread's last error, instead of ending
+ * the process. Memory the body allocated before the error is not freed. */
+TESS_API int32_t tessAotInvoke(void (*body)(void** slots), void** slots);
+TESS_API int32_t tessAotArgumentError(int32_t status, const char* message, int64_t got, int64_t expected);
+
+/* An allocation of `bytes` by compiled code failed: inside tessAotInvoke, the call fails with
+ * TESS_ERROR_OUT_OF_MEMORY; elsewhere the message goes to stderr and the process exits with
+ * status 3 (as tessCodegenFail without a handler). */
+TESS_API void tessCodegenOutOfMemory(int64_t bytes);
+
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
 typedef struct tessSymbol {
