@@ -63,7 +63,9 @@ FEATURES = {
     "if_int": "if/else on an Int comparison",
     "if_tensor": "if/else on a comparison of a rank-0 tensor",
     "loop_tensor_update": "a tensor variable updated in a loop or branch",
-    "loop_int_index": "an Int changed in a loop or branch, then used as an index",
+    "loop_int_index": "an Int assigned in a loop body, used as an index (in the loop or after it)",
+    "branch_int_index": "an Int assigned in an if/else branch, then used as an index",
+    "astype_f64_bf16": "astype(bf16) of an f64 tensor",
     "rank0": "rank-0 tensors (full reductions) in arithmetic",
 }
 
@@ -86,6 +88,18 @@ KNOWN_BROKEN = {
     "pow_int": "internal error: integer power (math.ipowi not legalized); repros/pow_int.tsr",
     # `x.exp()` (and log/sqrt/tanh/sigmoid as methods) type-check to an unknown type: E0900
     # "a value whose type is not known" in the Graph IR lowering; `exp(x)` works.
+    # An Int assigned in a loop body is folded to a stale constant where it is an index, in the
+    # loop and after it (`k = 0; for i in range(3): k = k + 1` then `x[k]` reads x[1]; print(k)
+    # says 3). The loop variable itself works. repros/loop_int_index.tsr (issue 14 scope 2).
+    "loop_int_index": "wrong values: an Int assigned in a loop is a stale constant as an index; repros/loop_int_index.tsr",
+    # `for i in range(3, -1, -1)` never runs its body. repros/range_negative_step.tsr.
+    # The same for an Int assigned in an if/else branch: the index reads the value of the last
+    # assignment in the text, whichever branch ran. repros/branch_int_index.tsr.
+    "branch_int_index": "wrong values: an Int assigned in a branch is a stale constant as an index; repros/branch_int_index.tsr",
+    "for_neg_step": "wrong values: range() with a negative step runs no iteration; repros/range_negative_step.tsr",
+    # `x.astype(bf16)` of an f64 tensor: the JIT cannot link `__truncdfbf2` on hosts without
+    # AVX-512 BF16 (exit 101). repros/astype_f64_bf16.tsr (issue 14 scope 0).
+    "astype_f64_bf16": "internal error on this host: __truncdfbf2 not found when linking; repros/astype_f64_bf16.tsr",
     "unary_method": "E0900 from the lowering: x.exp()/x.tanh()/... methods are typed unknown by the checker; repros/unary_method.tsr",
 }
 
@@ -396,6 +410,9 @@ class Gen:
         self.pending_inputs = []  # input statements created while generating an expression
         self.ctx_ivars = []      # loop variables usable in the current block (read only)
         self.frozen = set()      # Int variables that the current block must not assign
+        self.cf_modified = {}    # Int variable -> loop_int_index/branch_int_index: assigned in a body
+        self.cf_stack = []       # the bodies being generated (their index feature)
+        self.for_vars = set()    # for-loop variables
 
     def ok(self, feat):
         return feat not in self.disabled
@@ -464,12 +481,27 @@ class Gen:
         return True
 
     # ---- int expressions
-    def gen_iexpr(self, depth):
+    def index_feature(self, n):
+        """The feature an index that reads Int `n` exercises: loop_int_index / branch_int_index
+        when n is assigned in a loop or branch body (one that is being generated included; a
+        while counter is assigned in its loop), None otherwise (a for variable, a plain Int)."""
+        if n in self.for_vars:
+            return None
+        if self.cf_stack:
+            return self.cf_stack[-1]
+        return self.cf_modified.get(n)
+
+    def gen_iexpr(self, depth, for_index=False):
         r = self.rng
         names = list(self.ivars) + list(self.ctx_ivars)
+        if for_index:
+            names = [n for n in names if self.ok(self.index_feature(n) or "index_int_var")]
         if depth <= 0 or r.random() < 0.35:
             if names and r.random() < 0.7:
-                return E("ivar", [r.choice(names)], INT_TY)
+                n = r.choice(names)
+                if for_index and self.index_feature(n):
+                    self.use(self.index_feature(n))
+                return E("ivar", [n], INT_TY)
             return E("int", [r.randint(-4, 9)], INT_TY)
         op = r.choice(["+", "+", "-", "*", "//", "%"])
         a = self.gen_iexpr(depth - 1)
@@ -821,6 +853,10 @@ class Gen:
                 if not self.ok("astype_float_int"):
                     return None
                 self.use("astype_float_int")
+            if x.ty[1] == "f64" and dt == "bf16":
+                if not self.ok("astype_f64_bf16"):
+                    return None
+                self.use("astype_f64_bf16")
             self.use("astype")
             return E("cast", [x, dt], tty(dt, shape))
         if p == "T":
@@ -836,7 +872,7 @@ class Gen:
             x = self.gen(src, depth - 1, want)
             items = [("s", None, None, None)] * pos
             if (self.ivars or self.ctx_ivars) and self.ok("index_int_var") and r.random() < 0.5:
-                ie = self.gen_iexpr(2)
+                ie = self.gen_iexpr(2, for_index=True)
                 form = r.random()
                 if form < 0.5:
                     ie = E("ibin", ["%", ie, E("int", [n], INT_TY)], INT_TY)
@@ -922,6 +958,10 @@ class Gen:
         if res.ty[1] != dt:
             if not self.ok("astype") or (is_float(res.ty[1]) and not is_float(dt) and not self.ok("astype_float_int")):
                 return None
+            if res.ty[1] == "f64" and dt == "bf16":
+                if not self.ok("astype_f64_bf16"):
+                    return None
+                self.use("astype_f64_bf16")
             self.use("astype")
             if is_float(res.ty[1]) and not is_float(dt):
                 self.use("astype_float_int")
@@ -969,6 +1009,14 @@ class Gen:
                 try:
                     exec_block(stmts, env, [], [5000])
                     self.env = env
+                    for st in stmts:
+                        if st[0] in ("for", "while", "if"):
+                            feat = "branch_int_index" if st[0] == "if" else "loop_int_index"
+                            for x in walk_s([st]):
+                                if x[0] == "iassign" and self.cf_modified.get(x[1]) != "loop_int_index":
+                                    self.cf_modified[x[1]] = feat
+                            if st[0] == "while":
+                                self.cf_modified[st[1]] = "loop_int_index"
                     self.stmts += pre + stmts
                     return True
                 except Fragile:
@@ -1026,8 +1074,13 @@ class Gen:
         self.use("for_loop")
         self.env[var] = ev(start, self.env)
         self.ctx_ivars.append(var)
-        body = self.gen_body(r.randint(1, 3))
-        self.ctx_ivars.pop()
+        self.for_vars.add(var)
+        self.cf_stack.append("loop_int_index")
+        try:
+            body = self.gen_body(r.randint(1, 3))
+        finally:
+            self.cf_stack.pop()
+            self.ctx_ivars.pop()
         if not body:
             return None
         return self.with_index_use([("for", var, start, stop, step, body)])
@@ -1046,8 +1099,12 @@ class Gen:
         self.frozen |= {x.a[0] for x in walk_e(limit) if x.kind == "ivar"}
         self.ctx_ivars.append(counter)
         self.env[counter] = 0
-        body = self.gen_body(r.randint(1, 3))
-        self.ctx_ivars.pop()
+        self.cf_stack.append("loop_int_index")
+        try:
+            body = self.gen_body(r.randint(1, 3))
+        finally:
+            self.cf_stack.pop()
+            self.ctx_ivars.pop()
         self.frozen = frozen
         if not body:
             return None
@@ -1070,8 +1127,12 @@ class Gen:
             cond = E("icmp", [r.choice(["<", ">", "==", "!=", ">=", "<="]), self.gen_iexpr(1),
                               E("int", [r.randint(-2, 5)], INT_TY)], INT_TY)
             self.use("if_int")
-        then = self.gen_body(r.randint(1, 2))
-        orelse = self.gen_body(r.randint(0, 2))
+        self.cf_stack.append("branch_int_index")
+        try:
+            then = self.gen_body(r.randint(1, 2))
+            orelse = self.gen_body(r.randint(0, 2))
+        finally:
+            self.cf_stack.pop()
         if not then:
             return None
         return self.with_index_use([("if", cond, then, orelse)])
@@ -1080,7 +1141,8 @@ class Gen:
         """After a loop or branch that changes an Int, sometimes use it as an index."""
         r = self.rng
         changed = {s[1] for st in stmts for s in walk_s([st]) if s[0] == "iassign"}
-        if not changed or not self.ok("loop_int_index") or not self.ok("index_int_var") or r.random() < 0.4:
+        feat = "branch_int_index" if stmts[0][0] == "if" else "loop_int_index"
+        if not changed or not self.ok(feat) or not self.ok("index_int_var") or r.random() < 0.4:
             return stmts
         v = r.choice(sorted(changed))
         n = r.choice([3, 4, 5])
@@ -1088,7 +1150,7 @@ class Gen:
         ie = E("ibin", ["%", E("ivar", [v], INT_TY), E("int", [n], INT_TY)], INT_TY)
         name = self.new_var()
         self.tvars[name] = (x.ty[1], (x.ty[2][1],))
-        self.use("loop_int_index", "index_int_var")
+        self.use(feat, "index_int_var")
         return stmts + [("assign", name, E("idx", [x, [("e", ie)]], tty(x.ty[1], (x.ty[2][1],))))]
 
     def program(self):
