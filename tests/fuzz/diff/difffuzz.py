@@ -244,6 +244,7 @@ def main():
     ap.add_argument("--enable", default="", help="comma-separated KNOWN_BROKEN features to generate anyway, or 'all'")
     ap.add_argument("--only", type=int, help="run only program I of the run")
     ap.add_argument("--show", action="store_true", help="print the programs (with --only: that one) and exit")
+    ap.add_argument("--progress", type=int, default=0, metavar="N", help="print the counts every N programs")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every failing program in full")
     args = ap.parse_args()
     args.tesserac = os.path.abspath(args.tesserac)
@@ -272,6 +273,10 @@ def main():
             for fut in concurrent.futures.as_completed(futs):
                 res = fut.result()
                 counts[res["outcome"]] = counts.get(res["outcome"], 0) + 1
+                done = sum(counts.values())
+                if args.progress and done % args.progress == 0:
+                    print(f"[{done}/{len(indices)} in {time.time() - t0:.0f} s] "
+                          + ", ".join(f"{o} {c}" for o, c in counts.items() if c), flush=True)
                 for f in res["features"]:
                     feature_use[f] += 1
                 if res["outcome"] != "ok":

@@ -66,6 +66,8 @@ FEATURES = {
     "loop_int_index": "an Int assigned in a loop body, used as an index (in the loop or after it)",
     "branch_int_index": "an Int assigned in an if/else branch, then used as an index",
     "astype_f64_bf16": "astype(bf16) of an f64 tensor",
+    "function_call": "an expression computed by a user function (typed parameters) called from main",
+    "large_dims": "dimensions past a vector width or a block size (7 8 9 16 17 31 33 64 100 257)",
     "rank0": "rank-0 tensors (full reductions) in arithmetic",
 }
 
@@ -105,6 +107,7 @@ KNOWN_BROKEN = {
 
 DTYPES = ["f32", "f32", "f32", "f64", "f64", "bf16", "i32", "i64", "i64"]
 SHAPE_DIMS = [1, 2, 3, 4, 5]
+MAX_ELEMS = 40000
 
 
 class E:
@@ -182,6 +185,10 @@ def ev(e, env):
     if k == "T":
         x = ev(a[0], env)
         return TV(x.arr.T.copy(), x.dt, x.err)
+    if k == "call":
+        fn = a[0]
+        inner = Env({p: ev(arg, env) for (p, _), arg in zip(fn.params, a[1:])})
+        return ev(fn.body, inner)
     if k == "idx":
         x = ev(a[0], env)
         items = []
@@ -308,6 +315,8 @@ def r_expr(e):
         return f"{r_expr(a[0])}.astype({a[1]})"
     if k == "T":
         return f"{r_expr(a[0])}.T"
+    if k == "call":
+        return f"{a[0].name}({', '.join(r_expr(x) for x in a[1:])})"
     if k == "idx":
         parts = []
         for it in a[1]:
@@ -324,7 +333,17 @@ def r_expr(e):
 
 
 def render(prog):
-    lines = [f"# difffuzz program (seed {prog.seed})", "def main():"]
+    lines = [f"# difffuzz program (seed {prog.seed})"]
+    used = {n for s in walk_s(prog.stmts) for part in s[1:] if isinstance(part, E)
+            for n in (x.a[0].name for x in walk_e(part) if x.kind == "call")}
+    for fn in prog.funcs:
+        if fn.name not in used:
+            continue
+        ps = ", ".join(f"{p}: {t}" for p, t in fn.params)
+        lines.append(f"def {fn.name}({ps})" + (f" -> {fn.ret}" if fn.ret else "") + ":")
+        lines.append(f"    return {r_expr(fn.body)}")
+        lines.append("")
+    lines.append("def main():")
 
     def block(stmts, ind):
         if not stmts:
@@ -386,11 +405,19 @@ def write_inputs(prog, d):
 
 
 # ------------------------------------------------------------------ generator
+class Func:
+    """A user function: params [(name, type text)], body an expression, ret the return type
+    text or None (inferred)."""
+    def __init__(self, name, params, body, ret):
+        self.name, self.params, self.body, self.ret = name, params, body, ret
+
+
 class Program:
-    def __init__(self, seed, stmts, features):
+    def __init__(self, seed, stmts, features, funcs=()):
         self.seed = seed
         self.stmts = stmts
         self.features = set(features)
+        self.funcs = list(funcs)
 
 
 class Gen:
@@ -407,6 +434,7 @@ class Gen:
         self.n_var = 0
         self.n_int = 0
         self.n_loop = 0
+        self.funcs = []
         self.pending_inputs = []  # input statements created while generating an expression
         self.ctx_ivars = []      # loop variables usable in the current block (read only)
         self.frozen = set()      # Int variables that the current block must not assign
@@ -504,11 +532,11 @@ class Gen:
                 return E("ivar", [n], INT_TY)
             return E("int", [r.randint(-4, 9)], INT_TY)
         op = r.choice(["+", "+", "-", "*", "//", "%"])
-        a = self.gen_iexpr(depth - 1)
+        a = self.gen_iexpr(depth - 1, for_index)
         if op in ("//", "%"):
             b = E("int", [r.choice([2, 3, 4, -3, 5])], INT_TY)
         else:
-            b = self.gen_iexpr(depth - 1)
+            b = self.gen_iexpr(depth - 1, for_index)
         self.use("int_vars")
         return E("ibin", [op, a, b], INT_TY)
 
@@ -744,11 +772,11 @@ class Gen:
                 if not self.ok("argmax") or (want not in ("any", "int", "num")):
                     return None
                 ax = r.randrange(rank + 1)
-                src = shape[:ax] + (r.choice([2, 3, 4]),) + shape[ax:]
+                src = shape[:ax] + (self.dim(shape, 2),) + shape[ax:]
                 if keep:
                     if rank == 0 or shape[ax if ax < rank else rank - 1] != 1:
                         return None
-                    src = shape[:ax] + (r.choice([2, 3, 4]),) + shape[ax + 1:]
+                    src = shape[:ax] + (self.dim(shape, 2),) + shape[ax + 1:]
                     if len(src) != rank:
                         return None
                 x = self.gen(src, depth - 1, "num")
@@ -761,7 +789,7 @@ class Gen:
                 if not ones:
                     return None
                 axes = r.sample(ones, r.randint(1, len(ones)))
-                src = tuple(r.choice([2, 3, 4]) if i in axes else d for i, d in enumerate(shape))
+                src = tuple(self.dim(shape, 2) if i in axes else d for i, d in enumerate(shape))
                 if len(axes) == rank and r.random() < 0.3:
                     axis = None
                 else:
@@ -774,7 +802,7 @@ class Gen:
                 axes = []
                 for _ in range(nred):
                     pos = r.randint(0, len(src))
-                    src.insert(pos, r.choice([2, 3, 4, 5]))
+                    src.insert(pos, self.dim(src, 2))
                     axes = [a + 1 if a >= pos else a for a in axes] + [pos]
                 src = tuple(src)
                 if rank == 0:
@@ -819,7 +847,7 @@ class Gen:
         if p == "matmul":
             if not self.ok("matmul") or want == "int":
                 return None
-            k = r.choice([1, 2, 3, 4, 5])
+            k = self.dim(shape, 1)
             if rank == 1:
                 if r.random() < 0.5:
                     sa, sb = (k,), (k, shape[0])
@@ -921,13 +949,30 @@ class Gen:
         return None
 
     # ---- statements
+    def dim(self, others, lo):
+        """A dimension >= lo: mostly small, sometimes past a vector width or a block size
+        (7 8 9 16 17 31 33 64 100 257), keeping the tensor under MAX_ELEMS elements."""
+        r = self.rng
+        n = 1
+        for d in others:
+            n *= d
+        if self.ok("large_dims") and r.random() < 0.12:
+            big = [d for d in (7, 8, 9, 16, 17, 31, 33, 64, 100, 257) if n * d <= MAX_ELEMS]
+            if big:
+                self.use("large_dims")
+                return r.choice(big)
+        return r.choice([d for d in SHAPE_DIMS if d >= lo])
+
     def random_shape(self):
         r = self.rng
         existing = [sh for (dt, sh) in self.tvars.values()]
         if existing and r.random() < 0.5:
             return r.choice(existing)
         rank = r.choice([0, 1, 1, 2, 2, 2, 3])
-        return tuple(r.choice(SHAPE_DIMS) for _ in range(rank))
+        out = []
+        for _ in range(rank):
+            out.append(self.dim(out, 1))
+        return tuple(out)
 
     def flush_inputs(self):
         out = self.pending_inputs
@@ -1028,9 +1073,37 @@ class Gen:
                     del self.tvars[n]
         return False
 
+    def type_text(self, ty):
+        if ty[0] == "I":
+            return "Int"
+        dims = ", ".join(str(d) for d in ty[2])
+        return f"Tensor[{dims}, {ty[1]}]" if dims else None
+
+    def as_function(self, e):
+        """Moves expression e into a new user function; returns the call, or None."""
+        free, params = [], []
+        for x in walk_e(e):
+            if x.kind in ("var", "ivar") and x.a[0] not in free:
+                free.append(x.a[0])
+                t = self.type_text(x.ty)
+                if t is None:
+                    return None
+                params.append((x.a[0], t))
+        ret = self.type_text(e.ty) if self.rng.random() < 0.6 else None
+        fn = Func(f"f{len(self.funcs)}", params, e, ret)
+        self.funcs.append(fn)
+        args = [E("ivar" if t == "Int" else "var", [n], INT_TY if t == "Int" else None) for n, t in params]
+        for arg, x in zip(args, params):
+            if arg.kind == "var":
+                arg.ty = tty(*self.tvars[x[0]])
+        self.use("function_call")
+        return E("call", [fn] + args, e.ty)
+
     def stmt_assign(self):
         shape = self.random_shape()
         e = self.gen(shape, self.rng.choice([2, 3, 3, 4]), "any")
+        if len(shape) and self.ok("function_call") and self.rng.random() < 0.25:
+            e = self.as_function(e) or e
         name = self.new_var()
         self.tvars[name] = (e.ty[1], e.ty[2])
         return [("assign", name, e)]
@@ -1174,7 +1247,7 @@ class Gen:
             self.stmts.append(("save", n, f"{n}.npy"))
         for n in self.ivars:
             self.stmts.append(("print", n))
-        return Program(self.seed, self.stmts, self.features)
+        return Program(self.seed, self.stmts, self.features, self.funcs)
 
 
 def walk_s(stmts):
