@@ -54,6 +54,11 @@ FEATURES = {
     "slice": "x[a:b] with constant bounds (also negative)",
     "slice_step": "x[a::2]",
     "transpose": "x.T of a matrix",
+    "reshape": "x.reshape(d1, ..., dn) with constant sizes",
+    "reshape_neg1": "reshape with one size -1",
+    "concat": "concat([a, b], axis=p)",
+    "stack": "stack([a, b, ...], axis=p)",
+    "unsqueeze": "x.unsqueeze(p)",
     "tensor_literal": "tensor([...]) literals",
     "int_vars": "Int variables assigned from arithmetic (+ - * // %)",
     "for_loop": "for i in range(start, stop, step) with constant bounds",
@@ -185,6 +190,16 @@ def ev(e, env):
     if k == "T":
         x = ev(a[0], env)
         return TV(x.arr.T.copy(), x.dt, x.err)
+    if k == "reshape":
+        x = ev(a[0], env)
+        return TV(x.arr.reshape(e.ty[2]).copy(), x.dt, x.err)
+    if k == "unsq":
+        x = ev(a[0], env)
+        return TV(np.expand_dims(x.arr, a[1]), x.dt, x.err)
+    if k in ("concat", "stack"):
+        parts = [ev(p, env) for p in a[1:]]
+        f = np.concatenate if k == "concat" else np.stack
+        return TV(f([p.arr for p in parts], axis=a[0]), parts[0].dt, max(p.err for p in parts))
     if k == "call":
         fn = a[0]
         inner = Env({p: ev(arg, env) for (p, _), arg in zip(fn.params, a[1:])})
@@ -315,6 +330,12 @@ def r_expr(e):
         return f"{r_expr(a[0])}.astype({a[1]})"
     if k == "T":
         return f"{r_expr(a[0])}.T"
+    if k == "reshape":
+        return f"{r_expr(a[0])}.reshape({', '.join(str(d) for d in a[1])})"
+    if k == "unsq":
+        return f"{r_expr(a[0])}.unsqueeze({a[1]})"
+    if k in ("concat", "stack"):
+        return f"{k}([{', '.join(r_expr(p) for p in a[1:])}], axis={a[0]})"
     if k == "call":
         return f"{a[0].name}({', '.join(r_expr(x) for x in a[1:])})"
     if k == "idx":
@@ -644,6 +665,8 @@ class Gen:
             prods += ["softmax", "matmul"]
         if rank == 2:
             prods += ["T"]
+        if rank >= 1:
+            prods += ["reshape", "concat", "stack", "unsqueeze"]
         if want == "int":
             prods = ["leaf", "bin", "index", "reduce_int", "cast"]
         p = r.choice(prods)
@@ -887,6 +910,69 @@ class Gen:
                 self.use("astype_f64_bf16")
             self.use("astype")
             return E("cast", [x, dt], tty(dt, shape))
+        if p == "reshape":
+            if not self.ok("reshape"):
+                return None
+            n = 1
+            for d in shape:
+                n *= d
+            divs = [d for d in range(2, n) if n % d == 0]
+            opts = [(n,), tuple(reversed(shape))]
+            if divs:
+                d = r.choice(divs)
+                opts.append((n // d, d))
+                opts.append((d, 1, n // d))
+            src = r.choice(opts)
+            if src == shape:
+                return None
+            x = self.gen(src, depth - 1, want)
+            dims = list(shape)
+            if r.random() < 0.3:
+                if not self.ok("reshape_neg1"):
+                    return None
+                dims[r.randrange(rank)] = -1
+                self.use("reshape_neg1")
+            self.use("reshape")
+            return E("reshape", [x, dims], tty(x.ty[1], shape))
+        if p == "unsqueeze":
+            ones = [i for i, d in enumerate(shape) if d == 1]
+            if not ones or not self.ok("unsqueeze"):
+                return None
+            pos = r.choice(ones)
+            x = self.gen(shape[:pos] + shape[pos + 1:], depth - 1, want)
+            self.use("unsqueeze")
+            return E("unsq", [x, pos if r.random() < 0.7 else pos - rank], tty(x.ty[1], shape))
+        if p in ("concat", "stack"):
+            if not self.ok(p):
+                return None
+            pos = r.randrange(rank)
+            if p == "concat":
+                if shape[pos] < 2:
+                    return None
+                cut = r.randint(1, shape[pos] - 1)
+                srcs = [shape[:pos] + (cut,) + shape[pos + 1:], shape[:pos] + (shape[pos] - cut,) + shape[pos + 1:]]
+            else:
+                if shape[pos] > 4:
+                    return None
+                srcs = [shape[:pos] + shape[pos + 1:]] * shape[pos]
+            parts = [self.gen(srcs[0], depth - 1, want)]
+            for sh in srcs[1:]:
+                q = self.gen(sh, depth - 1, want)
+                if q.ty[1] != parts[0].ty[1]:
+                    # Parts of one dtype (a cast where they differ).
+                    to = parts[0].ty[1]
+                    if not self.ok("astype") or (is_float(q.ty[1]) and not is_float(to)):
+                        return None
+                    if q.ty[1] == "f64" and to == "bf16":
+                        if not self.ok("astype_f64_bf16"):
+                            return None
+                        self.use("astype_f64_bf16")
+                    q = E("cast", [q, to], tty(to, sh))
+                    self.use("astype")
+                parts.append(q)
+            self.use(p)
+            axis = pos if r.random() < 0.7 else pos - rank
+            return E(p, [axis] + parts, tty(parts[0].ty[1], shape))
         if p == "T":
             if not self.ok("transpose"):
                 return None
