@@ -59,6 +59,7 @@ FEATURES = {
     "concat": "concat([a, b], axis=p)",
     "stack": "stack([a, b, ...], axis=p)",
     "unsqueeze": "x.unsqueeze(p)",
+    "creation": "zeros ones full arange (with and without dtype=)",
     "tensor_literal": "tensor([...]) literals",
     "int_vars": "Int variables assigned from arithmetic (+ - * // %)",
     "for_loop": "for i in range(start, stop, step) with constant bounds",
@@ -190,6 +191,17 @@ def ev(e, env):
     if k == "T":
         x = ev(a[0], env)
         return TV(x.arr.T.copy(), x.dt, x.err)
+    if k == "create":
+        form, shape, dt = a[0], tuple(a[1]), e.ty[1]
+        if form == "zeros":
+            v = np.zeros(shape)
+        elif form == "ones":
+            v = np.ones(shape)
+        elif form == "full":
+            v = np.full(shape, a[3])
+        else:
+            v = np.arange(shape[0])
+        return TV(ref.to_dtype(v, dt), dt, 0.0)
     if k == "reshape":
         x = ev(a[0], env)
         return TV(x.arr.reshape(e.ty[2]).copy(), x.dt, x.err)
@@ -330,6 +342,17 @@ def r_expr(e):
         return f"{r_expr(a[0])}.astype({a[1]})"
     if k == "T":
         return f"{r_expr(a[0])}.T"
+    if k == "create":
+        form, shape, dt, extra = a
+        dims = ", ".join(str(d) for d in shape)
+        kw = f", dtype={dt}" if dt and form != "arange" else ""
+        if form == "full":
+            return f"full([{dims}], {fmt_float(extra) if extra >= 0 else '(' + fmt_float(extra) + ')'}{kw})"
+        if form == "arange":
+            return f"arange({shape[0]})" + (".astype(f32)" if dt == "f32" else "")
+        if extra:
+            return f"{form}([{dims}]{kw})"
+        return f"{form}({dims}{kw})"
     if k == "reshape":
         return f"{r_expr(a[0])}.reshape({', '.join(str(d) for d in a[1])})"
     if k == "unsq":
@@ -504,6 +527,17 @@ class Gen:
             x = self.new_input((r.choice([2, 3]),), dt=r.choice(["f32", "f64"]))
             self.use("reduce", "rank0")
             return E("red", [r.choice(["sum", "max", "mean"]), x, None, False, r.choice("mf")], tty(x.ty[1], ()))
+        if self.ok("creation") and r.random() < 0.1 and want in ("any", "num", "float"):
+            form = r.choice(["zeros", "ones", "full", "arange"] if len(shape) == 1 else ["zeros", "ones", "full"])
+            dt = r.choice(["f32", "f64", None])
+            self.use("creation")
+            if form == "full":
+                v = r.choice([0.5, -1.25, 2.0, 3.0])
+                return E("create", ["full", list(shape), dt, v], tty(dt or "f32", shape))
+            if form == "arange":
+                return E("create", ["arange", list(shape), "i64" if want != "float" else "f32", None],
+                         tty("i64" if want != "float" else "f32", shape))
+            return E("create", [form, list(shape), dt, r.random() < 0.5], tty(dt or "f32", shape))
         if len(shape) <= 2 and self.ok("tensor_literal") and r.random() < 0.15 and want != "bool":
             is_i = want != "float" and r.random() < 0.3
             if is_i:
