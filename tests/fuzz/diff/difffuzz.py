@@ -23,6 +23,7 @@ import copy
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -262,14 +263,17 @@ def main():
 
     if args.keep_failures:
         os.makedirs(args.keep_failures, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     workroot = tempfile.mkdtemp(prefix="difffuzz-")
     t0 = time.time()
     counts = {o: 0 for o in OUTCOMES}
     feature_use = {f: 0 for f in gen.FEATURES}
     failures = []
+    interrupted = False
+    ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
-            futs = [ex.submit(one, args, i, workroot) for i in indices]
+        futs = [ex.submit(one, args, i, workroot) for i in indices]
+        try:
             for fut in concurrent.futures.as_completed(futs):
                 res = fut.result()
                 counts[res["outcome"]] = counts.get(res["outcome"], 0) + 1
@@ -288,10 +292,18 @@ def main():
                         print("".join("    " + line + "\n" for line in res["minimized"].splitlines()), end="")
                     if args.verbose:
                         print("".join("    | " + line + "\n" for line in res["program"].splitlines()), end="")
+        except KeyboardInterrupt:
+            # SIGINT (or SIGTERM, below): stop, and summarize the programs that finished.
+            interrupted = True
+            for f in futs:
+                f.cancel()
+            print("\ninterrupted: the summary counts the programs that finished", flush=True)
     finally:
+        ex.shutdown(wait=not interrupted, cancel_futures=True)
         shutil.rmtree(workroot, ignore_errors=True)
-    n = len(indices)
-    print(f"\ndifffuzz: {n} programs from seed {args.seed} in {time.time() - t0:.0f} s")
+    n = sum(counts.values())
+    print(f"\ndifffuzz: {n} programs from seed {args.seed} in {time.time() - t0:.0f} s"
+          + (f" (interrupted: {len(indices)} requested)" if interrupted else ""))
     print("outcomes: " + ", ".join(f"{o} {counts[o]}" for o in counts if counts[o] or o in OUTCOMES))
     print("features used (programs): " + ", ".join(f"{f} {c}" for f, c in sorted(feature_use.items()) if c))
     unused = [f for f, c in feature_use.items() if not c and f not in args.disabled]
@@ -303,7 +315,7 @@ def main():
             print(f"  {f}: {gen.KNOWN_BROKEN[f]}")
     failed = n - counts["ok"]
     print(f"{counts['ok']} passed, {failed} failed")
-    return 1 if failed else 0
+    return 130 if interrupted else 1 if failed else 0
 
 
 if __name__ == "__main__":
