@@ -105,9 +105,6 @@ KNOWN_BROKEN = {
     # assignment in the text, whichever branch ran. repros/branch_int_index.tsr.
     "branch_int_index": "wrong values: an Int assigned in a branch is a stale constant as an index; repros/branch_int_index.tsr",
     "for_neg_step": "wrong values: range() with a negative step runs no iteration; repros/range_negative_step.tsr",
-    # `x.astype(bf16)` of an f64 tensor: the JIT cannot link `__truncdfbf2` on hosts without
-    # AVX-512 BF16 (exit 101). repros/astype_f64_bf16.tsr (issue 14 scope 0).
-    "astype_f64_bf16": "internal error on this host: __truncdfbf2 not found when linking; repros/astype_f64_bf16.tsr",
     "unary_method": "E0900 from the lowering: x.exp()/x.tanh()/... methods are typed unknown by the checker; repros/unary_method.tsr",
 }
 
