@@ -76,27 +76,38 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
   if (name == "maximum" || name == "minimum") {
     if (args.size() != 2) unsupported(c->range, fmt::format("these arguments of {}", name));
     auto rt = mlir::cast<mlir::RankedTensorType>(mt);
-    return {op("tessera." + name, {tensor_operand(expr(args[0]), rt), tensor_operand(expr(args[1]), rt)}, mt, c->range, t), t};
+    return {op("tessera." + name, {tensor_operand(expr(args[0]), rt, c->range), tensor_operand(expr(args[1]), rt, c->range)},
+               mt, c->range, t),
+            t};
   }
   if (name == "matmul" && args.size() == 2) {
     auto rt = mlir::cast<mlir::RankedTensorType>(mt);
-    return {op("tessera.matmul", {tensor_operand(expr(args[0]), rt), tensor_operand(expr(args[1]), rt)}, mt, c->range, t), t};
+    return {op("tessera.matmul", {tensor_operand(expr(args[0]), rt, c->range), tensor_operand(expr(args[1]), rt, c->range)},
+               mt, c->range, t),
+            t};
   }
   if ((name == "softmax" || name == "log_softmax" || name == "softmax_safe") && args.size() == 1) {
     Local x = expr(args[0]);
     int64_t axis = axis_arg(c, "axis", -1, x);
     std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs{{"axis", b_.getI64IntegerAttr(axis)}};
     if (name == "softmax_safe") attrs.push_back({"safe", b_.getUnitAttr()});
-    return {op(name == "log_softmax" ? "tessera.log_softmax" : "tessera.softmax", {x.value}, mt, c->range, t, attrs), t};
+    // Of an integer tensor: computed in the (float) result dtype, f32 if the result is not float.
+    auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+    mlir::Type elt = mlir::isa<mlir::FloatType>(rt.getElementType()) ? rt.getElementType() : b_.getF32Type();
+    auto ft = mlir::RankedTensorType::get(rt.getShape(), elt);
+    mlir::Value r = op(name == "log_softmax" ? "tessera.log_softmax" : "tessera.softmax", {with_element(x, elt, c->range)},
+                       ft, c->range, t, attrs);
+    return {convert({r, t}, mt, c->range), t};
   }
   if (kReductions.count(name) && args.size() == 1) return reduce(c, kReductions.at(name), expr(args[0]), t);
   if (name == "layer_norm" || name == "layernorm_safe" || name == "rms_norm" || name == "rmsnorm_safe") {
     bool rms = name == "rms_norm" || name == "rmsnorm_safe";
     if (args.empty() || args.size() > (rms ? 2u : 3u)) unsupported(c->range, fmt::format("these arguments of {}", name));
     std::vector<mlir::Value> operands;
-    for (const Expr* a : args) operands.push_back(expr(a).value);
+    mlir::Type elt = mlir::cast<mlir::RankedTensorType>(mt).getElementType();
+    for (const Expr* a : args) operands.push_back(with_element(expr(a), elt, a->range));
     for (const char* kw : {"weight", "bias"})
-      if (const Expr* e = keyword(c, kw)) operands.push_back(expr(e).value);
+      if (const Expr* e = keyword(c, kw)) operands.push_back(with_element(expr(e), elt, e->range));
     double eps = 1e-5;
     if (const Expr* e = keyword(c, "eps")) {
       auto v = constant_float(e);
@@ -153,9 +164,14 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     return {b_.create(st)->getResult(0), t};
   }
   if (name == "where" && args.size() == 3) {
+    // The condition as a bool tensor (a Python bool is a rank-0 one), the branches in the
+    // result's dtype.
     auto rt = mlir::cast<mlir::RankedTensorType>(mt);
-    Local cond = expr(args[0]);
-    return {op("tessera.where", {cond.value, tensor_operand(expr(args[1]), rt), tensor_operand(expr(args[2]), rt)}, mt, c->range, t), t};
+    mlir::Value cond = with_element(expr(args[0]), b_.getI1Type(), args[0]->range);
+    return {op("tessera.where",
+               {cond, tensor_operand(expr(args[1]), rt, args[1]->range), tensor_operand(expr(args[2]), rt, args[2]->range)},
+               mt, c->range, t),
+            t};
   }
   if ((name == "concat" || name == "stack") && !args.empty()) {
     std::vector<mlir::Value> operands;
@@ -279,6 +295,16 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
   if (name == "transpose" && !args.empty()) return method(c, "transpose", expr(args[0]), t, 1);
   if (name == "reshape" && !args.empty()) return method(c, "reshape", expr(args[0]), t, 1);
   if (name == "zeros" || name == "ones" || name == "randn" || name == "rand" || name == "full") {
+    // The sizes are the checker's (the result type); one that changes at run time (a name
+    // reassigned in a loop or a branch) has no such value.
+    auto sizes = positional(c);
+    if (name == "full") {
+      // full(shape, fill_value): nothing else is read, so nothing else may be given.
+      if (sizes.size() > 2) unsupported(sizes[2]->range, "a third positional argument of full(shape, fill_value)");
+      sizes.resize(std::min<size_t>(sizes.size(), 1));
+    }
+    for (const Expr* a : sizes)
+      if (varies(a)) unsupported(a->range, fmt::format("a size of {}(...) that changes at run time", name));
     std::vector<mlir::Value> dyn = dynamic_dims(t, mt, c->range);
     std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
     if (name == "full") {
@@ -451,11 +477,27 @@ Local Lowerer::reduce(const CallExpr* c, const std::string& kind, const Local& x
   }
   auto kind_attr = mlir::tessera::symbolizeReduceKind(kind);
   mlir::Type mt = to_mlir(t, c->range);
-  return {op("tessera.reduce", {x.value}, mt, c->range, t,
-             {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, *kind_attr)},
-              {"axes", b_.getDenseI64ArrayAttr(axes)},
-              {"keepdim", keepdim ? b_.getUnitAttr() : mlir::Attribute{}}}),
-          t};
+  // The reduction runs in the result's dtype (the input cast to it where they differ: `sum` of
+  // bool counts in i64); mean, var, std and logsumexp of integers in f32 when the result is not
+  // a float (docs/types.md). argmax/argmin give i64 of any input.
+  bool arg = kind == "argmax" || kind == "argmin";
+  bool needs_float = kind == "mean" || kind == "var" || kind == "std" || kind == "logsumexp";
+  auto mrt = mlir::dyn_cast<mlir::RankedTensorType>(mt);
+  mlir::Type out_elt = mrt ? mrt.getElementType() : mt;
+  mlir::Type elt = arg ? xt.getElementType() : out_elt;
+  if (needs_float && !mlir::isa<mlir::FloatType>(elt))
+    elt = mlir::isa<mlir::FloatType>(xt.getElementType()) ? xt.getElementType() : b_.getF32Type();
+  std::vector<int64_t> shape;
+  for (int64_t i = 0; i < xt.getRank(); ++i) {
+    if (!std::binary_search(axes.begin(), axes.end(), i)) shape.push_back(xt.getDimSize(i));
+    else if (keepdim) shape.push_back(1);
+  }
+  auto rt = mlir::RankedTensorType::get(shape, arg ? b_.getI64Type() : elt);
+  mlir::Value r = op("tessera.reduce", {with_element(x, elt, c->range)}, rt, c->range, t,
+                     {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, *kind_attr)},
+                      {"axes", b_.getDenseI64ArrayAttr(axes)},
+                      {"keepdim", keepdim ? b_.getUnitAttr() : mlir::Attribute{}}});
+  return {convert({r, t}, mt, c->range), t};
 }
 
 // `skip`: positional arguments that are not the method's own (the tensor of `transpose(x, ...)`).
@@ -464,6 +506,8 @@ Local Lowerer::method(const CallExpr* c, const std::string& name, const Local& x
   mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
   if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t);
   if (name == "reshape" || name == "view") {
+    for (const Argument& a : c->args)
+      if (varies(a.value)) unsupported(a.range, fmt::format("a size of {}(...) that changes at run time", name));
     return {op("tessera.reshape", concat({x.value}, dynamic_dims(t, mt, c->range)), mt, c->range, t), t};
   }
   if (name == "transpose" || name == "permute") {

@@ -151,6 +151,8 @@ Local Lowerer::expr(const Expr* e) {
     case NodeKind::NameExpr: {
       auto* n = cast<NameExpr>(e);
       if (Local* l = lookup(n->name)) return *l;
+      // A local variable out of scope here (first assigned inside a loop) has no value to fold.
+      if (is_local_name(n->name)) unsupported(e->range, fmt::format("'{}' after the loop that first assigns it", n->name));
       if (t->kind == TypeKind::Int && t->int_value) {
         if (auto v = static_dim(*t->int_value)) return {b_.create<mlir::arith::ConstantOp>(loc(e->range), b_.getI64IntegerAttr(*v)), t};
         mlir::Value idx = dim_index(*t->int_value, e->range);
@@ -232,7 +234,8 @@ mlir::Value Lowerer::op(llvm::StringRef name, std::vector<mlir::Value> operands,
 Local Lowerer::binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range) {
   mlir::Type mt = to_mlir(t, range);
   if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(mt)) {
-    if (bop == BinaryOp::MatMul) return {op("tessera.matmul", {tensor_operand(l, rt), tensor_operand(r, rt)}, mt, range, t), t};
+    if (bop == BinaryOp::MatMul)
+      return {op("tessera.matmul", {tensor_operand(l, rt, range), tensor_operand(r, rt, range)}, mt, range, t), t};
     const char* name = nullptr;
     switch (bop) {
       case BinaryOp::Add: name = "tessera.add"; break;
@@ -246,7 +249,7 @@ Local Lowerer::binary(BinaryOp bop, const Local& l, const Local& r, const Type& 
       case BinaryOp::BitOr: name = "tessera.or"; break;
       default: unsupported(range, "this operator on tensors");
     }
-    return {op(name, {tensor_operand(l, rt), tensor_operand(r, rt)}, mt, range, t), t};
+    return {op(name, {tensor_operand(l, rt, range), tensor_operand(r, rt, range)}, mt, range, t), t};
   }
   // Scalars.
   mlir::Location lc = loc(range);
@@ -258,11 +261,8 @@ Local Lowerer::binary(BinaryOp bop, const Local& l, const Local& r, const Type& 
       case BinaryOp::Mul: return {b_.create<mlir::arith::MulFOp>(lc, a, b), t};
       case BinaryOp::Div: return {b_.create<mlir::arith::DivFOp>(lc, a, b), t};
       case BinaryOp::Pow: return {b_.create<mlir::math::PowFOp>(lc, a, b), t};
-      case BinaryOp::Mod: return {b_.create<mlir::arith::RemFOp>(lc, a, b), t};
-      case BinaryOp::FloorDiv: {
-        mlir::Value q = b_.create<mlir::arith::DivFOp>(lc, a, b);
-        return {b_.create<mlir::math::FloorOp>(lc, q), t};
-      }
+      case BinaryOp::Mod:
+      case BinaryOp::FloorDiv: return {python_division(bop, a, b, mt, range, t), t};
       default: unsupported(range, "this operator on floats");
     }
   }
@@ -270,29 +270,75 @@ Local Lowerer::binary(BinaryOp bop, const Local& l, const Local& r, const Type& 
     case BinaryOp::Add: return {b_.create<mlir::arith::AddIOp>(lc, a, b), t};
     case BinaryOp::Sub: return {b_.create<mlir::arith::SubIOp>(lc, a, b), t};
     case BinaryOp::Mul: return {b_.create<mlir::arith::MulIOp>(lc, a, b), t};
+    case BinaryOp::Pow: return {python_division(bop, a, b, mt, range, t), t};
     case BinaryOp::FloorDiv:
-    case BinaryOp::Mod: {
-      // Python's // and % (the sign of the divisor) through the rank-0 tensor op: its lowering
-      // makes a zero divisor a run-time error and never divides by zero or MIN by -1 (a scalar
-      // arith division by zero is undefined behavior, and x86 traps).
-      auto rt0 = mlir::RankedTensorType::get({}, mt);
-      mlir::Value ta = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, a);
-      mlir::Value tb = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, b);
-      mlir::Value q = op(bop == BinaryOp::Mod ? "tessera.mod" : "tessera.floordiv", {ta, tb}, rt0, range, t);
-      return {b_.create<mlir::tensor::ExtractOp>(lc, q, mlir::ValueRange{}), t};
-    }
+    case BinaryOp::Mod: return {python_division(bop, a, b, mt, range, t), t};
     case BinaryOp::BitAnd: return {b_.create<mlir::arith::AndIOp>(lc, a, b), t};
     case BinaryOp::BitOr: return {b_.create<mlir::arith::OrIOp>(lc, a, b), t};
     default: unsupported(range, "this operator on integers");
   }
 }
 
-// An operand of a tensor op: tensors keep their shape (the op broadcasts), scalars become
-// rank-0 tensors of the result's element type.
-mlir::Value Lowerer::tensor_operand(const Local& x, mlir::RankedTensorType result) {
+// Python's // and % of scalars (floor, the sign of the divisor: -7.5 % 2.0 is 0.5), and `**`
+// of integers, through the rank-0 tensor op: its lowering makes an integer zero divisor a
+// run-time error and never divides by zero or MIN by -1 (a scalar arith division by zero is
+// undefined behavior, and x86 traps).
+mlir::Value Lowerer::python_division(BinaryOp bop, mlir::Value a, mlir::Value b, mlir::Type mt, SourceRange range,
+                                     const Type& t) {
+  mlir::Location lc = loc(range);
+  auto rt0 = mlir::RankedTensorType::get({}, mt);
+  mlir::Value ta = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, a);
+  mlir::Value tb = b_.create<mlir::tensor::FromElementsOp>(lc, rt0, b);
+  const char* name = bop == BinaryOp::Mod ? "tessera.mod" : bop == BinaryOp::Pow ? "tessera.pow" : "tessera.floordiv";
+  mlir::Value q = op(name, {ta, tb}, rt0, range, t);
+  return b_.create<mlir::tensor::ExtractOp>(lc, q, mlir::ValueRange{});
+}
+
+// An operand of a tensor op whose operands have the result's element type (arithmetic,
+// maximum/minimum, where, matmul): tensors keep their shape (the op broadcasts) and are cast to
+// the result's element type where theirs differs (the promotion of docs/types.md that the
+// checker applied), scalars become rank-0 tensors of the result's element type.
+mlir::Value Lowerer::tensor_operand(const Local& x, mlir::RankedTensorType result, SourceRange r) {
+  return with_element(x, result.getElementType(), r);
+}
+
+// `x` as a tensor of element type `element`, its shape kept (a scalar: rank 0).
+mlir::Value Lowerer::with_element(const Local& x, mlir::Type element, SourceRange r) {
   auto xt = mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType());
-  if (xt) return x.value;
-  return convert(x, mlir::RankedTensorType::get({}, result.getElementType()), {});  // a literal folds to a dense constant
+  if (xt && xt.getElementType() == element) return x.value;
+  auto want = mlir::RankedTensorType::get(xt ? xt.getShape() : llvm::ArrayRef<int64_t>{}, element);
+  return convert(x, want, r);  // a literal folds to a dense constant
+}
+
+// The element type two operands of a comparison are compared in: the promotion of
+// docs/types.md. Python scalars are weak: an Int takes the tensor's dtype (a bool tensor's
+// becomes i64), a Float a float tensor's dtype and f32 with an integer or bool tensor.
+mlir::Type Lowerer::common_element(const Local& a, const Local& b) {
+  auto dtype = [](mlir::Type t) -> std::optional<sema::DType> {
+    if (t.isF64()) return sema::DType::F64;
+    if (t.isF32()) return sema::DType::F32;
+    if (t.isF16()) return sema::DType::F16;
+    if (t.isBF16()) return sema::DType::BF16;
+    if (t.isInteger(1)) return sema::DType::Bool;
+    if (t.isInteger(8)) return sema::DType::I8;
+    if (t.isInteger(16)) return sema::DType::I16;
+    if (t.isInteger(32)) return sema::DType::I32;
+    if (t.isInteger(64)) return sema::DType::I64;
+    return std::nullopt;
+  };
+  auto at = mlir::dyn_cast<mlir::RankedTensorType>(a.value.getType());
+  auto bt = mlir::dyn_cast<mlir::RankedTensorType>(b.value.getType());
+  if (at && bt) {
+    auto da = dtype(at.getElementType()), db = dtype(bt.getElementType());
+    if (!da || !db) return at.getElementType();
+    return element_type(sema::promote(*da, *db));
+  }
+  mlir::Type tensor_elt = (at ? at : bt).getElementType();
+  mlir::Type scalar = (at ? b : a).value.getType();
+  if (auto st = mlir::dyn_cast<mlir::RankedTensorType>(scalar)) scalar = st.getElementType();
+  if (mlir::isa<mlir::FloatType>(scalar) && !mlir::isa<mlir::FloatType>(tensor_elt)) return b_.getF32Type();
+  if (mlir::isa<mlir::IntegerType>(scalar) && !scalar.isInteger(1) && tensor_elt.isInteger(1)) return b_.getI64Type();
+  return tensor_elt;
 }
 
 Local Lowerer::compare(const CompareExpr* c, const Type& t) {
@@ -315,15 +361,9 @@ Local Lowerer::compare(const CompareExpr* c, const Type& t) {
   }
   bool tensors = mlir::isa<mlir::RankedTensorType>(l.value.getType()) || mlir::isa<mlir::RankedTensorType>(r.value.getType());
   if (tensors) {
-    // Compare in the operands' common element type.
-    mlir::Type elt;
-    for (const Local* x : {&l, &r})
-      if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(x->value.getType())) elt = elt ? elt : rt.getElementType();
-    auto scalar_t = mlir::RankedTensorType::get({}, elt);
-    auto operand = [&](const Local& x) {
-      return mlir::isa<mlir::RankedTensorType>(x.value.getType()) ? x.value : convert(x, scalar_t, c->range);
-    };
-    return {op("tessera.cmp", {operand(l), operand(r)}, mt, c->range, nullptr,
+    // Compare in the operands' common element type (docs/types.md).
+    mlir::Type elt = common_element(l, r);
+    return {op("tessera.cmp", {with_element(l, elt, c->range), with_element(r, elt, c->range)}, mt, c->range, nullptr,
                {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, p)}}),
             t};
   }

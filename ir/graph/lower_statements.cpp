@@ -62,7 +62,7 @@ void Lowerer::stmt(const Stmt* s, bool last_top) {
       return;
     }
     case NodeKind::PassStmt: return;
-    case NodeKind::AssertStmt: return;  // checked statically (preconditions) or by sema
+    case NodeKind::AssertStmt: return assert_stmt(cast<AssertStmt>(s));
     case NodeKind::IfStmt: return if_stmt(cast<IfStmt>(s));
     case NodeKind::WhileStmt: return while_stmt(cast<WhileStmt>(s));
     case NodeKind::ForStmt: return for_stmt(cast<ForStmt>(s));
@@ -135,6 +135,28 @@ std::vector<std::pair<std::string, Local>> Lowerer::carried(const std::vector<co
   for (const std::string& n : names)
     if (Local* l = lookup(n)) out.push_back({n, *l});
   return out;
+}
+
+// `assert test, "message"`: the test runs (a precondition on dimensions that the checker proved
+// is true again at run time); a false one stops the program with the message and the line (exit
+// 3), as Python's AssertionError.
+void Lowerer::assert_stmt(const AssertStmt* a) {
+  std::string message = "AssertionError";
+  if (a->message) {
+    auto* text = dyn_cast<StringLiteralExpr>(a->message);
+    if (!text) unsupported(a->message->range, "an assert message that is not a string literal");
+    message += ": " + text->value;
+  }
+  runtime_check(condition(a->test), message, a->range);
+}
+
+// A run-time check: when `ok` (an i1) is false, the program stops with `message` and the source
+// line of `where` (exit 3).
+void Lowerer::runtime_check(mlir::Value ok, const std::string& message, SourceRange where) {
+  mlir::OperationState st(loc(where), "tessera.assert");
+  st.addOperands(ok);
+  st.addAttribute("message", b_.getStringAttr(message));
+  b_.create(st);
 }
 
 mlir::Value Lowerer::condition(const Expr* e) {
@@ -271,10 +293,70 @@ const CallExpr* Lowerer::range_call(const Expr* iter, bool& is_static) {
   return callee == "static_range" || callee == "range" ? call : nullptr;
 }
 
+// The checker's value of an Int expression, when it is a constant here: only what is provably
+// constant is folded. A name whose value the lowering holds as a run-time value (assigned in a
+// loop or a branch, a loop variable, an argument) makes the expression a run-time value, whatever
+// value the checker recorded for it.
 std::optional<int64_t> Lowerer::constant_int(const Expr* e) {
   Type t = type_of(e);
-  if (t && t->kind == TypeKind::Int && t->int_value) return static_dim(*t->int_value);
-  return std::nullopt;
+  if (!t || t->kind != TypeKind::Int || !t->int_value || varies(e)) return std::nullopt;
+  return static_dim(*t->int_value);
+}
+
+// Whether `e` reads a scalar name whose value is only known at run time (see constant_int).
+bool Lowerer::varies(const Expr* e) {
+  if (!e) return false;
+  switch (e->kind) {
+    case NodeKind::NameExpr: {
+      auto* n = cast<NameExpr>(e);
+      Local* l = lookup(n->name);
+      if (!l) return is_local_name(n->name);  // a local that is not in scope has no value here
+      if (!l->value || mlir::isa<mlir::ShapedType>(l->value.getType())) return false;  // tensors: their shapes are types
+      return !l->value.getDefiningOp<mlir::arith::ConstantOp>();
+    }
+    case NodeKind::UnaryExpr: return varies(cast<UnaryExpr>(e)->operand);
+    case NodeKind::BinaryExpr: return varies(cast<BinaryExpr>(e)->lhs) || varies(cast<BinaryExpr>(e)->rhs);
+    case NodeKind::CompareExpr: {
+      auto* c = cast<CompareExpr>(e);
+      if (varies(c->first)) return true;
+      for (const auto& [op, x] : c->rest)
+        if (varies(x)) return true;
+      return false;
+    }
+    case NodeKind::CallExpr: {
+      auto* c = cast<CallExpr>(e);
+      for (const Argument& a : c->args)
+        if (varies(a.value)) return true;
+      return false;
+    }
+    case NodeKind::SubscriptExpr: {
+      auto* s = cast<SubscriptExpr>(e);
+      for (const Expr* i : s->indices)
+        if (varies(i)) return true;
+      return varies(s->object);
+    }
+    case NodeKind::SliceExpr: {
+      auto* s = cast<SliceExpr>(e);
+      return varies(s->lower) || varies(s->upper) || varies(s->step);
+    }
+    case NodeKind::AttributeExpr: return varies(cast<AttributeExpr>(e)->object);
+    case NodeKind::TupleExpr:
+      return std::any_of(cast<TupleExpr>(e)->elements.begin(), cast<TupleExpr>(e)->elements.end(),
+                         [&](const Expr* x) { return varies(x); });
+    case NodeKind::ListExpr:
+      return std::any_of(cast<ListExpr>(e)->elements.begin(), cast<ListExpr>(e)->elements.end(),
+                         [&](const Expr* x) { return varies(x); });
+    default: return false;
+  }
+}
+
+// Whether `name` is assigned anywhere in the current function (a local variable, not a
+// dimension or a module-level constant).
+bool Lowerer::is_local_name(const std::string& name) {
+  if (!fn_ || !fn_->def) return false;
+  std::vector<std::string> names;
+  assigned_names(fn_->def->body, names);
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 void Lowerer::for_stmt(const ForStmt* s) {
@@ -310,24 +392,51 @@ void Lowerer::for_stmt(const ForStmt* s) {
     return b_.create<mlir::arith::IndexCastOp>(loc(e->range), b_.getIndexType(), convert(v, b_.getI64Type(), e->range));
   };
   mlir::Value lo = index(0, 0), hi = index(1, 0), st = index(2, 1);
+  mlir::Location l = loc(s->iter->range);
+  // Python's range: ceil((hi - lo) / st) iterations, at least 0, for either sign of the step
+  // (a negative step counts down); the loop runs k = 0 .. n-1 with i = lo + k * st. A step of 0
+  // is a run-time error (Python's ValueError). A constant positive step loops over i directly.
+  std::optional<int64_t> const_step;
+  if (auto c = st.getDefiningOp<mlir::arith::ConstantIndexOp>()) const_step = c.value();
+  bool direct = const_step && *const_step > 0;
+  mlir::Value zero = b_.create<mlir::arith::ConstantIndexOp>(l, 0), one = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+  mlir::Value trips;
+  if (!direct) {
+    mlir::Value is_zero = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, st, zero);
+    runtime_check(b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::ne, st, zero),
+                  "runtime error: range() arg 3 must not be zero", s->iter->range);
+    mlir::Value safe = b_.create<mlir::arith::SelectOp>(l, is_zero, one, st);
+    trips = b_.create<mlir::arith::CeilDivSIOp>(l, b_.create<mlir::arith::SubIOp>(l, hi, lo), safe);
+    trips = b_.create<mlir::arith::MaxSIOp>(l, trips, zero);
+  }
+  // The target keeps its last value after the loop (Python), so it is carried like the names the
+  // body assigns; before a first iteration it is `lo` (a loop that never runs leaves it so).
+  if (!lookup(target->name))
+    assign(target->name, {b_.create<mlir::arith::IndexCastOp>(l, b_.getI64Type(), lo), sema::int_type()});
+  else
+    assign(target->name, {convert(*lookup(target->name), b_.getI64Type(), s->target->range), sema::int_type()});
   auto outs = carried({&s->body});
+  if (std::none_of(outs.begin(), outs.end(), [&](const auto& o) { return o.first == target->name; }))
+    outs.push_back({target->name, *lookup(target->name)});
   std::vector<mlir::Value> inits;
-  for (auto& [n, l] : outs) flatten(l, inits);
-  auto op = b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits);
+  for (auto& [n, v] : outs) flatten(v, inits);
+  auto op = direct ? b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits)
+                   : b_.create<mlir::scf::ForOp>(loc(s->range), zero, trips, one, inits);
   {
     mlir::OpBuilder::InsertionGuard guard(b_);
     mlir::Block* body = op.getBody();
     if (!body->empty() && body->back().hasTrait<mlir::OpTrait::IsTerminator>()) body->back().erase();
     b_.setInsertionPointToEnd(body);
-    mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), op.getInductionVar());
+    mlir::Value i = op.getInductionVar();
+    if (!direct)
+      i = b_.create<mlir::arith::AddIOp>(l, lo, b_.create<mlir::arith::MulIOp>(l, i, st));
+    mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), i);
     size_t pos = 0;
-    for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op.getRegionIterArgs(), pos));
-    scopes_.emplace_back();
-    scopes_.back()[target->name] = {iv, sema::int_type()};
+    for (size_t k = 0; k < outs.size(); ++k) assign(outs[k].first, rebuild(outs[k].second, op.getRegionIterArgs(), pos));
+    assign(target->name, {iv, sema::int_type()});
     block(s->body);
     std::vector<mlir::Value> yielded;
-    for (auto& [n, l] : outs) flatten_as(*lookup(n), l, yielded, s->range);
-    scopes_.pop_back();
+    for (auto& [n, v] : outs) flatten_as(*lookup(n), v, yielded, s->range);
     b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
   }
   size_t pos = 0;

@@ -167,12 +167,16 @@ class Lowerer {
   void assign_target(const Expr* target, const Local& v);
   static void assigned_names(const Body& body, std::vector<std::string>& out);
   std::vector<std::pair<std::string, Local>> carried(const std::vector<const Body*>& bodies);
+  void assert_stmt(const AssertStmt* a);
+  void runtime_check(mlir::Value ok, const std::string& message, SourceRange where);
   mlir::Value condition(const Expr* e);
   mlir::Value truthy(mlir::Value v, SourceRange r);
   void if_stmt(const IfStmt* s);
   void while_stmt(const WhileStmt* s);
   const CallExpr* range_call(const Expr* iter, bool& is_static);
   std::optional<int64_t> constant_int(const Expr* e);
+  bool varies(const Expr* e);
+  bool is_local_name(const std::string& name);
   void for_stmt(const ForStmt* s);
 
   // ------------------------------------------------------------ conversions
@@ -191,7 +195,11 @@ class Lowerer {
   mlir::Value op(llvm::StringRef name, std::vector<mlir::Value> operands, mlir::Type result, SourceRange r, const Type& t,
                  std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs = {});
   Local binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range);
-  mlir::Value tensor_operand(const Local& x, mlir::RankedTensorType result);
+  mlir::Value tensor_operand(const Local& x, mlir::RankedTensorType result, SourceRange r = {});
+  mlir::Value python_division(BinaryOp bop, mlir::Value a, mlir::Value b, mlir::Type mt, SourceRange range,
+                              const Type& t);
+  mlir::Value with_element(const Local& x, mlir::Type element, SourceRange r);
+  mlir::Type common_element(const Local& a, const Local& b);
   Local compare(const CompareExpr* c, const Type& t);
   Local subscript(const SubscriptExpr* s, const Type& t);
   std::optional<int64_t> constant_int_expr(const Expr* e);
