@@ -126,7 +126,7 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
       st.addAttribute("operandSegmentSizes",
                       b_.getDenseI32ArrayAttr({1, operands.size() > 1 ? 1 : 0, operands.size() > 2 ? 1 : 0}));
     if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
-    return {b_.create(st)->getResult(0), t};
+    return {checked(b_.create(st), c->range)->getResult(0), t};
   }
   if (name == "group_norm" && !args.empty() && args.size() <= 4) {
     // group_norm(x, num_groups, weight=None, bias=None, eps=1e-5), as PyTorch.
@@ -152,7 +152,7 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     st.addAttribute("eps", b_.getF64FloatAttr(eps));
     st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, w ? 1 : 0, bias ? 1 : 0}));
     if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
-    return {b_.create(st)->getResult(0), t};
+    return {checked(b_.create(st), c->range)->getResult(0), t};
   }
   if (name == "linear" && (args.size() == 2 || args.size() == 3)) {
     std::vector<mlir::Value> operands;
@@ -161,7 +161,7 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     st.addOperands(operands);
     st.addTypes(mt);
     if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
-    return {b_.create(st)->getResult(0), t};
+    return {checked(b_.create(st), c->range)->getResult(0), t};
   }
   if (name == "where" && args.size() == 3) {
     // The condition as a bool tensor (a Python bool is a rank-0 one), the branches in the
@@ -508,7 +508,30 @@ Local Lowerer::method(const CallExpr* c, const std::string& name, const Local& x
   if (name == "reshape" || name == "view") {
     for (const Argument& a : c->args)
       if (varies(a.value)) unsupported(a.range, fmt::format("a size of {}(...) that changes at run time", name));
-    return {op("tessera.reshape", concat({x.value}, dynamic_dims(t, mt, c->range)), mt, c->range, t), t};
+    std::vector<mlir::Value> dyn = dynamic_dims(t, mt, c->range);
+    auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+    auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+    if (!xt.hasStaticShape() || !rt.hasStaticShape()) {
+      // Sizes known at run time only (a -1 over dynamic dimensions): the element counts must
+      // agree, or the -1 does not divide (10 elements into (3, -1)): a run-time error.
+      mlir::Location l = loc(c->range);
+      auto count = [&](mlir::RankedTensorType tt, auto dim_of) {
+        mlir::Value n = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+        size_t k = 0;
+        for (int64_t i = 0; i < tt.getRank(); ++i) {
+          mlir::Value d = tt.isDynamicDim(i) ? dim_of(i, k++)
+                                             : b_.create<mlir::arith::ConstantIndexOp>(l, tt.getDimSize(i)).getResult();
+          n = b_.create<mlir::arith::MulIOp>(l, n, d);
+        }
+        return n;
+      };
+      mlir::Value in = count(xt, [&](int64_t i, size_t) { return b_.create<mlir::tensor::DimOp>(l, x.value, i).getResult(); });
+      mlir::Value out = count(rt, [&](int64_t, size_t k) { return dyn.at(k); });
+      runtime_check(b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, in, out),
+                    fmt::format("runtime error: {}(...) changes the number of elements (a -1 that does not divide)", name),
+                    c->range);
+    }
+    return {op("tessera.reshape", concat({x.value}, dyn), mt, c->range, t), t};
   }
   if (name == "transpose" || name == "permute") {
     auto args = positional(c);

@@ -228,7 +228,28 @@ mlir::Value Lowerer::op(llvm::StringRef name, std::vector<mlir::Value> operands,
   for (auto& [k, v] : attrs)
     if (v) st.addAttribute(k, v);
   if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
-  return b_.create(st)->getResult(0);
+  return checked(b_.create(st), r)->getResult(0);
+}
+
+// A tessera op just built from a call, verified on its own: operands that break the op's shape
+// rule where the checker could not see it (a window larger than its input, a weight of another
+// size) are an error at the call (E0306, the op's own message), not an invalid module.
+mlir::Operation* Lowerer::checked(mlir::Operation* o, SourceRange r) {
+  std::string message;
+  mlir::LogicalResult ok = mlir::success();
+  {
+    mlir::ScopedDiagnosticHandler handler(&ctx_, [&](mlir::Diagnostic& d) {
+      if (message.empty()) message = d.str();
+      return mlir::success();
+    });
+    ok = mlir::verify(o, /*verifyRecursively=*/false);
+  }
+  if (mlir::succeeded(ok)) return o;
+  std::string name = o->getName().stripDialect().str();
+  if (message.rfind("'" + o->getName().getStringRef().str() + "' op ", 0) == 0)
+    message = message.substr(o->getName().getStringRef().size() + 6);
+  diags_.report(DiagKind::OperandShapeRule, r, fmt::format("{}: {}", name, message));
+  throw LoweringFailed{};
 }
 
 Local Lowerer::binary(BinaryOp bop, const Local& l, const Local& r, const Type& t, SourceRange range) {

@@ -48,7 +48,7 @@ Local Lowerer::layer_call(const CallExpr* c, size_t first, const Type& t) {
     st.addTypes(mt);
     for (auto& [k, v] : attrs) st.addAttribute(k, v);
     if (mlir::Attribute p = policy_attr(t)) st.addAttribute("policy", p);
-    return {b_.create(st)->getResult(0), t};
+    return {checked(b_.create(st), c->range)->getResult(0), t};
   };
   if (name == "linear") return build("tessera.linear", {x, param(0), param(1)}, {});
   if (name == "embedding") return {op("tessera.embedding", {param(0), x}, mt, c->range, t), t};

@@ -198,6 +198,7 @@ class Lowerer {
   mlir::Value tensor_operand(const Local& x, mlir::RankedTensorType result, SourceRange r = {});
   mlir::Value python_division(BinaryOp bop, mlir::Value a, mlir::Value b, mlir::Type mt, SourceRange range,
                               const Type& t);
+  mlir::Operation* checked(mlir::Operation* o, SourceRange r);
   mlir::Value with_element(const Local& x, mlir::Type element, SourceRange r);
   mlir::Type common_element(const Local& a, const Local& b);
   Local compare(const CompareExpr* c, const Type& t);
