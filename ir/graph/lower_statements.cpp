@@ -312,7 +312,14 @@ bool Lowerer::varies(const Expr* e) {
       Local* l = lookup(n->name);
       if (!l) return is_local_name(n->name);  // a local that is not in scope has no value here
       if (!l->value || mlir::isa<mlir::ShapedType>(l->value.getType())) return false;  // tensors: their shapes are types
-      return !l->value.getDefiningOp<mlir::arith::ConstantOp>();
+      // The checker's value holds for a name bound once at the function's top level (an
+      // argument, `m = n * 2`): it is the same expression of the arguments. A value made in a
+      // loop or a branch, or flowing out of one, is only known at run time.
+      mlir::Value v = l->value;
+      if (auto arg = mlir::dyn_cast<mlir::BlockArgument>(v)) return arg.getOwner() != entry_;
+      mlir::Operation* def = v.getDefiningOp();
+      if (mlir::isa<mlir::scf::ForOp, mlir::scf::IfOp, mlir::scf::WhileOp>(def)) return true;
+      return def->getBlock() != entry_;
     }
     case NodeKind::UnaryExpr: return varies(cast<UnaryExpr>(e)->operand);
     case NodeKind::BinaryExpr: return varies(cast<BinaryExpr>(e)->lhs) || varies(cast<BinaryExpr>(e)->rhs);

@@ -587,6 +587,10 @@ add("promote_compare_f64_f32", "x: Tensor[N, f64]", "return x.astype(f32) == x",
     lambda x: x.astype(np.float32) == x, "f64")
 add("promote_layer_norm_f64_weight", "x: Tensor[A, D], w: Tensor[D]", "return layer_norm(x, w.astype(f64).astype(f32))",
     [rnd(3, 8), rnd(8)], lambda x, w: tnp(F.layer_norm(*t64(x), (8,), *t64(w))))
+# A size computed once at the top level from an argument's shape is the checker's expression of
+# the dimensions (not a run-time value that changed): it still gives a tensor of that size.
+add("size_from_argument_shape", "a: Tensor[N, i64]", "n = a.shape[0]\nm = n * 2\nreturn ones(m).sum() + a", [ints(5)],
+    lambda a: 10.0 + a)
 # Integer powers: by squaring, wrapping as NumPy (a negative exponent is a run-time error: lit).
 add("int_pow_scalar_exponent", "a: Tensor[N, i64]", "return a ** 2 + a ** 0", [ints(9)], lambda a: a ** 2 + 1)
 add("int_pow_tensor_exponent", "a: Tensor[N, i64], b: Tensor[N, i64]", "return a ** b",
