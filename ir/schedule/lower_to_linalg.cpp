@@ -618,6 +618,8 @@ Value lower_reduce(Emitter& e, Operation* op) {
     if (count > kShortSum) ct = e.b.getF64Type();
   }
   Value r = reduce_kind(e, x, axes, kind, ct, op->hasAttr("safe"));
+  // f64 -> bf16/f16 through f32 (a direct truncation is a compiler-rt call the JIT may lack).
+  if (ct.isF64() && Emitter::is_half(rt.getElementType())) r = e.convert(r, e.b.getF32Type());
   r = e.convert(r, rt.getElementType());
   return e.reshape_to(r, rt);
 }
