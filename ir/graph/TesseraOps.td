@@ -1104,6 +1104,22 @@ def Tessera_LoadOp : Tessera_Op<"load", [MemoryEffects<[MemRead<Tessera_IOResour
   let hasVerifier = 1;
 }
 
+def Tessera_AssertOp : Tessera_Op<"assert", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
+  let summary = "stop the program with a run-time error when a condition is false";
+  let description = [{
+    A value `assert` of the language (`assert n > 0, "n must be positive"`):
+    when `condition` is false at run time, the program stops with a run-time
+    error (exit 3) that prints `message` and the source line of the op.
+
+    Example:
+    ```mlir
+    tessera.assert %ok, "AssertionError: n must be positive"
+    ```
+  }];
+  let arguments = (ins I1:$condition, StrAttr:$message);
+  let assemblyFormat = "$condition `,` $message attr-dict";
+}
+
 def Tessera_SaveOp : Tessera_Op<"save", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
   let summary = "write a tensor to a .npy file";
   let description = [{

@@ -348,7 +348,20 @@ Value scalar_binary(Emitter& e, StringRef name, Value a, Value b) {
       q = B.create<arith::SelectOp>(l, by_minus_one, B.create<arith::SubIOp>(l, zero, a), q);
       return B.create<arith::SelectOp>(l, by_zero, zero, q);
     }
-    if (name == "pow") return B.create<math::IPowIOp>(l, a, b);
+    if (name == "pow") {
+      // a ** b by squaring over the 63 bits of b >= 0, wrapping at the type's width as NumPy
+      // (lower_binary reports a negative exponent as a run-time error first). Branch-free, so
+      // that it vectorizes.
+      unsigned bits = cast<IntegerType>(t).getWidth();
+      Value r = e.constant(t, 1.0), base = a, zero = e.zero(t), one = e.constant(t, 1.0);
+      for (unsigned k = 0; k + 1 < bits; ++k) {
+        Value bit = B.create<arith::AndIOp>(l, B.create<arith::ShRSIOp>(l, b, e.constant(t, double(k))), one);
+        Value set = B.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, bit, zero);
+        r = B.create<arith::SelectOp>(l, set, B.create<arith::MulIOp>(l, r, base), r);
+        if (k + 2 < bits) base = B.create<arith::MulIOp>(l, base, base);
+      }
+      return r;
+    }
     if (name == "maximum") return B.create<arith::MaxSIOp>(l, a, b);
     if (name == "minimum") return B.create<arith::MinSIOp>(l, a, b);
     if (name == "and") return B.create<arith::AndIOp>(l, a, b);
@@ -454,12 +467,14 @@ const llvm::StringSet<> kUnary = {"neg", "abs", "exp", "log", "log1p", "sqrt", "
                                   "sigmoid", "sin", "cos", "relu", "gelu", "silu", "not", "erf"};
 
 void check_nonzero_divisor(Emitter& e, Operation* op, Value divisor);
+void check_nonnegative_exponent(Emitter& e, Operation* op, Value exponent);
 
 Value lower_binary(Emitter& e, Operation* op, StringRef name) {
   RankedTensorType rt = result_type(op);
   Type ct = Emitter::compute_type(rt.getElementType(), accum_of(op));
   if (isa<IntegerType>(ct) && (name == "div" || name == "floordiv" || name == "mod"))
     check_nonzero_divisor(e, op, op->getOperand(1));
+  if (isa<IntegerType>(ct) && !ct.isInteger(1) && name == "pow") check_nonnegative_exponent(e, op, op->getOperand(1));
   return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder&, Location, ValueRange a) {
     Value r = scalar_binary(e, name, e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct));
     return e.cast_scalar(r, rt.getElementType());
@@ -588,7 +603,23 @@ Value lower_reduce(Emitter& e, Operation* op) {
       kind != td::ReduceKind::sum && kind != td::ReduceKind::max && kind != td::ReduceKind::min &&
       kind != td::ReduceKind::prod)
     ct = e.b.getF64Type();  // mean/var of integers are floats
+  // Long f32 (and bf16/f16) sums accumulate in f64: each vector lane and each sequential loop
+  // then adds up to ~1e7 terms with an error far below one f32 rounding of the result, no worse
+  // than NumPy's pairwise summation (a sequential f32 sum of 1e7 copies of 0.1 is 9% off). Rows
+  // of up to kShortSum elements keep f32 (the vectorized row reductions split them over 64
+  // partial sums). The order is fixed by the shape: the same bits for any number of threads.
+  constexpr int64_t kShortSum = 4096;
+  if (!accum_of(op) && ct.isF32() &&
+      (kind == td::ReduceKind::sum || kind == td::ReduceKind::mean || kind == td::ReduceKind::var ||
+       kind == td::ReduceKind::std)) {
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t count = 1;
+    for (int64_t a : axes) count = xt.isDynamicDim(a) || count > kShortSum ? kShortSum + 1 : count * xt.getDimSize(a);
+    if (count > kShortSum) ct = e.b.getF64Type();
+  }
   Value r = reduce_kind(e, x, axes, kind, ct, op->hasAttr("safe"));
+  // f64 -> bf16/f16 through f32 (a direct truncation is a compiler-rt call the JIT may lack).
+  if (ct.isF64() && Emitter::is_half(rt.getElementType())) r = e.convert(r, e.b.getF32Type());
   r = e.convert(r, rt.getElementType());
   return e.reshape_to(r, rt);
 }
@@ -2023,6 +2054,27 @@ void check_nonzero_divisor(Emitter& e, Operation* op, Value divisor) {
   runtime_failure(e, op, failed, "tessCodegenError", "runtime error: integer division by zero", {});
 }
 
+// An integer power with a negative exponent is a run-time error (exit 3), as NumPy's
+// "Integers to negative integer powers are not allowed": one pass over the exponent.
+void check_nonnegative_exponent(Emitter& e, Operation* op, Value exponent) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
+  auto dt = cast<RankedTensorType>(exponent.getType());
+  Type i1 = B.getI1Type();
+  Value init = e.fill(e.empty(RankedTensorType::get({}, i1), [](int64_t) { return Value(); }),
+                      B.create<arith::ConstantIntOp>(l, 0, 1));
+  int64_t r = dt.getRank();
+  Value zero = e.zero(dt.getElementType());
+  Value any = e.generic({exponent}, {init}, {B.getMultiDimIdentityMap(r), AffineMap::get(r, 0, {}, B.getContext())},
+                        SmallVector<IterKind>(r, IterKind::reduction), [&](OpBuilder& bb, Location ll, ValueRange a) {
+                          Value z = bb.create<arith::CmpIOp>(ll, arith::CmpIPredicate::slt, a[0], zero);
+                          return SmallVector<Value>{bb.create<arith::OrIOp>(ll, a[1], z)};
+                        })[0];
+  Value failed = B.create<tensor::ExtractOp>(l, any, ValueRange{});
+  runtime_failure(e, op, failed, "tessCodegenError", "runtime error: integers to negative integer powers are not allowed",
+                  {});
+}
+
 // When `failed`: tessIndexError(what, index, lo, hi) with the op's source location (all i64).
 void index_error(Emitter& e, Operation* op, Value failed, Value index, Value lo, Value hi, StringRef what) {
   runtime_failure(e, op, failed, "tessIndexError", what, {index, lo, hi});
@@ -2208,6 +2260,16 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
       try {
         if (op->getName().getStringRef() == "tessera.print") {
           lower_print(op, strings);
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.assert") {
+          // A false condition: tessCodegenError with the message and the source line (exit 3).
+          OpBuilder b(op);
+          Emitter e(b, op->getLoc());
+          Value ok = op->getOperand(0);
+          Value failed = b.create<arith::XOrIOp>(op->getLoc(), ok, b.create<arith::ConstantIntOp>(op->getLoc(), 1, 1));
+          runtime_failure(e, op, failed, "tessCodegenError", op->getAttrOfType<StringAttr>("message").getValue(), {});
+          op->erase();
           continue;
         }
         if (op->getName().getStringRef() == "tessera.save") {

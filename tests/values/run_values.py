@@ -551,6 +551,83 @@ for dt in ("f32", "f64"):
         f"save(exp(x), \"{{DIR}}/saved.npy\")\ny: Tensor[_, D, {dt}] = load(\"{{DIR}}/saved.npy\")\nreturn y + 1.0",
         [rnd(3, 4)], lambda x: np.exp(x) + 1.0, dt)
 
+# ---------------------------------------------------------------- mixed dtypes (docs/types.md)
+# The lowering casts each operand to the dtype the operation computes in (the promotion the
+# checker applied): int with float, f32 with f64 and bf16, i32 with i64, in every operation.
+def ints(*shape, lo=-5, hi=6):
+    return RNG.integers(lo, hi, shape)
+
+
+f32r = lambda x: x.astype(np.float32).astype(np.float64)
+add("promote_i64_f32_add", "a: Tensor[N, i64], x: Tensor[N]", "return a + x", [ints(7), rnd(7)], lambda a, x: a + x)
+add("promote_f32_i64_sub_bcast", "x: Tensor[A, B], a: Tensor[B, i64]", "return x - a", [rnd(3, 5), ints(5)],
+    lambda x, a: x - a)
+add("promote_i64_f32_div", "a: Tensor[N, i64], x: Tensor[N]", "return a / x", [ints(6), pos(6)], lambda a, x: a / x)
+add("promote_i64_f32_floordiv_mod", "a: Tensor[N, i64], x: Tensor[N]", "return (a // x) * 10.0 + a % x",
+    [ints(8), pos(8)], lambda a, x: np.floor_divide(a, x) * 10 + np.mod(a, x), tol=(1e-5, 1e-5))
+add("promote_f32_i64_pow", "x: Tensor[N], a: Tensor[N, i64]", "return x ** a", [pos(6), ints(6, lo=0, hi=4)],
+    lambda x, a: x ** a)
+add("promote_f32_f64_mul", "x: Tensor[N, f64]", "return x.astype(f32) * x", [rnd(6)], lambda x: f32r(x) * x, "f64")
+add("promote_bf16_f32_add", "x: Tensor[N]", "return x.astype(bf16) + x", [rnd(8)], lambda x: lowp(x, "bf16") + x)
+add("promote_i32_i64_add", "a: Tensor[N, i64]", "return a.astype(i32) * 3 + a", [ints(6)], lambda a: a * 4)
+add("promote_bool_i64_add", "a: Tensor[N, i64]", "return (a > 0) + a", [ints(6)], lambda a: (a > 0) + a)
+add("promote_maximum_i64_f32", "a: Tensor[N, i64], x: Tensor[N]", "return maximum(a, x) + minimum(x, a)",
+    [ints(6, lo=-2, hi=3), rnd(6)], lambda a, x: np.maximum(a, x) + np.minimum(x, a))
+add("promote_matmul_i64_f32", "a: Tensor[A, K, i64], x: Tensor[K, B]", "return a @ x", [ints(2, 3), rnd(3, 4)],
+    lambda a, x: a @ x)
+add("promote_where_i64_f32", "a: Tensor[N, i64], x: Tensor[N]", "return where(a > 0, a, x)", [ints(7), rnd(7)],
+    lambda a, x: np.where(a > 0, a, x))
+add("promote_where_bool_literal", "x: Tensor[N]", "return where(True, x, 0.0) + where(False, x, 1.0)", [rnd(5)],
+    lambda x: x + 1.0)
+add("promote_compare_i64_f32", "a: Tensor[N, i64], x: Tensor[N]", "return a < x", [ints(8, lo=-1, hi=2), rnd(8)],
+    lambda a, x: a < x)
+add("promote_compare_i64_float_scalar", "a: Tensor[N, i64]", "return (a < 2.5) & (a >= -1.5)", [ints(9)],
+    lambda a: (a < 2.5) & (a >= -1.5))
+add("promote_compare_f64_f32", "x: Tensor[N, f64]", "return x.astype(f32) == x", [np.array([0.5, 0.1, 2.0, 1 / 3])],
+    lambda x: x.astype(np.float32) == x, "f64")
+add("promote_layer_norm_f64_weight", "x: Tensor[A, D], w: Tensor[D]", "return layer_norm(x, w.astype(f64).astype(f32))",
+    [rnd(3, 8), rnd(8)], lambda x, w: tnp(F.layer_norm(*t64(x), (8,), *t64(w))))
+# A size computed once at the top level from an argument's shape is the checker's expression of
+# the dimensions (not a run-time value that changed): it still gives a tensor of that size.
+add("size_from_argument_shape", "a: Tensor[N, i64]", "n = a.shape[0]\nm = n * 2\nreturn ones(m).sum() + a", [ints(5)],
+    lambda a: 10.0 + a)
+# Integer powers: by squaring, wrapping as NumPy (a negative exponent is a run-time error: lit).
+add("int_pow_scalar_exponent", "a: Tensor[N, i64]", "return a ** 2 + a ** 0", [ints(9)], lambda a: a ** 2 + 1)
+add("int_pow_tensor_exponent", "a: Tensor[N, i64], b: Tensor[N, i64]", "return a ** b",
+    [ints(12, lo=-9, hi=10), ints(12, lo=0, hi=25)], lambda a, b: np.power(a, b))
+
+# ---------------------------------------------------------------- long float reductions
+# Sums of many f32 values: the error is no worse than NumPy's (pairwise summation) on the same
+# data, against the exact (float64) sum. A sequential f32 sum of 1e7 copies of 0.1 is 9% off.
+def no_worse_than_numpy(data, np_fn, axis=None):
+    def check(out):
+        x32 = data.astype(np.float32)
+        exact = np.asarray(np_fn(x32.astype(np.float64), axis=axis))
+        ours = np.asarray(out, dtype=np.float64)
+        theirs = np.asarray(np_fn(x32, axis=axis), dtype=np.float64)
+        if ours.shape != exact.shape:
+            return f"shape {ours.shape}, expected {exact.shape}"
+        bad = np.abs(ours - exact) > np.abs(theirs - exact) + 1e-30
+        if bad.any():
+            i = np.argmax(bad)
+            return (f"error {np.abs(ours - exact).ravel()[i]:.3g} above NumPy's "
+                    f"{np.abs(theirs - exact).ravel()[i]:.3g} (ours {ours.ravel()[i]!r}, exact {exact.ravel()[i]!r})")
+        return None
+    return check
+
+
+add("sum_blocked_full_mean", "", "return full([1000, 10000], 0.1).mean(keepdim=True)", [], None,
+    check=no_worse_than_numpy(np.full((1000, 10000), 0.1), lambda x, axis: np.mean(x, axis=axis, keepdims=True)))
+_big = rnd(1000, 2000, offset=1.0)
+add("sum_blocked_all", "x: Tensor[A, B]", "return x.sum(keepdim=True)", [_big], None,
+    check=no_worse_than_numpy(_big, lambda x, axis: np.sum(x, axis=axis, keepdims=True)))
+_cols = pos(200000, 3)
+add("sum_blocked_columns", "x: Tensor[A, B]", "return x.sum(axis=0)", [_cols], None,
+    check=no_worse_than_numpy(_cols, np.sum, axis=0))
+_rows = rnd(4, 300000, offset=2.0)
+add("sum_blocked_rows_mean", "x: Tensor[A, B]", "return x.mean(axis=-1)", [_rows], None,
+    check=no_worse_than_numpy(_rows, np.mean, axis=-1))
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),

@@ -269,6 +269,8 @@ func.func @io(%x: tensor<f32>, %y: tensor<3xf32>, %i: i64, %s: f64, %b: i1) {
   tessera.save %y, "p.npz" {member = "linear_0.w"} : tensor<3xf32>
   // CHECK-NEXT: tessera.save %1, "p.npz" {commit, member = "linear_0.b"} : tensor<3xf32>
   tessera.save %1, "p.npz" {commit, member = "linear_0.b"} : tensor<3xf32>
+  // CHECK-NEXT: tessera.assert %arg4, "AssertionError: b must hold"
+  tessera.assert %b, "AssertionError: b must hold"
   return
 }
 
