@@ -26,18 +26,28 @@ const Arg* Call::arg(size_t i, std::string_view n) const {
   return kw(n);
 }
 
-// The closest candidate within a third of the name's length (at least 1).
+// The closest candidate within a third of the name's length (at least 1, at most
+// kMaxSuggestionDistance). Bounded work: only candidates of a similar length are compared, each
+// with a banded edit distance, and the whole search stops after kSuggestionBudget cells, so a
+// 1M-character identifier or a module of 100,000 names costs no more than a short one.
 std::string closest_name(const std::string& name, const std::vector<std::string>& candidates) {
+  constexpr size_t kMaxSuggestionDistance = 8;
+  constexpr size_t kSuggestionBudget = 4'000'000;
   std::string best;
-  size_t best_d = std::max<size_t>(1, name.size() / 3) + 1;
+  size_t limit = std::min(std::max<size_t>(1, name.size() / 3), kMaxSuggestionDistance);
+  size_t budget = kSuggestionBudget;
   for (const auto& c : candidates) {
     if (c == name || c.empty()) continue;
-    size_t d = edit_distance(name, c);
-    if (d >= name.size() || d >= c.size()) continue;  // `c` is not a misspelling of `x`
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
+    size_t diff = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
+    if (diff > limit) continue;
+    size_t cost = std::min(c.size(), name.size()) * (2 * limit + 1) + 1;
+    if (cost > budget) break;
+    budget -= cost;
+    auto d = edit_distance_within(name, c, limit);
+    if (!d || *d >= name.size() || *d >= c.size()) continue;  // `c` is not a misspelling of `x`
+    best = c;
+    if (*d == 1) break;
+    limit = *d - 1;  // only a closer candidate can win now
   }
   return best;
 }

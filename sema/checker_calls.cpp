@@ -18,7 +18,7 @@ std::vector<Arg> CheckerImpl::args_of(const CallExpr* call, std::vector<Arg>& kw
 Type CheckerImpl::call(const CallExpr* call) {
   // Methods: `x.mean(...)` on a tensor.
   if (auto* attr = dyn_cast<AttributeExpr>(call->callee)) {
-    Type obj = expr(attr->object);
+    Type obj = value_use(attr->object, expr(attr->object));
     if (is_tensor(obj)) {
       const BuiltinOp* m = find_method(attr->name);
       std::vector<Arg> kwargs;
@@ -31,6 +31,7 @@ Type CheckerImpl::call(const CallExpr* call) {
       }
       Arg self{attr->object, obj, "", attr->object->range};
       Call info{"x." + attr->name, call->range, &self, pos, kwargs};
+      if (!bind_call(diags, *m, info)) return unknown_type();
       c.add_effect(m->effects, call->range);
       Type t = m->rule(c, info);
       static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "std",
@@ -42,8 +43,10 @@ Type CheckerImpl::call(const CallExpr* call) {
                 obj->kind == TypeKind::Object || obj->kind == TypeKind::Distribution)) {
       std::vector<Arg> kwargs;
       std::vector<Arg> pos = args_of(call, kwargs);
-      if (obj->kind == TypeKind::Object && obj->name == "optimizer" && attr->name == "step")
+      if (obj->kind == TypeKind::Object && obj->name == "optimizer" && attr->name == "step") {
+        c.add_effect(kState, call->range);  // the optimizer's moments and step count change
         return optimizer_step(call, pos);
+      }
       return object_method(obj, attr->name, call);
     }
     if (obj && obj->kind == TypeKind::Function && obj->user && attr->name == "export") {
@@ -67,10 +70,15 @@ Type CheckerImpl::call(const CallExpr* call) {
     if (callee->user)
       return user_call(*const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(callee->ref)), call, pos, kwargs);
     auto* op = static_cast<const BuiltinOp*>(callee->ref);
+    // An Optional passed to a built-in operation must be checked first (print takes anything).
+    if (op->name != "print")
+      for (std::vector<Arg>* list : {&pos, &kwargs})
+        for (Arg& a : *list) a.type = value_use(a.expr, a.type);
     if (op->name == "vjp") return vjp_call(call, pos, kwargs);
     if (op->name == "jvp") return jvp_call(call, pos, kwargs);
     Call info{op->name, call->range, nullptr, pos, kwargs};
     info.expr = call;
+    if (!bind_call(diags, *op, info)) return unknown_type();
     c.add_effect(op->effects, call->range);
     Type t = op->rule(c, info);
     static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "argmax"};
@@ -170,6 +178,18 @@ Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const st
   // Bind the callee's dimensions. Bare symbols bind first; compound
   // dimensions are then checked against the arguments.
   std::map<std::string, DimExpr> subst;
+  // A Const[H] parameter takes a compile-time Int (a literal, a dimension, an Int value).
+  for (size_t i = 0; i < callee.params.size(); ++i) {
+    const auto& p = callee.params[i];
+    if (!bound[i] || !p.is_const || is_unknown(bound[i]->type) || bound[i]->type->kind == TypeKind::Int) continue;
+    diags
+        .report(DiagKind::TypeMismatch, bound[i]->range,
+                fmt::format("argument '{}' of '{}' is a Const parameter: it takes a compile-time Int, found {}",
+                            p.name, callee.name, to_string(bound[i]->type)))
+        .related(p.range, "parameter declared here");
+    arity_error = true;
+  }
+  if (arity_error) return unknown_type();
   for (size_t i = 0; i < callee.params.size(); ++i) {
     const auto& p = callee.params[i];
     if (!bound[i]) continue;

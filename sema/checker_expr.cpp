@@ -29,8 +29,14 @@ Type CheckerImpl::expr_kind(const Expr* e) {
     case NodeKind::UnaryExpr: return unary(cast<UnaryExpr>(e));
     case NodeKind::BinaryExpr: {
       auto* b = cast<BinaryExpr>(e);
-      Type l = expr(b->lhs);
-      Type r = expr(b->rhs);
+      Type l = value_use(b->lhs, expr(b->lhs));
+      // `x is not None and f(x)` (and `x is None or f(x)`): x is narrowed on the right.
+      bool is_not = false;
+      std::string narrowed = b->op == BinaryOp::And || b->op == BinaryOp::Or ? none_test(b->lhs, is_not) : "";
+      Type saved = narrowed.empty() ? nullptr : lookup_local(narrowed);
+      if (!narrowed.empty() && is_not == (b->op == BinaryOp::And)) scopes.back()[narrowed] = saved->elems[0];
+      Type r = value_use(b->rhs, expr(b->rhs));
+      if (saved) scopes.back()[narrowed] = saved;
       Type t = binary(b->op, l, r, b->op_range.valid() ? b->op_range : b->range, b->lhs->range, b->rhs->range,
                       std::string(binary_op_spelling(b->op)));
       return t;
@@ -115,7 +121,7 @@ Type CheckerImpl::name(const NameExpr* n) {
 }
 
 Type CheckerImpl::unary(const UnaryExpr* u) {
-  Type t = expr(u->operand);
+  Type t = u->op == UnaryOp::Not ? expr(u->operand) : value_use(u->operand, expr(u->operand));
   if (u->op == UnaryOp::Not) {
     if (is_tensor(t)) return tensor_type(DType::Bool, t->shape);
     return bool_type();
@@ -214,6 +220,8 @@ Type CheckerImpl::compare(const CompareExpr* cmp) {
       prev = r;
       continue;
     }
+    if (prev == first) prev = value_use(cmp->first, prev);
+    r = value_use(rhs, r);
     if (is_tensor(prev) || is_tensor(r)) {
       Type t = c.elementwise(std::string(compare_op_spelling(op)), cmp->range, {prev, r});
       if (is_tensor(t)) result = tensor_type(DType::Bool, t->shape);
@@ -254,7 +262,7 @@ Type CheckerImpl::user_module_member(const Checker& m, const std::string& module
 }
 
 Type CheckerImpl::attribute(const AttributeExpr* a) {
-  Type obj = expr(a->object);
+  Type obj = value_use(a->object, expr(a->object));
   if (is_unknown(obj)) return unknown_type();
   if (obj->kind == TypeKind::Module && obj->user)
     return user_module_member(*static_cast<const Checker*>(obj->ref), obj->name, a);
@@ -349,7 +357,7 @@ Type CheckerImpl::params_entry(const Type& obj, const SubscriptExpr* s) {
 }
 
 Type CheckerImpl::subscript(const SubscriptExpr* s) {
-  Type obj = expr(s->object);
+  Type obj = value_use(s->object, expr(s->object));
   std::vector<Type> index_types;
   for (const Expr* i : s->indices) {
     if (auto* sl = dyn_cast<SliceExpr>(i)) {
@@ -417,7 +425,18 @@ Type CheckerImpl::subscript(const SubscriptExpr* s) {
       ++dim;
       continue;
     }
-    ++dim;  // an integer index drops the dimension
+    // An integer index drops the dimension. A constant index must be in [-n, n) where the size n is
+    // known (E0305); otherwise it is checked when the program runs.
+    if (it && it->kind == TypeKind::Int && it->int_value && it->int_value->is_constant() && shape[dim].is_constant()) {
+      int64_t k = it->int_value->constant_value(), n = shape[dim].constant_value();
+      if (k >= n || k < -n) {
+        diags.report(DiagKind::IndexOutOfRange, i->range, k, dim, n)
+            .label(fmt::format("valid indices are {} to {}", -n, n - 1))
+            .note(fmt::format("the tensor is {}", to_string(obj)));
+        return unknown_type();
+      }
+    }
+    ++dim;
   }
   for (; dim < shape.size(); ++dim) out.push_back(shape[dim]);
   return tensor_type(obj->dtype, out, obj->policy, obj->is_tile);

@@ -129,6 +129,10 @@ struct CheckerImpl {
   void stmt(const Stmt* s);
   // `if x is not None:` narrows an optional inside the branch.
   void narrow_and_run(const IfStmt* i);
+  std::string none_test(const Expr* cond, bool& is_not);
+  static bool ends_in_exit(const Body& body);
+  Type value_use(const Expr* e, const Type& t);
+  Type lookup_object(const Expr* e);
   Type iter_element(const Type& it);
   void sample(const SampleStmt* s);
   // A call of the built-in load(path), whose type is a tensor of unknown shape until an

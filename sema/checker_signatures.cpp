@@ -209,6 +209,7 @@ Type CheckerImpl::annotation(const Expr* e) {
       if (s->indices.size() == 1) return distribution_type(annotation(s->indices[0]));
       return distribution_type(unknown_type());
     }
+    if (head == "Optional" && s->indices.size() == 1) return optional_type(annotation(s->indices[0]));
     if (head == "List" && s->indices.size() == 1) return list_type(annotation(s->indices[0]));
     if (head == "Dict" && s->indices.size() == 2) return dict_type(annotation(s->indices[0]), annotation(s->indices[1]));
     if (head == "Tuple") {
@@ -229,7 +230,8 @@ Type CheckerImpl::annotation(const Expr* e) {
           }
         }
       }
-      diags.report(DiagKind::TypeMismatch, e->range, fmt::format("{}[...] takes bits=8, 16, 32 or 64", head));
+      diags.report(DiagKind::TypeMismatch, e->range,
+                   fmt::format("{}[...] takes bits={} (a literal)", head, head == "Int" ? "8, 16, 32 or 64" : "16, 32 or 64"));
       return unknown_type();
     }
     diags.report(DiagKind::NotYetSupported, e->range, fmt::format("the type annotation '{}'", print_expr(e)));
@@ -316,6 +318,12 @@ Type CheckerImpl::tensor_annotation(const SubscriptExpr* s, bool tile) {
     }
     auto dim = to_dim(i, true);
     if (!dim) {
+      ok = false;
+      continue;
+    }
+    if (dim->is_constant() && dim->constant_value() < 0) {
+      diags.report(DiagKind::OperandShapeRule, i->range,
+                   fmt::format("a dimension must be >= 0, found {}", dim->constant_value()));
       ok = false;
       continue;
     }

@@ -35,11 +35,19 @@ void CheckerImpl::assign_target(const Expr* target, const Type& t, const Expr* v
     assign_target(s->value, unknown_type(), nullptr);
     return;
   }
-  // Attribute and subscript targets: check the object expression.
-  if (auto* a = dyn_cast<AttributeExpr>(target)) expr(a->object);
+  // Attribute and subscript targets: check the object expression. Writing a field of an object
+  // (`cache.length = n`, `cache.keys[i] = k`) changes state: the `state` effect.
+  if (auto* a = dyn_cast<AttributeExpr>(target)) {
+    Type obj = expr(a->object);
+    if (obj && obj->kind == TypeKind::Object && obj->ref) c.add_effect(kState, target->range);
+  }
   if (auto* sub = dyn_cast<SubscriptExpr>(target)) {
     expr(sub->object);
     for (const Expr* i : sub->indices) expr(i);
+    if (auto* a = dyn_cast<AttributeExpr>(sub->object)) {
+      Type obj = lookup_object(a->object);
+      if (obj && obj->kind == TypeKind::Object && obj->ref) c.add_effect(kState, target->range);
+    }
   }
 }
 
@@ -56,9 +64,13 @@ void CheckerImpl::stmt(const Stmt* s) {
       auto* a = cast<AugAssignStmt>(s);
       Type lhs = expr(a->target);
       Type rhs = expr(a->value);
-      Type result = binary(a->op, lhs, rhs, a->range, a->target->range, a->value->range,
-                           std::string(binary_op_spelling(a->op)) + "=");
+      Type result = binary(a->op, value_use(a->target, lhs), value_use(a->value, rhs), a->range, a->target->range,
+                           a->value->range, std::string(binary_op_spelling(a->op)) + "=");
       if (auto* n = dyn_cast<NameExpr>(a->target)) bind(n->name, result, n->range);
+      if (auto* at = dyn_cast<AttributeExpr>(a->target)) {
+        Type obj = lookup_object(at->object);
+        if (obj && obj->kind == TypeKind::Object && obj->ref) c.add_effect(kState, a->target->range);
+      }
       return;
     }
     case NodeKind::AnnAssignStmt: {
@@ -91,6 +103,10 @@ void CheckerImpl::stmt(const Stmt* s) {
       auto* a = cast<AssertStmt>(s);
       expr(a->test);
       if (a->message) expr(a->message);
+      // `assert x is not None` narrows x for the rest of the block.
+      bool is_not = false;
+      std::string name = none_test(a->test, is_not);
+      if (!name.empty() && is_not) scopes.back()[name] = lookup_local(name)->elems[0];
       return;
     }
     case NodeKind::RaiseStmt: {
@@ -147,25 +163,76 @@ void CheckerImpl::stmt(const Stmt* s) {
   }
 }
 
-// `if x is not None:` narrows an optional inside the branch.
+// The Optional name a condition tests against None (`x is None`, `x is not None`), or "".
+std::string CheckerImpl::none_test(const Expr* cond, bool& is_not) {
+  auto* cmp = dyn_cast<CompareExpr>(cond);
+  if (!cmp || cmp->rest.size() != 1 || !isa<NoneLiteralExpr>(cmp->rest[0].second)) return "";
+  if (cmp->rest[0].first != CompareOp::IsNot && cmp->rest[0].first != CompareOp::Is) return "";
+  auto* n = dyn_cast<NameExpr>(cmp->first);
+  if (!n) return "";
+  Type t = lookup_local(n->name);
+  if (!t || t->kind != TypeKind::Optional) return "";
+  is_not = cmp->rest[0].first == CompareOp::IsNot;
+  return n->name;
+}
+
+// Whether a block never falls through to the statement after it.
+bool CheckerImpl::ends_in_exit(const Body& body) {
+  if (body.empty()) return false;
+  const Stmt* last = body.back();
+  return isa<ReturnStmt>(last) || isa<RaiseStmt>(last) || isa<BreakStmt>(last) || isa<ContinueStmt>(last);
+}
+
+// `if x is not None:` narrows an Optional x to its value type inside the branch, `if x is None:`
+// in the else branch. After the `if`, x is narrowed when every branch that falls through leaves
+// it narrowed (an early `return`, or `x = default` in the None branch).
 void CheckerImpl::narrow_and_run(const IfStmt* i) {
-  std::string narrowed;
-  Type saved;
-  if (auto* cmp = dyn_cast<CompareExpr>(i->cond); cmp && cmp->rest.size() == 1 &&
-                                                  cmp->rest[0].first == CompareOp::IsNot &&
-                                                  isa<NoneLiteralExpr>(cmp->rest[0].second)) {
-    if (auto* n = dyn_cast<NameExpr>(cmp->first)) {
-      Type t = lookup_local(n->name);
-      if (t && t->kind == TypeKind::Optional) {
-        narrowed = n->name;
-        saved = t;
-        scopes.back()[n->name] = t->elems[0];
-      }
+  bool is_not = false;
+  std::string name = none_test(i->cond, is_not);
+  if (name.empty()) {
+    // `if x is not None and ...:` narrows x in the then branch only.
+    std::string inner_name;
+    if (auto* b = dyn_cast<BinaryExpr>(i->cond); b && b->op == BinaryOp::And) {
+      inner_name = none_test(b->lhs, is_not);
+      if (!is_not) inner_name.clear();
     }
+    Type saved = inner_name.empty() ? nullptr : lookup_local(inner_name);
+    if (saved) scopes.back()[inner_name] = saved->elems[0];
+    block(i->then_body);
+    if (saved && lookup_local(inner_name) == saved->elems[0]) scopes.back()[inner_name] = saved;  // not reassigned
+    block(i->else_body);
+    return;
   }
+  Type saved = lookup_local(name);
+  Type inner = saved->elems[0];
+  scopes.back()[name] = is_not ? inner : saved;
   block(i->then_body);
-  if (!narrowed.empty()) scopes.back()[narrowed] = saved;
+  Type after_then = lookup_local(name);
+  scopes.back()[name] = is_not ? saved : inner;
   block(i->else_body);
+  Type after_else = lookup_local(name);
+  std::vector<Type> through;
+  if (!ends_in_exit(i->then_body)) through.push_back(after_then);
+  if (!ends_in_exit(i->else_body)) through.push_back(after_else);
+  Type after = inner;
+  for (const Type& t : through)
+    if (!t || t->kind == TypeKind::Optional || t->kind == TypeKind::None) after = saved;
+  if (after != saved && !through.empty()) after = through.front();
+  scopes.back()[name] = after;
+}
+
+// A value of type Optional[T] used where a T is needed, without a None check (E0201 with the
+// check to add). The name is then taken as checked, so that one mistake gives one message.
+Type CheckerImpl::value_use(const Expr* e, const Type& t) {
+  if (!t || t->kind != TypeKind::Optional || !e) return t;
+  std::string shown = print_expr(e);
+  auto b = diags.report(DiagKind::TypeMismatch, e->range,
+                        fmt::format("'{}' may be None here: it is {}", shown, to_string(t)));
+  b.label("used without a None check");
+  b.help(fmt::format("check it first: `if {} is not None:`, or return early: `if {} is None: return ...`", shown,
+                     shown));
+  if (auto* n = dyn_cast<NameExpr>(e); n && !scopes.empty()) scopes.back()[n->name] = t->elems[0];
+  return t->elems[0];
 }
 
 Type CheckerImpl::iter_element(const Type& it) {
@@ -178,6 +245,16 @@ Type CheckerImpl::iter_element(const Type& it) {
     return tensor_type(it->dtype, rest, it->policy);
   }
   return unknown_type();
+}
+
+// The type of an object expression already checked (no second diagnostic): a name's binding.
+Type CheckerImpl::lookup_object(const Expr* e) {
+  if (auto* n = dyn_cast<NameExpr>(e)) return lookup_local(n->name);
+  if (fn) {
+    auto it = fn->typed.expr_types.find(e);
+    if (it != fn->typed.expr_types.end()) return it->second;
+  }
+  return nullptr;
 }
 
 // A call of the built-in load(path), whose type is a tensor of unknown shape until an
