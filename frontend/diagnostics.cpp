@@ -1,4 +1,5 @@
 // Diagnostic registry tables and the text / JSON renderers.
+#include <optional>
 #include "frontend/diagnostics.h"
 
 #include <algorithm>
@@ -251,6 +252,32 @@ std::string render_json(const Diagnostic& diag, const SourceManager& sources) {
   for (const auto& h : diag.help) add(h);
   out += "]}";
   return out;
+}
+
+std::optional<size_t> edit_distance_within(std::string_view a, std::string_view b, size_t limit) {
+  size_t n = a.size(), m = b.size();
+  if ((n > m ? n - m : m - n) > limit) return std::nullopt;
+  const size_t inf = limit + 1;
+  // Only the cells within `limit` of the diagonal can lead to a distance <= limit (Ukkonen).
+  std::vector<size_t> prev2(m + 1, inf), prev(m + 1, inf), cur(m + 1, inf);
+  for (size_t j = 0; j <= std::min(m, limit); ++j) prev[j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    size_t lo = i > limit ? i - limit : 0, hi = std::min(m, i + limit);
+    for (size_t j = lo > 0 ? lo - 1 : 0; j <= std::min(m, hi + 1); ++j) cur[j] = inf;
+    size_t row_min = inf;
+    if (lo == 0) row_min = cur[0] = i;
+    for (size_t j = std::max<size_t>(lo, 1); j <= hi; ++j) {
+      size_t v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) v = std::min(v, prev2[j - 2] + 1);
+      cur[j] = std::min(v, inf);
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min > limit) return std::nullopt;
+    std::swap(prev2, prev);
+    std::swap(prev, cur);
+  }
+  if (prev[m] > limit) return std::nullopt;
+  return prev[m];
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -141,5 +141,8 @@ void sort_diagnostics(std::vector<Diagnostic>& diags);
 
 // Levenshtein distance, for "did you mean" suggestions (names in the checker, flags in the CLI).
 size_t edit_distance(std::string_view a, std::string_view b);
+// The edit distance of a and b (insertions, deletions, substitutions and transpositions of
+// adjacent characters) when it is at most `limit`, else nullopt; O(min(|a|, |b|) * limit) time.
+std::optional<size_t> edit_distance_within(std::string_view a, std::string_view b, size_t limit);
 
 }  // namespace tessera

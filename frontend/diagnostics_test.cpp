@@ -501,4 +501,29 @@ TEST_CASE("sort_diagnostics orders by file and offset and is stable") {
   CHECK(empty.empty());
 }
 
+TEST_CASE("edit_distance_within: banded, with transpositions, bounded by its limit") {
+  CHECK(edit_distance_within("axis", "axis", 1) == 0u);
+  CHECK(edit_distance_within("axsi", "axis", 1) == 1u);  // one transposition
+  CHECK(edit_distance_within("keepdims", "keepdim", 2) == 1u);
+  CHECK(edit_distance_within("kitten", "sitting", 3) == 3u);
+  CHECK(!edit_distance_within("kitten", "sitting", 2));
+  CHECK(!edit_distance_within("a", "abcdef", 3));  // the lengths alone exceed the limit
+  CHECK(edit_distance_within("", "ab", 2) == 2u);
+  // Agrees with the full distance wherever that is within the limit.
+  const char* words[] = {"softmax", "sofmtax", "log_softmax", "axis", "x", "mean", "meen", "", "abc", "cab"};
+  for (const char* a : words)
+    for (const char* b : words) {
+      size_t full = edit_distance(a, b);
+      for (size_t limit = 0; limit < 6; ++limit) {
+        auto d = edit_distance_within(a, b, limit);
+        if (d) CHECK(*d <= full);
+        if (full <= limit) CHECK(d.has_value());
+      }
+    }
+  // Linear in the length: two 1M-character names are compared at once.
+  std::string a(1'000'000, 'a'), b = a;
+  b.back() = 'b';
+  CHECK(edit_distance_within(a, b, 8) == 1u);
+}
+
 }  // TEST_SUITE

@@ -22,8 +22,9 @@ namespace tessera::sema {
 enum Effect : unsigned { kRandom = 1, kState = 2, kIO = 4, kCollective = 8, kMovement = 16 };
 std::vector<std::string> effect_names(unsigned effects);
 
-// The candidate closest to `name` (frontend edit_distance) within a third of its length (at
-// least 1), or "": the "did you mean" of every diagnostic.
+// The candidate closest to `name` (frontend edit_distance_within: with transpositions) within a
+// third of its length (at least 1, at most 8), or "": the "did you mean" of every diagnostic.
+// Bounded work: only candidates of a similar length are compared, within a fixed budget.
 std::string closest_name(const std::string& name, const std::vector<std::string>& candidates);
 
 struct FunctionInfo {
@@ -92,11 +93,68 @@ struct Call {
 class Checker;
 using OpRule = std::function<Type(Checker&, const Call&)>;
 
+// ---- operation signatures: what a call of a built-in operation may pass (LANGUAGE.md §6).
+// Each entry of ops.cpp's one table spells its signature in Python's notation; the checker
+// validates every call against it (op_signature.cpp), and the LSP's signature help and the
+// docs read the same text (OpSignature::to_string).
+enum ArgKindBits : unsigned {
+  kTensorArg = 1,     // Tensor: a tensor, or a number (a rank-0 tensor)
+  kIntArg = 2,        // Int
+  kNumberArg = 4,     // Number: Int or Float
+  kBoolArg = 8,       // Bool
+  kShapeArg = 16,     // Shape: an Int or a tuple/list of Ints
+  kAxesArg = 32,      // Axes: an Int or a tuple/list of Ints
+  kDTypeArg = 64,     // DType: f32, bf16, ...
+  kStrArg = 128,      // Str
+  kTensorsArg = 256,  // Tensors: a tuple/list of tensors
+  kFunctionArg = 512, // Function
+  kParamsArg = 1024,  // Params
+  kNoneArg = 2048,    // None (spelled `T | None`, or a default of None)
+  kAnyArg = 0xffffffffu,
+};
+
+struct OpParam {
+  std::string name;
+  unsigned kinds = kAnyArg;
+  bool required = true;
+  bool variadic = false;      // `*name`: any number of positional arguments
+  bool keyword_only = false;  // after `*` or `*name`
+  std::string default_text;   // as written: "-1", "None"
+};
+
+struct OpSignature {
+  std::vector<OpParam> params;
+  bool extra_keywords = false;  // `**name`: keywords the rule checks itself (ts.init's dimensions)
+  std::string text;             // the parameter list as written in the table
+  // "x: Tensor, axis: Int = -1", "*dims: Shape, dtype: DType = f32", "a, *, b: Int = 0".
+  // Kinds: Tensor Int Number Bool Shape Axes DType Str Tensors Function Params None Any,
+  // joined with `|`. Throws std::invalid_argument on a malformed spec (a bug in the table).
+  static OpSignature parse(std::string_view spec);
+  std::string to_string(const std::string& name) const;  // "softmax(x: Tensor, axis: Int = -1)"
+  size_t max_positional() const;                          // SIZE_MAX with a `*name`
+};
+
+std::string kind_names(unsigned kinds);  // "Int or Tensor"
+bool has_kind(const Type& t, unsigned kinds);
+
+// The arguments of a call matched to the parameters of a signature: for each parameter, the
+// arguments bound to it (several for a `*name`, none when it is left to its default).
+struct BoundArgs {
+  std::vector<std::vector<const Arg*>> by_param;
+};
+
 struct BuiltinOp {
   std::string name;  // "softmax", "nn.linear", "tile.load", "Normal"
   OpRule rule;
   unsigned effects = 0;
+  OpSignature sig;
 };
+
+// Matches a call to `op`'s signature (the receiver of a method is not part of it): reports
+// E0103 for extra positional arguments, unknown keywords (with "did you mean"), arguments
+// given twice and missing ones, and E0201 for an argument of the wrong kind. Returns nullopt
+// after an error (the rule is then not run: one mistake, one message).
+std::optional<BoundArgs> bind_call(DiagnosticEngine& diags, const BuiltinOp& op, const Call& call);
 
 // Built-in operations by qualified name and tensor methods by name (ops.cpp).
 const BuiltinOp* find_builtin(const std::string& qualified);

@@ -105,6 +105,19 @@ Type Checker::elementwise(const std::string& op, SourceRange range, const std::v
     shape = broadcast(*shape, *x->shape, op, range, tensor_type(x->dtype, *shape), x);
     if (!shape) return unknown_type();
   }
+  if (dtype) {
+    // Weak scalars keep the tensor's dtype within their kind (bool < integer < float): a float
+    // scalar with an integer or bool tensor gives f32, an integer scalar with a bool tensor i64
+    // (JAX's weak types; docs/types.md).
+    auto category = [](DType d) { return d == DType::Bool ? 0 : is_float(d) ? 2 : 1; };
+    for (const Type& t : operands) {
+      if (t->kind == TypeKind::Tensor) continue;
+      int k = t->kind == TypeKind::Float ? 2 : t->kind == TypeKind::Int ? 1 : 0;
+      if (k > category(*dtype)) dtype = k == 2 ? DType::F32 : DType::I64;
+    }
+    // True division of integers or bools is a float (NumPy, JAX): f32.
+    if ((op == "/" || op == "/=") && !is_float(*dtype)) dtype = DType::F32;
+  }
   if (!dtype) {
     // Only scalars: the result is a scalar of the widest kind.
     bool any_float = false;
@@ -233,9 +246,12 @@ Type reduce(Checker& ck, const Call& c, bool to_int) {
   auto t = as_tensor(x->type);
   if (!t) return unknown_type();
   DType d = to_int ? DType::I64 : (*t)->dtype;
-  if ((*t)->policy.accum && !to_int) d = (*t)->dtype;
+  std::string op = c.name.substr(c.name.rfind('.') == std::string::npos ? 0 : c.name.rfind('.') + 1);
+  bool averaging = op == "mean" || op == "var" || op == "std" || op == "logsumexp" || op == "logsumexp_safe";
+  // mean/var/std/logsumexp of integers or bools are f32 (JAX); sum/prod of bools count in i64.
+  if (!to_int && averaging && !is_float(d)) d = DType::F32;
+  if (!to_int && (op == "sum" || op == "prod") && d == DType::Bool) d = DType::I64;
   const Arg* axis_arg = c.arg(pos_offset(c), "axis");
-  if (!axis_arg) axis_arg = c.kw("dim");
   const Arg* keep = c.kw("keepdim");
   bool keepdim = keep && keep->type->kind == TypeKind::Bool;
   if (keep && keep->expr)
@@ -254,6 +270,11 @@ Type reduce(Checker& ck, const Call& c, bool to_int) {
         return tensor_type(d, std::nullopt, (*t)->policy, (*t)->is_tile);
       auto ax = ck.axis(a->int_value->constant_value(), shape.size(), axis_arg->range);
       if (!ax) return unknown_type();
+      if (reduced[*ax]) {
+        ck.diags().report(DiagKind::OperandShapeRule, axis_arg->range,
+                          fmt::format("{}: axis {} is listed twice", c.name, *ax));
+        return unknown_type();
+      }
       reduced[*ax] = true;
     }
   }
@@ -272,12 +293,13 @@ Type along_axis(Checker& ck, const Call& c) {
   auto t = as_tensor(x->type);
   if (!t) return unknown_type();
   const Arg* axis_arg = c.arg(pos_offset(c), "axis");
-  if (!axis_arg) axis_arg = c.kw("dim");
   if (axis_arg && (*t)->shape) {
     if (auto a = ck.int_constant(axis_arg)) {
       if (!ck.axis(*a, (*t)->shape->size(), axis_arg->range)) return unknown_type();
     }
   }
+  // softmax & co of integers or bools are f32 (JAX).
+  if (!is_float((*t)->dtype)) return tensor_type(DType::F32, (*t)->shape, (*t)->policy, (*t)->is_tile);
   return *t;
 }
 
@@ -330,6 +352,42 @@ Type group_norm(Checker& ck, const Call& c) {
   return *t;
 }
 
+// layer_norm(x, weight=None, bias=None, eps=) and rms_norm(x, weight=None, eps=) normalize over
+// the last axis: weight and bias are [D] for x [..., D] (E0306 otherwise).
+Type norm_rule(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t) return unknown_type();
+  if (!(*t)->shape) return *t;
+  const auto& shape = *(*t)->shape;
+  if (shape.empty()) {
+    ck.diags().report(DiagKind::OperandShapeRule, x->range,
+                      fmt::format("{} normalizes over the last axis and needs a tensor of rank 1 or more, found {}",
+                                  c.name, to_string(*t)));
+    return unknown_type();
+  }
+  const DimExpr& d = shape.back();
+  for (auto [i, name] : {std::pair<size_t, const char*>{1, "weight"}, {2, "bias"}}) {
+    const Arg* a = c.arg(i, name);
+    if (!a || (a->type && a->type->kind == TypeKind::None)) continue;
+    auto at = as_tensor(a->type);
+    if (!at || !(*at)->shape) continue;
+    const auto& as = *(*at)->shape;
+    ProofResult r = as.size() == 1 ? ck.prove_equal(as[0], d) : ProofResult{};
+    if (as.size() != 1 || r.kind != ProofResult::Kind::Proven) {
+      auto b = ck.diags().report(DiagKind::OperandShapeRule, a->range,
+                                 fmt::format("{}: {} must have shape [{}] (one value per feature of the last axis "
+                                             "of {}), found {}",
+                                             c.name, name, d.to_string(), to_string(*t), to_string(*at)));
+      if (as.size() == 1) b.note(fmt::format("{} is not provably equal to {}{}", as[0].to_string(), d.to_string(),
+                                             ck.describe_counterexample(r)));
+      return unknown_type();
+    }
+  }
+  if (!is_float((*t)->dtype)) return tensor_type(DType::F32, (*t)->shape, (*t)->policy, (*t)->is_tile);
+  return *t;
+}
+
 Type reshape(Checker& ck, const Call& c) {
   const Arg* x = input(c);
   if (!x) return unknown_type();
@@ -346,7 +404,18 @@ Type reshape(Checker& ck, const Call& c) {
     auto dims = ck.dims_from(*p);
     if (!dims) return tensor_type((*t)->dtype, std::nullopt, (*t)->policy);
     for (const DimExpr& d : *dims) {
+      if (d.is_constant() && d.constant_value() < -1) {
+        ck.diags().report(DiagKind::OperandShapeRule, p->range,
+                          fmt::format("{}: a size must be >= 0 (or -1, inferred), found {}", c.name,
+                                      d.constant_value()));
+        return unknown_type();
+      }
       if (d.is_constant() && d.constant_value() == -1) {
+        if (infer_at >= 0) {
+          ck.diags().report(DiagKind::OperandShapeRule, p->range,
+                            fmt::format("{}: only one size can be -1 (inferred)", c.name));
+          return unknown_type();
+        }
         infer_at = static_cast<int>(target.size());
         target.push_back(DimExpr::constant(1));
         continue;
@@ -360,7 +429,18 @@ Type reshape(Checker& ck, const Call& c) {
   DimExpr after = DimExpr::constant(1);
   for (const DimExpr& d : target) after = after * d;
   if (infer_at >= 0) {
-    target[static_cast<size_t>(infer_at)] = floordiv(before, after);
+    // The -1 takes before / after, which must divide exactly (as NumPy requires).
+    DimExpr inferred = floordiv(before, after);
+    ProofResult r = ck.prove_equal(inferred * after, before);
+    if (r.kind != ProofResult::Kind::Proven) {
+      auto b = ck.diags().report(DiagKind::ReshapeMismatch, c.range, before.to_string(),
+                                 fmt::format("a multiple of {}", after.to_string()));
+      b.label(fmt::format("{} cannot become [{}] with -1 inferred", to_string(*t), shape_to_string(target)));
+      b.note(fmt::format("{} is not provably divisible by {}{}", before.to_string(), after.to_string(),
+                         ck.describe_counterexample(r)));
+      return unknown_type();
+    }
+    target[static_cast<size_t>(infer_at)] = inferred;
     return tensor_type((*t)->dtype, target, (*t)->policy);
   }
   ProofResult r = ck.prove_equal(before, after);
@@ -454,6 +534,17 @@ Type astype(Checker&, const Call& c) {
   return *t;
 }
 
+// Sizes known at compile time must be >= 0 (E0306 at the argument): `zeros(-3, 4)`.
+bool sizes_nonnegative(Checker& ck, const Call& c, const Arg& a, const std::vector<DimExpr>& dims) {
+  for (const DimExpr& d : dims)
+    if (d.is_constant() && d.constant_value() < 0) {
+      ck.diags().report(DiagKind::OperandShapeRule, a.range,
+                        fmt::format("{}: a size must be >= 0, found {}", c.name, d.constant_value()));
+      return false;
+    }
+  return true;
+}
+
 // Creation: randn(2, 3), zeros((2, 3)), full(shape, value).
 Type creation(Checker& ck, const Call& c, DType d) {
   std::vector<DimExpr> shape;
@@ -464,10 +555,12 @@ Type creation(Checker& ck, const Call& c, DType d) {
                         fmt::format("'{}' takes dimensions (integers), found {}", c.name, to_string(a.type)));
       return unknown_type();
     }
+    if (!sizes_nonnegative(ck, c, a, *dims)) return unknown_type();
     shape.insert(shape.end(), dims->begin(), dims->end());
   }
   if (const Arg* s = c.kw("shape")) {
     auto dims = ck.dims_from(*s);
+    if (dims && !sizes_nonnegative(ck, c, *s, *dims)) return unknown_type();
     if (dims) shape.insert(shape.end(), dims->begin(), dims->end());
   }
   if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
@@ -478,8 +571,10 @@ Type full(Checker& ck, const Call& c) {
   const Arg* s = c.arg(0, "shape");
   if (!s) return unknown_type();
   auto dims = ck.dims_from(*s);
+  if (dims && !sizes_nonnegative(ck, c, *s, *dims)) return unknown_type();
   DType d = DType::F32;
   if (const Arg* v = c.arg(1, "value"); v && v->type->kind == TypeKind::Int) d = DType::I64;
+  if (const Arg* v = c.arg(1, "value"); v && v->type->kind == TypeKind::Bool) d = DType::Bool;
   if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
   if (!dims) return tensor_type(d, std::nullopt);
   return tensor_type(d, *dims);
@@ -491,13 +586,17 @@ Type tensor_literal(Checker& ck, const Call& c) {
   if (!data) return unknown_type();
   std::vector<DimExpr> shape;
   DType d = DType::F32;
-  bool all_int = true;
+  bool all_int = true, all_bool = true;
   std::function<bool(const ast::Expr*, size_t)> walk = [&](const ast::Expr* e, size_t depth) -> bool {
     const std::vector<ast::Expr*>* elems = nullptr;
     if (auto* l = ast::dyn_cast<ast::ListExpr>(e)) elems = &l->elements;
     else if (auto* t = ast::dyn_cast<ast::TupleExpr>(e)) elems = &t->elements;
     if (!elems) {
-      if (ast::isa<ast::FloatLiteralExpr>(e)) all_int = false;
+      bool is_bool = ast::isa<ast::BoolLiteralExpr>(e);
+      if (!is_bool) all_bool = false;
+      if (is_bool) {
+        // True/False: bool, or 1/0 among integers (NumPy's promotion).
+      } else if (ast::isa<ast::FloatLiteralExpr>(e)) all_int = false;
       else if (auto* u = ast::dyn_cast<ast::UnaryExpr>(e); u && ast::isa<ast::FloatLiteralExpr>(u->operand))
         all_int = false;
       else if (!ast::isa<ast::IntLiteralExpr>(e) && !ast::isa<ast::UnaryExpr>(e)) all_int = false;
@@ -514,7 +613,7 @@ Type tensor_literal(Checker& ck, const Call& c) {
         .note("every row must have the same length");
     return unknown_type();
   }
-  if (all_int) d = DType::I64;
+  if (all_int) d = all_bool ? DType::Bool : DType::I64;
   if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
   return tensor_type(d, shape);
 }
@@ -595,6 +694,18 @@ Type cross_entropy(Checker& ck, const Call& c) {
   const Arg* labels = c.arg(1, "labels");
   auto lt = logits ? as_tensor(logits->type) : std::nullopt;
   auto yt = labels ? as_tensor(labels->type) : std::nullopt;
+  if (yt && !is_integer((*yt)->dtype)) {
+    ck.diags()
+        .report(DiagKind::TypeMismatch, labels->range,
+                fmt::format("cross_entropy needs integer class labels, found {}", to_string(*yt)))
+        .help("labels are class indices (i64); for probabilities write -(p * log_softmax(logits)).sum(axis=-1)");
+    return unknown_type();
+  }
+  if (lt && (*lt)->shape && (*lt)->shape->empty()) {
+    ck.diags().report(DiagKind::OperandShapeRule, logits->range,
+                      fmt::format("cross_entropy needs logits of rank 1 or more, found {}", to_string(*lt)));
+    return unknown_type();
+  }
   if (lt && yt && (*lt)->shape && (*yt)->shape) {
     const auto& ls = *(*lt)->shape;
     const auto& ys = *(*yt)->shape;
@@ -1037,6 +1148,28 @@ Type pool2d(Checker& ck, const Call& c) {
     return v ? *v : ck.fresh_dim(name);
   };
   DimExpr s = param("stride", *kv), p = param("padding", DimExpr::constant(0));
+  auto positive = [&](const char* what, const DimExpr& v, int64_t min) {
+    if (v.is_constant() && v.constant_value() < min) {
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("{}: {} must be >= {}, found {}", c.name, what, min, v.constant_value()));
+      return false;
+    }
+    return true;
+  };
+  if (!positive("kernel_size", *kv, 1) || !positive("stride", s, 1) || !positive("padding", p, 0))
+    return unknown_type();
+  for (size_t i : {size_t{2}, size_t{3}}) {
+    DimExpr room = xs[i] + DimExpr::constant(2) * p - *kv;
+    if (room.is_constant() && room.constant_value() < 0) {
+      ck.diags()
+          .report(DiagKind::OperandShapeRule, k->range,
+                  fmt::format("{}: the window {} is larger than dimension {} of the input ({}{})", c.name,
+                              kv->to_string(), i, xs[i].to_string(),
+                              p.is_constant() && p.constant_value() == 0 ? "" : " with padding " + p.to_string()))
+          .note(fmt::format("the input is {}", to_string(*xt)));
+      return unknown_type();
+    }
+  }
   auto out_size = [&](const DimExpr& n) {
     return floordiv(n + DimExpr::constant(2) * p - *kv, s) + DimExpr::constant(1);
   };
@@ -1144,10 +1277,8 @@ Type elementwise_n(Checker& ck, const Call& c) {
   return ck.elementwise(c.name, c.range, ops);
 }
 
-Type scalar_f32(Checker&, const Call&) { return scalar_tensor(DType::F32); }
 Type bool_result(Checker&, const Call&) { return bool_type(); }
 Type none_result(Checker&, const Call&) { return none_type(); }
-Type unknown_result(Checker&, const Call&) { return unknown_type(); }
 
 Type norm(Checker&, const Call& c) {
   const Arg* x = input(c);
@@ -1180,9 +1311,11 @@ Type tile_context(Checker&, const Call&) { return named_type(TypeKind::Object, "
 Type tile_program_id(Checker&, const Call&) { return int_type(); }
 
 Type tile_zeros(Checker& ck, const Call& c) {
-  Type t = creation(ck, c, DType::F32);
-  if (!is_tensor(t)) return t;
-  return tensor_type(t->dtype, t->shape, t->policy, true);
+  const Arg* s = c.arg(0, "shape");
+  auto dims = s ? ck.dims_from(*s) : std::nullopt;
+  DType d = DType::F32;
+  if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
+  return tensor_type(d, dims, {}, true);
 }
 
 Type tile_load(Checker& ck, const Call& c) {
@@ -1221,12 +1354,14 @@ struct OpTable {
   std::vector<std::string> op_names;
   std::vector<std::string> method_names;
 
-  void add(const std::string& name, OpRule rule, unsigned effects = 0) {
-    ops[name] = BuiltinOp{name, std::move(rule), effects};
+  // `spec` is the signature in Python's notation (OpSignature::parse); a method's leaves out
+  // its receiver.
+  void add(const std::string& name, const char* spec, OpRule rule, unsigned effects = 0) {
+    ops[name] = BuiltinOp{name, std::move(rule), effects, OpSignature::parse(spec)};
     op_names.push_back(name);
   }
-  void method(const std::string& name, OpRule rule, unsigned effects = 0) {
-    methods[name] = BuiltinOp{name, std::move(rule), effects};
+  void method(const std::string& name, const char* spec, OpRule rule, unsigned effects = 0) {
+    methods[name] = BuiltinOp{name, std::move(rule), effects, OpSignature::parse(spec)};
     method_names.push_back(name);
   }
 
@@ -1234,87 +1369,106 @@ struct OpTable {
     auto reduce_rule = [](Checker& ck, const Call& c) { return reduce(ck, c, false); };
     auto argmax_rule = [](Checker& ck, const Call& c) { return reduce(ck, c, true); };
     auto create = [](DType d) { return [d](Checker& ck, const Call& c) { return creation(ck, c, d); }; };
+    const char* unary = "x: Tensor";
+    const char* creation_spec = "*dims: Shape, shape: Shape = None, dtype: DType = f32";
+    const char* random_spec = "*dims: Shape, shape: Shape = None, dtype: DType = f32, seed: Int = None";
+    const char* reduction = "x: Tensor, axis: Axes = None, *, keepdim: Bool = False";
+    const char* reduction_m = "axis: Axes = None, *, keepdim: Bool = False";
+    const char* along = "x: Tensor, axis: Int = -1";
+    const char* collective = "x: Tensor, *, axis: Str|Int = None, mesh: Any = None, op: Str = None";
     // Creation and I/O.
-    add("tensor", tensor_literal);
-    add("zeros", create(DType::F32));
-    add("ones", create(DType::F32));
-    add("full", full);
-    add("arange", arange);
-    add("randn", create(DType::F32), kRandom);
-    add("rand", create(DType::F32), kRandom);
-    add("load", load_rule, kIO);
-    add("save", none_result, kIO);
-    add("print", none_result, kIO);
-    add("has_nan", bool_result);
-    add("has_inf", bool_result);
-    add("norm", norm);
-    add("range", range_result);
-    add("static_range", range_result);
-    add("len", [](Checker&, const Call&) { return int_type(); });
-    add("abs", unary_same);
-    add("float", [](Checker&, const Call&) { return float_type(); });
-    add("int", [](Checker&, const Call&) { return int_type(); });
-    add("set_numerics", none_result);
-    add("is_training", bool_result);
+    add("tensor", "data: Any, *, dtype: DType = None", tensor_literal);
+    add("zeros", creation_spec, create(DType::F32));
+    add("ones", creation_spec, create(DType::F32));
+    add("full", "shape: Shape, value: Number|Bool, *, dtype: DType = None", full);
+    add("arange", "start: Number, stop: Number = None, step: Number = None, *, dtype: DType = None", arange);
+    add("randn", random_spec, create(DType::F32), kRandom);
+    add("rand", random_spec, create(DType::F32), kRandom);
+    add("load", "path: Str, *, like: Params = None", load_rule, kIO);
+    add("save", "x: Any, path: Any", none_result, kIO);
+    add("print", "*values: Any", none_result, kIO);
+    add("has_nan", unary, bool_result);
+    add("has_inf", unary, bool_result);
+    add("norm", unary, norm);
+    add("range", "start: Int, stop: Int = None, step: Int = None", range_result);
+    add("static_range", "start: Int, stop: Int = None, step: Int = None", range_result);
+    add("len", "x: Any", [](Checker&, const Call&) { return int_type(); });
+    add("abs", unary, unary_same);
+    add("float", "x: Number|Bool|Tensor|Str", [](Checker&, const Call&) { return float_type(); });
+    add("int", "x: Number|Bool|Tensor|Str", [](Checker&, const Call&) { return int_type(); });
+    add("set_numerics", "**options", none_result);
+    add("is_training", "", bool_result);
     // Elementwise.
-    for (const char* n : {"neg", "relu", "gelu", "silu"}) add(n, unary_same);
-    for (const char* n : {"exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos"}) add(n, sqrt_like);
-    add("where", where);
-    add("maximum", elementwise_n);
-    add("minimum", elementwise_n);
-    add("clamp", elementwise_n);
+    for (const char* n : {"neg", "relu", "gelu", "silu"}) add(n, unary, unary_same);
+    for (const char* n : {"exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos"})
+      add(n, unary, sqrt_like);
+    add("where", "cond: Tensor, x: Tensor, y: Tensor", where);
+    add("maximum", "a: Tensor, b: Tensor", elementwise_n);
+    add("minimum", "a: Tensor, b: Tensor", elementwise_n);
+    add("clamp", "x: Tensor, min: Tensor = None, max: Tensor = None", elementwise_n);
     // Reductions.
-    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "logsumexp_safe"}) add(n, reduce_rule);
-    add("argmax", argmax_rule);
+    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "logsumexp_safe"}) add(n, reduction, reduce_rule);
+    add("argmax", "x: Tensor, axis: Int = None, *, keepdim: Bool = False", argmax_rule);
     // Shape operations.
-    add("matmul", [](Checker& ck, const Call& c) {
+    add("matmul", "a: Tensor, b: Tensor", [](Checker& ck, const Call& c) {
       const Arg* a = c.arg(0, "a");
       const Arg* b = c.arg(1, "b");
       if (!a || !b) return unknown_type();
       return ck.matmul(a->type, b->type, c.range, a->range, b->range);
     });
-    add("transpose", transpose);
-    add("reshape", reshape);
-    add("concat", [](Checker& ck, const Call& c) { return concat_like(ck, c, false); });
-    add("stack", [](Checker& ck, const Call& c) { return concat_like(ck, c, true); });
-    add("split", split);
-    add("broadcast_to", broadcast_to);
+    add("transpose", "x: Tensor, *axes: Axes", transpose);
+    add("reshape", "x: Tensor, *dims: Shape, shape: Shape = None", reshape);
+    add("concat", "tensors: Tensors, axis: Int = 0", [](Checker& ck, const Call& c) { return concat_like(ck, c, false); });
+    add("stack", "tensors: Tensors, axis: Int = 0", [](Checker& ck, const Call& c) { return concat_like(ck, c, true); });
+    add("split", "x: Tensor, sections: Shape, axis: Int = 0", split);
+    add("broadcast_to", "x: Tensor, shape: Shape", broadcast_to);
     // Neural-network operations.
-    for (const char* n : {"softmax", "log_softmax", "softmax_safe", "layer_norm", "rms_norm", "layernorm_safe",
-                          "rmsnorm_safe"})
-      add(n, along_axis);
-    add("group_norm", group_norm);
-    add("dropout", dropout, kRandom);
-    add("linear", linear);
-    add("embedding", embedding);
-    add("one_hot", one_hot);
-    add("cross_entropy", cross_entropy);
-    add("attention", attention);
-    add("attention_safe", attention);
-    add("conv2d", conv2d);
-    add("max_pool2d", pool2d);
-    add("avg_pool2d", pool2d);
-    add("adaptive_avg_pool2d", adaptive_pool);
+    for (const char* n : {"softmax", "log_softmax", "softmax_safe"}) add(n, along, along_axis);
+    for (const char* n : {"layer_norm", "layernorm_safe"})
+      add(n, "x: Tensor, weight: Tensor = None, bias: Tensor = None, *, eps: Number = 1e-5", norm_rule);
+    for (const char* n : {"rms_norm", "rmsnorm_safe"})
+      add(n, "x: Tensor, weight: Tensor = None, *, eps: Number = 1e-6", norm_rule);
+    add("group_norm", "x: Tensor, num_groups: Int, weight: Tensor = None, bias: Tensor = None, *, eps: Number = 1e-5",
+        group_norm);
+    add("dropout", "x: Tensor, p: Number = 0.5, *, seed: Int = None", dropout, kRandom);
+    add("linear", "x: Tensor, w: Tensor, b: Tensor = None", linear);
+    add("embedding", "ids: Tensor, table: Tensor|Int, dim: Int = None", embedding);
+    add("one_hot", "labels: Tensor, num_classes: Int", one_hot);
+    add("cross_entropy", "logits: Tensor, labels: Tensor", cross_entropy);
+    const char* attention_spec = "q: Tensor, k: Tensor, v: Tensor, *, causal: Bool = False, scale: Number = None";
+    add("attention", attention_spec, attention);
+    add("attention_safe", attention_spec, attention);
+    const char* conv_opts = "*, stride: Shape = 1, padding: Shape = 0, dilation: Shape = 1, groups: Int = 1";
+    add("conv2d", fmt::format("x: Tensor, w: Tensor, b: Tensor = None, {}", conv_opts).c_str(), conv2d);
+    const char* pool_spec = "x: Tensor, kernel_size: Shape, *, stride: Shape = None, padding: Shape = 0";
+    add("max_pool2d", pool_spec, pool2d);
+    add("avg_pool2d", pool_spec, pool2d);
+    add("adaptive_avg_pool2d", "x: Tensor, output_size: Shape", adaptive_pool);
     // tessera.nn: layers that declare parameters, and activations.
-    add("nn.linear", nn_linear);
-    add("nn.conv2d", nn_conv2d);
-    add("nn.embedding", nn_embedding);
-    add("nn.layer_norm", nn_norm);
-    add("nn.rms_norm", nn_norm);
-    add("nn.group_norm", nn_group_norm);
-    for (const char* n : {"nn.softmax", "nn.log_softmax"}) add(n, along_axis);
-    for (const char* n : {"nn.relu", "nn.gelu", "nn.silu"}) add(n, unary_same);
-    for (const char* n : {"nn.tanh", "nn.sigmoid"}) add(n, sqrt_like);
-    add("nn.dropout", unary_same, kRandom);
-    add("nn.multi_head_attention", nn_multi_head_attention);
+    add("nn.linear", "x: Tensor, out_features: Int, *, name: Str = None", nn_linear);
+    add("nn.conv2d",
+        fmt::format("x: Tensor, out_channels: Int, kernel_size: Shape, {}, name: Str = None", conv_opts).c_str(),
+        nn_conv2d);
+    add("nn.embedding", "ids: Tensor, num_embeddings: Int, dim: Int, *, name: Str = None", nn_embedding);
+    add("nn.layer_norm", "x: Tensor, *, eps: Number = 1e-5, name: Str = None", nn_norm);
+    add("nn.rms_norm", "x: Tensor, *, eps: Number = 1e-6, name: Str = None", nn_norm);
+    add("nn.group_norm", "x: Tensor, num_groups: Int, *, eps: Number = 1e-5, name: Str = None", nn_group_norm);
+    for (const char* n : {"nn.softmax", "nn.log_softmax"}) add(n, along, along_axis);
+    for (const char* n : {"nn.relu", "nn.gelu", "nn.silu"}) add(n, unary, unary_same);
+    for (const char* n : {"nn.tanh", "nn.sigmoid"}) add(n, unary, sqrt_like);
+    add("nn.dropout", "x: Tensor, p: Number = 0.5, *, seed: Int = None", unary_same, kRandom);
+    add("nn.multi_head_attention", "x: Tensor, num_heads: Int = 1, *, causal: Bool = False, name: Str = None",
+        nn_multi_head_attention);
     // Kernels' stable library (tessera.kernels).
-    for (const char* n : {"kernels.softmax_safe", "kernels.layernorm_safe", "kernels.rmsnorm_safe"})
-      add(n, along_axis);
-    add("kernels.logsumexp_safe", reduce_rule);
-    add("kernels.attention_safe", attention);
+    add("kernels.softmax_safe", along, along_axis);
+    add("kernels.layernorm_safe", "x: Tensor, weight: Tensor = None, bias: Tensor = None, *, eps: Number = 1e-5",
+        norm_rule);
+    add("kernels.rmsnorm_safe", "x: Tensor, weight: Tensor = None, *, eps: Number = 1e-6", norm_rule);
+    add("kernels.logsumexp_safe", reduction, reduce_rule);
+    add("kernels.attention_safe", attention_spec, attention);
     // Automatic differentiation and training.
     for (const char* n : {"grad", "value_and_grad", "vjp", "jvp", "hessian_vector_product"})
-      add(n, [](Checker& ck, const Call& c) {
+      add(n, "f: Function, argnums: Axes = 0", [](Checker& ck, const Call& c) {
         // The transformed function; calling it is typed in Checker::call.
         auto t = std::make_shared<TypeNode>();
         t->kind = TypeKind::Function;
@@ -1363,64 +1517,72 @@ struct OpTable {
         }
         return Type(t);
       });
-    add("init", init_params, kRandom);
-    add("clip_grad_norm", clip_grad_norm_rule);
-    add("optimizers.SGD", optimizer_rule);
-    add("optimizers.AdamW", optimizer_rule);
-    add("optimizers.cosine_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
-    add("optimizers.linear_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
-    add("optimizers.step_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "every"}); });
-    add("optimizers.exponential_decay", [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "gamma"}); });
-    // Probabilistic programming.
+    add("init", "model: Function, *, seed: Int = 0, **dims", init_params, kRandom);
+    add("clip_grad_norm", "grads: Params, max_norm: Number", clip_grad_norm_rule);
+    const char* optimizer_opts = "*, momentum: Number = 0, weight_decay: Number = 0, betas: Any = (0.9, 0.999), "
+                                 "eps: Number = 1e-8, warmup: Int = 0";
+    add("optimizers.SGD", fmt::format("params: Params, lr: Any, {}", optimizer_opts).c_str(), optimizer_rule);
+    add("optimizers.AdamW", fmt::format("params: Params, lr: Any = 1e-3, {}", optimizer_opts).c_str(), optimizer_rule);
+    add("optimizers.cosine_decay", "lr: Number, steps: Number, *, warmup: Number = 0, final: Number = 0",
+        [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
+    add("optimizers.linear_decay", "lr: Number, steps: Number, *, warmup: Number = 0, final: Number = 0",
+        [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "steps"}); });
+    add("optimizers.step_decay", "lr: Number, every: Number, *, gamma: Number = 0.1",
+        [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "every"}); });
+    add("optimizers.exponential_decay", "lr: Number, gamma: Number",
+        [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "gamma"}); });
+    // Probabilistic programming: a distribution's parameters, positional, and its batch shape.
     for (const char* n : {"Normal", "HalfNormal", "LogNormal", "Cauchy", "HalfCauchy", "StudentT", "Gamma",
                           "Exponential", "Beta", "Uniform", "Bernoulli", "Categorical", "Poisson", "Dirichlet",
                           "MultivariateNormal"})
-      add(n, distribution);
-    add("Posterior", [](Checker&, const Call&) { return posterior_type(); });
+      add(n, "*params: Tensor, shape: Shape = None", distribution);
+    add("Posterior", "**samples", [](Checker&, const Call&) { return posterior_type(); });
     // Effects and distribution.
-    add("effects.prefetch", [](Checker&, const Call&) { return named_type(TypeKind::Object, "effect region"); },
-        kMovement);
-    add("mesh", [](Checker&, const Call&) { return named_type(TypeKind::Object, "Mesh"); });
+    add("effects.prefetch", "value: Any, *, into: Str = None, overlap: Str = None",
+        [](Checker&, const Call&) { return named_type(TypeKind::Object, "effect region"); }, kMovement);
+    add("mesh", "*, devices: Any = None, axes: Any = None",
+        [](Checker&, const Call&) { return named_type(TypeKind::Object, "Mesh"); });
     for (const char* n : {"all_reduce", "all_gather", "reduce_scatter", "broadcast", "collectives.all_reduce",
                           "collectives.all_gather", "collectives.reduce_scatter", "collectives.broadcast",
                           "collectives.scatter"})
-      add(n, [](Checker&, const Call& c) {
+      add(n, collective, [](Checker&, const Call& c) {
         const Arg* x = c.arg(0, "x");
         return x ? x->type : unknown_type();
       }, kCollective);
     // Tile operations.
-    add("tile.context", tile_context);
-    add("tile.program_id", tile_program_id);
-    add("tile.zeros", tile_zeros);
-    add("tile.full", tile_zeros);
-    add("tile.load", tile_load, kMovement);
-    add("tile.store", none_result, kMovement);
-    add("tile.mma", tile_mma);
-    add("tile.range_k", tile_range);
-    add("tile.max", reduce_rule);
-    add("tile.sum", reduce_rule);
-    add("tile.exp", sqrt_like);
-    add("tile.where", where);
+    add("tile.context", "", tile_context);
+    add("tile.program_id", "axis: Int", tile_program_id);
+    add("tile.zeros", "shape: Shape, *, dtype: DType = f32", tile_zeros);
+    add("tile.full", "shape: Shape, value: Number = 0, *, dtype: DType = f32", tile_zeros);
+    add("tile.load", "src: Tensor, offsets: Shape, sizes: Shape = None, *, shape: Shape = None, mask: Any = None",
+        tile_load, kMovement);
+    add("tile.store", "dst: Tensor, offsets: Shape, value: Tensor, *, mask: Any = None", none_result, kMovement);
+    add("tile.mma", "a: Tensor, b: Tensor, acc: Tensor = None", tile_mma);
+    add("tile.range_k", "start: Int, stop: Int, step: Int = 1", tile_range);
+    add("tile.max", reduction, reduce_rule);
+    add("tile.sum", reduction, reduce_rule);
+    add("tile.exp", unary, sqrt_like);
+    add("tile.where", "cond: Tensor, x: Tensor, y: Tensor", where);
 
-    // Tensor methods.
-    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "std", "prod"}) method(n, reduce_rule);
-    method("argmax", argmax_rule);
-    method("reshape", reshape);
-    method("view", reshape);
-    method("transpose", transpose);
-    method("permute", transpose);
-    method("unsqueeze", unsqueeze);
-    method("astype", astype);
-    method("split", split);
-    method("broadcast_to", broadcast_to);
-    method("softmax", along_axis);
-    method("log_softmax", along_axis);
-    method("abs", unary_same);
-    method("clamp", elementwise_n);
-    for (const char* n : {"exp", "log", "sqrt", "tanh", "sigmoid"}) method(n, sqrt_like);
-    method("relu", unary_same);
-    method("norm", norm);
-    method("item", [](Checker&, const Call&) { return float_type(); });
+    // Tensor methods (the receiver is not part of the signature).
+    for (const char* n : {"sum", "mean", "var", "max", "min", "logsumexp", "std", "prod"}) method(n, reduction_m, reduce_rule);
+    method("argmax", "axis: Int = None, *, keepdim: Bool = False", argmax_rule);
+    method("reshape", "*dims: Shape, shape: Shape = None", reshape);
+    method("view", "*dims: Shape, shape: Shape = None", reshape);
+    method("transpose", "*axes: Axes", transpose);
+    method("permute", "*axes: Axes", transpose);
+    method("unsqueeze", "axis: Int", unsqueeze);
+    method("astype", "dtype: DType", astype);
+    method("split", "sections: Shape, axis: Int = 0", split);
+    method("broadcast_to", "shape: Shape", broadcast_to);
+    method("softmax", "axis: Int = -1", along_axis);
+    method("log_softmax", "axis: Int = -1", along_axis);
+    method("abs", "", unary_same);
+    method("clamp", "min: Tensor = None, max: Tensor = None", elementwise_n);
+    for (const char* n : {"exp", "log", "sqrt", "tanh", "sigmoid"}) method(n, "", sqrt_like);
+    method("relu", "", unary_same);
+    method("norm", "", norm);
+    method("item", "", [](Checker&, const Call&) { return float_type(); });
   }
 };
 

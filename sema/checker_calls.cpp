@@ -1,0 +1,294 @@
+// Calls: built-in operations (shape rules in ops.cpp), tensor and object methods,
+// user functions with generic instantiation and preconditions.
+#include "sema/checker_impl.h"
+
+namespace tessera::sema {
+
+std::vector<Arg> CheckerImpl::args_of(const CallExpr* call, std::vector<Arg>& kwargs) {
+  std::vector<Arg> pos;
+  for (const Argument& a : call->args) {
+    Arg arg{a.value, expr(a.value), a.name, a.range};
+    if (a.kind == ArgKind::Keyword) kwargs.push_back(arg);
+    else if (a.kind == ArgKind::Positional) pos.push_back(arg);
+    else diags.report(DiagKind::NotYetSupported, a.range, "'*' and '**' arguments");
+  }
+  return pos;
+}
+
+Type CheckerImpl::call(const CallExpr* call) {
+  // Methods: `x.mean(...)` on a tensor.
+  if (auto* attr = dyn_cast<AttributeExpr>(call->callee)) {
+    Type obj = value_use(attr->object, expr(attr->object));
+    if (is_tensor(obj)) {
+      const BuiltinOp* m = find_method(attr->name);
+      std::vector<Arg> kwargs;
+      std::vector<Arg> pos = args_of(call, kwargs);
+      if (!m) {
+        auto b = diags.report(DiagKind::UnknownMember, attr->name_range, to_string(obj), attr->name);
+        std::string guess = closest_name(attr->name, method_names());
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        return unknown_type();
+      }
+      Arg self{attr->object, obj, "", attr->object->range};
+      Call info{"x." + attr->name, call->range, &self, pos, kwargs};
+      if (!bind_call(diags, *m, info)) return unknown_type();
+      c.add_effect(m->effects, call->range);
+      Type t = m->rule(c, info);
+      static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "std",
+                                                       "argmax", "prod"};
+      if (reductions.count(attr->name) && !call_has_keepdim(call)) expr_origin[call] = attr->name;
+      return t;
+    }
+    if (obj && (obj->kind == TypeKind::Posterior || obj->kind == TypeKind::Params ||
+                obj->kind == TypeKind::Object || obj->kind == TypeKind::Distribution)) {
+      std::vector<Arg> kwargs;
+      std::vector<Arg> pos = args_of(call, kwargs);
+      if (obj->kind == TypeKind::Object && obj->name == "optimizer" && attr->name == "step") {
+        c.add_effect(kState, call->range);  // the optimizer's moments and step count change
+        return optimizer_step(call, pos);
+      }
+      return object_method(obj, attr->name, call);
+    }
+    if (obj && obj->kind == TypeKind::Function && obj->user && attr->name == "export") {
+      std::vector<Arg> kwargs;
+      args_of(call, kwargs);
+      return attribute(attr);  // model.export: E0900 with the way to do it today
+    }
+    if (obj && obj->kind != TypeKind::Module) {
+      std::vector<Arg> kwargs;
+      args_of(call, kwargs);
+      return unknown_type();
+    }
+  }
+  Type callee = expr(call->callee);
+  std::vector<Arg> kwargs;
+  std::vector<Arg> pos = args_of(call, kwargs);
+  if (is_unknown(callee)) return unknown_type();
+  if (callee->kind == TypeKind::Function && callee->name == "transformed") return transformed_call(callee, call, pos, kwargs);
+  if (callee->kind == TypeKind::Function && callee->ref && callee->name.rfind("method:", 0) != 0) {
+    // User function or builtin?
+    if (callee->user)
+      return user_call(*const_cast<FunctionInfo*>(static_cast<const FunctionInfo*>(callee->ref)), call, pos, kwargs);
+    auto* op = static_cast<const BuiltinOp*>(callee->ref);
+    // An Optional passed to a built-in operation must be checked first (print takes anything).
+    if (op->name != "print")
+      for (std::vector<Arg>* list : {&pos, &kwargs})
+        for (Arg& a : *list) a.type = value_use(a.expr, a.type);
+    if (op->name == "vjp") return vjp_call(call, pos, kwargs);
+    if (op->name == "jvp") return jvp_call(call, pos, kwargs);
+    Call info{op->name, call->range, nullptr, pos, kwargs};
+    info.expr = call;
+    if (!bind_call(diags, *op, info)) return unknown_type();
+    c.add_effect(op->effects, call->range);
+    Type t = op->rule(c, info);
+    static const std::set<std::string> reductions = {"mean", "sum", "var", "max", "min", "logsumexp", "argmax"};
+    if (reductions.count(op->name) && !call_has_keepdim(call)) expr_origin[call] = op->name;
+    return t;
+  }
+  if (callee->kind == TypeKind::Class) {
+    if (callee->name == "Params" || callee->name == "Posterior") return named_type(TypeKind::Object, callee->name);
+    return named_type(TypeKind::Object, callee->name, callee->ref);
+  }
+  if (callee->kind == TypeKind::DTypeValue) {
+    // `f32(x)`: a conversion.
+    if (!pos.empty()) {
+      if (auto t = as_tensor(pos[0].type)) return tensor_type(callee->dtype, (*t)->shape, (*t)->policy);
+    }
+    return scalar_tensor(callee->dtype);
+  }
+  return unknown_type();
+}
+
+bool CheckerImpl::call_has_keepdim(const CallExpr* call) {
+  for (const Argument& a : call->args)
+    if (a.name == "keepdim") {
+      if (auto* b = dyn_cast<BoolLiteralExpr>(a.value)) return b->value;
+      return true;
+    }
+  return false;
+}
+
+Type CheckerImpl::object_method(const Type& obj, const std::string& method, const CallExpr* call) {
+  if (obj->kind == TypeKind::Posterior) {
+    if (method == "mean" || method == "sd" || method == "samples" || method == "quantile" || method == "rhat" ||
+        method == "ess" || method == "predict" || method == "uncertainty")
+      return tensor_type(DType::F32, std::nullopt);
+    if (method == "summary") return str_type();
+    diags.report(DiagKind::UnknownMember, call->callee->range, "Posterior", method)
+        .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, predict and uncertainty");
+    return unknown_type();
+  }
+  if (obj->kind == TypeKind::Distribution) {
+    if (method == "sample") return obj->elems[0];
+    if (method == "log_prob") return scalar_tensor(DType::F32);
+  }
+  return unknown_type();
+}
+
+// Calls a user function: binds its dimensions from the arguments, checks
+// each argument against its parameter type and the preconditions.
+Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const std::vector<Arg>& pos,
+                            const std::vector<Arg>& kwargs) {
+  if (fn) fn->callees.insert(&callee);
+  // Match arguments to parameters.
+  std::vector<const Arg*> bound(callee.params.size(), nullptr);
+  bool arity_error = false;
+  if (pos.size() > callee.params.size()) {
+    diags.report(DiagKind::WrongArgumentCount, call->range, callee.name, plural(callee.params.size(), "argument"),
+                 pos.size(), pos.size() == 1 ? "was" : "were")
+        .related(callee.def->name_range, fmt::format("'{}' defined here", callee.name));
+    arity_error = true;
+  }
+  for (size_t i = 0; i < pos.size() && i < callee.params.size(); ++i) bound[i] = &pos[i];
+  for (const Arg& k : kwargs) {
+    auto it = std::find_if(callee.params.begin(), callee.params.end(),
+                           [&](const FunctionInfo::Param& p) { return p.name == k.keyword; });
+    if (it == callee.params.end()) {
+      if (k.keyword == "params" && (callee.is_model || callee.typed.is_model)) continue;  // model(x, params=params)
+      std::vector<std::string> names, unbound;
+      for (size_t q = 0; q < callee.params.size(); ++q) {
+        names.push_back(callee.params[q].name);
+        if (!bound[q] && q >= pos.size()) unbound.push_back(callee.params[q].name);
+      }
+      auto b = diags.report(DiagKind::UnknownKeyword, k.range, callee.name, k.keyword);
+      std::string guess = closest_name(k.keyword, names);
+      if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      else if (unbound.size() == 1) b.help(fmt::format("the parameter not given yet is '{}'", unbound[0]));
+      b.related(callee.def->name_range, fmt::format("'{}' defined here", callee.name));
+      arity_error = true;
+      continue;
+    }
+    size_t idx = static_cast<size_t>(it - callee.params.begin());
+    if (bound[idx]) {
+      diags.report(DiagKind::DuplicateArgument, k.range, k.keyword, callee.name);
+      arity_error = true;
+      continue;
+    }
+    bound[idx] = &k;
+  }
+  for (size_t i = 0; i < callee.params.size(); ++i) {
+    if (!bound[i] && !callee.params[i].has_default) {
+      diags.report(DiagKind::MissingArgument, call->range, callee.params[i].name, callee.name)
+          .related(callee.params[i].range, "parameter declared here");
+      arity_error = true;
+    }
+  }
+  if (arity_error) return unknown_type();
+
+  // Bind the callee's dimensions. Bare symbols bind first; compound
+  // dimensions are then checked against the arguments.
+  std::map<std::string, DimExpr> subst;
+  // A Const[H] parameter takes a compile-time Int (a literal, a dimension, an Int value).
+  for (size_t i = 0; i < callee.params.size(); ++i) {
+    const auto& p = callee.params[i];
+    if (!bound[i] || !p.is_const || is_unknown(bound[i]->type) || bound[i]->type->kind == TypeKind::Int) continue;
+    diags
+        .report(DiagKind::TypeMismatch, bound[i]->range,
+                fmt::format("argument '{}' of '{}' is a Const parameter: it takes a compile-time Int, found {}",
+                            p.name, callee.name, to_string(bound[i]->type)))
+        .related(p.range, "parameter declared here");
+    arity_error = true;
+  }
+  if (arity_error) return unknown_type();
+  for (size_t i = 0; i < callee.params.size(); ++i) {
+    const auto& p = callee.params[i];
+    if (!bound[i]) continue;
+    if (p.is_const && !p.const_symbol.empty()) {
+      auto v = c.dim_value(bound[i]->type);
+      if (v) subst.emplace(p.const_symbol, *v);
+      continue;
+    }
+    auto at = as_tensor(bound[i]->type);
+    if (!is_tensor(p.type) || !p.type->shape || !at || !(*at)->shape) continue;
+    const auto& ps = *p.type->shape;
+    const auto& as = *(*at)->shape;
+    if (ps.size() != as.size()) continue;
+    for (size_t k = 0; k < ps.size(); ++k)
+      if (auto sym = ps[k].as_symbol(); sym && !subst.count(*sym)) subst.emplace(*sym, as[k]);
+  }
+  for (const auto& d : callee.dims)
+    if (!subst.count(d)) subst.emplace(d, c.fresh_dim(d));
+
+  for (size_t i = 0; i < callee.params.size(); ++i) {
+    const auto& p = callee.params[i];
+    if (!bound[i] || p.is_const) continue;
+    Type want = substitute(p.type, subst);
+    std::vector<std::string> notes;
+    std::string m = mismatch(bound[i]->type, want, notes);
+    if (m.empty()) continue;
+    if (m == "kind" || m == "dtype") {
+      auto b = diags.report(DiagKind::TypeMismatch, bound[i]->range,
+                            fmt::format("argument '{}' of '{}' expects {}, found {}", p.name, callee.name,
+                                        to_string(want), to_string(bound[i]->type)));
+      for (const auto& n : notes) b.note(n);
+      if (m == "dtype") b.help("convert it with `.astype(...)`");
+      b.related(p.range, "parameter declared here");
+      continue;
+    }
+    auto b = diags.report(DiagKind::ArgumentShapeMismatch, bound[i]->range, p.name, callee.name);
+    b.label(fmt::format("expected {}, found {}", to_string(want), to_string(bound[i]->type)));
+    for (const auto& n : notes) b.note(n);
+    b.related(p.range, "parameter declared here");
+  }
+
+  // Preconditions, with the callee's dimensions replaced by the caller's.
+  for (const auto& pre : callee.preconditions) {
+    DimPredicate pred{pre.pred.op, pre.pred.lhs.substitute(subst), pre.pred.rhs.substitute(subst)};
+    ProofResult r = c.solver().prove(pred);
+    if (r.kind == ProofResult::Kind::Proven) continue;
+    std::vector<std::string> assignment;
+    for (const auto& d : callee.dims)
+      if ((pre.pred.lhs.symbols().count(d) || pre.pred.rhs.symbols().count(d)) && subst.at(d).to_string() != d)
+        assignment.push_back(fmt::format("{} = {}", d, subst.at(d).to_string()));
+    std::string bindings;
+    for (size_t k = 0; k < assignment.size(); ++k) bindings += (k ? ", " : "") + assignment[k];
+    bool closed = pred.lhs.symbols().empty() && pred.rhs.symbols().empty();
+    if (closed) {
+      auto b = diags.report(DiagKind::PreconditionFalse, call->range, callee.name);
+      b.label(fmt::format("here {}", bindings));
+      b.note(fmt::format("'{}' requires {}, which is false for {}", callee.name, pre.text, bindings));
+      b.related(pre.range, "precondition declared here");
+    } else {
+      auto b = diags.report(DiagKind::PreconditionUnprovable, call->range, callee.name);
+      if (!bindings.empty()) b.label(fmt::format("here {}", bindings));
+      b.note(fmt::format("'{}' requires {}, that is {}{}", callee.name, pre.text, pred.to_string(),
+                         c.describe_counterexample(r)));
+      b.help(fmt::format("add `assert {}` at the top of the calling function", pred.to_string()));
+      b.related(pre.range, "precondition declared here");
+    }
+  }
+  if (fn) fn->typed.calls[call] = CallTarget{&callee.typed, subst};
+  if (callee.typed.is_model) model_call(callee, call, kwargs, subst);
+  // Without an annotation, a callee checked earlier (defined above the caller) gives the type
+  // its returns inferred: `def two(x): return x * 2.0, x.sum()` then `a, b = two(x)`.
+  if (!callee.ret) {
+    const Type& inferred = callee.typed.inferred_return;
+    if (!inferred || is_unknown(inferred) || !callee.checked) return unknown_type();
+    return substitute(inferred, subst);
+  }
+  return substitute(callee.ret, subst);
+}
+
+std::string CheckerImpl::plural(size_t n, const char* word) {
+  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+}
+
+Type CheckerImpl::substitute(const Type& t, const std::map<std::string, DimExpr>& subst) {
+  if (!t) return t;
+  if (t->kind == TypeKind::Tensor && t->shape) {
+    std::vector<DimExpr> shape;
+    for (const DimExpr& d : *t->shape) shape.push_back(d.substitute(subst));
+    return tensor_type(t->dtype, shape, t->policy, t->is_tile);
+  }
+  if (t->kind == TypeKind::Int && t->int_value) return int_type(t->int_value->substitute(subst));
+  if (t->kind == TypeKind::Distribution) return distribution_type(substitute(t->elems[0], subst));
+  if (t->kind == TypeKind::Optional) return optional_type(substitute(t->elems[0], subst));
+  if (t->kind == TypeKind::Tuple) {
+    std::vector<Type> elems;
+    for (const Type& e : t->elems) elems.push_back(substitute(e, subst));
+    return tuple_type(elems);
+  }
+  return t;
+}
+
+}  // namespace tessera::sema

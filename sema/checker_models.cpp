@@ -1,0 +1,204 @@
+// Models: `~` sampling statements, tessera.nn layers declaring parameters, model
+// calls, ts.init and optimizer steps.
+#include "sema/checker_impl.h"
+
+namespace tessera::sema {
+
+bool CheckerImpl::body_declares_parameters(const Body& body) {
+  bool found = false;
+  std::function<void(const Expr*)> visit = [&](const Expr* e) {
+    if (!e || found) return;
+    if (auto* call = dyn_cast<CallExpr>(e)) {
+      std::string head = type_head(call->callee);
+      static const std::set<std::string> layers = {"nn.linear",    "nn.conv2d",       "nn.layer_norm",
+                                                   "nn.rms_norm",  "nn.group_norm",   "nn.embedding",
+                                                   "nn.multi_head_attention"};
+      if (layers.count(head)) found = true;
+      visit(call->callee);
+      for (const Argument& a : call->args) visit(a.value);
+    } else if (auto* b = dyn_cast<BinaryExpr>(e)) {
+      visit(b->lhs);
+      visit(b->rhs);
+    } else if (auto* u = dyn_cast<UnaryExpr>(e)) {
+      visit(u->operand);
+    } else if (auto* a = dyn_cast<AttributeExpr>(e)) {
+      visit(a->object);
+    }
+  };
+  std::function<void(const Body&)> walk = [&](const Body& b) {
+    for (const Stmt* s : b) {
+      if (auto* a = dyn_cast<AssignStmt>(s)) visit(a->value);
+      else if (auto* r = dyn_cast<ReturnStmt>(s)) visit(r->value);
+      else if (auto* x = dyn_cast<ExprStmt>(s)) visit(x->expr);
+      else if (auto* i = dyn_cast<IfStmt>(s)) {
+        walk(i->then_body);
+        walk(i->else_body);
+      } else if (auto* f = dyn_cast<ForStmt>(s)) walk(f->body);
+      else if (auto* w = dyn_cast<WhileStmt>(s)) walk(w->body);
+      else if (auto* w2 = dyn_cast<WithStmt>(s)) walk(w2->body);
+    }
+  };
+  walk(body);
+  return found;
+}
+
+void CheckerImpl::sample(const SampleStmt* s) {
+  Type dist = expr(s->distribution);
+  if (fn && fn->kind != FunctionInfo::Kind::Probabilistic) {
+    auto b = diags.report(DiagKind::SampleOutsideModel, s->tilde_range.valid() ? s->tilde_range : s->range);
+    b.label("'~' draws a random variable or observes a value");
+    b.help(fmt::format("mark '{}' with @tessera.probabilistic (or @tessera.mcmc / @tessera.variational)", fn->name));
+  } else if (!fn) {
+    diags.report(DiagKind::SampleOutsideModel, s->tilde_range.valid() ? s->tilde_range : s->range)
+        .help("'~' is allowed only inside a function marked @tessera.probabilistic, @tessera.mcmc or "
+              "@tessera.variational");
+  }
+  // Outside a probabilistic function E0501 already says what is wrong;
+  // the effect is not counted again as E0502.
+  if (fn && fn->kind == FunctionInfo::Kind::Probabilistic) c.add_effect(kRandom, s->range);
+  Type sample_type = unknown_type();
+  if (dist && dist->kind == TypeKind::Distribution) sample_type = dist->elems[0];
+  else if (!is_unknown(dist))
+    diags.report(DiagKind::TypeMismatch, s->distribution->range,
+                 fmt::format("the right side of '~' must be a distribution, not {}", to_string(dist)));
+
+  auto* name = dyn_cast<NameExpr>(s->target);
+  Type bound = name ? lookup_local(name->name) : expr(s->target);
+  if (name && !bound) {
+    bind(name->name, sample_type, name->range);  // a latent variable
+    return;
+  }
+  // An observation: its shape must equal the distribution's batch shape.
+  // A distribution with scalar parameters observes every element (i.i.d.).
+  auto obs = as_tensor(bound);
+  if (!obs || !is_tensor(sample_type) || !(*obs)->shape || !sample_type->shape) return;
+  const auto& want = *sample_type->shape;
+  const auto& got = *(*obs)->shape;
+  if (want.empty()) return;
+  bool ok = want.size() == got.size();
+  std::string why;
+  for (size_t i = 0; ok && i < want.size(); ++i) {
+    ProofResult r = c.prove_equal(got[i], want[i]);
+    if (r.kind != ProofResult::Kind::Proven) {
+      ok = false;
+      why = fmt::format("dimension {}: {} is not provably equal to {}{}", i, got[i].to_string(), want[i].to_string(),
+                        c.describe_counterexample(r));
+    }
+  }
+  if (!ok) {
+    auto b = diags.report(DiagKind::ObservationShapeMismatch, s->target->range);
+    b.label(fmt::format("observed {} has shape [{}]", name ? "'" + name->name + "'" : "value",
+                        shape_to_string(got)));
+    b.note(fmt::format("the distribution's batch shape is [{}]", shape_to_string(want)));
+    if (!why.empty()) b.note(why);
+    b.note("an observation is never broadcast: that would multiply the likelihood by the broadcast factor");
+  }
+}
+
+// `opt.step(params, grads)`: Params of the same names; the result has params' layout.
+Type CheckerImpl::optimizer_step(const CallExpr* call, const std::vector<Arg>& pos) {
+  if (pos.size() != 2) {
+    diags.report(DiagKind::WrongArgumentCount, call->range, "step", plural(2, "argument"), pos.size(),
+                 pos.size() == 1 ? "was" : "were");
+    return unknown_type();
+  }
+  if (is_unknown(pos[0].type)) return unknown_type();
+  for (const Arg& a : pos)
+    if (!is_unknown(a.type) && a.type->kind != TypeKind::Params) {
+      diags.report(DiagKind::TypeMismatch, a.range, fmt::format("opt.step expects Params, found {}", to_string(a.type)));
+      return unknown_type();
+    }
+  const Type& p = pos[0].type;
+  const Type& g = pos[1].type;
+  if (is_unknown(g) || p->kind != TypeKind::Params) return p;
+  if (!p->fields.empty() && !g->fields.empty() && p->fields != g->fields) {
+    diags.report(DiagKind::TypeMismatch, pos[1].range, "the gradients do not have the parameters' names")
+        .note("parameters: " + to_string(p))
+        .note("gradients: " + to_string(g));
+    return unknown_type();
+  }
+  return p;
+}
+
+// A call of a model: with `params=`, the bundle must have the model's parameter names; without,
+// the caller becomes a model that declares the callee's parameters as `<callee>_<n>.<name>`.
+void CheckerImpl::model_call(const FunctionInfo& callee, const CallExpr* call, const std::vector<Arg>& kwargs,
+                             const std::map<std::string, DimExpr>& subst) {
+  const Arg* given = nullptr;
+  for (const Arg& k : kwargs)
+    if (k.keyword == "params") given = &k;
+  const auto& want = callee.typed.model_params;
+  if (given) {
+    const Type& pt = given->type;
+    if (is_unknown(pt)) return;
+    if (pt->kind != TypeKind::Params) {
+      diags.report(DiagKind::TypeMismatch, given->range,
+                   fmt::format("params= of model '{}' expects Params, found {}", callee.name, to_string(pt)));
+      return;
+    }
+    if (pt->fields.empty()) return;  // an annotated `ts.Params`: checked when it is lowered
+    std::vector<std::string> missing, extra;
+    for (const auto& p : want)
+      if (std::find(pt->fields.begin(), pt->fields.end(), p.name) == pt->fields.end()) missing.push_back(p.name);
+    for (const auto& f : pt->fields)
+      if (std::none_of(want.begin(), want.end(), [&](const ModelParam& p) { return p.name == f; })) extra.push_back(f);
+    if (missing.empty() && extra.empty()) return;
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+      return out;
+    };
+    auto b = diags.report(DiagKind::TypeMismatch, given->range,
+                          fmt::format("these Params do not fit model '{}'", callee.name));
+    if (!missing.empty()) b.note("missing: " + join(missing));
+    if (!extra.empty()) b.note("not parameters of '" + callee.name + "': " + join(extra));
+    b.help(fmt::format("create them with ts.init({}, ...)", callee.name));
+    return;
+  }
+  if (!fn) return;
+  TypedFunction& t = fn->typed;
+  std::string prefix = fmt::format("{}_{}", callee.name, fn->layer_counts[callee.name]++);
+  t.is_model = true;
+  t.layer_params[call] = t.model_params.size();
+  for (const ModelParam& p : want) {
+    ModelParam q = p;
+    q.name = prefix + "." + p.name;
+    for (DimExpr& d : q.shape) d = d.substitute(subst);
+    q.fan_in = p.fan_in.substitute(subst);
+    t.model_params.push_back(std::move(q));
+  }
+}
+
+void Checker::declare_layer_params(const Call& call, const std::string& layer, std::vector<ModelParam> fields) {
+  if (!current_ || !call.expr) return;
+  std::string prefix;
+  if (const Arg* n = call.kw("name")) {
+    auto* lit = n->expr ? ast::dyn_cast<ast::StringLiteralExpr>(n->expr) : nullptr;
+    if (!lit) {
+      diags_.report(DiagKind::TypeMismatch, n->range, "name= of a layer must be a string literal");
+      return;
+    }
+    prefix = lit->value;
+  } else {
+    prefix = fmt::format("{}_{}", layer, current_->layer_counts[layer]++);
+  }
+  TypedFunction& t = current_->typed;
+  t.is_model = true;
+  for (const ModelParam& p : t.model_params)
+    if (p.name.rfind(prefix + ".", 0) == 0) {
+      diags_.report(DiagKind::TypeMismatch, call.range,
+                    fmt::format("the parameters '{}.*' are declared twice in '{}'", prefix, current_->name));
+      return;
+    }
+  t.layer_params[call.expr] = t.model_params.size();
+  for (ModelParam& p : fields) {
+    p.name = prefix + "." + p.name;
+    t.model_params.push_back(std::move(p));
+  }
+}
+
+void Checker::record_init(const Call& call, const FunctionInfo& model) {
+  if (current_ && call.expr) current_->typed.init_models[call.expr] = &model.typed;
+}
+
+}  // namespace tessera::sema
