@@ -53,6 +53,8 @@ FEATURES = {
     "index_int_var": "x[k] with a run-time Int index",
     "slice": "x[a:b] with constant bounds (also negative)",
     "slice_step": "x[a::2]",
+    "slice_neg_step": "x[::-1] and x[hi:lo:-1] (also a negative start)",
+    "index_ellipsis": "x[..., i] and x[..., a:b] on the last axis",
     "transpose": "x.T of a matrix",
     "reshape": "x.reshape(d1, ..., dn) with constant sizes",
     "reshape_neg1": "reshape with one size -1",
@@ -65,6 +67,10 @@ FEATURES = {
     "for_loop": "for i in range(start, stop, step) with constant bounds",
     "for_runtime_bound": "for with a bound computed from Int variables",
     "for_neg_step": "for i in range(a, b, -s)",
+    "break_continue": "if ...: break / continue in a loop body (continue only in for loops)",
+    "augassign": "v += e, k -= e, v *= e (augmented assignment)",
+    "augassign_floordiv_mod": "k %= e, k //= e",
+    "bool_ops": "and / or / not in an if condition",
     "while_loop": "while counter < limit",
     "if_int": "if/else on an Int comparison",
     "if_tensor": "if/else on a comparison of a rank-0 tensor",
@@ -108,6 +114,12 @@ KNOWN_BROKEN = {
     # `x.astype(bf16)` of an f64 tensor: the JIT cannot link `__truncdfbf2` on hosts without
     # AVX-512 BF16 (exit 101). repros/astype_f64_bf16.tsr (issue 14 scope 0).
     "astype_f64_bf16": "internal error on this host: __truncdfbf2 not found when linking; repros/astype_f64_bf16.tsr",
+    # `break` and `continue` (LANGUAGE.md §5) type-check, then the Graph IR lowering reports
+    # E0900 "not yet supported: this statement". repros/break_continue.tsr.
+    "break_continue": "E0900 from the lowering: break/continue not supported yet; repros/break_continue.tsr",
+    # `k %= 4`, `k //= 5`, `y **= 2` are syntax errors (E0002 "unexpected '='"): the lexer has
+    # only += -= *= /= @= (grammar/TesseraLexer.g4). repros/augassign_floordiv_mod.tsr.
+    "augassign_floordiv_mod": "E0002: %=, //= and **= are not in the grammar; repros/augassign_floordiv_mod.tsr",
     "unary_method": "E0900 from the lowering: x.exp()/x.tanh()/... methods are typed unknown by the checker; repros/unary_method.tsr",
 }
 
@@ -171,6 +183,12 @@ def ev(e, env):
             t = ref.binary(a[0], x, y)
             return bool(t.arr)
         return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[a[0]]
+    if k == "bool":
+        if a[0] == "not":
+            return not ev(a[1], env)
+        if a[0] == "and":
+            return ev(a[1], env) and ev(a[2], env)
+        return ev(a[1], env) or ev(a[2], env)
     if k == "un":
         return ref.unary(a[0], ev(a[1], env))
     if k == "bin":
@@ -234,6 +252,14 @@ def ev(e, env):
     raise ValueError(k)
 
 
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
 def exec_block(stmts, env, out, budget):
     for s in stmts:
         exec_stmt(s, env, out, budget)
@@ -254,16 +280,28 @@ def exec_stmt(s, env, out, budget):
         lo, hi = ev(start, env), ev(stop, env)
         for i in range(lo, hi, step):
             env[var] = i
-            exec_block(body, env, out, budget)
+            try:
+                exec_block(body, env, out, budget)
+            except _Continue:
+                continue
+            except _Break:
+                break
     elif k == "while":
         counter, limit, body = s[1:]
         env[counter] = 0
         while env[counter] < ev(limit, env):
-            exec_block(body, env, out, budget)
+            try:
+                exec_block(body, env, out, budget)
+            except _Break:
+                break
             env[counter] = env[counter] + 1
     elif k == "if":
         c = ev(s[1], env)
         exec_block(s[2] if c else s[3], env, out, budget)
+    elif k == "break":
+        raise _Break()
+    elif k == "continue":
+        raise _Continue()
     elif k == "save":
         v = env[s[1]]
         out.append(("save", s[2], v))
@@ -301,6 +339,10 @@ def r_expr(e):
                 return "[" + ", ".join(lst(y) for y in x) + "]"
             return fmt_float(x) if a[1] == "f32" else str(int(x))
         return f"tensor({lst(np.asarray(a[0]).tolist())})"
+    if k == "bool":
+        if a[0] == "not":
+            return f"(not {r_expr(a[1])})"
+        return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
     if k in ("ibin", "icmp"):
         return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
     if k == "un":
@@ -363,7 +405,11 @@ def r_expr(e):
         return f"{a[0].name}({', '.join(r_expr(x) for x in a[1:])})"
     if k == "idx":
         parts = []
-        for it in a[1]:
+        items = a[1]
+        if len(a) > 2 and a[2]:
+            parts.append("...")
+            items = items[-1:]
+        for it in items:
             if it[0] == "c":
                 parts.append(str(it[1]))
             elif it[0] == "e":
@@ -403,7 +449,14 @@ def render(prog):
                 else:
                     lines.append(f'{ind}{name}: Tensor[{shape}, {dt}] = load("{name}.npy")')
             elif k in ("assign", "iassign"):
-                lines.append(f"{ind}{s[1]} = {r_expr(s[2])}")
+                e = s[2]
+                if len(s) > 3 and s[3] == "aug" and e.kind in ("bin", "ibin") and e.a[1].kind in ("var", "ivar") \
+                        and e.a[1].a[0] == s[1] and e.a[0] in ("+", "-", "*", "%", "//", "**"):
+                    lines.append(f"{ind}{s[1]} {e.a[0]}= {r_expr(e.a[2])}")
+                else:
+                    lines.append(f"{ind}{s[1]} = {r_expr(e)}")
+            elif k in ("break", "continue"):
+                lines.append(f"{ind}{k}")
             elif k == "for":
                 var, start, stop, step, body = s[1:]
                 rng = f"{r_expr(start)}, {r_expr(stop)}" + (f", {step}" if step != 1 else "")
@@ -628,16 +681,19 @@ class Gen:
     def gen_compare(self, shape, depth):
         r = self.rng
         a = self.gen(shape, depth - 1, "num")
+        b = None
         if r.random() < 0.3:
             b = self.scalar_for(a.ty[1])
-        else:
+        if b is None:
             b = self.gen(self.bshape(shape), depth - 1, "num")
         if not self.ok("compare"):
             return None
-        if isinstance(b.ty, tuple) and b.ty[0] == "T" and b.ty[1] != a.ty[1]:
+        if b.ty[0] == "T" and b.ty[1] != a.ty[1]:
             if not self.ok("compare_mixed"):
-                return None
-            self.use("compare_mixed")
+                b = E("int", [0], INT_TY)   # compare with a weak 0 instead
+                self.use("weak_int")
+            else:
+                self.use("compare_mixed")
         self.use("compare")
         op = r.choice(["<", "<=", ">", ">=", "==", "!="])
         return E("bin", [op, a, b], tty("bool", shape))
@@ -1034,13 +1090,25 @@ class Gen:
                     return None
                 items.append(("c", r.randrange(-n, n)))
                 self.use("index_const")
-            return E("idx", [x, items], tty(x.ty[1], shape))
+            return E("idx", [x, items, self.ellipsis(pos, len(src))], tty(x.ty[1], shape))
         if p == "slice":
             if rank == 0:
                 return None
             pos = r.randrange(rank)
             L = shape[pos]
-            if r.random() < 0.3:
+            if r.random() < 0.15:
+                if not self.ok("slice_neg_step"):
+                    return None
+                m = L + r.choice([0, 0, 1, 2])
+                a = r.randint(0, m - L)
+                if m == L and r.random() < 0.5:
+                    it = ("s", None, None, -1)
+                else:
+                    # Elements a+L-1 down to a; a stop of -1 would mean the last element.
+                    hi = a + L - 1 if r.random() < 0.6 else a + L - 1 - m
+                    it = ("s", hi, a - 1 if a > 0 else None, -1)
+                self.use("slice_neg_step")
+            elif r.random() < 0.3:
                 if not self.ok("slice_step"):
                     return None
                 start = r.choice([0, 1])
@@ -1065,8 +1133,15 @@ class Gen:
             src = shape[:pos] + (m,) + shape[pos + 1:]
             x = self.gen(src, depth - 1, want)
             items = [("s", None, None, None)] * pos + [it]
-            return E("idx", [x, items], tty(x.ty[1], shape))
+            return E("idx", [x, items, self.ellipsis(pos, len(src))], tty(x.ty[1], shape))
         return None
+
+    def ellipsis(self, pos, src_rank):
+        """Whether an index on the last axis is written x[..., i] (instead of x[:, :, i])."""
+        if pos >= 1 and pos == src_rank - 1 and self.ok("index_ellipsis") and self.rng.random() < 0.5:
+            self.use("index_ellipsis")
+            return True
+        return False
 
     # ---- statements
     def dim(self, others, lo):
@@ -1132,10 +1207,25 @@ class Gen:
                 self.use("astype_float_int")
             res = E("cast", [res, dt], tty(dt, shape))
         self.use("loop_tensor_update")
-        return ("assign", name, res)
+        aug = res.kind == "bin" and self.ok("augassign") and r.random() < 0.4
+        if aug:
+            self.use("augassign")
+        return ("assign", name, res, "aug" if aug else "")
 
-    def gen_body(self, n):
-        """Statements of a loop or branch body: updates of existing variables only."""
+    def gen_body(self, n, loop=None):
+        """Statements of a loop or branch body: updates of existing variables only. In a loop
+        body (loop = "for" / "while"), sometimes an `if ...: break` (or continue, in a for)."""
+        r = self.rng
+        body = self.gen_updates(n)
+        if loop and body and self.ok("break_continue") and r.random() < 0.3:
+            kind = "break" if loop == "while" or r.random() < 0.5 else "continue"
+            cond = E("icmp", [r.choice(["<", ">", "==", "!="]), self.gen_iexpr(1), E("int", [r.randint(-1, 4)], INT_TY)],
+                     INT_TY)
+            body.insert(r.randint(0, len(body)), ("if", cond, [(kind,)], []))
+            self.use("break_continue")
+        return body
+
+    def gen_updates(self, n):
         r = self.rng
         body = []
         for _ in range(n):
@@ -1147,7 +1237,11 @@ class Gen:
                     e = E("ibin", ["%", e, E("int", [r.choice([7, 11, 13])], INT_TY)], INT_TY)
                 if e.a[0] == "%" and e.a[2].kind == "int" and e.a[2].a[0] == 0:
                     continue
-                body.append(("iassign", v, e))
+                feat = "augassign_floordiv_mod" if e.a[0] in ("%", "//") else "augassign"
+                aug = self.ok(feat) and r.random() < 0.4
+                if aug:
+                    self.use(feat)
+                body.append(("iassign", v, e, "aug" if aug else ""))
             elif self.tvars:
                 name = r.choice(list(self.tvars))
                 if name.startswith("x"):
@@ -1270,7 +1364,7 @@ class Gen:
         self.for_vars.add(var)
         self.cf_stack.append("loop_int_index")
         try:
-            body = self.gen_body(r.randint(1, 3))
+            body = self.gen_body(r.randint(1, 3), "for")
         finally:
             self.cf_stack.pop()
             self.ctx_ivars.pop()
@@ -1294,7 +1388,7 @@ class Gen:
         self.env[counter] = 0
         self.cf_stack.append("loop_int_index")
         try:
-            body = self.gen_body(r.randint(1, 3))
+            body = self.gen_body(r.randint(1, 3), "while")
         finally:
             self.cf_stack.pop()
             self.ctx_ivars.pop()
@@ -1317,8 +1411,14 @@ class Gen:
         else:
             if not self.ok("if_int"):
                 return None
-            cond = E("icmp", [r.choice(["<", ">", "==", "!=", ">=", "<="]), self.gen_iexpr(1),
-                              E("int", [r.randint(-2, 5)], INT_TY)], INT_TY)
+            def cmp():
+                return E("icmp", [r.choice(["<", ">", "==", "!=", ">=", "<="]), self.gen_iexpr(1),
+                                  E("int", [r.randint(-2, 5)], INT_TY)], INT_TY)
+            cond = cmp()
+            if self.ok("bool_ops") and r.random() < 0.3:
+                op = r.choice(["and", "or", "not"])
+                cond = E("bool", ["not", cond], INT_TY) if op == "not" else E("bool", [op, cond, cmp()], INT_TY)
+                self.use("bool_ops")
             self.use("if_int")
         self.cf_stack.append("branch_int_index")
         try:
