@@ -29,6 +29,8 @@ FEATURES = {
     "mix_bool": "bool tensor in arithmetic with a number tensor",
     "weak_int": "an int literal next to a tensor",
     "weak_float": "a float literal next to a float tensor",
+    "float_scalar_arith": "Python float arithmetic on literals (+ - * //) as a weak operand",
+    "float_scalar_mod": "Python float % on literals (Python floor semantics)",
     "weak_float_int_tensor": "a float literal next to an integer tensor (gives f32)",
     "intvar_operand": "an Int variable next to a tensor",
     "int_floordiv": "// and % of integer tensors (Python floor semantics)",
@@ -117,6 +119,9 @@ KNOWN_BROKEN = {
     # `break` and `continue` (LANGUAGE.md §5) type-check, then the Graph IR lowering reports
     # E0900 "not yet supported: this statement". repros/break_continue.tsr.
     "break_continue": "E0900 from the lowering: break/continue not supported yet; repros/break_continue.tsr",
+    # `-7.5 % 2.0` (two Python floats) gives -1.5 (C fmod), Python gives 0.5; `//` is right,
+    # and so are tensors. repros/float_scalar_mod.tsr (issue 14 scope 2).
+    "float_scalar_mod": "wrong values: % of two Python floats is C's fmod (-7.5 % 2.0 = -1.5); repros/float_scalar_mod.tsr",
     # `k %= 4`, `k //= 5`, `y **= 2` are syntax errors (E0002 "unexpected '='"): the lexer has
     # only += -= *= /= @= (grammar/TesseraLexer.g4). repros/augassign_floordiv_mod.tsr.
     "augassign_floordiv_mod": "E0002: %=, //= and **= are not in the grammar; repros/augassign_floordiv_mod.tsr",
@@ -177,6 +182,10 @@ def ev(e, env):
         if abs(r) > ref.MAX_INT:
             raise Fragile("Int out of range")
         return r
+    if k == "fbin":
+        x, y = ev(a[1], env), ev(a[2], env)
+        return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "%": lambda: x % y,
+                "//": lambda: float(x // y)}[a[0]]()
     if k == "icmp":
         x, y = ev(a[1], env), ev(a[2], env)
         if isinstance(x, TV) or isinstance(y, TV):
@@ -342,6 +351,8 @@ def r_expr(e):
     if k == "bool":
         if a[0] == "not":
             return f"(not {r_expr(a[1])})"
+        return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
+    if k == "fbin":
         return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
     if k in ("ibin", "icmp"):
         return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
@@ -718,6 +729,17 @@ class Gen:
             return E("int", [r.choice([1, 2, 3, -1, -2, 0])], INT_TY)
         if c == "flt":
             self.use("weak_float" if is_float(dt) else "weak_float_int_tensor")
+            if r.random() < 0.25 and self.ok("float_scalar_arith"):
+                # Python float arithmetic on literals (exact in binary): a weak Float.
+                op = r.choice(["+", "-", "*", "%", "//"])
+                if op == "%" and not self.ok("float_scalar_mod"):
+                    op = "//"
+                a = E("flt", [r.choice([-7.5, 7.5, -2.25, 1.5, 3.0])], ("F",))
+                b = E("flt", [r.choice([2.0, -2.0, 0.5, 1.25])], ("F",))
+                self.use("float_scalar_arith")
+                if op == "%":
+                    self.use("float_scalar_mod")
+                return E("fbin", [op, a, b], ("F",))
             return E("flt", [r.choice([0.5, 1.5, 2.0, -0.25, 3.0, -1.5])], ("F",))
         self.use("intvar_operand")
         return self.gen_iexpr(1)
