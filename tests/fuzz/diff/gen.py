@@ -1291,6 +1291,13 @@ class Gen:
                     exec_block(stmts, env, [], [5000])
                     self.env = env
                     for st in stmts:
+                        if st[0] == "iassign":
+                            # An Int computed from one assigned in a loop or branch inherits
+                            # its stale value (`j = k - 1` after the loop): same feature.
+                            src = [self.cf_modified[x.a[0]] for x in walk_e(st[2])
+                                   if x.kind == "ivar" and x.a[0] in self.cf_modified]
+                            if src and self.cf_modified.get(st[1]) != "loop_int_index":
+                                self.cf_modified[st[1]] = "loop_int_index" if "loop_int_index" in src else src[0]
                         if st[0] in ("for", "while", "if"):
                             feat = "branch_int_index" if st[0] == "if" else "loop_int_index"
                             for x in walk_s([st]):
