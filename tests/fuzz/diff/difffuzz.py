@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import gen  # noqa: E402
 import ref  # noqa: E402
 
-OUTCOMES = ["ok", "mismatch", "internal", "crash", "timeout", "diagnostic", "runtime"]
+OUTCOMES = ["ok", "mismatch", "internal", "crash", "timeout", "diagnostic", "runtime", "generator"]
 
 
 def program_seed(seed, i):
@@ -121,7 +121,21 @@ def same_failure(a, b):
     return True
 
 
+def loops_ok(stmts, in_loop=False):
+    """break/continue only inside a loop body."""
+    for s in stmts:
+        if s[0] in ("break", "continue") and not in_loop:
+            return False
+        if s[0] in ("for", "while") and not loops_ok(s[-1], True):
+            return False
+        if s[0] == "if" and not (loops_ok(s[2], in_loop) and loops_ok(s[3], in_loop)):
+            return False
+    return True
+
+
 def valid(prog):
+    if not loops_ok(prog.stmts):
+        return False
     try:
         out = gen.run(prog)
     except Exception:  # noqa: BLE001 - any failure of the reference: not a valid candidate
@@ -196,7 +210,12 @@ def minimize(tesserac, prog, failure, d, timeout, budget=80):
 
 def one(args, i, workroot):
     seed = program_seed(args.seed, i)
-    prog = gen.generate(seed, disabled=args.disabled)
+    try:
+        prog = gen.generate(seed, disabled=args.disabled)
+    except Exception:  # noqa: BLE001 - a generator bug fails this program, not the run
+        import traceback
+        return {"i": i, "seed": seed, "outcome": "generator", "features": set(),
+                "detail": traceback.format_exc().strip().splitlines()[-1], "program": traceback.format_exc()}
     d = os.path.join(workroot, f"p{i}")
     os.makedirs(d, exist_ok=True)
     r = run_tesserac(args.tesserac, prog, d, args.timeout)

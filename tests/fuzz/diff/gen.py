@@ -29,6 +29,8 @@ FEATURES = {
     "mix_bool": "bool tensor in arithmetic with a number tensor",
     "weak_int": "an int literal next to a tensor",
     "weak_float": "a float literal next to a float tensor",
+    "float_scalar_arith": "Python float arithmetic on literals (+ - * //) as a weak operand",
+    "float_scalar_mod": "Python float % on literals (Python floor semantics)",
     "weak_float_int_tensor": "a float literal next to an integer tensor (gives f32)",
     "intvar_operand": "an Int variable next to a tensor",
     "int_floordiv": "// and % of integer tensors (Python floor semantics)",
@@ -53,6 +55,8 @@ FEATURES = {
     "index_int_var": "x[k] with a run-time Int index",
     "slice": "x[a:b] with constant bounds (also negative)",
     "slice_step": "x[a::2]",
+    "slice_neg_step": "x[::-1] and x[hi:lo:-1] (also a negative start)",
+    "index_ellipsis": "x[..., i] and x[..., a:b] on the last axis",
     "transpose": "x.T of a matrix",
     "reshape": "x.reshape(d1, ..., dn) with constant sizes",
     "reshape_neg1": "reshape with one size -1",
@@ -65,6 +69,10 @@ FEATURES = {
     "for_loop": "for i in range(start, stop, step) with constant bounds",
     "for_runtime_bound": "for with a bound computed from Int variables",
     "for_neg_step": "for i in range(a, b, -s)",
+    "break_continue": "if ...: break / continue in a loop body (continue only in for loops)",
+    "augassign": "v += e, k -= e, v *= e (augmented assignment)",
+    "augassign_floordiv_mod": "k %= e, k //= e",
+    "bool_ops": "and / or / not in an if condition",
     "while_loop": "while counter < limit",
     "if_int": "if/else on an Int comparison",
     "if_tensor": "if/else on a comparison of a rank-0 tensor",
@@ -81,30 +89,19 @@ FEATURES = {
 # The generator does not emit them; remove an entry when its fix lands (the short ctest run
 # then covers the feature again). Filled in from the fuzzer's own findings.
 KNOWN_BROKEN = {
-    # Binary operations, comparisons, where and matmul on two different dtypes: the Graph IR
-    # lowering inserts no cast (exit 101, "'tessera.add' op operand element types differ").
-    # repros/mixed_dtypes.tsr (issue 14 scope 1).
-    "mix_float_float": "internal error: no promotion cast (f32 + f64, bf16 + f32); repros/mixed_dtypes.tsr",
-    "mix_int_float": "internal error: no promotion cast (f32 + i64); repros/mixed_dtypes.tsr",
-    "mix_int_int": "internal error: no promotion cast (i64 + i32); repros/mixed_dtypes.tsr",
-    "mix_bool": "internal error: no promotion cast (bool + f32); repros/mixed_dtypes.tsr",
-    "compare_mixed": "internal error: no promotion cast in comparisons (f32 < f64); repros/mixed_dtypes.tsr",
-    "matmul_mixed": "internal error: no promotion cast in matmul (f32 @ f64); repros/mixed_dtypes.tsr",
-    # `i64_tensor * 1.5` is typed i64 and prints [7 -8 3] (expected f32 [10.5 -12. 4.5]).
-    "weak_float_int_tensor": "wrong dtype and values: a float literal next to an integer tensor stays integer; repros/weak_float_int.tsr",
-    # `i ** 2` of an integer tensor: 'math.ipowi' fails to legalize (exit 101).
-    "pow_int": "internal error: integer power (math.ipowi not legalized); repros/pow_int.tsr",
+    # Features whose bugs are still open: not generated unless --enable names them. Each names
+    # its repro under repros/; take an entry off when its fix lands (--enable F shows whether it
+    # has). Fixed and taken off: mixed dtypes, weak floats with integer tensors, integer powers,
+    # Ints assigned in loops and branches used as indices, range with a negative step, float
+    # scalar %, f64 -> bf16 casts.
+    # `break` and `continue` (LANGUAGE.md §5) type-check, then the Graph IR lowering reports
+    # E0900 "not yet supported: this statement". repros/break_continue.tsr.
+    "break_continue": "E0900 from the lowering: break/continue not supported yet; repros/break_continue.tsr",
+    # `k %= 4`, `k //= 5`, `y **= 2` are syntax errors (E0002 "unexpected '='"): the lexer has
+    # only += -= *= /= @= (grammar/TesseraLexer.g4). repros/augassign_floordiv_mod.tsr.
+    "augassign_floordiv_mod": "E0002: %=, //= and **= are not in the grammar; repros/augassign_floordiv_mod.tsr",
     # `x.exp()` (and log/sqrt/tanh/sigmoid as methods) type-check to an unknown type: E0900
     # "a value whose type is not known" in the Graph IR lowering; `exp(x)` works.
-    # An Int assigned in a loop body is folded to a stale constant where it is an index, in the
-    # loop and after it (`k = 0; for i in range(3): k = k + 1` then `x[k]` reads x[1]; print(k)
-    # says 3). The loop variable itself works. repros/loop_int_index.tsr (issue 14 scope 2).
-    "loop_int_index": "wrong values: an Int assigned in a loop is a stale constant as an index; repros/loop_int_index.tsr",
-    # `for i in range(3, -1, -1)` never runs its body. repros/range_negative_step.tsr.
-    # The same for an Int assigned in an if/else branch: the index reads the value of the last
-    # assignment in the text, whichever branch ran. repros/branch_int_index.tsr.
-    "branch_int_index": "wrong values: an Int assigned in a branch is a stale constant as an index; repros/branch_int_index.tsr",
-    "for_neg_step": "wrong values: range() with a negative step runs no iteration; repros/range_negative_step.tsr",
     "unary_method": "E0900 from the lowering: x.exp()/x.tanh()/... methods are typed unknown by the checker; repros/unary_method.tsr",
 }
 
@@ -162,12 +159,22 @@ def ev(e, env):
         if abs(r) > ref.MAX_INT:
             raise Fragile("Int out of range")
         return r
+    if k == "fbin":
+        x, y = ev(a[1], env), ev(a[2], env)
+        return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "%": lambda: x % y,
+                "//": lambda: float(x // y)}[a[0]]()
     if k == "icmp":
         x, y = ev(a[1], env), ev(a[2], env)
         if isinstance(x, TV) or isinstance(y, TV):
             t = ref.binary(a[0], x, y)
             return bool(t.arr)
         return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[a[0]]
+    if k == "bool":
+        if a[0] == "not":
+            return not ev(a[1], env)
+        if a[0] == "and":
+            return ev(a[1], env) and ev(a[2], env)
+        return ev(a[1], env) or ev(a[2], env)
     if k == "un":
         return ref.unary(a[0], ev(a[1], env))
     if k == "bin":
@@ -231,6 +238,14 @@ def ev(e, env):
     raise ValueError(k)
 
 
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
 def exec_block(stmts, env, out, budget):
     for s in stmts:
         exec_stmt(s, env, out, budget)
@@ -251,16 +266,28 @@ def exec_stmt(s, env, out, budget):
         lo, hi = ev(start, env), ev(stop, env)
         for i in range(lo, hi, step):
             env[var] = i
-            exec_block(body, env, out, budget)
+            try:
+                exec_block(body, env, out, budget)
+            except _Continue:
+                continue
+            except _Break:
+                break
     elif k == "while":
         counter, limit, body = s[1:]
         env[counter] = 0
         while env[counter] < ev(limit, env):
-            exec_block(body, env, out, budget)
+            try:
+                exec_block(body, env, out, budget)
+            except _Break:
+                break
             env[counter] = env[counter] + 1
     elif k == "if":
         c = ev(s[1], env)
         exec_block(s[2] if c else s[3], env, out, budget)
+    elif k == "break":
+        raise _Break()
+    elif k == "continue":
+        raise _Continue()
     elif k == "save":
         v = env[s[1]]
         out.append(("save", s[2], v))
@@ -298,6 +325,12 @@ def r_expr(e):
                 return "[" + ", ".join(lst(y) for y in x) + "]"
             return fmt_float(x) if a[1] == "f32" else str(int(x))
         return f"tensor({lst(np.asarray(a[0]).tolist())})"
+    if k == "bool":
+        if a[0] == "not":
+            return f"(not {r_expr(a[1])})"
+        return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
+    if k == "fbin":
+        return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
     if k in ("ibin", "icmp"):
         return f"({r_expr(a[1])} {a[0]} {r_expr(a[2])})"
     if k == "un":
@@ -360,7 +393,11 @@ def r_expr(e):
         return f"{a[0].name}({', '.join(r_expr(x) for x in a[1:])})"
     if k == "idx":
         parts = []
-        for it in a[1]:
+        items = a[1]
+        if len(a) > 2 and a[2]:
+            parts.append("...")
+            items = items[-1:]
+        for it in items:
             if it[0] == "c":
                 parts.append(str(it[1]))
             elif it[0] == "e":
@@ -400,7 +437,14 @@ def render(prog):
                 else:
                     lines.append(f'{ind}{name}: Tensor[{shape}, {dt}] = load("{name}.npy")')
             elif k in ("assign", "iassign"):
-                lines.append(f"{ind}{s[1]} = {r_expr(s[2])}")
+                e = s[2]
+                if len(s) > 3 and s[3] == "aug" and e.kind in ("bin", "ibin") and e.a[1].kind in ("var", "ivar") \
+                        and e.a[1].a[0] == s[1] and e.a[0] in ("+", "-", "*", "%", "//", "**"):
+                    lines.append(f"{ind}{s[1]} {e.a[0]}= {r_expr(e.a[2])}")
+                else:
+                    lines.append(f"{ind}{s[1]} = {r_expr(e)}")
+            elif k in ("break", "continue"):
+                lines.append(f"{ind}{k}")
             elif k == "for":
                 var, start, stop, step, body = s[1:]
                 rng = f"{r_expr(start)}, {r_expr(stop)}" + (f", {step}" if step != 1 else "")
@@ -625,16 +669,19 @@ class Gen:
     def gen_compare(self, shape, depth):
         r = self.rng
         a = self.gen(shape, depth - 1, "num")
+        b = None
         if r.random() < 0.3:
             b = self.scalar_for(a.ty[1])
-        else:
+        if b is None:
             b = self.gen(self.bshape(shape), depth - 1, "num")
         if not self.ok("compare"):
             return None
-        if isinstance(b.ty, tuple) and b.ty[0] == "T" and b.ty[1] != a.ty[1]:
+        if b.ty[0] == "T" and b.ty[1] != a.ty[1]:
             if not self.ok("compare_mixed"):
-                return None
-            self.use("compare_mixed")
+                b = E("int", [0], INT_TY)   # compare with a weak 0 instead
+                self.use("weak_int")
+            else:
+                self.use("compare_mixed")
         self.use("compare")
         op = r.choice(["<", "<=", ">", ">=", "==", "!="])
         return E("bin", [op, a, b], tty("bool", shape))
@@ -659,6 +706,17 @@ class Gen:
             return E("int", [r.choice([1, 2, 3, -1, -2, 0])], INT_TY)
         if c == "flt":
             self.use("weak_float" if is_float(dt) else "weak_float_int_tensor")
+            if r.random() < 0.25 and self.ok("float_scalar_arith"):
+                # Python float arithmetic on literals (exact in binary): a weak Float.
+                op = r.choice(["+", "-", "*", "%", "//"])
+                if op == "%" and not self.ok("float_scalar_mod"):
+                    op = "//"
+                a = E("flt", [r.choice([-7.5, 7.5, -2.25, 1.5, 3.0])], ("F",))
+                b = E("flt", [r.choice([2.0, -2.0, 0.5, 1.25])], ("F",))
+                self.use("float_scalar_arith")
+                if op == "%":
+                    self.use("float_scalar_mod")
+                return E("fbin", [op, a, b], ("F",))
             return E("flt", [r.choice([0.5, 1.5, 2.0, -0.25, 3.0, -1.5])], ("F",))
         self.use("intvar_operand")
         return self.gen_iexpr(1)
@@ -1031,13 +1089,25 @@ class Gen:
                     return None
                 items.append(("c", r.randrange(-n, n)))
                 self.use("index_const")
-            return E("idx", [x, items], tty(x.ty[1], shape))
+            return E("idx", [x, items, self.ellipsis(pos, len(src))], tty(x.ty[1], shape))
         if p == "slice":
             if rank == 0:
                 return None
             pos = r.randrange(rank)
             L = shape[pos]
-            if r.random() < 0.3:
+            if r.random() < 0.15:
+                if not self.ok("slice_neg_step"):
+                    return None
+                m = L + r.choice([0, 0, 1, 2])
+                a = r.randint(0, m - L)
+                if m == L and r.random() < 0.5:
+                    it = ("s", None, None, -1)
+                else:
+                    # Elements a+L-1 down to a; a stop of -1 would mean the last element.
+                    hi = a + L - 1 if r.random() < 0.6 else a + L - 1 - m
+                    it = ("s", hi, a - 1 if a > 0 else None, -1)
+                self.use("slice_neg_step")
+            elif r.random() < 0.3:
                 if not self.ok("slice_step"):
                     return None
                 start = r.choice([0, 1])
@@ -1062,8 +1132,15 @@ class Gen:
             src = shape[:pos] + (m,) + shape[pos + 1:]
             x = self.gen(src, depth - 1, want)
             items = [("s", None, None, None)] * pos + [it]
-            return E("idx", [x, items], tty(x.ty[1], shape))
+            return E("idx", [x, items, self.ellipsis(pos, len(src))], tty(x.ty[1], shape))
         return None
+
+    def ellipsis(self, pos, src_rank):
+        """Whether an index on the last axis is written x[..., i] (instead of x[:, :, i])."""
+        if pos >= 1 and pos == src_rank - 1 and self.ok("index_ellipsis") and self.rng.random() < 0.5:
+            self.use("index_ellipsis")
+            return True
+        return False
 
     # ---- statements
     def dim(self, others, lo):
@@ -1129,10 +1206,25 @@ class Gen:
                 self.use("astype_float_int")
             res = E("cast", [res, dt], tty(dt, shape))
         self.use("loop_tensor_update")
-        return ("assign", name, res)
+        aug = res.kind == "bin" and self.ok("augassign") and r.random() < 0.4
+        if aug:
+            self.use("augassign")
+        return ("assign", name, res, "aug" if aug else "")
 
-    def gen_body(self, n):
-        """Statements of a loop or branch body: updates of existing variables only."""
+    def gen_body(self, n, loop=None):
+        """Statements of a loop or branch body: updates of existing variables only. In a loop
+        body (loop = "for" / "while"), sometimes an `if ...: break` (or continue, in a for)."""
+        r = self.rng
+        body = self.gen_updates(n)
+        if loop and body and self.ok("break_continue") and r.random() < 0.3:
+            kind = "break" if loop == "while" or r.random() < 0.5 else "continue"
+            cond = E("icmp", [r.choice(["<", ">", "==", "!="]), self.gen_iexpr(1), E("int", [r.randint(-1, 4)], INT_TY)],
+                     INT_TY)
+            body.insert(r.randint(0, len(body)), ("if", cond, [(kind,)], []))
+            self.use("break_continue")
+        return body
+
+    def gen_updates(self, n):
         r = self.rng
         body = []
         for _ in range(n):
@@ -1144,7 +1236,11 @@ class Gen:
                     e = E("ibin", ["%", e, E("int", [r.choice([7, 11, 13])], INT_TY)], INT_TY)
                 if e.a[0] == "%" and e.a[2].kind == "int" and e.a[2].a[0] == 0:
                     continue
-                body.append(("iassign", v, e))
+                feat = "augassign_floordiv_mod" if e.a[0] in ("%", "//") else "augassign"
+                aug = self.ok(feat) and r.random() < 0.4
+                if aug:
+                    self.use(feat)
+                body.append(("iassign", v, e, "aug" if aug else ""))
             elif self.tvars:
                 name = r.choice(list(self.tvars))
                 if name.startswith("x"):
@@ -1172,6 +1268,13 @@ class Gen:
                     exec_block(stmts, env, [], [5000])
                     self.env = env
                     for st in stmts:
+                        if st[0] == "iassign":
+                            # An Int computed from one assigned in a loop or branch inherits
+                            # its stale value (`j = k - 1` after the loop): same feature.
+                            src = [self.cf_modified[x.a[0]] for x in walk_e(st[2])
+                                   if x.kind == "ivar" and x.a[0] in self.cf_modified]
+                            if src and self.cf_modified.get(st[1]) != "loop_int_index":
+                                self.cf_modified[st[1]] = "loop_int_index" if "loop_int_index" in src else src[0]
                         if st[0] in ("for", "while", "if"):
                             feat = "branch_int_index" if st[0] == "if" else "loop_int_index"
                             for x in walk_s([st]):
@@ -1267,7 +1370,7 @@ class Gen:
         self.for_vars.add(var)
         self.cf_stack.append("loop_int_index")
         try:
-            body = self.gen_body(r.randint(1, 3))
+            body = self.gen_body(r.randint(1, 3), "for")
         finally:
             self.cf_stack.pop()
             self.ctx_ivars.pop()
@@ -1291,7 +1394,7 @@ class Gen:
         self.env[counter] = 0
         self.cf_stack.append("loop_int_index")
         try:
-            body = self.gen_body(r.randint(1, 3))
+            body = self.gen_body(r.randint(1, 3), "while")
         finally:
             self.cf_stack.pop()
             self.ctx_ivars.pop()
@@ -1314,8 +1417,14 @@ class Gen:
         else:
             if not self.ok("if_int"):
                 return None
-            cond = E("icmp", [r.choice(["<", ">", "==", "!=", ">=", "<="]), self.gen_iexpr(1),
-                              E("int", [r.randint(-2, 5)], INT_TY)], INT_TY)
+            def cmp():
+                return E("icmp", [r.choice(["<", ">", "==", "!=", ">=", "<="]), self.gen_iexpr(1),
+                                  E("int", [r.randint(-2, 5)], INT_TY)], INT_TY)
+            cond = cmp()
+            if self.ok("bool_ops") and r.random() < 0.3:
+                op = r.choice(["and", "or", "not"])
+                cond = E("bool", ["not", cond], INT_TY) if op == "not" else E("bool", [op, cond, cmp()], INT_TY)
+                self.use("bool_ops")
             self.use("if_int")
         self.cf_stack.append("branch_int_index")
         try:
