@@ -99,7 +99,9 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
                        ft, c->range, t, attrs);
     return {convert({r, t}, mt, c->range), t};
   }
-  if (kReductions.count(name) && args.size() == 1) return reduce(c, kReductions.at(name), expr(args[0]), t);
+  // sum(x), sum(x, axis) / sum(x, axis=...): the axis is the second positional argument.
+  if (kReductions.count(name) && (args.size() == 1 || args.size() == 2))
+    return reduce(c, kReductions.at(name), expr(args[0]), t, /*skip=*/1);
   if (name == "layer_norm" || name == "layernorm_safe" || name == "rms_norm" || name == "rmsnorm_safe") {
     bool rms = name == "rms_norm" || name == "rmsnorm_safe";
     if (args.empty() || args.size() > (rms ? 2u : 3u)) unsupported(c->range, fmt::format("these arguments of {}", name));
@@ -299,8 +301,8 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     // reassigned in a loop or a branch) has no such value.
     auto sizes = positional(c);
     if (name == "full") {
-      // full(shape, fill_value): nothing else is read, so nothing else may be given.
-      if (sizes.size() > 2) unsupported(sizes[2]->range, "a third positional argument of full(shape, fill_value)");
+      // full(shape, value): nothing else is read, so nothing else may be given.
+      if (sizes.size() > 2) unsupported(sizes[2]->range, "a third positional argument of full(shape, value)");
       sizes.resize(std::min<size_t>(sizes.size(), 1));
     }
     for (const Expr* a : sizes)
@@ -308,7 +310,7 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     std::vector<mlir::Value> dyn = dynamic_dims(t, mt, c->range);
     std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs;
     if (name == "full") {
-      const Expr* v = args.size() >= 2 ? args[1] : keyword(c, "fill_value");
+      const Expr* v = args.size() >= 2 ? args[1] : keyword(c, "value");
       auto f = v ? constant_float(v) : std::nullopt;
       if (!f) unsupported(c->range, "full(...) with a value that is not a constant");
       attrs.push_back({"value", b_.getF64FloatAttr(*f)});
@@ -451,10 +453,16 @@ int64_t Lowerer::axis_arg(const CallExpr* c, std::string_view kw, int64_t dflt, 
   return a < 0 ? a + rank : a;
 }
 
-Local Lowerer::reduce(const CallExpr* c, const std::string& kind, const Local& x, const Type& t) {
+// `skip`: positional arguments before the axis (1 for `sum(x, 0)`, 0 for `x.sum(0)`); the axis
+// is the next positional argument or the keyword `axis` (the checker's signature table).
+Local Lowerer::reduce(const CallExpr* c, const std::string& kind, const Local& x, const Type& t, size_t skip) {
   auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
   std::vector<int64_t> axes;
   const Expr* ax = keyword(c, "axis");
+  if (!ax) {
+    auto pos = positional(c);
+    if (pos.size() > skip) ax = pos[skip];
+  }
   if (!ax) {
     for (int64_t i = 0; i < xt.getRank(); ++i) axes.push_back(i);
   } else if (auto* tup = dyn_cast<TupleExpr>(ax)) {
@@ -504,7 +512,7 @@ Local Lowerer::reduce(const CallExpr* c, const std::string& kind, const Local& x
 Local Lowerer::method(const CallExpr* c, const std::string& name, const Local& x, const Type& t, size_t skip) {
   if (name == "split") return split(c, x, t, skip);
   mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
-  if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t);
+  if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t, skip);
   if (name == "reshape" || name == "view") {
     for (const Argument& a : c->args)
       if (varies(a.value)) unsupported(a.range, fmt::format("a size of {}(...) that changes at run time", name));

@@ -243,7 +243,7 @@ class Lowerer {
   mlir::Value scalar_unary(const std::string& name, const Local& x, mlir::Type want, SourceRange r);
   std::optional<double> constant_float(const Expr* e);
   int64_t axis_arg(const CallExpr* c, std::string_view kw, int64_t dflt, const Local& x, size_t pos = SIZE_MAX);
-  Local reduce(const CallExpr* c, const std::string& kind, const Local& x, const Type& t);
+  Local reduce(const CallExpr* c, const std::string& kind, const Local& x, const Type& t, size_t skip);
   Local method(const CallExpr* c, const std::string& name, const Local& x, const Type& t, size_t skip = 0);
   static std::vector<mlir::Value> concat(std::vector<mlir::Value> a, const std::vector<mlir::Value>& b);
   Local tensor_literal(const CallExpr* c, const Type& t, mlir::Type mt);
