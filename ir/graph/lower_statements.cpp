@@ -143,9 +143,12 @@ std::vector<std::pair<std::string, Local>> Lowerer::carried(const std::vector<co
 void Lowerer::assert_stmt(const AssertStmt* a) {
   std::string message = "AssertionError";
   if (a->message) {
-    auto* text = dyn_cast<StringLiteralExpr>(a->message);
-    if (!text) unsupported(a->message->range, "an assert message that is not a string literal");
-    message += ": " + text->value;
+    // A string literal is the message; any other message (an f-string whose dimensions are
+    // not formatted at run time yet) is shown as written in the source, so the assert still runs.
+    if (auto* text = dyn_cast<StringLiteralExpr>(a->message))
+      message += ": " + text->value;
+    else
+      message += ": " + sources_.text(a->message->range);
   }
   runtime_check(condition(a->test), message, a->range);
 }
