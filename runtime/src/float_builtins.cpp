@@ -8,21 +8,15 @@
 // Rounding is IEEE round-to-nearest-even, in one step from the source (f64 -> bf16 is not
 // rounded twice through f32); NaNs stay NaNs (quiet, sign kept); overflow gives infinity and
 // underflow gives subnormals or signed zero, as compiler-rt does.
+#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "tessera/codegen_abi.h"
 
 namespace {
 
-template <typename To, typename From>
-To bit_cast(From from) {
-  static_assert(sizeof(To) == sizeof(From));
-  To to;
-  std::memcpy(&to, &from, sizeof(To));
-  return to;
-}
+using std::bit_cast;
 
 // The bits of the format with `exp_bits` exponent bits and `man_bits` mantissa bits (bf16: 8, 7;
 // f16: 5, 10) nearest to `value`, ties to even.

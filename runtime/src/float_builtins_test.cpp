@@ -3,9 +3,9 @@
 // (from f32 and, in one rounding, from f64).
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "tessera/codegen_abi.h"
@@ -26,10 +26,7 @@ namespace {
 
 template <typename To, typename From>
 To bits_as(From from) {
-  static_assert(sizeof(To) == sizeof(From));
-  To to;
-  std::memcpy(&to, &from, sizeof(To));
-  return to;
+  return std::bit_cast<To>(from);
 }
 
 // The value of a 16-bit pattern with `exp_bits` exponent and `man_bits` mantissa bits, decoded

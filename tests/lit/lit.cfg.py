@@ -17,8 +17,9 @@ config.substitutions.append(("%python", config.python))
 # Debian's interpreter, with python3-numpy and python3-torch (the first python3 on PATH may lack them).
 config.substitutions.append(("%numpy", "/usr/bin/python3"))
 config.substitutions.append(("%cc", ("clang-19 " + getattr(config, "cc_flags", "")).strip()))
-# Under make test-sanitize the sanitizers' options reach the programs lit runs.
-for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+# Under make test-sanitize the sanitizers' options reach the programs lit runs; a forced CPU
+# ($TESSERA_CPU=x86-64-v3) reaches tesserac, so lit can run as an older host would.
+for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TESSERA_CPU"):
     if name in os.environ:
         config.environment[name] = os.environ[name]
 config.substitutions.append(("%shared", os.path.join(config.tessera_src_root, "..", "shared")))
