@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 namespace tessera {
 
@@ -420,8 +421,13 @@ void AstBuilder::simple_stmts(TP::SimpleStmtsContext* c, Body& out) {
 Stmt* AstBuilder::simple_stmt(TP::SimpleStmtContext* c) {
   SourceRange r = range(c);
   if (dynamic_cast<TP::PassStmtContext*>(c)) return ctx_.make<PassStmt>(r);
-  if (dynamic_cast<TP::BreakStmtContext*>(c)) return ctx_.make<BreakStmt>(r);
-  if (dynamic_cast<TP::ContinueStmtContext*>(c)) return ctx_.make<ContinueStmt>(r);
+  bool is_break = dynamic_cast<TP::BreakStmtContext*>(c) != nullptr;
+  if (is_break || dynamic_cast<TP::ContinueStmtContext*>(c)) {
+    // Python's SyntaxError: a jump out of no loop (a function body starts outside any loop).
+    if (loop_depth_ == 0) diags_.report(DiagKind::JumpOutsideLoop, r, is_break ? "break" : "continue");
+    if (is_break) return ctx_.make<BreakStmt>(r);
+    return ctx_.make<ContinueStmt>(r);
+  }
   if (auto* ret = dynamic_cast<TP::ReturnStmtContext*>(c))
     return ctx_.make<ReturnStmt>(r, ret->testListStarExpr() ? comma_list(ret->testListStarExpr(), false) : nullptr);
   if (auto* rs = dynamic_cast<TP::RaiseStmtContext*>(c)) {
@@ -494,6 +500,11 @@ Stmt* AstBuilder::expr_stmt(TP::ExprStmtContext* c) {
       if (o->STAR_ASSIGN()) op = BinaryOp::Mul;
       if (o->SLASH_ASSIGN()) op = BinaryOp::Div;
       if (o->AT_ASSIGN()) op = BinaryOp::MatMul;
+      if (o->POWER_ASSIGN()) op = BinaryOp::Pow;
+      if (o->FLOORDIV_ASSIGN()) op = BinaryOp::FloorDiv;
+      if (o->PERCENT_ASSIGN()) op = BinaryOp::Mod;
+      if (o->PIPE_ASSIGN()) op = BinaryOp::BitOr;
+      if (o->AMP_ASSIGN()) op = BinaryOp::BitAnd;
     }
     return ctx_.make<AugAssignStmt>(r, op, lhs,
                                     a->testListStarExpr() ? comma_list(a->testListStarExpr(), false) : error_expr(a));
@@ -587,7 +598,9 @@ Stmt* AstBuilder::while_stmt(TP::WhileStmtContext* c) {
   if (!c->test()) return ctx_.make<ErrorStmt>(range(c));
   auto* s = ctx_.make<WhileStmt>(range(c), test(c->test()));
   auto blocks = c->block();
+  ++loop_depth_;
   if (!blocks.empty()) s->body = block(blocks[0]);
+  --loop_depth_;
   if (blocks.size() > 1) s->else_body = block(blocks[1]);
   s->range = span_to(s->range, s->else_body.empty() ? s->body : s->else_body);
   return s;
@@ -599,7 +612,9 @@ Stmt* AstBuilder::for_stmt(TP::ForStmtContext* c) {
   check_target(target, false);
   auto* s = ctx_.make<ForStmt>(range(c), target, comma_list(c->testList(), false));
   auto blocks = c->block();
+  ++loop_depth_;
   if (!blocks.empty()) s->body = block(blocks[0]);
+  --loop_depth_;
   if (blocks.size() > 1) s->else_body = block(blocks[1]);
   s->range = span_to(s->range, s->else_body.empty() ? s->body : s->else_body);
   return s;
@@ -712,7 +727,9 @@ Stmt* AstBuilder::func_def(TP::FuncDefContext* c) {
   }
   f->params = params(c->paramList());
   if (c->test()) f->returns = test(c->test());
+  int loops_outside = std::exchange(loop_depth_, 0);
   f->body = block(c->block());
+  loop_depth_ = loops_outside;
   extract_docstring(f->body, f->docstring, f->has_docstring);
   f->range = span_to(f->range, f->body);
   return f;
@@ -722,7 +739,9 @@ Stmt* AstBuilder::class_def(TP::ClassDefContext* c) {
   if (!c->NAME()) return ctx_.make<ErrorStmt>(range(c));
   auto* k = ctx_.make<ClassDefStmt>(range(c), c->NAME()->getText(), range(c->NAME()));
   k->bases = arg_list(c->argList());
+  int loops_outside = std::exchange(loop_depth_, 0);
   k->body = block(c->block());
+  loop_depth_ = loops_outside;
   extract_docstring(k->body, k->docstring, k->has_docstring);
   k->range = span_to(k->range, k->body);
   return k;

@@ -87,6 +87,7 @@ class AstBuilder {
   StackGuard& guard_;
   FieldParser fields_;
   bool reported_depth_ = false;
+  int loop_depth_ = 0;  // loops around the statement being built, in the current function
   bool quiet_ = false;
   bool after_error_ = false;
 };

@@ -44,7 +44,10 @@ exprStmtTail
     | (ASSIGN testListStarExpr)+                            # assignTail
     ;
 
-augAssignOp : PLUS_ASSIGN | MINUS_ASSIGN | STAR_ASSIGN | SLASH_ASSIGN | AT_ASSIGN ;
+augAssignOp
+    : PLUS_ASSIGN | MINUS_ASSIGN | STAR_ASSIGN | SLASH_ASSIGN | AT_ASSIGN
+    | POWER_ASSIGN | FLOORDIV_ASSIGN | PERCENT_ASSIGN | PIPE_ASSIGN | AMP_ASSIGN
+    ;
 
 fromModule : DOT* dottedName | DOT+ ;
 importTargets : STAR | LPAREN importAsNames COMMA? RPAREN | importAsNames ;

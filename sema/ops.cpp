@@ -197,8 +197,12 @@ Type same_as(const Type& t) {
 
 // Unary elementwise functions keep the shape; integer inputs become float
 // for the transcendental ones.
+const Arg* input(const Call& c) { return c.self ? c.self : c.arg(0, "x"); }
+size_t pos_offset(const Call& c) { return c.self ? 0 : 1; }
+
+// exp(x) and x.exp(): the argument, or the receiver of the method spelling.
 Type unary_float(Checker&, const Call& c) {
-  const Arg* x = c.arg(0, "x");
+  const Arg* x = input(c);
   if (!x) return unknown_type();
   if (x->type->kind == TypeKind::Int || x->type->kind == TypeKind::Float) return float_type();
   auto t = as_tensor(x->type);
@@ -208,14 +212,11 @@ Type unary_float(Checker&, const Call& c) {
 }
 
 Type unary_same(Checker&, const Call& c) {
-  const Arg* x = c.self ? c.self : c.arg(0, "x");
+  const Arg* x = input(c);
   if (!x) return unknown_type();
   if (is_numeric_scalar(x->type)) return x->type;
   return same_as(x->type);
 }
-
-const Arg* input(const Call& c) { return c.self ? c.self : c.arg(0, "x"); }
-size_t pos_offset(const Call& c) { return c.self ? 0 : 1; }
 
 // dropout(x, p=0.5, seed=...): p is a probability in [0, 1); a literal outside is E0306 (the
 // Graph IR lowering needs a constant p).

@@ -58,6 +58,8 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
   if (name == "save") return save(c, t);
   auto args = positional(c);
   mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
+  if ((name == "float" || name == "int") && args.size() == 1 && c->args.size() == 1)
+    return {scalar_conversion(name, expr(args[0]), mt, c->range), t};
   if (kUnary.count(name) && args.size() == 1) {
     if (!mlir::isa<mlir::RankedTensorType>(mt)) return {scalar_unary(name, expr(args[0]), mt, c->range), t};
     return {op("tessera." + name, {convert(expr(args[0]), mt, c->range)}, mt, c->range, t), t};
@@ -508,10 +510,43 @@ Local Lowerer::reduce(const CallExpr* c, const std::string& kind, const Local& x
   return {convert({r, t}, mt, c->range), t};
 }
 
+// `float(x)`, `int(x)`, `x.item()`: a scalar of a scalar or of a one-element tensor (any rank;
+// another element count is a run-time error, as in PyTorch). `int` truncates toward zero
+// (Python); a NaN, an infinity or a float outside the i64 range is a run-time error.
+mlir::Value Lowerer::scalar_conversion(const std::string& what, const Local& x, mlir::Type want, SourceRange r) {
+  mlir::Location l = loc(r);
+  mlir::Value v = x.value;
+  if (!v) unsupported(r, fmt::format("{}() of this value", what));
+  if (auto tt = mlir::dyn_cast<mlir::RankedTensorType>(v.getType())) {
+    mlir::Value numel = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+    for (int64_t d = 0; d < tt.getRank(); ++d)
+      numel = b_.create<mlir::arith::MulIOp>(l, numel, b_.create<mlir::tensor::DimOp>(l, v, d));
+    mlir::Value one = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+    runtime_check(b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, numel, one),
+                  fmt::format("runtime error: {}() of a tensor that does not have exactly one element", what), r);
+    mlir::Value zero = b_.create<mlir::arith::ConstantIndexOp>(l, 0);
+    std::vector<mlir::Value> at(static_cast<size_t>(tt.getRank()), zero);
+    v = b_.create<mlir::tensor::ExtractOp>(l, v, at);
+  }
+  if (!mlir::isa<mlir::IntegerType>(v.getType()) && !mlir::isa<mlir::FloatType>(v.getType()))
+    unsupported(r, fmt::format("{}() of this value", what));
+  if (mlir::isa<mlir::FloatType>(v.getType()) && mlir::isa<mlir::IntegerType>(want)) {
+    mlir::Value wide = convert_scalar(v, b_.getF64Type(), r);
+    mlir::Value limit = b_.create<mlir::arith::ConstantOp>(l, b_.getF64FloatAttr(9223372036854775808.0));
+    mlir::Value mag = b_.create<mlir::math::AbsFOp>(l, wide);
+    // OLT is false for NaN: one comparison rejects NaN, infinities and values out of range.
+    runtime_check(b_.create<mlir::arith::CmpFOp>(l, mlir::arith::CmpFPredicate::OLT, mag, limit),
+                  "runtime error: int() of a NaN, an infinity or a float outside the 64-bit integer range", r);
+    return b_.create<mlir::arith::FPToSIOp>(l, want, wide);
+  }
+  return convert_scalar(v, want, r);
+}
+
 // `skip`: positional arguments that are not the method's own (the tensor of `transpose(x, ...)`).
 Local Lowerer::method(const CallExpr* c, const std::string& name, const Local& x, const Type& t, size_t skip) {
   if (name == "split") return split(c, x, t, skip);
   mlir::Type mt = t && t->kind != TypeKind::None ? to_mlir(t, c->range) : mlir::Type{};
+  if (name == "item" && c->args.empty()) return {scalar_conversion("item", x, mt, c->range), t};
   if (kReductions.count(name)) return reduce(c, kReductions.at(name), x, t, skip);
   if (name == "reshape" || name == "view") {
     for (const Argument& a : c->args)
@@ -588,7 +623,7 @@ Local Lowerer::method(const CallExpr* c, const std::string& name, const Local& x
   if (name == "broadcast_to") {
     return {op("tessera.broadcast_to", concat({x.value}, dynamic_dims(t, mt, c->range)), mt, c->range, t), t};
   }
-  if (kUnary.count(name)) return {op("tessera." + name, {x.value}, mt, c->range, t), t};
+  if (kUnary.count(name)) return {op("tessera." + name, {convert(x, mt, c->range)}, mt, c->range, t), t};
   if (name == "softmax" || name == "log_softmax") {
     int64_t axis = axis_arg(c, "axis", -1, x, 0);
     return {op("tessera." + name, {x.value}, mt, c->range, t, {{"axis", b_.getI64IntegerAttr(axis)}}), t};

@@ -20,7 +20,58 @@ void Lowerer::block(const Body& body, bool top) {
     const Stmt* s = body[i];
     if (returned_) unsupported(s->range, "code after 'return'");
     stmt(s, top && i + 1 == body.size());
+    // After a statement that may `break` or `continue` the innermost loop, the rest of the body
+    // runs only while neither flag is set.
+    if (!loops_.empty() && i + 1 < body.size() && jumps(s)) {
+      Body rest(body.begin() + static_cast<std::ptrdiff_t>(i) + 1, body.end());
+      lower_if(not_jumped(s->range), rest, {}, s->range);
+      return;
+    }
   }
+}
+
+// ---- break and continue
+//
+// Structured control flow has no early exit, so a loop whose body has `break` or `continue`
+// (for that loop, not a nested one) carries two Bool flags, hidden names that no program can
+// spell. `break`/`continue` set one; the statements after one that may set them run under
+// `if not (broke or continued)`; `continue`'s flag is cleared when an iteration starts. A
+// `while` stops when the break flag is set, before its condition is evaluated again (Python
+// evaluates it no more); a `for` with `break` becomes an scf.while over its iteration count, so
+// the iterations after a `break` do not run at all.
+
+std::string Lowerer::jump_flag(const Stmt* loop, bool is_break) {
+  return fmt::format("${}@{}", is_break ? "break" : "continue", static_cast<const void*>(loop));
+}
+
+// Whether `s` contains a break or continue of the loop it is in (not of a loop nested in it).
+bool Lowerer::jumps(const Stmt* s) {
+  if (isa<BreakStmt>(s) || isa<ContinueStmt>(s)) return true;
+  if (auto* i = dyn_cast<IfStmt>(s)) return body_jumps(i->then_body) || body_jumps(i->else_body);
+  return false;
+}
+
+bool Lowerer::body_jumps(const Body& body) {
+  return std::any_of(body.begin(), body.end(), [](const Stmt* s) { return jumps(s); });
+}
+
+void Lowerer::init_jump_flags(const Stmt* loop) {
+  mlir::Value no = b_.create<mlir::arith::ConstantOp>(loc(loop->range), b_.getBoolAttr(false));
+  for (bool is_break : {true, false}) assign(jump_flag(loop, is_break), {no, sema::bool_type()});
+}
+
+mlir::Value Lowerer::flag_value(const Stmt* loop, bool is_break) {
+  Local* f = lookup(jump_flag(loop, is_break));
+  if (!f) throw std::logic_error("a loop's break/continue flag is not in scope");
+  return f->value;
+}
+
+// True while the innermost loop's current iteration goes on.
+mlir::Value Lowerer::not_jumped(SourceRange r) {
+  mlir::Location l = loc(r);
+  mlir::Value any = b_.create<mlir::arith::OrIOp>(l, flag_value(loops_.back(), true), flag_value(loops_.back(), false));
+  mlir::Value yes = b_.create<mlir::arith::ConstantOp>(l, b_.getBoolAttr(true));
+  return b_.create<mlir::arith::XOrIOp>(l, any, yes);
 }
 
 void Lowerer::stmt(const Stmt* s, bool last_top) {
@@ -62,6 +113,13 @@ void Lowerer::stmt(const Stmt* s, bool last_top) {
       return;
     }
     case NodeKind::PassStmt: return;
+    case NodeKind::BreakStmt:
+    case NodeKind::ContinueStmt: {
+      if (loops_.empty()) unsupported(s->range, "'break' or 'continue' outside a loop");
+      mlir::Value yes = b_.create<mlir::arith::ConstantOp>(loc(s->range), b_.getBoolAttr(true));
+      assign(jump_flag(loops_.back(), isa<BreakStmt>(s)), {yes, sema::bool_type()});
+      return;
+    }
     case NodeKind::AssertStmt: return assert_stmt(cast<AssertStmt>(s));
     case NodeKind::IfStmt: return if_stmt(cast<IfStmt>(s));
     case NodeKind::WhileStmt: return while_stmt(cast<WhileStmt>(s));
@@ -81,8 +139,9 @@ void Lowerer::assign_target(const Expr* target, const Local& v) {
   unsupported(target->range, "assignment to anything but a name");
 }
 
-// Names assigned anywhere in a block (targets of assignments and loops).
-void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out) {
+// Names assigned anywhere in a block (targets of assignments and loops; the break/continue
+// flags of `loop`, the loop the block is in, and of the loops in it).
+void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out, const Stmt* loop) {
   std::function<void(const Expr*)> add = [&](const Expr* t) {
     if (auto* n = dyn_cast<NameExpr>(t))
       if (std::find(out.begin(), out.end(), n->name) == out.end()) out.push_back(n->name);
@@ -115,22 +174,26 @@ void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out) {
     if (auto* a = dyn_cast<AssignStmt>(s)) for (const Expr* t : a->targets) add(t);
     if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
     if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
-    if (auto* i = dyn_cast<IfStmt>(s)) {
-      assigned_names(i->then_body, out);
-      assigned_names(i->else_body, out);
+    if (loop && (isa<BreakStmt>(s) || isa<ContinueStmt>(s))) {
+      std::string flag = jump_flag(loop, isa<BreakStmt>(s));
+      if (std::find(out.begin(), out.end(), flag) == out.end()) out.push_back(flag);
     }
-    if (auto* w = dyn_cast<WhileStmt>(s)) assigned_names(w->body, out);
+    if (auto* i = dyn_cast<IfStmt>(s)) {
+      assigned_names(i->then_body, out, loop);
+      assigned_names(i->else_body, out, loop);
+    }
+    if (auto* w = dyn_cast<WhileStmt>(s)) assigned_names(w->body, out, w);
     if (auto* f = dyn_cast<ForStmt>(s)) {
       add(f->target);
-      assigned_names(f->body, out);
+      assigned_names(f->body, out, f);
     }
   }
 }
 
 // The values that flow out of a region: names assigned in it that exist before it.
-std::vector<std::pair<std::string, Local>> Lowerer::carried(const std::vector<const Body*>& bodies) {
+std::vector<std::pair<std::string, Local>> Lowerer::carried(const std::vector<const Body*>& bodies, const Stmt* loop) {
   std::vector<std::string> names;
-  for (const Body* b : bodies) assigned_names(*b, names);
+  for (const Body* b : bodies) assigned_names(*b, names, loop);
   std::vector<std::pair<std::string, Local>> out;
   for (const std::string& n : names)
     if (Local* l = lookup(n)) out.push_back({n, *l});
@@ -190,12 +253,14 @@ mlir::Value Lowerer::truthy(mlir::Value v, SourceRange r) {
 // `if`: an scf.if whose results are the names the branches assign that exist before it, or
 // that both branches assign (Python keeps them after the `if`). The branches are lowered
 // first, into an scf.if without results, then moved into one with the result types.
-void Lowerer::if_stmt(const IfStmt* s) {
-  mlir::Value cond = condition(s->cond);
-  mlir::Location l = loc(s->range);
+void Lowerer::if_stmt(const IfStmt* s) { lower_if(condition(s->cond), s->then_body, s->else_body, s->range); }
+
+void Lowerer::lower_if(mlir::Value cond, const Body& then_body, const Body& else_body, SourceRange range) {
+  mlir::Location l = loc(range);
+  const Stmt* loop = loops_.empty() ? nullptr : loops_.back();
   std::vector<std::string> then_names, else_names;
-  assigned_names(s->then_body, then_names);
-  assigned_names(s->else_body, else_names);
+  assigned_names(then_body, then_names, loop);
+  assigned_names(else_body, else_names, loop);
   auto draft = b_.create<mlir::scf::IfOp>(l, mlir::TypeRange{}, cond, /*withElseRegion=*/true);
   struct Branch {
     mlir::Block* block;
@@ -217,8 +282,8 @@ void Lowerer::if_stmt(const IfStmt* s) {
     for (auto& [n, v] : before) assign(n, v);  // the else branch starts from the same state
     return out;
   };
-  Branch then_b = lower_branch(&draft.getThenRegion().front(), s->then_body);
-  Branch else_b = lower_branch(&draft.getElseRegion().front(), s->else_body);
+  Branch then_b = lower_branch(&draft.getThenRegion().front(), then_body);
+  Branch else_b = lower_branch(&draft.getElseRegion().front(), else_body);
   std::vector<std::pair<std::string, Local>> outs;
   auto in = [](const std::vector<std::string>& v, const std::string& n) {
     return std::find(v.begin(), v.end(), n) != v.end();
@@ -241,7 +306,7 @@ void Lowerer::if_stmt(const IfStmt* s) {
     mlir::OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToEnd(br->block);
     std::vector<mlir::Value> yielded;
-    for (size_t i = 0; i < outs.size(); ++i) flatten_as(br->values.at(outs[i].first), outs[i].second, yielded, s->range);
+    for (size_t i = 0; i < outs.size(); ++i) flatten_as(br->values.at(outs[i].first), outs[i].second, yielded, range);
     b_.create<mlir::scf::YieldOp>(l, yielded);
   }
   auto op = b_.create<mlir::scf::IfOp>(l, types, cond, /*withElseRegion=*/true);
@@ -254,7 +319,9 @@ void Lowerer::if_stmt(const IfStmt* s) {
 
 void Lowerer::while_stmt(const WhileStmt* s) {
   if (!s->else_body.empty()) unsupported(s->range, "'while ... else'");
-  auto outs = carried({&s->body});
+  bool has_jumps = body_jumps(s->body);
+  if (has_jumps) init_jump_flags(s);
+  auto outs = carried({&s->body}, s);
   std::vector<mlir::Type> types;
   std::vector<mlir::Value> inits;
   std::vector<mlir::Location> locs;
@@ -264,23 +331,39 @@ void Lowerer::while_stmt(const WhileStmt* s) {
     locs.push_back(loc(s->range));
   }
   auto op = b_.create<mlir::scf::WhileOp>(loc(s->range), types, inits);
+  loops_.push_back(s);
   {
     mlir::OpBuilder::InsertionGuard guard(b_);
     mlir::Block* before = b_.createBlock(&op.getBefore(), {}, types, locs);
     size_t pos = 0;
     for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, before->getArguments(), pos));
-    mlir::Value cond = condition(s->cond);
+    mlir::Value cond;
+    if (has_jumps) {
+      // After a `break` the condition is not evaluated again.
+      mlir::Location l = loc(s->cond->range);
+      auto check = b_.create<mlir::scf::IfOp>(l, mlir::TypeRange{b_.getI1Type()}, flag_value(s, true), true);
+      mlir::OpBuilder::InsertionGuard inner(b_);
+      b_.setInsertionPointToStart(&check.getThenRegion().front());
+      b_.create<mlir::scf::YieldOp>(l, mlir::ValueRange{b_.create<mlir::arith::ConstantOp>(l, b_.getBoolAttr(false))});
+      b_.setInsertionPointToStart(&check.getElseRegion().front());
+      b_.create<mlir::scf::YieldOp>(l, mlir::ValueRange{condition(s->cond)});
+      cond = check.getResult(0);
+    } else {
+      cond = condition(s->cond);
+    }
     b_.create<mlir::scf::ConditionOp>(loc(s->cond->range), cond, before->getArguments());
     mlir::Block* after = b_.createBlock(&op.getAfter(), {}, types, locs);
     pos = 0;
     for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, after->getArguments(), pos));
     scopes_.emplace_back();
+    if (has_jumps) assign(jump_flag(s, false), {b_.create<mlir::arith::ConstantOp>(loc(s->range), b_.getBoolAttr(false)), sema::bool_type()});
     block(s->body);
     std::vector<mlir::Value> yielded;
     for (auto& [n, l] : outs) flatten_as(*lookup(n), l, yielded, s->range);
     scopes_.pop_back();
     b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
   }
+  loops_.pop_back();
   size_t pos = 0;
   for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op->getResults(), pos));
 }
@@ -378,6 +461,7 @@ void Lowerer::for_stmt(const ForStmt* s) {
     unsupported(s->iter->range, "a 'for' loop over anything but range(...) or static_range(...)");
   for (const Argument& a : range->args)
     if (a.kind != ArgKind::Positional) unsupported(a.range, "this argument of range(...)");
+  bool has_jumps = body_jumps(s->body);
   auto bound = [&](size_t i, int64_t dflt) -> std::optional<int64_t> {
     if (range->args.size() == 1) return i == 1 ? constant_int(range->args[0].value) : std::optional<int64_t>(dflt);
     if (i < range->args.size()) return constant_int(range->args[i].value);
@@ -386,6 +470,8 @@ void Lowerer::for_stmt(const ForStmt* s) {
   if (is_static) {
     auto lo = bound(0, 0), hi = bound(1, 0), st = bound(2, 1);
     if (!lo || !hi || !st || *st == 0) unsupported(s->iter->range, "static_range bounds that are not known at compile time");
+    if (has_jumps)
+      unsupported(s->range, "'break' or 'continue' in a static_range loop (it is unrolled at compile time; use range)");
     for (int64_t i = *lo; *st > 0 ? i < *hi : i > *hi; i += *st) {
       mlir::Value iv = b_.create<mlir::arith::ConstantOp>(loc(s->target->range), b_.getI64IntegerAttr(i));
       assign(target->name, {iv, sema::int_type(DimExpr::constant(i))});
@@ -403,12 +489,16 @@ void Lowerer::for_stmt(const ForStmt* s) {
   };
   mlir::Value lo = index(0, 0), hi = index(1, 0), st = index(2, 1);
   mlir::Location l = loc(s->iter->range);
+  std::vector<std::string> body_names;
+  assigned_names(s->body, body_names, s);
+  bool has_break = std::find(body_names.begin(), body_names.end(), jump_flag(s, true)) != body_names.end();
   // Python's range: ceil((hi - lo) / st) iterations, at least 0, for either sign of the step
   // (a negative step counts down); the loop runs k = 0 .. n-1 with i = lo + k * st. A step of 0
-  // is a run-time error (Python's ValueError). A constant positive step loops over i directly.
+  // is a run-time error (Python's ValueError). A constant positive step loops over i directly
+  // (unless the body may `break`: then an scf.while runs k while the break flag is clear).
   std::optional<int64_t> const_step;
   if (auto c = st.getDefiningOp<mlir::arith::ConstantIndexOp>()) const_step = c.value();
-  bool direct = const_step && *const_step > 0;
+  bool direct = const_step && *const_step > 0 && !has_break;
   mlir::Value zero = b_.create<mlir::arith::ConstantIndexOp>(l, 0), one = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
   mlir::Value trips;
   if (!direct) {
@@ -425,32 +515,70 @@ void Lowerer::for_stmt(const ForStmt* s) {
     assign(target->name, {b_.create<mlir::arith::IndexCastOp>(l, b_.getI64Type(), lo), sema::int_type()});
   else
     assign(target->name, {convert(*lookup(target->name), b_.getI64Type(), s->target->range), sema::int_type()});
-  auto outs = carried({&s->body});
+  if (has_jumps) init_jump_flags(s);
+  auto outs = carried({&s->body}, s);
   if (std::none_of(outs.begin(), outs.end(), [&](const auto& o) { return o.first == target->name; }))
     outs.push_back({target->name, *lookup(target->name)});
   std::vector<mlir::Value> inits;
   for (auto& [n, v] : outs) flatten(v, inits);
-  auto op = direct ? b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits)
-                   : b_.create<mlir::scf::ForOp>(loc(s->range), zero, trips, one, inits);
-  {
+  // One iteration: the target is i (from the loop's counter k unless `direct`), the carried
+  // values are `carried_in`; returns the values to yield.
+  auto iteration = [&](mlir::Value k, mlir::ValueRange carried_in) {
+    mlir::Value i = direct ? k : b_.create<mlir::arith::AddIOp>(l, lo, b_.create<mlir::arith::MulIOp>(l, k, st));
+    mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), i);
+    size_t pos = 0;
+    for (size_t n = 0; n < outs.size(); ++n) assign(outs[n].first, rebuild(outs[n].second, carried_in, pos));
+    assign(target->name, {iv, sema::int_type()});
+    if (has_jumps)
+      assign(jump_flag(s, false), {b_.create<mlir::arith::ConstantOp>(l, b_.getBoolAttr(false)), sema::bool_type()});
+    loops_.push_back(s);
+    block(s->body);
+    loops_.pop_back();
+    std::vector<mlir::Value> yielded;
+    for (auto& [n, v] : outs) flatten_as(*lookup(n), v, yielded, s->range);
+    return yielded;
+  };
+  mlir::Operation* loop_op;
+  if (has_break) {
+    // scf.while over (carried..., k): runs while k < trips and no `break` has run.
+    std::vector<mlir::Value> winits = inits;
+    winits.push_back(zero);
+    std::vector<mlir::Type> types;
+    std::vector<mlir::Location> locs;
+    for (mlir::Value v : winits) {
+      types.push_back(v.getType());
+      locs.push_back(loc(s->range));
+    }
+    auto op = b_.create<mlir::scf::WhileOp>(loc(s->range), types, winits);
+    {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      mlir::Block* before = b_.createBlock(&op.getBefore(), {}, types, locs);
+      size_t pos = 0;
+      for (size_t n = 0; n < outs.size(); ++n) assign(outs[n].first, rebuild(outs[n].second, before->getArguments(), pos));
+      mlir::Value more = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::slt, before->getArguments().back(), trips);
+      mlir::Value yes = b_.create<mlir::arith::ConstantOp>(l, b_.getBoolAttr(true));
+      mlir::Value go = b_.create<mlir::arith::AndIOp>(l, more, b_.create<mlir::arith::XOrIOp>(l, flag_value(s, true), yes));
+      b_.create<mlir::scf::ConditionOp>(l, go, before->getArguments());
+      mlir::Block* after = b_.createBlock(&op.getAfter(), {}, types, locs);
+      scopes_.emplace_back();
+      std::vector<mlir::Value> yielded = iteration(after->getArguments().back(), after->getArguments().drop_back());
+      scopes_.pop_back();
+      yielded.push_back(b_.create<mlir::arith::AddIOp>(l, after->getArguments().back(), one));
+      b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+    }
+    loop_op = op;
+  } else {
+    auto op = direct ? b_.create<mlir::scf::ForOp>(loc(s->range), lo, hi, st, inits)
+                     : b_.create<mlir::scf::ForOp>(loc(s->range), zero, trips, one, inits);
     mlir::OpBuilder::InsertionGuard guard(b_);
     mlir::Block* body = op.getBody();
     if (!body->empty() && body->back().hasTrait<mlir::OpTrait::IsTerminator>()) body->back().erase();
     b_.setInsertionPointToEnd(body);
-    mlir::Value i = op.getInductionVar();
-    if (!direct)
-      i = b_.create<mlir::arith::AddIOp>(l, lo, b_.create<mlir::arith::MulIOp>(l, i, st));
-    mlir::Value iv = b_.create<mlir::arith::IndexCastOp>(loc(s->target->range), b_.getI64Type(), i);
-    size_t pos = 0;
-    for (size_t k = 0; k < outs.size(); ++k) assign(outs[k].first, rebuild(outs[k].second, op.getRegionIterArgs(), pos));
-    assign(target->name, {iv, sema::int_type()});
-    block(s->body);
-    std::vector<mlir::Value> yielded;
-    for (auto& [n, v] : outs) flatten_as(*lookup(n), v, yielded, s->range);
-    b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
+    b_.create<mlir::scf::YieldOp>(loc(s->range), iteration(op.getInductionVar(), op.getRegionIterArgs()));
+    loop_op = op;
   }
   size_t pos = 0;
-  for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, op->getResults(), pos));
+  for (size_t i = 0; i < outs.size(); ++i) assign(outs[i].first, rebuild(outs[i].second, loop_op->getResults(), pos));
 }
 
 }  // namespace tessera::ir::lowering

@@ -115,6 +115,7 @@ class Lowerer {
   std::map<std::string, DimExpr> dim_subst_;      // dimension -> its value, as an expression
   std::map<std::string, mlir::Value> dim_values_;  // dynamic dimension -> `index` value
   std::vector<std::map<std::string, Local>> scopes_;
+  std::vector<const Stmt*> loops_;  // the loops around the statement being lowered, innermost last
   std::optional<Local> returned_;
   mlir::Block* entry_ = nullptr;
   std::vector<Local> model_args_;  // a model's parameters (its extra arguments)
@@ -165,8 +166,16 @@ class Lowerer {
   void block(const Body& body, bool top = false);
   void stmt(const Stmt* s, bool last_top);
   void assign_target(const Expr* target, const Local& v);
-  static void assigned_names(const Body& body, std::vector<std::string>& out);
-  std::vector<std::pair<std::string, Local>> carried(const std::vector<const Body*>& bodies);
+  static void assigned_names(const Body& body, std::vector<std::string>& out, const Stmt* loop = nullptr);
+  std::vector<std::pair<std::string, Local>> carried(const std::vector<const Body*>& bodies, const Stmt* loop = nullptr);
+  // break/continue: each loop that has them carries two Bool flags (see lower_statements.cpp).
+  static std::string jump_flag(const Stmt* loop, bool is_break);
+  static bool jumps(const Stmt* s);
+  static bool body_jumps(const Body& body);
+  void init_jump_flags(const Stmt* loop);
+  mlir::Value not_jumped(SourceRange r);
+  mlir::Value flag_value(const Stmt* loop, bool is_break);
+  void lower_if(mlir::Value cond, const Body& then_body, const Body& else_body, SourceRange range);
   void assert_stmt(const AssertStmt* a);
   void runtime_check(mlir::Value ok, const std::string& message, SourceRange where);
   mlir::Value condition(const Expr* e);
@@ -184,6 +193,7 @@ class Lowerer {
   mlir::Value convert(const Local& v, mlir::Type want, SourceRange r);
   mlir::OperationState cast_state(mlir::Location l, llvm::StringRef name, mlir::ValueRange operands, mlir::Type result);
   mlir::Value convert_scalar(mlir::Value x, mlir::Type want, SourceRange r);
+  mlir::Value scalar_conversion(const std::string& what, const Local& x, mlir::Type want, SourceRange r);
   mlir::Value dim_index(const DimExpr& d, SourceRange r);
   std::vector<mlir::Value> dynamic_dims(const Type& t, mlir::Type mt, SourceRange r);
 

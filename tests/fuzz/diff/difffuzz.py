@@ -43,52 +43,56 @@ def program_seed(seed, i):
     return seed * 1000003 + i
 
 
-def run_tesserac(tesserac, prog, d, timeout):
-    """Writes the program and its inputs into d, runs it; returns (outcome, detail)."""
+def clean(d):
     for f in os.listdir(d):
         p = os.path.join(d, f)
         if f != ".cache" and os.path.isfile(p):
             os.unlink(p)
-    src = gen.render(prog)
-    with open(os.path.join(d, "prog.tsr"), "w") as f:
-        f.write(src)
-    gen.write_inputs(prog, d)
+
+
+def invoke(tesserac, d, timeout):
+    """Runs prog.tsr in d; returns (outcome, detail, stdout): outcome None when it exited 0."""
     env = dict(os.environ, TESSERA_CACHE_DIR=os.path.join(d, ".cache"), NO_COLOR="1", TERM="dumb")
     try:
         p = subprocess.run([tesserac, "run", "prog.tsr"], cwd=d, capture_output=True, text=True,
                            timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return "timeout", f"no answer in {timeout} s"
+        return "timeout", f"no answer in {timeout} s", ""
     text = (p.stderr + p.stdout)
     if p.returncode < 0:
-        return "crash", f"signal {-p.returncode}: {first_line(text)}"
+        return "crash", f"signal {-p.returncode}: {first_line(text)}", p.stdout
     if p.returncode == 101 or re.search(r"internal (compiler )?error", text):
         lines = [l.strip() for l in text.splitlines() if l.strip()]
         i = next((k for k, l in enumerate(lines) if "internal" in l), 0)
-        return "internal", " / ".join(lines[i:i + 2])[:300]
+        return "internal", " / ".join(lines[i:i + 2])[:300], p.stdout
     if p.returncode != 0:
         m = re.search(r"error\[(E\d+)\]: (.*)", text)
         if m:
-            return "diagnostic", f"{m.group(1)}: {m.group(2)}"
+            return "diagnostic", f"{m.group(1)}: {m.group(2)}", p.stdout
         if "runtime error" in text:
-            return "runtime", first_line(text, "runtime error")
-        return "crash" if p.returncode > 128 else "internal", f"exit {p.returncode}: {first_line(text)}"
+            return "runtime", first_line(text, "runtime error"), p.stdout
+        return "crash" if p.returncode > 128 else "internal", f"exit {p.returncode}: {first_line(text)}", p.stdout
+    return None, "", p.stdout
+
+
+def compare(prog, stdout, d, tag=""):
+    """Compares what a run printed and saved (names prefixed with tag) with the reference."""
     try:
         expected = gen.run(prog)
     except ref.Fragile as e:  # cannot happen for a generated program; may after minimization
         return "invalid", str(e)
     printed = {}
-    for line in p.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 2:
             printed[parts[0]] = parts[1]
     for kind, name, val in expected:
         if kind == "print":
-            got = printed.get(name)
+            got = printed.get(tag + name)
             if got != str(val):
                 return "mismatch", f"print {name}: got {got}, expected {val}"
         else:
-            path = os.path.join(d, name)
+            path = os.path.join(d, tag + name)
             if not os.path.exists(path):
                 return "mismatch", f"{name} was not written"
             try:
@@ -99,6 +103,36 @@ def run_tesserac(tesserac, prog, d, timeout):
             if msg:
                 return "mismatch", f"{name[:-4]} ({val.dt}{list(val.shape)}): {msg}"
     return "ok", ""
+
+
+def run_tesserac(tesserac, prog, d, timeout):
+    """Writes the program and its inputs into d, runs it; returns (outcome, detail)."""
+    clean(d)
+    with open(os.path.join(d, "prog.tsr"), "w") as f:
+        f.write(gen.render(prog))
+    gen.write_inputs(prog, d)
+    outcome, detail, stdout = invoke(tesserac, d, timeout)
+    if outcome:
+        return outcome, detail
+    return compare(prog, stdout, d)
+
+
+def run_batch(tesserac, progs, d, timeout):
+    """Runs several programs as one file (program j's names prefixed `p{j}_`, its body in
+    `p{j}_main`, called in turn by `main`): one compiler start and one compilation for all.
+    Returns one (outcome, detail) per program, or None when the file as a whole failed (each
+    program then runs alone to say which)."""
+    clean(d)
+    parts = [gen.render(p, tag=f"p{j}_") for j, p in enumerate(progs)]
+    main = "def main():\n" + "".join(f"    p{j}_main()\n" for j in range(len(progs)))
+    with open(os.path.join(d, "prog.tsr"), "w") as f:
+        f.write("\n".join(parts) + "\n" + main)
+    for j, p in enumerate(progs):
+        gen.write_inputs(p, d, tag=f"p{j}_")
+    outcome, _, stdout = invoke(tesserac, d, timeout * len(progs))
+    if outcome:
+        return None
+    return [compare(p, stdout, d, tag=f"p{j}_") for j, p in enumerate(progs)]
 
 
 def first_line(text, containing=None):
@@ -208,6 +242,34 @@ def minimize(tesserac, prog, failure, d, timeout, budget=80):
     return prog, failure, runs
 
 
+def batch(args, indices, workroot):
+    """Programs `indices` in one file; any that fails there runs alone (and is minimized)."""
+    if len(indices) == 1:
+        return [one(args, indices[0], workroot)]
+    progs = []
+    for i in indices:
+        try:
+            progs.append(gen.generate(program_seed(args.seed, i), disabled=args.disabled))
+        except Exception:  # noqa: BLE001 - the generator's failure is reported by one()
+            return [one(args, i, workroot) for i in indices]
+    d = os.path.join(workroot, f"b{indices[0]}")
+    os.makedirs(d, exist_ok=True)
+    outs = run_batch(args.tesserac, progs, d, args.timeout)
+    shutil.rmtree(d, ignore_errors=True)
+    results = []
+    for k, (i, prog) in enumerate(zip(indices, progs)):
+        if outs is not None and outs[k][0] == "ok":
+            results.append({"i": i, "seed": program_seed(args.seed, i), "outcome": "ok", "detail": "",
+                            "features": prog.features})
+            continue
+        res = one(args, i, workroot)
+        if res["outcome"] == "ok" and outs is not None:
+            # Right alone, wrong next to other programs: a failure all the same.
+            res.update(outcome=outs[k][0], detail="only in a batch: " + outs[k][1], program=gen.render(prog))
+        results.append(res)
+    return results
+
+
 def one(args, i, workroot):
     seed = program_seed(args.seed, i)
     try:
@@ -265,6 +327,8 @@ def main():
     ap.add_argument("--only", type=int, help="run only program I of the run")
     ap.add_argument("--show", action="store_true", help="print the programs (with --only: that one) and exit")
     ap.add_argument("--progress", type=int, default=0, metavar="N", help="print the counts every N programs")
+    ap.add_argument("--batch", type=int, default=1, metavar="B",
+                    help="run B programs per file (one compiler start for B; a failing one reruns alone)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every failing program in full")
     args = ap.parse_args()
     args.tesserac = os.path.abspath(args.tesserac)
@@ -291,10 +355,10 @@ def main():
     interrupted = False
     ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
     try:
-        futs = [ex.submit(one, args, i, workroot) for i in indices]
+        size = max(1, args.batch)
+        futs = [ex.submit(batch, args, indices[k:k + size], workroot) for k in range(0, len(indices), size)]
         try:
-            for fut in concurrent.futures.as_completed(futs):
-                res = fut.result()
+            for res in (r for fut in concurrent.futures.as_completed(futs) for r in fut.result()):
                 counts[res["outcome"]] = counts.get(res["outcome"], 0) + 1
                 done = sum(counts.values())
                 if args.progress and done % args.progress == 0:

@@ -10,6 +10,7 @@ Each construct the generator can emit belongs to a *feature* (the names in FEATU
 in KNOWN_BROKEN are not generated: each entry names the bug (see docs/testing.md and the
 repro under tests/fuzz/diff/repros/), and the integrator removes it when the fix lands.
 """
+import copy
 import random
 
 import numpy as np
@@ -93,16 +94,7 @@ KNOWN_BROKEN = {
     # its repro under repros/; take an entry off when its fix lands (--enable F shows whether it
     # has). Fixed and taken off: mixed dtypes, weak floats with integer tensors, integer powers,
     # Ints assigned in loops and branches used as indices, range with a negative step, float
-    # scalar %, f64 -> bf16 casts.
-    # `break` and `continue` (LANGUAGE.md §5) type-check, then the Graph IR lowering reports
-    # E0900 "not yet supported: this statement". repros/break_continue.tsr.
-    "break_continue": "E0900 from the lowering: break/continue not supported yet; repros/break_continue.tsr",
-    # `k %= 4`, `k //= 5`, `y **= 2` are syntax errors (E0002 "unexpected '='"): the lexer has
-    # only += -= *= /= @= (grammar/TesseraLexer.g4). repros/augassign_floordiv_mod.tsr.
-    "augassign_floordiv_mod": "E0002: %=, //= and **= are not in the grammar; repros/augassign_floordiv_mod.tsr",
-    # `x.exp()` (and log/sqrt/tanh/sigmoid as methods) type-check to an unknown type: E0900
-    # "a value whose type is not known" in the Graph IR lowering; `exp(x)` works.
-    "unary_method": "E0900 from the lowering: x.exp()/x.tanh()/... methods are typed unknown by the checker; repros/unary_method.tsr",
+    # scalar %, f64 -> bf16 casts, break/continue, %= //= **=, unary functions as methods.
 }
 
 DTYPES = ["f32", "f32", "f32", "f64", "f64", "bf16", "i32", "i64", "i64"]
@@ -410,7 +402,14 @@ def r_expr(e):
     raise ValueError(k)
 
 
-def render(prog):
+def render(prog, tag=""):
+    """The program's text. With a tag (difffuzz's batches), its functions, input and output files
+    and printed names are prefixed with it, and `main` is `{tag}main`, so several programs share
+    one file."""
+    if tag:
+        prog = copy.deepcopy(prog)  # calls hold their function: renaming it renames them
+        for fn in prog.funcs:
+            fn.name = tag + fn.name
     lines = [f"# difffuzz program (seed {prog.seed})"]
     used = {n for s in walk_s(prog.stmts) for part in s[1:] if isinstance(part, E)
             for n in (x.a[0].name for x in walk_e(part) if x.kind == "call")}
@@ -421,7 +420,7 @@ def render(prog):
         lines.append(f"def {fn.name}({ps})" + (f" -> {fn.ret}" if fn.ret else "") + ":")
         lines.append(f"    return {r_expr(fn.body)}")
         lines.append("")
-    lines.append("def main():")
+    lines.append(f"def {tag}main():")
 
     def block(stmts, ind):
         if not stmts:
@@ -432,10 +431,10 @@ def render(prog):
                 name, dt, data = s[1], s[2], s[3]
                 shape = ", ".join(str(d) for d in data.shape)
                 if dt == "bf16":
-                    lines.append(f'{ind}{name}_f32: Tensor[{shape}] = load("{name}.npy")')
+                    lines.append(f'{ind}{name}_f32: Tensor[{shape}] = load("{tag}{name}.npy")')
                     lines.append(f"{ind}{name} = {name}_f32.astype(bf16)")
                 else:
-                    lines.append(f'{ind}{name}: Tensor[{shape}, {dt}] = load("{name}.npy")')
+                    lines.append(f'{ind}{name}: Tensor[{shape}, {dt}] = load("{tag}{name}.npy")')
             elif k in ("assign", "iassign"):
                 e = s[2]
                 if len(s) > 3 and s[3] == "aug" and e.kind in ("bin", "ibin") and e.a[1].kind in ("var", "ivar") \
@@ -464,15 +463,15 @@ def render(prog):
                 lines.append(f"{ind}else:")
                 block(s[3], ind + "    ")
             elif k == "save":
-                lines.append(f'{ind}save({s[1]}, "{s[2]}")')
+                lines.append(f'{ind}save({s[1]}, "{tag}{s[2]}")')
             elif k == "print":
-                lines.append(f'{ind}print("{s[1]}", {s[1]})')
+                lines.append(f'{ind}print("{tag}{s[1]}", {s[1]})')
 
     block(prog.stmts, "    ")
     return "\n".join(lines) + "\n"
 
 
-def write_inputs(prog, d):
+def write_inputs(prog, d, tag=""):
     import os
     def walk(stmts):
         for s in stmts:
@@ -482,7 +481,7 @@ def write_inputs(prog, d):
                     arr = ref.round_bf16(data.astype(np.float32))
                 else:
                     arr = ref.to_dtype(data, s[2])
-                np.save(os.path.join(d, f"{s[1]}.npy"), arr)
+                np.save(os.path.join(d, f"{tag}{s[1]}.npy"), arr)
             for sub in s[1:]:
                 if isinstance(sub, list):
                     walk(sub)
