@@ -212,6 +212,22 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
   std::set<size_t> lines_;
 };
 
+// The file's token stream, which frees the tokens of statements already built: a
+// CommonTokenStream keeps every token of the file (about 130 bytes each, most of the front end's
+// memory on a large file). Only tokens before the previous top-level statement are freed, so the
+// parser's look-behind (LT(-1) at a rule's end, error recovery) never meets a freed one.
+class ReleasingTokenStream : public antlr4::CommonTokenStream {
+ public:
+  using antlr4::CommonTokenStream::CommonTokenStream;
+  void release_before(size_t index) {
+    for (size_t i = released_; i < index && i < _tokens.size(); ++i) _tokens[i].reset();
+    released_ = std::max(released_, index);
+  }
+
+ private:
+  size_t released_ = 0;
+};
+
 // Parses one rule's worth of text with both prediction modes.
 template <typename Fn>
 auto run_two_stage(GuardedParser& parser, antlr4::CommonTokenStream& tokens, antlr4::ANTLRErrorListener& listener,
@@ -281,7 +297,7 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
   TesseraLexer lexer(&input);
   lexer.removeErrorListeners();
   IndentingTokenSource source(lexer, file, sources, diags, options.max_bracket_depth);
-  antlr4::CommonTokenStream tokens(&source);
+  ReleasingTokenStream tokens(&source);
   GuardedParser parser(&tokens, s.guard);
   SyntaxErrorListener listener(file, diags, source, options.max_errors);
   AstBuilder builder(file, ctx, diags, s.guard,
@@ -290,6 +306,7 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
   ast::Module module;
   module.file = file;
   bool used_ll = false;
+  size_t previous_start = 0;
   // Top-level statements are parsed one at a time and their parse trees freed
   // as soon as their AST is built, so memory stays proportional to the
   // largest statement rather than to the file.
@@ -301,6 +318,8 @@ ast::Module parse_file(uint32_t file, const SourceManager& sources, ast::AstCont
       continue;
     }
     size_t start = tokens.index();
+    tokens.release_before(previous_start);
+    previous_start = start;
     size_t errors_before = diags.error_count();
     TesseraParser::StatementContext* tree = nullptr;
     try {
