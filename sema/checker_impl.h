@@ -131,6 +131,11 @@ struct CheckerImpl {
   void narrow_and_run(const IfStmt* i);
   std::string none_test(const Expr* cond, bool& is_not);
   static bool ends_in_exit(const Body& body);
+  // Flow: each branch of an `if` starts from the state before it, and the states they leave are
+  // merged; a value (Int = 3) that a loop or only one branch changes is not known after it.
+  using Scopes = decltype(scopes);
+  void merge_branches(const Scopes& before, const Scopes& after_then, bool then_exits, bool else_exits);
+  void forget_values(const Body& body);
   Type value_use(const Expr* e, const Type& t);
   Type lookup_object(const Expr* e);
   Type iter_element(const Type& it);

@@ -121,18 +121,24 @@ void CheckerImpl::stmt(const Stmt* s) {
       return;
     }
     case NodeKind::ForStmt: {
+      // What the body assigns differs from one iteration to the next: its values are not known
+      // in the body (from the second iteration on) nor after the loop.
       auto* f = cast<ForStmt>(s);
       Type it = expr(f->iter);
       Type elem = iter_element(it);
+      forget_values(f->body);
       assign_target(f->target, elem, nullptr);
       block(f->body);
+      forget_values(f->body);
       block(f->else_body);
       return;
     }
     case NodeKind::WhileStmt: {
       auto* w = cast<WhileStmt>(s);
+      forget_values(w->body);
       expr(w->cond);
       block(w->body);
+      forget_values(w->body);
       block(w->else_body);
       return;
     }
@@ -189,6 +195,7 @@ bool CheckerImpl::ends_in_exit(const Body& body) {
 void CheckerImpl::narrow_and_run(const IfStmt* i) {
   bool is_not = false;
   std::string name = none_test(i->cond, is_not);
+  const Scopes before = scopes;
   if (name.empty()) {
     // `if x is not None and ...:` narrows x in the then branch only.
     std::string inner_name;
@@ -200,7 +207,10 @@ void CheckerImpl::narrow_and_run(const IfStmt* i) {
     if (saved) scopes.back()[inner_name] = saved->elems[0];
     block(i->then_body);
     if (saved && lookup_local(inner_name) == saved->elems[0]) scopes.back()[inner_name] = saved;  // not reassigned
+    const Scopes after_then = scopes;
+    scopes = before;
     block(i->else_body);
+    merge_branches(before, after_then, ends_in_exit(i->then_body), ends_in_exit(i->else_body));
     return;
   }
   Type saved = lookup_local(name);
@@ -208,9 +218,12 @@ void CheckerImpl::narrow_and_run(const IfStmt* i) {
   scopes.back()[name] = is_not ? inner : saved;
   block(i->then_body);
   Type after_then = lookup_local(name);
+  const Scopes then_scopes = scopes;
+  scopes = before;
   scopes.back()[name] = is_not ? saved : inner;
   block(i->else_body);
   Type after_else = lookup_local(name);
+  merge_branches(before, then_scopes, ends_in_exit(i->then_body), ends_in_exit(i->else_body));
   std::vector<Type> through;
   if (!ends_in_exit(i->then_body)) through.push_back(after_then);
   if (!ends_in_exit(i->else_body)) through.push_back(after_else);
@@ -219,6 +232,99 @@ void CheckerImpl::narrow_and_run(const IfStmt* i) {
     if (!t || t->kind == TypeKind::Optional || t->kind == TypeKind::None) after = saved;
   if (after != saved && !through.empty()) after = through.front();
   scopes.back()[name] = after;
+}
+
+namespace {
+
+bool is_scalar_value(const Type& t) {
+  return t && (t->kind == TypeKind::Int || t->kind == TypeKind::Float || t->kind == TypeKind::Bool);
+}
+
+// The same scalar type with no known value (Int = 3 -> Int).
+Type without_value(const Type& t) {
+  if (!is_scalar_value(t) || (!t->int_value && !t->float_value)) return t;
+  auto n = std::make_shared<TypeNode>(*t);
+  n->int_value.reset();
+  n->float_value.reset();
+  return n;
+}
+
+bool same_value(const Type& a, const Type& b) {
+  if (a == b) return true;
+  if (!a || !b || a->kind != b->kind) return false;
+  if (a->int_value.has_value() != b->int_value.has_value() || a->float_value != b->float_value) return false;
+  return !a->int_value || *a->int_value == *b->int_value;
+}
+
+// Names a block assigns, nested blocks included.
+void assigned_in(const Body& body, std::set<std::string>& out) {
+  std::function<void(const Expr*)> add = [&](const Expr* t) {
+    if (auto* n = dyn_cast<NameExpr>(t)) out.insert(n->name);
+    if (auto* tu = dyn_cast<TupleExpr>(t))
+      for (const Expr* e : tu->elements) add(e);
+  };
+  for (const Stmt* s : body) {
+    if (auto* a = dyn_cast<AssignStmt>(s))
+      for (const Expr* t : a->targets) add(t);
+    if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
+    if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
+    if (auto* i = dyn_cast<IfStmt>(s)) {
+      assigned_in(i->then_body, out);
+      assigned_in(i->else_body, out);
+    }
+    if (auto* w = dyn_cast<WhileStmt>(s)) {
+      assigned_in(w->body, out);
+      assigned_in(w->else_body, out);
+    }
+    if (auto* f = dyn_cast<ForStmt>(s)) {
+      add(f->target);
+      assigned_in(f->body, out);
+      assigned_in(f->else_body, out);
+    }
+    if (auto* w = dyn_cast<WithStmt>(s)) {
+      for (const WithItem& item : w->items)
+        if (item.target) add(item.target);
+      assigned_in(w->body, out);
+    }
+  }
+}
+
+}  // namespace
+
+// After an `if`: the state of the branch that falls through, or of both. A name either branch
+// changed takes the changed type (the else branch's when both did); a scalar whose known values
+// differ keeps its type without a value.
+void CheckerImpl::merge_branches(const Scopes& before, const Scopes& after_then, bool then_exits, bool else_exits) {
+  if (then_exits) return;  // the else branch's state (now in `scopes`) is the state after the if
+  if (else_exits) {
+    scopes = after_then;
+    return;
+  }
+  for (size_t level = 0; level < after_then.size() && level < scopes.size(); ++level) {
+    for (const auto& [name, tt] : after_then[level]) {
+      Type tb = level < before.size() && before[level].count(name) ? before[level].at(name) : nullptr;
+      auto it = scopes[level].find(name);
+      if (it == scopes[level].end()) {
+        scopes[level][name] = tt;  // assigned in the then branch only (and first)
+        continue;
+      }
+      Type te = it->second;
+      if (te == tt) continue;
+      Type merged = te != tb ? te : tt;
+      if (is_scalar_value(tt) && is_scalar_value(te) && !same_value(tt, te)) merged = without_value(merged);
+      it->second = merged;
+    }
+  }
+}
+
+// The names `body` assigns lose their known values (a loop body runs with values that differ
+// from one iteration to the next).
+void CheckerImpl::forget_values(const Body& body) {
+  std::set<std::string> names;
+  assigned_in(body, names);
+  for (const std::string& n : names)
+    for (auto& scope : scopes)
+      if (auto it = scope.find(n); it != scope.end()) it->second = without_value(it->second);
 }
 
 // A value of type Optional[T] used where a T is needed, without a None check (E0201 with the
