@@ -118,10 +118,14 @@ TEST_CASE("aot: a C program built against the generated header and shared librar
   check_ok(emit_c_header(*module, dir.file("aot_module.h")));
 
   std::string output;
-  int status = run({TESSERA_C_COMPILER, "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", dir.path.str().str(),
-                    TESSERA_CODEGEN_TESTDATA "/aot_main.c", "-o", dir.file("aot_main"), dir.file("libaot_module.so"),
-                    "-Wl,-rpath," + dir.path.str().str(), "-lm"},
-                   output, dir);
+  std::vector<std::string> cc = {TESSERA_C_COMPILER, "-std=c11", "-Wall", "-Wextra", "-Werror", "-I",
+                                 dir.path.str().str(), TESSERA_CODEGEN_TESTDATA "/aot_main.c", "-o", dir.file("aot_main"),
+                                 dir.file("libaot_module.so"), "-Wl,-rpath," + dir.path.str().str(), "-lm"};
+  // A sanitized build's runtime needs the sanitizers' runtimes in the program that loads it.
+  llvm::SmallVector<llvm::StringRef> sanitize;
+  llvm::StringRef(TESSERA_C_SANITIZE_FLAGS).split(sanitize, ' ', -1, false);
+  for (llvm::StringRef f : sanitize) cc.push_back(f.str());
+  int status = run(cc, output, dir);
   INFO(output);
   REQUIRE(status == 0);
   status = run({dir.file("aot_main")}, output, dir);

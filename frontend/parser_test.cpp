@@ -198,7 +198,8 @@ TEST_CASE("not, and, or") {
   const auto* u = dyn_cast<UnaryExpr>(value_of(*p));
   REQUIRE(u != nullptr);
   CHECK(u->op == UnaryOp::Not);
-  const auto* b = dyn_cast<BinaryExpr>(value_of(*parse_ok("x = a or b\n")));
+  auto q = parse_ok("x = a or b\n");  // kept alive: the node belongs to it
+  const auto* b = dyn_cast<BinaryExpr>(value_of(*q));
   REQUIRE(b != nullptr);
   CHECK(b->op == BinaryOp::Or);
 }
@@ -222,7 +223,8 @@ TEST_CASE("conditional expressions and lambdas") {
   CHECK(l->params[1].name == "r");
   CHECK(l->params[2].kind == ParamKind::KwArgs);
   CHECK(isa<NameExpr>(l->body));
-  const auto* c = dyn_cast<ConditionalExpr>(value_of(*parse_ok("x = a if b else c\n")));
+  auto q = parse_ok("x = a if b else c\n");  // kept alive: the node belongs to it
+  const auto* c = dyn_cast<ConditionalExpr>(value_of(*q));
   REQUIRE(c != nullptr);
   CHECK(print_expr(c->cond) == "b");
   CHECK(print_expr(c->then_value) == "a");

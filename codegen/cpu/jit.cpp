@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include "codegen/cpu/cache.h"
@@ -22,12 +23,14 @@ double elapsed_ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Row-major strides. A shape whose element count overflows int64 (which an entry rejects before
+// reading data) gets saturated strides instead of an overflow.
 std::vector<int64_t> row_major_strides(const std::vector<int64_t>& shape) {
   std::vector<int64_t> strides(shape.size());
   int64_t running = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = running;
-    running *= shape[i];
+    if (__builtin_mul_overflow(running, shape[i], &running)) running = std::numeric_limits<int64_t>::max();
   }
   return strides;
 }
