@@ -782,6 +782,14 @@ func.func @add(%a: tensor<?x?xf32> {tessera.name = "a", tessera.dims = ["M", "K"
   CHECK((*ok)[0].at<float>({1, 2}) == 3.0f);
 }
 
+TEST_CASE("the compile cache key holds the compiler's build ID") {
+  // A compiler rebuilt with other code generation (same version) must not load the objects of
+  // the previous build: the key holds the GNU build ID of the binary (here the test program).
+  const std::string& id = compiler_build_id();
+  CHECK(id.size() >= 16);
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
 TEST_CASE("the compile cache: a second compile of the same module skips the pipeline") {
   llvm::SmallString<128> dir;
   REQUIRE(!llvm::sys::fs::createUniqueDirectory("tessera-cache-test", dir));

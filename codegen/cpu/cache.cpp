@@ -1,7 +1,10 @@
 // The compile cache (cache.h).
 #include "codegen/cpu/cache.h"
 
+#include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +44,50 @@ std::string env(const char* name) {
 
 }  // namespace
 
+// The GNU build ID of the binary this code is linked into (tesserac, or a program linking the
+// codegen library), as hex; "" when it has none. Compiler builds of one version differ in the code
+// they generate, so the cache key holds it: a rebuilt compiler never loads objects of another.
+const std::string& compiler_build_id() {
+  static const std::string id = [] {
+    struct Search {
+      uintptr_t address;
+      std::string id;
+    } search{reinterpret_cast<uintptr_t>(&compiler_build_id), ""};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+          auto* s = static_cast<Search*>(data);
+          bool here = false;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+            if (ph.p_type == PT_LOAD && s->address >= begin && s->address < begin + ph.p_memsz) here = true;
+          }
+          if (!here) return 0;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type != PT_NOTE) continue;
+            auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+            const unsigned char* end = p + ph.p_memsz;
+            while (p + sizeof(ElfW(Nhdr)) <= end) {
+              auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+              const unsigned char* name = p + sizeof(ElfW(Nhdr));
+              const unsigned char* desc = name + ((note->n_namesz + 3) & ~3u);
+              if (desc + note->n_descsz > end) break;
+              if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+                s->id = llvm::toHex(llvm::ArrayRef<uint8_t>(desc, note->n_descsz), /*LowerCase=*/true);
+                return 1;
+              }
+              p = desc + ((note->n_descsz + 3) & ~3u);
+            }
+          }
+          return 1;
+        },
+        &search);
+    return search.id;
+  }();
+  return id;
+}
+
 std::string default_cache_dir() {
   if (std::string dir = env("TESSERA_CACHE_DIR"); !dir.empty()) return dir;
   if (std::string dir = env("XDG_CACHE_HOME"); !dir.empty()) return dir + "/tessera";
@@ -53,7 +100,7 @@ llvm::Expected<std::string> cache_key(mlir::ModuleOp module, const CpuOptions& o
   if (!target) return target.takeError();
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << kCacheFormat << "\ntesserac " << TESSERA_VERSION << "\nllvm " << LLVM_VERSION_STRING << "\nkind " << (kind == ObjectKind::Jit ? "jit" : "aot")
+  os << kCacheFormat << "\ntesserac " << TESSERA_VERSION << " build " << compiler_build_id() << "\nllvm " << LLVM_VERSION_STRING << "\nkind " << (kind == ObjectKind::Jit ? "jit" : "aot")
      << "\ntarget " << target->triple << " " << target->cpu << " " << target->features << "\nO" << options.opt_level
      << "\npipeline " << describe_pipeline(options) << "\n";
   // With locations: the code generator puts them into run-time error messages

@@ -17,10 +17,13 @@ namespace tessera::codegen {
 // of them is set.
 std::string default_cache_dir();
 
-// SHA-256 (hex) of: a format version of this back end, the compiler's version, the LLVM version, the object kind, the
+// SHA-256 (hex) of: a format version of this back end, the compiler's version and build ID, the LLVM version, the object kind, the
 // target triple, CPU and features, the optimization level, the textual MLIR pass pipeline
 // (hooks included) and the module printed in MLIR's generic form.
 llvm::Expected<std::string> cache_key(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind);
+
+// The GNU build ID of the compiler binary (hex), part of every cache key; "" without one.
+const std::string& compiler_build_id();
 
 // A directory of `<key>.o` files. Each holds a header (a magic line, the SHA-256 of the object,
 // its size) and the object. Writes go to a temporary file renamed into place, so a reader never

@@ -152,7 +152,10 @@ int64_t tapeBytes(scf::ForOp op) {
   for (Type t : op.getResultTypes()) {
     if (auto rt = dyn_cast<RankedTensorType>(t)) {
       if (!rt.hasStaticShape()) return 0;
-      state += rt.getNumElements() * std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
+      int64_t bytes = std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
+      for (int64_t d : rt.getShape())
+        if (__builtin_mul_overflow(bytes, d, &bytes)) return INT64_MAX;  // a size that overflows: the most
+      if (__builtin_add_overflow(state, bytes, &state)) return INT64_MAX;
     } else if (t.isIntOrIndexOrFloat()) {
       state += 8;
     }

@@ -89,9 +89,10 @@ OpFoldResult TransposeOp::fold(FoldAdaptor) {
 
 namespace {
 
-// The replacement of `op` keeps the policy of op's result.
-void keepPolicy(Operation* op, Operation* replacement) {
-  if (Attribute policy = op->getAttr("policy")) replacement->setAttr("policy", policy);
+// The replacement of an op keeps the policy of the op's result: read before the op is replaced
+// (replacing erases it), set on the replacement after.
+void keepPolicy(Attribute policy, Operation* replacement) {
+  if (policy) replacement->setAttr("policy", policy);
 }
 
 // transpose(transpose(x, p1), p2) -> transpose(x, p1[p2[i]]); an identity
@@ -103,8 +104,9 @@ struct ComposeTransposes : public OpRewritePattern<TransposeOp> {
     if (!inner) return failure();
     SmallVector<int64_t> perm;
     for (int64_t p : op.getPerm()) perm.push_back(inner.getPerm()[p]);
+    Attribute policy = op->getAttr("policy");
     auto fused = rewriter.replaceOpWithNewOp<TransposeOp>(op, op.getType(), inner.getInput(), perm);
-    keepPolicy(op, fused);
+    keepPolicy(policy, fused);
     return success();
   }
 };
@@ -116,8 +118,9 @@ struct ComposeReshapes : public OpRewritePattern<ReshapeOp> {
   LogicalResult matchAndRewrite(ReshapeOp op, PatternRewriter& rewriter) const override {
     auto inner = op.getInput().getDefiningOp<ReshapeOp>();
     if (!inner) return failure();
+    Attribute policy = op->getAttr("policy");
     auto fused = rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), inner.getInput(), op.getDims());
-    keepPolicy(op, fused);
+    keepPolicy(policy, fused);
     return success();
   }
 };

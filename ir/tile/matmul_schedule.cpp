@@ -346,8 +346,21 @@ class Builder {
     }
     Value view = v;
     if (t.getRank() != 2) {
-      auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
-      view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
+      // The rank-reduced type keeps the strides of the row and column dimensions. (MLIR's
+      // inferRankReducedResultType picks which unit dimensions to drop by itself: with a row or
+      // column extent of 1 it may keep another unit dimension, and the view has wrong strides.)
+      auto full = cast<MemRefType>(memref::SubViewOp::inferResultType(t, offsets, sizes, strides));
+      SmallVector<int64_t> full_strides;
+      int64_t offset;
+      if (failed(getStridesAndOffset(full, full_strides, offset))) {
+        auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
+        view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
+      } else {
+        int lo = std::min(row_pos, col_pos), hi = std::max(row_pos, col_pos);
+        auto layout = StridedLayoutAttr::get(b.getContext(), offset, {full_strides[lo], full_strides[hi]});
+        auto vt = MemRefType::get(kept, t.getElementType(), layout, t.getMemorySpace());
+        view = b.create<memref::SubViewOp>(loc, vt, v, offsets, sizes, strides);
+      }
     }
     if (row_pos > col_pos) {
       AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());

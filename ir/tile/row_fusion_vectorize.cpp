@@ -227,6 +227,15 @@ unsigned bits_of(Type t) {
 // Bytes of one element of `t` in memory (i1 buffers hold bytes).
 int64_t elem_bytes(Type t) { return std::max<int64_t>(1, (bits_of(t) + 7) / 8); }
 
+// The bytes of a static memref, saturated at INT64_MAX (a shape whose size overflows, which the
+// allocation rejects at run time, must not overflow here).
+int64_t static_bytes(MemRefType t) {
+  int64_t n = elem_bytes(t.getElementType());
+  for (int64_t d : t.getShape())
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
+  return n;
+}
+
 bool static_identity(MemRefType t) { return t.hasStaticShape() && t.getLayout().isIdentity(); }
 
 // Whether `operand` is indexed by the op's loops in order (d0, ..., dn-1).
@@ -412,8 +421,9 @@ class GroupEmitter {
         if (!alloc || alloc.getAlignment().value_or(0) < 64) continue;
         auto t = cast<MemRefType>(buffer.getType());
         int64_t bytes = elem_bytes(t.getElementType());
-        if (!static_identity(t) || t.getRank() == 0 || t.getNumElements() * bytes < kStreamBytes) continue;
-        if ((t.getShape().back() * bytes) % 64 != 0) continue;
+        if (!static_identity(t) || t.getRank() == 0 || static_bytes(t) < kStreamBytes) continue;
+        int64_t row_bytes = 0;
+        if (__builtin_mul_overflow(t.getShape().back(), bytes, &row_bytes) || row_bytes % 64 != 0) continue;
         if (op.getNumLoops() != unsigned(t.getRank()) || !identity_access(op, out)) continue;
         bool reread = false;
         for (size_t k = i; k < ops_.size(); ++k)
@@ -442,7 +452,7 @@ class GroupEmitter {
           continue;
         auto t = cast<MemRefType>(operand.get().getType());
         if (!static_identity(t) || t.getRank() != 2 || op.getNumLoops() != 2 || !identity_access(op, operand)) continue;
-        if (t.getNumElements() * elem_bytes(t.getElementType()) < kPrefetchBytes) continue;
+        if (static_bytes(t) < kPrefetchBytes) continue;
         last_reader[operand.get()] = i;
       }
     for (auto [buffer, i] : last_reader)

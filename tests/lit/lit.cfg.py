@@ -17,6 +17,18 @@ config.substitutions.append(("%python", config.python))
 # Debian's interpreter, with python3-numpy and python3-torch (the first python3 on PATH may lack them).
 config.substitutions.append(("%numpy", "/usr/bin/python3"))
 config.substitutions.append(("%cc", ("clang-19 " + getattr(config, "cc_flags", "")).strip()))
+# Under make test-sanitize: Python loads our (instrumented) libraries with the ASan runtime
+# preloaded, without leak checking of the interpreter itself; and ASan's warning when an
+# impossible allocation returns null (what the out-of-memory tests provoke) is dropped.
+sanitized = "-fsanitize" in getattr(config, "cc_flags", "")
+if sanitized:
+    import subprocess
+    asan_rt = subprocess.run(["clang-19", "-print-file-name=libclang_rt.asan-x86_64.so"], capture_output=True,
+                             text=True).stdout.strip()
+    config.substitutions.append(("%host_numpy", f"env LD_PRELOAD={asan_rt} ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3"))
+else:
+    config.substitutions.append(("%host_numpy", "/usr/bin/python3"))
+config.substitutions.append(("%drop_asan_warnings", "grep -v 'WARNING: AddressSanitizer failed to allocate'"))
 # Under make test-sanitize the sanitizers' options reach the programs lit runs; a forced CPU
 # ($TESSERA_CPU=x86-64-v3) reaches tesserac, so lit can run as an older host would.
 for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TESSERA_CPU"):

@@ -9,7 +9,7 @@
 int main(void) {
   enum { R = 512, C = 1000 };
   float* x = malloc(sizeof(float) * R * C);
-  for (int i = 0; i < R * C; ++i) x[i] = (float)((i * 7919) % 2003) / 100.0f - 10.0f;
+  for (int i = 0; i < R * C; ++i) x[i] = (float)(((long long)i * 7919) % 2003) / 100.0f - 10.0f;
   int64_t shape[2] = {R, C};
   tessTensorView in, out;
   tessTensorViewInit(&in, x, 2, shape);
