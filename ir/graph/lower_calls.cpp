@@ -1,6 +1,7 @@
 // Typed AST -> Graph IR. Calls: the built-in operations (elementwise, reductions, methods, creation,
 // print, load/save) and calls of user functions (specialized per dimension values).
 #include "ir/graph/lower_to_graph_internal.h"
+#include "runtime/include/tessera/runtime.h"
 
 namespace tessera::ir::lowering {
 
@@ -364,6 +365,15 @@ std::string Lowerer::path_arg(const CallExpr* c, const Expr* e) {
   return s->value;
 }
 
+// The runtime's .npy files and printing handle tensors of rank TESS_MAX_RANK at most: a higher
+// rank is reported when compiling, at the call, not when the program runs.
+void Lowerer::check_runtime_rank(mlir::Type t, const char* what, SourceRange r) {
+  auto rt = mlir::dyn_cast<mlir::RankedTensorType>(t);
+  if (rt && rt.getRank() > TESS_MAX_RANK)
+    unsupported(r, fmt::format("{} a tensor of rank {} (the runtime handles rank {} at most)", what, rt.getRank(),
+                               TESS_MAX_RANK));
+}
+
 // `w: Tensor[4, 16] = load("w.npy")`: the checker gave the load the annotation's type; the
 // file's dtype and shape are checked against it at run time.
 Local Lowerer::load(const CallExpr* c, const Type& t) {
@@ -374,6 +384,7 @@ Local Lowerer::load(const CallExpr* c, const Type& t) {
   if (!t || t->kind != TypeKind::Tensor || !t->shape)
     unsupported(c->range, "load(...) without a declared type (write `w: Tensor[..., dtype] = load(path)`)");
   mlir::Type mt = to_mlir(t, c->range);
+  check_runtime_rank(mt, "loading", c->range);
   return {op("tessera.load", {}, mt, c->range, Type{}, {{"path", b_.getStringAttr(path)}}), t};
 }
 
@@ -390,6 +401,7 @@ Local Lowerer::save(const CallExpr* c, const Type& t) {
   std::string path = path_arg(c, p);
   Local x = expr(value);
   if (!mlir::isa<mlir::RankedTensorType>(x.value.getType())) unsupported(value->range, "saving a value that is not a tensor");
+  check_runtime_rank(x.value.getType(), "saving", value->range);
   mlir::OperationState st(loc(c->range), "tessera.save");
   st.addOperands(x.value);
   st.addAttribute("path", b_.getStringAttr(path));
@@ -712,6 +724,7 @@ Local Lowerer::print(const CallExpr* c, const Type& t) {
       continue;
     }
     if (!v.value) unsupported(a->range, "printing this value");
+    check_runtime_rank(v.value.getType(), "printing", a->range);
     format.push_back(b_.getStringAttr("{}"));
     operands.push_back(v.value);
   }

@@ -193,6 +193,7 @@ class Lowerer {
   mlir::Value convert(const Local& v, mlir::Type want, SourceRange r);
   mlir::OperationState cast_state(mlir::Location l, llvm::StringRef name, mlir::ValueRange operands, mlir::Type result);
   mlir::Value convert_scalar(mlir::Value x, mlir::Type want, SourceRange r);
+  void check_runtime_rank(mlir::Type t, const char* what, SourceRange r);
   mlir::Value scalar_conversion(const std::string& what, const Local& x, mlir::Type want, SourceRange r);
   mlir::Value dim_index(const DimExpr& d, SourceRange r);
   std::vector<mlir::Value> dynamic_dims(const Type& t, mlir::Type mt, SourceRange r);

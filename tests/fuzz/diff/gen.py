@@ -89,6 +89,8 @@ FEATURES = {
 # Features that fail on today's code, each with the bug it hits (repro file under repros/).
 # The generator does not emit them; remove an entry when its fix lands (the short ctest run
 # then covers the feature again). Filled in from the fuzzer's own findings.
+MAX_RANK = 8  # the runtime's TESS_MAX_RANK
+
 KNOWN_BROKEN = {
     # Features whose bugs are still open: not generated unless --enable names them. Each names
     # its repro under repros/; take an entry off when its fix lands (--enable F shows whether it
@@ -639,6 +641,10 @@ class Gen:
     def gen(self, shape, depth, want="any"):
         """An expression of exactly `shape`; want: any / num (not bool) / float / bool / int."""
         shape = tuple(shape)
+        if len(shape) > MAX_RANK:
+            # Loading, saving and printing handle rank 8 at most (TESS_MAX_RANK; a higher rank
+            # is E0900): the caller tries another construct.
+            raise Fragile(f"rank {len(shape)} above {MAX_RANK}")
         for _ in range(8):
             saved = (len(self.pending_inputs), set(self.features))
             try:
