@@ -19,6 +19,7 @@
 #include <limits>
 #include <optional>
 
+#include <llvm/ADT/SetVector.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
@@ -860,7 +861,14 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
     SmallVector<Block*> blocks;
     getOperation()->walk([&](Block* block) { blocks.push_back(block); });
     for (Block* block : blocks) process(*block);
+    // The allocations and deallocations of buffers that the groups contracted go last: erasing
+    // them while a block is walked could erase the op the walk visits next (a dealloc right
+    // after the group, or one in a block still to be processed).
+    for (Operation* op : dead_) op->erase();
+    dead_.clear();
   }
+
+  llvm::SetVector<Operation*> dead_;
 
   void process(Block& block) {
     SmallVector<linalg::LinalgOp> group;
@@ -912,8 +920,8 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
     // Buffers that live only in scratch rows now: their allocation goes.
     for (Value buffer : emitter.contracted()) {
       if (!llvm::all_of(buffer.getUsers(), [](Operation* u) { return isa<memref::DeallocOp>(u); })) continue;
-      for (Operation* u : llvm::make_early_inc_range(buffer.getUsers())) u->erase();
-      buffer.getDefiningOp()->erase();
+      for (Operation* u : buffer.getUsers()) dead_.insert(u);
+      dead_.insert(buffer.getDefiningOp());
     }
   }
 };
