@@ -25,8 +25,10 @@ std::unique_ptr<mlir::Pass> createUnshareFillsPass();
 
 // `--tessera-elementwise-fusion`: MLIR's elementwise fusion of linalg ops on tensors (the
 // patterns of `linalg-fuse-elementwise-ops`: a single-use producer is fused into its consumer),
-// except that a rank-0 producer is not fused into a consumer with loops: computed once, not per
-// element (fuse_elementwise_producer is the rule).
+// except that a rank-0 producer is not fused into a consumer with loops (computed once, not per
+// element), nor a computing producer into a reduction with a loop the operand does not index
+// (a contraction keeps its plain multiply-add body and its schedule):
+// fuse_elementwise_producer is the rule.
 std::unique_ptr<mlir::Pass> createElementwiseFusionPass();
 bool fuse_elementwise_producer(mlir::OpOperand* operand);
 

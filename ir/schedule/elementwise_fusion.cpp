@@ -2,6 +2,7 @@
 #include "ir/schedule/Passes.h"
 
 #include <mlir/Dialect/Affine/IR/AffineOps.h>
+#include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
 #include <mlir/Dialect/Linalg/Transforms/Transforms.h>
 #include <mlir/Dialect/Tensor/IR/Tensor.h>
@@ -13,6 +14,22 @@ using namespace mlir;
 
 namespace tessera::ir {
 
+namespace {
+
+// A linalg.generic whose body yields block arguments, each perhaps widened by arith.extf.
+bool moves_data_only(Operation* op) {
+  auto g = dyn_cast<linalg::GenericOp>(op);
+  if (!g || g->getNumRegions() != 1 || g->getRegion(0).empty()) return false;
+  for (Operation& inner : g->getRegion(0).front()) {
+    if (isa<linalg::YieldOp>(inner)) continue;
+    auto ext = dyn_cast<arith::ExtFOp>(inner);
+    if (!ext || !isa<BlockArgument>(ext.getIn())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool fuse_elementwise_producer(OpOperand* operand) {
   Operation* producer = operand->get().getDefiningOp();
   if (!producer || !producer->hasOneUse()) return false;
@@ -22,6 +39,18 @@ bool fuse_elementwise_producer(OpOperand* operand) {
   auto consumer = dyn_cast<linalg::LinalgOp>(operand->getOwner());
   auto type = dyn_cast<ShapedType>(operand->get().getType());
   if (consumer && type && type.hasRank() && type.getRank() == 0 && consumer.getNumLoops() > 0) return false;
+  // Nor is a producer that computes something fused into a reduction whose loops the operand
+  // does not all index (a contraction, C[m, n] += A[m, k] * B[k, n], where A lacks n): fused,
+  // its body would run once per step of the missing loop (N times per element of A), and the
+  // contraction would no longer be the multiply-add that the matmul schedule recognizes (an
+  // `astype(bf16)` feeding a matmul made it scalar loops, 400x slower). Layout-only producers (a
+  // body that yields its arguments, perhaps widened by extf: what the contraction reads anyway)
+  // still fuse, and so does anything into a row reduction that reads it once per element.
+  if (consumer && consumer.getNumReductionLoops() > 0 && !moves_data_only(producer)) {
+    AffineMap map = consumer.getMatchingIndexingMap(operand);
+    for (unsigned d = 0; d < consumer.getNumLoops(); ++d)
+      if (!map.isFunctionOfDim(d)) return false;
+  }
   return true;
 }
 

@@ -323,6 +323,13 @@ add("matmul_blocks_bf16", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]", "return 
 add("matmul_blocks_f16", "a: Tensor[M, K, f16], b: Tensor[K, N, f16]", "return a @ b",
     [lowp(rnd(19, 270), "f16"), lowp(rnd(270, 37), "f16")], lambda a, b: lowp(a @ b, "f16"), "f16",
     tol=(5e-3, 2e-2))
+# Computed operands (a scale and shift, a rounding to bf16 of an f32 input): their own
+# elementwise ops in front of the contraction, which keeps the blocked schedule.
+add("matmul_blocks_computed_operands", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]",
+    "return (a * 2.0 + 1.0) @ exp(b)", [rnd(33, 300), rnd(300, 70)], lambda a, b: (a * 2 + 1) @ np.exp(b),
+    tol=(1e-4, 1e-4))
+add("matmul_blocks_rounded_bf16", "a: Tensor[M, K, f32], b: Tensor[K, N, f32]", "return a.astype(bf16) @ b",
+    [rnd(33, 300), rnd(300, 70)], lambda a, b: lowp(a, "bf16") @ b, tol=(1e-4, 1e-4))
 add("linear_blocks_f32", "x: Tensor[B, S, I], w: Tensor[I, O], b: Tensor[O]", "return linear(x, w, b)",
     [rnd(2, 9, 300), rnd(300, 50), rnd(50)], lambda x, w, b: x @ w + b, tol=(1e-4, 1e-4))
 
