@@ -5,6 +5,7 @@
 //   gelu(x * a + b), 16M f32    vs PyTorch eager   (bench/torch_peer.py, a co-process)
 //   softmax [4096, 4096]        vs torch.softmax
 //   layer_norm [8192, 1024]     vs torch.nn.functional.layer_norm
+//   bf16 @accum(f32) matmul 1024^3 vs PyTorch bf16 matmul, and vs our own f32 matmul
 //   JIT compile of a transformer block: cold (cache off) and cache hit
 //
 // Programs go through the path `tesserac run` takes: parse -> sema::Program ->
@@ -31,6 +32,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -43,6 +45,7 @@
 
 #include <cblas.h>
 #include "ir/tile/CpuPipeline.h"
+#include "ir/tile/MatmulSchedule.h"
 #include <llvm/Support/Error.h>
 #include <llvm/TargetParser/Host.h>
 #include <mlir/IR/MLIRContext.h>
@@ -102,7 +105,8 @@ struct Compiled {
   CompileTimes times;
 };
 
-Compiled compile_program(const std::string& source, const std::string& entry, const codegen::JitOptions& jit_options) {
+Compiled compile_program(const std::string& source, const std::string& entry, const codegen::JitOptions& jit_options,
+                         const std::string& arch = "native") {
   Compiled out;
   auto t0 = Clock::now();
   SourceManager sources;
@@ -142,6 +146,7 @@ Compiled compile_program(const std::string& source, const std::string& entry, co
 
   t0 = Clock::now();
   codegen::CpuOptions cpu;  // arch "native", O2 and the Tile IR schedule: what `tesserac run` uses
+  cpu.arch = arch;
   ir::CpuScheduleOptions schedule;
   schedule.arch = cpu.arch;
   cpu.pre_bufferization = [schedule](mlir::OpPassManager& pm) { ir::buildCpuTensorSchedule(pm, schedule); };
@@ -176,6 +181,33 @@ RtValue random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float lo, f
   std::uniform_real_distribution<float> dist(lo, hi);
   float* p = static_cast<float*>(t.data);
   for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = dist(rng);
+  return t;
+}
+
+// f32 -> bf16, rounding to nearest even (the inputs are finite).
+RtValue to_bf16(const RtValue& f) {
+  RtValue t = RtValue::tensor_zeros(DType::BF16, f.shape);
+  const float* src = static_cast<const float*>(f.data);
+  auto* dst = static_cast<uint16_t*>(t.data);
+  for (int64_t i = 0, n = f.numel(); i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &src[i], 4);
+    dst[i] = static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+  }
+  return t;
+}
+
+// bf16 -> f32 (exact), for the .npy files the peer reads; other dtypes unchanged.
+RtValue widen(const RtValue& v) {
+  if (v.dtype != DType::BF16) return v;
+  RtValue c = v.contiguous() ? v : v.contiguous_copy();
+  RtValue t = RtValue::tensor_zeros(DType::F32, c.shape);
+  const auto* src = static_cast<const uint16_t*>(c.data);
+  auto* dst = static_cast<float*>(t.data);
+  for (int64_t i = 0, n = c.numel(); i < n; ++i) {
+    uint32_t u = uint32_t(src[i]) << 16;
+    std::memcpy(&dst[i], &u, 4);
+  }
   return t;
 }
 
@@ -400,7 +432,8 @@ struct TorchCase {
 
 void bench_torch(const Config& cfg, TorchPeer& peer, TorchCase& tc, const std::string& dir) {
   Compiled c = compile_program(tc.source, tc.entry, no_cache());
-  for (size_t i = 0; i < tc.inputs.size(); ++i) save_npy(tc.inputs[i], dir + "/" + tc.name + "_in" + std::to_string(i) + ".npy");
+  for (size_t i = 0; i < tc.inputs.size(); ++i)
+    save_npy(widen(tc.inputs[i]), dir + "/" + tc.name + "_in" + std::to_string(i) + ".npy");
   if (!peer.running()) {
     add_unchecked(tc.label, "no peer (PyTorch not started)");
     return;
@@ -414,7 +447,7 @@ void bench_torch(const Config& cfg, TorchPeer& peer, TorchCase& tc, const std::s
   args.insert(args.end(), tc.scalar_args.begin(), tc.scalar_args.end());
   RtValue got = call(c, args);
   std::string ours_path = dir + "/" + tc.name + "_ours.npy";
-  save_npy(got, ours_path);
+  save_npy(widen(got), ours_path);
   char tol[64];
   std::snprintf(tol, sizeof tol, " %g %g", tc.rtol, tc.atol);
   reply = peer.ask("check " + tc.name + " " + ours_path + tol);
@@ -580,6 +613,89 @@ void bench_training(const Config& cfg, TorchPeer& peer, const std::string& dir) 
   grad_cost_line = line;
 }
 
+// --- bf16 @accum(f32) matmul -------------------------------------------------------------
+// C = A @ B with bf16 operands and result, f32 accumulation: against PyTorch's bf16 matmul
+// (oneDNN: AVX512-BF16 or AMX where present) on the same bf16 values, and against our own f32
+// matmul of the same size. Ours uses vdpbf16ps where the host has AVX512-BF16 (what the bench
+// says it used); elsewhere B is converted while packing and the f32 micro-kernel runs. On a host
+// with the instructions, the same program compiled for x86-64-v4 (AVX-512 without them) gives
+// the figure of a host without.
+std::string bf16_matmul_program(int64_t m, int64_t k, int64_t n) {
+  std::string t = "bf16 @accum(f32)";
+  return "@tessera.function\ndef mm(a: Tensor[" + dims({m, k}) + ", " + t + "], b: Tensor[" + dims({k, n}) + ", " + t +
+         "]) -> Tensor[" + dims({m, n}) + ", bf16]:\n    return a @ b\n";
+}
+
+void bench_bf16_matmul(const Config& cfg, TorchPeer& peer, const std::string& dir) {
+  int64_t m = cfg.small ? 37 : 1024, k = cfg.small ? 301 : 1024, n = cfg.small ? 70 : 1024;
+  bool dot = ir::arch_has_feature("native", "avx512bf16") && ir::vector_bits_for_arch("native") == 512;
+  std::string how = dot ? "vdpbf16ps" : "f32 FMA";
+  std::string size = m == k && k == n ? std::to_string(n) + "^3" : std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  std::mt19937 rng(7);
+  RtValue a = to_bf16(random_tensor({m, k}, rng, -1, 1)), b = to_bf16(random_tensor({k, n}, rng, -1, 1));
+  TorchCase tc;
+  tc.name = "bf16mm";
+  tc.label = "bf16 matmul " + size + " [" + how + "] (PyTorch bf16)";
+  tc.entry = "mm";
+  tc.source = bf16_matmul_program(m, k, n);
+  tc.inputs = {a, b};
+  tc.bytes = 2.0 * m * n * k;
+  tc.unit = "GFLOP/s";
+  tc.target = dot ? 1.0 : 0;  // the gate where both sides have the instructions
+  tc.rtol = 1e-2;             // one bf16 rounding of a sum accumulated in another order
+  tc.atol = 1e-2;
+  bench_torch(cfg, peer, tc, dir);
+
+  // Against our own f32 matmul of the same values.
+  std::string f32_source = "@tessera.function\ndef mm(a: Tensor[" + dims({m, k}) + "], b: Tensor[" + dims({k, n}) +
+                           "]) -> Tensor[" + dims({m, n}) + "]:\n    return a @ b\n";
+  Compiled f32 = compile_program(f32_source, "mm", no_cache());
+  RtValue af = widen(a), bf = widen(b);
+  RtValue ref = call(f32, {af, bf});
+  struct Variant {
+    std::string arch, how;
+    double target;
+  };
+  std::vector<Variant> variants{{"native", how, dot ? 0.0 : 0.9}};
+  if (dot) variants.push_back({"x86-64-v4", "f32 FMA, --cpu x86-64-v4", 0.9});
+  for (const Variant& v : variants) {
+    Compiled c = compile_program(tc.source, "mm", no_cache(), v.arch);
+    RtValue got = widen(call(c, {a, b}));
+    const float* g = static_cast<const float*>(got.data);
+    const float* r = static_cast<const float*>(ref.data);
+    double max_err = 0;
+    bool ok = true;
+    for (int64_t i = 0; i < m * n; ++i) {
+      double e = std::fabs(double(g[i]) - r[i]);
+      max_err = std::max(max_err, e);
+      if (!(e <= 1e-2 + 1e-2 * std::fabs(r[i]))) ok = false;
+    }
+    char check[96];
+    std::snprintf(check, sizeof check, "%s (max |err| %.2g against our f32)", ok ? "match" : "MISMATCH", max_err);
+    std::string name = "bf16 matmul " + size + " [" + v.how + "] (our f32)";
+    if (!ok) failed = true;
+    if (!ok || cfg.small) {
+      add_unchecked(name, check);
+      continue;
+    }
+    std::vector<double> t_ours[kConfigs], t_peer[kConfigs];
+    set_our_threads(1);
+    time_pairs(
+        [&] {
+          auto t0 = Clock::now();
+          RtValue out = call(c, {a, b});
+          return seconds_since(t0);
+        },
+        [&] {
+          auto t0 = Clock::now();
+          RtValue out = call(f32, {af, bf});
+          return seconds_since(t0);
+        },
+        cfg.pairs, t_ours[0], t_peer[0]);
+    add_rows(name, "GFLOP/s", 2.0 * m * n * k, v.target, t_ours, t_peer, check);
+  }
+}
+
 void torch_benchmarks(const Config& cfg, const std::string& dir) {
   TorchPeer peer;
   bool started = cfg.torch && peer.start(cfg.python, cfg.peer_script);
@@ -631,6 +747,7 @@ void torch_benchmarks(const Config& cfg, const std::string& dir) {
     bench_torch(cfg, peer, tc, dir);
   }
   if (cfg.wants("train")) bench_training(cfg, peer, dir);
+  if (cfg.wants("bf16")) bench_bf16_matmul(cfg, peer, dir);
 }
 
 // --- JIT compile time of a transformer block ---------------------------------------------

@@ -26,9 +26,13 @@ PEERS = {
     "softmax": lambda x: torch.softmax(x, dim=-1),
     "layer_norm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, eps=1e-5),
     "sgemm": lambda a, b: a @ b,
+    "bf16mm": lambda a, b: a @ b,
 }
 
-ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "train": 14}
+# Inputs converted once at load (the files hold the bf16 values as f32, exactly).
+CAST = {"bf16mm": torch.bfloat16}
+
+ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "bf16mm": 2, "train": 14}
 
 
 class TrainStep:
@@ -70,6 +74,8 @@ def main():
         elif cmd == "load":
             name, d = parts[1], parts[2]
             inputs[name] = [torch.from_numpy(np.load(f"{d}/{name}_in{i}.npy")) for i in range(ARITY[name])]
+            if name in CAST:
+                inputs[name] = [t.to(CAST[name]) for t in inputs[name]]
             if name == "train":  # stateful: the timed calls are steps of one optimizer
                 stateful[name] = TrainStep(*inputs[name])
                 stateful[name]()  # warm up

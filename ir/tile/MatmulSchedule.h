@@ -24,11 +24,16 @@ struct MatmulScheduleOptions {
   int kc = 0;             // K block
   int mc = 0;             // M block (a multiple of mr), the parallel loop's step
   int nc = 0;             // N block (a multiple of NR): the packed B block is KC x NC
+  // bf16 x bf16 -> f32 contractions use vdpbf16ps (AVX512-BF16) with 512-bit vectors: B packed
+  // as interleaved pairs of k, two products per lane and instruction.
+  bool bf16_dot = false;
 };
 
 // The widest vector (in bits) that `arch` (CpuOptions::arch: "native", "generic", "x86-64" or an
 // LLVM CPU name) executes natively: 512 with AVX-512F, 256 with AVX, else 128.
 int vector_bits_for_arch(const std::string& arch);
+// Whether `arch` (as above) has the LLVM subtarget feature `feature` ("avx512bf16").
+bool arch_has_feature(const std::string& arch, llvm::StringRef feature);
 
 std::unique_ptr<mlir::Pass> createMatmulSchedulePass(const MatmulScheduleOptions& options = {});
 void registerMatmulSchedulePass();

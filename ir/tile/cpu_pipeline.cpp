@@ -21,6 +21,7 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
   // Contractions first: they become blocked vector loop nests before any generic pass sees them.
   MatmulScheduleOptions matmul;
   matmul.vector_bits = vector_bits_for_arch(options.arch);
+  matmul.bf16_dot = arch_has_feature(options.arch, "avx512bf16");
   pm.addPass(createMatmulSchedulePass(matmul));
   // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
   pm.addPass(createRowFusionVectorizePass());

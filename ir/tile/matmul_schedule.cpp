@@ -27,6 +27,7 @@
 #include <llvm/TargetParser/Host.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/LLVMIR/LLVMDialect.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
 #include <mlir/Dialect/MemRef/IR/MemRef.h>
 #include <mlir/Dialect/SCF/IR/SCF.h>
@@ -43,21 +44,20 @@ using namespace mlir;
 
 namespace tessera::ir {
 
-int vector_bits_for_arch(const std::string& arch) {
-  auto from = [](auto&& has) { return has("avx512f") ? 512 : has("avx") ? 256 : 128; };
-  if (arch.empty() || arch == "native") {
-    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-    return from([&](llvm::StringRef f) { return features.lookup(f); });
-  }
-  if (arch == "generic" || arch == "x86-64") return 128;
+bool arch_has_feature(const std::string& arch, llvm::StringRef feature) {
+  if (arch.empty() || arch == "native") return llvm::sys::getHostCPUFeatures().lookup(feature);
+  if (arch == "generic" || arch == "x86-64") return false;
   // An LLVM CPU name: ask the X86 subtarget what it has.
   llvm::InitializeNativeTarget();
   std::string triple = llvm::sys::getProcessTriple(), error;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target) return 128;
+  if (!target) return false;
   std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(triple, arch, ""));
-  if (!sti) return 128;
-  return from([&](llvm::StringRef f) { return sti->checkFeatures(("+" + f).str()); });
+  return sti && sti->checkFeatures(("+" + feature).str());
+}
+
+int vector_bits_for_arch(const std::string& arch) {
+  return arch_has_feature(arch, "avx512f") ? 512 : arch_has_feature(arch, "avx") ? 256 : 128;
 }
 
 namespace {
@@ -74,6 +74,13 @@ struct Contraction {
   // In a row-block function whose A is stored transposed (its m index contiguous): the block's
   // rows of A are first copied into MR-row slivers (see pack_a).
   bool pack_a = false;
+  // bf16 A (k contiguous) and B, f32 C, 16 lanes, and the target has AVX512-BF16: B is packed as
+  // interleaved pairs of k and the micro-kernel runs vdpbf16ps (see pack_b_pairs).
+  bool dot = false;
+  // In a row-block function whose A is narrower than C and row-major, without `dot`: the
+  // block's rows of A are first converted to C's type (see convert_a), and the micro-kernel
+  // broadcasts from the copy as it does from an f32 A.
+  bool convert_a = false;
 };
 
 // A map result is a loop index or a constant (a broadcast batch dimension).
@@ -162,6 +169,21 @@ std::optional<Contraction> match(linalg::LinalgOp op) {
   return c;
 }
 
+// bf16 A with its k index contiguous, bf16 B, f32 C: the operands of the vdpbf16ps kernel.
+bool bf16_dot_operands(const Contraction& c) {
+  linalg::LinalgOp op = c.op;
+  auto at = cast<MemRefType>(op.getDpsInputs()[0].getType());
+  auto bt = cast<MemRefType>(op.getDpsInputs()[1].getType());
+  if (!c.acc.isF32() || !at.getElementType().isBF16() || !bt.getElementType().isBF16()) return false;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(getStridesAndOffset(at, strides, offset))) return false;
+  AffineMap am = op.getMatchingIndexingMap(&op->getOpOperand(0));
+  for (auto [r, e] : llvm::enumerate(am.getResults()))
+    if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == c.k) return strides[r] == 1;
+  return false;
+}
+
 struct Sizes {
   int lanes, mr, nv, nr, kc, mc, nc;
 };
@@ -182,11 +204,14 @@ class Builder {
     Block& entry = home.getBody().front();
     auto arg = [&](unsigned i) { return entry.getArgument(i); };
     scratch = b.create<memref::AllocOp>(loc, MemRefType::get({s.mr, s.nr}, c.acc), b.getI64IntegerAttr(64));
+    if (c.convert_a)
+      aconv = b.create<memref::AllocOp>(loc, MemRefType::get({s.mc, s.kc}, c.acc), b.getI64IntegerAttr(64));
     if (c.pack_a)
       apack = b.create<memref::AllocOp>(loc, MemRefType::get({s.mc / s.mr, s.kc, sliver_width()}, c.acc),
                                         b.getI64IntegerAttr(64));
     row_block(arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), arg(9));
     if (apack) b.create<memref::DeallocOp>(loc, apack);
+    if (aconv) b.create<memref::DeallocOp>(loc, aconv);
     b.create<memref::DeallocOp>(loc, scratch);
     b.create<func::ReturnOp>(loc);
   }
@@ -204,7 +229,7 @@ class Builder {
     // The packed B block, reused by every (outer, jc, kc) iteration.
     Value panels_max = ceil_div(min(N, cidx(s.nc)), cidx(s.nr));
     std::optional<int64_t> static_panels = getConstantIntValue(panels_max);
-    auto bp_type = MemRefType::get({static_panels.value_or(ShapedType::kDynamic), s.kc, s.nr}, c.acc);
+    auto bp_type = packed_b_type(static_panels.value_or(ShapedType::kDynamic));
     Value Bp = static_panels ? b.create<memref::AllocOp>(loc, bp_type, b.getI64IntegerAttr(64))
                              : b.create<memref::AllocOp>(loc, bp_type, ValueRange{panels_max}, b.getI64IntegerAttr(64));
     std::function<void(size_t)> outer_loops = [&](size_t i) {
@@ -230,6 +255,8 @@ class Builder {
   Value scratch;           // MR x NR accumulators of an edge tile
   Value apack;             // with pack_a: [MC / MR][KC][sliver_width()], the block's A in slivers
   Value sliver;            // with pack_a: the micro-kernel's sliver of apack
+  Value aconv;             // with convert_a: [MC][KC], the block's rows of A in C's type
+  Value block_row0;        // with convert_a: the block's first row (ic)
   // MR rounded up to a power of two: one vector load and store per k when packing.
   int sliver_width() const { return static_cast<int>(llvm::PowerOf2Ceil(s.mr)); }
   llvm::DenseMap<Attribute, Value> constants;
@@ -282,6 +309,13 @@ class Builder {
     return out;
   }
 
+  // The packed B block: [panels][KC][NR] of the accumulator type, or with `dot` [panels][KC / 2]
+  // [2 NR] bf16 (pairs of k interleaved).
+  MemRefType packed_b_type(int64_t panels) const {
+    if (c.dot) return MemRefType::get({panels, (s.kc + 1) / 2, 2 * s.nr}, BFloat16Type::get(c.acc.getContext()));
+    return MemRefType::get({panels, s.kc, s.nr}, c.acc);
+  }
+
   Value to_acc(Value v) {
     Type t = getElementTypeOrSelf(v.getType());
     if (t == c.acc) return v;
@@ -304,7 +338,8 @@ class Builder {
     b.setInsertionPoint(kc_loop.getBody()->getTerminator());
     Value kc = kc_loop.getInductionVar();
     Value kcl = min(cidx(s.kc), sub(K, kc));
-    pack_b(B, Bp, jc, kc, kcl, panels);
+    if (c.dot) pack_b_pairs(B, Bp, jc, kc, kcl, panels);
+    else pack_b(B, Bp, jc, kc, kcl, panels);
     // Row blocks of C are independent: the parallel loop.
     b.create<scf::ParallelOp>(loc, ValueRange{zero}, ValueRange{M}, ValueRange{cidx(s.mc)},
                               [&](OpBuilder& nb, Location, ValueRange iv) {
@@ -414,7 +449,8 @@ class Builder {
     std::string name = "__tessera_matmul_block_" + type_name(a_elt) + "_" + type_name(c.acc) + "_" +
                        std::to_string(s.mr) + "x" + std::to_string(s.nv) + "x" + std::to_string(s.lanes) + "_kc" +
                        std::to_string(s.kc) + "_mc" + std::to_string(s.mc) + (c_unit ? "" : "_strided") +
-                       (a_unit ? "_au" : pack ? "_ap" : a_m_unit ? "_at" : "") + (c.overwrite_first ? "_z" : "");
+                       (a_unit ? "_au" : pack ? "_ap" : a_m_unit ? "_at" : "") + (c.overwrite_first ? "_z" : "") +
+                       (c.dot ? "_dot" : "") + (a_unit && !c.dot && a_elt != c.acc ? "_ac" : "");
     if (auto fn = module.lookupSymbol<func::FuncOp>(name)) return fn;
     MLIRContext* ctx = b.getContext();
     auto strided = [&](Type elt, bool unit, bool rows_unit = false) {
@@ -422,7 +458,7 @@ class Builder {
       return MemRefType::get({d, d}, elt, StridedLayoutAttr::get(ctx, d, {rows_unit ? 1 : d, unit ? 1 : d}));
     };
     Type index = b.getIndexType();
-    auto bp_type = MemRefType::get({ShapedType::kDynamic, s.kc, s.nr}, c.acc);
+    auto bp_type = packed_b_type(ShapedType::kDynamic);
     auto fn_type = FunctionType::get(ctx, {strided(a_elt, a_unit, a_m_unit), strided(c.acc, c_unit), bp_type, index, index, index, index, index,
                                            index, index},
                                      {});
@@ -439,6 +475,7 @@ class Builder {
     inner.k = 2;
     inner.outer.clear();
     inner.pack_a = pack;
+    inner.convert_a = a_unit && !c.dot && a_elt != c.acc;
     Builder(fb, loc, inner, s, fn).build_block_function();
     return fn;
   }
@@ -465,6 +502,49 @@ class Builder {
       SmallVector<Value> idx = indices(bmap, {{c.k, kk}, {c.n, nj}});
       Value v = b.create<vector::TransferReadOp>(loc, vt, B, idx, pad, ArrayRef<bool>{false});
       b.create<vector::StoreOp>(loc, to_acc(v), Bp, ValueRange{p, k, cidx(j * s.lanes)});
+    }
+  }
+
+  // Bp[p, k2, 2 j + t] = B[kc + 2 k2 + t, jc + p * NR + j], zero past N and past the block's K:
+  // the rows k and k + 1 interleaved, the layout of vdpbf16ps's second operand (lane j gets
+  // a[2j] * b[2j] + a[2j+1] * b[2j+1]). Rows of B outermost, as in pack_b.
+  void pack_b_pairs(Value B, Value Bp, Value jc, Value kc, Value kcl, Value panels) {
+    Value zero = cidx(0), one = cidx(1), two = cidx(2);
+    auto k_loop = b.create<scf::ForOp>(loc, zero, ceil_div(kcl, two), one);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k2 = k_loop.getInductionVar();
+    Value k0 = mul(k2, two);
+    Value kk = add(kc, k0);
+    // An odd block's last pair has one row: the second half is zero (never read past the block,
+    // nor past B's last row).
+    Value second = ult(add(k0, one), kcl);
+    Value kk1 = b.create<arith::SelectOp>(loc, second, add(kk, one), kk);
+    auto p_loop = b.create<scf::ForOp>(loc, zero, panels, one);
+    b.setInsertionPoint(p_loop.getBody()->getTerminator());
+    Value p = p_loop.getInductionVar();
+    Value n0 = add(jc, mul(p, cidx(s.nr)));
+    Type bt = cast<MemRefType>(B.getType()).getElementType();
+    auto vt = VectorType::get({s.lanes}, bt);
+    auto it = VectorType::get({s.lanes}, b.getI16Type());
+    Value izero = constant(DenseElementsAttr::get(it, b.getI16IntegerAttr(0)));
+    SmallVector<int64_t> interleave;
+    for (int j = 0; j < s.lanes; ++j) {
+      interleave.push_back(j);
+      interleave.push_back(j + s.lanes);
+    }
+    for (int j = 0; j < s.nv; ++j) {
+      Value nj = add(n0, cidx(j * s.lanes));
+      auto row = [&](Value k) {
+        Value v = b.create<vector::TransferReadOp>(loc, vt, B, indices(bmap, {{c.k, k}, {c.n, nj}}), fzero(bt),
+                                                   ArrayRef<bool>{false});
+        return b.create<vector::BitCastOp>(loc, it, v).getResult();
+      };
+      Value lo = row(kk);
+      Value hi = b.create<arith::SelectOp>(loc, second, row(kk1), izero);
+      Value pair = b.create<vector::ShuffleOp>(loc, lo, hi, interleave);
+      pair = b.create<vector::BitCastOp>(loc, VectorType::get({2 * s.lanes}, bt), pair);
+      b.create<vector::StoreOp>(loc, pair, Bp, ValueRange{p, k2, cidx(2 * j * s.lanes)});
     }
   }
 
@@ -495,9 +575,31 @@ class Builder {
     b.create<vector::StoreOp>(loc, to_acc(v), apack, ValueRange{q, k, cidx(0)});
   }
 
+  // Ac[r, k] = A[ic + r, kc + k] in C's type, for the block's mcl rows and kcl columns: one
+  // vector conversion per `lanes` elements, where the micro-kernel would otherwise widen every
+  // element it broadcasts, once per panel.
+  void convert_a(Value A, Value kc, Value kcl, Value mcl, Value ic) {
+    block_row0 = ic;
+    auto r_loop = b.create<scf::ForOp>(loc, cidx(0), mcl, cidx(1));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(r_loop.getBody()->getTerminator());
+    Value r = r_loop.getInductionVar();
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kcl, cidx(s.lanes));
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k = k_loop.getInductionVar();
+    Type a_elt = cast<MemRefType>(A.getType()).getElementType();
+    // Lanes past the block's kcl columns are read (zero past A's end) and written (dropped past
+    // KC); the micro-kernel reads only the first kcl.
+    Value v = b.create<vector::TransferReadOp>(loc, VectorType::get({s.lanes}, a_elt), A,
+                                               indices(amap, {{c.m, add(ic, r)}, {c.k, add(kc, k)}}), fzero(a_elt),
+                                               ArrayRef<bool>{false});
+    b.create<vector::TransferWriteOp>(loc, to_acc(v), aconv, ValueRange{r, k}, ArrayRef<bool>{false});
+  }
+
   void row_block(Value A, Value C, Value Bp, Value M, Value N, Value jc, Value kc, Value kcl, Value panels, Value ic) {
     Value mcl = min(cidx(s.mc), sub(M, ic));
     if (apack) pack_a(A, M, kc, kcl, mcl, ic);
+    if (aconv) convert_a(A, kc, kcl, mcl, ic);
     auto p_loop = b.create<scf::ForOp>(loc, cidx(0), panels, cidx(1));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(p_loop.getBody()->getTerminator());
@@ -510,12 +612,75 @@ class Builder {
     micro_kernel(A, C, Bp, M, N, kc, kcl, p, m0, n0);
   }
 
+  // vdpbf16ps: acc[i] += a[2i] * b[2i] + a[2i+1] * b[2i+1] (f32 lanes, bf16 pairs).
+  Value dot(Value acc, Value a, Value bv) {
+    return b.create<LLVM::CallIntrinsicOp>(loc, acc.getType(), "llvm.x86.avx512bf16.dpbf16ps.512",
+                                           ValueRange{acc, a, bv})
+        .getResult(0);
+  }
+
+  // A 32-bit value broadcast to every lane pair: vector<2 lanes x bf16>.
+  Value broadcast_pair(Value bits) {
+    auto it = VectorType::get({s.lanes}, b.getI32Type());
+    Value v = b.create<vector::BroadcastOp>(loc, it, bits);
+    return b.create<vector::BitCastOp>(loc, VectorType::get({2 * s.lanes}, BFloat16Type::get(b.getContext())), v);
+  }
+
+  // The K loop of the vdpbf16ps kernel: per pair of k, NV loads of interleaved B and per row one
+  // 32-bit broadcast of A's two consecutive elements; an odd last k pairs A's element with zero.
+  Operation* dot_k_loop(Value A, Value Bp, Value kc, Value kcl, Value p, ArrayRef<Value> rows, ArrayRef<Value> init) {
+    auto pt = VectorType::get({2 * s.lanes}, BFloat16Type::get(b.getContext()));
+    Value pairs = b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(2));
+    auto load_b = [&](Value k2) {
+      SmallVector<Value> bv;
+      for (int j = 0; j < s.nv; ++j)
+        bv.push_back(b.create<vector::LoadOp>(loc, pt, Bp, ValueRange{p, k2, cidx(2 * j * s.lanes)}));
+      return bv;
+    };
+    auto loop = b.create<scf::ForOp>(
+        loc, cidx(0), pairs, cidx(1), init, [&](OpBuilder& nb, Location, Value k2, ValueRange acc) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> bv = load_b(k2);
+          Value kk = add(kc, mul(k2, cidx(2)));
+          SmallVector<Value> next;
+          for (int r = 0; r < s.mr; ++r) {
+            Value a2 = b.create<vector::LoadOp>(loc, VectorType::get({2}, BFloat16Type::get(b.getContext())), A,
+                                                indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
+            Value bits = b.create<vector::BitCastOp>(loc, VectorType::get({1}, b.getI32Type()), a2);
+            Value av = broadcast_pair(b.create<vector::ExtractOp>(loc, bits, ArrayRef<int64_t>{0}));
+            for (int j = 0; j < s.nv; ++j) next.push_back(dot(acc[r * s.nv + j], av, bv[j]));
+          }
+          b.create<scf::YieldOp>(loc, next);
+        });
+    // The odd k: the pair (A[m, k], 0) against the last packed pair (B[k, n], 0).
+    Value odd = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, b.createOrFold<arith::RemUIOp>(loc, kcl, cidx(2)),
+                                        cidx(0));
+    auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(init)), odd, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(tail.thenBlock());
+    SmallVector<Value> bv = load_b(pairs);
+    Value kk = add(kc, sub(kcl, cidx(1)));
+    SmallVector<Value> next;
+    for (int r = 0; r < s.mr; ++r) {
+      Value a = b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
+      Value bits = b.create<arith::ExtUIOp>(loc, b.getI32Type(), b.create<arith::BitcastOp>(loc, b.getI16Type(), a));
+      Value av = broadcast_pair(bits);
+      for (int j = 0; j < s.nv; ++j) next.push_back(dot(loop.getResult(r * s.nv + j), av, bv[j]));
+    }
+    b.create<scf::YieldOp>(loc, next);
+    b.setInsertionPointToStart(tail.elseBlock());
+    b.create<scf::YieldOp>(loc, loop.getResults());
+    return tail.getOperation();
+  }
+
   void micro_kernel(Value A, Value C, Value Bp, Value M, Value N, Value kc, Value kcl, Value p, Value m0, Value n0) {
     auto vt = VectorType::get({s.lanes}, c.acc);
     Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
     SmallVector<Value> init(s.mr * s.nv, vzero);
     // The K loop over the given rows of A.
-    auto k_loop = [&](ArrayRef<Value> rows) {
+    auto k_loop = [&](ArrayRef<Value> rows) -> Operation* {
+      if (c.dot) return dot_k_loop(A, Bp, kc, kcl, p, rows, init);
       return b.create<scf::ForOp>(
           loc, cidx(0), kcl, cidx(1), init, [&](OpBuilder& nb, Location, Value k, ValueRange acc) {
             OpBuilder::InsertionGuard g(b);
@@ -527,19 +692,20 @@ class Builder {
             SmallVector<Value> next;
             for (int r = 0; r < s.mr; ++r) {
               Value a = apack ? b.create<memref::LoadOp>(loc, apack, ValueRange{sliver, k, cidx(r)}).getResult()
+                      : aconv ? b.create<memref::LoadOp>(loc, aconv, ValueRange{sub(rows[r], block_row0), k}).getResult()
                               : b.create<memref::LoadOp>(loc, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}})).getResult();
               Value av = b.create<vector::BroadcastOp>(loc, vt, to_acc(a));
               for (int j = 0; j < s.nv; ++j)
                 next.push_back(b.create<vector::FMAOp>(loc, av, bv[j], acc[r * s.nv + j]));
             }
             b.create<scf::YieldOp>(loc, next);
-          });
+          }).getOperation();
     };
     // All MR rows inside A: rows m0 + r, at fixed offsets from one another (one address per k
     // when A's rows are contiguous, as in a transposed A). Otherwise rows past M read row M - 1
     // (their results are not stored).
     // (Packed A: the packing zeroed the rows past M, so one loop.)
-    scf::ForOp packed_loop = apack ? k_loop({}) : scf::ForOp();
+    Operation* packed_loop = apack ? k_loop({}) : nullptr;
     auto rows_inside = apack ? scf::IfOp()
                              : b.create<scf::IfOp>(loc, TypeRange(ValueRange(init)), ule(add(m0, cidx(s.mr)), M),
                                                    /*withElseRegion=*/true);
@@ -548,14 +714,14 @@ class Builder {
       b.setInsertionPointToStart(rows_inside.thenBlock());
       SmallVector<Value> rows;
       for (int r = 0; r < s.mr; ++r) rows.push_back(add(m0, cidx(r)));
-      b.create<scf::YieldOp>(loc, k_loop(rows).getResults());
+      b.create<scf::YieldOp>(loc, k_loop(rows)->getResults());
       b.setInsertionPointToStart(rows_inside.elseBlock());
       Value last_row = sub(M, cidx(1));
       rows.clear();
       for (int r = 0; r < s.mr; ++r) rows.push_back(min(add(m0, cidx(r)), last_row));
-      b.create<scf::YieldOp>(loc, k_loop(rows).getResults());
+      b.create<scf::YieldOp>(loc, k_loop(rows)->getResults());
     }
-    ValueRange acc = apack ? packed_loop.getResults() : rows_inside.getResults();
+    ValueRange acc = apack ? packed_loop->getResults() : rows_inside.getResults();
     // C += acc: whole tiles with plain vector accesses; an edge tile goes through `scratch`, and
     // its min(MR, M - m0) valid rows are added with masked vector accesses (a loop over rows:
     // little code for a rare case).
@@ -695,6 +861,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
     kc = o.kc;
     mc = o.mc;
     nc = o.nc;
+    bf16Dot = o.bf16_dot;
   }
 
   StringRef getArgument() const override { return "tessera-matmul-schedule"; }
@@ -702,8 +869,8 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
     return "Cache-blocked, B-packed, register-blocked vector loop nests for contractions on buffers";
   }
   void getDependentDialects(DialectRegistry& registry) const override {
-    registry.insert<arith::ArithDialect, func::FuncDialect, memref::MemRefDialect, scf::SCFDialect,
-                    vector::VectorDialect>();
+    registry.insert<arith::ArithDialect, func::FuncDialect, LLVM::LLVMDialect, memref::MemRefDialect,
+                    scf::SCFDialect, vector::VectorDialect>();
   }
 
   Option<int> vectorBits{*this, "vector-bits", llvm::cl::desc("Vector register width: 128, 256 or 512"),
@@ -713,15 +880,18 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
   Option<int> kc{*this, "kc", llvm::cl::desc("K block (0: default)"), llvm::cl::init(0)};
   Option<int> mc{*this, "mc", llvm::cl::desc("M block (0: default)"), llvm::cl::init(0)};
   Option<int> nc{*this, "nc", llvm::cl::desc("N block (0: default)"), llvm::cl::init(0)};
+  Option<bool> bf16Dot{*this, "bf16-dot", llvm::cl::desc("bf16 x bf16 -> f32 with vdpbf16ps (AVX512-BF16)"),
+                       llvm::cl::init(false)};
 
   void runOnOperation() override {
-    MatmulScheduleOptions o{vectorBits, mr, nv, kc, mc, nc};
+    MatmulScheduleOptions o{vectorBits, mr, nv, kc, mc, nc, bf16Dot};
     SmallVector<Contraction> todo;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (auto c = match(op)) todo.push_back(*c);
     });
     for (Contraction& c : todo) {
       Sizes s = balance_k(narrow(sizes_for(o, c.acc), o, c), o, c);
+      c.dot = o.bf16_dot && s.lanes == 16 && bf16_dot_operands(c);
       if (linalg::FillOp fill = zero_fill_of(c)) {
         c.overwrite_first = true;
         fill->erase();

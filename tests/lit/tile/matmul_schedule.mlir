@@ -55,13 +55,15 @@ func.func @sgemm(%A: memref<?x?xf32>, %B: memref<?x?xf32>, %C: memref<?x?xf32>) 
   return
 }
 
-// bf16 storage, f32 accumulation: B is widened once while packing, A at each broadcast.
+// bf16 storage, f32 accumulation (a target without AVX512-BF16): B is widened once while
+// packing, and the block's rows of A are widened into an [MC][KC] f32 copy (`_ac`) before the
+// micro-kernel, which broadcasts from the copy. (With vdpbf16ps: matmul_bf16_dot.mlir.)
 //   K = 300 is cut into two equal blocks of 152 (not 256 + 44).
 // CHECK-LABEL: func.func @bf16_accumulate
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x152x64xf32>
 // CHECK: vector.transfer_read %arg1{{.*}} : memref<300x70xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
-// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au
+// CHECK: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au_ac(
 // CHECK-NOT: linalg.generic
 func.func @bf16_accumulate(%A: memref<33x300xbf16>, %B: memref<300x70xbf16>, %C: memref<33x70xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "reduction", "parallel"]}
@@ -194,10 +196,13 @@ func.func @left_alone(%A: memref<8x8xf32>, %B: memref<8x8xf32>, %C: memref<8x8xf
 // CHECK: vector.transfer_write %{{.*}}, %arg1[{{.*}}] : vector<16xf32>, memref<?x?xf32, strided<[?, 1], offset: ?>>
 // CHECK: memref.dealloc %[[SCRATCH]]
 // CHECK: return
-//   bf16 storage, f32 accumulation: A is widened at each broadcast.
-// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au
-// CHECK: memref.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+//   bf16 storage, f32 accumulation: the block's rows of A are widened into an f32 copy, one
+//   vector at a time, and the micro-kernel broadcasts from the copy.
+// CHECK-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au_ac
+// CHECK: %[[ACONV:.*]] = memref.alloc() {alignment = 64 : i64} : memref<96x152xf32>
+// CHECK: vector.transfer_read %arg0{{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>, vector<16xbf16>
+// CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK: memref.load %[[ACONV]]
 // CHECK-LABEL: func.func private @__tessera_matmul_block_f64_f64_6x4x8_kc256_mc96_au
 // CHECK: vector.fma {{.*}} : vector<8xf64>
 //   A transposed A, read for several panels (N > NR): its block is packed into 6-row slivers
