@@ -13,11 +13,13 @@
 // the runtime's symbols. Each benchmark first checks that our output matches the peer's
 // (allclose); a mismatch prints no ratio and makes the exit status 1. Timing alternates
 // peer and ours (ABAB..., `--pairs` pairs after a warm-up); ratio = median(peer) / median(ours),
-// so > 1 means we are faster. Thread lines, ours / peer: 1 / 1 (the gate), 1 / 2 and 2 / 2 (our
-// parallel loops on 2 threads of the runtime's pool).
+// so > 1 means we are faster. In one process, one thread on each side (the gate); more threads
+// are timed by bench/scaling.py with each side alone in its own process (--solo).
 //
 // Usage: cpu_bench [--small] [--pairs N] [--peer PATH/torch_peer.py] [--python EXE] [--no-torch]
-//                  [--only NAME[,NAME...]]
+//                  [--only NAME[,NAME...]] [--solo ours|peer [--threads N]]
+//   --solo: time one side only, at N threads, and print tab-separated `solo` lines (the
+//   processes bench/scaling.py alternates for its thread curve).
 //   --small: tiny sizes, correctness only (the bench_smoke ctest); no figures are judged.
 
 #include <malloc.h>
@@ -274,15 +276,34 @@ struct Row {
   double ours_ms = 0, peer_ms = 0;
   double target = 0;  // minimum ratio; 0: none
   bool has_ratio = false;
+  double work = 0;       // per call, in units of `unit` x 1e9 x seconds
+  int solo_threads = 0;  // --solo: the thread count of the one side timed
 };
 
 std::vector<Row> rows;
 bool failed = false;
 
+// Which side a --solo run times: with more than one thread each side runs in its own process
+// (BENCH.md: in one process a peer's workers keep spinning after a call and take cores from
+// ours); bench/scaling.py alternates such processes.
+enum class Solo { none, ours, peer };
+Solo solo = Solo::none;
+
 // ABAB timing: `pairs` alternations of ours and the peer after one warm-up of each (ours is
 // already warm when `ours_warm`: the output check ran it, and a slow kernel is not run twice).
+// With --solo, `pairs` timed calls of that side only, after its warm-up.
 void time_pairs(const std::function<double()>& ours, const std::function<double()>& peer, int pairs,
                 std::vector<double>& t_ours, std::vector<double>& t_peer, bool ours_warm = false) {
+  if (solo == Solo::ours) {
+    if (!ours_warm) ours();
+    for (int i = 0; i < pairs; ++i) t_ours.push_back(ours());
+    return;
+  }
+  if (solo == Solo::peer) {
+    peer();
+    for (int i = 0; i < pairs; ++i) t_peer.push_back(peer());
+    return;
+  }
   if (!ours_warm) ours();
   peer();
   for (int i = 0; i < pairs; ++i) {
@@ -291,11 +312,13 @@ void time_pairs(const std::function<double()>& ours, const std::function<double(
   }
 }
 
-// Thread configurations timed, ours / peer: the gate, then the peer on 2 threads against our 1
-// and against our 2.
-constexpr int kConfigs = 3;
-constexpr int kOurThreads[kConfigs] = {1, 1, 2};
-constexpr int kPeerThreads[kConfigs] = {1, 2, 2};
+// Thread configurations timed, ours / peer. In one process only 1 / 1, the gate; --solo SIDE
+// --threads N times one side at N threads.
+struct ThreadConfig {
+  int ours, peer;
+};
+std::vector<ThreadConfig> configs = {{1, 1}};
+using Times = std::vector<std::vector<double>>;  // per configuration
 
 // Our parallel loops run on the runtime's default context (tessParallelFor with NULL).
 void set_our_threads(int n) {
@@ -304,15 +327,28 @@ void set_our_threads(int n) {
     die("cannot set the runtime's thread count to " + std::to_string(n));
 }
 
-void add_rows(const std::string& name, const std::string& unit, double work, double target,
-              const std::vector<double> t_ours[kConfigs], const std::vector<double> t_peer[kConfigs],
-              const std::string& check) {
-  for (int th = 0; th < kConfigs; ++th) {
+void add_rows(const std::string& name, const std::string& unit, double work, double target, const Times& t_ours,
+              const Times& t_peer, const std::string& check) {
+  for (size_t th = 0; th < configs.size(); ++th) {
+    if (solo != Solo::none) {
+      const std::vector<double>& t = solo == Solo::ours ? t_ours[th] : t_peer[th];
+      if (t.empty()) continue;
+      Row r;
+      r.name = name;
+      r.unit = unit;
+      r.work = work;
+      r.solo_threads = solo == Solo::ours ? configs[th].ours : configs[th].peer;
+      (solo == Solo::ours ? r.ours_ms : r.peer_ms) = median(t) * 1e3;
+      r.check = check;
+      rows.push_back(r);
+      continue;
+    }
     if (t_ours[th].empty() || t_peer[th].empty()) continue;
     Row r;
     r.name = name;
     r.unit = unit;
-    r.threads_note = std::to_string(kOurThreads[th]) + " / " + std::to_string(kPeerThreads[th]);
+    r.work = work;
+    r.threads_note = std::to_string(configs[th].ours) + " / " + std::to_string(configs[th].peer);
     r.ours_ms = median(t_ours[th]) * 1e3;
     r.peer_ms = median(t_peer[th]) * 1e3;
     r.ours = work / (r.ours_ms * 1e-3) * 1e-9;
@@ -383,10 +419,10 @@ void bench_sgemm_size(const Config& cfg, int64_t m, int64_t k, int64_t n) {
     add_unchecked(name, check);
     return;
   }
-  std::vector<double> t_ours[kConfigs], t_peer[kConfigs];
-  for (int th = 0; th < kConfigs; ++th) {
-    openblas_set_num_threads(kPeerThreads[th]);
-    set_our_threads(kOurThreads[th]);
+  Times t_ours(configs.size()), t_peer(configs.size());
+  for (size_t th = 0; th < configs.size(); ++th) {
+    openblas_set_num_threads(configs[th].peer);
+    set_our_threads(configs[th].ours);
     time_pairs(
         [&] {
           auto t0 = Clock::now();
@@ -459,10 +495,10 @@ void bench_torch(const Config& cfg, TorchPeer& peer, TorchCase& tc, const std::s
     peer.ask("drop " + tc.name);
     return;
   }
-  std::vector<double> t_ours[kConfigs], t_peer[kConfigs];
-  for (int th = 0; th < kConfigs; ++th) {
-    peer.ask("threads " + std::to_string(kPeerThreads[th]));
-    set_our_threads(kOurThreads[th]);
+  Times t_ours(configs.size()), t_peer(configs.size());
+  for (size_t th = 0; th < configs.size(); ++th) {
+    peer.ask("threads " + std::to_string(configs[th].peer));
+    set_our_threads(configs[th].ours);
     time_pairs(
         [&] {
           auto t0 = Clock::now();
@@ -678,20 +714,24 @@ void bench_bf16_matmul(const Config& cfg, TorchPeer& peer, const std::string& di
       add_unchecked(name, check);
       continue;
     }
-    std::vector<double> t_ours[kConfigs], t_peer[kConfigs];
+    Times t_ours(configs.size()), t_peer(configs.size());
+    for (size_t th = 0; th < configs.size(); ++th) {
+      // (Both sides are ours: one thread count, the solo side's.)
+      set_our_threads(solo == Solo::peer ? configs[th].peer : configs[th].ours);
+      time_pairs(
+          [&] {
+            auto t0 = Clock::now();
+            RtValue out = call(c, {a, b});
+            return seconds_since(t0);
+          },
+          [&] {
+            auto t0 = Clock::now();
+            RtValue out = call(f32, {af, bf});
+            return seconds_since(t0);
+          },
+          cfg.pairs, t_ours[th], t_peer[th]);
+    }
     set_our_threads(1);
-    time_pairs(
-        [&] {
-          auto t0 = Clock::now();
-          RtValue out = call(c, {a, b});
-          return seconds_since(t0);
-        },
-        [&] {
-          auto t0 = Clock::now();
-          RtValue out = call(f32, {af, bf});
-          return seconds_since(t0);
-        },
-        cfg.pairs, t_ours[0], t_peer[0]);
     add_rows(name, "GFLOP/s", 2.0 * m * n * k, v.target, t_ours, t_peer, check);
   }
 }
@@ -804,6 +844,18 @@ void print_compile(const char* what, const CompileTimes& t) {
               s.cache_hit ? "hit" : "miss", static_cast<unsigned long long>(s.object_bytes));
 }
 
+// --solo: one tab-separated line per row for bench/scaling.py:
+//   solo <TAB> name <TAB> ours|peer <TAB> threads <TAB> median ms <TAB> work <TAB> unit <TAB> check
+// (a row whose output did not match has no time: ms is "-").
+void print_solo() {
+  for (const Row& r : rows) {
+    double ms = solo == Solo::ours ? r.ours_ms : r.peer_ms;
+    std::printf("solo\t%s\t%s\t%d\t%s\t%.6g\t%s\t%s\n", r.name.c_str(), solo == Solo::ours ? "ours" : "peer",
+                r.solo_threads, r.solo_threads > 0 ? std::to_string(ms).c_str() : "-", r.work, r.unit.c_str(),
+                r.check.c_str());
+  }
+}
+
 void print_table(const Config& cfg) {
   std::printf("\n%-36s %-6s %11s %11s %11s %11s %7s %7s  %s\n", "benchmark", "thr", "ours", "peer", "ours ms",
               "peer ms", "ratio", "target", "verdict / output check");
@@ -826,8 +878,9 @@ void print_table(const Config& cfg) {
                 target, verdict.c_str(), r.check.c_str());
   }
   std::printf("thr = our threads / peer threads (ours: tessSetNumThreads on the runtime's default context, which "
-              "runs\nour parallel loops). The 1 / 1 ratio is the gate; 1 / 2 and 2 / 2 are reported. "
-              "ratio = median(peer) / median(ours), %d ABAB pairs (the training step: at least 61);\n> 1: we are faster.\n",
+              "runs\nour parallel loops). In one process only 1 / 1 is timed; more threads: bench/scaling.py, each side "
+              "in its own process.\nratio = median(peer) / median(ours), %d ABAB pairs (the training step: at least "
+              "61); > 1: we are faster.\n",
               cfg.pairs);
 }
 
@@ -867,6 +920,15 @@ int main(int argc, char** argv) {
     else if (a == "--peer") cfg.peer_script = next();
     else if (a == "--python") cfg.python = next();
     else if (a == "--no-torch") cfg.torch = false;
+    else if (a == "--solo") {
+      std::string side = next();
+      if (side != "ours" && side != "peer") die("--solo takes ours or peer");
+      solo = side == "ours" ? Solo::ours : Solo::peer;
+    } else if (a == "--threads") {
+      int n = std::atoi(next().c_str());
+      if (n < 1) die("--threads needs a positive count");
+      configs = {{n, n}};
+    }
     else if (a == "--only") {
       std::stringstream ss(next());
       std::string item;
@@ -886,6 +948,15 @@ int main(int argc, char** argv) {
   std::string dir = (std::filesystem::temp_directory_path() / ("tessera-cpu-bench-" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(dir);
 
+  if (solo != Solo::none) {
+    // One side at --threads N (default 1), for bench/scaling.py: no compile benchmark.
+    if (cfg.wants("sgemm")) bench_sgemm(cfg);
+    torch_benchmarks(cfg, dir);
+    print_solo();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return failed ? 1 : 0;
+  }
   std::printf("== CPU kernels vs peers (%s sizes)\n", cfg.small ? "small, correctness only" : "full");
   std::fflush(stdout);
   if (cfg.wants("sgemm")) bench_sgemm(cfg);

@@ -44,3 +44,6 @@ if [ -x "$build/bench/cpu_bench" ]; then
 else
   echo "  cpu_bench was not built (needs libopenblas-dev); skipped"
 fi
+
+echo "== thread scaling: each side alone in its own process, 1 .. nproc threads (bench/scaling.py)"
+/usr/bin/python3 "$here/scaling.py" "$build"
