@@ -5,6 +5,8 @@
 //   gelu(x * a + b), 16M f32    vs PyTorch eager   (bench/torch_peer.py, a co-process)
 //   softmax [4096, 4096]        vs torch.softmax
 //   layer_norm [8192, 1024]     vs torch.nn.functional.layer_norm
+//   attention [4, 8, 512, 64], plain and causal, forward and forward+backward, vs PyTorch eager
+//     (matmul, softmax, matmul; autograd)
 //   bf16 @accum(f32) matmul 1024^3 vs PyTorch bf16 matmul, and vs our own f32 matmul
 //   JIT compile of a transformer block: cold (cache off) and cache hit
 //
@@ -785,6 +787,50 @@ void torch_benchmarks(const Config& cfg, const std::string& dir) {
     tc.rtol = 1e-4;
     tc.atol = 1e-5;
     bench_torch(cfg, peer, tc, dir);
+  }
+  if (cfg.wants("attention")) {
+    // BENCH.md's attention: B = 4, H = 8, S = 512, D = 64, f32, scale 1/sqrt(D); PyTorch eager
+    // as users write it (matmul, softmax, matmul; causal: masked_fill with a mask made once).
+    int64_t b = cfg.small ? 2 : 4, h = cfg.small ? 3 : 8, sq = cfg.small ? 37 : 512, d = cfg.small ? 16 : 64;
+    for (bool causal : {false, true}) {
+      TorchCase tc;
+      tc.name = causal ? "attention_causal" : "attention";
+      tc.label = "attention [" + dims({b, h, sq, d}) + "]" + (causal ? " causal" : "") + " f32";
+      tc.entry = "attend";
+      std::string t = "Tensor[" + dims({b, h, sq, d}) + "]";
+      tc.source = "@tessera.function\ndef attend(q: " + t + ", k: " + t + ", v: " + t + ") -> " + t +
+                  ":\n    return attention(q, k, v" + (causal ? ", causal=True" : "") + ")\n";
+      tc.inputs = {random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1),
+                   random_tensor({b, h, sq, d}, rng, -1, 1)};
+      tc.bytes = 4.0 * b * h * sq * sq * d;  // two products of 2 S S D flops each (causal: the same work)
+      tc.unit = "GFLOP/s";
+      tc.target = 2.0;
+      tc.rtol = 1e-4;
+      tc.atol = 1e-5;
+      bench_torch(cfg, peer, tc, dir);
+    }
+    // Forward and backward: the gradients of sum(attention(q, k, v) * dy) with respect to q, k
+    // and v (ours: ts.grad; PyTorch: out.backward(dy)); dq is checked. 12 B H S^2 D flops: the
+    // two forward products and four backward ones.
+    for (bool causal : {false, true}) {
+      TorchCase tc;
+      tc.name = causal ? "attention_grad_causal" : "attention_grad";
+      tc.label = "attention fwd+bwd [" + dims({b, h, sq, d}) + "]" + (causal ? " causal" : "") + " f32";
+      tc.entry = "attend_grad";
+      std::string t = "Tensor[" + dims({b, h, sq, d}) + "]";
+      tc.source = "import tessera as ts\n\n@ts.function\ndef loss(q: " + t + ", k: " + t + ", v: " + t + ", dy: " + t +
+                  ") -> f32:\n    return (attention(q, k, v" + (causal ? ", causal=True" : "") +
+                  ") * dy).sum()\n\n@ts.function\ndef attend_grad(q: " + t + ", k: " + t + ", v: " + t + ", dy: " + t +
+                  "):\n    g = ts.grad(loss, argnums=(0, 1, 2))(q, k, v, dy)\n    return g[0], g[1], g[2]\n";
+      tc.inputs = {random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1),
+                   random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1)};
+      tc.bytes = 12.0 * b * h * sq * sq * d;
+      tc.unit = "GFLOP/s";
+      tc.target = 1.5;
+      tc.rtol = 1e-4;
+      tc.atol = 1e-5;
+      bench_torch(cfg, peer, tc, dir);
+    }
   }
   if (cfg.wants("train")) bench_training(cfg, peer, dir);
   if (cfg.wants("bf16")) bench_bf16_matmul(cfg, peer, dir);

@@ -27,12 +27,38 @@ PEERS = {
     "layer_norm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, eps=1e-5),
     "sgemm": lambda a, b: a @ b,
     "bf16mm": lambda a, b: a @ b,
+    "attention": lambda q, k, v: attention(q, k, v, False),
+    "attention_causal": lambda q, k, v: attention(q, k, v, True),
+    "attention_grad": lambda q, k, v, dy: attention_grad(q, k, v, dy, False),
+    "attention_grad_causal": lambda q, k, v, dy: attention_grad(q, k, v, dy, True),
 }
+
+_future = {}
+
+
+def attention(q, k, v, causal):
+    """Scaled dot-product attention as PyTorch 1.13 users write it (no fused kernel in 1.13)."""
+    s = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+    if causal:
+        n = s.shape[-1]
+        if n not in _future:  # the mask is made once, as a model would keep it in a buffer
+            _future[n] = torch.ones(n, n, dtype=torch.bool).triu(1)
+        s = s.masked_fill(_future[n], float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
+def attention_grad(q, k, v, dy, causal):
+    """Forward and backward of attention: dq (dk and dv are computed too)."""
+    with torch.enable_grad():
+        q, k, v = (t.detach().requires_grad_(True) for t in (q, k, v))
+        attention(q, k, v, causal).backward(dy)
+    return q.grad
 
 # Inputs converted once at load (the files hold the bf16 values as f32, exactly).
 CAST = {"bf16mm": torch.bfloat16}
 
-ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "bf16mm": 2, "train": 14}
+ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "bf16mm": 2, "attention": 3, "attention_causal": 3,
+         "attention_grad": 4, "attention_grad_causal": 4, "train": 14}
 
 
 class TrainStep:
