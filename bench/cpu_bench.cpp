@@ -19,7 +19,7 @@
 // are timed by bench/scaling.py with each side alone in its own process (--solo).
 //
 // Usage: cpu_bench [--small] [--pairs N] [--peer PATH/torch_peer.py] [--python EXE] [--no-torch]
-//                  [--only NAME[,NAME...]] [--solo ours|peer [--threads N]]
+//                  [--only NAME[,NAME...]] [--solo ours|peer [--threads N]] [--print-program block|block_bf16]
 //   --solo: time one side only, at N threads, and print tab-separated `solo` lines (the
 //   processes bench/scaling.py alternates for its thread curve).
 //   --small: tiny sizes, correctness only (the bench_smoke ctest); no figures are judged.
@@ -1122,6 +1122,12 @@ int main(int argc, char** argv) {
       std::string side = next();
       if (side != "ours" && side != "peer") die("--solo takes ours or peer");
       solo = side == "ours" ? Solo::ours : Solo::peer;
+    } else if (a == "--print-program") {
+      // The generated training-step programs, to inspect with `tesserac emit`.
+      std::string which = next();
+      if (which != "block" && which != "block_bf16") die("--print-program takes block or block_bf16");
+      std::fputs(block_train_program(8, 128, 256, 4, 1024, which == "block_bf16").c_str(), stdout);
+      return 0;
     } else if (a == "--threads") {
       int n = std::atoi(next().c_str());
       if (n < 1) die("--threads needs a positive count");

@@ -820,7 +820,16 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
           c = g.unsqueeze(c, ttype(c).getRank());
         }
         Value da = g.unbroadcast(g.matmul(c, g.transposeLast2(bm), c), a);
-        Value db = g.unbroadcast(g.matmul(g.transposeLast2(a), c, c), bm);
+        Value db;
+        if (ttype(a).getRank() > 2 && ttype(bm).getRank() == 2) {
+          // A weight shared by every batch row (x[B, S, K] @ w[K, N]): one contraction over all
+          // rows, flatten(x)^T @ flatten(c), instead of a batched product per row and its sum.
+          Value a2 = g.flatten2(a), c2 = g.flatten2(c);
+          db = g.matmul(g.transposeLast2(a2), c2, c2);
+          if (db.getType() != bm.getType()) db = b.create<tensor::CastOp>(g.loc, bm.getType(), db);
+        } else {
+          db = g.unbroadcast(g.matmul(g.transposeLast2(a), c, c), bm);
+        }
         out[0] = aVec ? g.reshapeLike(da, m.getLhs()) : da;
         out[1] = bVec ? g.reshapeLike(db, m.getRhs()) : db;
         return success();
