@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
@@ -670,7 +671,15 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
       .Case<PowOp>([&](PowOp p) {
         Value x = p.getLhs(), y = p.getRhs();
         Type elt = ttype(x).getElementType();
-        Value ym1 = g.sub(y, g.scalar(elt, 1.0));
+        // A constant exponent (x ** 2): the derivative's exponent is a constant too, which the
+        // lowering computes without powf (x ** 1 is x).
+        DenseElementsAttr dense;
+        Value ym1;
+        if (matchPattern(y, m_Constant(&dense)) && dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+            ttype(y).getRank() == 0)
+          ym1 = g.scalar(elt, dense.getSplatValue<APFloat>().convertToDouble() - 1.0);
+        else
+          ym1 = g.sub(y, g.scalar(elt, 1.0));
         Value xpow = b.create<PowOp>(g.loc, p.getType(), x, ym1);
         Value dl = g.mul(g.mul(ct, y), xpow);
         Value logx = b.create<LogOp>(g.loc, x);

@@ -20,6 +20,7 @@
 #include <numeric>
 
 #include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/IR/Matchers.h>
 #include <mlir/Dialect/Arith/Utils/Utils.h>
 #include <mlir/Dialect/Bufferization/IR/Bufferization.h>
 #include <mlir/Dialect/Func/Extensions/InlinerExtension.h>
@@ -475,8 +476,23 @@ Value lower_binary(Emitter& e, Operation* op, StringRef name) {
   if (isa<IntegerType>(ct) && (name == "div" || name == "floordiv" || name == "mod"))
     check_nonzero_divisor(e, op, op->getOperand(1));
   if (isa<IntegerType>(ct) && !ct.isInteger(1) && name == "pow") check_nonnegative_exponent(e, op, op->getOperand(1));
-  return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder&, Location, ValueRange a) {
-    Value r = scalar_binary(e, name, e.cast_scalar(a[0], ct), e.cast_scalar(a[1], ct));
+  // A float power by a constant 0, 1, 2 or -1 (`(x - y) ** 2`, and its gradient's x ** 1) is
+  // computed without powf, which runs as a libm call per element: 1, x, x * x and 1 / x give the
+  // same values (each correctly rounded; pow(NaN, 0) is 1 as in C and NumPy).
+  std::optional<double> exponent;
+  DenseElementsAttr dense;
+  if (name == "pow" && isa<FloatType>(ct) && matchPattern(op->getOperand(1), m_Constant(&dense)) && dense.isSplat() &&
+      isa<FloatType>(dense.getElementType())) {
+    double c = dense.getSplatValue<APFloat>().convertToDouble();
+    if (c == 0.0 || c == 1.0 || c == 2.0 || c == -1.0) exponent = c;
+  }
+  return e.elementwise(rt, {op->getOperand(0), op->getOperand(1)}, [&](OpBuilder& b, Location l, ValueRange a) {
+    Value x = e.cast_scalar(a[0], ct), r;
+    if (!exponent) r = scalar_binary(e, name, x, e.cast_scalar(a[1], ct));
+    else if (*exponent == 0.0) r = e.constant(ct, 1.0);
+    else if (*exponent == 1.0) r = x;
+    else if (*exponent == 2.0) r = b.create<arith::MulFOp>(l, x, x);
+    else r = b.create<arith::DivFOp>(l, e.constant(ct, 1.0), x);
     return e.cast_scalar(r, rt.getElementType());
   });
 }

@@ -334,6 +334,8 @@ add("pow", "x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", "x ** y", [pos(3, 4),
 add("pow_bcast", "x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "x ** y", [pos(3, 4), rnd(4)], torch.pow, argnums=(0, 1),
     tol32=(2e-4, 1e-5))
 add("pow_scalar", "x: Tensor[B, D, {dt}]", "x ** 3.0", [rnd(3, 4)], lambda x: x ** 3.0)
+add("pow_square", "x: Tensor[B, D, {dt}]", "x ** 2.0", [rnd(3, 4)], lambda x: x ** 2.0)
+add("pow_reciprocal", "x: Tensor[B, D, {dt}]", "x ** -1.0", [pos(3, 4)], lambda x: x ** -1.0)
 add("scalar_ops", "x: Tensor[B, D, {dt}]", "(x * 0.75 + 1.0) / 2.0 - 0.5 * x", [rnd(3, 4)],
     lambda x: (x * 0.75 + 1.0) / 2.0 - 0.5 * x)
 

@@ -83,6 +83,12 @@ def add(*a, **k):
     CASES.append(Case(*a, **k))
 
 
+def exact_power(x, c, dtype):
+    """x ** c in the program's dtype (overflow to inf as it does), without NumPy's warnings."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return np.power(x.astype(dtype), dtype(c))
+
+
 def T(dt):
     return dt
 
@@ -107,6 +113,12 @@ for dt in ("f32", "f64"):
     add(f"pow_{dt}", f"x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]", "return x ** y",
         [pos(3, 4), rnd(3, 4)], np.power, dt)
     add(f"pow_scalar_{dt}", f"x: Tensor[B, D, {dt}]", "return x ** 2.0", [rnd(3, 4)], lambda x: x ** 2, dt)
+    # Constant exponents 0, 1, 2 and -1 are computed without powf: the same values, NaN, infinities
+    # and zeros included (pow(NaN, 0) is 1).
+    edge = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, -2.5], [3.0, -1e-3, 7.5, 1e30, -1e-30, 2.0]])
+    for c in ("0.0", "1.0", "2.0", "-1.0"):
+        add(f"pow_const_{c.replace('.', '_').replace('-', 'm')}_{dt}", f"x: Tensor[B, D, {dt}]",
+            f"return x ** {c}", [edge], lambda x, c=float(c), dt=dt: exact_power(x, c, TOL[dt][0]), dt)
     add(f"scalar_ops_{dt}", f"x: Tensor[B, D, {dt}], s: Float", "return (x * s + 1.0) / 2.0 - s",
         [rnd(3, 4), 0.75], lambda x, s: (x * s + 1.0) / 2.0 - s, dt)
 
