@@ -170,7 +170,9 @@ std::optional<Contraction> match(linalg::LinalgOp op) {
 }
 
 // bf16 A with its k index contiguous, bf16 B, f32 C: the operands of the vdpbf16ps kernel.
-bool bf16_dot_operands(const Contraction& c) {
+// Or A stored transposed (its m index contiguous) and packed (C wider than one panel of `nr`
+// columns, as block_function decides): then the packing makes the pairs of k.
+bool bf16_dot_operands(const Contraction& c, int nr) {
   linalg::LinalgOp op = c.op;
   auto at = cast<MemRefType>(op.getDpsInputs()[0].getType());
   auto bt = cast<MemRefType>(op.getDpsInputs()[1].getType());
@@ -179,9 +181,16 @@ bool bf16_dot_operands(const Contraction& c) {
   int64_t offset;
   if (failed(getStridesAndOffset(at, strides, offset))) return false;
   AffineMap am = op.getMatchingIndexingMap(&op->getOpOperand(0));
+  int64_t k_stride = 0, m_stride = 0;
   for (auto [r, e] : llvm::enumerate(am.getResults()))
-    if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == c.k) return strides[r] == 1;
-  return false;
+    if (auto de = dyn_cast<AffineDimExpr>(e)) {
+      if (de.getPosition() == c.k) k_stride = strides[r];
+      if (de.getPosition() == c.m) m_stride = strides[r];
+    }
+  if (k_stride == 1) return true;
+  auto ct = cast<MemRefType>(op.getDpsInits()[0].getType());
+  int64_t n = ct.getDimSize(ct.getRank() - 1);
+  return m_stride == 1 && (ShapedType::isDynamic(n) || n > nr);
 }
 
 struct Sizes {
@@ -206,7 +215,11 @@ class Builder {
     scratch = b.create<memref::AllocOp>(loc, MemRefType::get({s.mr, s.nr}, c.acc), b.getI64IntegerAttr(64));
     if (c.convert_a)
       aconv = b.create<memref::AllocOp>(loc, MemRefType::get({s.mc, s.kc}, c.acc), b.getI64IntegerAttr(64));
-    if (c.pack_a)
+    if (c.pack_a && c.dot)
+      apack = b.create<memref::AllocOp>(
+          loc, MemRefType::get({s.mc / s.mr, (s.kc + 1) / 2, 2 * sliver_width()}, BFloat16Type::get(b.getContext())),
+          b.getI64IntegerAttr(64));
+    else if (c.pack_a)
       apack = b.create<memref::AllocOp>(loc, MemRefType::get({s.mc / s.mr, s.kc, sliver_width()}, c.acc),
                                         b.getI64IntegerAttr(64));
     row_block(arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), arg(9));
@@ -553,6 +566,7 @@ class Builder {
   // a tile is a new cache line at a large stride, again for every panel; packed, the tile's
   // values for one k are adjacent. One vector per (sliver, k), read along m.
   void pack_a(Value A, Value M, Value kc, Value kcl, Value mcl, Value ic) {
+    if (c.dot) return pack_a_pairs(A, M, kc, kcl, mcl, ic);
     auto q_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(mcl, cidx(s.mr)), cidx(1));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(q_loop.getBody()->getTerminator());
@@ -573,6 +587,49 @@ class Builder {
         loc, vt, at, ValueRange{add(kc, k), m0}, AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())),
         fzero(a_elt), mask, b.getBoolArrayAttr({false}));
     b.create<vector::StoreOp>(loc, to_acc(v), apack, ValueRange{q, k, cidx(0)});
+  }
+
+  // With `dot`: Ap[q, k2, 2 r + t] = A[ic + q * MR + r, kc + 2 k2 + t] (bf16; zero past M and
+  // past the block's K): each row's two consecutive k side by side, what the micro-kernel
+  // broadcasts as one 32-bit value. One vector per (sliver, k) read along m, two interleaved.
+  void pack_a_pairs(Value A, Value M, Value kc, Value kcl, Value mcl, Value ic) {
+    auto q_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(mcl, cidx(s.mr)), cidx(1));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(q_loop.getBody()->getTerminator());
+    Value q = q_loop.getInductionVar();
+    Value m0 = add(ic, mul(q, cidx(s.mr)));
+    AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
+    Value at = b.create<memref::TransposeOp>(loc, A, AffineMapAttr::get(swap));
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(kcl, cidx(2)), cidx(1));
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k2 = k_loop.getInductionVar();
+    Value k0 = mul(k2, cidx(2));
+    Value second = ult(add(k0, cidx(1)), kcl);
+    Value kk = add(kc, k0);
+    Value kk1 = b.create<arith::SelectOp>(loc, second, add(kk, cidx(1)), kk);
+    int sw = sliver_width();
+    Type a_elt = cast<MemRefType>(A.getType()).getElementType();
+    auto vt = VectorType::get({sw}, a_elt);
+    auto it = VectorType::get({sw}, b.getI16Type());
+    Value lanes = min(cidx(s.mr), sub(M, m0));
+    Value mask = b.create<vector::CreateMaskOp>(loc, VectorType::get({sw}, b.getI1Type()), ValueRange{lanes});
+    auto row = [&](Value k) {
+      Value v = b.create<vector::TransferReadOp>(
+          loc, vt, at, ValueRange{k, m0}, AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())),
+          fzero(a_elt), mask, b.getBoolArrayAttr({false}));
+      return b.create<vector::BitCastOp>(loc, it, v).getResult();
+    };
+    Value lo = row(kk);
+    Value hi = b.create<arith::SelectOp>(loc, second, row(kk1),
+                                         constant(DenseElementsAttr::get(it, b.getI16IntegerAttr(0))));
+    SmallVector<int64_t> interleave;
+    for (int j = 0; j < sw; ++j) {
+      interleave.push_back(j);
+      interleave.push_back(j + sw);
+    }
+    Value pair = b.create<vector::ShuffleOp>(loc, lo, hi, interleave);
+    pair = b.create<vector::BitCastOp>(loc, VectorType::get({2 * sw}, a_elt), pair);
+    b.create<vector::StoreOp>(loc, pair, apack, ValueRange{q, k2, cidx(0)});
   }
 
   // Ac[r, k] = A[ic + r, kc + k] in C's type, for the block's mcl rows and kcl columns: one
@@ -630,7 +687,9 @@ class Builder {
   // 32-bit broadcast of A's two consecutive elements; an odd last k pairs A's element with zero.
   Operation* dot_k_loop(Value A, Value Bp, Value kc, Value kcl, Value p, ArrayRef<Value> rows, ArrayRef<Value> init) {
     auto pt = VectorType::get({2 * s.lanes}, BFloat16Type::get(b.getContext()));
-    Value pairs = b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(2));
+    // Packed A (pack_a_pairs) has zeros in an odd block's last pair, as Bp does: every pair is
+    // whole, no tail.
+    Value pairs = apack ? ceil_div(kcl, cidx(2)) : b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(2));
     auto load_b = [&](Value k2) {
       SmallVector<Value> bv;
       for (int j = 0; j < s.nv; ++j)
@@ -645,14 +704,16 @@ class Builder {
           Value kk = add(kc, mul(k2, cidx(2)));
           SmallVector<Value> next;
           for (int r = 0; r < s.mr; ++r) {
-            Value a2 = b.create<vector::LoadOp>(loc, VectorType::get({2}, BFloat16Type::get(b.getContext())), A,
-                                                indices(amap, {{c.m, rows[r]}, {c.k, kk}}));
+            auto two = VectorType::get({2}, BFloat16Type::get(b.getContext()));
+            Value a2 = apack ? b.create<vector::LoadOp>(loc, two, apack, ValueRange{sliver, k2, cidx(2 * r)}).getResult()
+                             : b.create<vector::LoadOp>(loc, two, A, indices(amap, {{c.m, rows[r]}, {c.k, kk}})).getResult();
             Value bits = b.create<vector::BitCastOp>(loc, VectorType::get({1}, b.getI32Type()), a2);
             Value av = broadcast_pair(b.create<vector::ExtractOp>(loc, bits, ArrayRef<int64_t>{0}));
             for (int j = 0; j < s.nv; ++j) next.push_back(dot(acc[r * s.nv + j], av, bv[j]));
           }
           b.create<scf::YieldOp>(loc, next);
         });
+    if (apack) return loop.getOperation();
     // The odd k: the pair (A[m, k], 0) against the last packed pair (B[k, n], 0).
     Value odd = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, b.createOrFold<arith::RemUIOp>(loc, kcl, cidx(2)),
                                         cidx(0));
@@ -891,7 +952,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
     });
     for (Contraction& c : todo) {
       Sizes s = balance_k(narrow(sizes_for(o, c.acc), o, c), o, c);
-      c.dot = o.bf16_dot && s.lanes == 16 && bf16_dot_operands(c);
+      c.dot = o.bf16_dot && s.lanes == 16 && bf16_dot_operands(c, s.nr);
       if (linalg::FillOp fill = zero_fill_of(c)) {
         c.overwrite_first = true;
         fill->erase();

@@ -65,3 +65,4 @@ func.func @bf16_dot(%A: memref<33x301xbf16>, %B: memref<301x70xbf16>, %C: memref
   }
   return
 }
+
