@@ -2,12 +2,55 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "aot_call.h"
 
 namespace tessera::rt {
 namespace {
 thread_local bool t_in_parallel = false;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// $TESSERA_POOL_STATS=1: per-region timings of the pool, summed over the process and printed to
+// stderr at exit (docs/runtime.md). Off, a region costs one branch more.
+struct PoolStats {
+  bool enabled = [] {
+    const char* v = std::getenv("TESSERA_POOL_STATS");
+    return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
+  }();
+  std::atomic<uint64_t> regions{0}, chunks{0}, thread_slots{0};
+  std::atomic<uint64_t> wall_ns{0};       // caller: job published .. all chunks done and workers out
+  std::atomic<uint64_t> capacity_ns{0};   // wall x threads of the region
+  std::atomic<uint64_t> busy_ns{0};       // inside loop bodies, all threads
+  std::atomic<uint64_t> start_ns{0};      // workers: job published .. their first chunk starts
+  std::atomic<uint64_t> starts{0};        // workers that ran at least one chunk
+  std::atomic<uint64_t> join_ns{0};       // caller: its last chunk done .. region over
+  std::atomic<uint64_t> max_wall_ns{0};
+  ~PoolStats() {
+    uint64_t n = regions.load();
+    if (!enabled || n == 0) return;
+    double wall = wall_ns.load() * 1e-3, cap = capacity_ns.load() * 1e-3, busy = busy_ns.load() * 1e-3;
+    uint64_t s = starts.load();
+    std::fprintf(stderr,
+                 "tessera pool: %llu parallel regions, %.1f threads each on average, %llu chunks\n"
+                 "  wall %.1f us per region (longest %.1f us); work %.1f us per chunk\n"
+                 "  fork: %.1f us from publishing a region to a worker's first chunk (mean of %llu starts)\n"
+                 "  join: %.1f us from the caller's last chunk to the region's end\n"
+                 "  idle: %.1f%% of the threads' time in regions (waiting to start, or for the slowest chunk)\n",
+                 static_cast<unsigned long long>(n), double(thread_slots.load()) / n,
+                 static_cast<unsigned long long>(chunks.load()), wall / n, max_wall_ns.load() * 1e-3,
+                 busy / std::max<uint64_t>(1, chunks.load()), s ? start_ns.load() * 1e-3 / s : 0.0,
+                 static_cast<unsigned long long>(s), join_ns.load() * 1e-3 / n, cap > 0 ? 100.0 * (1 - busy / cap) : 0.0);
+  }
+};
+PoolStats g_stats;
 
 // Marks the current thread as running loop bodies for the lifetime of the guard.
 struct ParallelRegion {
@@ -70,11 +113,22 @@ void ThreadPool::resize(int threads) {
   start_workers(threads - 1);
 }
 
-void ThreadPool::work_on(Job& job) {
+void ThreadPool::work_on(Job& job, bool worker) {
+  bool first = true;
   for (;;) {
     int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
     if (i >= job.part.chunks) return;
+    uint64_t t0 = 0;
+    if (g_stats.enabled) {
+      t0 = now_ns();
+      if (worker && first) {
+        g_stats.start_ns += t0 - job.published_ns;
+        ++g_stats.starts;
+      }
+      first = false;
+    }
     run_guarded(job.body, job.part.lo(i), job.part.hi(i), job.data, job.call);
+    if (g_stats.enabled) g_stats.busy_ns += now_ns() - t0;
     job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
@@ -90,7 +144,7 @@ void ThreadPool::worker_main() {
     Job* job = job_;
     ++busy_;
     lock.unlock();
-    work_on(*job);
+    work_on(*job, /*worker=*/true);
     lock.lock();
     --busy_;
     finished_.notify_all();
@@ -116,6 +170,7 @@ void ThreadPool::run(int64_t begin, int64_t end, int64_t grain, LoopBody body, v
     return;
   }
   Job job{part, body, data, call};
+  if (g_stats.enabled) job.published_ns = now_ns();
   {
     std::lock_guard lock(mutex_);
     job_ = &job;
@@ -124,14 +179,28 @@ void ThreadPool::run(int64_t begin, int64_t end, int64_t grain, LoopBody body, v
   wake_.notify_all();
   {
     ParallelRegion region;
-    work_on(job);
+    work_on(job, /*worker=*/false);
   }
+  uint64_t caller_done = g_stats.enabled ? now_ns() : 0;
   std::unique_lock lock(mutex_);
   finished_.wait(lock, [&] { return job.done.load(std::memory_order_acquire) == job.part.chunks; });
   // No worker may touch the job after it goes out of scope: hide it from late wakers and
   // wait for the ones still inside work_on.
   job_ = nullptr;
   finished_.wait(lock, [&] { return busy_ == 0; });
+  if (g_stats.enabled) {
+    uint64_t end = now_ns(), wall = end - job.published_ns;
+    ++g_stats.regions;
+    g_stats.chunks += static_cast<uint64_t>(job.part.chunks);
+    uint64_t pool_threads = static_cast<uint64_t>(this->threads());
+    g_stats.thread_slots += pool_threads;
+    g_stats.wall_ns += wall;
+    g_stats.capacity_ns += wall * pool_threads;
+    g_stats.join_ns += end - caller_done;
+    uint64_t longest = g_stats.max_wall_ns.load();
+    while (wall > longest && !g_stats.max_wall_ns.compare_exchange_weak(longest, wall)) {
+    }
+  }
 }
 
 }  // namespace tessera::rt

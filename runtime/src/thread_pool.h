@@ -47,11 +47,12 @@ class ThreadPool {
     AotCall* call;  // the `tesserac build` library call running the loop, or null
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
+    uint64_t published_ns = 0;  // with $TESSERA_POOL_STATS: when the caller published the job
   };
   void start_workers(int count);
   void stop_workers();
   void worker_main();
-  static void work_on(Job& job);
+  static void work_on(Job& job, bool worker);
 
   std::atomic<int> threads_;
   std::mutex call_mutex_;  // held by the caller of the running loop, and by resize
