@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <tuple>
 
 using namespace mlir;
 
@@ -522,17 +523,13 @@ class Builder {
   // the rows k and k + 1 interleaved, the layout of vdpbf16ps's second operand (lane j gets
   // a[2j] * b[2j] + a[2j+1] * b[2j+1]). Rows of B outermost, as in pack_b.
   void pack_b_pairs(Value B, Value Bp, Value jc, Value kc, Value kcl, Value panels) {
-    Value zero = cidx(0), one = cidx(1), two = cidx(2);
-    auto k_loop = b.create<scf::ForOp>(loc, zero, ceil_div(kcl, two), one);
+    Value zero = cidx(0), one = cidx(1);
+    auto k_loop = b.create<scf::ForOp>(loc, zero, ceil_div(kcl, cidx(2)), one);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(k_loop.getBody()->getTerminator());
     Value k2 = k_loop.getInductionVar();
-    Value k0 = mul(k2, two);
-    Value kk = add(kc, k0);
-    // An odd block's last pair has one row: the second half is zero (never read past the block,
-    // nor past B's last row).
-    Value second = ult(add(k0, one), kcl);
-    Value kk1 = b.create<arith::SelectOp>(loc, second, add(kk, one), kk);
+    // An odd block's last pair has one row: the second half is zero.
+    auto [kk, kk1, second] = pair_rows(kc, kcl, k2);
     auto p_loop = b.create<scf::ForOp>(loc, zero, panels, one);
     b.setInsertionPoint(p_loop.getBody()->getTerminator());
     Value p = p_loop.getInductionVar();
@@ -541,11 +538,6 @@ class Builder {
     auto vt = VectorType::get({s.lanes}, bt);
     auto it = VectorType::get({s.lanes}, b.getI16Type());
     Value izero = constant(DenseElementsAttr::get(it, b.getI16IntegerAttr(0)));
-    SmallVector<int64_t> interleave;
-    for (int j = 0; j < s.lanes; ++j) {
-      interleave.push_back(j);
-      interleave.push_back(j + s.lanes);
-    }
     for (int j = 0; j < s.nv; ++j) {
       Value nj = add(n0, cidx(j * s.lanes));
       auto row = [&](Value k) {
@@ -553,11 +545,8 @@ class Builder {
                                                    ArrayRef<bool>{false});
         return b.create<vector::BitCastOp>(loc, it, v).getResult();
       };
-      Value lo = row(kk);
       Value hi = b.create<arith::SelectOp>(loc, second, row(kk1), izero);
-      Value pair = b.create<vector::ShuffleOp>(loc, lo, hi, interleave);
-      pair = b.create<vector::BitCastOp>(loc, VectorType::get({2 * s.lanes}, bt), pair);
-      b.create<vector::StoreOp>(loc, pair, Bp, ValueRange{p, k2, cidx(2 * j * s.lanes)});
+      b.create<vector::StoreOp>(loc, interleave_pair(row(kk), hi, bt), Bp, ValueRange{p, k2, cidx(2 * j * s.lanes)});
     }
   }
 
@@ -565,8 +554,10 @@ class Builder {
   // transposed A's rows of this block, copied once for all the panels. Read in place, each k of
   // a tile is a new cache line at a large stride, again for every panel; packed, the tile's
   // values for one k are adjacent. One vector per (sliver, k), read along m.
+  // With `dot`: Ap[q, k2, 2 r + t] = A[ic + q * MR + r, kc + 2 k2 + t] (bf16; zero past M and
+  // past the block's K): each row's two consecutive k side by side, what the micro-kernel
+  // broadcasts as one 32-bit value; two such vectors interleaved per pair of k.
   void pack_a(Value A, Value M, Value kc, Value kcl, Value mcl, Value ic) {
-    if (c.dot) return pack_a_pairs(A, M, kc, kcl, mcl, ic);
     auto q_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(mcl, cidx(s.mr)), cidx(1));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(q_loop.getBody()->getTerminator());
@@ -575,61 +566,55 @@ class Builder {
     // A as [k, m]: m is its contiguous last index.
     AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
     Value at = b.create<memref::TransposeOp>(loc, A, AffineMapAttr::get(swap));
-    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kcl, cidx(1));
-    b.setInsertionPoint(k_loop.getBody()->getTerminator());
-    Value k = k_loop.getInductionVar();
+    int sw = sliver_width();
     Type a_elt = cast<MemRefType>(A.getType()).getElementType();
-    auto vt = VectorType::get({sliver_width()}, a_elt);
     // Lanes past this sliver's MR rows (and past M) are zero.
     Value lanes = min(cidx(s.mr), sub(M, m0));
-    Value mask = b.create<vector::CreateMaskOp>(loc, VectorType::get({sliver_width()}, b.getI1Type()), ValueRange{lanes});
-    Value v = b.create<vector::TransferReadOp>(
-        loc, vt, at, ValueRange{add(kc, k), m0}, AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())),
-        fzero(a_elt), mask, b.getBoolArrayAttr({false}));
-    b.create<vector::StoreOp>(loc, to_acc(v), apack, ValueRange{q, k, cidx(0)});
-  }
-
-  // With `dot`: Ap[q, k2, 2 r + t] = A[ic + q * MR + r, kc + 2 k2 + t] (bf16; zero past M and
-  // past the block's K): each row's two consecutive k side by side, what the micro-kernel
-  // broadcasts as one 32-bit value. One vector per (sliver, k) read along m, two interleaved.
-  void pack_a_pairs(Value A, Value M, Value kc, Value kcl, Value mcl, Value ic) {
-    auto q_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(mcl, cidx(s.mr)), cidx(1));
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPoint(q_loop.getBody()->getTerminator());
-    Value q = q_loop.getInductionVar();
-    Value m0 = add(ic, mul(q, cidx(s.mr)));
-    AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
-    Value at = b.create<memref::TransposeOp>(loc, A, AffineMapAttr::get(swap));
+    Value mask = b.create<vector::CreateMaskOp>(loc, VectorType::get({sw}, b.getI1Type()), ValueRange{lanes});
+    auto read = [&](Value k) -> Value {
+      return b.create<vector::TransferReadOp>(
+          loc, VectorType::get({sw}, a_elt), at, ValueRange{k, m0},
+          AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())), fzero(a_elt), mask,
+          b.getBoolArrayAttr({false}));
+    };
+    if (!c.dot) {
+      auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kcl, cidx(1));
+      b.setInsertionPoint(k_loop.getBody()->getTerminator());
+      Value k = k_loop.getInductionVar();
+      b.create<vector::StoreOp>(loc, to_acc(read(add(kc, k))), apack, ValueRange{q, k, cidx(0)});
+      return;
+    }
     auto k_loop = b.create<scf::ForOp>(loc, cidx(0), ceil_div(kcl, cidx(2)), cidx(1));
     b.setInsertionPoint(k_loop.getBody()->getTerminator());
     Value k2 = k_loop.getInductionVar();
+    auto [kk, kk1, second] = pair_rows(kc, kcl, k2);
+    auto it = VectorType::get({sw}, b.getI16Type());
+    Value lo = b.create<vector::BitCastOp>(loc, it, read(kk));
+    Value hi = b.create<arith::SelectOp>(loc, second, b.create<vector::BitCastOp>(loc, it, read(kk1)),
+                                         constant(DenseElementsAttr::get(it, b.getI16IntegerAttr(0))));
+    b.create<vector::StoreOp>(loc, interleave_pair(lo, hi, a_elt), apack, ValueRange{q, k2, cidx(0)});
+  }
+
+  // The rows of pair k2 of a K block: kc + 2 k2, the next one when it is in the block (else the
+  // same row again, never read past the block or past the operand), and whether it is.
+  std::tuple<Value, Value, Value> pair_rows(Value kc, Value kcl, Value k2) {
     Value k0 = mul(k2, cidx(2));
     Value second = ult(add(k0, cidx(1)), kcl);
     Value kk = add(kc, k0);
-    Value kk1 = b.create<arith::SelectOp>(loc, second, add(kk, cidx(1)), kk);
-    int sw = sliver_width();
-    Type a_elt = cast<MemRefType>(A.getType()).getElementType();
-    auto vt = VectorType::get({sw}, a_elt);
-    auto it = VectorType::get({sw}, b.getI16Type());
-    Value lanes = min(cidx(s.mr), sub(M, m0));
-    Value mask = b.create<vector::CreateMaskOp>(loc, VectorType::get({sw}, b.getI1Type()), ValueRange{lanes});
-    auto row = [&](Value k) {
-      Value v = b.create<vector::TransferReadOp>(
-          loc, vt, at, ValueRange{k, m0}, AffineMapAttr::get(AffineMap::getMinorIdentityMap(2, 1, b.getContext())),
-          fzero(a_elt), mask, b.getBoolArrayAttr({false}));
-      return b.create<vector::BitCastOp>(loc, it, v).getResult();
-    };
-    Value lo = row(kk);
-    Value hi = b.create<arith::SelectOp>(loc, second, row(kk1),
-                                         constant(DenseElementsAttr::get(it, b.getI16IntegerAttr(0))));
-    SmallVector<int64_t> interleave;
-    for (int j = 0; j < sw; ++j) {
-      interleave.push_back(j);
-      interleave.push_back(j + sw);
+    return {kk, b.create<arith::SelectOp>(loc, second, add(kk, cidx(1)), kk), second};
+  }
+
+  // Two i16 vectors (the bits of rows k and k + 1) interleaved, [lo0, hi0, lo1, hi1, ...], as
+  // a vector of `elt`: the pairs vdpbf16ps multiplies.
+  Value interleave_pair(Value lo, Value hi, Type elt) {
+    int64_t n = cast<VectorType>(lo.getType()).getNumElements();
+    SmallVector<int64_t> order;
+    for (int64_t j = 0; j < n; ++j) {
+      order.push_back(j);
+      order.push_back(j + n);
     }
-    Value pair = b.create<vector::ShuffleOp>(loc, lo, hi, interleave);
-    pair = b.create<vector::BitCastOp>(loc, VectorType::get({2 * sw}, a_elt), pair);
-    b.create<vector::StoreOp>(loc, pair, apack, ValueRange{q, k2, cidx(0)});
+    Value pair = b.create<vector::ShuffleOp>(loc, lo, hi, order);
+    return b.create<vector::BitCastOp>(loc, VectorType::get({2 * n}, elt), pair);
   }
 
   // Ac[r, k] = A[ic + r, kc + k] in C's type, for the block's mcl rows and kcl columns: one
@@ -687,7 +672,7 @@ class Builder {
   // 32-bit broadcast of A's two consecutive elements; an odd last k pairs A's element with zero.
   Operation* dot_k_loop(Value A, Value Bp, Value kc, Value kcl, Value p, ArrayRef<Value> rows, ArrayRef<Value> init) {
     auto pt = VectorType::get({2 * s.lanes}, BFloat16Type::get(b.getContext()));
-    // Packed A (pack_a_pairs) has zeros in an odd block's last pair, as Bp does: every pair is
+    // Packed A (pack_a with dot) has zeros in an odd block's last pair, as Bp does: every pair is
     // whole, no tail.
     Value pairs = apack ? ceil_div(kcl, cidx(2)) : b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(2));
     auto load_b = [&](Value k2) {
