@@ -5,22 +5,23 @@
 // bf16 x bf16 -> f32 with AVX512-BF16 (`bf16-dot`, chosen when the target CPU has avx512bf16):
 // B is packed as interleaved pairs of k rows ([panels][KC/2][2 NR] bf16, zero past N and past
 // an odd block's last row), and the micro-kernel broadcasts A's two consecutive elements as one
-// 32-bit value and runs vdpbf16ps (two products per f32 lane). An odd K block (here K = 301:
-// blocks of 152 and 149) ends with the pair (A[m, k], 0).
+// 32-bit value and runs vdpbf16ps (two products per f32 lane). The K block is twice the f32
+// kernel's (512: the same bytes of packed B per panel); an odd K block (here K = 301, one
+// block) ends with the pair (A[m, k], 0).
 // DOT-LABEL: func.func @bf16_dot
-// DOT: %[[BP:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x76x128xbf16>
+// DOT: %[[BP:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x256x128xbf16>
 // DOT: %[[SECOND:.*]] = arith.cmpi ult
 // DOT: vector.transfer_read %arg1{{.*}} : memref<301x70xbf16>, vector<16xbf16>
 // DOT: vector.bitcast %{{.*}} : vector<16xbf16> to vector<16xi16>
 // DOT: vector.transfer_read %arg1{{.*}} : memref<301x70xbf16>, vector<16xbf16>
 // DOT: %[[HI:.*]] = arith.select %[[SECOND]], %{{.*}}, %{{.*}} : vector<16xi16>
 // DOT: vector.shuffle %{{.*}}, %[[HI]] [0, 16, 1, 17, 2, 18,
-// DOT: vector.store %{{.*}}, %[[BP]]{{.*}} : memref<2x76x128xbf16>, vector<32xbf16>
-// DOT: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au_dot(
-// DOT-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_au_dot
+// DOT: vector.store %{{.*}}, %[[BP]]{{.*}} : memref<2x256x128xbf16>, vector<32xbf16>
+// DOT: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc512_mc96_au_dot(
+// DOT-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc512_mc96_au_dot
 // DOT: arith.divui %{{.*}}, %c2
 // DOT: scf.for
-// DOT: vector.load %arg2{{.*}} : memref<?x76x128xbf16>, vector<32xbf16>
+// DOT: vector.load %arg2{{.*}} : memref<?x256x128xbf16>, vector<32xbf16>
 // DOT: vector.load %arg0{{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>, vector<2xbf16>
 // DOT: vector.bitcast %{{.*}} : vector<2xbf16> to vector<1xi32>
 // DOT: vector.broadcast %{{.*}} : i32 to vector<16xi32>

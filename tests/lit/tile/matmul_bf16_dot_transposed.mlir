@@ -6,13 +6,13 @@
 // pair), and the kernel broadcasts each row's pair from the packed block (no odd tail: the
 // packing zeroed the missing half).
 // DOT-LABEL: func.func @bf16_dot_transposed
-// DOT: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_ap_dot(
-// DOT-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_ap_dot
-// DOT: %[[AP:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x76x16xbf16>
+// DOT: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc512_mc96_ap_dot(
+// DOT-LABEL: func.func private @__tessera_matmul_block_bf16_f32_6x4x16_kc512_mc96_ap_dot
+// DOT: %[[AP:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x256x16xbf16>
 // DOT: vector.transfer_read {{.*}} : memref<?x?xbf16, strided<[?, 1], offset: ?>>, vector<8xbf16>
 // DOT: vector.shuffle {{.*}} [0, 8, 1, 9, 2, 10,
-// DOT: vector.store %{{.*}}, %[[AP]]{{.*}} : memref<16x76x16xbf16>, vector<16xbf16>
-// DOT: vector.load %[[AP]]{{.*}} : memref<16x76x16xbf16>, vector<2xbf16>
+// DOT: vector.store %{{.*}}, %[[AP]]{{.*}} : memref<16x256x16xbf16>, vector<16xbf16>
+// DOT: vector.load %[[AP]]{{.*}} : memref<16x256x16xbf16>, vector<2xbf16>
 // DOT: llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
 // AC-LABEL: func.func @bf16_dot_transposed
 // AC: func.call @__tessera_matmul_block_bf16_f32_6x4x16_kc152_mc96_ap(
