@@ -59,7 +59,9 @@ class ThreadPool {
   std::mutex mutex_;       // guards the fields below
   std::condition_variable wake_;
   std::condition_variable finished_;
-  uint64_t generation_ = 0;
+  // Bumped (under mutex_) when a job is published; workers also read it without the lock
+  // while they spin before sleeping.
+  std::atomic<uint64_t> generation_{0};
   Job* job_ = nullptr;
   int busy_ = 0;
   bool stop_ = false;
