@@ -70,6 +70,41 @@ def run_solo(bench, side, threads, only, pairs):
     return rows, proc.returncode
 
 
+def plot(lines, png_path, host):
+    """One panel per benchmark: throughput of ours and the peer against threads."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("scaling: matplotlib is missing (python3-matplotlib, scripts/setup.sh): no PNG")
+        return
+    names = list(dict.fromkeys(r["benchmark"] for r in lines))
+    if not names:
+        return
+    cols = 3
+    rows_n = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.6 * rows_n + 0.8), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        pts = [r for r in lines if r["benchmark"] == name]
+        x = [int(r["threads"]) for r in pts]
+        ax.plot(x, [float(r["ours"]) for r in pts], "o-", label="Tessera")
+        ax.plot(x, [float(r["peer"]) for r in pts], "s--", label="peer")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("threads")
+        ax.set_ylabel(pts[0]["unit"])
+        ax.set_xticks(x)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(f"Thread scaling, each side alone in its own process\n{host}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / (3.6 * rows_n + 0.8)))
+    fig.savefig(png_path, dpi=90)
+    print(f"wrote {png_path}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build")
@@ -78,7 +113,14 @@ def main():
     ap.add_argument("--only", default="", help="cpu_bench benchmark names (sgemm,gelu,softmax,layer_norm,train,bf16)")
     ap.add_argument("--pairs", type=int, default=7, help="timed calls per process")
     ap.add_argument("--out", help="output folder (default BUILD/bench-results)")
+    ap.add_argument("--replot", metavar="CSV", help="only draw the PNG (next to the CSV) from a scaling.csv")
     args = ap.parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            lines = list(csv.DictReader(f))
+        host = lines[0].get("host", "") if lines else ""
+        plot(lines, os.path.splitext(args.replot)[0] + ".png", host)
+        return 0
 
     bench = os.path.join(args.build, "bench", "cpu_bench")
     if not os.access(bench, os.X_OK):
@@ -118,7 +160,7 @@ def main():
                 continue
             o, p = statistics.median(ours), statistics.median(peer)
             lines.append({
-                "benchmark": name, "threads": n, "unit": unit,
+                "benchmark": name, "threads": n, "unit": unit, "host": host,
                 "ours": work / (o * 1e-3) * 1e-9, "peer": work / (p * 1e-3) * 1e-9,
                 "ours_ms": o, "peer_ms": p, "ratio": p / o,
                 "ours_runs": " ".join(f"{t:.3f}" for t in ours), "peer_runs": " ".join(f"{t:.3f}" for t in peer),
@@ -135,43 +177,13 @@ def main():
     csv_path = os.path.join(out, "scaling.csv")
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["benchmark", "threads", "unit", "ours", "peer", "ours_ms", "peer_ms",
-                                          "ratio", "ours_runs", "peer_runs"])
+                                          "ratio", "ours_runs", "peer_runs", "host"])
         w.writeheader()
         for r in lines:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     print(f"wrote {csv_path}")
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("scaling: matplotlib is missing (python3-matplotlib, scripts/setup.sh): no PNG")
-        return 1 if failed else 0
-    names = [n for n in order if any(r["benchmark"] == n for r in lines)]
-    if names:
-        cols = 3
-        rows_n = (len(names) + cols - 1) // cols
-        fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.6 * rows_n), squeeze=False)
-        for ax, name in zip(axes.flat, names):
-            pts = [r for r in lines if r["benchmark"] == name]
-            x = [r["threads"] for r in pts]
-            ax.plot(x, [r["ours"] for r in pts], "o-", label="Tessera")
-            ax.plot(x, [r["peer"] for r in pts], "s--", label="peer")
-            ax.set_title(name, fontsize=9)
-            ax.set_xlabel("threads")
-            ax.set_ylabel(pts[0]["unit"])
-            ax.set_xticks(x)
-            ax.set_ylim(bottom=0)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        for ax in list(axes.flat)[len(names):]:
-            ax.axis("off")
-        fig.suptitle(f"Thread scaling, each side alone in its own process\n{host}", fontsize=10)
-        fig.tight_layout()
-        png_path = os.path.join(out, "scaling.png")
-        fig.savefig(png_path, dpi=90)
-        print(f"wrote {png_path}")
+    plot(lines, os.path.join(out, "scaling.png"), host)
     return 1 if failed else 0
 
 
