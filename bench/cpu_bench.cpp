@@ -291,22 +291,6 @@ bool failed = false;
 enum class Solo { none, ours, peer };
 Solo solo = Solo::none;
 
-// --solo: before each timed call, read a buffer of twice the last-level cache (64 MB to 1 GB),
-// so that a side does not find its previous call's data in the cache, which interleaved calls
-// of the other side would have evicted (one-thread gate) and which a training loop's other work
-// evicts. Reads, not memset: non-temporal stores would leave the cache as it is.
-void flush_caches() {
-  static std::vector<uint8_t> buffer = [] {
-    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    size_t bytes = std::clamp<size_t>(l3 > 0 ? 2 * static_cast<size_t>(l3) : 0, size_t(64) << 20, size_t(1) << 30);
-    return std::vector<uint8_t>(bytes, 1);
-  }();
-  volatile uint64_t sink = 0;
-  uint64_t sum = 0;
-  for (size_t i = 0; i < buffer.size(); i += 64) sum += buffer[i];
-  sink = sink + sum;
-}
-
 // ABAB timing: `pairs` alternations of ours and the peer after one warm-up of each (ours is
 // already warm when `ours_warm`: the output check ran it, and a slow kernel is not run twice).
 // With --solo, `pairs` timed calls of that side only, after its warm-up.
@@ -314,18 +298,12 @@ void time_pairs(const std::function<double()>& ours, const std::function<double(
                 std::vector<double>& t_ours, std::vector<double>& t_peer, bool ours_warm = false) {
   if (solo == Solo::ours) {
     if (!ours_warm) ours();
-    for (int i = 0; i < pairs; ++i) {
-      flush_caches();
-      t_ours.push_back(ours());
-    }
+    for (int i = 0; i < pairs; ++i) t_ours.push_back(ours());
     return;
   }
   if (solo == Solo::peer) {
     peer();
-    for (int i = 0; i < pairs; ++i) {
-      flush_caches();
-      t_peer.push_back(peer());
-    }
+    for (int i = 0; i < pairs; ++i) t_peer.push_back(peer());
     return;
   }
   if (!ours_warm) ours();
