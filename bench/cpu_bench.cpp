@@ -314,6 +314,33 @@ void time_pairs(const std::function<double()>& ours, const std::function<double(
   }
 }
 
+// A timer of one call of `f`, in seconds: a side of time_pairs.
+template <typename F>
+std::function<double()> timed(F f) {
+  return [f] {
+    auto t0 = Clock::now();
+    f();
+    return seconds_since(t0);
+  };
+}
+
+// `got` against `ref` (f32 tensors of n elements): "match (max |err| E<what>)" when every
+// element is within atol + rtol |ref|, else "MISMATCH (...)"; `ok` says which.
+std::string compare_f32(const RtValue& got, const RtValue& ref, int64_t n, double tol, const char* what, bool& ok) {
+  const float* g = static_cast<const float*>(got.data);
+  const float* r = static_cast<const float*>(ref.data);
+  double max_err = 0;
+  ok = true;
+  for (int64_t i = 0; i < n; ++i) {
+    double e = std::fabs(double(g[i]) - r[i]);
+    max_err = std::max(max_err, e);
+    if (!(e <= tol + tol * std::fabs(r[i]))) ok = false;
+  }
+  char check[96];
+  std::snprintf(check, sizeof check, "%s (max |err| %.2g%s)", ok ? "match" : "MISMATCH", max_err, what);
+  return check;
+}
+
 // Thread configurations timed, ours / peer. In one process only 1 / 1, the gate; --solo SIDE
 // --threads N times one side at N threads.
 struct ThreadConfig {
@@ -397,19 +424,8 @@ void bench_sgemm_size(const Config& cfg, int64_t m, int64_t k, int64_t n) {
   };
   openblas_set_num_threads(1);
   blas();
-  RtValue got = call(c, {a, b});
-  double max_err = 0, max_ref = 0;
-  const float* g = static_cast<const float*>(got.data);
-  const float* r = static_cast<const float*>(ref.data);
   bool ok = true;
-  for (int64_t i = 0; i < m * n; ++i) {
-    double e = std::fabs(double(g[i]) - r[i]);
-    max_err = std::max(max_err, e);
-    max_ref = std::max(max_ref, std::fabs(double(r[i])));
-    if (!(e <= 1e-3 + 1e-3 * std::fabs(r[i]))) ok = false;
-  }
-  char check[96];
-  std::snprintf(check, sizeof check, "%s (max |err| %.2g)", ok ? "match" : "MISMATCH", max_err);
+  std::string check = compare_f32(call(c, {a, b}), ref, m * n, 1e-3, "", ok);
   std::string name = m == k && k == n ? "sgemm " + std::to_string(n) + "^3 f32"
                                       : "sgemm " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) + " f32";
   if (!ok) {
@@ -425,18 +441,7 @@ void bench_sgemm_size(const Config& cfg, int64_t m, int64_t k, int64_t n) {
   for (size_t th = 0; th < configs.size(); ++th) {
     openblas_set_num_threads(configs[th].peer);
     set_our_threads(configs[th].ours);
-    time_pairs(
-        [&] {
-          auto t0 = Clock::now();
-          RtValue out = call(c, {a, b});
-          return seconds_since(t0);
-        },
-        [&] {
-          auto t0 = Clock::now();
-          blas();
-          return seconds_since(t0);
-        },
-        cfg.pairs, t_ours[th], t_peer[th], /*ours_warm=*/true);
+    time_pairs(timed([&] { call(c, {a, b}); }), timed(blas), cfg.pairs, t_ours[th], t_peer[th], /*ours_warm=*/true);
   }
   openblas_set_num_threads(1);
   set_our_threads(1);
@@ -503,11 +508,7 @@ void bench_torch(const Config& cfg, TorchPeer& peer, TorchCase& tc, const std::s
     peer.ask("threads " + std::to_string(configs[th].peer));
     set_our_threads(configs[th].ours);
     time_pairs(
-        [&] {
-          auto t0 = Clock::now();
-          RtValue out = call(c, args);
-          return seconds_since(t0);
-        },
+        timed([&] { call(c, args); }),
         [&] {
           std::string t = peer.ask("time " + tc.name);
           char* end = nullptr;
@@ -804,7 +805,7 @@ std::string bf16_matmul_program(int64_t m, int64_t k, int64_t n) {
 
 void bench_bf16_matmul(const Config& cfg, TorchPeer& peer, const std::string& dir) {
   int64_t m = cfg.small ? 37 : 1024, k = cfg.small ? 301 : 1024, n = cfg.small ? 70 : 1024;
-  bool dot = ir::arch_has_feature("native", "avx512bf16") && ir::vector_bits_for_arch("native") == 512;
+  bool dot = codegen::target_has_feature(codegen::CpuOptions{}, "avx512bf16") && ir::vector_bits_for_arch("native") == 512;
   std::string how = dot ? "vdpbf16ps" : "f32 FMA";
   std::string size = m == k && k == n ? std::to_string(n) + "^3" : std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
   std::mt19937 rng(7);
@@ -836,18 +837,8 @@ void bench_bf16_matmul(const Config& cfg, TorchPeer& peer, const std::string& di
   if (dot) variants.push_back({"x86-64-v4", "f32 FMA, --cpu x86-64-v4", 0.9});
   for (const Variant& v : variants) {
     Compiled c = compile_program(tc.source, "mm", no_cache(), v.arch);
-    RtValue got = widen(call(c, {a, b}));
-    const float* g = static_cast<const float*>(got.data);
-    const float* r = static_cast<const float*>(ref.data);
-    double max_err = 0;
     bool ok = true;
-    for (int64_t i = 0; i < m * n; ++i) {
-      double e = std::fabs(double(g[i]) - r[i]);
-      max_err = std::max(max_err, e);
-      if (!(e <= 1e-2 + 1e-2 * std::fabs(r[i]))) ok = false;
-    }
-    char check[96];
-    std::snprintf(check, sizeof check, "%s (max |err| %.2g against our f32)", ok ? "match" : "MISMATCH", max_err);
+    std::string check = compare_f32(widen(call(c, {a, b})), ref, m * n, 1e-2, " against our f32", ok);
     std::string name = "bf16 matmul " + size + " [" + v.how + "] (our f32)";
     if (!ok) failed = true;
     if (!ok || cfg.small) {
@@ -858,18 +849,8 @@ void bench_bf16_matmul(const Config& cfg, TorchPeer& peer, const std::string& di
     for (size_t th = 0; th < configs.size(); ++th) {
       // (Both sides are ours: one thread count, the solo side's.)
       set_our_threads(solo == Solo::peer ? configs[th].peer : configs[th].ours);
-      time_pairs(
-          [&] {
-            auto t0 = Clock::now();
-            RtValue out = call(c, {a, b});
-            return seconds_since(t0);
-          },
-          [&] {
-            auto t0 = Clock::now();
-            RtValue out = call(f32, {af, bf});
-            return seconds_since(t0);
-          },
-          cfg.pairs, t_ours[th], t_peer[th]);
+      time_pairs(timed([&] { call(c, {a, b}); }), timed([&] { call(f32, {af, bf}); }), cfg.pairs, t_ours[th],
+                 t_peer[th]);
     }
     set_our_threads(1);
     add_rows(name, "GFLOP/s", 2.0 * m * n * k, v.target, t_ours, t_peer, check);
@@ -930,45 +911,37 @@ void torch_benchmarks(const Config& cfg, const std::string& dir) {
     // BENCH.md's attention: B = 4, H = 8, S = 512, D = 64, f32, scale 1/sqrt(D); PyTorch eager
     // as users write it (matmul, softmax, matmul; causal: masked_fill with a mask made once).
     int64_t b = cfg.small ? 2 : 4, h = cfg.small ? 3 : 8, sq = cfg.small ? 37 : 512, d = cfg.small ? 16 : 64;
-    for (bool causal : {false, true}) {
-      TorchCase tc;
-      tc.name = causal ? "attention_causal" : "attention";
-      tc.label = "attention [" + dims({b, h, sq, d}) + "]" + (causal ? " causal" : "") + " f32";
-      tc.entry = "attend";
-      std::string t = "Tensor[" + dims({b, h, sq, d}) + "]";
-      tc.source = "@tessera.function\ndef attend(q: " + t + ", k: " + t + ", v: " + t + ") -> " + t +
-                  ":\n    return attention(q, k, v" + (causal ? ", causal=True" : "") + ")\n";
-      tc.inputs = {random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1),
-                   random_tensor({b, h, sq, d}, rng, -1, 1)};
-      tc.bytes = 4.0 * b * h * sq * sq * d;  // two products of 2 S S D flops each (causal: the same work)
-      tc.unit = "GFLOP/s";
-      tc.target = 2.0;
-      tc.rtol = 1e-4;
-      tc.atol = 1e-5;
-      bench_torch(cfg, peer, tc, dir);
-    }
-    // Forward and backward: the gradients of sum(attention(q, k, v) * dy) with respect to q, k
-    // and v (ours: ts.grad; PyTorch: out.backward(dy)); dq is checked. 12 B H S^2 D flops: the
-    // two forward products and four backward ones.
-    for (bool causal : {false, true}) {
-      TorchCase tc;
-      tc.name = causal ? "attention_grad_causal" : "attention_grad";
-      tc.label = "attention fwd+bwd [" + dims({b, h, sq, d}) + "]" + (causal ? " causal" : "") + " f32";
-      tc.entry = "attend_grad";
-      std::string t = "Tensor[" + dims({b, h, sq, d}) + "]";
-      tc.source = "import tessera as ts\n\n@ts.function\ndef loss(q: " + t + ", k: " + t + ", v: " + t + ", dy: " + t +
-                  ") -> f32:\n    return (attention(q, k, v" + (causal ? ", causal=True" : "") +
-                  ") * dy).sum()\n\n@ts.function\ndef attend_grad(q: " + t + ", k: " + t + ", v: " + t + ", dy: " + t +
-                  "):\n    g = ts.grad(loss, argnums=(0, 1, 2))(q, k, v, dy)\n    return g[0], g[1], g[2]\n";
-      tc.inputs = {random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1),
-                   random_tensor({b, h, sq, d}, rng, -1, 1), random_tensor({b, h, sq, d}, rng, -1, 1)};
-      tc.bytes = 12.0 * b * h * sq * sq * d;
-      tc.unit = "GFLOP/s";
-      tc.target = 1.5;
-      tc.rtol = 1e-4;
-      tc.atol = 1e-5;
-      bench_torch(cfg, peer, tc, dir);
-    }
+    // Forward+backward: the gradients of sum(attention(q, k, v) * dy) with respect to q, k and
+    // v (ours: ts.grad; PyTorch: out.backward(dy)); dq is checked. 12 B H S^2 D flops: the two
+    // forward products and four backward ones. The forward alone: 4 B H S^2 D (causal: the
+    // same work).
+    for (bool grad : {false, true})
+      for (bool causal : {false, true}) {
+        TorchCase tc;
+        tc.name = std::string(grad ? "attention_grad" : "attention") + (causal ? "_causal" : "");
+        tc.label = std::string(grad ? "attention fwd+bwd [" : "attention [") + dims({b, h, sq, d}) + "]" +
+                   (causal ? " causal" : "") + " f32";
+        std::string t = "Tensor[" + dims({b, h, sq, d}) + "]", call = std::string("attention(q, k, v") +
+                                                                  (causal ? ", causal=True" : "") + ")";
+        if (grad) {
+          tc.entry = "attend_grad";
+          tc.source = "import tessera as ts\n\n@ts.function\ndef loss(q: " + t + ", k: " + t + ", v: " + t +
+                      ", dy: " + t + ") -> f32:\n    return (" + call + " * dy).sum()\n\n@ts.function\ndef attend_grad(q: " +
+                      t + ", k: " + t + ", v: " + t + ", dy: " + t +
+                      "):\n    g = ts.grad(loss, argnums=(0, 1, 2))(q, k, v, dy)\n    return g[0], g[1], g[2]\n";
+        } else {
+          tc.entry = "attend";
+          tc.source = "@tessera.function\ndef attend(q: " + t + ", k: " + t + ", v: " + t + ") -> " + t +
+                      ":\n    return " + call + "\n";
+        }
+        for (int i = 0; i < (grad ? 4 : 3); ++i) tc.inputs.push_back(random_tensor({b, h, sq, d}, rng, -1, 1));
+        tc.bytes = (grad ? 12.0 : 4.0) * b * h * sq * sq * d;
+        tc.unit = "GFLOP/s";
+        tc.target = grad ? 1.5 : 2.0;
+        tc.rtol = 1e-4;
+        tc.atol = 1e-5;
+        bench_torch(cfg, peer, tc, dir);
+      }
   }
   if (cfg.wants("train")) bench_training(cfg, peer, dir);
   if (cfg.wants("block")) {
@@ -1142,6 +1115,8 @@ int main(int argc, char** argv) {
   std::string dir = (std::filesystem::temp_directory_path() / ("tessera-cpu-bench-" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(dir);
 
+  if (solo == Solo::none && (configs.size() != 1 || configs[0].ours != 1))
+    die("--threads needs --solo: in one process only one thread per side is timed (BENCH.md)");
   if (solo != Solo::none) {
     // One side at --threads N (default 1), for bench/scaling.py: no compile benchmark.
     if (cfg.wants("sgemm")) bench_sgemm(cfg);

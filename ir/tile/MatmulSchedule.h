@@ -32,8 +32,6 @@ struct MatmulScheduleOptions {
 // The widest vector (in bits) that `arch` (CpuOptions::arch: "native", "generic", "x86-64" or an
 // LLVM CPU name) executes natively: 512 with AVX-512F, 256 with AVX, else 128.
 int vector_bits_for_arch(const std::string& arch);
-// Whether `arch` (as above) has the LLVM subtarget feature `feature` ("avx512bf16").
-bool arch_has_feature(const std::string& arch, llvm::StringRef feature);
 
 std::unique_ptr<mlir::Pass> createMatmulSchedulePass(const MatmulScheduleOptions& options = {});
 void registerMatmulSchedulePass();

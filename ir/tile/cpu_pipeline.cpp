@@ -2,6 +2,8 @@
 // of this folder with one creation function; this file only orders them.
 #include "ir/tile/CpuPipeline.h"
 
+#include "codegen/codegen.h"
+
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/SCF/Transforms/Passes.h>
 
@@ -21,7 +23,9 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
   // Contractions first: they become blocked vector loop nests before any generic pass sees them.
   MatmulScheduleOptions matmul;
   matmul.vector_bits = vector_bits_for_arch(options.arch);
-  matmul.bf16_dot = arch_has_feature(options.arch, "avx512bf16");
+  codegen::CpuOptions cpu;
+  cpu.arch = options.arch;
+  matmul.bf16_dot = codegen::target_has_feature(cpu, "avx512bf16");
   pm.addPass(createMatmulSchedulePass(matmul));
   // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
   pm.addPass(createRowFusionVectorizePass());

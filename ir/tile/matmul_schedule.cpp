@@ -19,12 +19,10 @@
 //   dealloc Bp
 #include "ir/tile/MatmulSchedule.h"
 
+#include "codegen/codegen.h"
+
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/MathExtras.h>
-#include <llvm/MC/MCSubtargetInfo.h>
-#include <llvm/MC/TargetRegistry.h>
-#include <llvm/Support/TargetSelect.h>
-#include <llvm/TargetParser/Host.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/LLVMIR/LLVMDialect.h>
@@ -45,20 +43,10 @@ using namespace mlir;
 
 namespace tessera::ir {
 
-bool arch_has_feature(const std::string& arch, llvm::StringRef feature) {
-  if (arch.empty() || arch == "native") return llvm::sys::getHostCPUFeatures().lookup(feature);
-  if (arch == "generic" || arch == "x86-64") return false;
-  // An LLVM CPU name: ask the X86 subtarget what it has.
-  llvm::InitializeNativeTarget();
-  std::string triple = llvm::sys::getProcessTriple(), error;
-  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target) return false;
-  std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(triple, arch, ""));
-  return sti && sti->checkFeatures(("+" + feature).str());
-}
-
 int vector_bits_for_arch(const std::string& arch) {
-  return arch_has_feature(arch, "avx512f") ? 512 : arch_has_feature(arch, "avx") ? 256 : 128;
+  codegen::CpuOptions cpu;
+  cpu.arch = arch.empty() ? "native" : arch;
+  return codegen::target_has_feature(cpu, "avx512f") ? 512 : codegen::target_has_feature(cpu, "avx") ? 256 : 128;
 }
 
 namespace {

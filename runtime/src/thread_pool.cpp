@@ -20,11 +20,10 @@ uint64_t now_ns() {
 
 // $TESSERA_POOL_STATS=1: per-region timings of the pool, summed over the process and printed to
 // stderr at exit (docs/runtime.md). Off, a region costs one branch more.
+// Every member is trivially destructible (workers may still count after static destruction
+// begins); the summary is printed by an atexit handler, not a destructor.
 struct PoolStats {
-  bool enabled = [] {
-    const char* v = std::getenv("TESSERA_POOL_STATS");
-    return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
-  }();
+  bool enabled = false;
   std::atomic<uint64_t> regions{0}, chunks{0}, thread_slots{0};
   std::atomic<uint64_t> wall_ns{0};       // caller: job published .. all chunks done and workers out
   std::atomic<uint64_t> capacity_ns{0};   // wall x threads of the region
@@ -33,9 +32,9 @@ struct PoolStats {
   std::atomic<uint64_t> starts{0};        // workers that ran at least one chunk
   std::atomic<uint64_t> join_ns{0};       // caller: its last chunk done .. region over
   std::atomic<uint64_t> max_wall_ns{0};
-  ~PoolStats() {
+  void print() const {
     uint64_t n = regions.load();
-    if (!enabled || n == 0) return;
+    if (n == 0) return;
     double wall = wall_ns.load() * 1e-3, cap = capacity_ns.load() * 1e-3, busy = busy_ns.load() * 1e-3;
     uint64_t s = starts.load();
     std::fprintf(stderr,
@@ -51,6 +50,13 @@ struct PoolStats {
   }
 };
 PoolStats g_stats;
+
+[[maybe_unused]] const bool g_stats_registered = [] {
+  const char* v = std::getenv("TESSERA_POOL_STATS");
+  g_stats.enabled = v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
+  if (g_stats.enabled) std::atexit([] { g_stats.print(); });
+  return true;
+}();
 
 // Marks the current thread as running loop bodies for the lifetime of the guard.
 struct ParallelRegion {
