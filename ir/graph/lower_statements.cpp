@@ -574,7 +574,12 @@ void Lowerer::for_stmt(const ForStmt* s) {
     mlir::Block* body = op.getBody();
     if (!body->empty() && body->back().hasTrait<mlir::OpTrait::IsTerminator>()) body->back().erase();
     b_.setInsertionPointToEnd(body);
-    b_.create<mlir::scf::YieldOp>(loc(s->range), iteration(op.getInductionVar(), op.getRegionIterArgs()));
+    // A name the body assigns first lives in the body's scope (as in the scf.while form above):
+    // after the loop it has no value (a loop may run zero times), which is a diagnostic there.
+    scopes_.emplace_back();
+    std::vector<mlir::Value> yielded = iteration(op.getInductionVar(), op.getRegionIterArgs());
+    scopes_.pop_back();
+    b_.create<mlir::scf::YieldOp>(loc(s->range), yielded);
     loop_op = op;
   }
   size_t pos = 0;
