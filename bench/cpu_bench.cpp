@@ -7,6 +7,7 @@
 //   layer_norm [8192, 1024]     vs torch.nn.functional.layer_norm
 //   attention [4, 8, 512, 64], plain and causal, forward and forward+backward, vs PyTorch eager
 //     (matmul, softmax, matmul; autograd)
+//   CNN training steps (digits CNN, a ResNet-style block at B=32, C=64, 32x32) vs PyTorch eager
 //   bf16 @accum(f32) matmul 1024^3 vs PyTorch bf16 matmul, and vs our own f32 matmul
 //   JIT compile of a transformer block: cold (cache off) and cache hit
 //
@@ -790,6 +791,124 @@ void bench_block_training(const Config& cfg, TorchPeer& peer, const std::string&
   bench_torch(cfg, peer, tc, dir);
 }
 
+// --- CNN training steps -------------------------------------------------------------------
+// Two convolutional models, one training step each (forward, loss, value_and_grad, AdamW with the
+// MLP's settings), as one donated entry against PyTorch eager (loss.backward(), AdamW.step()):
+//  - `cnn`: the digits classifier users try first (scikit-learn's 8x8 digits): conv 3x3 (1 -> 16,
+//    padding 1, bias) -> relu -> max_pool 2 -> linear 256 -> 10 -> cross_entropy, B = 256;
+//  - `resnet`: a ResNet-style basic block at B = 32, C = 64, 32x32: relu(x + conv(relu(conv(x)))),
+//    3x3 convolutions with bias, padding 1, loss mean((block(x) - y)^2).
+const char* kAdamW4 = R"(
+@ts.function
+def adamw4[O, C, KH, KW](p: Tensor[O, C, KH, KW], g: Tensor[O, C, KH, KW], m: Tensor[O, C, KH, KW],
+                         v: Tensor[O, C, KH, KW], t: f32):
+    m2 = 0.9 * m + 0.1 * g
+    v2 = 0.999 * v + 0.001 * g * g
+    step_size = 0.001 / (1.0 - 0.9 ** t)
+    bias_correction2_sqrt = sqrt(1.0 - 0.999 ** t)
+    return p * (1.0 - 0.001 * 0.01) - step_size * (m2 / (sqrt(v2) / bias_correction2_sqrt + 1e-8)), m2, v2
+)";
+
+// The step entry of a model whose loss takes `params` (name, type, adamw rank) then `data`.
+std::string train_step_program(const std::string& loss_source,
+                               const std::vector<std::tuple<std::string, std::string, int>>& params,
+                               const std::string& data_params, const std::string& data_args) {
+  std::string t = loss_source + kAdamW + kAdamW4;
+  std::string ps, ms, vs, names, body, op, om, ov, argnums, donate;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& [name, type, rank] = params[i];
+    ps += name + ": " + type + ", ";
+    ms += "m" + name + ": " + type + ", ";
+    vs += "v" + name + ": " + type + ", ";
+    names += name + ", ";
+    argnums += std::to_string(i) + (i + 1 < params.size() ? ", " : "");
+    body += "    " + name + "n, m" + name + "n, v" + name + "n = adamw" + std::to_string(rank) + "(" + name + ", g[" +
+            std::to_string(i) + "], m" + name + ", v" + name + ", t)\n";
+    op += name + "n, ";
+    om += "m" + name + "n, ";
+    ov += "v" + name + "n, ";
+  }
+  for (size_t i = 0; i < 3 * params.size(); ++i) donate += std::to_string(i) + (i + 1 < 3 * params.size() ? ", " : "");
+  t += "\n@ts.function(donate_argnums=(" + donate + "))\ndef step(" + ps + ms + vs + data_params + ", t: f32):\n";
+  t += "    l, g = ts.value_and_grad(loss, argnums=(" + argnums + (params.size() == 1 ? "," : "") + "))(" + names +
+       data_args + ")\n";
+  t += body + "    return " + op + om + ov + "l\n";
+  return t;
+}
+
+void bench_cnn_training(const Config& cfg, TorchPeer& peer, const std::string& dir, bool resnet) {
+  std::mt19937 rng(resnet ? 202 : 101);
+  TorchCase tc;
+  std::vector<RtValue> params;
+  std::vector<std::tuple<std::string, std::string, int>> decl;
+  auto dims_text = [](std::vector<int64_t> d) {
+    std::string s = "Tensor[";
+    for (size_t i = 0; i < d.size(); ++i) s += std::to_string(d[i]) + (i + 1 < d.size() ? ", " : "]");
+    return s;
+  };
+  auto param = [&](const std::string& name, std::vector<int64_t> shape, float bound) {
+    params.push_back(random_tensor(shape, rng, -bound, bound));
+    decl.emplace_back(name, dims_text(shape), static_cast<int>(shape.size()));
+  };
+  std::string loss, data_params;
+  std::vector<RtValue> data;
+  if (!resnet) {
+    int64_t b = cfg.small ? 6 : 256, c = 16, s = 8, classes = 10, flat = c * (s / 2) * (s / 2);
+    param("k1", {c, 1, 3, 3}, 1.0f / 3.0f);
+    param("c1", {c}, 1.0f / 3.0f);
+    param("w", {flat, classes}, 1.0f / std::sqrt(float(flat)));
+    param("b", {classes}, 1.0f / std::sqrt(float(flat)));
+    std::string x = dims_text({b, 1, s, s}), l = "Tensor[" + std::to_string(b) + ", i64]";
+    loss = "import tessera as ts\n\n@ts.function\ndef loss(k1: " + std::get<1>(decl[0]) + ", c1: " + std::get<1>(decl[1]) +
+           ", w: " + std::get<1>(decl[2]) + ", b: " + std::get<1>(decl[3]) + ", x: " + x + ", labels: " + l +
+           ") -> f32:\n    h = max_pool2d(relu(conv2d(x, k1, c1, padding=1)), 2)\n    return cross_entropy(h.reshape(" +
+           std::to_string(b) + ", " + std::to_string(flat) + ") @ w + b, labels)\n";
+    data_params = "x: " + x + ", labels: " + l;
+    // Digit-like images: pixel intensities in [0, 16) as scikit-learn's digits, scaled to [0, 1).
+    data.push_back(random_tensor({b, 1, s, s}, rng, 0, 1));
+    RtValue labels = RtValue::tensor_zeros(DType::I64, {b});
+    for (int64_t i = 0; i < b; ++i) static_cast<int64_t*>(labels.data)[i] = static_cast<int64_t>(rng() % classes);
+    data.push_back(labels);
+    tc.name = "cnn_train";
+    tc.label = "digits CNN AdamW step B=" + std::to_string(b);
+    tc.min_pairs = 61;
+  } else {
+    int64_t b = cfg.small ? 2 : 32, c = cfg.small ? 4 : 64, s = cfg.small ? 6 : 32;
+    float bound = 1.0f / std::sqrt(float(c * 9));
+    param("k1", {c, c, 3, 3}, bound);
+    param("c1", {c}, bound);
+    param("k2", {c, c, 3, 3}, bound);
+    param("c2", {c}, bound);
+    std::string x = dims_text({b, c, s, s});
+    loss = "import tessera as ts\n\n@ts.function\ndef loss(k1: " + std::get<1>(decl[0]) + ", c1: " + std::get<1>(decl[1]) +
+           ", k2: " + std::get<1>(decl[2]) + ", c2: " + std::get<1>(decl[3]) + ", x: " + x + ", y: " + x +
+           ") -> f32:\n    h = relu(conv2d(x, k1, c1, padding=1))\n    out = relu(x + conv2d(h, k2, c2, padding=1))\n"
+           "    return ((out - y) ** 2).mean()\n";
+    data_params = "x: " + x + ", y: " + x;
+    data.push_back(random_tensor({b, c, s, s}, rng, -1, 1));
+    data.push_back(random_tensor({b, c, s, s}, rng, -1, 1));
+    tc.name = "resnet_train";
+    tc.label = "ResNet block AdamW step B" + std::to_string(b) + " C" + std::to_string(c) + " " + std::to_string(s) +
+               "x" + std::to_string(s);
+    tc.min_pairs = 15;
+  }
+  tc.entry = "step";
+  tc.source = train_step_program(loss, decl, data_params, resnet ? "x, y" : "x, labels");
+  tc.inputs = params;
+  for (int rep = 0; rep < 2; ++rep)
+    for (const RtValue& p : params) tc.inputs.push_back(RtValue::tensor_zeros(DType::F32, p.shape));
+  tc.inputs.insert(tc.inputs.end(), data.begin(), data.end());
+  RtValue t = RtValue::tensor_zeros(DType::F32, {});
+  *static_cast<float*>(t.data) = 1.0f;
+  tc.scalar_args = {t};
+  tc.bytes = 1e9;  // steps per second
+  tc.unit = "st/s";
+  tc.target = 1.5;
+  tc.rtol = 1e-4;  // the first parameter after one AdamW step (see the MLP step)
+  tc.atol = 2e-5;
+  bench_torch(cfg, peer, tc, dir);
+}
+
 // --- bf16 @accum(f32) matmul -------------------------------------------------------------
 // C = A @ B with bf16 operands and result, f32 accumulation: against PyTorch's bf16 matmul
 // (oneDNN: AVX512-BF16 or AMX where present) on the same bf16 values, and against our own f32
@@ -948,6 +1067,8 @@ void torch_benchmarks(const Config& cfg, const std::string& dir) {
     bench_block_training(cfg, peer, dir, false);
     bench_block_training(cfg, peer, dir, true);
   }
+  if (cfg.wants("cnn")) bench_cnn_training(cfg, peer, dir, false);
+  if (cfg.wants("resnet")) bench_cnn_training(cfg, peer, dir, true);
   if (cfg.wants("bf16")) bench_bf16_matmul(cfg, peer, dir);
 }
 

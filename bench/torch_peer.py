@@ -61,7 +61,7 @@ CAST = {"bf16mm": torch.bfloat16}
 BLOCK_PARAMS = 12  # the transformer block's parameters (cpu_bench's kBlockParams)
 
 ARITY = {"gelu": 3, "softmax": 1, "layer_norm": 3, "sgemm": 2, "bf16mm": 2, "attention": 3, "attention_causal": 3,
-         "attention_grad": 4, "attention_grad_causal": 4, "train": 14,
+         "attention_grad": 4, "attention_grad_causal": 4, "train": 14, "cnn_train": 14, "resnet_train": 14,
          "block_train": 3 * BLOCK_PARAMS + 2, "block_train_bf16": 3 * BLOCK_PARAMS + 2}
 
 
@@ -126,7 +126,37 @@ class BlockStep:
         return self.params[0].detach()
 
 
+class CnnStep:
+    """One training step of cpu_bench's CNN models: `cnn` (conv 3x3 + bias, relu, max_pool 2,
+    linear, cross_entropy) or `resnet` (relu(x + conv(relu(conv(x)))), mean squared error), then
+    AdamW with the MLP's settings. Inputs: 4 parameters, 8 moment tensors (AdamW keeps its own),
+    then the data (x, labels or x, y). Returns the first parameter."""
+
+    def __init__(self, resnet, *args):
+        self.params = [a.clone().requires_grad_(True) for a in args[:4]]
+        self.x, self.target = args[12], args[13]
+        self.resnet = resnet
+        self.opt = torch.optim.AdamW(self.params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+
+    def __call__(self):
+        with torch.enable_grad():
+            self.opt.zero_grad(set_to_none=True)
+            k1, c1, a, b = self.params
+            if self.resnet:
+                h = torch.relu(F.conv2d(self.x, k1, c1, padding=1))
+                out = torch.relu(self.x + F.conv2d(h, a, b, padding=1))
+                loss = ((out - self.target) ** 2).mean()
+            else:
+                h = F.max_pool2d(torch.relu(F.conv2d(self.x, k1, c1, padding=1)), 2)
+                loss = F.cross_entropy(h.reshape(h.shape[0], -1) @ a + b, self.target)
+            loss.backward()
+            self.opt.step()
+        return self.params[0].detach()
+
+
 STATEFUL = {
+    "cnn_train": lambda *a: CnnStep(False, *a),
+    "resnet_train": lambda *a: CnnStep(True, *a),
     "train": lambda *a: TrainStep(*a),
     "block_train": lambda *a: BlockStep(False, *a),
     "block_train_bf16": lambda *a: BlockStep(True, *a),

@@ -1685,7 +1685,87 @@ Value grouped_conv(Emitter& e, Value x, Value w, RankedTensorType rt, Type ct, i
   return merge_dims(e, y, 1, RankedTensorType::get(rt.getShape(), ct));
 }
 
-// conv2d, NCHW input and OIHW weight: linalg.conv_2d_nchw_fchw over a zero-padded input.
+// A convolution without groups as one GEMM (the CPU matmul schedule's packed, vectorized,
+// row-block-parallel kernel) over the input's patches, x already zero-padded:
+//   cols[(n, y, x), (c, i, j)] = xp[n, c, y*sh + i*dh, x*sw + j*dw]   (a gather, one pass)
+//   out[(n, y, x), o]          = cols @ w[o, (c, i, j)]^T
+//   y[n, o, y, x]          = out[n Ho Wo + y Wo + x, o] (+ bias[o])    (the result's layout)
+// The GEMM's rows are the output pixels of every image (N Ho Wo: many row blocks for the threads,
+// also for the weight gradient's convolution, whose "kernel" is the output's cotangent), its
+// columns the output channels, its reduction C KH KW. Returns the result in `ct`, bias added.
+Value conv2d_as_gemm(Emitter& e, Value x, Value w, Value bias, RankedTensorType rt, Type ct, ArrayRef<int64_t> stride,
+                     ArrayRef<int64_t> dilation) {
+  OpBuilder& B = e.b;
+  MLIRContext* ctx = B.getContext();
+  auto wt = cast<RankedTensorType>(w.getType());
+  int64_t o = wt.getDimSize(0), c = wt.getDimSize(1), kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+  int64_t ho = rt.getDimSize(2), wo = rt.getDimSize(3), n = rt.getDimSize(0);
+  auto d = [&](unsigned i) { return B.getAffineDimExpr(i); };
+  // The patches. The gather's innermost loop is the one that walks the source contiguously over
+  // the longer run: x (the output's width) for an ordinary convolution, stored K-major as
+  // cols[(c, i, j), (n, y, x)] and read by the GEMM transposed; j (the kernel's width) when the
+  // kernel is the wider one (the weight gradient's convolution, whose kernel is the cotangent),
+  // stored row-major as cols[(n, y, x), (c, i, j)].
+  bool rows_inner = kw > wo;
+  int64_t rows = ShapedType::isDynamic(n) ? ShapedType::kDynamic : n * ho * wo;
+  auto a_t = RankedTensorType::get({rows, c * kh * kw}, ct);
+  Value a;
+  if (rows_inner) {
+    auto cols_t = RankedTensorType::get({n, ho, wo, c, kh, kw}, ct);
+    Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
+    AffineMap gather =
+        AffineMap::get(6, 0, {d(0), d(3), d(1) * stride[0] + d(4) * dilation[0], d(2) * stride[1] + d(5) * dilation[1]}, ctx);
+    Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
+                           SmallVector<IterKind>(6, IterKind::parallel),
+                           [&](OpBuilder&, Location, ValueRange v) { return SmallVector<Value>{v[0]}; })[0];
+    a = B.create<tensor::CollapseShapeOp>(e.loc, a_t, cols, SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+  } else {
+    auto cols_t = RankedTensorType::get({c, kh, kw, n, ho, wo}, ct);
+    Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
+    AffineMap gather =
+        AffineMap::get(6, 0, {d(3), d(0), d(4) * stride[0] + d(1) * dilation[0], d(5) * stride[1] + d(2) * dilation[1]}, ctx);
+    Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
+                           SmallVector<IterKind>(6, IterKind::parallel),
+                           [&](OpBuilder&, Location, ValueRange v) { return SmallVector<Value>{v[0]}; })[0];
+    auto cols2_t = RankedTensorType::get({c * kh * kw, rows}, ct);
+    Value cols2 =
+        B.create<tensor::CollapseShapeOp>(e.loc, cols2_t, cols, SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    a = B.create<linalg::TransposeOp>(e.loc, cols2,
+                                      e.empty(a_t, [&](int64_t) -> Value { return B.create<tensor::DimOp>(e.loc, cols2, 1); }),
+                                      ArrayRef<int64_t>{1, 0})
+            .getResult()[0];
+  }
+  // w as [C KH KW, O] (a small copy: B of the GEMM is read along its rows).
+  auto w2_t = RankedTensorType::get({o, c * kh * kw}, ct);
+  Value w2 = B.create<tensor::CollapseShapeOp>(e.loc, w2_t, w, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  auto wT_t = RankedTensorType::get({c * kh * kw, o}, ct);
+  Value wT = B.create<linalg::TransposeOp>(e.loc, w2, e.empty(wT_t, [&](int64_t) -> Value { return {}; }),
+                                           ArrayRef<int64_t>{1, 0})
+                 .getResult()[0];
+  auto out_t = RankedTensorType::get({rows, o}, ct);
+  Value out = matmul_values(e, a, wT, out_t, Type());
+  // Back to [N, O, Ho, Wo], the bias added in the same pass: the GEMM's row of pixel (n, y, x) is
+  // n Ho Wo + y Wo + x (read through that map, not a reshape: a reshape would be propagated into
+  // the GEMM, splitting its rows into many small products).
+  auto res_t = RankedTensorType::get(rt.getShape(), ct);
+  Value res_init = e.empty(res_t, [&](int64_t) { return e.dim(x, 0); });
+  SmallVector<Value> ins{out};
+  SmallVector<AffineMap> maps{AffineMap::get(4, 0, {d(0) * (ho * wo) + d(2) * wo + d(3), d(1)}, ctx)};
+  if (bias) {
+    ins.push_back(bias);
+    maps.push_back(AffineMap::get(4, 0, {d(1)}, ctx));
+  }
+  maps.push_back(B.getMultiDimIdentityMap(4));
+  return e.generic(ins, {res_init}, maps, SmallVector<IterKind>(4, IterKind::parallel),
+                   [&](OpBuilder&, Location, ValueRange a) {
+                     Value v = a[0];
+                     if (bias) v = scalar_binary(e, "add", v, e.cast_scalar(a[1], ct));
+                     return SmallVector<Value>{v};
+                   })[0];
+}
+
+// conv2d, NCHW input and OIHW weight, over a zero-padded input: without groups one GEMM over the
+// patches (conv2d_as_gemm); grouped, linalg.conv_2d_ngchw_gfchw.
 Value lower_conv2d(Emitter& e, Operation* op) {
   RankedTensorType rt = result_type(op);
   int64_t groups = op->getAttrOfType<IntegerAttr>("groups").getInt();
@@ -1700,7 +1780,15 @@ Value lower_conv2d(Emitter& e, Operation* op) {
   Attribute strides = pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef());
   Attribute dilations = pair_attr(e.b, op->getAttrOfType<DenseI64ArrayAttr>("dilation").asArrayRef());
   Value y;
-  if (groups == 1) {
+  auto wt = cast<RankedTensorType>(w.getType());
+  if (groups == 1 && wt.hasStaticShape()) {
+    Value bias = op->getNumOperands() > 2 ? op->getOperand(2) : Value();
+    y = conv2d_as_gemm(e, x, w, bias, rt, ct, op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef(),
+                       op->getAttrOfType<DenseI64ArrayAttr>("dilation").asArrayRef());
+    return e.convert(y, rt.getElementType());
+  } else if (groups == 1) {
+    // Dynamic channels (or a dynamic "kernel": the weight gradient's convolution of a batch of
+    // dynamic size): linalg.conv_2d_nchw_fchw, loops.
     auto acc_t = RankedTensorType::get(rt.getShape(), ct);
     Value init = e.fill(e.empty(acc_t, [&](int64_t j) -> Value { return j == 0 ? e.dim(x, 0) : e.dim(w, 0); }), e.zero(ct));
     y = e.b.create<linalg::Conv2DNchwFchwOp>(e.loc, TypeRange{acc_t}, ValueRange{x, w}, ValueRange{init}, strides, dilations)

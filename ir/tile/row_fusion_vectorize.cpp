@@ -16,6 +16,7 @@
 // the others, and running the ops row by row keeps every dependence.
 #include "ir/tile/RowFusionVectorize.h"
 
+#include <functional>
 #include <limits>
 #include <optional>
 
@@ -65,6 +66,38 @@ std::optional<SmallVector<int64_t>> result_dims(AffineMap map) {
   return dims;
 }
 
+Value root_of(Value v);
+bool may_alias(Value a, Value b);
+
+// A read-only operand may be indexed by sums of loop indices times constants (the patches of a
+// convolution, `x[n, c, y*s + i*d, ...]`): a gather. Whether every result of `map` is such an
+// expression (no mod or division).
+bool linear_map(AffineMap map) {
+  if (map.getNumSymbols() != 0) return false;
+  std::function<bool(AffineExpr)> linear = [&](AffineExpr e) -> bool {
+    if (isa<AffineDimExpr, AffineConstantExpr>(e)) return true;
+    auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+    if (!bin) return false;
+    if (e.getKind() == AffineExprKind::Add) return linear(bin.getLHS()) && linear(bin.getRHS());
+    if (e.getKind() == AffineExprKind::Mul)
+      return linear(bin.getLHS()) && isa<AffineConstantExpr>(bin.getRHS());
+    return false;
+  };
+  return llvm::all_of(map.getResults(), linear);
+}
+
+// Whether some result of `map` depends on loop `dim`.
+bool uses_dim(AffineMap map, unsigned dim) {
+  return llvm::any_of(map.getResults(), [&](AffineExpr e) { return e.isFunctionOfDim(dim); });
+}
+
+// An op with a gathered operand (some input map not made of loop indices and constants).
+bool is_gather(linalg::LinalgOp op) {
+  for (OpOperand* in : op.getDpsInputOperands())
+    if (isa<MemRefType>(in->get().getType()) && !result_dims(op.getMatchingIndexingMap(in))) return true;
+  return false;
+}
+
 // A linalg op this pass can turn into loops on its own.
 bool is_candidate(Operation* o) {
   if (!isa<linalg::GenericOp, linalg::FillOp>(o)) return false;
@@ -74,7 +107,8 @@ bool is_candidate(Operation* o) {
     Type t = operand.get().getType();
     if (auto m = dyn_cast<MemRefType>(t)) {
       if (!m.getElementType().isIntOrIndexOrFloat()) return false;
-      if (!result_dims(op.getMatchingIndexingMap(&operand))) return false;
+      AffineMap map = op.getMatchingIndexingMap(&operand);
+      if (!result_dims(map) && (op.isDpsInit(&operand) || !linear_map(map))) return false;
     } else if (isa<ShapedType>(t)) {
       return false;
     }
@@ -92,6 +126,13 @@ bool is_candidate(Operation* o) {
       if (isa<linalg::YieldOp, linalg::IndexOp>(b)) continue;
       if (b.getNumRegions() != 0 || !isMemoryEffectFree(&b)) return false;
     }
+  }
+  // A gather runs its iterations in any order: what it reads must not be what it writes.
+  if (is_gather(op)) {
+    if (has_reduction(op)) return false;
+    for (OpOperand* in : op.getDpsInputOperands())
+      for (OpOperand& out : op.getDpsInitsMutable())
+        if (may_alias(root_of(in->get()), root_of(out.get()))) return false;
   }
   return true;
 }
@@ -141,6 +182,7 @@ std::optional<Plan> plan_group(ArrayRef<linalg::LinalgOp> ops) {
     p.blocked = !any_reduction && llvm::all_of(ops, [](linalg::LinalgOp op) { return op.getNumLoops() == 1; });
   }
   if (ops.size() == 1) return p;
+  if (llvm::any_of(ops, [](linalg::LinalgOp op) { return is_gather(op); })) return std::nullopt;  // a group of its own
   // Shared outer sizes (static, equal).
   unsigned pinned = p.blocked ? 1 : p.K;
   SmallVector<int64_t> outer;
@@ -500,15 +542,19 @@ class GroupEmitter {
   // Indices of an operand at loop indices `ivs` (one per loop; the innermost may be null).
   SmallVector<Value> indices(AffineMap map, ArrayRef<Value> ivs) {
     SmallVector<Value> idx;
-    SmallVector<int64_t> dims = *result_dims(map);
-    for (int64_t d : dims) {
-      if (d < 0) idx.push_back(cst(0));
-      else idx.push_back(ivs[d]);
-    }
-    // Constant results: recompute their value.
-    for (unsigned r = 0; r < map.getNumResults(); ++r)
-      if (auto c = dyn_cast<AffineConstantExpr>(map.getResult(r))) idx[r] = cst(c.getValue());
+    for (AffineExpr e : map.getResults()) idx.push_back(expand(e, ivs));
     return idx;
+  }
+
+  // The value of a linear index expression (see linear_map) at loop indices `ivs`.
+  Value expand(AffineExpr e, ArrayRef<Value> ivs) {
+    if (auto d = dyn_cast<AffineDimExpr>(e)) return ivs[d.getPosition()];
+    if (auto c = dyn_cast<AffineConstantExpr>(e)) return cst(c.getValue());
+    auto bin = cast<AffineBinaryOpExpr>(e);
+    Value lhs = expand(bin.getLHS(), ivs);
+    if (e.getKind() == AffineExprKind::Mul)
+      return b_.create<arith::MulIOp>(loc_, lhs, cst(cast<AffineConstantExpr>(bin.getRHS()).getValue()));
+    return b_.create<arith::AddIOp>(loc_, lhs, expand(bin.getRHS(), ivs));
   }
 
   // The buffer and indices a read or write of `operand` (of op `i`) at loop indices `ivs` goes
@@ -552,7 +598,7 @@ class GroupEmitter {
         continue;
       }
       if (op.isDpsInit(&operand) || arg.use_empty()) continue;
-      if (llvm::is_contained(*result_dims(op.getMatchingIndexingMap(&operand)), int64_t(n - 1))) continue;
+      if (uses_dim(op.getMatchingIndexingMap(&operand), n - 1)) continue;
       Value root = root_of(operand.get());
       bool clobbered = llvm::any_of(op.getDpsInitsMutable(), [&](OpOperand& out) {
         return may_alias(root_of(out.get()), root);
@@ -670,10 +716,16 @@ class GroupEmitter {
       if (elt.isIndex()) return 1;
       if (!m) continue;
       bits = std::max(bits, bits_of(elt));
-      SmallVector<int64_t> dims = *result_dims(op.getMatchingIndexingMap(&operand));
-      auto it = llvm::find(dims, int64_t(n - 1));
-      if (it == dims.end()) continue;
-      if (it + 1 != dims.end()) return 1;  // strided along the inner loop
+      AffineMap map = op.getMatchingIndexingMap(&operand);
+      if (!uses_dim(map, n - 1)) continue;
+      // Contiguous along the inner loop: only the last index depends on it, with step 1.
+      for (unsigned r = 0; r + 1 < map.getNumResults(); ++r)
+        if (map.getResult(r).isFunctionOfDim(n - 1)) return 1;
+      AffineExpr last = map.getResults().back();
+      AffineExpr d = getAffineDimExpr(n - 1, op.getContext());
+      AffineExpr step = simplifyAffineExpr(last.replace(d, d + 1) - last, n, 0);
+      auto one = dyn_cast<AffineConstantExpr>(step);
+      if (!one || one.getValue() != 1) return 1;  // strided along the inner loop
       SmallVector<int64_t> strides;
       int64_t offset;
       if (failed(getStridesAndOffset(m, strides, offset)) || strides.back() != 1) return 1;
@@ -791,7 +843,7 @@ class GroupEmitter {
       }
       if (arg.use_empty()) continue;
       AffineMap m = op.getMatchingIndexingMap(&operand);
-      if (llvm::is_contained(*result_dims(m), int64_t(n - 1))) {
+      if (uses_dim(m, n - 1)) {
         auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
         lanes[arg] = b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx);
       } else {
@@ -858,6 +910,7 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
   }
 
   void runOnOperation() override {
+    as_generics();
     SmallVector<Block*> blocks;
     getOperation()->walk([&](Block* block) { blocks.push_back(block); });
     for (Block* block : blocks) process(*block);
@@ -869,6 +922,49 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
   }
 
   llvm::SetVector<Operation*> dead_;
+
+  // A memref.copy into or out of a strided view (the interior of a padded tensor, a slice
+  // written into a bigger one) and linalg.map become linalg.generic copies and maps, which this
+  // pass runs as the other elementwise loops (parallel, vectorized) instead of the element-wise
+  // strided copy routine. A copy between contiguous buffers stays a memcpy.
+  void as_generics() {
+    SmallVector<memref::CopyOp> copies;
+    SmallVector<linalg::MapOp> maps;
+    getOperation()->walk([&](Operation* op) {
+      if (auto c = dyn_cast<memref::CopyOp>(op)) copies.push_back(c);
+      if (auto m = dyn_cast<linalg::MapOp>(op)) maps.push_back(m);
+    });
+    IRRewriter rewriter(&getContext());
+    for (memref::CopyOp c : copies) {
+      auto from = dyn_cast<MemRefType>(c.getSource().getType());
+      auto to = dyn_cast<MemRefType>(c.getTarget().getType());
+      if (!from || !to || from.getRank() == 0 || from.getRank() != to.getRank()) continue;
+      if (!from.getElementType().isIntOrFloat() || from.getElementType() != to.getElementType()) continue;
+      if (from.getLayout().isIdentity() && to.getLayout().isIdentity()) continue;
+      rewriter.setInsertionPoint(c);
+      AffineMap id = rewriter.getMultiDimIdentityMap(from.getRank());
+      rewriter.create<linalg::GenericOp>(c.getLoc(), c.getSource(), c.getTarget(), ArrayRef<AffineMap>{id, id},
+                                         SmallVector<utils::IteratorType>(from.getRank(), utils::IteratorType::parallel),
+                                         [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
+      rewriter.eraseOp(c);
+    }
+    for (linalg::MapOp m : maps) {
+      if (!m.hasPureBufferSemantics()) continue;
+      auto to = cast<MemRefType>(m.getInit().getType());
+      rewriter.setInsertionPoint(m);
+      AffineMap id = rewriter.getMultiDimIdentityMap(to.getRank());
+      SmallVector<AffineMap> idmaps(m.getInputs().size() + 1, id);
+      Block& body = m.getMapper().front();
+      rewriter.create<linalg::GenericOp>(m.getLoc(), m.getInputs(), ValueRange{m.getInit()}, idmaps,
+                                         SmallVector<utils::IteratorType>(to.getRank(), utils::IteratorType::parallel),
+                                         [&](OpBuilder& nb, Location, ValueRange a) {
+                                           IRMapping map;
+                                           for (auto [arg, v] : llvm::zip(body.getArguments(), a)) map.map(arg, v);
+                                           for (Operation& op : body) nb.clone(op, map);
+                                         });
+      rewriter.eraseOp(m);
+    }
+  }
 
   void process(Block& block) {
     SmallVector<linalg::LinalgOp> group;
