@@ -76,6 +76,9 @@ extern "C" void counting_free(void* block) {
   if (block) --g_live_blocks;
   std::free(block);
 }
+// The JIT's malloc and free go to the runtime's buffer cache (tessBufferAlloc/Free).
+extern "C" void* counting_buffer_alloc(uint64_t size) { return counting_malloc(size); }
+extern "C" void counting_buffer_free(void* block) { counting_free(block); }
 
 namespace {
 
@@ -90,7 +93,9 @@ JitOptions counting_allocations() {
   JitOptions options = no_cache();
   options.symbols = {{"malloc", reinterpret_cast<void*>(&counting_malloc)},
                      {"calloc", reinterpret_cast<void*>(&counting_calloc)},
-                     {"free", reinterpret_cast<void*>(&counting_free)}};
+                     {"free", reinterpret_cast<void*>(&counting_free)},
+                     {"tessBufferAlloc", reinterpret_cast<void*>(&counting_buffer_alloc)},
+                     {"tessBufferFree", reinterpret_cast<void*>(&counting_buffer_free)}};
   return options;
 }
 

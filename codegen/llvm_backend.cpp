@@ -519,6 +519,42 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   return llvm::Error::success();
 }
 
+// In JIT-compiled code, malloc and free of buffers go through the runtime's buffer cache
+// (tessBufferAlloc / tessBufferFree, tessera/codegen_abi.h): the big temporaries of a function
+// called again and again (a training step) are reused instead of coming back from the kernel
+// as fresh pages. Same contract as malloc and free; libraries built ahead of time keep the C
+// library's, so that code that calls nothing else of the runtime stays independent of it.
+static void use_buffer_cache(llvm::Module& module) {
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  for (auto [from, to] : {std::pair<const char*, const char*>{"malloc", "tessBufferAlloc"}, {"free", "tessBufferFree"}}) {
+    llvm::Function* f = module.getFunction(from);
+    if (!f || !f->isDeclaration()) continue;
+    llvm::FunctionType* type = std::string(from) == "malloc" ? llvm::FunctionType::get(ptr, {i64}, false)
+                                                              : llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
+    if (f->getFunctionType() != type) continue;
+    llvm::FunctionCallee callee = module.getOrInsertFunction(to, type);
+    // What LLVM knows of malloc and free (a fresh, unaliased block; an allocator pair), so that
+    // alias analysis treats the buffers as before.
+    if (auto* g = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+      g->addFnAttr(llvm::Attribute::NoUnwind);
+      g->addFnAttr("alloc-family", "malloc");
+      if (std::string(from) == "malloc") {
+        g->addRetAttr(llvm::Attribute::NoAlias);
+        g->addFnAttr(llvm::Attribute::getWithAllocSizeArgs(context, 0, std::nullopt));
+        g->addFnAttr(llvm::Attribute::get(context, llvm::Attribute::AllocKind,
+                                          uint64_t(llvm::AllocFnKind::Alloc | llvm::AllocFnKind::Uninitialized)));
+      } else {
+        g->addParamAttr(0, llvm::Attribute::AllocatedPointer);
+        g->addFnAttr(llvm::Attribute::get(context, llvm::Attribute::AllocKind, uint64_t(llvm::AllocFnKind::Free)));
+      }
+    }
+    f->replaceAllUsesWith(callee.getCallee());
+    f->eraseFromParent();
+  }
+}
+
 // A failed allocation (malloc or aligned_alloc giving null for a non-zero size) ends the program
 // with a message and exit status 3, as the other run-time errors, instead of a write through a
 // null pointer (a segmentation fault). The check calls only the C library (fflush, dprintf,
@@ -532,7 +568,8 @@ static void check_allocations(llvm::Module& module, ObjectKind kind) {
       for (llvm::Instruction& inst : bb)
         if (auto* call = llvm::dyn_cast<llvm::CallInst>(&inst))
           if (llvm::Function* callee = call->getCalledFunction();
-              callee && (callee->getName() == "malloc" || callee->getName() == "aligned_alloc"))
+              callee && (callee->getName() == "malloc" || callee->getName() == "aligned_alloc" ||
+                         callee->getName() == "tessBufferAlloc"))
             calls.push_back(call);
   if (calls.empty()) return;
   llvm::LLVMContext& context = module.getContext();
@@ -691,6 +728,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
   if (llvm::Error error =
           kind == ObjectKind::Jit ? add_packed_wrappers(*llvm_module, entries) : add_c_wrappers(*llvm_module, entries))
     return std::move(error);
+  if (kind == ObjectKind::Jit) use_buffer_cache(*llvm_module);
   check_allocations(*llvm_module, kind);
   half_masked_memory_as_integers(*llvm_module);
   define_allocation_size_error(*llvm_module, kind);

@@ -2,18 +2,25 @@
 #include "codegen/cpu/jit.h"
 
 #include <algorithm>
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "codegen/cpu/cache.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/Support/TargetSelect.h"
 
 namespace tessera::codegen {
@@ -271,6 +278,43 @@ llvm::Expected<void*> JitModule::lookup(llvm::StringRef symbol) {
   return address->toPtr<void*>();
 }
 
+namespace {
+
+// $TESSERA_PERF_MAP=1: every function of a loaded object, local ones included (the outlined
+// parallel bodies, the matmul micro-kernels), goes to /tmp/perf-PID.map as "START SIZE NAME",
+// the file `perf report` reads to name JIT-compiled code.
+class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    config.PostFixupPasses.push_back([](llvm::jitlink::LinkGraph& graph) {
+      static std::mutex mutex;
+      std::lock_guard lock(mutex);
+      std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+      if (FILE* f = std::fopen(path.c_str(), "a")) {
+        for (llvm::jitlink::Symbol* symbol : graph.defined_symbols())
+          if (symbol->hasName() && symbol->isCallable() && symbol->getSize() > 0)
+            std::fprintf(f, "%llx %llx %s\n", static_cast<unsigned long long>(symbol->getAddress().getValue()),
+                         static_cast<unsigned long long>(symbol->getSize()), symbol->getName().str().c_str());
+        std::fclose(f);
+      }
+      return llvm::Error::success();
+    });
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override { return llvm::Error::success(); }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey, llvm::orc::ResourceKey) override {}
+};
+
+bool perf_map_wanted() {
+  const char* env = std::getenv("TESSERA_PERF_MAP");
+  return env && *env && std::strcmp(env, "0") != 0;
+}
+
+}  // namespace
+
 llvm::Expected<std::unique_ptr<JitModule>> JitModule::load(std::unique_ptr<llvm::MemoryBuffer> object,
                                                            std::vector<EntrySignature> entries,
                                                            const JitOptions& jit_options) {
@@ -285,6 +329,9 @@ llvm::Expected<std::unique_ptr<JitModule>> JitModule::load(std::unique_ptr<llvm:
       llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*machine)).create();
   if (!jit) return jit.takeError();
   impl->jit = std::move(*jit);
+  if (perf_map_wanted())
+    if (auto* linker = llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&impl->jit->getObjLinkingLayer()))
+      linker->addPlugin(std::make_unique<PerfMapPlugin>());
   std::shared_ptr<std::string> session_errors = impl->session_errors;
   impl->jit->getExecutionSession().setErrorReporter([session_errors](llvm::Error error) {
     if (!session_errors->empty()) *session_errors += "; ";
@@ -299,6 +346,25 @@ llvm::Expected<std::unique_ptr<JitModule>> JitModule::load(std::unique_ptr<llvm:
       symbols[impl->jit->mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                                                    llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
     if (llvm::Error error = dylib.define(llvm::orc::absoluteSymbols(std::move(symbols)))) return std::move(error);
+  }
+  // The buffer cache the compiled code allocates through (tessBufferAlloc / tessBufferFree):
+  // the runtime's when the caller passed its symbols or the process exports them, otherwise the
+  // C library's malloc and free (a JIT without the runtime still runs).
+  bool has_buffer_cache = false;
+  for (const auto& [name, address] : jit_options.symbols) has_buffer_cache |= name == "tessBufferAlloc";
+  if (!has_buffer_cache) {
+    void* alloc = dlsym(RTLD_DEFAULT, "tessBufferAlloc");
+    void* release = dlsym(RTLD_DEFAULT, "tessBufferFree");
+    if (!alloc || !release) {
+      alloc = reinterpret_cast<void*>(&std::malloc);
+      release = reinterpret_cast<void*>(&std::free);
+    }
+    llvm::orc::SymbolMap fallback;
+    fallback[impl->jit->mangleAndIntern("tessBufferAlloc")] = {llvm::orc::ExecutorAddr::fromPtr(alloc),
+                                                               llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+    fallback[impl->jit->mangleAndIntern("tessBufferFree")] = {llvm::orc::ExecutorAddr::fromPtr(release),
+                                                              llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+    if (llvm::Error error = dylib.define(llvm::orc::absoluteSymbols(std::move(fallback)))) return std::move(error);
   }
   auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(prefix);
   if (!process) return process.takeError();

@@ -506,14 +506,53 @@ Value lower_unary(Emitter& e, Operation* op, StringRef name) {
 }
 
 // A reduction of `x` over `axes` of the given kind, in `ct`, without keepdim.
-Value reduce_kind(Emitter& e, Value x, ArrayRef<int64_t> axes, td::ReduceKind kind, Type ct, bool safe) {
-  OpBuilder& B = e.b;
-  Location l = e.loc;
+// A sum over several axes that include the last one, in the form the row loops parallelize and
+// vectorize (one innermost reduction loop): the trailing run of reduced axes merged into one
+// (a contiguous row of the tensor) and summed first, then the other reduced axes (a bias
+// gradient's batch axis) summed over those row sums. A sum over every axis is one row. The
+// association order depends on the shape only.
+Value sum_rows_first(Emitter& e, Value x, ArrayRef<int64_t> axes, Type ct) {
   auto add = [&](OpBuilder&, Location, ValueRange a) -> Value {
     return scalar_binary(e, "add", e.cast_scalar(a[0], ct), a[1]);
   };
+  auto xt = cast<RankedTensorType>(x.getType());
+  int64_t r = xt.getRank(), t = r;
+  while (t > 0 && llvm::is_contained(axes, t - 1)) --t;  // axes [t, r) are reduced
+  if (t == r || axes.size() < 2) return e.reduction(x, axes, ct, e.zero(ct), {}, add);
+  SmallVector<ReassociationIndices> groups;
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0; i < t; ++i) {
+    groups.push_back({i});
+    shape.push_back(xt.getDimSize(i));
+  }
+  ReassociationIndices row;
+  int64_t row_size = 1;
+  for (int64_t i = t; i < r; ++i) {
+    row.push_back(i);
+    if (xt.isDynamicDim(i) || ShapedType::isDynamic(row_size)) {
+      row_size = ShapedType::kDynamic;
+    } else if (__builtin_mul_overflow(row_size, xt.getDimSize(i), &row_size)) {
+      // No such row (the allocation's size check reports the shape at run time).
+      return e.reduction(x, axes, ct, e.zero(ct), {}, add);
+    }
+  }
+  groups.push_back(row);
+  shape.push_back(row_size);
+  Value rows = e.b.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get(shape, xt.getElementType()), x, groups);
+  Value sums = e.reduction(rows, {t}, ct, e.zero(ct), {}, add);
+  SmallVector<int64_t> outer;
+  for (int64_t a : axes)
+    if (a < t) outer.push_back(a);
+  if (outer.empty()) return sums;
+  llvm::sort(outer);
+  return e.reduction(sums, outer, ct, e.zero(ct), {}, add);
+}
+
+Value reduce_kind(Emitter& e, Value x, ArrayRef<int64_t> axes, td::ReduceKind kind, Type ct, bool safe) {
+  OpBuilder& B = e.b;
+  Location l = e.loc;
   switch (kind) {
-    case td::ReduceKind::sum: return e.reduction(x, axes, ct, e.zero(ct), {}, add);
+    case td::ReduceKind::sum: return sum_rows_first(e, x, axes, ct);
     case td::ReduceKind::prod:
       return e.reduction(x, axes, ct, e.constant(ct, 1.0), {}, [&](OpBuilder&, Location, ValueRange a) {
         return scalar_binary(e, "mul", e.cast_scalar(a[0], ct), a[1]);
@@ -527,7 +566,7 @@ Value reduce_kind(Emitter& e, Value x, ArrayRef<int64_t> axes, td::ReduceKind ki
         return scalar_binary(e, "minimum", e.cast_scalar(a[0], ct), a[1]);
       });
     case td::ReduceKind::mean: {
-      Value s = e.reduction(x, axes, ct, e.zero(ct), {}, add);
+      Value s = sum_rows_first(e, x, axes, ct);
       Value n = e.count(x, axes, ct);
       return e.map(s, ct, [&](OpBuilder&, Location, ValueRange a) { return scalar_binary(e, "div", a[0], n); });
     }
@@ -1686,13 +1725,23 @@ Value grouped_conv(Emitter& e, Value x, Value w, RankedTensorType rt, Type ct, i
 }
 
 // A convolution without groups as one GEMM (the CPU matmul schedule's packed, vectorized,
-// row-block-parallel kernel) over the input's patches, x already zero-padded:
-//   cols[(n, y, x), (c, i, j)] = xp[n, c, y*sh + i*dh, x*sw + j*dw]   (a gather, one pass)
-//   out[(n, y, x), o]          = cols @ w[o, (c, i, j)]^T
-//   y[n, o, y, x]          = out[n Ho Wo + y Wo + x, o] (+ bias[o])    (the result's layout)
-// The GEMM's rows are the output pixels of every image (N Ho Wo: many row blocks for the threads,
-// also for the weight gradient's convolution, whose "kernel" is the output's cotangent), its
-// columns the output channels, its reduction C KH KW. Returns the result in `ct`, bias added.
+// parallel kernel) over the input's patches, x already zero-padded. Two forms, by which walks
+// the source contiguously over the longer run in the gather that writes the patches:
+//  - the output is at least as wide as the kernel (an ordinary convolution, and the input
+//    gradient's): the patches K-major, the output channels as the GEMM's rows,
+//      cols[(c, i, j), (n, y, x)] = xp[n, c, y*sh + i*dh, x*sw + j*dw]  (vector rows of xp)
+//      out[o, (n, y, x)]          = w[o, (c, i, j)] @ cols                (B packed row by row,
+//                                                                          A small, in cache)
+//      y[n, o, y, x]              = out[o, n Ho Wo + y Wo + x] (+ bias)   (contiguous rows);
+//    with few output channels the schedule runs the column blocks in parallel;
+//  - the kernel is wider (the weight gradient's convolution, whose "kernel" is the output's
+//    cotangent, and whose output is the 3x3 filter): the patches row-major, pixels as rows,
+//      cols[(n, y, x), (c, i, j)] = xp[...]                            (vector runs along j)
+//      out[(n, y, x), o]          = cols @ w[o, (c, i, j)]^T
+//      y[n, o, y, x]              = out[n Ho Wo + y Wo + x, o] (+ bias).
+// The last pass reads the GEMM's result through an affine map, not a reshape: a reshape would be
+// propagated into the contraction and split it into many small products. Returns the result in
+// `ct`, bias added.
 Value conv2d_as_gemm(Emitter& e, Value x, Value w, Value bias, RankedTensorType rt, Type ct, ArrayRef<int64_t> stride,
                      ArrayRef<int64_t> dilation) {
   OpBuilder& B = e.b;
@@ -1701,56 +1750,47 @@ Value conv2d_as_gemm(Emitter& e, Value x, Value w, Value bias, RankedTensorType 
   int64_t o = wt.getDimSize(0), c = wt.getDimSize(1), kh = wt.getDimSize(2), kw = wt.getDimSize(3);
   int64_t ho = rt.getDimSize(2), wo = rt.getDimSize(3), n = rt.getDimSize(0);
   auto d = [&](unsigned i) { return B.getAffineDimExpr(i); };
-  // The patches. The gather's innermost loop is the one that walks the source contiguously over
-  // the longer run: x (the output's width) for an ordinary convolution, stored K-major as
-  // cols[(c, i, j), (n, y, x)] and read by the GEMM transposed; j (the kernel's width) when the
-  // kernel is the wider one (the weight gradient's convolution, whose kernel is the cotangent),
-  // stored row-major as cols[(n, y, x), (c, i, j)].
+  auto copy = [&](OpBuilder&, Location, ValueRange v) { return SmallVector<Value>{v[0]}; };
   bool rows_inner = kw > wo;
   int64_t rows = ShapedType::isDynamic(n) ? ShapedType::kDynamic : n * ho * wo;
-  auto a_t = RankedTensorType::get({rows, c * kh * kw}, ct);
-  Value a;
+  int64_t depth = c * kh * kw;
+  auto w2_t = RankedTensorType::get({o, depth}, ct);
+  Value w2 = B.create<tensor::CollapseShapeOp>(e.loc, w2_t, w, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  Value out;
+  AffineExpr pixel = d(0) * (ho * wo) + d(2) * wo + d(3);  // loops (n, o, y, x) of the result
+  AffineMap read_out;
   if (rows_inner) {
     auto cols_t = RankedTensorType::get({n, ho, wo, c, kh, kw}, ct);
     Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
     AffineMap gather =
         AffineMap::get(6, 0, {d(0), d(3), d(1) * stride[0] + d(4) * dilation[0], d(2) * stride[1] + d(5) * dilation[1]}, ctx);
     Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
-                           SmallVector<IterKind>(6, IterKind::parallel),
-                           [&](OpBuilder&, Location, ValueRange v) { return SmallVector<Value>{v[0]}; })[0];
-    a = B.create<tensor::CollapseShapeOp>(e.loc, a_t, cols, SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+                           SmallVector<IterKind>(6, IterKind::parallel), copy)[0];
+    Value a = B.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get({rows, depth}, ct), cols,
+                                                SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    // w as [C KH KW, O] (a small copy: B of the GEMM is read along its rows).
+    auto wT_t = RankedTensorType::get({depth, o}, ct);
+    Value wT = B.create<linalg::TransposeOp>(e.loc, w2, e.empty(wT_t, [&](int64_t) -> Value { return {}; }),
+                                             ArrayRef<int64_t>{1, 0})
+                   .getResult()[0];
+    out = matmul_values(e, a, wT, RankedTensorType::get({rows, o}, ct), Type());
+    read_out = AffineMap::get(4, 0, {pixel, d(1)}, ctx);
   } else {
     auto cols_t = RankedTensorType::get({c, kh, kw, n, ho, wo}, ct);
     Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
     AffineMap gather =
         AffineMap::get(6, 0, {d(3), d(0), d(4) * stride[0] + d(1) * dilation[0], d(5) * stride[1] + d(2) * dilation[1]}, ctx);
     Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
-                           SmallVector<IterKind>(6, IterKind::parallel),
-                           [&](OpBuilder&, Location, ValueRange v) { return SmallVector<Value>{v[0]}; })[0];
-    auto cols2_t = RankedTensorType::get({c * kh * kw, rows}, ct);
-    Value cols2 =
-        B.create<tensor::CollapseShapeOp>(e.loc, cols2_t, cols, SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
-    a = B.create<linalg::TransposeOp>(e.loc, cols2,
-                                      e.empty(a_t, [&](int64_t) -> Value { return B.create<tensor::DimOp>(e.loc, cols2, 1); }),
-                                      ArrayRef<int64_t>{1, 0})
-            .getResult()[0];
+                           SmallVector<IterKind>(6, IterKind::parallel), copy)[0];
+    Value b = B.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get({depth, rows}, ct), cols,
+                                                SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    out = matmul_values(e, w2, b, RankedTensorType::get({o, rows}, ct), Type());
+    read_out = AffineMap::get(4, 0, {d(1), pixel}, ctx);
   }
-  // w as [C KH KW, O] (a small copy: B of the GEMM is read along its rows).
-  auto w2_t = RankedTensorType::get({o, c * kh * kw}, ct);
-  Value w2 = B.create<tensor::CollapseShapeOp>(e.loc, w2_t, w, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
-  auto wT_t = RankedTensorType::get({c * kh * kw, o}, ct);
-  Value wT = B.create<linalg::TransposeOp>(e.loc, w2, e.empty(wT_t, [&](int64_t) -> Value { return {}; }),
-                                           ArrayRef<int64_t>{1, 0})
-                 .getResult()[0];
-  auto out_t = RankedTensorType::get({rows, o}, ct);
-  Value out = matmul_values(e, a, wT, out_t, Type());
-  // Back to [N, O, Ho, Wo], the bias added in the same pass: the GEMM's row of pixel (n, y, x) is
-  // n Ho Wo + y Wo + x (read through that map, not a reshape: a reshape would be propagated into
-  // the GEMM, splitting its rows into many small products).
   auto res_t = RankedTensorType::get(rt.getShape(), ct);
   Value res_init = e.empty(res_t, [&](int64_t) { return e.dim(x, 0); });
   SmallVector<Value> ins{out};
-  SmallVector<AffineMap> maps{AffineMap::get(4, 0, {d(0) * (ho * wo) + d(2) * wo + d(3), d(1)}, ctx)};
+  SmallVector<AffineMap> maps{read_out};
   if (bias) {
     ins.push_back(bias);
     maps.push_back(AffineMap::get(4, 0, {d(1)}, ctx));

@@ -228,12 +228,16 @@ class Builder {
     ivs.assign(op.getNumLoops(), Value());
     Value M = loop_size(c.m), N = loop_size(c.n), K = loop_size(c.k);
     Value zero = cidx(0), one = cidx(1);
-    // The packed B block, reused by every (outer, jc, kc) iteration.
-    Value panels_max = ceil_div(min(N, cidx(s.nc)), cidx(s.nr));
-    std::optional<int64_t> static_panels = getConstantIntValue(panels_max);
-    auto bp_type = packed_b_type(static_panels.value_or(ShapedType::kDynamic));
-    Value Bp = static_panels ? b.create<memref::AllocOp>(loc, bp_type, b.getI64IntegerAttr(64))
-                             : b.create<memref::AllocOp>(loc, bp_type, ValueRange{panels_max}, b.getI64IntegerAttr(64));
+    // The packed B block, reused by every (outer, jc, kc) iteration (column-parallel: one per
+    // column block, in its task).
+    Value Bp;
+    if (!column_parallel(M, N)) {
+      Value panels_max = ceil_div(min(N, cidx(s.nc)), cidx(s.nr));
+      std::optional<int64_t> static_panels = getConstantIntValue(panels_max);
+      auto bp_type = packed_b_type(static_panels.value_or(ShapedType::kDynamic));
+      Bp = static_panels ? b.create<memref::AllocOp>(loc, bp_type, b.getI64IntegerAttr(64))
+                         : b.create<memref::AllocOp>(loc, bp_type, ValueRange{panels_max}, b.getI64IntegerAttr(64));
+    }
     std::function<void(size_t)> outer_loops = [&](size_t i) {
       if (i == c.outer.size()) return blocks(A, B, C, Bp, M, N, K);
       auto f = b.create<scf::ForOp>(loc, zero, loop_size(c.outer[i]), one);
@@ -243,7 +247,7 @@ class Builder {
       outer_loops(i + 1);
     };
     outer_loops(0);
-    b.create<memref::DeallocOp>(loc, Bp);
+    if (Bp) b.create<memref::DeallocOp>(loc, Bp);
   }
 
  private:
@@ -328,8 +332,61 @@ class Builder {
 
   Value fzero(Type t) { return constant(b.getFloatAttr(t, 0.0)); }
 
+  // Whether the column blocks (jc) are the parallel loop instead of the row blocks: C has few
+  // rows (fewer than 4 row blocks: a convolution's output channels, C^T of a skinny product)
+  // and at least two column blocks.
+  bool column_parallel(Value M, Value N) {
+    std::optional<int64_t> m = getConstantIntValue(M), n = getConstantIntValue(N);
+    if (!m || (*m + s.mc - 1) / s.mc >= 4) return false;
+    return !n || *n >= 2 * s.nc;
+  }
+
+  // The column-parallel form: each column block (in its own task) packs its own B panels and
+  // runs the row blocks one after the other. Every C element is still computed by one thread in
+  // the same K order.
+  void column_blocks(Value A, Value B, Value C, Value M, Value N, Value K) {
+    Value zero = cidx(0);
+    auto bp_type = packed_b_type(ceil_div_static(s.nc, s.nr));
+    b.create<scf::ParallelOp>(
+        loc, ValueRange{zero}, ValueRange{N}, ValueRange{cidx(s.nc)}, [&](OpBuilder& nb, Location, ValueRange iv) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value jc = iv[0];
+          Value ncl = min(cidx(s.nc), sub(N, jc));
+          Value panels = ceil_div(ncl, cidx(s.nr));
+          Value Bp = b.create<memref::AllocOp>(loc, bp_type, b.getI64IntegerAttr(64));
+          auto kc_loop = b.create<scf::ForOp>(loc, zero, K, cidx(s.kc));
+          {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPoint(kc_loop.getBody()->getTerminator());
+            Value kc = kc_loop.getInductionVar();
+            Value kcl = min(cidx(s.kc), sub(K, kc));
+            if (c.dot) pack_b_pairs(B, Bp, jc, kc, kcl, panels);
+            else pack_b(B, Bp, jc, kc, kcl, panels);
+            auto ic_loop = b.create<scf::ForOp>(loc, zero, M, cidx(s.mc));
+            b.setInsertionPoint(ic_loop.getBody()->getTerminator());
+            call_block(A, C, Bp, M, N, jc, kc, kcl, panels, ic_loop.getInductionVar());
+          }
+          b.create<memref::DeallocOp>(loc, Bp);
+        });
+  }
+
+  static int64_t ceil_div_static(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+  // One row block: a call of the module's shared function for this kernel shape, on 2-D views of
+  // A and C.
+  void call_block(Value A, Value C, Value Bp, Value M, Value N, Value jc, Value kc, Value kcl, Value panels, Value ic) {
+    func::FuncOp fn = block_function(cast<MemRefType>(A.getType()).getElementType());
+    auto bp_type = cast<MemRefType>(fn.getArgumentTypes()[2]);
+    Value bp = Bp.getType() == bp_type ? Bp : b.create<memref::CastOp>(loc, bp_type, Bp);
+    Value a2 = view2d(A, amap, c.m, c.k, cast<MemRefType>(fn.getArgumentTypes()[0]));
+    Value c2 = view2d(C, cmap, c.m, c.n, cast<MemRefType>(fn.getArgumentTypes()[1]));
+    b.create<func::CallOp>(loc, fn, ValueRange{a2, c2, bp, M, N, jc, kc, kcl, panels, ic});
+  }
+
   void blocks(Value A, Value B, Value C, Value Bp, Value M, Value N, Value K) {
     Value zero = cidx(0);
+    if (column_parallel(M, N)) return column_blocks(A, B, C, M, N, K);
     auto jc_loop = b.create<scf::ForOp>(loc, zero, N, cidx(s.nc));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(jc_loop.getBody()->getTerminator());
@@ -347,14 +404,7 @@ class Builder {
                               [&](OpBuilder& nb, Location, ValueRange iv) {
                                 OpBuilder::InsertionGuard g2(b);
                                 b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-                                // One row block: a call of the module's shared function for
-                                // this kernel shape, on 2-D views of A and C.
-                                func::FuncOp fn = block_function(cast<MemRefType>(A.getType()).getElementType());
-                                auto bp_type = cast<MemRefType>(fn.getArgumentTypes()[2]);
-                                Value bp = Bp.getType() == bp_type ? Bp : b.create<memref::CastOp>(loc, bp_type, Bp);
-                                Value a2 = view2d(A, amap, c.m, c.k, cast<MemRefType>(fn.getArgumentTypes()[0]));
-                                Value c2 = view2d(C, cmap, c.m, c.n, cast<MemRefType>(fn.getArgumentTypes()[1]));
-                                b.create<func::CallOp>(loc, fn, ValueRange{a2, c2, bp, M, N, jc, kc, kcl, panels, iv[0]});
+                                call_block(A, C, Bp, M, N, jc, kc, kcl, panels, iv[0]);
                               });
   }
 

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include <llvm/ADT/SetVector.h>
+#include <llvm/ADT/bit.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
@@ -751,7 +752,13 @@ class GroupEmitter {
         if (!combiner_of(c, acc.getType())) return 1;
       }
     }
-    return std::max<unsigned>(1, std::min<unsigned>(16, kVectorBits / bits));
+    unsigned width = std::max<unsigned>(1, std::min<unsigned>(16, kVectorBits / bits));
+    // A short static row (an 8x8 image's rows): the widest power of two that fits, so that
+    // the vector loop runs at all.
+    int64_t inner = op.getStaticLoopRanges()[n - 1];
+    if (!ShapedType::isDynamic(inner) && inner < int64_t(width))
+      width = inner >= 4 ? unsigned(llvm::bit_floor(uint64_t(inner))) : 1;
+    return width;
   }
 
   // One scalar iteration at `ivs`. With `acc`, the (single) output is not loaded but `acc`, and
@@ -930,9 +937,11 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
   void as_generics() {
     SmallVector<memref::CopyOp> copies;
     SmallVector<linalg::MapOp> maps;
+    SmallVector<linalg::TransposeOp> transposes;
     getOperation()->walk([&](Operation* op) {
       if (auto c = dyn_cast<memref::CopyOp>(op)) copies.push_back(c);
       if (auto m = dyn_cast<linalg::MapOp>(op)) maps.push_back(m);
+      if (auto t = dyn_cast<linalg::TransposeOp>(op)) transposes.push_back(t);
     });
     IRRewriter rewriter(&getContext());
     for (memref::CopyOp c : copies) {
@@ -947,6 +956,20 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
                                          SmallVector<utils::IteratorType>(from.getRank(), utils::IteratorType::parallel),
                                          [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
       rewriter.eraseOp(c);
+    }
+    // A transpose: a copy whose input is read through the permutation.
+    for (linalg::TransposeOp t : transposes) {
+      if (!t.hasPureBufferSemantics()) continue;
+      auto to = cast<MemRefType>(t.getInit().getType());
+      rewriter.setInsertionPoint(t);
+      AffineMap id = rewriter.getMultiDimIdentityMap(to.getRank());
+      AffineMap in = AffineMap::getPermutationMap(SmallVector<unsigned>(t.getPermutation().begin(), t.getPermutation().end()),
+                                                  rewriter.getContext());
+      // out[i] = in[perm^-1 ...]: output dim k reads input dim perm[k].
+      rewriter.create<linalg::GenericOp>(t.getLoc(), t.getInput(), t.getInit(), ArrayRef<AffineMap>{inversePermutation(in), id},
+                                         SmallVector<utils::IteratorType>(to.getRank(), utils::IteratorType::parallel),
+                                         [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
+      rewriter.eraseOp(t);
     }
     for (linalg::MapOp m : maps) {
       if (!m.hasPureBufferSemantics()) continue;

@@ -666,7 +666,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNpzStageMemref_bf16), TESS_SYMBOL(tessNpzStageMemref_i1),   TESS_SYMBOL(tessNpzStageMemref_i8),
       TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
       TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),     TESS_SYMBOL(tessCodegenError),
-      TESS_SYMBOL(tessAotInvoke),           TESS_SYMBOL(tessAotArgumentError), TESS_SYMBOL(tessCodegenOutOfMemory),
+      TESS_SYMBOL(tessAotInvoke),           TESS_SYMBOL(tessAotArgumentError), TESS_SYMBOL(tessCodegenOutOfMemory), TESS_SYMBOL(tessBufferAlloc), TESS_SYMBOL(tessBufferFree),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -1,12 +1,18 @@
-// The aligned host allocator (tessMalloc) and memory pools with size classes and free lists.
+// The aligned host allocator (tessMalloc), memory pools with size classes and free lists, and
+// the buffer cache of JIT-compiled code (tessBufferAlloc / tessBufferFree).
+#include <malloc.h>
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "context.h"
 #include "memory.h"
+#include "tessera/codegen_abi.h"
 
 namespace tessera::rt {
 namespace {
@@ -239,6 +245,130 @@ tessStatus_t tessMemPoolGetStats(tessMemPool_t pool, tessMemPoolStats* stats) {
     *stats = pool->stats;
     return TESS_SUCCESS;
   });
+}
+
+}  // extern "C"
+
+// --- The buffer cache of JIT-compiled code ----------------------------------------------------
+// Blocks of at least kCachedMin bytes that compiled code frees are kept (newest last) and handed
+// out again for a request of the same size. `live` maps each big block handed out to its size:
+// a block the compiled code returns to its caller is released there with free() and its entry
+// goes stale, so an entry is trusted only while the block's usable size still covers it, and
+// entries are dropped wholesale past kMaxLive (their blocks are then freed, not cached).
+namespace {
+
+constexpr size_t kCachedMin = size_t{64} << 10;
+constexpr size_t kMaxCachedBlocks = 64;
+constexpr size_t kMaxLive = 4096;
+
+struct BufferCache {
+  std::mutex mutex;
+  std::unordered_map<void*, size_t> live;
+  std::vector<std::pair<void*, size_t>> cached;
+  size_t cached_bytes = 0;
+  size_t limit = 0;
+};
+
+BufferCache& buffer_cache() {
+  static BufferCache* cache = [] {
+    auto* c = new BufferCache();  // never destroyed: compiled code may free blocks until exit
+    c->limit = size_t{1024} << 20;
+    if (const char* env = std::getenv("TESSERA_BUFFER_CACHE_MB")) {
+      char* end = nullptr;
+      unsigned long long mb = std::strtoull(env, &end, 10);
+      if (end != env && *end == '\0' && mb <= (1ull << 30)) c->limit = static_cast<size_t>(mb) << 20;
+    }
+    return c;
+  }();
+  return *cache;
+}
+
+// A block of at least kHugeMin bytes is aligned to 2 MiB and asks for transparent huge pages
+// (where the kernel gives them only on request, as Debian's default "madvise"): a training
+// step's big temporaries (a convolution's patches, attention scores) are read with large
+// strides, and with 4 KiB pages nearly every access of a transposed read missed the TLB.
+constexpr size_t kHugeMin = size_t{4} << 20;
+constexpr size_t kHugePage = size_t{2} << 20;
+
+void* big_block(size_t bytes) {
+  if (bytes < kHugeMin) return std::malloc(bytes);
+  size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* block = std::aligned_alloc(kHugePage, rounded);
+  if (block != nullptr) (void)madvise(block, rounded, MADV_HUGEPAGE);
+  return block;
+}
+
+void release_cached(BufferCache& c) {
+  for (auto& [block, size] : c.cached) std::free(block);
+  c.cached.clear();
+  c.cached_bytes = 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+void* tessBufferAlloc(uint64_t bytes) {
+  if (bytes < kCachedMin) return std::malloc(bytes);
+  BufferCache& c = buffer_cache();
+  if (c.limit == 0) return std::malloc(bytes);
+  std::lock_guard lock(c.mutex);
+  for (size_t i = c.cached.size(); i-- > 0;) {
+    if (c.cached[i].second != bytes) continue;
+    void* block = c.cached[i].first;
+    c.cached.erase(c.cached.begin() + static_cast<std::ptrdiff_t>(i));
+    c.cached_bytes -= bytes;
+    try {
+      c.live[block] = bytes;
+    } catch (...) {
+      // Untracked: tessBufferFree then frees it.
+    }
+    return block;
+  }
+  void* block = big_block(bytes);
+  if (block == nullptr && !c.cached.empty()) {  // the cache holds the memory: give it back first
+    release_cached(c);
+    block = big_block(bytes);
+  }
+  if (block == nullptr) return nullptr;
+  try {
+    if (c.live.size() >= kMaxLive) c.live.clear();
+    c.live[block] = bytes;
+  } catch (...) {
+    // Untracked: tessBufferFree then frees it.
+  }
+  return block;
+}
+
+void tessBufferFree(void* block) {
+  if (block == nullptr) return;
+  size_t usable = malloc_usable_size(block);
+  if (usable < kCachedMin) {
+    std::free(block);
+    return;
+  }
+  BufferCache& c = buffer_cache();
+  std::lock_guard lock(c.mutex);
+  auto it = c.live.find(block);
+  if (it == c.live.end() || it->second > usable || it->second > c.limit) {
+    if (it != c.live.end()) c.live.erase(it);
+    std::free(block);
+    return;
+  }
+  size_t bytes = it->second;
+  c.live.erase(it);
+  try {
+    c.cached.emplace_back(block, bytes);
+  } catch (...) {
+    std::free(block);
+    return;
+  }
+  c.cached_bytes += bytes;
+  while (c.cached_bytes > c.limit || c.cached.size() > kMaxCachedBlocks) {
+    std::free(c.cached.front().first);
+    c.cached_bytes -= c.cached.front().second;
+    c.cached.erase(c.cached.begin());
+  }
 }
 
 }  // extern "C"

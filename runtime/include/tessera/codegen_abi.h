@@ -158,6 +158,15 @@ TESS_API int32_t tessAotArgumentError(int32_t status, const char* message, int64
  * status 3 (as tessCodegenFail without a handler). */
 TESS_API void tessCodegenOutOfMemory(int64_t bytes);
 
+/* The buffers of JIT-compiled code: malloc and free, except that a block of at least 64 KiB
+ * that the code frees is kept and handed out again for the next request of the same size (up
+ * to $TESSERA_BUFFER_CACHE_MB MiB in all, default 1024; 0 turns the cache off). A training step
+ * allocates the same temporaries on every call; without the cache, each big one came back
+ * from the kernel as fresh pages (a page fault per 4 KiB on first touch). Every block is a
+ * malloc block: one the compiled code returns is released with free(). */
+TESS_API void* tessBufferAlloc(uint64_t bytes);
+TESS_API void tessBufferFree(void* block);
+
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
 typedef struct tessSymbol {
