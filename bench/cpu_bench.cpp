@@ -20,7 +20,7 @@
 // are timed by bench/scaling.py with each side alone in its own process (--solo).
 //
 // Usage: cpu_bench [--small] [--pairs N] [--peer PATH/torch_peer.py] [--python EXE] [--no-torch]
-//                  [--only NAME[,NAME...]] [--solo ours|peer [--threads N]] [--print-program block|block_bf16]
+//                  [--only NAME[,NAME...]] [--solo ours|peer [--threads N]] [--print-program block|block_bf16|cnn|resnet]
 //   --solo: time one side only, at N threads, and print tab-separated `solo` lines (the
 //   processes bench/scaling.py alternates for its thread curve).
 //   --small: tiny sizes, correctness only (the bench_smoke ctest); no figures are judged.
@@ -836,7 +836,8 @@ std::string train_step_program(const std::string& loss_source,
   return t;
 }
 
-void bench_cnn_training(const Config& cfg, TorchPeer& peer, const std::string& dir, bool resnet) {
+// The CNN step's case: program, inputs (parameters, zero moments, data), checks.
+TorchCase cnn_case(const Config& cfg, bool resnet) {
   std::mt19937 rng(resnet ? 202 : 101);
   TorchCase tc;
   std::vector<RtValue> params;
@@ -906,6 +907,11 @@ void bench_cnn_training(const Config& cfg, TorchPeer& peer, const std::string& d
   tc.target = 1.5;
   tc.rtol = 1e-4;  // the first parameter after one AdamW step (see the MLP step)
   tc.atol = 2e-5;
+  return tc;
+}
+
+void bench_cnn_training(const Config& cfg, TorchPeer& peer, const std::string& dir, bool resnet) {
+  TorchCase tc = cnn_case(cfg, resnet);
   bench_torch(cfg, peer, tc, dir);
 }
 
@@ -1209,7 +1215,11 @@ int main(int argc, char** argv) {
     } else if (a == "--print-program") {
       // The generated training-step programs, to inspect with `tesserac emit`.
       std::string which = next();
-      if (which != "block" && which != "block_bf16") die("--print-program takes block or block_bf16");
+      if (which == "cnn" || which == "resnet") {
+        std::fputs(cnn_case(Config{}, which == "resnet").source.c_str(), stdout);
+        return 0;
+      }
+      if (which != "block" && which != "block_bf16") die("--print-program takes block, block_bf16, cnn or resnet");
       std::fputs(block_train_program(8, 128, 256, 4, 1024, which == "block_bf16").c_str(), stdout);
       return 0;
     } else if (a == "--threads") {
