@@ -541,25 +541,27 @@ std::string dims(std::initializer_list<int64_t> d) {
 // from the same state (the inputs were saved before). The entry donates its state
 // (donate_argnums, docs/codegen.md): like PyTorch's in-place optimizer it updates the parameters
 // and moments where they are, so each timed call is a step from the previous one's state.
-// AdamW (lr 1e-3, betas 0.9 / 0.999, eps 1e-8, decoupled weight decay 0.01) for matrices and
-// vectors, as PyTorch's _single_tensor_adamw computes it: the training-step programs' optimizer.
-const char* kAdamW = R"(
-@ts.function
-def adamw2[R, K](p: Tensor[R, K], g: Tensor[R, K], m: Tensor[R, K], v: Tensor[R, K], t: f32):
-    m2 = 0.9 * m + 0.1 * g
-    v2 = 0.999 * v + 0.001 * g * g
-    step_size = 0.001 / (1.0 - 0.9 ** t)
-    bias_correction2_sqrt = sqrt(1.0 - 0.999 ** t)
-    return p * (1.0 - 0.001 * 0.01) - step_size * (m2 / (sqrt(v2) / bias_correction2_sqrt + 1e-8)), m2, v2
-
-@ts.function
-def adamw1[N](p: Tensor[N], g: Tensor[N], m: Tensor[N], v: Tensor[N], t: f32):
+// adamw<rank>: AdamW (lr 1e-3, betas 0.9 / 0.999, eps 1e-8, decoupled weight decay 0.01) of a
+// parameter of that rank, as PyTorch's _single_tensor_adamw computes it: the training-step
+// programs' optimizer.
+std::string adamw_function(int rank) {
+  const char* names[] = {"A", "B", "C", "D", "E", "F"};
+  std::string dims, type = "Tensor[";
+  for (int i = 0; i < rank; ++i) {
+    dims += std::string(i ? ", " : "") + names[i];
+    type += std::string(i ? ", " : "") + names[i];
+  }
+  type += "]";
+  return "\n@ts.function\ndef adamw" + std::to_string(rank) + "[" + dims + "](p: " + type + ", g: " + type + ", m: " + type +
+         ", v: " + type + R"(, t: f32):
     m2 = 0.9 * m + 0.1 * g
     v2 = 0.999 * v + 0.001 * g * g
     step_size = 0.001 / (1.0 - 0.9 ** t)
     bias_correction2_sqrt = sqrt(1.0 - 0.999 ** t)
     return p * (1.0 - 0.001 * 0.01) - step_size * (m2 / (sqrt(v2) / bias_correction2_sqrt + 1e-8)), m2, v2
 )";
+}
+const std::string kAdamW = adamw_function(2) + adamw_function(1);
 
 std::string mlp_program(int64_t b, int64_t d, int64_t h, int64_t c) {
   std::string t = R"(import tessera as ts
@@ -575,7 +577,7 @@ def gradients(w1: Tensor[{D}, {H}], b1: Tensor[{H}], w2: Tensor[{H}, {C}], b2: T
     l, g = ts.value_and_grad(loss, argnums=(0, 1, 2, 3))(w1, b1, w2, b2, x, labels)
     return g[0], g[1], g[2], g[3], l
 
-)" + std::string(kAdamW) + R"(
+)" + kAdamW + R"(
 @ts.function(donate_argnums=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))
 def step(w1: Tensor[{D}, {H}], b1: Tensor[{H}], w2: Tensor[{H}, {C}], b2: Tensor[{C}],
          mw1: Tensor[{D}, {H}], mb1: Tensor[{H}], mw2: Tensor[{H}, {C}], mb2: Tensor[{C}],
@@ -691,7 +693,7 @@ def loss(wq: Tensor[{D}, {D}], wk: Tensor[{D}, {D}], wv: Tensor[{D}, {D}], wo: T
          c1: Tensor[{D}], g2: Tensor[{D}], c2: Tensor[{D}], x: Tensor[{B}, {S}, {D}], y: Tensor[{B}, {S}, {D}]) -> f32:
     return ((block(x, wq, wk, wv, wo, w1, b1, w2, b2, g1, c1, g2, c2) - y) ** 2).mean()
 
-)" + std::string(kAdamW);
+)" + kAdamW;
   // The step: parameters, first moments, second moments (donated), x, y, t.
   std::string params, moments1, moments2, names, grads, outs_p, outs_m, outs_v, body;
   int i = 0;
@@ -798,16 +800,7 @@ void bench_block_training(const Config& cfg, TorchPeer& peer, const std::string&
 //    padding 1, bias) -> relu -> max_pool 2 -> linear 256 -> 10 -> cross_entropy, B = 256;
 //  - `resnet`: a ResNet-style basic block at B = 32, C = 64, 32x32: relu(x + conv(relu(conv(x)))),
 //    3x3 convolutions with bias, padding 1, loss mean((block(x) - y)^2).
-const char* kAdamW4 = R"(
-@ts.function
-def adamw4[O, C, KH, KW](p: Tensor[O, C, KH, KW], g: Tensor[O, C, KH, KW], m: Tensor[O, C, KH, KW],
-                         v: Tensor[O, C, KH, KW], t: f32):
-    m2 = 0.9 * m + 0.1 * g
-    v2 = 0.999 * v + 0.001 * g * g
-    step_size = 0.001 / (1.0 - 0.9 ** t)
-    bias_correction2_sqrt = sqrt(1.0 - 0.999 ** t)
-    return p * (1.0 - 0.001 * 0.01) - step_size * (m2 / (sqrt(v2) / bias_correction2_sqrt + 1e-8)), m2, v2
-)";
+const std::string kAdamW4 = adamw_function(4);
 
 // The step entry of a model whose loss takes `params` (name, type, adamw rank) then `data`.
 std::string train_step_program(const std::string& loss_source,

@@ -11,6 +11,7 @@
 #include "ir/schedule/Passes.h"
 #include "ir/autodiff/Passes.h"
 
+#include <array>
 #include <fmt/format.h>
 
 #include <functional>
@@ -1759,15 +1760,23 @@ Value conv2d_as_gemm(Emitter& e, Value x, Value w, Value bias, RankedTensorType 
   Value out;
   AffineExpr pixel = d(0) * (ho * wo) + d(2) * wo + d(3);  // loops (n, o, y, x) of the result
   AffineMap read_out;
+  // The patches as a 2-D [first, second] matrix: loops over the six dims in `order` (positions
+  // of n, y, x, c, i, j among the loops), the gather reading xp[n, c, y*sh + i*dh, x*sw + j*dw].
+  auto patches = [&](std::array<unsigned, 6> at, int64_t first, int64_t second) {
+    SmallVector<int64_t> shape(6);
+    int64_t sizes[6] = {n, ho, wo, c, kh, kw};
+    for (int k = 0; k < 6; ++k) shape[at[k]] = sizes[k];
+    Value init = e.empty(RankedTensorType::get(shape, ct), [&](int64_t) { return e.dim(x, 0); });
+    AffineMap gather = AffineMap::get(6, 0, {d(at[0]), d(at[3]), d(at[1]) * stride[0] + d(at[4]) * dilation[0],
+                                             d(at[2]) * stride[1] + d(at[5]) * dilation[1]}, ctx);
+    Value cols = e.generic({x}, {init}, {gather, B.getMultiDimIdentityMap(6)}, SmallVector<IterKind>(6, IterKind::parallel),
+                           copy)[0];
+    return B.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get({first, second}, ct), cols,
+                                             SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}})
+        .getResult();
+  };
   if (rows_inner) {
-    auto cols_t = RankedTensorType::get({n, ho, wo, c, kh, kw}, ct);
-    Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
-    AffineMap gather =
-        AffineMap::get(6, 0, {d(0), d(3), d(1) * stride[0] + d(4) * dilation[0], d(2) * stride[1] + d(5) * dilation[1]}, ctx);
-    Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
-                           SmallVector<IterKind>(6, IterKind::parallel), copy)[0];
-    Value a = B.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get({rows, depth}, ct), cols,
-                                                SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    Value a = patches({0, 1, 2, 3, 4, 5}, rows, depth);  // loops (n, y, x, c, i, j)
     // w as [C KH KW, O] (a small copy: B of the GEMM is read along its rows).
     auto wT_t = RankedTensorType::get({depth, o}, ct);
     Value wT = B.create<linalg::TransposeOp>(e.loc, w2, e.empty(wT_t, [&](int64_t) -> Value { return {}; }),
@@ -1776,14 +1785,7 @@ Value conv2d_as_gemm(Emitter& e, Value x, Value w, Value bias, RankedTensorType 
     out = matmul_values(e, a, wT, RankedTensorType::get({rows, o}, ct), Type());
     read_out = AffineMap::get(4, 0, {pixel, d(1)}, ctx);
   } else {
-    auto cols_t = RankedTensorType::get({c, kh, kw, n, ho, wo}, ct);
-    Value cols_init = e.empty(cols_t, [&](int64_t) { return e.dim(x, 0); });
-    AffineMap gather =
-        AffineMap::get(6, 0, {d(3), d(0), d(4) * stride[0] + d(1) * dilation[0], d(5) * stride[1] + d(2) * dilation[1]}, ctx);
-    Value cols = e.generic({x}, {cols_init}, {gather, B.getMultiDimIdentityMap(6)},
-                           SmallVector<IterKind>(6, IterKind::parallel), copy)[0];
-    Value b = B.create<tensor::CollapseShapeOp>(e.loc, RankedTensorType::get({depth, rows}, ct), cols,
-                                                SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    Value b = patches({3, 4, 5, 0, 1, 2}, depth, rows);  // loops (c, i, j, n, y, x)
     out = matmul_values(e, w2, b, RankedTensorType::get({o, rows}, ct), Type());
     read_out = AffineMap::get(4, 0, {d(1), pixel}, ctx);
   }

@@ -934,6 +934,17 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
   // written into a bigger one) and linalg.map become linalg.generic copies and maps, which this
   // pass runs as the other elementwise loops (parallel, vectorized) instead of the element-wise
   // strided copy routine. A copy between contiguous buffers stays a memcpy.
+  // Replaces `op` by a linalg.generic that copies `from` (read through `in_map`) into `to`.
+  static void copy_as_generic(IRRewriter& rewriter, Operation* op, Value from, Value to, AffineMap in_map) {
+    rewriter.setInsertionPoint(op);
+    int64_t rank = cast<MemRefType>(to.getType()).getRank();
+    rewriter.create<linalg::GenericOp>(op->getLoc(), from, to,
+                                       ArrayRef<AffineMap>{in_map, rewriter.getMultiDimIdentityMap(rank)},
+                                       SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+                                       [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
+    rewriter.eraseOp(op);
+  }
+
   void as_generics() {
     SmallVector<memref::CopyOp> copies;
     SmallVector<linalg::MapOp> maps;
@@ -950,26 +961,15 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
       if (!from || !to || from.getRank() == 0 || from.getRank() != to.getRank()) continue;
       if (!from.getElementType().isIntOrFloat() || from.getElementType() != to.getElementType()) continue;
       if (from.getLayout().isIdentity() && to.getLayout().isIdentity()) continue;
-      rewriter.setInsertionPoint(c);
-      AffineMap id = rewriter.getMultiDimIdentityMap(from.getRank());
-      rewriter.create<linalg::GenericOp>(c.getLoc(), c.getSource(), c.getTarget(), ArrayRef<AffineMap>{id, id},
-                                         SmallVector<utils::IteratorType>(from.getRank(), utils::IteratorType::parallel),
-                                         [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
-      rewriter.eraseOp(c);
+      copy_as_generic(rewriter, c, c.getSource(), c.getTarget(), rewriter.getMultiDimIdentityMap(from.getRank()));
     }
     // A transpose: a copy whose input is read through the permutation.
     for (linalg::TransposeOp t : transposes) {
       if (!t.hasPureBufferSemantics()) continue;
-      auto to = cast<MemRefType>(t.getInit().getType());
-      rewriter.setInsertionPoint(t);
-      AffineMap id = rewriter.getMultiDimIdentityMap(to.getRank());
-      AffineMap in = AffineMap::getPermutationMap(SmallVector<unsigned>(t.getPermutation().begin(), t.getPermutation().end()),
-                                                  rewriter.getContext());
-      // out[i] = in[perm^-1 ...]: output dim k reads input dim perm[k].
-      rewriter.create<linalg::GenericOp>(t.getLoc(), t.getInput(), t.getInit(), ArrayRef<AffineMap>{inversePermutation(in), id},
-                                         SmallVector<utils::IteratorType>(to.getRank(), utils::IteratorType::parallel),
-                                         [](OpBuilder& nb, Location l, ValueRange a) { nb.create<linalg::YieldOp>(l, a[0]); });
-      rewriter.eraseOp(t);
+      // Output dim k is input dim perm[k]: the input is read through the inverse permutation.
+      AffineMap perm = AffineMap::getPermutationMap(
+          SmallVector<unsigned>(t.getPermutation().begin(), t.getPermutation().end()), rewriter.getContext());
+      copy_as_generic(rewriter, t, t.getInput(), t.getInit(), inversePermutation(perm));
     }
     for (linalg::MapOp m : maps) {
       if (!m.hasPureBufferSemantics()) continue;

@@ -3,7 +3,8 @@
 // sums of loop indices times constants (a convolution's patches) is read at the computed
 // indices, with vector loads where the innermost loop walks it with step 1 and scalar loads
 // otherwise; a gather is a group of its own and is not formed when it reads the buffer it writes.
-// memref.copy into a strided view and linalg.map become loops as the other elementwise ops.
+// memref.copy into a strided view, linalg.map and linalg.transpose become loops as the other
+// elementwise ops.
 
 #gather = affine_map<(c, i, n, x) -> (n, c, x + i)>
 #strided = affine_map<(c, i, n, x) -> (n, c, x * 2 + i)>
@@ -84,4 +85,16 @@ func.func @pad(%x: memref<4x32xf32>) -> memref<4x36xf32> {
 func.func @contiguous_copy(%x: memref<4x32xf32>, %out: memref<4x32xf32>) {
   memref.copy %x, %out : memref<4x32xf32> to memref<4x32xf32>
   return
+}
+
+// A transpose becomes a copy through the inverse permutation: result[a, b, c] = x[c, a, b].
+// CHECK-LABEL: func.func @transpose3
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = memref.load %arg0[%[[C:arg[0-9]+]], %[[A:arg[0-9]+]], %[[B:arg[0-9]+]]] : memref<2x3x4xf32>
+// CHECK-NEXT: memref.store %[[V]], %{{.*}}[%[[A]], %[[B]], %[[C]]] : memref<3x4x2xf32>
+// CHECK-NOT: linalg.transpose
+func.func @transpose3(%x: memref<2x3x4xf32>) -> memref<3x4x2xf32> {
+  %out = memref.alloc() {alignment = 64 : i64} : memref<3x4x2xf32>
+  linalg.transpose ins(%x : memref<2x3x4xf32>) outs(%out : memref<3x4x2xf32>) permutation = [1, 2, 0]
+  return %out : memref<3x4x2xf32>
 }
