@@ -217,13 +217,17 @@ struct CompileStats {
   double cache_lookup_ms = 0;
   double mlir_pipeline_ms = 0;
   double translate_ms = 0;
+  double split_ms = 0;  // cutting the module into partitions (parallel code generation)
   double llvm_opt_ms = 0;
   double codegen_ms = 0;
   double jit_link_ms = 0;
   bool cache_hit = false;
   uint64_t object_bytes = 0;
+  unsigned partitions = 1;       // modules optimized and compiled on their own (docs/codegen.md)
+  unsigned compile_threads = 1;  // threads that compiled them
   double total_ms() const {
-    return signature_ms + cache_lookup_ms + mlir_pipeline_ms + translate_ms + llvm_opt_ms + codegen_ms + jit_link_ms;
+    return signature_ms + cache_lookup_ms + mlir_pipeline_ms + translate_ms + split_ms + llvm_opt_ms + codegen_ms +
+           jit_link_ms;
   }
 };
 
@@ -231,6 +235,8 @@ struct CompileStats {
 enum class ObjectKind { Jit, Aot };
 
 struct CompiledObject {
+  // A relocatable object file; for a JIT module compiled in partitions, a GNU archive of one
+  // object per partition (JitModule::load links every member).
   llvm::SmallVector<char, 0> object;
   std::vector<EntrySignature> entries;
   CompileStats stats;

@@ -1004,6 +1004,89 @@ TEST_CASE("verbose lowering prints the IR after each pass; pass timing prints a 
   CHECK(log.contains("Execution time report"));
 }
 
+// A module of `count` entries f<i>(x) = tanh(x) * (i + 1) + exp(x) / (i + 2) on x: tensor<?xf32>,
+// large enough (in LLVM instructions) to be compiled in several partitions.
+std::string many_entries(int count) {
+  std::string text = "#id = affine_map<(d0) -> (d0)>\n";
+  for (int i = 0; i < count; ++i) {
+    std::string n = std::to_string(i);
+    text += "func.func @f" + n + "(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+            "  %c0 = arith.constant 0 : index\n"
+            "  %a = arith.constant " + std::to_string(i + 1) + ".0 : f32\n"
+            "  %b = arith.constant " + std::to_string(i + 2) + ".0 : f32\n"
+            "  %d = tensor.dim %x, %c0 : tensor<?xf32>\n"
+            "  %e = tensor.empty(%d) : tensor<?xf32>\n"
+            "  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = [\"parallel\"]}\n"
+            "      ins(%x : tensor<?xf32>) outs(%e : tensor<?xf32>) {\n"
+            "  ^bb0(%v: f32, %o: f32):\n"
+            "    %t = math.tanh %v : f32\n"
+            "    %m = arith.mulf %t, %a : f32\n"
+            "    %ex = math.exp %v : f32\n"
+            "    %q = arith.divf %ex, %b : f32\n"
+            "    %s = arith.addf %m, %q : f32\n"
+            "    linalg.yield %s : f32\n"
+            "  } -> tensor<?xf32>\n"
+            "  return %r : tensor<?xf32>\n"
+            "}\n";
+  }
+  return text;
+}
+
+TEST_CASE("a large module is compiled in partitions on threads, linked from one archive, and cached") {
+  const int kEntries = 96;
+  std::string text = many_entries(kEntries);
+  std::vector<float> x = random_floats(37, 21);
+  auto check_values = [&](JitModule& jit) {
+    for (int i : {0, 1, kEntries / 2, kEntries - 1}) {
+      CAPTURE(i);
+      std::string name = "f" + std::to_string(i);
+      auto results = call(jit, name.c_str(), {RtValue::tensor_view(DType::F32, {37}, x.data())});
+      for (int64_t k : {0, 17, 36}) {
+        float v = x[static_cast<size_t>(k)];
+        float expected = std::tanh(v) * float(i + 1) + std::exp(v) / float(i + 2);
+        CHECK(results[0].at<float>({k}) == doctest::Approx(expected).epsilon(1e-5));
+      }
+    }
+  };
+  llvm::SmallString<128> dir;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("tessera-partition-test", dir));
+  JitOptions options;
+  options.cache_dir = dir.str().str();
+  unsigned partitions = 0;
+  {
+    Context ctx;
+    auto jit = compile(ctx, text, {}, options);
+    CHECK_FALSE(jit->stats().cache_hit);
+    partitions = jit->stats().partitions;
+    CHECK(partitions >= 2);
+    CHECK(jit->stats().compile_threads >= 1);
+    CHECK(jit->stats().compile_threads <= partitions);
+    check_values(*jit);
+  }
+  {
+    // The partitions depend on the module only: the same split on any host.
+    Context ctx;
+    auto module = ctx.parse(text);
+    CompiledObject a = unwrap(compile_to_object(*module, {}, ObjectKind::Jit));
+    CompiledObject b = unwrap(compile_to_object(*module, {}, ObjectKind::Jit));
+    CHECK(a.stats.partitions == partitions);
+    CHECK(llvm::StringRef(a.object.data(), a.object.size()).starts_with("!<arch>\n"));
+    CHECK(a.object == b.object);
+    // An AOT object stays one relocatable file.
+    CompiledObject aot = unwrap(compile_to_object(*module, {}, ObjectKind::Aot));
+    CHECK(aot.stats.partitions == 1);
+    CHECK_FALSE(llvm::StringRef(aot.object.data(), aot.object.size()).starts_with("!<arch>"));
+  }
+  {
+    // The cached archive is loaded as it was stored.
+    Context ctx;
+    auto jit = compile(ctx, text, {}, options);
+    CHECK(jit->stats().cache_hit);
+    check_values(*jit);
+  }
+  llvm::sys::fs::remove_directories(dir);
+}
+
 TEST_CASE("compile time of a small module and of a transformer-block-sized module") {
   Context ctx;
   {

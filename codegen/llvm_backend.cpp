@@ -4,11 +4,17 @@
 #include <algorithm>
 #include <map>
 #include <chrono>
+#include <atomic>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "codegen/codegen.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InstIterator.h"
@@ -21,6 +27,8 @@
 #include "llvm/IR/Verifier.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Object/Archive.h"
+#include "llvm/Object/ArchiveWriter.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -28,6 +36,8 @@
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Utils/ValueMapper.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -743,6 +753,156 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
 
 }  // namespace
 
+namespace {
+
+// Parallel code generation (docs/codegen.md): a JIT module of more than
+// kInstructionsPerPartition instructions is cut into partitions of whole functions, which are
+// optimized and compiled on their own threads, each in its own LLVMContext. The partitions
+// depend only on the module, never on the host's core count, so the same program gives the same
+// machine code everywhere; only how many of them run at once depends on the host.
+constexpr size_t kInstructionsPerPartition = 2500;
+constexpr unsigned kMaxPartitions = 8;
+
+unsigned partition_count(const llvm::Module& module) {
+  size_t instructions = 0;
+  for (const llvm::Function& function : module) instructions += function.getInstructionCount();
+  return static_cast<unsigned>(std::clamp<size_t>(instructions / kInstructionsPerPartition, 1, kMaxPartitions));
+}
+
+// Cuts `module` into `count` modules: each function is defined in one of them (the largest
+// first, each to the partition with the fewest instructions so far) and declared where others
+// call it; global variables are defined in the first. Local symbols become hidden external
+// ones, so that a partition can refer to a function another one defines.
+std::vector<std::unique_ptr<llvm::Module>> split_module(llvm::Module& module, unsigned count) {
+  unsigned unnamed = 0;
+  for (llvm::GlobalValue& value : module.global_values()) {
+    if (value.isDeclaration()) continue;
+    if (!value.hasName()) value.setName("__tess_unnamed." + llvm::Twine(unnamed++));
+    if (value.hasLocalLinkage()) {
+      value.setLinkage(llvm::GlobalValue::ExternalLinkage);
+      value.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    }
+  }
+  std::vector<llvm::Function*> functions;
+  for (llvm::Function& function : module)
+    if (!function.isDeclaration()) functions.push_back(&function);
+  std::sort(functions.begin(), functions.end(), [](llvm::Function* a, llvm::Function* b) {
+    unsigned na = a->getInstructionCount(), nb = b->getInstructionCount();
+    return na != nb ? na > nb : a->getName() < b->getName();
+  });
+  std::vector<size_t> load(count, 0);
+  llvm::DenseMap<const llvm::GlobalValue*, unsigned> owner;
+  for (llvm::Function* function : functions) {
+    unsigned lightest = static_cast<unsigned>(std::min_element(load.begin(), load.end()) - load.begin());
+    owner[function] = lightest;
+    load[lightest] += function->getInstructionCount();
+  }
+  std::vector<std::unique_ptr<llvm::Module>> parts;
+  for (unsigned i = 0; i < count; ++i) {
+    llvm::ValueToValueMapTy map;
+    parts.push_back(llvm::CloneModule(module, map, [&](const llvm::GlobalValue* value) {
+      auto it = owner.find(value);
+      return it == owner.end() ? i == 0 : it->second == i;
+    }));
+  }
+  return parts;
+}
+
+struct PartitionResult {
+  llvm::SmallVector<char, 0> object;
+  double opt_ms = 0, codegen_ms = 0;
+  std::string error;
+};
+
+// One partition, given as bitcode: read into a context of its own, optimized, compiled.
+void compile_partition(llvm::StringRef bitcode, const CpuOptions& options, PartitionResult& result) {
+  llvm::LLVMContext context;
+  llvm::Expected<std::unique_ptr<llvm::Module>> module =
+      llvm::parseBitcodeFile(llvm::MemoryBufferRef(bitcode, "tessera-partition"), context);
+  if (!module) {
+    result.error = llvm::toString(module.takeError());
+    return;
+  }
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
+  if (!machine) {
+    result.error = llvm::toString(machine.takeError());
+    return;
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (llvm::Error error = optimize_llvm_module(**module, **machine, options.opt_level)) {
+    result.error = llvm::toString(std::move(error));
+    return;
+  }
+  result.opt_ms = elapsed_ms(start);
+  start = std::chrono::steady_clock::now();
+  llvm::Expected<llvm::SmallVector<char, 0>> object = emit_object_code(**module, **machine);
+  if (!object) {
+    result.error = llvm::toString(object.takeError());
+    return;
+  }
+  result.object = std::move(*object);
+  result.codegen_ms = elapsed_ms(start);
+}
+
+// The partitions of `module` compiled on up to min(partitions, cores) threads, as one GNU
+// archive of their objects (what JitModule::load and the compile cache take).
+llvm::Error compile_partitioned(llvm::Module& module, unsigned count, const CpuOptions& options,
+                                CompiledObject& compiled) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<llvm::SmallVector<char, 0>> bitcode(count);
+  {
+    std::vector<std::unique_ptr<llvm::Module>> parts = split_module(module, count);
+    for (unsigned i = 0; i < count; ++i) {
+      llvm::raw_svector_ostream os(bitcode[i]);
+      llvm::WriteBitcodeToFile(*parts[i], os);
+    }
+  }
+  compiled.stats.split_ms = elapsed_ms(start);
+
+  start = std::chrono::steady_clock::now();
+  std::vector<PartitionResult> results(count);
+  unsigned threads = std::max(1u, std::min(count, std::thread::hardware_concurrency()));
+  std::atomic<unsigned> next{0};
+  auto work = [&] {
+    for (unsigned i = next++; i < count; i = next++)
+      compile_partition(llvm::StringRef(bitcode[i].data(), bitcode[i].size()), options, results[i]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+  double wall_ms = elapsed_ms(start);
+
+  double opt_ms = 0, codegen_ms = 0;
+  std::vector<llvm::NewArchiveMember> members;
+  for (unsigned i = 0; i < count; ++i) {
+    if (!results[i].error.empty())
+      return llvm::createStringError("partition %u of %u: %s", i, count, results[i].error.c_str());
+    opt_ms += results[i].opt_ms;
+    codegen_ms += results[i].codegen_ms;
+    llvm::NewArchiveMember member(
+        llvm::MemoryBufferRef(llvm::StringRef(results[i].object.data(), results[i].object.size()), ""));
+    members.push_back(std::move(member));
+  }
+  std::vector<std::string> names;
+  for (unsigned i = 0; i < count; ++i) names.push_back("part" + std::to_string(i) + ".o");
+  for (unsigned i = 0; i < count; ++i) members[i].MemberName = names[i];
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> archive =
+      llvm::writeArchiveToBuffer(members, llvm::SymtabWritingMode::NoSymtab, llvm::object::Archive::K_GNU,
+                                 /*Deterministic=*/true, /*Thin=*/false);
+  if (!archive) return archive.takeError();
+  compiled.object.assign((*archive)->getBufferStart(), (*archive)->getBufferEnd());
+  // Wall-clock time, shared between optimization and code generation as their CPU times are.
+  double cpu_ms = std::max(opt_ms + codegen_ms, 1e-9);
+  compiled.stats.llvm_opt_ms = wall_ms * opt_ms / cpu_ms;
+  compiled.stats.codegen_ms = wall_ms * codegen_ms / cpu_ms;
+  compiled.stats.partitions = count;
+  compiled.stats.compile_threads = threads;
+  return llvm::Error::success();
+}
+
+}  // namespace
+
 llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
   CompiledObject compiled;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
@@ -751,6 +911,14 @@ llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const Cp
   llvm::Expected<std::unique_ptr<llvm::Module>> llvm_module =
       build_llvm_module(module, options, kind, context, **machine, compiled.entries, compiled.stats);
   if (!llvm_module) return llvm_module.takeError();
+
+  // An AOT object is one relocatable file (`tesserac build --emit=obj`): one partition.
+  unsigned partitions = kind == ObjectKind::Jit ? partition_count(**llvm_module) : 1;
+  if (partitions > 1) {
+    if (llvm::Error error = compile_partitioned(**llvm_module, partitions, options, compiled)) return std::move(error);
+    compiled.stats.object_bytes = compiled.object.size();
+    return compiled;
+  }
 
   auto start = std::chrono::steady_clock::now();
   if (llvm::Error error = optimize_llvm_module(**llvm_module, **machine, options.opt_level)) return std::move(error);

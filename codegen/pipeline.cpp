@@ -313,23 +313,32 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   // __truncsfbf2 once per element. The option shows in the pipeline text, so in the cache key.
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = !target_has_feature(options, "avx512bf16");
-  pm.addPass(arith::createArithExpandOpsPass(expand));
-  pm.addPass(std::make_unique<StridedCopyToLinalgPass>());
-  pm.addPass(createConvertVectorToSCFPass());
-  pm.addPass(createConvertLinalgToLoopsPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createConvertSCFToCFPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
+  // Passes that rewrite one function at a time run nested on func.func, so that MLIR runs them
+  // on the functions in parallel (the context's threads); the conversions that add or change
+  // module-level symbols (vector, memref, libm and func to LLVM) run on the module between them.
+  {
+    OpPassManager& functions = pm.nest<func::FuncOp>();
+    functions.addPass(arith::createArithExpandOpsPass(expand));
+    functions.addPass(std::make_unique<StridedCopyToLinalgPass>());
+    functions.addPass(createConvertVectorToSCFPass());
+    functions.addPass(createConvertLinalgToLoopsPass());
+    functions.addPass(createLowerAffinePass());
+    functions.addPass(createConvertSCFToCFPass());
+    functions.addPass(memref::createExpandStridedMetadataPass());
+    functions.addPass(createLowerAffinePass());
+  }
   // LLVM dialect. Math ops with an LLVM intrinsic become intrinsics (vectorizable); the others
   // (tanh, erf, atan, ...) become libm calls.
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
+  pm.nest<func::FuncOp>().addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(arith::createArithExpandOpsPass(expand));
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
+  {
+    OpPassManager& functions = pm.nest<func::FuncOp>();
+    functions.addPass(arith::createArithExpandOpsPass(expand));
+    functions.addPass(createArithToLLVMConversionPass());
+    functions.addPass(createConvertIndexToLLVMPass());
+  }
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

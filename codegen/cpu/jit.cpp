@@ -21,6 +21,8 @@
 #include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
+#include "llvm/BinaryFormat/Magic.h"
+#include "llvm/Object/Archive.h"
 #include "llvm/Support/TargetSelect.h"
 
 namespace tessera::codegen {
@@ -378,7 +380,23 @@ llvm::Expected<std::unique_ptr<JitModule>> JitModule::load(std::unique_ptr<llvm:
                                      llvm::toString(generator.takeError()).c_str());
     dylib.addGenerator(std::move(*generator));
   }
-  if (llvm::Error error = impl->jit->addObjectFile(std::move(object))) return std::move(error);
+  // A module compiled in partitions is an archive of their objects: every member is linked.
+  if (llvm::identify_magic(object->getBuffer()) == llvm::file_magic::archive) {
+    llvm::Expected<std::unique_ptr<llvm::object::Archive>> archive =
+        llvm::object::Archive::create(object->getMemBufferRef());
+    if (!archive) return archive.takeError();
+    llvm::Error children = llvm::Error::success();
+    for (const llvm::object::Archive::Child& child : (*archive)->children(children)) {
+      llvm::Expected<llvm::MemoryBufferRef> member = child.getMemoryBufferRef();
+      if (!member) return member.takeError();
+      if (llvm::Error error = impl->jit->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(
+              member->getBuffer(), member->getBufferIdentifier())))
+        return std::move(error);
+    }
+    if (children) return std::move(children);
+  } else if (llvm::Error error = impl->jit->addObjectFile(std::move(object))) {
+    return std::move(error);
+  }
 
   std::unique_ptr<JitModule> module(new JitModule(std::move(impl)));
   // Link now rather than at the first call, so that missing symbols show at compile time and

@@ -2512,6 +2512,9 @@ LogicalResult run_schedule_pipeline(ModuleOp module, bool debug_numerics) {
   // Calls of user functions are inlined (public callees stay, as entries), so that fusion and
   // in-place updates see across them: AdamW written as a function updates its parameter in place.
   pm.addPass(createInlinerPass());
+  // Private functions nothing calls any more (a differentiated function's forward, inlined
+  // into its gradient) are dropped: they would be compiled for nothing.
+  pm.addPass(createSymbolDCEPass());
   pm.addPass(createElementwiseFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -48,7 +48,40 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     LLVMTypeConverter converter(&getContext());
     SymbolTable symbols(module);
     int counter = 0;
-    for (scf::ParallelOp par : loops) outline(par, converter, symbols, counter);
+    SmallVector<func::FuncOp> outlined;
+    for (scf::ParallelOp par : loops)
+      if (func::FuncOp body = outline(par, converter, symbols, counter)) outlined.push_back(body);
+    merge_identical(module, symbols, outlined);
+  }
+
+  // Outlined bodies that are the same function (a training step updates every parameter of one
+  // shape with the same AdamW loop; a gradient repeats its forward's loops) are compiled once:
+  // later copies are erased and their calls take the first. The structural hash only sorts
+  // candidates; OperationEquivalence decides.
+  static void merge_identical(ModuleOp module, SymbolTable& symbols, ArrayRef<func::FuncOp> bodies) {
+    llvm::DenseMap<unsigned, SmallVector<func::FuncOp>> by_hash;
+    auto flags = OperationEquivalence::IgnoreLocations;
+    for (func::FuncOp body : bodies) {
+      llvm::hash_code hash = hash_value(body.getFunctionType());
+      body.getBody().walk([&](Operation* op) {
+        hash = llvm::hash_combine(hash, OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
+                                                                          OperationEquivalence::ignoreHashValue, flags));
+      });
+      SmallVector<func::FuncOp>& same = by_hash[static_cast<unsigned>(static_cast<size_t>(hash))];
+      func::FuncOp keep;
+      for (func::FuncOp candidate : same)
+        if (candidate.getFunctionType() == body.getFunctionType() &&
+            OperationEquivalence::isRegionEquivalentTo(&candidate.getBody(), &body.getBody(), flags)) {
+          keep = candidate;
+          break;
+        }
+      if (!keep) {
+        same.push_back(body);
+        continue;
+      }
+      if (failed(SymbolTable::replaceAllSymbolUses(body, keep.getSymNameAttr(), module))) continue;
+      symbols.erase(body);
+    }
   }
 
   // The LLVM type a captured value travels as, or null if it cannot.
@@ -73,7 +106,8 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     return f;
   }
 
-  void outline(scf::ParallelOp par, LLVMTypeConverter& converter, SymbolTable& symbols, int& counter) {
+  // The outlined body, or null where the loop stays sequential.
+  func::FuncOp outline(scf::ParallelOp par, LLVMTypeConverter& converter, SymbolTable& symbols, int& counter) {
     MLIRContext* ctx = par.getContext();
     Location loc = par.getLoc();
     auto func = par->getParentOfType<func::FuncOp>();
@@ -125,7 +159,7 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
       Type t = carried_type(v.getType(), converter);
       if (!t) {  // leave the loop sequential
         for (Operation* op : llvm::reverse(scratch)) op->moveBefore(&func.getBody().front().front());
-        return;
+        return {};
       }
       fields.push_back(t);
     }
@@ -206,6 +240,7 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     Value grain_v = b.create<arith::ConstantIntOp>(loc, grain, 64);
     b.create<func::CallOp>(loc, runtime, ValueRange{null, begin, end, grain_v, fn, slot});
     par.erase();
+    return outlined;
   }
 };
 
