@@ -24,6 +24,7 @@
 #include <llvm/ADT/bit.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/LLVMIR/LLVMDialect.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
 #include <mlir/Dialect/Math/IR/Math.h>
 #include <mlir/Dialect/MemRef/IR/MemRef.h>
@@ -569,6 +570,36 @@ class GroupEmitter {
     return {scratch_[it->second], idx};
   }
 
+  // The byte address of buffer[idx] as an LLVM pointer: aligned base + offset + idx . strides.
+  Value byte_address(Value buffer, ArrayRef<Value> idx) {
+    auto meta = b_.create<memref::ExtractStridedMetadataOp>(loc_, buffer);
+    Value linear = meta.getOffset();
+    for (auto [k, v] : llvm::enumerate(idx))
+      linear = b_.create<arith::AddIOp>(loc_, linear, b_.create<arith::MulIOp>(loc_, v, meta.getStrides()[k]));
+    Value base = b_.create<memref::ExtractAlignedPointerAsIndexOp>(loc_, buffer);
+    Value address = b_.create<arith::IndexCastOp>(loc_, b_.getI64Type(), b_.create<arith::AddIOp>(loc_, base, linear));
+    return b_.create<LLVM::IntToPtrOp>(loc_, LLVM::LLVMPointerType::get(b_.getContext()), address);
+  }
+
+  // `width` lanes of an i1 buffer from buffer[idx] on. An i1 buffer holds one byte per element
+  // (what memref.load/store of i1 and NumPy's bool arrays use), but a vector<N x i1> load reads
+  // N bits: the bytes are loaded as vector<N x i8> and compared with zero.
+  Value bool_load(Value buffer, ArrayRef<Value> idx, unsigned width) {
+    auto bytes_type = VectorType::get({int64_t(width)}, b_.getI8Type());
+    Value bytes = b_.create<LLVM::LoadOp>(loc_, bytes_type, byte_address(buffer, idx), /*alignment=*/1);
+    Value zero = b_.create<arith::ConstantOp>(loc_, bytes_type, DenseElementsAttr::get(bytes_type, b_.getI8IntegerAttr(0)));
+    return b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::ne, bytes, zero);
+  }
+
+  // The lanes of `v` (vector<N x i1>) as N bytes 0 / 1 from buffer[idx] on (see bool_load).
+  void bool_store(Value v, Value buffer, ArrayRef<Value> idx) {
+    auto bytes_type = VectorType::get(cast<VectorType>(v.getType()).getShape(), b_.getI8Type());
+    Value bytes = b_.create<arith::ExtUIOp>(loc_, bytes_type, v);
+    b_.create<LLVM::StoreOp>(loc_, bytes, byte_address(buffer, idx), /*alignment=*/1);
+  }
+
+  static bool holds_bools(Value buffer) { return cast<MemRefType>(buffer.getType()).getElementType().isInteger(1); }
+
   Value load(size_t i, OpOperand& operand, ArrayRef<Value> ivs) {
     auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
     return b_.create<memref::LoadOp>(loc_, buffer, idx);
@@ -713,10 +744,9 @@ class GroupEmitter {
       Type t = operand.get().getType();
       auto m = dyn_cast<MemRefType>(t);
       Type elt = getElementTypeOrSelf(t);
-      if (elt.isInteger(1) && m) return 1;  // i1 buffers hold bytes
       if (elt.isIndex()) return 1;
       if (!m) continue;
-      bits = std::max(bits, bits_of(elt));
+      bits = std::max(bits, elt.isInteger(1) ? 8 : bits_of(elt));  // i1 buffers hold bytes (bool_load)
       AffineMap map = op.getMatchingIndexingMap(&operand);
       if (!uses_dim(map, n - 1)) continue;
       // Contiguous along the inner loop: only the last index depends on it, with step 1.
@@ -811,6 +841,10 @@ class GroupEmitter {
     auto vec_of = [&](Type t) { return VectorType::get({int64_t(width)}, t); };
     auto vstore = [&](Value v, OpOperand& out) {
       auto [buffer, idx] = access(i, out, ivs, /*write=*/true);
+      if (holds_bools(buffer)) {
+        bool_store(v, buffer, idx);
+        return;
+      }
       auto st = b_.create<vector::StoreOp>(loc_, v, buffer, idx);
       if (stream_.count({unsigned(i), out.getOperandNumber()})) st.setNontemporal(true);
     };
@@ -852,7 +886,8 @@ class GroupEmitter {
       AffineMap m = op.getMatchingIndexingMap(&operand);
       if (uses_dim(m, n - 1)) {
         auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
-        lanes[arg] = b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx);
+        lanes[arg] = holds_bools(buffer) ? bool_load(buffer, idx, width)
+                                         : b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx).getResult();
       } else {
         uniform.map(arg, load(i, operand, ivs));
       }
@@ -913,7 +948,8 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
     return "fuse row-compatible linalg ops on buffers into one parallel loop nest and vectorize their innermost loops";
   }
   void getDependentDialects(DialectRegistry& registry) const override {
-    registry.insert<arith::ArithDialect, memref::MemRefDialect, scf::SCFDialect, vector::VectorDialect>();
+    registry.insert<arith::ArithDialect, LLVM::LLVMDialect, memref::MemRefDialect, scf::SCFDialect,
+                    vector::VectorDialect>();
   }
 
   void runOnOperation() override {

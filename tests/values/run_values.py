@@ -596,6 +596,19 @@ add("promote_matmul_i64_f32", "a: Tensor[A, K, i64], x: Tensor[K, B]", "return a
     lambda a, x: a @ x)
 add("promote_where_i64_f32", "a: Tensor[N, i64], x: Tensor[N]", "return where(a > 0, a, x)", [ints(7), rnd(7)],
     lambda a, x: np.where(a > 0, a, x))
+# Bool tensors in and out of vectorized loops: a bool buffer holds one byte per element, so
+# the vectorized loops read and write it as bytes (rows of 37 and 130: vector lanes and tails).
+def bools(*shape):
+    return RNG.uniform(size=shape) < 0.5
+
+
+add("bool_where_mask", "m: Tensor[B, D, bool], x: Tensor[B, D], y: Tensor[B, D]", "return where(m, x * 2.0, y - 1.0)",
+    [bools(5, 37), rnd(5, 37), rnd(5, 37)], lambda m, x, y: np.where(m, x * 2.0, y - 1.0))
+add("bool_compare_out", "x: Tensor[B, D]", "return x > 0.25", [rnd(4, 130)], lambda x: x > 0.25)
+add("bool_masked_row_sum", "m: Tensor[B, D, bool], x: Tensor[B, D]", "return where(m, x, 0.0).sum(axis=-1)",
+    [bools(6, 130), rnd(6, 130)], lambda m, x: np.where(m, x, 0.0).sum(axis=-1))
+add("bool_mask_broadcast", "m: Tensor[D, bool], x: Tensor[B, D]", "return where(m, exp(x), -x)",
+    [bools(37), rnd(3, 37)], lambda m, x: np.where(m, np.exp(x), -x))
 add("promote_where_bool_literal", "x: Tensor[N]", "return where(True, x, 0.0) + where(False, x, 1.0)", [rnd(5)],
     lambda x: x + 1.0)
 add("promote_compare_i64_f32", "a: Tensor[N, i64], x: Tensor[N]", "return a < x", [ints(8, lo=-1, hi=2), rnd(8)],
@@ -669,6 +682,8 @@ def write_args(d, inputs, in_dtype):
     for i, v in enumerate(inputs):
         if isinstance(v, np.ndarray) and v.dtype.kind == "f" or isinstance(v, np.ndarray) and v.ndim == 0:
             arr = np.asarray(v).astype(in_dtype)
+        elif isinstance(v, np.ndarray) and v.dtype == np.bool_:
+            arr = v  # a bool tensor: one byte per element, as NumPy stores it
         elif isinstance(v, np.ndarray):
             arr = v.astype(np.int64)
         else:
