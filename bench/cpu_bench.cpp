@@ -1118,8 +1118,8 @@ CompileFigures bench_compile(const Config& cfg, const std::string& dir) {
 void print_compile(const char* what, const CompileTimes& t) {
   const auto& s = t.stats;
   std::printf("  %-10s total %7.1f ms = parse+sema %.1f, graph %.1f, schedule %.1f, JIT %.1f "
-              "[MLIR pipeline %.1f, translate %.1f, split %.1f, LLVM opt %.1f, codegen %.1f, link %.1f, cache lookup %.1f; "
-              "cache %s, %llu-byte object, %u partition(s) on %u thread(s)]\n",
+              "[MLIR pipeline %.1f, translate %.1f, split %.1f, LLVM opt %.1f, codegen %.1f, link %.1f, "
+              "cache lookup %.1f; cache %s, %llu-byte object, %u partition(s) on %u thread(s)]\n",
               what, t.total_ms(), t.frontend_ms, t.graph_ms, t.schedule_ms, t.jit_ms, s.mlir_pipeline_ms,
               s.translate_ms, s.split_ms, s.llvm_opt_ms, s.codegen_ms, s.jit_link_ms, s.cache_lookup_ms,
               s.cache_hit ? "hit" : "miss", static_cast<unsigned long long>(s.object_bytes), s.partitions,

@@ -292,3 +292,43 @@ func.func @use(%x: f64) -> f64 {
   CHECK(dlsym(library, "use") == nullptr);
   dlclose(library);
 }
+
+TEST_CASE("aot: a big module is compiled in partitions, linked whole, and exports its C entry points only") {
+  // 300 entries f<i>(x) = x * (i + 1) + x * x / (i + 2), each calling a private helper: enough
+  // LLVM IR for several partitions, with calls across them.
+  std::string text = "func.func private @sq(%x: f64) -> f64 {\n  %y = arith.mulf %x, %x : f64\n  return %y : f64\n}\n";
+  const int kEntries = 300;
+  for (int i = 0; i < kEntries; ++i) {
+    std::string n = std::to_string(i);
+    text += "func.func @f" + n + "(%x: f64) -> f64 {\n" + "  %a = arith.constant " + std::to_string(i + 1) +
+            ".0 : f64\n" + "  %b = arith.constant " + std::to_string(i + 2) + ".0 : f64\n" +
+            "  %s = call @sq(%x) : (f64) -> f64\n  %m = arith.mulf %x, %a : f64\n  %q = arith.divf %s, %b : f64\n" +
+            "  %r = arith.addf %m, %q : f64\n  return %r : f64\n}\n";
+  }
+  Context ctx;
+  TempDir dir;
+  auto module = ctx.parse(text);
+  REQUIRE(module);
+  CompiledObject split = unwrap(compile_to_object(*module, {}, ObjectKind::Aot, Partitions::ByModule));
+  CHECK(split.stats.partitions >= 2);
+  CompiledObject one = unwrap(compile_to_object(*module, {}, ObjectKind::Aot, Partitions::One));
+  CHECK(one.stats.partitions == 1);
+  check_ok(emit_shared_library(*module, dir.file("libmany.so"), {}, with_runtime()));
+  void* library = dlopen(dir.file("libmany.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((library ? "" : dlerror()));
+  REQUIRE(library != nullptr);
+  for (int i : {0, 1, kEntries / 2, kEntries - 1}) {
+    CAPTURE(i);
+    std::string name = "tess_f" + std::to_string(i);
+    auto f = reinterpret_cast<int32_t (*)(double, double*)>(dlsym(library, name.c_str()));
+    REQUIRE(reinterpret_cast<void*>(f) != nullptr);
+    double result = 0;
+    CHECK(f(1.5, &result) == 0);
+    CHECK(result == doctest::Approx(1.5 * (i + 1) + 2.25 / (i + 2)));
+  }
+  // Functions made hidden to cross partitions are not exported.
+  CHECK(dlsym(library, "sq") == nullptr);
+  CHECK(dlsym(library, "f7") == nullptr);
+  CHECK(dlsym(library, "_mlir_ciface_f7") == nullptr);
+  dlclose(library);
+}

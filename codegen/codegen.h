@@ -242,10 +242,16 @@ struct CompiledObject {
   CompileStats stats;
 };
 
+// Whether a big module may be compiled in partitions on threads (an archive of their objects,
+// docs/codegen.md "Parallel code generation"), or must give one relocatable object
+// (`tesserac build --emit=obj`).
+enum class Partitions { ByModule, One };
+
 // The whole path from a tensor-level module to an object file: signatures, lowering (on a clone;
 // `module` is left as it was), translation, wrappers, optimization, codegen. Diagnostics are
 // collected into the returned error's message instead of going to the context's handler.
-llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind);
+llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind,
+                                                 Partitions partitions = Partitions::ByModule);
 
 // The LLVM IR compile_to_object would turn into machine code (wrappers of `kind` included),
 // after optimization at options.opt_level: the text of `tesserac emit --stage=llvm`.

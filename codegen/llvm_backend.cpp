@@ -903,7 +903,8 @@ llvm::Error compile_partitioned(llvm::Module& module, unsigned count, const CpuO
 
 }  // namespace
 
-llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind) {
+llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const CpuOptions& options, ObjectKind kind,
+                                                 Partitions partitioning) {
   CompiledObject compiled;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine = create_target_machine(options);
   if (!machine) return machine.takeError();
@@ -912,8 +913,7 @@ llvm::Expected<CompiledObject> compile_to_object(mlir::ModuleOp module, const Cp
       build_llvm_module(module, options, kind, context, **machine, compiled.entries, compiled.stats);
   if (!llvm_module) return llvm_module.takeError();
 
-  // An AOT object is one relocatable file (`tesserac build --emit=obj`): one partition.
-  unsigned partitions = kind == ObjectKind::Jit ? partition_count(**llvm_module) : 1;
+  unsigned partitions = partitioning == Partitions::ByModule ? partition_count(**llvm_module) : 1;
   if (partitions > 1) {
     if (llvm::Error error = compile_partitioned(**llvm_module, partitions, options, compiled)) return std::move(error);
     compiled.stats.object_bytes = compiled.object.size();

@@ -10,6 +10,8 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Object/Archive.h"
+#include "llvm/Object/Binary.h"
 #include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
@@ -62,22 +64,41 @@ bool is_float_builtin(llvm::StringRef name) {
 // did not declare, and the conversion helpers LLVM calls for bf16/f16 where the CPU has no
 // instruction for them (so a library built for x86-64-v2 links on any host).
 void add_object_runtime_calls(llvm::StringRef object_path, std::vector<std::string>& names) {
-  auto object = llvm::object::ObjectFile::createObjectFile(object_path);
-  if (!object) {
-    llvm::consumeError(object.takeError());
+  auto add = [&](const llvm::object::ObjectFile& object) {
+    for (const llvm::object::SymbolRef& symbol : object.symbols()) {
+      auto flags = symbol.getFlags();
+      auto name = symbol.getName();
+      if (!flags || !name) {
+        if (!flags) llvm::consumeError(flags.takeError());
+        if (!name) llvm::consumeError(name.takeError());
+        continue;
+      }
+      if ((*flags & llvm::object::SymbolRef::SF_Undefined) && (name->starts_with("tess") || is_float_builtin(*name)))
+        names.push_back(name->str());
+    }
+  };
+  auto binary = llvm::object::createBinary(object_path);
+  if (!binary) {
+    llvm::consumeError(binary.takeError());
     return;
   }
-  for (const llvm::object::SymbolRef& symbol : object->getBinary()->symbols()) {
-    auto flags = symbol.getFlags();
-    auto name = symbol.getName();
-    if (!flags || !name) {
-      if (!flags) llvm::consumeError(flags.takeError());
-      if (!name) llvm::consumeError(name.takeError());
+  if (auto* object = llvm::dyn_cast<llvm::object::ObjectFile>(binary->getBinary())) {
+    add(*object);
+    return;
+  }
+  // The partitions of a module compiled in parallel: an archive of objects.
+  auto* archive = llvm::dyn_cast<llvm::object::Archive>(binary->getBinary());
+  if (!archive) return;
+  llvm::Error error = llvm::Error::success();
+  for (const llvm::object::Archive::Child& child : archive->children(error)) {
+    auto member = child.getAsBinary();
+    if (!member) {
+      llvm::consumeError(member.takeError());
       continue;
     }
-    if ((*flags & llvm::object::SymbolRef::SF_Undefined) && (name->starts_with("tess") || is_float_builtin(*name)))
-      names.push_back(name->str());
+    if (auto* object = llvm::dyn_cast<llvm::object::ObjectFile>(member->get())) add(*object);
   }
+  llvm::consumeError(std::move(error));
 }
 
 // The DT_SONAME of an ELF shared library ("libtessera_rt.so.0"), or its file name.
@@ -254,7 +275,7 @@ const char* tessGetLastErrorMessage(void);
 }  // namespace
 
 llvm::Error emit_object(mlir::ModuleOp module, llvm::StringRef path, const CpuOptions& options) {
-  llvm::Expected<CompiledObject> compiled = compile_to_object(module, options, ObjectKind::Aot);
+  llvm::Expected<CompiledObject> compiled = compile_to_object(module, options, ObjectKind::Aot, Partitions::One);
   if (!compiled) return compiled.takeError();
   return write_file(path, llvm::StringRef(compiled->object.data(), compiled->object.size()));
 }
@@ -272,8 +293,13 @@ llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, con
     return llvm::createStringError("no C compiler driver to link %s (tried %s)", path.str().c_str(),
                                    aot_options.linker.empty() ? "clang-19, clang, cc" : aot_options.linker.c_str());
 
+  // A big module is compiled in partitions on threads (docs/codegen.md): an archive of their
+  // objects, linked whole.
+  llvm::Expected<CompiledObject> compiled = compile_to_object(module, options, ObjectKind::Aot, Partitions::ByModule);
+  if (!compiled) return compiled.takeError();
+  bool archive = compiled->stats.partitions > 1;
   llvm::SmallString<128> object_path, log_path;
-  if (std::error_code error = llvm::sys::fs::createTemporaryFile("tessera-aot", "o", object_path))
+  if (std::error_code error = llvm::sys::fs::createTemporaryFile("tessera-aot", archive ? "a" : "o", object_path))
     return llvm::createStringError(error, "cannot create a temporary object file");
   if (std::error_code error = llvm::sys::fs::createTemporaryFile("tessera-link", "log", log_path)) {
     llvm::sys::fs::remove(object_path);
@@ -283,7 +309,7 @@ llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, con
     llvm::sys::fs::remove(object_path);
     llvm::sys::fs::remove(log_path);
   };
-  if (llvm::Error error = emit_object(module, object_path, options)) {
+  if (llvm::Error error = write_file(object_path, llvm::StringRef(compiled->object.data(), compiled->object.size()))) {
     cleanup();
     return error;
   }
@@ -293,7 +319,14 @@ llvm::Error emit_shared_library(mlir::ModuleOp module, llvm::StringRef path, con
     return no_runtime();
   }
 
-  std::vector<std::string> argv = {*linker, "-shared", "-o", path.str(), object_path.str().str()};
+  std::vector<std::string> argv = {*linker, "-shared", "-o", path.str()};
+  if (archive) {
+    argv.push_back("-Wl,--whole-archive");
+    argv.push_back(object_path.str().str());
+    argv.push_back("-Wl,--no-whole-archive");
+  } else {
+    argv.push_back(object_path.str().str());
+  }
   if (!calls.empty()) {
     llvm::Expected<std::string> runtime = runtime_beside(path, aot_options.runtime_library);
     if (!runtime) {

@@ -64,8 +64,9 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     for (func::FuncOp body : bodies) {
       llvm::hash_code hash = hash_value(body.getFunctionType());
       body.getBody().walk([&](Operation* op) {
-        hash = llvm::hash_combine(hash, OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
-                                                                          OperationEquivalence::ignoreHashValue, flags));
+        llvm::hash_code one = OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
+                                                                OperationEquivalence::ignoreHashValue, flags);
+        hash = llvm::hash_combine(hash, one);
       });
       SmallVector<func::FuncOp>& same = by_hash[static_cast<unsigned>(static_cast<size_t>(hash))];
       func::FuncOp keep;

@@ -587,7 +587,8 @@ class GroupEmitter {
   Value bool_load(Value buffer, ArrayRef<Value> idx, unsigned width) {
     auto bytes_type = VectorType::get({int64_t(width)}, b_.getI8Type());
     Value bytes = b_.create<LLVM::LoadOp>(loc_, bytes_type, byte_address(buffer, idx), /*alignment=*/1);
-    Value zero = b_.create<arith::ConstantOp>(loc_, bytes_type, DenseElementsAttr::get(bytes_type, b_.getI8IntegerAttr(0)));
+    Value zero =
+        b_.create<arith::ConstantOp>(loc_, bytes_type, DenseElementsAttr::get(bytes_type, b_.getI8IntegerAttr(0)));
     return b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::ne, bytes, zero);
   }
 
@@ -886,8 +887,9 @@ class GroupEmitter {
       AffineMap m = op.getMatchingIndexingMap(&operand);
       if (uses_dim(m, n - 1)) {
         auto [buffer, idx] = access(i, operand, ivs, /*write=*/false);
-        lanes[arg] = holds_bools(buffer) ? bool_load(buffer, idx, width)
-                                         : b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx).getResult();
+        lanes[arg] = holds_bools(buffer)
+                         ? bool_load(buffer, idx, width)
+                         : b_.create<vector::LoadOp>(loc_, vec_of(arg.getType()), buffer, idx).getResult();
       } else {
         uniform.map(arg, load(i, operand, ivs));
       }
