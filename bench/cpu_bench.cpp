@@ -46,6 +46,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cblas.h>
@@ -292,19 +293,60 @@ bool failed = false;
 enum class Solo { none, ours, peer };
 Solo solo = Solo::none;
 
+// The host's busy and total CPU time so far, in clock ticks (the first line of /proc/stat).
+std::pair<uint64_t, uint64_t> host_cpu_ticks() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  uint64_t busy = user + nice + system + irq + softirq + steal;
+  return {busy, busy + idle + iowait};
+}
+
+// With --solo, nothing else may run while one side is timed: after the output check, the peer's
+// workers (PyTorch's OpenMP pool in its process, OpenBLAS's in ours) keep spinning for tens of
+// ms, and a 2-thread run of ours then shared the cores with them (our bf16 matmul timed 5.5 ms
+// at 2 threads, as at 1, right after PyTorch's check, and 3.2 ms without it). Waits, up to 3 s,
+// for a 100 ms window in which the host's cores were at least 90% idle (our own pool sleeps
+// 200 us after its last region); warns when the host stayed busy.
+void wait_until_host_quiet() {
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (true) {
+    auto [busy0, total0] = host_cpu_ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto [busy1, total1] = host_cpu_ticks();
+    uint64_t total = total1 - total0, busy = busy1 - busy0;
+    if (total > 0 && busy * 10 <= total) return;
+    if (Clock::now() > deadline) {
+      std::fprintf(stderr, "cpu_bench: the host stayed busy (%llu of %llu ticks) before a solo timing\n",
+                   static_cast<unsigned long long>(busy), static_cast<unsigned long long>(total));
+      return;
+    }
+  }
+}
+
 // ABAB timing: `pairs` alternations of ours and the peer after one warm-up of each (ours is
 // already warm when `ours_warm`: the output check ran it, and a slow kernel is not run twice).
-// With --solo, `pairs` timed calls of that side only, after its warm-up.
+// With --solo, `pairs` timed calls of that side only, after its warm-up, on a quiet host.
 void time_pairs(const std::function<double()>& ours, const std::function<double()>& peer, int pairs,
                 std::vector<double>& t_ours, std::vector<double>& t_peer, bool ours_warm = false) {
+  // Then calls for at least 100 ms before the timed ones: after the quiet wait (or a resize of
+  // the pool) the first calls on two threads ran up to twice as slow (an idle vCPU is
+  // descheduled by the hypervisor and comes back slowly), and with 7 timed calls they set the
+  // median: our bf16 matmul read 5.5 ms on 2 threads, 3.2 ms after this warm-up.
+  auto warm_then_time = [&](const std::function<double()>& side, std::vector<double>& t) {
+    wait_until_host_quiet();
+    for (double spent = 0; spent < 0.1;) spent += side();
+    for (int i = 0; i < pairs; ++i) t.push_back(side());
+  };
   if (solo == Solo::ours) {
     if (!ours_warm) ours();
-    for (int i = 0; i < pairs; ++i) t_ours.push_back(ours());
+    warm_then_time(ours, t_ours);
     return;
   }
   if (solo == Solo::peer) {
     peer();
-    for (int i = 0; i < pairs; ++i) t_peer.push_back(peer());
+    warm_then_time(peer, t_peer);
     return;
   }
   if (!ours_warm) ours();
