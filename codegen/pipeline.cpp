@@ -315,7 +315,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   expand.includeBf16 = !target_has_feature(options, "avx512bf16");
   // Passes that rewrite one function at a time run nested on func.func, so that MLIR runs them
   // on the functions in parallel (the context's threads); the conversions that add or change
-  // module-level symbols (vector, memref, libm and func to LLVM) run on the module between them.
+  // module-level symbols (memref, libm, func and cf to LLVM) run on the module between them.
   {
     OpPassManager& functions = pm.nest<func::FuncOp>();
     functions.addPass(arith::createArithExpandOpsPass(expand));
@@ -329,7 +329,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   }
   // LLVM dialect. Math ops with an LLVM intrinsic become intrinsics (vectorizable); the others
   // (tanh, erf, atan, ...) become libm calls.
-  pm.addPass(createConvertVectorToLLVMPass());
+  pm.nest<func::FuncOp>().addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.nest<func::FuncOp>().addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
@@ -341,8 +341,11 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   }
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(std::make_unique<NontemporalAlignmentPass>());
+  {
+    OpPassManager& functions = pm.nest<LLVM::LLVMFuncOp>();
+    functions.addPass(createReconcileUnrealizedCastsPass());
+    functions.addPass(std::make_unique<NontemporalAlignmentPass>());
+  }
 }
 
 void build_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
