@@ -755,7 +755,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> build_llvm_module(mlir::ModuleOp m
 
 namespace {
 
-// Parallel code generation (docs/codegen.md): a JIT module of more than
+// Parallel code generation (docs/codegen.md): a module (JIT, or a shared library) of more than
 // kInstructionsPerPartition instructions is cut into partitions of whole functions, which are
 // optimized and compiled on their own threads, each in its own LLVMContext. The partitions
 // depend only on the module, never on the host's core count, so the same program gives the same

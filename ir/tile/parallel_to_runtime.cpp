@@ -7,6 +7,7 @@
 // sequential one does not grow the stack.
 #include "ir/tile/ParallelToRuntime.h"
 
+#include <map>
 #include <string>
 
 #include <mlir/Conversion/LLVMCommon/TypeConverter.h>
@@ -59,7 +60,8 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
   // later copies are erased and their calls take the first. The structural hash only sorts
   // candidates; OperationEquivalence decides.
   static void merge_identical(ModuleOp module, SymbolTable& symbols, ArrayRef<func::FuncOp> bodies) {
-    llvm::DenseMap<unsigned, SmallVector<func::FuncOp>> by_hash;
+    // Keyed by the full hash (std::map: any value is a valid key, unlike DenseMap's reserved ones).
+    std::map<size_t, SmallVector<func::FuncOp>> by_hash;
     auto flags = OperationEquivalence::IgnoreLocations;
     for (func::FuncOp body : bodies) {
       llvm::hash_code hash = hash_value(body.getFunctionType());
@@ -68,7 +70,7 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
                                                                 OperationEquivalence::ignoreHashValue, flags);
         hash = llvm::hash_combine(hash, one);
       });
-      SmallVector<func::FuncOp>& same = by_hash[static_cast<unsigned>(static_cast<size_t>(hash))];
+      SmallVector<func::FuncOp>& same = by_hash[static_cast<size_t>(hash)];
       func::FuncOp keep;
       for (func::FuncOp candidate : same)
         if (candidate.getFunctionType() == body.getFunctionType() &&

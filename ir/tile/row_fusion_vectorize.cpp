@@ -806,10 +806,7 @@ class GroupEmitter {
   }
 
   static bool has_bool_buffer(linalg::LinalgOp op) {
-    return llvm::any_of(op->getOperands(), [](Value v) {
-      auto m = dyn_cast<MemRefType>(v.getType());
-      return m && m.getElementType().isInteger(1);
-    });
+    return llvm::any_of(op->getOperands(), [](Value v) { return isa<MemRefType>(v.getType()) && holds_bools(v); });
   }
 
   // One scalar iteration at `ivs`. With `acc`, the (single) output is not loaded but `acc`, and

@@ -373,6 +373,8 @@ add("clamp_at_bounds", "x: Tensor[B, D, {dt}]", "clamp(x, min=-0.5, max=0.7)", [
     fd=False)
 add("where", "c: Tensor[B, D, {dt}], x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "where(c > 0.0, x, y)",
     [rnd(3, 4), rnd(3, 4), rnd(4)], lambda c, x, y: torch.where(c > 0, x, y), argnums=(1, 2))
+add("where_long_rows", "c: Tensor[B, D, {dt}], x: Tensor[B, D, {dt}], y: Tensor[D, {dt}]", "where(c > 0.0, x * x, y)",
+    [rnd(3, 37), rnd(3, 37), rnd(37)], lambda c, x, y: torch.where(c > 0, x * x, y), argnums=(1, 2))
 add("where_scalar", "x: Tensor[B, D, {dt}]", "where(x > 0.0, x * x, 0.5)", [away(3, 4)],
     lambda x: torch.where(x > 0, x * x, torch.tensor(0.5, dtype=x.dtype)))
 add("where_bcast_cond", "c: Tensor[D, {dt}], x: Tensor[B, 1, {dt}], y: Tensor[B, D, {dt}]", "where(c > 0.0, x, y)",
@@ -678,6 +680,10 @@ for fn in ("attention", "attention_safe"):
 add("attention_causal_rect_scale", QKV, "attention(q, k, v, causal=True, scale=0.7)",
     [rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 5, 3)], lambda q, k, v: attn(q, k, v, True, 0.7), argnums=(0, 1, 2),
     out="B, L, E")
+# Rows of 21 keys: the causal mask (a bool tensor in the gradient) is read by 16-lane vector
+# loops plus a scalar tail (docs/tile_ir.md, bool buffers); the cases above have rows under 16.
+add("attention_causal_long", QKV, "attention(q, k, v, causal=True)", [rnd(1, 21, 3), rnd(1, 21, 3), rnd(1, 21, 2)],
+    lambda q, k, v: attn(q, k, v, True), argnums=(0, 1, 2), out="B, L, E")
 add("attention_4d", "q: Tensor[B, H, L, 4, {dt}], k: Tensor[B, H, S, 4, {dt}], v: Tensor[B, H, S, 4, {dt}]",
     "attention(q, k, v, causal=True)", [rnd(2, 2, 3, 4), rnd(2, 2, 3, 4), rnd(2, 2, 3, 4)],
     lambda q, k, v: attn(q, k, v, True), argnums=(0, 1, 2), out="B, H, L, 4")

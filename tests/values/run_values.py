@@ -602,9 +602,18 @@ def bools(*shape):
     return RNG.uniform(size=shape) < 0.5
 
 
-add("bool_where_mask", "m: Tensor[B, D, bool], x: Tensor[B, D], y: Tensor[B, D]", "return where(m, x * 2.0, y - 1.0)",
-    [bools(5, 37), rnd(5, 37), rnd(5, 37)], lambda m, x, y: np.where(m, x * 2.0, y - 1.0))
-add("bool_compare_out", "x: Tensor[B, D]", "return x > 0.25", [rnd(4, 130)], lambda x: x > 0.25)
+for dt in ("f32", "f64"):
+    add(f"bool_where_mask_{dt}", f"m: Tensor[B, D, bool], x: Tensor[B, D, {dt}], y: Tensor[B, D, {dt}]",
+        "return where(m, x * 2.0, y - 1.0)", [bools(5, 37), rnd(5, 37), rnd(5, 37)],
+        lambda m, x, y: np.where(m, x * 2.0, y - 1.0), dt)
+    add(f"bool_compare_out_{dt}", f"x: Tensor[B, D, {dt}]", "return x > 0.25", [rnd(4, 130)], lambda x: x > 0.25, dt)
+for dt in ("bf16", "f16"):  # low-precision values arrive as f32 and are cast in the program
+    x, y = lowp(rnd(5, 37), dt), lowp(rnd(5, 37), dt)
+    add(f"bool_where_mask_{dt}", "m: Tensor[B, D, bool], x: Tensor[B, D], y: Tensor[B, D]",
+        f"x = x.astype({dt})\ny = y.astype({dt})\nreturn where(m, x * 2.0, y - 1.0)", [bools(5, 37), x, y],
+        lambda m, x, y, dt=dt: lowp(np.where(m, x * 2.0, lowp(y - 1.0, dt)), dt), dt, in_dtype=np.float32)
+    add(f"bool_compare_out_{dt}", "x: Tensor[B, D]", f"return x.astype({dt}) > 0.25", [lowp(rnd(4, 130), dt)],
+        lambda x: x > 0.25, dt, in_dtype=np.float32)
 add("bool_masked_row_sum", "m: Tensor[B, D, bool], x: Tensor[B, D]", "return where(m, x, 0.0).sum(axis=-1)",
     [bools(6, 130), rnd(6, 130)], lambda m, x: np.where(m, x, 0.0).sum(axis=-1))
 add("bool_mask_broadcast", "m: Tensor[D, bool], x: Tensor[B, D]", "return where(m, exp(x), -x)",
