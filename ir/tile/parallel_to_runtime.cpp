@@ -7,7 +7,9 @@
 // sequential one does not grow the stack.
 #include "ir/tile/ParallelToRuntime.h"
 
+#include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <mlir/Conversion/LLVMCommon/TypeConverter.h>
@@ -18,6 +20,8 @@
 #include <mlir/Dialect/SCF/IR/SCF.h>
 #include <mlir/IR/BuiltinOps.h>
 #include <mlir/IR/IRMapping.h>
+#include <mlir/IR/Matchers.h>
+#include <mlir/Interfaces/CallInterfaces.h>
 #include <mlir/IR/SymbolTable.h>
 #include <mlir/Pass/Pass.h>
 #include <mlir/Transforms/RegionUtils.h>
@@ -28,6 +32,102 @@ namespace {
 using namespace mlir;
 
 constexpr const char* kRuntimeEntry = "tessParallelFor";
+
+// The least estimated work (operations executed, see estimate_ops) one chunk of a parallel loop
+// must hold before a thread is woken for it: about 20 us of one core's time (the digits CNN
+// step: 8.2 M estimated operations in 1.1 ms). Waking a worker and joining it cost 5 to 50 us
+// (docs/runtime.md, "Grain by estimated work").
+constexpr double kMinChunkOps = 1 << 17;
+
+// The value of an index or integer computed from constants only (arith on constants), if it is.
+std::optional<int64_t> fold_index(Value v, int depth = 0) {
+  APInt value;
+  if (matchPattern(v, m_ConstantInt(&value))) return value.getSExtValue();
+  Operation* def = v.getDefiningOp();
+  if (!def || depth > 16) return std::nullopt;
+  if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(def)) return fold_index(def->getOperand(0), depth + 1);
+  if (def->getNumOperands() != 2) return std::nullopt;
+  std::optional<int64_t> a = fold_index(def->getOperand(0), depth + 1);
+  if (!a) return std::nullopt;
+  std::optional<int64_t> b = fold_index(def->getOperand(1), depth + 1);
+  if (!b) return std::nullopt;
+  if (isa<arith::AddIOp>(def)) return *a + *b;
+  if (isa<arith::SubIOp>(def)) return *a - *b;
+  if (isa<arith::MulIOp>(def)) return *a * *b;
+  if (isa<arith::MinUIOp, arith::MinSIOp>(def)) return std::min(*a, *b);
+  if (isa<arith::MaxUIOp, arith::MaxSIOp>(def)) return std::max(*a, *b);
+  if (*b <= 0) return std::nullopt;
+  if (isa<arith::DivUIOp, arith::DivSIOp>(def)) return *a / *b;
+  if (isa<arith::CeilDivUIOp, arith::CeilDivSIOp>(def)) return (*a + *b - 1) / *b;
+  if (isa<arith::RemUIOp, arith::RemSIOp>(def)) return *a % *b;
+  return std::nullopt;
+}
+
+// An upper bound of the distance ub - lb (both non-negative indices): exact when both fold,
+// else through ub = min(x, y) (the tighter of the two bounds known), ub = lb + c, or a constant ub.
+std::optional<int64_t> span_bound(Value lb, Value ub, int depth = 0) {
+  std::optional<int64_t> l = fold_index(lb), u = fold_index(ub);
+  if (l && u) return *u - *l;
+  if (depth > 8) return std::nullopt;
+  Operation* def = ub.getDefiningOp();
+  if (isa_and_nonnull<arith::MinUIOp, arith::MinSIOp>(def)) {
+    std::optional<int64_t> a = span_bound(lb, def->getOperand(0), depth + 1);
+    std::optional<int64_t> b = span_bound(lb, def->getOperand(1), depth + 1);
+    if (a && b) return std::min(*a, *b);
+    return a ? a : b;
+  }
+  if (isa_and_nonnull<arith::AddIOp>(def)) {
+    if (def->getOperand(0) == lb) return fold_index(def->getOperand(1));
+    if (def->getOperand(1) == lb) return fold_index(def->getOperand(0));
+  }
+  return u;  // lb >= 0
+}
+
+// The estimated cost of one operation without regions: 1, a vector 1 per 16 lanes, a math
+// function 10.
+double op_cost(Operation& op) {
+  double lanes = 1;
+  for (Type t : op.getResultTypes())
+    if (auto v = dyn_cast<VectorType>(t)) lanes = std::max<double>(lanes, double(v.getNumElements()) / 16);
+  if (op.getDialect() && op.getDialect()->getNamespace() == "math") return 10 * lanes;
+  return lanes;
+}
+
+// A static estimate of the operations one execution of `region` runs: every operation counts
+// op_cost, an scf.for multiplies its body by (an upper bound of) its trip count, an scf.if counts
+// its costlier branch. Nothing when a trip count has no bound known at compile time, or for
+// calls, scf.while and nested scf.parallel.
+std::optional<double> estimate_ops(Region& region) {
+  double total = 0;
+  for (Block& block : region)
+    for (Operation& op : block) {
+      if (op.hasTrait<OpTrait::ConstantLike>() || op.hasTrait<OpTrait::IsTerminator>()) continue;
+      if (auto loop = dyn_cast<scf::ForOp>(op)) {
+        std::optional<int64_t> span = span_bound(loop.getLowerBound(), loop.getUpperBound());
+        std::optional<int64_t> step = fold_index(loop.getStep());
+        std::optional<double> body = estimate_ops(loop.getRegion());
+        if (!span || !step || *step <= 0 || !body) return std::nullopt;
+        total += double(std::max<int64_t>(0, (*span + *step - 1) / *step)) * (*body + 1);
+        continue;
+      }
+      if (auto branch = dyn_cast<scf::IfOp>(op)) {
+        std::optional<double> then = estimate_ops(branch.getThenRegion());
+        std::optional<double> other = branch.getElseRegion().empty() ? 0.0 : estimate_ops(branch.getElseRegion());
+        if (!then || !other) return std::nullopt;
+        total += 1 + std::max(*then, *other);
+        continue;
+      }
+      // A call (the matmul schedule's micro-kernels are functions) does unknown work.
+      if (isa<scf::WhileOp, scf::ParallelOp, CallOpInterface>(op)) return std::nullopt;
+      total += op_cost(op);
+      for (Region& inner : op.getRegions()) {
+        std::optional<double> r = estimate_ops(inner);
+        if (!r) return std::nullopt;
+        total += *r;
+      }
+    }
+  return total;
+}
 
 struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ParallelToRuntimePass)
@@ -107,6 +207,20 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     f.setPrivate();
     symbols.insert(f);
     return f;
+  }
+
+  // Iterations per block, so that a chunk holds at least kMinChunkOps of estimated work: with n
+  // iterations known, n split evenly into as many blocks as hold that much (one: the loop runs
+  // inline on the caller); with n unknown, the fewest iterations that do. 1 when the body's work
+  // has no static bound (every iteration is then worth a thread).
+  static int64_t grain_for(scf::ParallelOp par, Value total) {
+    std::optional<double> work = estimate_ops(par.getRegion());
+    if (!work || *work <= 0) return 1;
+    int64_t least = std::max<int64_t>(1, int64_t(std::ceil(kMinChunkOps / *work)));
+    std::optional<int64_t> n = fold_index(total);
+    if (!n || *n <= 0) return least;
+    int64_t blocks = std::max<int64_t>(1, *n / least);
+    return (*n + blocks - 1) / blocks;
   }
 
   // The outlined body, or null where the loop stays sequential.
@@ -235,6 +349,7 @@ struct ParallelToRuntimePass : public PassWrapper<ParallelToRuntimePass, Operati
     }
     int64_t grain = 1;
     if (auto g = par->getAttrOfType<IntegerAttr>("tessera.grain")) grain = std::max<int64_t>(1, g.getInt());
+    else grain = grain_for(par, total);
     func::FuncOp runtime = runtime_decl(module, symbols, body_type);
     Value fn = b.create<func::ConstantOp>(loc, body_type, SymbolRefAttr::get(outlined));
     Value null = b.create<LLVM::ZeroOp>(loc, ptr);

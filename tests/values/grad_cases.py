@@ -999,3 +999,13 @@ SECOND_ORDER = (["pow", "pow_scalar", "scalar_ops", "where", "clamp", "norm", "s
                 ["if_then", "if_else", "for_loop", "while_loop", "for_if", "mlp_loss"])
 for _name in SECOND_ORDER:
     add_second_order(_name, dtypes=("f64", "f32") if _name in F32_SECOND_ORDER else ("f64",))
+
+# Pooling with rows wider than a vector (37 columns: vector steps and a scalar tail). Added last, so
+# the cases above keep their random inputs.
+for _name, _xs, _k, _kw in (("k3_s1_p1_wide", (1, 2, 5, 37), 3, {"stride": 1, "padding": 1}),):
+    _out = ", ".join(map(str, F.max_pool2d(torch.zeros(_xs), _k, **_kw).shape[2:]))
+    _sh = f"x: Tensor[N, C, {_xs[2]}, {_xs[3]}, {{dt}}]"
+    add(f"max_pool2d_{_name}", _sh, f"max_pool2d(x, {_k}{kw_text(_kw)})", [rnd(*_xs)],
+        lambda x, k=_k, kw=_kw: F.max_pool2d(x, k, **kw), out=f"N, C, {_out}", fd=False)
+    add(f"avg_pool2d_{_name}", _sh, f"avg_pool2d(x, {_k}{kw_text(_kw)})", [rnd(*_xs)],
+        lambda x, k=_k, kw=_kw: F.avg_pool2d(x, k, **kw), out=f"N, C, {_out}")

@@ -526,6 +526,14 @@ for dt in ("f32", "f64"):
         lambda x: tnp(F.avg_pool2d(*t64(x), 2)), dt)
     add(f"adaptive_avg_pool2d_{dt}", f"x: Tensor[N, C, 4, 6, {dt}]", "return adaptive_avg_pool2d(x, 2)",
         [rnd(2, 3, 4, 6)], lambda x: tnp(F.adaptive_avg_pool2d(*t64(x), 2)), dt)
+    # Rows wider than a vector: stride 1 reads its windows with vector loads (and a scalar tail),
+    # stride 2 with scalar loads; overlapping windows, padding, and a window of 4 x 4.
+    add(f"max_pool2d_wide_s1_{dt}", f"x: Tensor[N, C, 6, 37, {dt}]", "return max_pool2d(x, 3, stride=1, padding=1)",
+        [rnd(2, 3, 6, 37)], lambda x: tnp(F.max_pool2d(*t64(x), 3, stride=1, padding=1)), dt)
+    add(f"max_pool2d_wide_s2_{dt}", f"x: Tensor[N, C, 8, 40, {dt}]", "return max_pool2d(x, 2)",
+        [rnd(2, 3, 8, 40)], lambda x: tnp(F.max_pool2d(*t64(x), 2)), dt)
+    add(f"avg_pool2d_wide_k4_{dt}", f"x: Tensor[N, C, 7, 35, {dt}]", "return avg_pool2d(x, 4, stride=1, padding=2)",
+        [rnd(1, 2, 7, 35)], lambda x: tnp(F.avg_pool2d(*t64(x), 4, stride=1, padding=2)), dt)
 
     # Grouped and depthwise convolution, group_norm, adaptive pooling with uneven windows.
     add(f"conv2d_groups_{dt}", f"x: Tensor[N, 4, 6, 6, {dt}], w: Tensor[6, 2, 3, 3, {dt}]",
