@@ -1104,10 +1104,9 @@ void torch_benchmarks(const Config& cfg, const std::string& dir) {
       }
   }
   if (cfg.wants("train")) bench_training(cfg, peer, dir);
-  if (cfg.wants("block")) {
-    bench_block_training(cfg, peer, dir, false);
-    bench_block_training(cfg, peer, dir, true);
-  }
+  // `block` runs both; `block_f32` or `block_bf16` one (to profile one step alone).
+  if (cfg.wants("block") || cfg.wants("block_f32")) bench_block_training(cfg, peer, dir, false);
+  if (cfg.wants("block") || cfg.wants("block_bf16")) bench_block_training(cfg, peer, dir, true);
   if (cfg.wants("cnn")) bench_cnn_training(cfg, peer, dir, false);
   if (cfg.wants("resnet")) bench_cnn_training(cfg, peer, dir, true);
   if (cfg.wants("bf16")) bench_bf16_matmul(cfg, peer, dir);

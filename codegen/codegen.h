@@ -134,6 +134,11 @@ mlir::LogicalResult lower_to_buffers(mlir::ModuleOp module, const CpuOptions& op
 // libraries).
 std::unique_ptr<mlir::Pass> create_allocation_size_check_pass();
 inline constexpr const char* kAllocationSizeError = "__tess_allocation_size_error";
+
+// `--tessera-expand-float8` (float8.cpp): arith.extf / arith.truncf to or from f8E4M3FN and
+// f8E5M2 (stored as i8 in LLVM) become integer arithmetic, for scalars and vectors; rounding to
+// nearest even, E4M3FN overflow to NaN, E5M2 overflow to inf.
+std::unique_ptr<mlir::Pass> create_expand_float8_pass();
 inline constexpr int64_t kMaxAllocationBytes = int64_t{1} << 62;
 
 // The textual pass pipeline that lower_to_llvm_dialect runs (hooks included).

@@ -318,6 +318,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   // module-level symbols (memref, libm, func and cf to LLVM) run on the module between them.
   {
     OpPassManager& functions = pm.nest<func::FuncOp>();
+    functions.addPass(create_expand_float8_pass());
     functions.addPass(arith::createArithExpandOpsPass(expand));
     functions.addPass(std::make_unique<StridedCopyToLinalgPass>());
     functions.addPass(createConvertVectorToSCFPass());
@@ -335,6 +336,7 @@ void build_llvm_pipeline(mlir::OpPassManager& pm, const CpuOptions& options) {
   pm.addPass(createConvertMathToLibmPass());
   {
     OpPassManager& functions = pm.nest<func::FuncOp>();
+    functions.addPass(create_expand_float8_pass());
     functions.addPass(arith::createArithExpandOpsPass(expand));
     functions.addPass(createArithToLLVMConversionPass());
     functions.addPass(createConvertIndexToLLVMPass());

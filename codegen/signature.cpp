@@ -130,6 +130,15 @@ llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::Modul
                                      std::tuple(&entry.results, type.getResults(), "result")}) {
       for (auto [index, element] : llvm::enumerate(types)) {
         std::optional<ValueType> value = value_type_of(element);
+        mlir::Type elt = mlir::getElementTypeOrSelf(element);
+        if (!value && mlir::isa<mlir::Float8E4M3FNType, mlir::Float8E5M2Type>(elt)) {
+          const char* name = mlir::isa<mlir::Float8E4M3FNType>(elt) ? "f8e4m3" : "f8e5m2";
+          return llvm::createStringError(
+              "%s %zu of '%s' is a tensor of %s: 8-bit float tensors cannot be passed to or returned "
+              "from an entry function yet (take f32 and convert inside with .astype(%s), or return "
+              ".astype(f32))",
+              what, index + 1, entry.name.c_str(), name, name);
+        }
         if (!value)
           return llvm::createStringError(
               "entry function '%s': %s %zu has type '%s', which the C interface of "

@@ -645,6 +645,113 @@ add("int_pow_scalar_exponent", "a: Tensor[N, i64]", "return a ** 2 + a ** 0", [i
 add("int_pow_tensor_exponent", "a: Tensor[N, i64], b: Tensor[N, i64]", "return a ** b",
     [ints(12, lo=-9, hi=10), ints(12, lo=0, hi=25)], lambda a, b: np.power(a, b))
 
+# ---------------------------------------------------------------- 8-bit floats
+# f8e4m3 (E4M3FN: bias 7, no inf, S.1111.111 NaN, max 448) and f8e5m2 (IEEE-like: bias 15, max
+# 57344, inf). Conversions round to nearest, ties to even; E4M3FN overflows to NaN, E5M2 to inf.
+# The reference is exact: every finite value of the format (exact in float64), nearest wins, a tie
+# takes the even code, and one more binade's first value stands for overflow. Inputs: every
+# value, the midpoints between neighbours (ties) and their f32 neighbours, the overflow edge,
+# subnormals, zeros, inf and NaN; each case compares bits exactly (signed zeros, NaN as NaN).
+F8 = {"f8e4m3": (4, 3, 7, False), "f8e5m2": (5, 2, 15, True)}
+
+
+def f8_table(fmt):
+    """The non-negative finite values in code order, and the overflow stand-in."""
+    ebits, mbits, bias, ieee = F8[fmt]
+    vals = []
+    for code in range(1 << (ebits + mbits)):
+        e, m = code >> mbits, code & ((1 << mbits) - 1)
+        if ieee and e == (1 << ebits) - 1:
+            break
+        if not ieee and code == (1 << (ebits + mbits)) - 1:
+            break
+        vals.append(m * 2.0 ** (1 - bias - mbits) if e == 0 else (1 + m / 2.0 ** mbits) * 2.0 ** (e - bias))
+    # Overflow stands where the next code would be: 2^(emax + 1) (E5M2's inf), or E4M3FN's NaN code
+    # S.1111.111 read as a number (480).
+    top = (1 << ebits) - 2 - bias if ieee else (1 << ebits) - 1 - bias
+    return vals, 2.0 ** (top + 1) if ieee else (1 + ((1 << mbits) - 1) / 2.0 ** mbits) * 2.0 ** top
+
+
+def f8_round(x, fmt):
+    vals, over = f8_table(fmt)
+    cand = np.array(vals + [over])
+    out = np.empty_like(np.asarray(x, dtype=np.float64))
+    for i, v in np.ndenumerate(np.asarray(x, dtype=np.float64)):
+        if np.isnan(v):
+            out[i] = np.nan
+            continue
+        a = abs(v)
+        if a >= over:
+            out[i] = np.copysign(np.inf, v) if F8[fmt][3] else np.nan
+            continue
+        d = np.abs(cand - a)
+        k = int(np.argmin(d))
+        ties = np.flatnonzero(d == d[k])
+        if len(ties) > 1:
+            k = int(ties[0] if ties[0] % 2 == 0 else ties[1])  # the even code (the stand-in's is even)
+        r = cand[k]
+        if k == len(vals):
+            r = np.inf if F8[fmt][3] else np.nan
+        out[i] = np.copysign(r, v) if not np.isnan(r) else np.nan
+    return out
+
+
+def f8_inputs(fmt, dtype=np.float32):
+    vals, over = f8_table(fmt)
+    pts = list(vals) + [(a + b) / 2 for a, b in zip(vals, vals[1:] + [over])]
+    pts += [over, 2 * over, 1024.0, 1e30 if dtype == np.float32 else 1e300, vals[1] / 4, vals[1] / 2, vals[1] * 0.75]
+    x = np.array(pts, dtype=dtype)
+    near = np.concatenate([np.nextafter(x, dtype(np.inf)), np.nextafter(x, dtype(0))])
+    x = np.concatenate([x, near, [np.inf, np.nan, 0.0]])
+    return np.concatenate([x, -x]).astype(dtype)
+
+
+def f8_exact(expected):
+    def check(out):
+        got = np.asarray(out, dtype=np.float64)
+        same = (got == expected) & (np.signbit(got) == np.signbit(expected)) | (np.isnan(got) & np.isnan(expected))
+        if same.all():
+            return None
+        i = int(np.flatnonzero(~same)[0])
+        return f"element {i}: got {got.ravel()[i]!r}, expected {expected.ravel()[i]!r}"
+    return check
+
+
+for fmt in F8:
+    for dt, npdt in (("f32", np.float32), ("f64", np.float64)):
+        xs = f8_inputs(fmt, npdt)
+        # Long rows: vector conversions with a scalar tail; five elements: the scalar path.
+        for tag, x in (("", xs), ("_short", xs[[1, 7, 40, -3, -1]])):
+            add(f"{fmt}_round_trip_{dt}{tag}", f"x: Tensor[N, {dt}]", f"return x.astype({fmt}).astype({dt})", [x],
+                lambda x: x, dt, check=f8_exact(f8_round(x, fmt)), in_dtype=npdt)
+    # f64 inputs a hair above a tie: rounding through f32 first would land on the tie (and round to
+    # even); the direct conversion rounds up.
+    vals, _ = f8_table(fmt)
+    ties = np.array([(a + b) / 2 for a, b in zip(vals[4:40], vals[5:41])])
+    hair = ties * (1 + 2.0 ** -40)
+    add(f"{fmt}_no_double_rounding_f64", "x: Tensor[N, f64]", f"return x.astype({fmt}).astype(f64)", [hair],
+        lambda x: x, "f64", check=f8_exact(f8_round(hair, fmt)), in_dtype=np.float64)
+    # f8 storage feeding f32 arithmetic: a matmul with f8 weights (converted on load) and an
+    # elementwise op whose result is stored as f8.
+    w = np.linspace(-3, 3, 24).reshape(8, 3)
+    xm = np.linspace(-1, 1, 32).reshape(4, 8)
+    add(f"{fmt}_weights_matmul", "x: Tensor[B, K, f32], w: Tensor[K, M, f32]",
+        f"return x @ w.astype({fmt}).astype(f32)", [xm, w], lambda x, w, fmt=fmt: x @ f8_round(w, fmt))
+    add(f"{fmt}_elementwise_store", "x: Tensor[B, K, f32]",
+        f"y = (x * 3.0).astype({fmt})\nreturn (y + y).astype(f32)", [xm],
+        lambda x, fmt=fmt: f8_round(2 * f8_round(3 * x.astype(np.float32).astype(np.float64), fmt), fmt))
+    # Arithmetic on f8 tensors computes in f32 and rounds each result to f8: a sum over an axis, a
+    # matmul of two f8 tensors, where and exp.
+    add(f"{fmt}_sum_axis", "x: Tensor[B, K, f32]", f"return x.astype({fmt}).sum(axis=0).astype(f32)", [xm * 4],
+        lambda x, fmt=fmt: f8_round(f8_round(x, fmt).sum(0), fmt))
+    add(f"{fmt}_matmul_f8_f8", "x: Tensor[B, K, f32], w: Tensor[K, M, f32]",
+        f"return (x.astype({fmt}) @ w.astype({fmt})).astype(f32)", [xm, w],
+        lambda x, w, fmt=fmt: f8_round(f8_round(x, fmt) @ f8_round(w, fmt), fmt))
+    add(f"{fmt}_where_exp", "x: Tensor[B, K, f32]",
+        f"y = x.astype({fmt})\nreturn where(y > 0.0, y, y * 0.5).astype(f32) + exp(y).astype(f32)", [xm * 2],
+        lambda x, fmt=fmt: (np.where(f8_round(x, fmt) > 0, f8_round(x, fmt), f8_round(f8_round(x, fmt) * 0.5, fmt))
+                            .astype(np.float32) + f8_round(np.exp(f8_round(x, fmt)), fmt).astype(np.float32)))
+
 # ---------------------------------------------------------------- long float reductions
 # Sums of many f32 values: the error is no worse than NumPy's (pairwise summation) on the same
 # data, against the exact (float64) sum. A sequential f32 sum of 1e7 copies of 0.1 is 9% off.

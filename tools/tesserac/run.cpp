@@ -260,6 +260,12 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
     if (tessGetDefaultContext(&context) != TESS_SUCCESS || tessSetNumThreads(context, request.threads) != TESS_SUCCESS)
       return runtime_error(last_runtime_message(TESS_ERROR_INVALID_ARGUMENT));
   }
+  // What the entry functions' interface cannot pass is a limitation (exit 2), not a compiler error.
+  if (llvm::Expected<std::vector<codegen::EntrySignature>> entries = codegen::collect_entry_signatures(module);
+      !entries) {
+    std::cerr << "tesserac: not yet supported: " << llvm::toString(entries.takeError()) << "\n";
+    return kExitUsage;
+  }
   codegen::JitOptions jit_options;
   // tesserac links the runtime statically without exporting it: hand its entry points over.
   jit_options.symbols = tessCodegenSymbolList();
