@@ -9,6 +9,7 @@
 //   all-ones exponent is inf (E5M2, mantissa 0) or NaN; E4M3FN has no inf, and only S.1111.111 is
 //   NaN. Then extf/truncf to the result type (exact from f32 to f64; f16/bf16 results round once,
 //   the f8 value being exactly representable in f32).
+// - comparisons and arithmetic with f8 operands first run in f32 (compute_in_f32).
 // - truncf f32/f64 -> f8 (round to nearest, ties to even, as IEEE 754 and as PyTorch, JAX and
 //   MLIR's APFloat convert): on the magnitude's bits, three cases:
 //     * at least 2^(emax + 1): inf for E5M2 (NaN stays NaN), NaN for E4M3FN (no inf);
@@ -163,7 +164,36 @@ struct ExpandFloat8Pass : public PassWrapper<ExpandFloat8Pass, OperationPass<>> 
   StringRef getDescription() const final { return "rewrite conversions to and from f8 types as integer arithmetic"; }
   void getDependentDialects(DialectRegistry& registry) const override { registry.insert<arith::ArithDialect>(); }
 
+  // Comparisons and arithmetic on f8 values (an argmax compares its running maximum as stored)
+  // run in f32: the operands extend exactly, comparisons compare them, an arithmetic result rounds
+  // back to f8 (the same value as computing in f32 and storing, the rule for f8 arithmetic).
+  static void compute_in_f32(Operation* root) {
+    SmallVector<Operation*> ops;
+    root->walk([&](Operation* op) {
+      if (!isa<arith::CmpFOp, arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp, arith::RemFOp,
+               arith::NegFOp, arith::MaximumFOp, arith::MinimumFOp, arith::MaxNumFOp, arith::MinNumFOp>(op))
+        return;
+      if (f8_format(getElementTypeOrSelf(op->getOperand(0).getType()))) ops.push_back(op);
+    });
+    for (Operation* op : ops) {
+      OpBuilder b(op);
+      Type f8 = op->getOperand(0).getType();
+      Emit e(b, op->getLoc(), f8);
+      Type f32 = e.like(b.getF32Type());
+      SmallVector<Value> wide;
+      for (Value v : op->getOperands()) wide.push_back(b.create<arith::ExtFOp>(op->getLoc(), f32, v));
+      Type result = isa<arith::CmpFOp>(op) ? op->getResult(0).getType() : f32;
+      OperationState state(op->getLoc(), op->getName(), wide, TypeRange{result}, op->getAttrs());
+      Operation* computed = b.create(state);
+      Value r = computed->getResult(0);
+      if (!isa<arith::CmpFOp>(op)) r = b.create<arith::TruncFOp>(op->getLoc(), f8, r);
+      op->getResult(0).replaceAllUsesWith(r);
+      op->erase();
+    }
+  }
+
   void runOnOperation() override {
+    compute_in_f32(getOperation());
     SmallVector<Operation*> ops;
     getOperation()->walk([&](Operation* op) {
       if (!isa<arith::ExtFOp, arith::TruncFOp>(op)) return;

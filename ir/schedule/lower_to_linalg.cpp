@@ -106,16 +106,20 @@ class Emitter {
   }
   Value zero(Type t) { return constant(t, 0.0); }
 
+  // -inf / +inf, or the largest finite value of a format without infinities (f8E4M3FN, where
+  // getInf gives NaN, which no comparison would ever replace).
+  static APFloat extreme(FloatType f, bool negative) {
+    APFloat inf = APFloat::getInf(f.getFloatSemantics(), negative);
+    return inf.isInfinity() ? inf : APFloat::getLargest(f.getFloatSemantics(), negative);
+  }
   // Lowest / highest value of a type, the identities of max / min.
   Value lowest(Type t) {
-    if (auto f = dyn_cast<FloatType>(t))
-      return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, APFloat::getInf(f.getFloatSemantics(), true)));
+    if (auto f = dyn_cast<FloatType>(t)) return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, extreme(f, true)));
     auto i = cast<IntegerType>(t);
     return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, APInt::getSignedMinValue(i.getWidth())));
   }
   Value highest(Type t) {
-    if (auto f = dyn_cast<FloatType>(t))
-      return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, APFloat::getInf(f.getFloatSemantics(), false)));
+    if (auto f = dyn_cast<FloatType>(t)) return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, extreme(f, false)));
     auto i = cast<IntegerType>(t);
     return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, APInt::getSignedMaxValue(i.getWidth())));
   }

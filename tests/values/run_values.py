@@ -740,6 +740,14 @@ for fmt in F8:
     add(f"{fmt}_elementwise_store", "x: Tensor[B, K, f32]",
         f"y = (x * 3.0).astype({fmt})\nreturn (y + y).astype(f32)", [xm],
         lambda x, fmt=fmt: f8_round(2 * f8_round(3 * x.astype(np.float32).astype(np.float64), fmt), fmt))
+    # argmax / max / min compare f8 values; the running maximum starts at the format's
+    # lowest value (-448 for E4M3FN, which has no -inf: its "-inf" would be NaN, and every row of
+    # negative numbers would give index 0). Rows all negative, all positive, and mixed.
+    neg = -np.abs(np.linspace(0.3, 5, 32).reshape(4, 8))[:, ::-1] * np.array([[1], [1], [-1], [1]])
+    for op in ("argmax", "max", "min"):
+        add(f"{fmt}_{op}_rows", "x: Tensor[B, K, f32]",
+            f"return x.astype({fmt}).{op}(axis=1)" + ("" if op.startswith("arg") else ".astype(f32)"), [neg],
+            (lambda x, op=op, fmt=fmt: getattr(np, op)(f8_round(x, fmt), axis=1)))
     # Arithmetic on f8 tensors computes in f32 and rounds each result to f8: a sum over an axis, a
     # matmul of two f8 tensors, where and exp.
     add(f"{fmt}_sum_axis", "x: Tensor[B, K, f32]", f"return x.astype({fmt}).sum(axis=0).astype(f32)", [xm * 4],
