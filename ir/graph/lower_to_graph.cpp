@@ -184,6 +184,9 @@ mlir::Type Lowerer::to_mlir(const Type& t, SourceRange where) {
     case TypeKind::Bool: return b_.getI1Type();
     case TypeKind::Tensor: {
       if (!t->shape) unsupported(where, "a tensor whose rank is not known");
+      // u8 has no unsigned lowering yet: as i8, 200 would compute as -56. An error, not that.
+      if (t->dtype == sema::DType::U8)
+        unsupported(where, "u8 tensors at run time (they would compute as signed i8); use i16, i32 or f32");
       std::vector<int64_t> shape;
       for (const DimExpr& d : *t->shape) shape.push_back(static_dim(d).value_or(mlir::ShapedType::kDynamic));
       return mlir::RankedTensorType::get(shape, element_type(t->dtype));
