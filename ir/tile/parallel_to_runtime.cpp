@@ -39,7 +39,8 @@ constexpr const char* kRuntimeEntry = "tessParallelFor";
 // (docs/runtime.md, "Grain by estimated work").
 constexpr double kMinChunkOps = 1 << 17;
 
-// The value of an index or integer computed from constants only (arith on constants), if it is.
+// The value of an index or integer computed from constants only (arith on constants), if it is
+// (nothing on overflow).
 std::optional<int64_t> fold_index(Value v, int depth = 0) {
   APInt value;
   if (matchPattern(v, m_ConstantInt(&value))) return value.getSExtValue();
@@ -51,9 +52,10 @@ std::optional<int64_t> fold_index(Value v, int depth = 0) {
   if (!a) return std::nullopt;
   std::optional<int64_t> b = fold_index(def->getOperand(1), depth + 1);
   if (!b) return std::nullopt;
-  if (isa<arith::AddIOp>(def)) return *a + *b;
-  if (isa<arith::SubIOp>(def)) return *a - *b;
-  if (isa<arith::MulIOp>(def)) return *a * *b;
+  int64_t r;
+  if (isa<arith::AddIOp>(def)) return __builtin_add_overflow(*a, *b, &r) ? std::nullopt : std::optional(r);
+  if (isa<arith::SubIOp>(def)) return __builtin_sub_overflow(*a, *b, &r) ? std::nullopt : std::optional(r);
+  if (isa<arith::MulIOp>(def)) return __builtin_mul_overflow(*a, *b, &r) ? std::nullopt : std::optional(r);
   if (isa<arith::MinUIOp, arith::MinSIOp>(def)) return std::min(*a, *b);
   if (isa<arith::MaxUIOp, arith::MaxSIOp>(def)) return std::max(*a, *b);
   if (*b <= 0) return std::nullopt;

@@ -1009,3 +1009,28 @@ for _name, _xs, _k, _kw in (("k3_s1_p1_wide", (1, 2, 5, 37), 3, {"stride": 1, "p
         lambda x, k=_k, kw=_kw: F.max_pool2d(x, k, **kw), out=f"N, C, {_out}", fd=False)
     add(f"avg_pool2d_{_name}", _sh, f"avg_pool2d(x, {_k}{kw_text(_kw)})", [rnd(*_xs)],
         lambda x, k=_k, kw=_kw: F.avg_pool2d(x, k, **kw), out=f"N, C, {_out}")
+
+# Through 8-bit float casts (docs/types.md): the value rounds to f8 on the way in, and the cotangent
+# reaching the f8 tensor is an f8 tensor too (rounded), as for bf16. The reference is torch with
+# that cast as an autograd function over the exact rounding of float8_ref (torch 1.13 has no
+# float8). Finite differences would see a step function: not compared.
+from float8_ref import f8_round  # noqa: E402
+
+
+def f8_cast(fmt):
+    class Cast(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return torch.from_numpy(f8_round(x.detach().numpy(), fmt)).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.from_numpy(f8_round(g.detach().numpy(), fmt)).to(g.dtype)
+    return Cast.apply
+
+
+for _fmt in ("f8e4m3", "f8e5m2"):
+    add(f"cast_{_fmt}", "x: Tensor[B, D, {dt}]", f"x.astype({_fmt}).astype({{dt}})", [rnd(3, 5) * 4],
+        lambda x, c=f8_cast(_fmt): c(x), fd=False)
+    add(f"cast_{_fmt}_inside", "x: Tensor[B, D, {dt}]", f"sin(x.astype({_fmt}).astype({{dt}})) * x", [rnd(3, 5)],
+        lambda x, c=f8_cast(_fmt): torch.sin(c(x)) * x, fd=False)
