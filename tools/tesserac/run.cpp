@@ -5,6 +5,7 @@
 #include <charconv>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <llvm/ADT/SmallString.h>
 #include <llvm/Support/Error.h>
@@ -211,13 +212,21 @@ bool check_output(const std::string& out, int& exit_code) {
 
 // What the C interface of a built library cannot pass (a tensor of rank above 8, a type without
 // a C form) is a limitation, reported as such (exit 2) before anything is compiled.
-bool check_c_interface(mlir::ModuleOp module, int& exit_code) {
+// The entry functions' signatures, or nothing after reporting what their interface cannot pass
+// (an f8 tensor, a type without a C form) as a limitation (exit 2), for `run` and `build` alike.
+std::optional<std::vector<codegen::EntrySignature>> entry_signatures(mlir::ModuleOp module, int& exit_code) {
   llvm::Expected<std::vector<codegen::EntrySignature>> entries = codegen::collect_entry_signatures(module);
   if (!entries) {
     std::cerr << "tesserac: not yet supported: " << llvm::toString(entries.takeError()) << "\n";
     exit_code = kExitUsage;
-    return false;
+    return std::nullopt;
   }
+  return std::move(*entries);
+}
+
+bool check_c_interface(mlir::ModuleOp module, int& exit_code) {
+  std::optional<std::vector<codegen::EntrySignature>> entries = entry_signatures(module, exit_code);
+  if (!entries) return false;
   for (const codegen::EntrySignature& entry : *entries)
     for (const auto* list : {&entry.params, &entry.results})
       for (size_t i = 0; i < list->size(); ++i)
@@ -260,12 +269,7 @@ int run_module(mlir::ModuleOp module, const RunRequest& request) {
     if (tessGetDefaultContext(&context) != TESS_SUCCESS || tessSetNumThreads(context, request.threads) != TESS_SUCCESS)
       return runtime_error(last_runtime_message(TESS_ERROR_INVALID_ARGUMENT));
   }
-  // What the entry functions' interface cannot pass is a limitation (exit 2), not a compiler error.
-  if (llvm::Expected<std::vector<codegen::EntrySignature>> entries = codegen::collect_entry_signatures(module);
-      !entries) {
-    std::cerr << "tesserac: not yet supported: " << llvm::toString(entries.takeError()) << "\n";
-    return kExitUsage;
-  }
+  if (!entry_signatures(module, exit_code)) return exit_code;
   codegen::JitOptions jit_options;
   // tesserac links the runtime statically without exporting it: hand its entry points over.
   jit_options.symbols = tessCodegenSymbolList();
