@@ -88,6 +88,10 @@ struct EntrySignature {
   std::vector<bool> donated;
   // Per parameter: its source name (`tessera.name`), "" when unknown. For messages.
   std::vector<std::string> param_names;
+  // A function the runtime calls back (`tessera.callback`: the log density of a probabilistic
+  // function): it gets a packed wrapper, `__tess_callback.<name>` returns its address, and it is
+  // not an entry of a library's C interface.
+  bool callback = false;
   // The C interface returns results through a pointer (first parameter of _mlir_ciface_<name>)
   // when there are several, or when the only one is a tensor.
   bool results_through_pointer() const { return results.size() > 1 || (results.size() == 1 && results[0].is_tensor); }

@@ -308,13 +308,34 @@ llvm::Function* create_packed_function(llvm::Module& module, llvm::Function* cal
 
 }  // namespace
 
+namespace {
+
+// `i64 __tess_callback.<name>()`, which compiled code calls for the address of a callback's
+// packed wrapper (ir/schedule/lower_to_linalg.cpp, tessera.infer), gets its body here, where the
+// wrapper exists.
+llvm::Error define_callback_addresses(llvm::Module& module) {
+  constexpr llvm::StringLiteral kPrefix = "__tess_callback.";
+  for (llvm::Function& f : module) {
+    if (!f.isDeclaration() || !f.getName().starts_with(kPrefix)) continue;
+    std::string target = "_tess_packed_" + f.getName().drop_front(kPrefix.size()).str();
+    llvm::Function* wrapper = module.getFunction(target);
+    if (!wrapper) return llvm::createStringError("internal: no packed wrapper '%s' for a callback", target.c_str());
+    f.setLinkage(llvm::GlobalValue::InternalLinkage);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(module.getContext(), "entry", &f));
+    b.CreateRet(b.CreatePtrToInt(wrapper, f.getReturnType()));
+  }
+  return llvm::Error::success();
+}
+
+}  // namespace
+
 llvm::Error add_packed_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
   for (const EntrySignature& entry : entries) {
     llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
     if (!callee) return callee.takeError();
     create_packed_function(module, *callee, "_tess_packed_" + entry.name, llvm::Function::ExternalLinkage);
   }
-  return llvm::Error::success();
+  return define_callback_addresses(module);
 }
 
 llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> entries) {
@@ -331,6 +352,11 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
   for (const EntrySignature& entry : entries) {
     llvm::Expected<llvm::Function*> callee = ciface_function(module, entry);
     if (!callee) return callee.takeError();
+    if (entry.callback) {
+      // Called by the runtime only, through the packed form.
+      create_packed_function(module, *callee, "_tess_packed_" + entry.name, llvm::GlobalValue::InternalLinkage);
+      continue;
+    }
     std::string name = "tess_" + entry.name;
     if (module.getFunction(name))
       return llvm::createStringError("the C entry point '%s' of '%s' clashes with a function of the same name",
@@ -526,7 +552,7 @@ llvm::Error add_c_wrappers(llvm::Module& module, llvm::ArrayRef<EntrySignature> 
     }
     b.CreateRet(b.getInt32(c_abi::kSuccess));
   }
-  return llvm::Error::success();
+  return define_callback_addresses(module);
 }
 
 // In JIT-compiled code, malloc and free of buffers go through the runtime's buffer cache

@@ -125,6 +125,7 @@ llvm::Expected<std::vector<EntrySignature>> collect_entry_signatures(mlir::Modul
     if (func.isExternal() || func.isPrivate()) continue;
     EntrySignature entry;
     entry.name = func.getSymName().str();
+    entry.callback = func->hasAttr("tessera.callback");
     mlir::FunctionType type = func.getFunctionType();
     for (auto [list, types, what] : {std::tuple(&entry.params, type.getInputs(), "argument"),
                                      std::tuple(&entry.results, type.getResults(), "result")}) {

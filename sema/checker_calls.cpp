@@ -111,8 +111,41 @@ bool CheckerImpl::call_has_keepdim(const CallExpr* call) {
 Type CheckerImpl::object_method(const Type& obj, const std::string& method, const CallExpr* call) {
   if (obj->kind == TypeKind::Posterior) {
     if (method == "mean" || method == "sd" || method == "samples" || method == "quantile" || method == "rhat" ||
-        method == "ess" || method == "predict" || method == "uncertainty")
-      return tensor_type(DType::F32, std::nullopt);
+        method == "ess") {
+      if (obj->fields.empty()) return tensor_type(DType::F32, std::nullopt);
+      // post.mean("w"): a statistic per element of the field `w`, of its shape.
+      const ast::Expr* name = nullptr;
+      for (const ast::Argument& a : call->args)
+        if (a.kind == ast::ArgKind::Positional || (a.kind == ast::ArgKind::Keyword && a.name == "name")) {
+          name = a.value;
+          break;
+        }
+      auto* literal = name ? dyn_cast<ast::StringLiteralExpr>(name) : nullptr;
+      if (!literal) {
+        diags.report(DiagKind::TypeMismatch, name ? name->range : call->range,
+                     fmt::format("Posterior.{} takes the name of a field as a string literal", method));
+        return unknown_type();
+      }
+      auto it = std::find(obj->fields.begin(), obj->fields.end(), literal->value);
+      if (it == obj->fields.end()) {
+        std::string known;
+        for (const std::string& f : obj->fields) known += (known.empty() ? "" : ", ") + f;
+        auto b = diags.report(DiagKind::UnknownMember, literal->range, "Posterior", literal->value);
+        b.note(fmt::format("this Posterior's fields are {}", known));
+        std::string guess = closest_name(literal->value, obj->fields);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+        return unknown_type();
+      }
+      Type field = obj->elems[static_cast<size_t>(it - obj->fields.begin())];
+      auto ft = as_tensor(field);
+      if (!ft || !(*ft)->shape) return tensor_type(DType::F32, std::nullopt);
+      DType dtype = (*ft)->dtype == DType::F64 ? DType::F64 : DType::F32;
+      std::vector<DimExpr> shape = *(*ft)->shape;
+      // samples: one row per draw (all chains, one after the other); the count is known at run time.
+      if (method == "samples") shape.insert(shape.begin(), c.fresh_dim("draws"));
+      return tensor_type(dtype, shape);
+    }
+    if (method == "predict" || method == "uncertainty") return tensor_type(DType::F32, std::nullopt);
     if (method == "summary") return str_type();
     diags.report(DiagKind::UnknownMember, call->callee->range, "Posterior", method)
         .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, predict and uncertainty");
@@ -261,6 +294,12 @@ Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const st
   if (callee.typed.is_model) model_call(callee, call, kwargs, subst);
   // Without an annotation, a callee checked earlier (defined above the caller) gives the type
   // its returns inferred: `def two(x): return x * 2.0, x.sum()` then `a, b = two(x)`.
+  // `-> Posterior` names no fields: the Posterior(...) the body returns does.
+  if (callee.ret && callee.ret->kind == TypeKind::Posterior && callee.ret->fields.empty() && callee.checked) {
+    const Type& inferred = callee.typed.inferred_return;
+    if (inferred && inferred->kind == TypeKind::Posterior && !inferred->fields.empty())
+      return substitute(inferred, subst);
+  }
   if (!callee.ret) {
     const Type& inferred = callee.typed.inferred_return;
     if (!inferred || is_unknown(inferred) || !callee.checked) return unknown_type();
@@ -282,6 +321,11 @@ Type CheckerImpl::substitute(const Type& t, const std::map<std::string, DimExpr>
   }
   if (t->kind == TypeKind::Int && t->int_value) return int_type(t->int_value->substitute(subst));
   if (t->kind == TypeKind::Distribution) return distribution_type(substitute(t->elems[0], subst));
+  if (t->kind == TypeKind::Posterior && !t->fields.empty()) {
+    std::vector<Type> elems;
+    for (const Type& e : t->elems) elems.push_back(substitute(e, subst));
+    return posterior_type(t->fields, elems);
+  }
   if (t->kind == TypeKind::Optional) return optional_type(substitute(t->elems[0], subst));
   if (t->kind == TypeKind::Tuple) {
     std::vector<Type> elems;

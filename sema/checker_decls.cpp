@@ -123,6 +123,92 @@ bool CheckerImpl::define_once(const std::string& name, SourceRange range) {
   return false;
 }
 
+// The settings of @mcmc(...), @variational(...) and @elbo(...) (docs/inference.md): known names,
+// constant values of the right kind and range. The runtime reads them as given.
+void CheckerImpl::inference_settings(const std::string& decorator, const CallExpr* call) {
+  struct Setting {
+    const char* name;
+    char kind;  // 'i' Int, 'f' Number, 's' string
+    double lo, hi;
+    bool lo_open;
+    std::vector<std::string> choices;
+  };
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  static const std::map<std::string, std::vector<Setting>> table = {
+      {"mcmc",
+       {{"algorithm", 's', 0, 0, false, {"NUTS", "HMC"}},
+        {"num_samples", 'i', 1, inf, false, {}},
+        {"num_warmup", 'i', 0, inf, false, {}},
+        {"chains", 'i', 1, 1024, false, {}},
+        {"seed", 'i', 0, inf, false, {}},
+        {"max_tree_depth", 'i', 1, 30, false, {}},
+        {"target_accept", 'f', 0, 1, true, {}},
+        {"num_steps", 'i', 1, 100000, false, {}},
+        {"init_radius", 'f', 0, inf, false, {}},
+        {"step_size", 'f', 0, inf, true, {}}}},
+      {"variational",
+       {{"method", 's', 0, 0, false, {"meanfield", "fullrank"}},
+        {"max_iter", 'i', 1, inf, false, {}},
+        {"tol_rel_obj", 'f', 0, inf, true, {}},
+        {"eta", 'f', 0, inf, true, {}},
+        {"output_samples", 'i', 1, inf, false, {}},
+        {"seed", 'i', 0, inf, false, {}},
+        {"eval_elbo", 'i', 1, inf, false, {}},
+        {"elbo_samples", 'i', 1, inf, false, {}}}},
+      {"elbo", {{"n_samples", 'i', 1, 100000, false, {}}}},
+  };
+  const std::vector<Setting>& settings = table.at(decorator);
+  std::vector<std::string> names;
+  for (const Setting& s : settings) names.push_back(s.name);
+  std::set<std::string> seen;
+  for (const Argument& a : call->args) {
+    if (a.kind != ArgKind::Keyword) {
+      diags.report(DiagKind::BadDecoratorArgument, a.range, decorator, "takes its settings by name")
+          .note(fmt::format("its settings are {}", fmt::join(names, ", ")));
+      continue;
+    }
+    auto it = std::find_if(settings.begin(), settings.end(), [&](const Setting& s) { return a.name == s.name; });
+    if (it == settings.end()) {
+      auto b = diags.report(DiagKind::BadDecoratorArgument, a.name_range.valid() ? a.name_range : a.range, decorator,
+                            fmt::format("has no setting '{}'", a.name));
+      std::string guess = closest_name(a.name, names);
+      if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      else b.note(fmt::format("its settings are {}", fmt::join(names, ", ")));
+      continue;
+    }
+    if (!seen.insert(a.name).second) {
+      diags.report(DiagKind::BadDecoratorArgument, a.range, decorator, fmt::format("sets '{}' twice", a.name));
+      continue;
+    }
+    const Setting& s = *it;
+    const Expr* v = a.value;
+    bool negative = false;
+    if (auto* u = dyn_cast<UnaryExpr>(v); u && u->op == UnaryOp::Neg) {
+      negative = true;
+      v = u->operand;
+    }
+    if (s.kind == 's') {
+      auto* str = dyn_cast<StringLiteralExpr>(a.value);
+      if (!str || std::find(s.choices.begin(), s.choices.end(), str->value) == s.choices.end())
+        diags.report(DiagKind::BadDecoratorArgument, a.value->range, decorator,
+                     fmt::format("takes {}= as one of \"{}\"", s.name, fmt::join(s.choices, "\", \"")));
+      continue;
+    }
+    std::optional<double> number;
+    if (auto* i = dyn_cast<IntLiteralExpr>(v)) number = static_cast<double>(i->value);
+    else if (auto* f = dyn_cast<FloatLiteralExpr>(v); f && s.kind == 'f') number = f->value;
+    if (number && negative) *number = -*number;
+    // lo_open: the interval is open at both ends.
+    bool ok = number && (s.lo_open ? *number > s.lo && (s.hi == inf || *number < s.hi) : *number >= s.lo && *number <= s.hi);
+    if (ok) continue;
+    std::string range = s.hi == inf ? fmt::format("{} {}", s.lo_open ? ">" : ">=", s.lo)
+                                    : fmt::format("in {}{}, {}{}", s.lo_open ? "(" : "[", s.lo, s.hi, s.lo_open ? ")" : "]");
+    diags.report(DiagKind::BadDecoratorArgument, a.value->range, decorator,
+                 fmt::format("takes {}= as {} {}", s.name, s.kind == 'i' ? "an integer constant" : "a number constant",
+                             range));
+  }
+}
+
 // Validates decorators and classifies the function.
 void CheckerImpl::decorators(FunctionInfo& info) {
   for (const Decorator& d : info.def->decorators) {
@@ -162,6 +248,7 @@ void CheckerImpl::decorators(FunctionInfo& info) {
       diags.report(DiagKind::BadDecoratorArgument, call->range, spec->spelling, "takes no arguments")
           .help(fmt::format("write '@tessera.{}' without parentheses", spec->spelling));
     }
+    if (call && (bare == "mcmc" || bare == "variational" || bare == "elbo")) inference_settings(bare, call);
     if (spec->kind == Pure && info.kind == FunctionInfo::Kind::Plain) info.kind = FunctionInfo::Kind::Pure;
     if (spec->kind == Probabilistic) info.kind = FunctionInfo::Kind::Probabilistic;
     if (spec->kind == Kernel) info.kind = FunctionInfo::Kind::Kernel;

@@ -76,6 +76,7 @@ struct CheckerImpl {
   bool define_once(const std::string& name, SourceRange range);
   // Validates decorators and classifies the function.
   void decorators(FunctionInfo& info);
+  void inference_settings(const std::string& decorator, const CallExpr* call);
   // `@custom_vjp(bwd)` on f: bwd must be a function of the module taking f's parameters, then
   // f's result and its cotangent, and returning one cotangent per floating-point parameter of f
   // (a tuple when there are several). Records bwd, its dimensions in f's, as f's custom_vjp.

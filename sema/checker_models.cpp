@@ -66,6 +66,7 @@ void CheckerImpl::sample(const SampleStmt* s) {
   Type bound = name ? lookup_local(name->name) : expr(s->target);
   if (name && !bound) {
     bind(name->name, sample_type, name->range);  // a latent variable
+    if (fn) fn->typed.latents.emplace_back(s, sample_type);
     return;
   }
   // An observation: its shape must equal the distribution's batch shape.

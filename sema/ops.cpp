@@ -1074,9 +1074,98 @@ Type attention(Checker& ck, const Call& c) {
 
 // Distributions: the sample type is the broadcast of the parameters, or
 // `shape=[...]`.
+// A number literal (`2`, `-0.5`), for the checks of constant distribution parameters.
+std::optional<double> literal_number(const ast::Expr* e) {
+  if (!e) return std::nullopt;
+  if (auto* i = dyn_cast<ast::IntLiteralExpr>(e)) return static_cast<double>(i->value);
+  if (auto* f = dyn_cast<ast::FloatLiteralExpr>(e)) return f->value;
+  if (auto* u = dyn_cast<ast::UnaryExpr>(e); u && u->op == ast::UnaryOp::Neg)
+    if (auto v = literal_number(u->operand)) return -*v;
+  return std::nullopt;
+}
+
+// The parameters of a distribution, as torch.distributions names them (LANGUAGE.md §9), with
+// their domains: arguments are matched to them, and constants outside a domain are E0503.
+void check_distribution_arguments(Checker& ck, const Call& c) {
+  struct P {
+    const char* name;
+    char domain;  // 'r' real, 'p' positive, 'u' [0, 1]
+    bool required;
+  };
+  static const std::map<std::string, std::vector<P>> table = {
+      {"Normal", {{"loc", 'r', true}, {"scale", 'p', true}}},
+      {"HalfNormal", {{"scale", 'p', true}}},
+      {"LogNormal", {{"loc", 'r', true}, {"scale", 'p', true}}},
+      {"Cauchy", {{"loc", 'r', true}, {"scale", 'p', true}}},
+      {"HalfCauchy", {{"scale", 'p', true}}},
+      {"StudentT", {{"df", 'p', true}, {"loc", 'r', false}, {"scale", 'p', false}}},
+      {"Gamma", {{"concentration", 'p', true}, {"rate", 'p', true}}},
+      {"Exponential", {{"rate", 'p', true}}},
+      {"Beta", {{"concentration1", 'p', true}, {"concentration0", 'p', true}}},
+      {"Uniform", {{"low", 'r', true}, {"high", 'r', true}}},
+      {"Bernoulli", {{"probs", 'u', false}, {"logits", 'r', false}}},
+      {"Categorical", {{"probs", 'u', false}, {"logits", 'r', false}}},
+      {"Poisson", {{"rate", 'p', false}, {"log_rate", 'r', false}}},
+      {"Dirichlet", {{"concentration", 'p', true}}},
+      {"MultivariateNormal", {{"loc", 'r', true}, {"covariance_matrix", 'r', false}, {"scale_tril", 'r', false}}},
+  };
+  auto it = table.find(c.name);
+  if (it == table.end()) return;
+  const std::vector<P>& params = it->second;
+  std::vector<std::string> names;
+  for (const P& p : params) names.push_back(p.name);
+  bool one_of = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" ||
+                c.name == "MultivariateNormal";
+  auto signature = [&] {
+    if (c.name == "MultivariateNormal") return std::string("MultivariateNormal(loc, covariance_matrix= | scale_tril=)");
+    if (one_of) return fmt::format("{}({}= | {}=)", c.name, params[0].name, params[1].name);
+    std::vector<std::string> shown;
+    for (const P& p : params) shown.push_back(p.required ? p.name : std::string(p.name) + "=...");
+    return fmt::format("{}({})", c.name, fmt::join(shown, ", "));
+  };
+  // Names, counts and required parameters are the signature's (op_signature.cpp); here the
+  // choices between parameters and the domains of constants.
+  std::map<std::string, const Arg*> given;
+  for (size_t i = 0; i < c.args.size() && i < params.size(); ++i) given[params[i].name] = &c.args[i];
+  for (const Arg& a : c.kwargs) given[a.keyword] = &a;
+  if (one_of) {
+    size_t n = 0;
+    for (size_t i = 0; i < (c.name == "MultivariateNormal" ? 3u : 2u); ++i) n += given.count(params[i].name);
+    size_t want = c.name == "MultivariateNormal" ? 2 : 1;
+    if (n != want)
+      ck.diags()
+          .report(DiagKind::BadDistributionArgument, c.range,
+                  c.name == "MultivariateNormal"
+                      ? std::string("MultivariateNormal takes loc and exactly one of covariance_matrix= and scale_tril=")
+                      : fmt::format("{} takes exactly one of {}= and {}=", c.name, params[0].name, params[1].name))
+          .note(fmt::format("its parameters: {}", signature()));
+  }
+  for (const P& p : params) {
+    auto g = given.find(p.name);
+    if (g == given.end()) continue;
+    auto v = literal_number(g->second->expr);
+    if (!v) continue;
+    bool ok = p.domain == 'r' ? std::isfinite(*v) : p.domain == 'p' ? *v > 0 && std::isfinite(*v) : *v >= 0 && *v <= 1;
+    if (!ok)
+      ck.diags().report(DiagKind::BadDistributionArgument, g->second->range,
+                        fmt::format("{}: {} must be {}, found {}", c.name, p.name,
+                                    p.domain == 'p' ? "positive" : p.domain == 'u' ? "in [0, 1]" : "finite",
+                                    fmt::format("{:g}", *v)));
+  }
+  if (c.name == "Uniform" && given.count("low") && given.count("high")) {
+    auto lo = literal_number(given["low"]->expr), hi = literal_number(given["high"]->expr);
+    if (lo && hi && !(*lo < *hi))
+      ck.diags().report(DiagKind::BadDistributionArgument, c.range,
+                        fmt::format("Uniform: low ({:g}) must be below high ({:g})", *lo, *hi));
+  }
+}
+
 Type distribution(Checker& ck, const Call& c) {
+  check_distribution_arguments(ck, c);
   std::vector<Type> params;
   for (const Arg& a : c.args) params.push_back(a.type);
+  for (const Arg& a : c.kwargs)
+    if (a.keyword != "shape") params.push_back(a.type);
   Type batch = ck.elementwise(c.name, c.range, params);
   if (const Arg* s = c.kw("shape")) {
     auto dims = ck.dims_from(*s);
@@ -1533,11 +1622,37 @@ struct OpTable {
     add("optimizers.exponential_decay", "lr: Number, gamma: Number",
         [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "gamma"}); });
     // Probabilistic programming: a distribution's parameters, positional, and its batch shape.
-    for (const char* n : {"Normal", "HalfNormal", "LogNormal", "Cauchy", "HalfCauchy", "StudentT", "Gamma",
-                          "Exponential", "Beta", "Uniform", "Bernoulli", "Categorical", "Poisson", "Dirichlet",
-                          "MultivariateNormal"})
-      add(n, "*params: Tensor, shape: Shape = None", distribution);
-    add("Posterior", "**samples", [](Checker&, const Call&) { return posterior_type(); });
+    // Parameters as torch.distributions names them; `shape=` is the sample shape.
+    const char* loc_scale = "loc: Tensor, scale: Tensor, *, shape: Shape = None";
+    const char* scale = "scale: Tensor, *, shape: Shape = None";
+    for (auto [n, sig] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"Normal", loc_scale},
+             {"HalfNormal", scale},
+             {"LogNormal", loc_scale},
+             {"Cauchy", loc_scale},
+             {"HalfCauchy", scale},
+             {"StudentT", "df: Tensor, loc: Tensor = 0, scale: Tensor = 1, *, shape: Shape = None"},
+             {"Gamma", "concentration: Tensor, rate: Tensor, *, shape: Shape = None"},
+             {"Exponential", "rate: Tensor, *, shape: Shape = None"},
+             {"Beta", "concentration1: Tensor, concentration0: Tensor, *, shape: Shape = None"},
+             {"Uniform", "low: Tensor, high: Tensor, *, shape: Shape = None"},
+             {"Bernoulli", "probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},
+             {"Categorical", "probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},
+             {"Poisson", "rate: Tensor = None, *, log_rate: Tensor = None, shape: Shape = None"},
+             {"Dirichlet", "concentration: Tensor, *, shape: Shape = None"},
+             {"MultivariateNormal",
+              "loc: Tensor, covariance_matrix: Tensor = None, *, scale_tril: Tensor = None, shape: Shape = None"}})
+      add(n, sig, distribution);
+    // Posterior(w=w, b=b): the quantities to keep per draw, by name.
+    add("Posterior", "**samples", [](Checker&, const Call& c) {
+      std::vector<std::string> names;
+      std::vector<Type> types;
+      for (const Arg& a : c.kwargs) {
+        names.push_back(a.keyword);
+        types.push_back(a.type);
+      }
+      return posterior_type(std::move(names), std::move(types));
+    });
     // Effects and distribution.
     add("effects.prefetch", "value: Any, *, into: Str = None, overlap: Str = None",
         [](Checker&, const Call&) { return named_type(TypeKind::Object, "effect region"); }, kMovement);

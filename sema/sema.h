@@ -71,6 +71,9 @@ struct TypedFunction {
   std::unordered_map<const ast::Expr*, Type> expr_types;
   // Every call of a user function in the body.
   std::unordered_map<const ast::CallExpr*, CallTarget> calls;
+  // The latent variables of a probabilistic function (`w ~ Normal(0, 1, shape=[K])` for a name
+  // not bound before), in source order, with their sample types.
+  std::vector<std::pair<const ast::SampleStmt*, Type>> latents;
   bool ok = true;  // no error was reported inside this function
   // A model: the parameters it declares, in order (the lowering passes them as extra tensor
   // arguments after the declared ones), and for each layer call (or call of a model without

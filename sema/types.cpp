@@ -149,6 +149,13 @@ Type posterior_type() {
   n.kind = TypeKind::Posterior;
   return make(n);
 }
+Type posterior_type(std::vector<std::string> names, std::vector<Type> types) {
+  TypeNode n;
+  n.kind = TypeKind::Posterior;
+  n.fields = std::move(names);
+  n.elems = std::move(types);
+  return make(n);
+}
 Type params_type() {
   TypeNode n;
   n.kind = TypeKind::Params;

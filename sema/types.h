@@ -82,6 +82,7 @@ struct TypeNode {
   std::vector<Type> elems;
   // Params: the parameter names, in order, when the layout is known (`ts.init(model)`,
   // `opt.step`, ...); `elems` holds their tensor types. Empty for an annotated `ts.Params`.
+  // Posterior: the names of its fields (`elems` their types); empty for the annotation.
   std::vector<std::string> fields;
   // Function, Module, Class, Object, DTypeValue
   std::string name;
@@ -115,6 +116,8 @@ Type dict_type(Type key, Type value);
 Type optional_type(Type inner);
 Type distribution_type(Type sample);
 Type posterior_type();
+// `Posterior(w=w, b=b)`: the fields, their names in `fields` and their types in `elems`.
+Type posterior_type(std::vector<std::string> names, std::vector<Type> types);
 Type params_type();
 Type params_type(std::vector<std::string> names, std::vector<Type> types);
 Type dtype_value_type(DType d);

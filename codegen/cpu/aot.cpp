@@ -373,6 +373,7 @@ llvm::Expected<std::string> c_header_text(mlir::ModuleOp module, llvm::StringRef
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
      << kTensorViewText << "\n";
   for (const EntrySignature& entry : *entries) {
+    if (entry.callback) continue;  // called by the runtime, not a C entry point
     std::string summary, params;
     for (size_t i = 0; i < entry.params.size(); ++i) {
       const ValueType& param = entry.params[i];

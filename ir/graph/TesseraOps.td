@@ -1104,6 +1104,56 @@ def Tessera_LoadOp : Tessera_Op<"load", [MemoryEffects<[MemRead<Tessera_IOResour
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Inference (docs/inference.md)
+//===----------------------------------------------------------------------===//
+
+def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
+  let summary = "fit a probabilistic function to its data: NUTS, HMC or ADVI";
+  let description = [{
+    Runs the inference engine that `config` names (`method=NUTS;num_samples=1000;...`)
+    over the function `log_density`: `(theta: tensor<DIMxf64>, data...) -> (f64 log
+    density, tensor<DIMxf64> gradient)` on the unconstrained parameter vector. Each draw
+    is mapped by `quantities`, `(theta, data...) -> tensor<WIDTHxf64>`, to the values of
+    the Posterior's fields, flattened one after the other. The result is a handle of the
+    Posterior (runtime/src/inference.h), read by `tessera.posterior_stat`.
+
+    Example:
+    ```mlir
+    %p = tessera.infer @__tess_logp_m, @__tess_gq_m(%X, %y)
+           {config = "method=NUTS;...", dim = 5 : i64, width = 5 : i64}
+           : (tensor<200x3xf32>, tensor<200xf32>) -> i64
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$log_density, FlatSymbolRefAttr:$quantities, StrAttr:$config,
+                       I64Attr:$dim, I64Attr:$width, Variadic<AnyType>:$data);
+  let results = (outs I64:$posterior);
+  let assemblyFormat = "$log_density `,` $quantities `(` $data `)` attr-dict `:` functional-type($data, $posterior)";
+}
+
+def Tessera_PosteriorStatOp : Tessera_Op<"posterior_stat", [MemoryEffects<[MemRead<Tessera_IOResource>]>]> {
+  let summary = "a statistic of one field of a Posterior";
+  let description = [{
+    `stat` is one of `mean sd quantile rhat ess samples`, per element of the
+    field `field` (quantile at `q`); `samples` has one row per draw (chains one
+    after the other) before the field's dimensions.
+
+    Example:
+    ```mlir
+    %m = tessera.posterior_stat "mean" "w"(%p) {q = 0.0 : f64} : tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins I64:$posterior, StrAttr:$stat, StrAttr:$field, F64Attr:$q);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$stat $field `(` $posterior `)` attr-dict `:` type($result)";
+}
+
+def Tessera_PosteriorSummaryOp : Tessera_Op<"posterior_summary", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
+  let summary = "print a Posterior's summary table to standard output";
+  let arguments = (ins I64:$posterior);
+  let assemblyFormat = "`(` $posterior `)` attr-dict";
+}
+
 def Tessera_AssertOp : Tessera_Op<"assert", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
   let summary = "stop the program with a run-time error when a condition is false";
   let description = [{

@@ -34,7 +34,11 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
       ct->second->name == "transformed")
     return transformed_call(c, ct->second, t);
   if (is_ad_transform(builtin_name(c->callee))) return transform_value(c, t);
-  if (auto it = fn_->calls.find(c); it != fn_->calls.end()) return user_call(c, it->second, t);
+  if (auto it = fn_->calls.find(c); it != fn_->calls.end()) {
+    for (const std::string& d : it->second.callee->decorators)
+      if (d == "mcmc" || d == "variational") return inference_call(c, it->second, t);
+    return user_call(c, it->second, t);
+  }
   if (auto it = fn_->layer_params.find(c); it != fn_->layer_params.end()) return layer_call(c, it->second, t);
   if (auto it = fn_->init_models.find(c); it != fn_->init_models.end()) return init_params(c, *it->second, t);
   // Methods of tensors: `x.mean(...)`, `x.reshape(...)`.
@@ -45,9 +49,12 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
       return optimizer_step(c, a);
     if (ot != fn_->expr_types.end() && ot->second && ot->second->kind == TypeKind::Tensor)
       return method(c, a->name, expr(a->object), t);
+    if (ot != fn_->expr_types.end() && ot->second && ot->second->kind == TypeKind::Posterior)
+      return posterior_method(c, a->name, expr(a->object), t);
   }
   std::string name = builtin_name(c->callee);
   if (name == "print") return print(c, t);
+  if (name == "Posterior") return posterior_fields(c, t);
   if (name == "SGD" || name == "AdamW") return make_optimizer(c, name, t);
   if (t && t->kind == TypeKind::Object && t->name == "lr_schedule") return make_schedule(c, name, t);
   if (name == "clip_grad_norm") return clip_grad_norm(c, t);
@@ -688,6 +695,20 @@ Local Lowerer::tensor_literal(const CallExpr* c, const Type& t, mlir::Type mt) {
 Local Lowerer::print(const CallExpr* c, const Type& t) {
   std::vector<mlir::Attribute> format;
   std::vector<mlir::Value> operands;
+  // print(post.summary()): the Posterior's table, on its own.
+  for (const Expr* a : positional(c)) {
+    auto* call = dyn_cast<CallExpr>(a);
+    auto* at = call ? dyn_cast<AttributeExpr>(call->callee) : nullptr;
+    if (!at || at->name != "summary") continue;
+    Type ot = type_of(at->object);
+    if (!ot || ot->kind != TypeKind::Posterior) continue;
+    if (positional(c).size() != 1 || c->args.size() != 1)
+      unsupported(c->range, "printing a Posterior's summary() with other values (print it on its own)");
+    mlir::OperationState st(loc(c->range), "tessera.posterior_summary");
+    st.addOperands(expr(at->object).value);
+    checked(b_.create(st), c->range);
+    return {mlir::Value{}, t};
+  }
   for (const Expr* a : positional(c)) {
     if (auto* s = dyn_cast<StringLiteralExpr>(a)) {
       format.push_back(b_.getStringAttr(mlir::tessera::PrintOp::escapeLiteral(s->value)));

@@ -109,9 +109,11 @@ void Lowerer::stmt(const Stmt* s, bool last_top) {
     case NodeKind::ReturnStmt: {
       auto* r = cast<ReturnStmt>(s);
       if (!last_top) unsupported(s->range, "'return' other than as the last statement of a function");
+      if (role_ == 1) return;  // a log density returns its accumulator, not the body's value
       if (r->value) returned_ = expr(r->value);
       return;
     }
+    case NodeKind::SampleStmt: return sample_stmt(cast<SampleStmt>(s));
     case NodeKind::PassStmt: return;
     case NodeKind::BreakStmt:
     case NodeKind::ContinueStmt: {
@@ -174,6 +176,9 @@ void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out, co
     if (auto* a = dyn_cast<AssignStmt>(s)) for (const Expr* t : a->targets) add(t);
     if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
     if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
+    // An observation adds to the log density's accumulator (a local of log-density functions).
+    if (isa<SampleStmt>(s) && std::find(out.begin(), out.end(), kLogDensity) == out.end())
+      out.push_back(kLogDensity);
     if (loop && (isa<BreakStmt>(s) || isa<ContinueStmt>(s))) {
       std::string flag = jump_flag(loop, isa<BreakStmt>(s));
       if (std::find(out.begin(), out.end(), flag) == out.end()) out.push_back(flag);

@@ -180,6 +180,7 @@ mlir::Type Lowerer::to_mlir(const Type& t, SourceRange where) {
   if (!t || t->kind == TypeKind::Unknown) unsupported(where, "a value whose type is not known");
   switch (t->kind) {
     case TypeKind::Int: return b_.getI64Type();
+    case TypeKind::Posterior: return b_.getI64Type();  // a handle of the runtime's Posterior
     case TypeKind::Float: return b_.getF64Type();
     case TypeKind::Bool: return b_.getI1Type();
     case TypeKind::Tensor: {
@@ -235,7 +236,10 @@ mlir::Attribute Lowerer::policy_attr(const Type& t) {
 std::string Lowerer::mangle(const SpecKey& key, bool root) {
   // Functions other than the roots get a prefix that no C name has, so that a user function
   // called `exp` or `free` cannot clash with the C library in compiled code.
-  std::string name = root ? entry_symbol(key.fn->name) : "tsr." + key.fn->name;
+  std::string name = key.role == 1   ? "__tess_logp." + key.fn->name
+                     : key.role == 2 ? "__tess_gq." + key.fn->name
+                     : root          ? entry_symbol(key.fn->name)
+                                     : "tsr." + key.fn->name;
   if (!key.dims.empty()) {
     name += "_";
     for (const auto& [d, v] : key.dims) name += fmt::format("_{}{}", d, v);
@@ -294,7 +298,20 @@ mlir::func::FuncOp Lowerer::declare(const SpecKey& key, bool root) {
   Type ret = f.declared_return ? f.declared_return : f.inferred_return;
   // A returned Params has the parameters of the function's Params arguments (one layout).
   const Layout* layout = params_layout(key);
-  if (ret && ret->kind != TypeKind::None) flat_types(ret, f.range, outputs, layout);
+  if (key.role != 0) {
+    // A probabilistic function's log density or quantities: the unconstrained vector first.
+    inputs.insert(inputs.begin(), mlir::RankedTensorType::get({latent_size(f)}, b_.getF64Type()));
+    if (key.role == 1) {
+      outputs.push_back(mlir::RankedTensorType::get({}, b_.getF64Type()));
+    } else {
+      const Type& fields = f.inferred_return;
+      if (!fields || fields->kind != TypeKind::Posterior)
+        unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));
+      outputs.push_back(mlir::RankedTensorType::get({fields_size(fields, f.range)}, b_.getF64Type()));
+    }
+  } else if (ret && ret->kind != TypeKind::None) {
+    flat_types(ret, f.range, outputs, layout);
+  }
   std::optional<SpecKey> bwd_key = custom_vjp_key(f);
   fn_ = saved_fn;
   dim_subst_ = saved;
@@ -358,6 +375,16 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   mlir::Block* entry = func.addEntryBlock();
   b_.setInsertionPointToStart(entry);
   size_t arg = 0;
+  role_ = key.role;
+  theta_ = {};
+  theta_offset_ = 0;
+  if (role_ != 0) {
+    theta_ = entry->getArgument(arg++);
+    if (role_ == 1) {
+      auto zero = mlir::DenseElementsAttr::get(mlir::RankedTensorType::get({}, b_.getF64Type()), 0.0);
+      scopes_.back()[kLogDensity] = {b_.create<mlir::arith::ConstantOp>(loc(f.range), zero), sema::float_type()};
+    }
+  }
   for (size_t i = 0; i < f.params.size(); ++i) {
     if (auto it = key.layouts.find(i); it != key.layouts.end()) {
       Local bundle;
@@ -378,7 +405,13 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   entry_ = entry;
   block(f.def->body, /*top=*/true);
   mlir::Location end = loc(f.range);
-  if (func.getFunctionType().getNumResults() == 0) {
+  if (role_ == 1) {
+    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{lookup(kLogDensity)->value});
+  } else if (role_ == 2) {
+    if (!returned_ || returned_->object != "posterior")
+      unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));
+    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{flatten_fields(*returned_, f.range)});
+  } else if (func.getFunctionType().getNumResults() == 0) {
     b_.create<mlir::func::ReturnOp>(end);
   } else {
     if (!returned_) unsupported(f.range, fmt::format("'{}' does not end with a return", f.name));

@@ -68,8 +68,11 @@ struct SpecKey {
       for (const auto& [n, t] : l) out[i] += n + ":" + sema::to_string(t) + ";";
     return out;
   }
+  // 0: the function itself; 1: its log density, 2: its Posterior quantities (a probabilistic
+  // function called for inference, lower_inference.cpp).
+  int role = 0;
   bool operator<(const SpecKey& o) const {
-    return std::make_tuple(fn, dims, layout_keys()) < std::make_tuple(o.fn, o.dims, o.layout_keys());
+    return std::make_tuple(fn, dims, layout_keys(), role) < std::make_tuple(o.fn, o.dims, o.layout_keys(), o.role);
   }
 };
 
@@ -285,6 +288,33 @@ class Lowerer {
                                                                     size_t skip = 0,
                                                                     const std::vector<const Expr*>* given = nullptr);
   Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
+
+  // ------------------------------------------- probabilistic functions (lower_inference.cpp)
+
+  static constexpr const char* kLogDensity = "__lp";  // the log density's accumulator, a local
+  int role_ = 0;                                      // the SpecKey role being lowered
+  mlir::Value theta_;                                 // roles 1 and 2: the unconstrained vector
+  int64_t theta_offset_ = 0;                          // where the next latent variable starts
+  struct Dist {
+    std::string family;
+    std::map<std::string, mlir::Value> params;  // f64 tensors of the sample's shape
+    SourceRange range;
+  };
+  Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64);
+  mlir::Value lgamma_of(mlir::Value z, SourceRange r);
+  mlir::Value softplus_of(mlir::Value v, SourceRange r);
+  mlir::Value log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir::Value log_x = {}, mlir::Value log_1mx = {});
+  mlir::Value total(mlir::Value v, SourceRange r);
+  void add_density(mlir::Value term, SourceRange r);
+  bool is_top_level(const Stmt* s) const;
+  void sample_stmt(const SampleStmt* s);
+  Local posterior_fields(const CallExpr* c, const Type& t);
+  mlir::Value flatten_fields(const Local& fields, SourceRange r);
+  std::string inference_config(const sema::TypedFunction& f, const Type& posterior);
+  Local inference_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
+  int64_t latent_size(const sema::TypedFunction& f);
+  int64_t fields_size(const Type& posterior, SourceRange r);
+  Local posterior_method(const CallExpr* c, const std::string& method, const Local& post, const Type& t);
 
 };
 

@@ -2077,6 +2077,88 @@ Value lower_load(Emitter& e, Operation* op, int& strings) {
   return b.create<bufferization::ToTensorOp>(l, rt, buf, /*restrict=*/true, /*writable=*/true);
 }
 
+// Inference (docs/inference.md) ------------------------------------------------------
+//
+// tessera.infer becomes tessInferBegin(), one tessInferAdd* per data operand (the runtime copies
+// each), then tessInferRun(log_density, quantities, config, dim, width), which returns the
+// Posterior's handle. The callbacks' addresses come from calls of `__tess_callback.<name>`, which
+// the LLVM back end defines as the address of <name>'s packed wrapper (codegen/llvm_backend.cpp).
+
+Value lower_infer(Emitter& e, Operation* op, int& strings) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  Type i64 = b.getI64Type(), f64 = b.getF64Type();
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferBegin", {}), ValueRange{});
+  for (Value v : op->getOperands()) {
+    Type t = v.getType();
+    if (auto rt = dyn_cast<RankedTensorType>(t)) {
+      std::string suffix = element_suffix(rt.getElementType());
+      if (suffix.empty()) {
+        emitError(e.loc) << "not yet supported: data of type " << rt.getElementType() << " for inference";
+        throw Unsupported{};
+      }
+      Value u = unranked_view(e, v);
+      b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferAddTensor_" + suffix, {u.getType()}), ValueRange{u});
+    } else if (isa<FloatType>(t)) {
+      b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferAddF64", {f64}), ValueRange{e.cast_scalar(v, f64)});
+    } else if (t.isInteger(1)) {
+      Value i = b.create<arith::ExtUIOp>(e.loc, b.getI32Type(), v);
+      b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferAddBool", {b.getI32Type()}), ValueRange{i});
+    } else if (isa<IntegerType, IndexType>(t)) {
+      b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferAddI64", {i64}), ValueRange{e.cast_scalar(v, i64)});
+    } else {
+      emitError(e.loc) << "not yet supported: data of type " << t << " for inference";
+      throw Unsupported{};
+    }
+  }
+  auto address = [&](StringRef attr) {
+    std::string fn = ("__tess_callback." + op->getAttrOfType<FlatSymbolRefAttr>(attr).getValue()).str();
+    return b.create<func::CallOp>(e.loc, runtime_function(module, fn, {}, {i64}), ValueRange{}).getResult(0);
+  };
+  Value logp = address("log_density"), gq = address("quantities");
+  Value config = string_memref(e, module, op->getAttrOfType<StringAttr>("config").getValue(), strings);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  Value dim = e.constant(i64, static_cast<double>(op->getAttrOfType<IntegerAttr>("dim").getInt()));
+  Value width = e.constant(i64, static_cast<double>(op->getAttrOfType<IntegerAttr>("width").getInt()));
+  return b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferRun", {i64, i64, dyn_i8, i64, i64}, {i64}),
+                                ValueRange{logp, gq, config, dim, width})
+      .getResult(0);
+}
+
+// tessera.posterior_stat: a fresh buffer of the result's shape (a `samples` row count from
+// tessPosteriorDraws), filled by tessPosteriorStat_<t>(handle, stat, field, q, buffer).
+Value lower_posterior_stat(Emitter& e, Operation* op, int& strings) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  RankedTensorType rt = result_type(op);
+  Type elt = rt.getElementType(), i64 = b.getI64Type();
+  if (!elt.isF32() && !elt.isF64()) {
+    emitError(e.loc) << "not yet supported: Posterior statistics of " << elt;
+    throw Unsupported{};
+  }
+  Value handle = op->getOperand(0);
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    if (!rt.isDynamicDim(i)) continue;
+    Value n = b.create<func::CallOp>(e.loc, runtime_function(module, "tessPosteriorDraws", {i64}, {i64}), ValueRange{handle})
+                  .getResult(0);
+    dyn.push_back(b.create<arith::IndexCastOp>(e.loc, b.getIndexType(), n));
+  }
+  auto mt = MemRefType::get(rt.getShape(), elt);
+  Value buf = b.create<memref::AllocOp>(e.loc, mt, dyn, b.getI64IntegerAttr(64));
+  auto ut = UnrankedMemRefType::get(elt, 0);
+  Value u = b.create<memref::CastOp>(e.loc, ut, buf);
+  Value stat = string_memref(e, module, op->getAttrOfType<StringAttr>("stat").getValue(), strings);
+  Value field = string_memref(e, module, op->getAttrOfType<StringAttr>("field").getValue(), strings);
+  Value q = e.constant(b.getF64Type(), op->getAttrOfType<FloatAttr>("q").getValueAsDouble());
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  b.create<func::CallOp>(e.loc,
+                         runtime_function(module, std::string("tessPosteriorStat_") + (elt.isF32() ? "f32" : "f64"),
+                                          {i64, dyn_i8, dyn_i8, b.getF64Type(), ut}, {}),
+                         ValueRange{handle, stat, field, q, u});
+  return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
 void lower_save(Operation* op, int& strings) {
   OpBuilder b(op);
   Emitter e(b, op->getLoc());
@@ -2433,6 +2515,25 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
           Value r = lower_load(e, op, strings);
           if (debugNumerics) insert_numerics_check(op, r, sources, strings);
           op->getResult(0).replaceAllUsesWith(r);
+          op->erase();
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.infer" ||
+            op->getName().getStringRef() == "tessera.posterior_stat") {
+          OpBuilder b(op);
+          Emitter e(b, op->getLoc());
+          Value r = op->getName().getStringRef() == "tessera.infer" ? lower_infer(e, op, strings)
+                                                                     : lower_posterior_stat(e, op, strings);
+          op->getResult(0).replaceAllUsesWith(r);
+          op->erase();
+          continue;
+        }
+        if (op->getName().getStringRef() == "tessera.posterior_summary") {
+          OpBuilder b(op);
+          b.create<func::CallOp>(op->getLoc(),
+                                 runtime_function(op->getParentOfType<ModuleOp>(), "tessPosteriorSummary",
+                                                  {b.getI64Type()}, {}),
+                                 ValueRange{op->getOperand(0)});
           op->erase();
           continue;
         }

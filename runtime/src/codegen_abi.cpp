@@ -667,6 +667,12 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessNpzStageMemref_i16),  TESS_SYMBOL(tessNpzStageMemref_i32),  TESS_SYMBOL(tessNpzStageMemref_i64),
       TESS_SYMBOL(tessNpzCommit),           TESS_SYMBOL(tessIndexError),     TESS_SYMBOL(tessCodegenError),
       TESS_SYMBOL(tessAotInvoke),           TESS_SYMBOL(tessAotArgumentError), TESS_SYMBOL(tessCodegenOutOfMemory), TESS_SYMBOL(tessBufferAlloc), TESS_SYMBOL(tessBufferFree),
+      TESS_SYMBOL(tessInferBegin),          TESS_SYMBOL(tessInferAddTensor_f32),  TESS_SYMBOL(tessInferAddTensor_f64),
+      TESS_SYMBOL(tessInferAddTensor_f16),  TESS_SYMBOL(tessInferAddTensor_bf16), TESS_SYMBOL(tessInferAddTensor_i1),
+      TESS_SYMBOL(tessInferAddTensor_i8),   TESS_SYMBOL(tessInferAddTensor_i16),  TESS_SYMBOL(tessInferAddTensor_i32),
+      TESS_SYMBOL(tessInferAddTensor_i64),  TESS_SYMBOL(tessInferAddI64),         TESS_SYMBOL(tessInferAddF64),
+      TESS_SYMBOL(tessInferAddBool),        TESS_SYMBOL(tessInferRun),            TESS_SYMBOL(tessPosteriorDraws),
+      TESS_SYMBOL(tessPosteriorStat_f32),   TESS_SYMBOL(tessPosteriorStat_f64),   TESS_SYMBOL(tessPosteriorSummary),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -167,6 +167,47 @@ TESS_API void tessCodegenOutOfMemory(int64_t bytes);
 TESS_API void* tessBufferAlloc(uint64_t bytes);
 TESS_API void tessBufferFree(void* block);
 
+/* Inference (docs/inference.md). A call of an @mcmc or @variational function becomes
+ * tessInferBegin(), one tessInferAdd* per argument of the function, in order (the runtime copies
+ * each tensor, so the caller's buffers may go after the call), then tessInferRun(log_density,
+ * quantities, config, dim, width). log_density and quantities are the packed wrappers
+ * (`void f(void** slots)`) of the compiled `(theta: f64[dim], args...) -> (f64, f64[dim])` log
+ * density with its gradient and `(theta, args...) -> f64[width]` Posterior fields; config is
+ * `key=value;...` (decorator arguments as `mcmc.num_samples=1000`, and `fields=w:3,b:;`).
+ * Returns a handle of the Posterior (never 0); a failure (no finite initial point, a bad
+ * setting) is a run-time error (tessCodegenFail). Posterior handles live until the process
+ * ends. tessPosteriorStat_<t>(handle, stat, field, q, out) writes `stat` (mean, sd, quantile,
+ * rhat, ess, samples) of the field into `out`, a row-major buffer of the field's shape
+ * (`samples`: one more leading dimension, tessPosteriorDraws(handle) rows). */
+TESS_API void tessInferBegin(void);
+#define TESS_INFER_DECL(sfx) TESS_API void tessInferAddTensor_##sfx(int64_t rank, void* descriptor);
+TESS_INFER_DECL(f32)
+TESS_INFER_DECL(f64)
+TESS_INFER_DECL(f16)
+TESS_INFER_DECL(bf16)
+TESS_INFER_DECL(i1)
+TESS_INFER_DECL(i8)
+TESS_INFER_DECL(i16)
+TESS_INFER_DECL(i32)
+TESS_INFER_DECL(i64)
+#undef TESS_INFER_DECL
+TESS_API void tessInferAddI64(int64_t value);
+TESS_API void tessInferAddF64(double value);
+TESS_API void tessInferAddBool(int32_t value);
+TESS_API int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* allocated, const char* aligned,
+                              int64_t offset, int64_t size, int64_t stride, int64_t dim, int64_t width);
+TESS_API int64_t tessPosteriorDraws(int64_t posterior);
+TESS_API void tessPosteriorStat_f32(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset,
+                                    int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
+                                    int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,
+                                    void* descriptor);
+TESS_API void tessPosteriorStat_f64(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset,
+                                    int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
+                                    int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,
+                                    void* descriptor);
+/* print(post.summary()): the table (runtime/src/inference.h, Posterior::summary) on stdout. */
+TESS_API void tessPosteriorSummary(int64_t posterior);
+
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
 typedef struct tessSymbol {

@@ -1,0 +1,549 @@
+// Typed AST -> Graph IR. Probabilistic functions (docs/inference.md): a call of an @mcmc or
+// @variational function becomes `tessera.infer` over two functions made from its body, each
+// specialized to the call's dimensions:
+//   - the log density (role 1): `(theta: tensor<Pxf64>, data...) -> tensor<f64>`. Each latent
+//     `w ~ D` takes the next numel(w) entries of the unconstrained vector theta, maps them into
+//     D's support (adding the log-Jacobian) and adds D.log_prob(w); each observation `y ~ D`
+//     adds D.log_prob(y). Densities are computed and summed in f64 whatever the data's dtype.
+//     Its gradient (reverse mode) makes the public callback `__tess_logp_grad.<f>`;
+//   - the quantities (role 2): `(theta, data...) -> tensor<Wxf64>`, the fields of the
+//     `Posterior(...)` the body returns, flattened one after the other (a public callback).
+// The runtime's engines (runtime/src/inference.h) call both through their packed wrappers.
+#include <cmath>
+#include <numbers>
+
+#include "ir/graph/lower_to_graph_internal.h"
+
+namespace tessera::ir::lowering {
+
+namespace {
+
+// The support of a distribution, which decides the bijection of a latent variable.
+enum class Support { Real, Positive, Unit, Interval, Discrete, Unknown };
+
+struct Family {
+  const char* name;
+  std::vector<const char*> params;    // torch.distributions' names, in positional order
+  std::vector<double> defaults;       // for the trailing parameters (NaN: required)
+  Support support;
+};
+
+const std::vector<Family>& families() {
+  static const double kReq = std::nan("");
+  static const std::vector<Family> table = {
+      {"Normal", {"loc", "scale"}, {kReq, kReq}, Support::Real},
+      {"HalfNormal", {"scale"}, {kReq}, Support::Positive},
+      {"LogNormal", {"loc", "scale"}, {kReq, kReq}, Support::Positive},
+      {"Cauchy", {"loc", "scale"}, {kReq, kReq}, Support::Real},
+      {"HalfCauchy", {"scale"}, {kReq}, Support::Positive},
+      {"StudentT", {"df", "loc", "scale"}, {kReq, 0.0, 1.0}, Support::Real},
+      {"Gamma", {"concentration", "rate"}, {kReq, kReq}, Support::Positive},
+      {"Exponential", {"rate"}, {kReq}, Support::Positive},
+      {"Beta", {"concentration1", "concentration0"}, {kReq, kReq}, Support::Unit},
+      {"Uniform", {"low", "high"}, {kReq, kReq}, Support::Interval},
+      {"Bernoulli", {"probs", "logits"}, {}, Support::Discrete},
+      {"Poisson", {"rate", "log_rate"}, {}, Support::Discrete},
+  };
+  return table;
+}
+
+const Family* find_family(const std::string& name) {
+  for (const Family& f : families())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- distributions
+
+// The distribution on the right of `~`: its family and parameters (by torch's names), each
+// converted to an f64 tensor of the sample's shape.
+Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType shape_f64) {
+  auto* c = dyn_cast<CallExpr>(e);
+  std::string name = c ? builtin_name(c->callee) : "";
+  if (c && fn_->calls.count(c))
+    unsupported(e->range, "a user function as a distribution on the right of '~' (a conditional distribution)");
+  const Family* fam = find_family(name);
+  if (!fam) {
+    if (name == "Categorical" || name == "Dirichlet" || name == "MultivariateNormal")
+      unsupported(e->range, fmt::format("the {} distribution in a probabilistic function", name));
+    unsupported(e->range, "this expression on the right of '~' (write a distribution: Normal(loc, scale), ...)");
+  }
+  Dist d;
+  d.family = name;
+  d.range = e->range;
+  size_t pos = 0;
+  for (const Argument& a : c->args) {
+    if (a.kind == ArgKind::Positional) {
+      if (pos >= fam->params.size()) unsupported(a.range, fmt::format("this argument of {}", name));
+      d.params[fam->params[pos++]] = convert(expr(a.value), shape_f64, a.range);
+      continue;
+    }
+    if (a.kind != ArgKind::Keyword) unsupported(a.range, "'*' and '**' arguments");
+    if (a.name == "shape") continue;  // the sample shape, in the checker's type
+    if (std::find_if(fam->params.begin(), fam->params.end(), [&](const char* p) { return a.name == p; }) ==
+        fam->params.end())
+      unsupported(a.range, fmt::format("the argument '{}' of {} (its parameters are {})", a.name, name,
+                                       fmt::join(fam->params, ", ")));
+    if (d.params.count(a.name)) unsupported(a.range, fmt::format("'{}' given twice", a.name));
+    d.params[a.name] = convert(expr(a.value), shape_f64, a.range);
+  }
+  if (name == "Bernoulli" || name == "Poisson") {
+    if (d.params.size() != 1)
+      unsupported(e->range, fmt::format("{} takes exactly one of {}=", name, fmt::join(fam->params, "= or ")));
+    return d;
+  }
+  for (size_t i = 0; i < fam->params.size(); ++i) {
+    if (d.params.count(fam->params[i])) continue;
+    if (i < fam->defaults.size() && !std::isnan(fam->defaults[i])) {
+      d.params[fam->params[i]] = convert({scalar_of(shape_f64, fam->defaults[i], e->range), sema::float_type()},
+                                         shape_f64, e->range);
+      continue;
+    }
+    unsupported(e->range, fmt::format("{} without its parameter '{}'", name, fam->params[i]));
+  }
+  return d;
+}
+
+// ln Γ(z) for z > 0, elementwise: Stirling's series at z + 6 (error below 1e-9), shifted back
+// by ln(z (z+1) ... (z+5)). Built from differentiable ops, so gradients flow through it.
+mlir::Value Lowerer::lgamma_of(mlir::Value z, SourceRange r) {
+  auto t = z.getType();
+  auto k = [&](double v) { return scalar_of(t, v, r); };
+  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return op(n, {a, b}, t, r, nullptr); };
+  mlir::Value w = bin("tessera.add", z, k(6.0));
+  mlir::Value inv = bin("tessera.div", k(1.0), w);
+  mlir::Value inv2 = bin("tessera.mul", inv, inv);
+  // 1/(12w) - 1/(360w^3) + 1/(1260w^5) = inv * (1/12 - inv2 * (1/360 - inv2 / 1260))
+  mlir::Value series = bin("tessera.sub", k(1.0 / 360.0), bin("tessera.mul", inv2, k(1.0 / 1260.0)));
+  series = bin("tessera.mul", inv, bin("tessera.sub", k(1.0 / 12.0), bin("tessera.mul", inv2, series)));
+  mlir::Value st = bin("tessera.sub", bin("tessera.mul", bin("tessera.sub", w, k(0.5)), ew1("tessera.log", w, r)), w);
+  st = bin("tessera.add", st, k(0.5 * std::log(2.0 * std::numbers::pi)));
+  st = bin("tessera.add", st, series);
+  mlir::Value prod = z;
+  for (int i = 1; i < 6; ++i) prod = bin("tessera.mul", prod, bin("tessera.add", z, k(i)));
+  return bin("tessera.sub", st, ew1("tessera.log", prod, r));
+}
+
+// log(1 + exp(v)) without overflow: max(v, 0) + log1p(exp(-|v|)).
+mlir::Value Lowerer::softplus_of(mlir::Value v, SourceRange r) {
+  auto t = v.getType();
+  mlir::Value m = op("tessera.maximum", {v, scalar_of(t, 0.0, r)}, t, r, nullptr);
+  mlir::Value e = ew1("tessera.exp", ew1("tessera.neg", ew1("tessera.abs", v, r), r), r);
+  return op("tessera.add", {m, ew1("tessera.log1p", e, r)}, t, r, nullptr);
+}
+
+// D.log_prob(x), elementwise, in f64 (x and the parameters are f64 tensors of one shape).
+// `log_x` / `log_1mx`, when given, are log(x) and log(1 - x) computed without rounding x
+// (a Beta latent, from its unconstrained value).
+mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir::Value log_x, mlir::Value log_1mx) {
+  auto t = x.getType();
+  auto k = [&](double v) { return scalar_of(t, v, r); };
+  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return op(n, {a, b}, t, r, nullptr); };
+  auto add = [&](mlir::Value a, mlir::Value b) { return bin("tessera.add", a, b); };
+  auto sub = [&](mlir::Value a, mlir::Value b) { return bin("tessera.sub", a, b); };
+  auto mul = [&](mlir::Value a, mlir::Value b) { return bin("tessera.mul", a, b); };
+  auto div = [&](mlir::Value a, mlir::Value b) { return bin("tessera.div", a, b); };
+  auto log = [&](mlir::Value a) { return ew1("tessera.log", a, r); };
+  auto log1p = [&](mlir::Value a) { return ew1("tessera.log1p", a, r); };
+  auto p = [&](const char* n) { return d.params.at(n); };
+  const double log_sqrt_2pi = 0.5 * std::log(2.0 * std::numbers::pi);
+  const std::string& f = d.family;
+  if (f == "Normal" || f == "LogNormal") {
+    mlir::Value y = f == "LogNormal" ? (log_x ? log_x : log(x)) : x;
+    mlir::Value z = div(sub(y, p("loc")), p("scale"));
+    mlir::Value lp = sub(mul(k(-0.5), mul(z, z)), add(log(p("scale")), k(log_sqrt_2pi)));
+    return f == "LogNormal" ? sub(lp, y) : lp;
+  }
+  if (f == "HalfNormal") {
+    mlir::Value z = div(x, p("scale"));
+    return sub(mul(k(-0.5), mul(z, z)), add(log(p("scale")), k(log_sqrt_2pi - std::log(2.0))));
+  }
+  if (f == "Cauchy" || f == "HalfCauchy") {
+    mlir::Value z = f == "Cauchy" ? div(sub(x, p("loc")), p("scale")) : div(x, p("scale"));
+    double c = f == "Cauchy" ? std::log(std::numbers::pi) : std::log(std::numbers::pi / 2.0);
+    return sub(k(-c), add(log(p("scale")), log1p(mul(z, z))));
+  }
+  if (f == "StudentT") {
+    mlir::Value df = p("df");
+    mlir::Value z = div(sub(x, p("loc")), p("scale"));
+    mlir::Value half_df1 = mul(add(df, k(1.0)), k(0.5));
+    mlir::Value norm = sub(lgamma_of(half_df1, r), lgamma_of(mul(df, k(0.5)), r));
+    norm = sub(norm, mul(k(0.5), log(mul(df, k(std::numbers::pi)))));
+    return sub(sub(norm, log(p("scale"))), mul(half_df1, log1p(div(mul(z, z), df))));
+  }
+  if (f == "Gamma") {
+    mlir::Value a = p("concentration"), b = p("rate");
+    mlir::Value lx = log_x ? log_x : log(x);
+    return sub(add(sub(mul(a, log(b)), lgamma_of(a, r)), mul(sub(a, k(1.0)), lx)), mul(b, x));
+  }
+  if (f == "Exponential") return sub(log(p("rate")), mul(p("rate"), x));
+  if (f == "Beta") {
+    mlir::Value a = p("concentration1"), b = p("concentration0");
+    mlir::Value lx = log_x ? log_x : log(x);
+    mlir::Value l1 = log_1mx ? log_1mx : log1p(ew1("tessera.neg", x, r));
+    mlir::Value norm = sub(lgamma_of(add(a, b), r), add(lgamma_of(a, r), lgamma_of(b, r)));
+    return add(norm, add(mul(sub(a, k(1.0)), lx), mul(sub(b, k(1.0)), l1)));
+  }
+  if (f == "Uniform") return ew1("tessera.neg", log(sub(p("high"), p("low"))), r);
+  if (f == "Bernoulli") {
+    if (d.params.count("logits")) {
+      mlir::Value l = p("logits");
+      return sub(mul(x, l), softplus_of(l, r));
+    }
+    mlir::Value pr = p("probs");
+    return add(mul(x, log(pr)), mul(sub(k(1.0), x), log1p(ew1("tessera.neg", pr, r))));
+  }
+  if (f == "Poisson") {
+    mlir::Value norm = lgamma_of(add(x, k(1.0)), r);
+    if (d.params.count("log_rate")) {
+      mlir::Value lr = p("log_rate");
+      return sub(sub(mul(x, lr), ew1("tessera.exp", lr, r)), norm);
+    }
+    return sub(sub(mul(x, log(p("rate"))), p("rate")), norm);
+  }
+  unsupported(r, fmt::format("the log density of {}", f));
+}
+
+// A rank-0 f64 tensor: the sum of all elements of an f64 tensor.
+mlir::Value Lowerer::total(mlir::Value v, SourceRange r) {
+  auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+  if (vt.getRank() == 0) return v;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < vt.getRank(); ++i) axes.push_back(i);
+  return op("tessera.reduce", {v}, mlir::RankedTensorType::get({}, vt.getElementType()), r, nullptr,
+            {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+             {"axes", b_.getDenseI64ArrayAttr(axes)}});
+}
+
+void Lowerer::add_density(mlir::Value term, SourceRange r) {
+  Local* lp = lookup(kLogDensity);
+  if (!lp) throw std::logic_error("the log-density accumulator is not in scope");
+  assign(kLogDensity, {op("tessera.add", {lp->value, total(term, r)}, lp->value.getType(), r, nullptr), lp->type});
+}
+
+// ------------------------------------------------------------------ statements
+
+bool Lowerer::is_top_level(const Stmt* s) const {
+  for (const Stmt* t : fn_->def->body)
+    if (t == s) return true;
+  return false;
+}
+
+// `name ~ D` (a latent variable) or `value ~ D` (an observation), in a log density (role 1) or
+// quantities (role 2) function.
+void Lowerer::sample_stmt(const SampleStmt* s) {
+  if (role_ == 0)
+    unsupported(s->range, "'~' in a function called directly (call an @mcmc or @variational function to fit it)");
+  auto latent = std::find_if(fn_->latents.begin(), fn_->latents.end(), [&](const auto& l) { return l.first == s; });
+  if (latent == fn_->latents.end()) {
+    if (role_ == 2) return;  // observations do not change the quantities
+    // A name is looked up (the checker types the target of '~' without recording it).
+    Local value;
+    if (auto* n = dyn_cast<NameExpr>(s->target)) {
+      Local* bound = lookup(n->name);
+      if (!bound) unsupported(s->target->range, fmt::format("observing '{}', which has no value here", n->name));
+      value = *bound;
+    } else {
+      value = expr(s->target);
+    }
+    auto vt = mlir::dyn_cast<mlir::RankedTensorType>(value.value.getType());
+    auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
+    auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
+    Dist d = distribution_of(s->distribution, ft);
+    add_density(log_prob(d, convert(value, ft, s->target->range), s->range), s->range);
+    return;
+  }
+  auto* name = cast<NameExpr>(s->target);
+  if (!is_top_level(s))
+    unsupported(s->range, fmt::format("a latent variable ('{}') drawn inside a loop or branch; draw it once, at the "
+                                      "top level of the function, with shape=[...]",
+                                      name->name));
+  mlir::Type want = to_mlir(latent->second, s->range);
+  auto wt = mlir::dyn_cast<mlir::RankedTensorType>(want);
+  if (!wt || !wt.hasStaticShape())
+    unsupported(s->range, fmt::format("a latent variable ('{}') whose shape is not known when the function is called",
+                                      name->name));
+  auto ft = mlir::RankedTensorType::get(wt.getShape(), b_.getF64Type());
+  int64_t n = ft.getNumElements();
+  mlir::Location l = loc(s->range);
+  // theta[offset : offset + n], reshaped to the latent's shape.
+  auto flat_t = mlir::RankedTensorType::get({n}, b_.getF64Type());
+  mlir::Value u = op("tessera.slice", {theta_}, flat_t, s->range, nullptr,
+                     {{"static_offsets", b_.getDenseI64ArrayAttr({theta_offset_})},
+                      {"static_sizes", b_.getDenseI64ArrayAttr({n})},
+                      {"static_strides", b_.getDenseI64ArrayAttr({1})},
+                      {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 0, 0, 0})}});
+  theta_offset_ += n;
+  if (ft != flat_t) u = op("tessera.reshape", {u}, ft, s->range, nullptr);
+  Dist d = distribution_of(s->distribution, ft);
+  const Family* fam = find_family(d.family);
+  mlir::Value x = u, log_jac, log_x, log_1mx;
+  auto k = [&](double v) { return scalar_of(ft, v, s->range); };
+  switch (fam->support) {
+    case Support::Real: break;
+    case Support::Positive:
+      // x = exp(u); log |dx/du| = u.
+      x = ew1("tessera.exp", u, s->range);
+      log_jac = u;
+      log_x = u;
+      break;
+    case Support::Unit:
+    case Support::Interval: {
+      // x = low + (high - low) sigmoid(u); log |dx/du| = log(high - low) + log s + log(1 - s),
+      // with log s = -softplus(-u) and log(1 - s) = -softplus(u) (no rounding of s to 0 or 1).
+      mlir::Value sig = ew1("tessera.sigmoid", u, s->range);
+      log_x = ew1("tessera.neg", softplus_of(ew1("tessera.neg", u, s->range), s->range), s->range);
+      log_1mx = ew1("tessera.neg", softplus_of(u, s->range), s->range);
+      log_jac = op("tessera.add", {log_x, log_1mx}, ft, s->range, nullptr);
+      x = sig;
+      if (fam->support == Support::Interval) {
+        mlir::Value width = op("tessera.sub", {d.params.at("high"), d.params.at("low")}, ft, s->range, nullptr);
+        x = op("tessera.add", {d.params.at("low"), op("tessera.mul", {width, sig}, ft, s->range, nullptr)}, ft,
+               s->range, nullptr);
+        log_jac = op("tessera.add", {log_jac, ew1("tessera.log", width, s->range)}, ft, s->range, nullptr);
+        log_x = log_1mx = {};
+      }
+      break;
+    }
+    case Support::Discrete:
+      unsupported(s->range, fmt::format("a discrete latent variable ('{}' ~ {}): NUTS, HMC and ADVI need continuous "
+                                        "parameters (sum it out of the model)",
+                                        name->name, d.family));
+    case Support::Unknown: unsupported(s->range, "this distribution for a latent variable");
+  }
+  (void)l;
+  (void)k;
+  if (role_ == 1) {
+    if (log_jac) add_density(log_jac, s->range);
+    add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range);
+  }
+  assign(name->name, {convert({x, latent->second}, want, s->range), latent->second});
+}
+
+// `Posterior(w=w, ...)` in a quantities function: its fields, by name.
+Local Lowerer::posterior_fields(const CallExpr* c, const Type& t) {
+  if (role_ != 2) unsupported(c->range, "Posterior(...) other than as what an @mcmc or @variational function returns");
+  Local out;
+  out.type = t;
+  out.object = "posterior";
+  for (const Argument& a : c->args) {
+    if (a.kind != ArgKind::Keyword) unsupported(a.range, "Posterior(...) takes its fields by name: Posterior(w=w)");
+    out.names.push_back(a.name);
+    out.elems.push_back(expr(a.value));
+  }
+  return out;
+}
+
+// The quantities function's result: each field as f64, flattened, one after the other.
+mlir::Value Lowerer::flatten_fields(const Local& fields, SourceRange r) {
+  std::vector<mlir::Value> parts;
+  int64_t width = 0;
+  for (size_t i = 0; i < fields.elems.size(); ++i) {
+    const Local& f = fields.elems[i];
+    auto vt = mlir::dyn_cast<mlir::RankedTensorType>(f.value ? f.value.getType() : mlir::Type{});
+    auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
+    auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
+    if (!f.value || !ft.hasStaticShape())
+      unsupported(r, fmt::format("the Posterior field '{}' (a tensor of a shape known when the function is called)",
+                                 fields.names[i]));
+    mlir::Value v = convert(f, ft, r);
+    auto flat = mlir::RankedTensorType::get({ft.getNumElements()}, b_.getF64Type());
+    if (flat != ft) v = op("tessera.reshape", {v}, flat, r, nullptr);
+    width += ft.getNumElements();
+    parts.push_back(v);
+  }
+  if (parts.size() == 1) return parts[0];
+  return op("tessera.concat", parts, mlir::RankedTensorType::get({width}, b_.getF64Type()), r, nullptr,
+            {{"axis", b_.getI64IntegerAttr(0)}});
+}
+
+// --------------------------------------------------------------------- the call
+
+namespace {
+
+// A constant keyword argument of a decorator, as text for the runtime's configuration.
+std::optional<std::string> literal_text(const Expr* e) {
+  if (auto* s = dyn_cast<StringLiteralExpr>(e)) return s->value;
+  if (auto* i = dyn_cast<IntLiteralExpr>(e)) return std::to_string(static_cast<int64_t>(i->value));
+  if (auto* f = dyn_cast<FloatLiteralExpr>(e)) return fmt::format("{:.17g}", f->value);
+  if (auto* b = dyn_cast<BoolLiteralExpr>(e)) return b->value ? "1" : "0";
+  if (auto* u = dyn_cast<UnaryExpr>(e); u && u->op == UnaryOp::Neg)
+    if (auto v = literal_text(u->operand)) return "-" + *v;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// The configuration string of tessera.infer: `key=value;...` from the decorators' arguments
+// (sema checked their names and values), plus the fields of the Posterior.
+std::string Lowerer::inference_config(const sema::TypedFunction& f, const Type& posterior) {
+  std::string out;
+  for (const Decorator& d : f.def->decorators) {
+    const auto* call = dyn_cast<CallExpr>(d.expr);
+    std::string name = builtin_name(call ? call->callee : d.expr);
+    if (name != "mcmc" && name != "variational" && name != "elbo") continue;
+    out += fmt::format("engine.{}=1;", name);
+    if (!call) continue;
+    for (const Argument& a : call->args) {
+      if (a.kind != ArgKind::Keyword) unsupported(a.range, fmt::format("a positional argument of @{}", name));
+      auto v = literal_text(a.value);
+      if (!v) unsupported(a.range, fmt::format("a value of @{}({}=...) that is not a constant", name, a.name));
+      if (v->find(';') != std::string::npos || v->find('=') != std::string::npos)
+        unsupported(a.range, "';' or '=' in this argument");
+      out += fmt::format("{}.{}={};", name, a.name, *v);
+    }
+  }
+  out += "fields=";
+  for (size_t i = 0; i < posterior->fields.size(); ++i) {
+    out += (i ? "," : "") + posterior->fields[i] + ":";
+    auto ft = sema::as_tensor(posterior->elems[i]);
+    std::vector<std::string> dims;
+    if (ft && (*ft)->shape)
+      for (const DimExpr& e : *(*ft)->shape) {
+        auto v = static_dim(e);
+        dims.push_back(v ? std::to_string(*v) : "?");
+      }
+    out += fmt::format("{}", fmt::join(dims, "x"));
+  }
+  return out + ";";
+}
+
+Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {
+  const sema::TypedFunction& callee = *target.callee;
+  if (callee.is_model) unsupported(c->range, "a probabilistic function that declares tessera.nn parameters");
+  if (!t || t->kind != TypeKind::Posterior || t->fields.empty())
+    unsupported(c->range, fmt::format("calling '{}', which does not end with `return Posterior(name=value, ...)`",
+                                      callee.name));
+  SpecKey key{&callee, {}, {}};
+  for (const std::string& d : callee.dims) {
+    auto it = target.dims.find(d);
+    if (it == target.dims.end()) continue;
+    if (auto v = static_dim(it->second)) key.dims[d] = *v;
+  }
+  // The data: the call's arguments in parameter order.
+  std::vector<const Expr*> bound(callee.params.size(), nullptr);
+  size_t i = 0;
+  for (const Argument& a : c->args) {
+    if (a.kind == ArgKind::Positional) {
+      if (i < bound.size()) bound[i++] = a.value;
+    } else if (a.kind == ArgKind::Keyword) {
+      for (size_t k = 0; k < callee.params.size(); ++k)
+        if (callee.params[k].name == a.name) bound[k] = a.value;
+    } else {
+      unsupported(a.range, "'*' and '**' arguments");
+    }
+  }
+  std::vector<Local> values;
+  for (size_t k = 0; k < bound.size(); ++k) {
+    if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));
+    values.push_back(expr(bound[k]));
+  }
+  std::string config = inference_config(callee, t);
+  SpecKey logp_key = key, gq_key = key;
+  logp_key.role = 1;
+  gq_key.role = 2;
+  mlir::func::FuncOp logp = declare(logp_key), gq = declare(gq_key);
+  auto lt = logp.getFunctionType();
+  std::vector<mlir::Value> args;
+  for (size_t k = 0; k < values.size(); ++k) args.push_back(convert(values[k], lt.getInput(k + 1), bound[k]->range));
+  auto theta_t = mlir::cast<mlir::RankedTensorType>(lt.getInput(0));
+  auto width_t = mlir::cast<mlir::RankedTensorType>(gq.getFunctionType().getResult(0));
+  mlir::Location l = loc(c->range);
+
+  // The public callback: (theta, data...) -> (log density, gradient), by reverse mode.
+  std::string grad_name = "__tess_logp_grad." + logp.getSymName().str().substr(std::string("__tess_logp.").size());
+  mlir::func::FuncOp grad = module_.lookupSymbol<mlir::func::FuncOp>(grad_name);
+  if (!grad) {
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    grad = new_private_function(grad_name, lt.getInputs(), {b_.getF64Type(), theta_t}, l);
+    grad.setPublic();
+    grad->setAttr("tessera.callback", b_.getUnitAttr());
+    std::vector<mlir::Value> inner(grad.getArguments().begin(), grad.getArguments().end());
+    auto vg = grad_op(logp, inner, {0}, /*with_value=*/true, c->range);
+    mlir::Value v = b_.create<mlir::tensor::ExtractOp>(l, vg[0], mlir::ValueRange{});
+    b_.create<mlir::func::ReturnOp>(l, mlir::ValueRange{v, vg[1]});
+  }
+  gq.setPublic();
+  gq->setAttr("tessera.callback", b_.getUnitAttr());
+
+  mlir::OperationState st(l, "tessera.infer");
+  st.addOperands(args);
+  st.addTypes(b_.getI64Type());
+  st.addAttribute("log_density", mlir::FlatSymbolRefAttr::get(grad.getSymNameAttr()));
+  st.addAttribute("quantities", mlir::FlatSymbolRefAttr::get(gq.getSymNameAttr()));
+  st.addAttribute("config", b_.getStringAttr(config));
+  st.addAttribute("dim", b_.getI64IntegerAttr(theta_t.getDimSize(0)));
+  st.addAttribute("width", b_.getI64IntegerAttr(width_t.getDimSize(0)));
+  mlir::Operation* infer = checked(b_.create(st), c->range);
+  calls_.push_back({current_func_.getOperation(), grad.getOperation(), callee.name, c->range});
+  return {infer->getResult(0), t};
+}
+
+// The total size of a probabilistic function's latent variables (the unconstrained vector),
+// under the current specialization.
+int64_t Lowerer::latent_size(const sema::TypedFunction& f) {
+  int64_t n = 0;
+  for (const auto& [s, type] : f.latents) {
+    auto tt = sema::as_tensor(type);
+    if (!tt || !(*tt)->shape) unsupported(s->range, "a latent variable whose shape is not known");
+    int64_t size = 1;
+    for (const DimExpr& d : *(*tt)->shape) {
+      auto v = static_dim(d);
+      if (!v)
+        unsupported(s->range, fmt::format("a latent variable whose shape ({}) is not known when the function is called",
+                                          sema::to_string(type)));
+      size *= *v;
+    }
+    n += size;
+  }
+  return n;
+}
+
+// The total size of the fields of a Posterior type, under the current specialization.
+int64_t Lowerer::fields_size(const Type& posterior, SourceRange r) {
+  int64_t n = 0;
+  for (size_t i = 0; i < posterior->fields.size(); ++i) {
+    auto tt = sema::as_tensor(posterior->elems[i]);
+    if (!tt || !(*tt)->shape) unsupported(r, fmt::format("the Posterior field '{}' (a value of unknown shape)", posterior->fields[i]));
+    int64_t size = 1;
+    for (const DimExpr& d : *(*tt)->shape) {
+      auto v = static_dim(d);
+      if (!v) unsupported(r, fmt::format("the Posterior field '{}', whose shape is not known when the function is called",
+                                         posterior->fields[i]));
+      size *= *v;
+    }
+    n += size;
+  }
+  return n;
+}
+
+// post.mean("w"), post.sd, post.quantile("w", q), post.rhat, post.ess, post.samples.
+Local Lowerer::posterior_method(const CallExpr* c, const std::string& method, const Local& post, const Type& t) {
+  if (method == "predict" || method == "uncertainty")
+    unsupported(c->range, fmt::format("Posterior.{} (predictions from the draws)", method));
+  if (method == "summary") unsupported(c->range, "Posterior.summary() other than printed: print(post.summary())");
+  auto args = positional(c);
+  const Expr* name = args.empty() ? keyword(c, "name") : args[0];
+  auto* literal = name ? dyn_cast<StringLiteralExpr>(name) : nullptr;
+  if (!literal) unsupported(c->range, fmt::format("Posterior.{} without the name of a field", method));
+  double q = 0;
+  if (method == "quantile") {
+    const Expr* qe = args.size() > 1 ? args[1] : keyword(c, "q");
+    auto v = qe ? constant_float(qe) : std::nullopt;
+    if (!v) unsupported(c->range, "Posterior.quantile without a constant q");
+    if (*v < 0 || *v > 1) unsupported(qe->range, "a quantile outside [0, 1]");
+    q = *v;
+  }
+  mlir::Type mt = to_mlir(t, c->range);
+  mlir::OperationState st(loc(c->range), "tessera.posterior_stat");
+  st.addOperands(post.value);
+  st.addTypes(mt);
+  st.addAttribute("stat", b_.getStringAttr(method));
+  st.addAttribute("field", b_.getStringAttr(literal->value));
+  st.addAttribute("q", b_.getF64FloatAttr(q));
+  return {checked(b_.create(st), c->range)->getResult(0), t};
+}
+
+}  // namespace tessera::ir::lowering

@@ -1,0 +1,291 @@
+// ADVI as Stan's `advi` service runs it (Kucukelbir et al. 2017; stan/variational/advi.hpp,
+// families/normal_meanfield.hpp and normal_fullrank.hpp): reparameterized Monte Carlo
+// gradients of the ELBO plus the analytic entropy gradient, Stan's adaptive step-size sequence,
+// the search over eta, and the relative-ELBO convergence rule.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include "inference_internal.h"
+
+namespace tessera::rt::infer {
+namespace {
+
+using detail::Rng;
+using Vec = std::vector<double>;
+
+// Stan's std::domain_error inside ADVI: a gradient or ELBO that cannot be computed.
+struct AdviFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The variational family's parameters as one flat vector, so that Stan's elementwise updates
+// (square, sqrt, +=) apply to all of them: mu (dim), then omega = log sd (dim, mean-field) or
+// the dim x dim row-major Cholesky factor L whose upper triangle stays 0 (full-rank).
+struct Family {
+  bool fullrank;
+  size_t dim;
+  Vec v;
+  Family(bool fullrank, size_t dim) : fullrank(fullrank), dim(dim), v(dim + (fullrank ? dim * dim : dim), 0.0) {}
+  // Stan's Q(cont_params): the given mean, unit scale.
+  static Family at(bool fullrank, const Vec& mean) {
+    Family q(fullrank, mean.size());
+    std::copy(mean.begin(), mean.end(), q.v.begin());
+    if (fullrank) {
+      for (size_t i = 0; i < q.dim; ++i) q.L(i, i) = 1.0;
+    }
+    return q;
+  }
+  double& mu(size_t i) { return v[i]; }
+  double mu(size_t i) const { return v[i]; }
+  double& omega(size_t i) { return v[dim + i]; }
+  double omega(size_t i) const { return v[dim + i]; }
+  double& L(size_t i, size_t j) { return v[dim + i * dim + j]; }
+  double L(size_t i, size_t j) const { return v[dim + i * dim + j]; }
+
+  void transform(const Vec& eta, Vec& zeta) const {
+    for (double x : v) {
+      if (!std::isfinite(x)) throw AdviFailure("the variational parameters are not finite");
+    }
+    zeta.assign(dim, 0.0);
+    for (size_t i = 0; i < dim; ++i) {
+      if (fullrank) {
+        double s = mu(i);
+        for (size_t j = 0; j <= i; ++j) s += L(i, j) * eta[j];
+        zeta[i] = s;
+      } else {
+        zeta[i] = eta[i] * std::exp(omega(i)) + mu(i);
+      }
+    }
+  }
+  void sample(Rng& rng, Vec& eta, Vec& zeta) const {
+    eta.resize(dim);
+    for (double& e : eta) e = rng.normal();
+    transform(eta, zeta);
+  }
+  double entropy() const {
+    double h = 0.5 * static_cast<double>(dim) * (1.0 + std::log(2 * M_PI));
+    for (size_t i = 0; i < dim; ++i) h += fullrank ? std::log(std::fabs(L(i, i))) : omega(i);
+    return h;
+  }
+};
+
+class Advi {
+ public:
+  Advi(const LogDensity& f, int64_t dim, const AdviConfig& config, Rng& rng, const Vec& init)
+      : f_(f), dim_(static_cast<size_t>(dim)), config_(config), rng_(rng), init_(init), grad_(dim_) {}
+
+  // Stan's calc_ELBO: a Monte Carlo average of log p plus the entropy; draws where log p is not
+  // finite are dropped, up to elbo_samples of them.
+  double elbo(const Family& q) {
+    double sum = 0;
+    int64_t dropped = 0;
+    for (int64_t i = 0; i < config_.elbo_samples;) {
+      q.sample(rng_, eta_, zeta_);
+      double lp = f_(zeta_.data(), grad_.data());
+      if (std::isfinite(lp)) {
+        sum += lp;
+        ++i;
+      } else if (++dropped >= config_.elbo_samples) {
+        throw AdviFailure("the log density was not finite at " + std::to_string(dropped) +
+                          " draws of the approximation while estimating the ELBO; the model may be "
+                          "ill-conditioned or misspecified");
+      }
+    }
+    return sum / static_cast<double>(config_.elbo_samples) + q.entropy();
+  }
+
+  // Stan's calc_grad of both families: reparameterized gradients averaged over grad_samples
+  // draws (up to 10 x grad_samples dropped), then the entropy's gradient.
+  void elbo_grad(const Family& q, Family& g) {
+    std::fill(g.v.begin(), g.v.end(), 0.0);
+    const int64_t n = config_.grad_samples;
+    for (int64_t i = 0, dropped = 0; i < n;) {
+      q.sample(rng_, eta_, zeta_);
+      double lp = f_(zeta_.data(), grad_.data());
+      bool ok = std::isfinite(lp) && std::all_of(grad_.begin(), grad_.end(), [](double x) { return std::isfinite(x); });
+      if (!ok) {
+        if (++dropped >= 10 * n) {
+          throw AdviFailure("the gradient of the log density was not finite at " + std::to_string(dropped) +
+                            " draws of the approximation; the model may be ill-conditioned or misspecified");
+        }
+        continue;
+      }
+      for (size_t d = 0; d < dim_; ++d) {
+        g.mu(d) += grad_[d];
+        if (q.fullrank) {
+          for (size_t j = 0; j <= d; ++j) g.L(d, j) += grad_[d] * eta_[j];
+        } else {
+          g.omega(d) += grad_[d] * eta_[d];
+        }
+      }
+      ++i;
+    }
+    for (double& x : g.v) x /= static_cast<double>(n);
+    for (size_t d = 0; d < dim_; ++d) {
+      if (q.fullrank) {
+        g.L(d, d) += 1.0 / q.L(d, d);
+      } else {
+        g.omega(d) = g.omega(d) * std::exp(q.omega(d)) + 1.0;
+      }
+    }
+  }
+
+  // Stan's step-size sequence: eta * iter^-1/2 / (tau + sqrt(s_k)), s_k a running average of the
+  // squared gradient (weight 0.1 on the new one; the first iteration takes it whole).
+  void step(Family& q, const Family& g, Vec& history, int64_t iter, double eta) {
+    const double tau = 1.0, pre = 0.9, post = 0.1;
+    for (size_t k = 0; k < q.v.size(); ++k) {
+      double g2 = g.v[k] * g.v[k];
+      history[k] = iter == 1 ? history[k] + g2 : pre * history[k] + post * g2;
+      q.v[k] += eta / std::sqrt(static_cast<double>(iter)) * g.v[k] / (tau + std::sqrt(history[k]));
+    }
+  }
+
+  // Stan's adapt_eta: adapt_iterations steps with each eta in {100, 10, 1, 0.1, 0.01} from the
+  // initial approximation; stops at the first eta whose ELBO is worse than the previous one's
+  // (keeping the previous) once some eta beat the initial ELBO.
+  double adapt_eta(detail::ProgressReporter& progress) {
+    const double sequence[5] = {100, 10, 1, 0.1, 0.01};
+    const double lowest = -std::numeric_limits<double>::max();
+    double elbo_init;
+    try {
+      elbo_init = elbo(Family::at(config_.fullrank, init_));
+    } catch (const AdviFailure&) {
+      throw AdviFailure("cannot compute the ELBO of the initial approximation; the model may be ill-conditioned "
+                        "or misspecified");
+    }
+    double elbo_best = lowest, eta_best = 0;
+    for (int k = 0; k < 5; ++k) {
+      double eta = sequence[k];
+      Family q = Family::at(config_.fullrank, init_), g(config_.fullrank, dim_);
+      Vec history(q.v.size(), 0.0);
+      for (int64_t it = 1; it <= config_.adapt_iterations; ++it) {
+        progress.update(0, k * config_.adapt_iterations + it, true, 0);
+        try {
+          elbo_grad(q, g);
+        } catch (const AdviFailure&) {
+          std::fill(g.v.begin(), g.v.end(), 0.0);  // a diverging eta: a smaller one is tried next
+        }
+        step(q, g, history, it, eta);
+      }
+      double value;
+      try {
+        value = elbo(q);
+      } catch (const AdviFailure&) {
+        value = lowest;
+      }
+      if (value < elbo_best && elbo_best > elbo_init) return eta_best;
+      if (k < 4) {
+        elbo_best = value;
+        eta_best = eta;
+      } else if (value > elbo_init) {
+        return eta;
+      } else {
+        throw AdviFailure("all step sizes eta in {100, 10, 1, 0.1, 0.01} failed; the model may be "
+                          "ill-conditioned or misspecified");
+      }
+    }
+    return eta_best;
+  }
+
+  // Stan's stochastic_gradient_ascent with its convergence rule: every eval_elbo iterations the
+  // relative ELBO change joins a circular buffer; stop when its mean or median is below tol.
+  Family fit(double eta, detail::ProgressReporter& progress, int64_t offset, AdviResult& out) {
+    Family q = Family::at(config_.fullrank, init_), g(config_.fullrank, dim_);
+    Vec history(q.v.size(), 0.0);
+    const int64_t cb_size = static_cast<int64_t>(
+        std::max(0.1 * static_cast<double>(config_.max_iterations) / static_cast<double>(config_.eval_elbo), 2.0));
+    std::vector<double> window;  // the circular buffer, oldest first
+    double value = 0;
+    for (int64_t it = 1;; ++it) {
+      progress.update(0, offset + it, false, 0);
+      elbo_grad(q, g);
+      step(q, g, history, it, eta);
+      bool stop = false;
+      if (it % config_.eval_elbo == 0) {
+        double prev = value;
+        value = elbo(q);
+        out.elbo.push_back(value);
+        // Stan's rel_difference(elbo, elbo_prev) = |(elbo_prev - elbo) / elbo|.
+        double delta = std::fabs((prev - value) / value);
+        if (static_cast<int64_t>(window.size()) == cb_size) window.erase(window.begin());
+        window.push_back(delta);
+        double mean = std::accumulate(window.begin(), window.end(), 0.0) / static_cast<double>(window.size());
+        std::vector<double> sorted = window;
+        size_t half = sorted.size() / 2;  // Stan takes the upper median of an even buffer
+        std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(half), sorted.end());
+        if (mean < config_.tol_rel_obj || sorted[half] < config_.tol_rel_obj) {
+          out.converged = true;
+          stop = true;
+        }
+      }
+      if (it == config_.max_iterations) stop = true;
+      if (stop) {
+        out.iterations = it;
+        return q;
+      }
+    }
+  }
+
+ private:
+  const LogDensity& f_;
+  size_t dim_;
+  const AdviConfig& config_;
+  Rng& rng_;
+  const Vec& init_;
+  Vec grad_, eta_, zeta_;
+};
+
+}  // namespace
+
+AdviResult fit_advi(const LogDensity& f, int64_t dim, const AdviConfig& config) {
+  AdviResult result;
+  auto failed = [&](std::string why) {
+    AdviResult r;
+    r.error = std::move(why);
+    return r;
+  };
+  if (dim < 1) return failed("the model has no parameters to fit (dimension 0)");
+  if (config.grad_samples < 1 || config.elbo_samples < 1 || config.eval_elbo < 1 || config.max_iterations < 1 ||
+      config.output_samples < 0 || !(config.tol_rel_obj > 0) || config.eta < 0 || !(config.init_radius >= 0)) {
+    return failed("grad_samples, elbo_samples, eval_elbo and max_iterations must be >= 1, output_samples >= 0, "
+                  "tol_rel_obj > 0, eta >= 0 and init_radius >= 0");
+  }
+  if (config.eta == 0 && config.adapt_iterations < 1) return failed("adapt_iterations must be >= 1 when eta is 0");
+  Rng rng(config.seed, 0, detail::kTagAdvi);
+  Vec init;
+  if (std::string e = detail::initialize(f, dim, config.init_radius, rng, init); !e.empty()) return failed(e);
+  const int64_t adapt_total = config.eta == 0 ? 5 * config.adapt_iterations : 0;
+  detail::ProgressReporter progress(config.progress, adapt_total + config.max_iterations);
+  Advi advi(f, dim, config, rng, init);
+  try {
+    result.eta = config.eta == 0 ? advi.adapt_eta(progress) : config.eta;
+    Family q = advi.fit(result.eta, progress, adapt_total, result);
+    const size_t d = static_cast<size_t>(dim);
+    result.mean.assign(q.v.begin(), q.v.begin() + static_cast<std::ptrdiff_t>(d));
+    result.scale_tril.assign(d * d, 0.0);
+    for (size_t i = 0; i < d; ++i) {
+      if (q.fullrank) {
+        for (size_t j = 0; j <= i; ++j) result.scale_tril[i * d + j] = q.L(i, j);
+      } else {
+        result.scale_tril[i * d + i] = std::exp(q.omega(i));
+      }
+    }
+    result.draws.reserve(static_cast<size_t>(config.output_samples) * d);
+    Vec eta, zeta;
+    for (int64_t s = 0; s < config.output_samples; ++s) {
+      q.sample(rng, eta, zeta);
+      result.draws.insert(result.draws.end(), zeta.begin(), zeta.end());
+    }
+  } catch (const AdviFailure& e) {
+    AdviResult r = failed(e.what());
+    r.elbo = std::move(result.elbo);
+    return r;
+  }
+  progress.done(0, 0);
+  return result;
+}
+
+}  // namespace tessera::rt::infer
