@@ -1148,6 +1148,22 @@ def Tessera_PosteriorStatOp : Tessera_Op<"posterior_stat", [MemoryEffects<[MemRe
   let assemblyFormat = "$stat $field `(` $posterior `)` attr-dict `:` type($result)";
 }
 
+def Tessera_PosteriorSaveOp : Tessera_Op<"posterior_save", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
+  let summary = "write a Posterior's draws to a file";
+  let description = [{
+    `post.save(path)`: an `.npz` archive (one member per field, shape
+    `[chains, draws, *field shape]`, and the sampler's statistics) or a Stan
+    CSV file (`.csv`), by the path's extension.
+
+    Example:
+    ```mlir
+    tessera.posterior_save "draws.npz"(%p)
+    ```
+  }];
+  let arguments = (ins I64:$posterior, StrAttr:$path);
+  let assemblyFormat = "$path `(` $posterior `)` attr-dict";
+}
+
 def Tessera_PosteriorSummaryOp : Tessera_Op<"posterior_summary", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
   let summary = "print a Posterior's summary table to standard output";
   let arguments = (ins I64:$posterior);

@@ -524,6 +524,21 @@ Local Lowerer::posterior_method(const CallExpr* c, const std::string& method, co
   if (method == "predict" || method == "uncertainty")
     unsupported(c->range, fmt::format("Posterior.{} (predictions from the draws)", method));
   if (method == "summary") unsupported(c->range, "Posterior.summary() other than printed: print(post.summary())");
+  if (method == "save") {
+    // post.save("draws.npz" | "draws.csv")
+    auto args = positional(c);
+    const Expr* p = args.empty() ? keyword(c, "path") : args[0];
+    auto* path = p ? dyn_cast<StringLiteralExpr>(p) : nullptr;
+    if (!path) unsupported(c->range, "Posterior.save without a constant path");
+    bool npz = path->value.size() > 4 && path->value.substr(path->value.size() - 4) == ".npz";
+    bool csv = path->value.size() > 4 && path->value.substr(path->value.size() - 4) == ".csv";
+    if (!npz && !csv) unsupported(p->range, "saving a Posterior other than as .npz or .csv (Stan CSV)");
+    mlir::OperationState st(loc(c->range), "tessera.posterior_save");
+    st.addOperands(post.value);
+    st.addAttribute("path", b_.getStringAttr(path->value));
+    checked(b_.create(st), c->range);
+    return {mlir::Value{}, t};
+  }
   auto args = positional(c);
   const Expr* name = args.empty() ? keyword(c, "name") : args[0];
   auto* literal = name ? dyn_cast<StringLiteralExpr>(name) : nullptr;

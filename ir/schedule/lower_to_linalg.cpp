@@ -2528,6 +2528,17 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
           op->erase();
           continue;
         }
+        if (op->getName().getStringRef() == "tessera.posterior_save") {
+          OpBuilder b(op);
+          Emitter e(b, op->getLoc());
+          ModuleOp module = op->getParentOfType<ModuleOp>();
+          Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
+          auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+          b.create<func::CallOp>(op->getLoc(), runtime_function(module, "tessPosteriorSave", {b.getI64Type(), dyn_i8}, {}),
+                                 ValueRange{op->getOperand(0), path});
+          op->erase();
+          continue;
+        }
         if (op->getName().getStringRef() == "tessera.posterior_summary") {
           OpBuilder b(op);
           b.create<func::CallOp>(op->getLoc(),

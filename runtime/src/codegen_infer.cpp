@@ -365,4 +365,14 @@ void tessPosteriorSummary(int64_t posterior) {
   std::fflush(stdout);
 }
 
+void tessPosteriorSave(int64_t posterior, const char* allocated, const char* aligned, int64_t offset, int64_t size,
+                       int64_t stride) {
+  (void)allocated;
+  std::string path = memref_text(aligned, offset, size, stride);
+  Posterior& p = posterior_of(posterior);
+  bool csv = path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+  std::string error = csv ? p.write_stan_csv(path) : p.write_npz(path);
+  if (!error.empty()) fail(error);
+}
+
 }  // extern "C"

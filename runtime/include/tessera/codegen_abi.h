@@ -207,6 +207,10 @@ TESS_API void tessPosteriorStat_f64(int64_t posterior, const char* s_allocated, 
                                     void* descriptor);
 /* print(post.summary()): the table (runtime/src/inference.h, Posterior::summary) on stdout. */
 TESS_API void tessPosteriorSummary(int64_t posterior);
+/* post.save(path): an .npz archive or a Stan CSV file, by the extension (a failure to write is a
+ * run-time error). */
+TESS_API void tessPosteriorSave(int64_t posterior, const char* allocated, const char* aligned, int64_t offset,
+                                int64_t size, int64_t stride);
 
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */

@@ -295,6 +295,8 @@ func.func @inference(%y: tensor<10xf32>, %n: i64) {
   %s = tessera.posterior_stat "samples" "mu"(%p) {q = 0.0 : f64} : tensor<?xf64>
   // CHECK-NEXT: tessera.posterior_summary(%0)
   tessera.posterior_summary(%p)
+  // CHECK-NEXT: tessera.posterior_save "draws.npz"(%0)
+  tessera.posterior_save "draws.npz"(%p)
   return
 }
 
