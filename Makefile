@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CXX_COMPILER ?= clang++-19
 C_COMPILER ?= clang-19
 
-.PHONY: all setup configure build demo test test-sanitize bench clean
+.PHONY: all setup configure build demo test test-sanitize bench bench-setup clean
 
 all: build
 
@@ -38,7 +38,12 @@ test-sanitize: setup
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -R '$(SAN_TESTS)'
 
-bench: build
+# The benchmarks' own peers (rstan for the NUTS benchmark) are installed here, not in `setup`,
+# so that `make test` never waits for R.
+bench-setup:
+	@bash scripts/setup_bench.sh
+
+bench: build bench-setup
 	@bash bench/run.sh $(BUILD)
 
 clean:

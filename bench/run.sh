@@ -47,3 +47,6 @@ fi
 
 echo "== thread scaling: each side alone in its own process, 1 .. nproc threads (bench/scaling.py)"
 /usr/bin/python3 "$here/scaling.py" "$build"
+
+echo "== NUTS against Stan: eight schools and logistic regression, ESS/s, time per leapfrog, source to first draw (bench/inference_bench.py)"
+/usr/bin/python3 "$here/inference_bench.py" "$build"

@@ -15,6 +15,8 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
   # reference values and peers for tests and benchmarks
   python3 python3-numpy python3-torch libopenblas-dev
+  # log densities against scipy.stats (mpmath where scipy loses digits)
+  python3-scipy python3-mpmath
   # the benchmarks' scaling curves (bench/scaling.py)
   python3-matplotlib
 )

@@ -47,6 +47,7 @@ Type CheckerImpl::call(const CallExpr* call) {
         c.add_effect(kState, call->range);  // the optimizer's moments and step count change
         return optimizer_step(call, pos);
       }
+      if (obj->kind == TypeKind::Distribution && attr->name == "log_prob") return log_prob_type(obj, call, pos);
       return object_method(obj, attr->name, call);
     }
     if (obj && obj->kind == TypeKind::Function && obj->user && attr->name == "export") {
@@ -108,6 +109,32 @@ bool CheckerImpl::call_has_keepdim(const CallExpr* call) {
   return false;
 }
 
+// D.log_prob(x): the elementwise log density, of the broadcast shape of x and D's batch shape;
+// f64 when x or D's parameters are, else f32.
+Type CheckerImpl::log_prob_type(const Type& dist, const CallExpr* call, const std::vector<Arg>& pos) {
+  if (pos.size() != 1 || call->args.size() != 1) {
+    diags.report(DiagKind::WrongArgumentCount, call->range, "log_prob", "1 argument (the value)", call->args.size(),
+                 call->args.size() == 1 ? "was" : "were");
+    return unknown_type();
+  }
+  Type x = pos[0].type;
+  Type sample = dist->elems.empty() ? unknown_type() : dist->elems[0];
+  if (is_unknown(x) || is_unknown(sample)) return tensor_type(DType::F32, std::nullopt);
+  if (!is_tensor(x) && !is_numeric_scalar(x)) {
+    diags.report(DiagKind::TypeMismatch, pos[0].range,
+                 fmt::format("log_prob takes a tensor or a number, found {}", to_string(x)));
+    return unknown_type();
+  }
+  Type shape = c.elementwise("log_prob", call->range, {x, sample});
+  auto st = as_tensor(shape);
+  if (!st) return unknown_type();
+  auto xt = as_tensor(x);
+  DType d = (xt && (*xt)->dtype == DType::F64 && !(*xt)->weak) || (is_tensor(sample) && sample->dtype == DType::F64)
+                ? DType::F64
+                : DType::F32;
+  return tensor_type(d, (*st)->shape);
+}
+
 Type CheckerImpl::object_method(const Type& obj, const std::string& method, const CallExpr* call) {
   if (obj->kind == TypeKind::Posterior) {
     if (method == "mean" || method == "sd" || method == "samples" || method == "quantile" || method == "rhat" ||
@@ -154,7 +181,6 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
   }
   if (obj->kind == TypeKind::Distribution) {
     if (method == "sample") return obj->elems[0];
-    if (method == "log_prob") return scalar_tensor(DType::F32);
   }
   return unknown_type();
 }

@@ -10,6 +10,7 @@
 //     `Posterior(...)` the body returns, flattened one after the other (a public callback).
 // The runtime's engines (runtime/src/inference.h) call both through their packed wrappers.
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "ir/graph/lower_to_graph_internal.h"
@@ -57,90 +58,213 @@ const Family* find_family(const std::string& name) {
 
 // ---------------------------------------------------------------- distributions
 
-// The distribution on the right of `~`: its family and parameters (by torch's names), each
-// converted to an f64 tensor of the sample's shape.
-Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType shape_f64) {
-  auto* c = dyn_cast<CallExpr>(e);
-  std::string name = c ? builtin_name(c->callee) : "";
-  if (c && fn_->calls.count(c))
-    unsupported(e->range, "a user function as a distribution on the right of '~' (a conditional distribution)");
+bool Lowerer::is_distribution(const std::string& name) { return find_family(name) != nullptr; }
+
+// NumPy broadcasting of two ranked types' shapes (a dynamic size meets a static one: the static
+// one, unless it is 1), with `element` as the element type.
+mlir::RankedTensorType Lowerer::broadcast_type(mlir::Type a, mlir::Type b, mlir::Type element) {
+  auto at = mlir::cast<mlir::RankedTensorType>(a), bt = mlir::cast<mlir::RankedTensorType>(b);
+  int64_t rank = std::max(at.getRank(), bt.getRank());
+  std::vector<int64_t> shape(static_cast<size_t>(rank));
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t ia = at.getRank() - rank + i, ib = bt.getRank() - rank + i;
+    int64_t da = ia >= 0 ? at.getDimSize(ia) : 1, db = ib >= 0 ? bt.getDimSize(ib) : 1;
+    int64_t d = da == 1 ? db : db == 1 ? da : mlir::ShapedType::isDynamic(da) ? db : da;
+    shape[static_cast<size_t>(i)] = d;
+  }
+  return mlir::RankedTensorType::get(shape, element);
+}
+
+// An elementwise binary op of the density code, typed by broadcasting its operands.
+mlir::Value Lowerer::bin(const char* name, mlir::Value a, mlir::Value b, SourceRange r) {
+  auto elt = mlir::cast<mlir::RankedTensorType>(a.getType()).getElementType();
+  return op(name, {a, b}, broadcast_type(a.getType(), b.getType(), elt), r, nullptr);
+}
+
+// A constant as a rank-0 f64 tensor.
+mlir::Value Lowerer::k64(double v, SourceRange r) {
+  return scalar_of(mlir::RankedTensorType::get({}, b_.getF64Type()), v, r);
+}
+
+// A distribution as a value of the program (`d = Normal(mu, 1)`): its family in `object`
+// ("distribution:Normal") and its parameters, evaluated here, by torch's names.
+Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
+  std::string name = builtin_name(c->callee);
   const Family* fam = find_family(name);
   if (!fam) {
     if (name == "Categorical" || name == "Dirichlet" || name == "MultivariateNormal")
-      unsupported(e->range, fmt::format("the {} distribution in a probabilistic function", name));
-    unsupported(e->range, "this expression on the right of '~' (write a distribution: Normal(loc, scale), ...)");
+      unsupported(c->range, fmt::format("the {} distribution", name));
+    unsupported(c->range, "this distribution");
   }
-  Dist d;
-  d.family = name;
-  d.range = e->range;
+  Local out;
+  out.type = t;
+  out.object = "distribution:" + name;
   size_t pos = 0;
+  auto put = [&](const std::string& n, Local v, SourceRange r) {
+    if (std::find(out.names.begin(), out.names.end(), n) != out.names.end())
+      unsupported(r, fmt::format("'{}' given twice", n));
+    out.names.push_back(n);
+    out.elems.push_back(std::move(v));
+  };
   for (const Argument& a : c->args) {
     if (a.kind == ArgKind::Positional) {
       if (pos >= fam->params.size()) unsupported(a.range, fmt::format("this argument of {}", name));
-      d.params[fam->params[pos++]] = convert(expr(a.value), shape_f64, a.range);
-      continue;
+      put(fam->params[pos++], expr(a.value), a.range);
+    } else if (a.kind == ArgKind::Keyword) {
+      if (a.name == "shape") continue;  // the sample shape, in the checker's type
+      put(a.name, expr(a.value), a.range);
+    } else {
+      unsupported(a.range, "'*' and '**' arguments");
     }
-    if (a.kind != ArgKind::Keyword) unsupported(a.range, "'*' and '**' arguments");
-    if (a.name == "shape") continue;  // the sample shape, in the checker's type
-    if (std::find_if(fam->params.begin(), fam->params.end(), [&](const char* p) { return a.name == p; }) ==
-        fam->params.end())
-      unsupported(a.range, fmt::format("the argument '{}' of {} (its parameters are {})", a.name, name,
-                                       fmt::join(fam->params, ", ")));
-    if (d.params.count(a.name)) unsupported(a.range, fmt::format("'{}' given twice", a.name));
-    d.params[a.name] = convert(expr(a.value), shape_f64, a.range);
   }
-  if (name == "Bernoulli" || name == "Poisson") {
-    if (d.params.size() != 1)
-      unsupported(e->range, fmt::format("{} takes exactly one of {}=", name, fmt::join(fam->params, "= or ")));
-    return d;
+  for (size_t i = 0; i < fam->params.size() && i < fam->defaults.size(); ++i) {
+    if (std::find(out.names.begin(), out.names.end(), fam->params[i]) != out.names.end()) continue;
+    if (std::isnan(fam->defaults[i])) unsupported(c->range, fmt::format("{} without its parameter '{}'", name, fam->params[i]));
+    Local d{mlir::Value{}, sema::float_type(fam->defaults[i], true)};
+    d.value = b_.create<mlir::arith::ConstantOp>(loc(c->range), b_.getF64FloatAttr(fam->defaults[i]));
+    d.literal = fam->defaults[i];
+    put(fam->params[i], d, c->range);
   }
-  for (size_t i = 0; i < fam->params.size(); ++i) {
-    if (d.params.count(fam->params[i])) continue;
-    if (i < fam->defaults.size() && !std::isnan(fam->defaults[i])) {
-      d.params[fam->params[i]] = convert({scalar_of(shape_f64, fam->defaults[i], e->range), sema::float_type()},
-                                         shape_f64, e->range);
-      continue;
-    }
-    unsupported(e->range, fmt::format("{} without its parameter '{}'", name, fam->params[i]));
+  return out;
+}
+
+// The distribution `e` (a constructor call, or a name bound to one) with its parameters as f64
+// tensors of the shape `shape_f64`.
+Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType shape_f64) {
+  auto* c = dyn_cast<CallExpr>(e);
+  if (c && fn_->calls.count(c))
+    unsupported(e->range, "a user function as a distribution on the right of '~' (a conditional distribution)");
+  Local v = c && is_distribution(builtin_name(c->callee)) ? distribution_value(c, type_of(e)) : expr(e);
+  if (v.object.rfind("distribution:", 0) != 0)
+    unsupported(e->range, "this expression on the right of '~' (write a distribution: Normal(loc, scale), ...)");
+  return to_dist(v, shape_f64, e->range);
+}
+
+Lowerer::Dist Lowerer::to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r) {
+  Dist d;
+  d.family = v.object.substr(std::string("distribution:").size());
+  d.range = r;
+  (void)shape_f64;
+  // Each parameter as an f64 tensor of its own shape: the ops broadcast it.
+  for (size_t i = 0; i < v.names.size(); ++i) {
+    const Local& p = v.elems[i];
+    auto pt = p.value ? mlir::dyn_cast<mlir::RankedTensorType>(p.value.getType()) : mlir::RankedTensorType{};
+    auto want = mlir::RankedTensorType::get(pt ? pt.getShape() : llvm::ArrayRef<int64_t>{}, b_.getF64Type());
+    d.params[v.names[i]] = convert(p, want, r);
   }
   return d;
 }
 
-// ln Γ(z) for z > 0, elementwise: Stirling's series at z + 6 (error below 1e-9), shifted back
-// by ln(z (z+1) ... (z+5)). Built from differentiable ops, so gradients flow through it.
+// D.log_prob(x) in ordinary code: the elementwise log density, computed in f64 (-inf outside
+// the support), in the result's dtype.
+Local Lowerer::distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t) {
+  if (method != "log_prob") unsupported(c->range, fmt::format("the distribution method '{}'", method));
+  auto args = positional(c);
+  if (args.size() != 1) unsupported(c->range, "log_prob without exactly one value");
+  mlir::Type mt = to_mlir(t, c->range);
+  Dist d = to_dist(dist, {}, c->range);
+  Local xv = expr(args[0]);
+  auto xt = xv.value ? mlir::dyn_cast<mlir::RankedTensorType>(xv.value.getType()) : mlir::RankedTensorType{};
+  mlir::Value x = convert(xv, mlir::RankedTensorType::get(xt ? xt.getShape() : llvm::ArrayRef<int64_t>{}, b_.getF64Type()),
+                          args[0]->range);
+  mlir::Value lp = masked_log_prob(d, x, c->range);
+  // The result broadcasts to the checker's shape (x may be smaller than the parameters).
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  auto lt = mlir::cast<mlir::RankedTensorType>(lp.getType());
+  if (lt.getRank() != rt.getRank()) lp = convert({lp, t}, mlir::RankedTensorType::get(rt.getShape(), b_.getF64Type()), c->range);
+  return {convert({lp, t}, mt, c->range), t};
+}
+
+// log_prob with -inf where x is outside the distribution's support (observed values and
+// log_prob calls; a latent variable is inside by construction).
+mlir::Value Lowerer::masked_log_prob(const Dist& d, mlir::Value x, SourceRange r) {
+  mlir::Value lp = log_prob(d, x, r);
+  auto cmp = [&](mlir::tessera::CmpPredicate p, mlir::Value a, mlir::Value b) {
+    return op("tessera.cmp", {a, b}, broadcast_type(a.getType(), b.getType(), b_.getI1Type()), r, nullptr,
+              {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, p)}});
+  };
+  auto both = [&](mlir::Value a, mlir::Value b) { return bin("tessera.and", a, b, r); };
+  auto k = [&](double v) { return k64(v, r); };
+  using P = mlir::tessera::CmpPredicate;
+  mlir::Value inside;
+  const Family* fam = find_family(d.family);
+  if (d.family == "LogNormal") {
+    inside = cmp(P::gt, x, k(0.0));  // log(0) would make (log x - loc)^2 - log x NaN
+  } else if (fam->support == Support::Positive) {
+    inside = cmp(P::ge, x, k(0.0));
+  } else if (fam->support == Support::Unit) {
+    inside = both(cmp(P::ge, x, k(0.0)), cmp(P::le, x, k(1.0)));
+  } else if (fam->support == Support::Interval) {
+    inside = both(cmp(P::ge, x, d.params.at("low")), cmp(P::le, x, d.params.at("high")));
+  } else if (d.family == "Bernoulli") {
+    inside = bin("tessera.or", cmp(P::eq, x, k(0.0)), cmp(P::eq, x, k(1.0)), r);
+  } else if (d.family == "Poisson") {
+    // A count: a non-negative integer.
+    mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
+    inside = both(cmp(P::ge, x, k(0.0)), whole);
+  }
+  if (!inside) return lp;
+  // The where's operands broadcast to the log density's shape (the mask's may be smaller).
+  auto lt = broadcast_type(lp.getType(), inside.getType(), b_.getF64Type());
+  mlir::Value mask = convert({inside, nullptr}, mlir::RankedTensorType::get(lt.getShape(), b_.getI1Type()), r);
+  return op("tessera.where", {mask, lp, k(-std::numeric_limits<double>::infinity())}, lt, r, nullptr);
+}
+
+// ln Γ(z) for z > 0, elementwise: Stirling's series at w = z + 8, to the w^-9 term (truncation
+// error below 3e-13), shifted back by ln z + ln(z+1) + ... + ln(z+7) (a sum of logs: no
+// overflow). Built from differentiable ops, so gradients flow through it.
 mlir::Value Lowerer::lgamma_of(mlir::Value z, SourceRange r) {
-  auto t = z.getType();
-  auto k = [&](double v) { return scalar_of(t, v, r); };
-  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return op(n, {a, b}, t, r, nullptr); };
-  mlir::Value w = bin("tessera.add", z, k(6.0));
+  auto k = [&](double v) { return k64(v, r); };
+  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return this->bin(n, a, b, r); };
+  mlir::Value w = bin("tessera.add", z, k(8.0));
   mlir::Value inv = bin("tessera.div", k(1.0), w);
   mlir::Value inv2 = bin("tessera.mul", inv, inv);
-  // 1/(12w) - 1/(360w^3) + 1/(1260w^5) = inv * (1/12 - inv2 * (1/360 - inv2 / 1260))
-  mlir::Value series = bin("tessera.sub", k(1.0 / 360.0), bin("tessera.mul", inv2, k(1.0 / 1260.0)));
-  series = bin("tessera.mul", inv, bin("tessera.sub", k(1.0 / 12.0), bin("tessera.mul", inv2, series)));
+  // 1/(12w) - 1/(360w^3) + 1/(1260w^5) - 1/(1680w^7) + 1/(1188w^9), by Horner in 1/w^2.
+  mlir::Value series = k(1.0 / 1188.0);
+  for (double c : {-1.0 / 1680.0, 1.0 / 1260.0, -1.0 / 360.0, 1.0 / 12.0})
+    series = bin("tessera.add", bin("tessera.mul", series, inv2), k(c));
+  series = bin("tessera.mul", series, inv);
   mlir::Value st = bin("tessera.sub", bin("tessera.mul", bin("tessera.sub", w, k(0.5)), ew1("tessera.log", w, r)), w);
-  st = bin("tessera.add", st, k(0.5 * std::log(2.0 * std::numbers::pi)));
-  st = bin("tessera.add", st, series);
-  mlir::Value prod = z;
-  for (int i = 1; i < 6; ++i) prod = bin("tessera.mul", prod, bin("tessera.add", z, k(i)));
-  return bin("tessera.sub", st, ew1("tessera.log", prod, r));
+  st = bin("tessera.add", bin("tessera.add", st, k(0.5 * std::log(2.0 * std::numbers::pi))), series);
+  mlir::Value shift = ew1("tessera.log", z, r);
+  for (int i = 1; i < 8; ++i) shift = bin("tessera.add", shift, ew1("tessera.log", bin("tessera.add", z, k(i)), r));
+  return bin("tessera.sub", st, shift);
+}
+
+// ln Γ(a + 1/2) - ln Γ(a) for a > 0 without the cancellation of two large values: the
+// asymptotic series 1/2 ln a - 1/(8a) + 1/(192a^3) + 1/(640a^5) - 17/(14336a^7) where a >= 64
+// (truncation error below 1e-15), the difference of lgamma_of below.
+mlir::Value Lowerer::lgamma_half_diff(mlir::Value a, SourceRange r) {
+  auto k = [&](double v) { return k64(v, r); };
+  auto bin = [&](const char* n, mlir::Value x, mlir::Value y) { return this->bin(n, x, y, r); };
+  mlir::Value direct = bin("tessera.sub", lgamma_of(bin("tessera.add", a, k(0.5)), r), lgamma_of(a, r));
+  // The series at max(a, 64), so that the branch not taken stays finite.
+  mlir::Value big = bin("tessera.maximum", a, k(64.0));
+  mlir::Value inv = bin("tessera.div", k(1.0), big);
+  mlir::Value inv2 = bin("tessera.mul", inv, inv);
+  mlir::Value series = k(-17.0 / 14336.0);
+  for (double c : {1.0 / 640.0, 1.0 / 192.0, 0.0, -1.0 / 8.0})
+    series = bin("tessera.add", bin("tessera.mul", series, c == 0.0 ? inv : inv2), k(c));
+  series = bin("tessera.add", bin("tessera.mul", series, inv), bin("tessera.mul", k(0.5), ew1("tessera.log", big, r)));
+  auto bt = broadcast_type(a.getType(), a.getType(), b_.getI1Type());
+  mlir::Value large = op("tessera.cmp", {a, k(64.0)}, bt, r, nullptr,
+                         {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::ge)}});
+  return op("tessera.where", {large, series, direct}, a.getType(), r, nullptr);
 }
 
 // log(1 + exp(v)) without overflow: max(v, 0) + log1p(exp(-|v|)).
 mlir::Value Lowerer::softplus_of(mlir::Value v, SourceRange r) {
-  auto t = v.getType();
-  mlir::Value m = op("tessera.maximum", {v, scalar_of(t, 0.0, r)}, t, r, nullptr);
+  mlir::Value m = bin("tessera.maximum", v, k64(0.0, r), r);
   mlir::Value e = ew1("tessera.exp", ew1("tessera.neg", ew1("tessera.abs", v, r), r), r);
-  return op("tessera.add", {m, ew1("tessera.log1p", e, r)}, t, r, nullptr);
+  return bin("tessera.add", m, ew1("tessera.log1p", e, r), r);
 }
 
 // D.log_prob(x), elementwise, in f64 (x and the parameters are f64 tensors of one shape).
 // `log_x` / `log_1mx`, when given, are log(x) and log(1 - x) computed without rounding x
 // (a Beta latent, from its unconstrained value).
 mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir::Value log_x, mlir::Value log_1mx) {
-  auto t = x.getType();
-  auto k = [&](double v) { return scalar_of(t, v, r); };
-  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return op(n, {a, b}, t, r, nullptr); };
+  auto k = [&](double v) { return k64(v, r); };
+  auto bin = [&](const char* n, mlir::Value a, mlir::Value b) { return this->bin(n, a, b, r); };
   auto add = [&](mlir::Value a, mlir::Value b) { return bin("tessera.add", a, b); };
   auto sub = [&](mlir::Value a, mlir::Value b) { return bin("tessera.sub", a, b); };
   auto mul = [&](mlir::Value a, mlir::Value b) { return bin("tessera.mul", a, b); };
@@ -169,7 +293,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     mlir::Value df = p("df");
     mlir::Value z = div(sub(x, p("loc")), p("scale"));
     mlir::Value half_df1 = mul(add(df, k(1.0)), k(0.5));
-    mlir::Value norm = sub(lgamma_of(half_df1, r), lgamma_of(mul(df, k(0.5)), r));
+    mlir::Value norm = lgamma_half_diff(mul(df, k(0.5)), r);
     norm = sub(norm, mul(k(0.5), log(mul(df, k(std::numbers::pi)))));
     return sub(sub(norm, log(p("scale"))), mul(half_df1, log1p(div(mul(z, z), df))));
   }
@@ -252,7 +376,7 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
     auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
     Dist d = distribution_of(s->distribution, ft);
-    add_density(log_prob(d, convert(value, ft, s->target->range), s->range), s->range);
+    add_density(masked_log_prob(d, convert(value, ft, s->target->range), s->range), s->range);
     return;
   }
   auto* name = cast<NameExpr>(s->target);
@@ -280,7 +404,6 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
   Dist d = distribution_of(s->distribution, ft);
   const Family* fam = find_family(d.family);
   mlir::Value x = u, log_jac, log_x, log_1mx;
-  auto k = [&](double v) { return scalar_of(ft, v, s->range); };
   switch (fam->support) {
     case Support::Real: break;
     case Support::Positive:
@@ -296,13 +419,12 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
       mlir::Value sig = ew1("tessera.sigmoid", u, s->range);
       log_x = ew1("tessera.neg", softplus_of(ew1("tessera.neg", u, s->range), s->range), s->range);
       log_1mx = ew1("tessera.neg", softplus_of(u, s->range), s->range);
-      log_jac = op("tessera.add", {log_x, log_1mx}, ft, s->range, nullptr);
+      log_jac = bin("tessera.add", log_x, log_1mx, s->range);
       x = sig;
       if (fam->support == Support::Interval) {
-        mlir::Value width = op("tessera.sub", {d.params.at("high"), d.params.at("low")}, ft, s->range, nullptr);
-        x = op("tessera.add", {d.params.at("low"), op("tessera.mul", {width, sig}, ft, s->range, nullptr)}, ft,
-               s->range, nullptr);
-        log_jac = op("tessera.add", {log_jac, ew1("tessera.log", width, s->range)}, ft, s->range, nullptr);
+        mlir::Value width = bin("tessera.sub", d.params.at("high"), d.params.at("low"), s->range);
+        x = bin("tessera.add", d.params.at("low"), bin("tessera.mul", width, sig, s->range), s->range);
+        log_jac = bin("tessera.add", log_jac, ew1("tessera.log", width, s->range), s->range);
         log_x = log_1mx = {};
       }
       break;
@@ -314,7 +436,6 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     case Support::Unknown: unsupported(s->range, "this distribution for a latent variable");
   }
   (void)l;
-  (void)k;
   if (role_ == 1) {
     if (log_jac) add_density(log_jac, s->range);
     add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range);

@@ -300,8 +300,17 @@ class Lowerer {
     std::map<std::string, mlir::Value> params;  // f64 tensors of the sample's shape
     SourceRange range;
   };
+  static bool is_distribution(const std::string& name);
+  static mlir::RankedTensorType broadcast_type(mlir::Type a, mlir::Type b, mlir::Type element);
+  mlir::Value bin(const char* name, mlir::Value a, mlir::Value b, SourceRange r);
+  mlir::Value k64(double v, SourceRange r);
+  Local distribution_value(const CallExpr* c, const Type& t);
   Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64);
+  Dist to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r);
+  Local distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t);
+  mlir::Value masked_log_prob(const Dist& d, mlir::Value x, SourceRange r);
   mlir::Value lgamma_of(mlir::Value z, SourceRange r);
+  mlir::Value lgamma_half_diff(mlir::Value a, SourceRange r);
   mlir::Value softplus_of(mlir::Value v, SourceRange r);
   mlir::Value log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir::Value log_x = {}, mlir::Value log_1mx = {});
   mlir::Value total(mlir::Value v, SourceRange r);

@@ -1217,6 +1217,14 @@ Value lower_concat(Emitter& e, Operation* op, bool stack) {
     shape[axis] = 1;
     for (Value& v : inputs) v = e.reshape_to(v, RankedTensorType::get(shape, cast<RankedTensorType>(v.getType()).getElementType()));
   }
+  // One input is the result itself. (Inserted into a fresh tensor of its own dynamic size, it made
+  // eliminate-empty-tensors build a slice of that tensor before the size it depends on.)
+  if (inputs.size() == 1) {
+    Value v = inputs[0];
+    if (cast<RankedTensorType>(v.getType()).getElementType() != rt.getElementType()) v = e.convert(v, rt.getElementType());
+    if (v.getType() != rt) v = e.b.create<tensor::CastOp>(e.loc, rt, v);
+    return v;
+  }
   Value offset = e.b.create<arith::ConstantIndexOp>(e.loc, 0);
   Value total = offset;
   for (Value v : inputs) total = e.b.create<arith::AddIOp>(e.loc, total, e.dim(v, axis));

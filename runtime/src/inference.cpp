@@ -4,6 +4,7 @@
 // no-U-turn criterion on the summed momentum with the extra checks across merged subtrees (2.23),
 // the step-size heuristic, dual averaging and the windowed variance adaptation.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <limits>
@@ -483,8 +484,17 @@ std::string run_chain(const LogDensity& f, int64_t dim, const NutsConfig& config
   out.divergent.assign(static_cast<size_t>(n), 0);
   out.energy.assign(static_cast<size_t>(n), 0.0);
   int64_t divergences = 0;
+  // CmdStan's "Elapsed Time": the warm-up iterations, then the sampling ones (initialization and
+  // the first step-size search are in neither).
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  Clock::time_point phase_start = Clock::now();
   for (int64_t it = 0; it < total; ++it) {
     const bool warmup = it < config.num_warmup;
+    if (it == config.num_warmup) {
+      out.warmup_seconds = seconds_since(phase_start);
+      phase_start = Clock::now();
+    }
     // After warm-up Stan samples with the dual-averaging iterate x-bar.
     if (adapt && it == config.num_warmup) s.epsilon_ = std::exp(da.x_bar);
     if (config.nuts) {
@@ -514,6 +524,11 @@ std::string run_chain(const LogDensity& f, int64_t dim, const NutsConfig& config
     }
     progress.update(chain, it + 1, warmup, divergences);
   }
+  if (config.num_samples > 0) {
+    out.sampling_seconds = seconds_since(phase_start);
+  } else {
+    out.warmup_seconds = seconds_since(phase_start);
+  }
   out.step_size = s.epsilon_;
   out.inv_metric = s.inv_metric_;
   progress.done(chain, divergences);
@@ -534,6 +549,7 @@ NutsResult sample_nuts(const LogDensity& f, int64_t dim, const NutsConfig& confi
   if (!(config.init_step_size > 0) || !(config.init_radius >= 0)) {
     return NutsResult{{}, "init_step_size must be > 0 and init_radius >= 0"};
   }
+  const auto start = std::chrono::steady_clock::now();
   result.chains.resize(static_cast<size_t>(config.chains));
   std::vector<std::string> errors(static_cast<size_t>(config.chains));
   detail::ProgressReporter progress(config.progress, config.num_warmup + config.num_samples);
@@ -552,6 +568,7 @@ NutsResult sample_nuts(const LogDensity& f, int64_t dim, const NutsConfig& confi
       break;
     }
   }
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

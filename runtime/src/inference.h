@@ -58,6 +58,9 @@ struct ChainResult {
   std::vector<double> inv_metric;   // diagonal, dim
   int64_t warmup_divergences = 0;
   int64_t max_depth_hits = 0;  // post-warm-up transitions that stopped at max_tree_depth
+  // Wall time (steady_clock) of this chain's warm-up and sampling iterations, as CmdStan's
+  // "Elapsed Time": initialization and the first step-size search are in neither.
+  double warmup_seconds = 0, sampling_seconds = 0;
 };
 
 struct NutsResult {
@@ -65,6 +68,8 @@ struct NutsResult {
   // Empty on success. Otherwise why sampling could not start, e.g. "the log density is not
   // finite at any of 100 initial points" (chain, last value seen).
   std::string error;
+  // Wall time of the whole call (all chains, parallel or one after another).
+  double wall_seconds = 0;
 };
 
 NutsResult sample_nuts(const LogDensity& f, int64_t dim, const NutsConfig& config);
@@ -147,9 +152,13 @@ class Posterior {
   uint64_t seed = 0;
   std::vector<double> step_sizes;                // per chain
   std::vector<std::vector<double>> inv_metrics;  // per chain, diagonal, unconstrained
+  // Per chain: seconds of warm-up and of sampling (ChainResult); and the run's wall time.
+  // Empty / 0 when unknown (ADVI, a Posterior built by hand).
+  std::vector<double> warmup_seconds, sampling_seconds;
+  double wall_seconds = 0;
 
   // Fills stat_names, stats, method, divergences, max_depth_hits, max_tree_depth and the fields
-  // above from a NUTS/HMC run (draws of the Posterior must equal config.num_samples).
+  // above (timings included) from a NUTS/HMC run (draws of the Posterior must equal config.num_samples).
   void set_sampler_stats(const NutsResult& result, const NutsConfig& config);
 
   // Per column, in the field's row-major order.
@@ -161,13 +170,15 @@ class Posterior {
 
   // A table like CmdStan's stansummary: one row per scalar ("w[0]", "b", "L[1,0]"): Mean MCSE
   // StdDev 5% 50% 95% N_Eff(bulk) N_Eff/s? (no) ESS_tail R_hat; then divergences and tree-depth
-  // hits.
+  // hits, and the elapsed time (warm-up and sampling summed over chains, and the wall time)
+  // when it is known.
   std::string summary() const;
   // Stan CSV: comment header (method, draws, adaptation), the column header (stat names, then
   // "w.1" style 1-based names as CmdStan writes them), one line per draw, chains one after
   // the other, and a "# chain = k" comment before each chain's rows. Returns "" or an error.
   std::string write_stan_csv(const std::string& path) const;
-  // .npz: one member per field, shape [chains, draws, *field shape], f64; plus the statistics.
+  // .npz: one member per field, shape [chains, draws, *field shape], f64; plus the statistics,
+  // and warmup_seconds__ / sampling_seconds__ (shape [chains]) when the timings are known.
   std::string write_npz(const std::string& path) const;
 
  private:

@@ -192,6 +192,20 @@ TEST_CASE("nuts: determinism across runs and thread counts") {
     CHECK(one.chains[k].draws != other.chains[k].draws);
   }
   CHECK(one.chains[0].draws != one.chains[1].draws);  // chains have their own streams
+  // Every chain times its warm-up and sampling. With one thread the chains run one after
+  // another on the caller, so the run's wall time covers the sum of theirs.
+  double one_sum = 0;
+  for (const ChainResult& ch : one.chains) {
+    CHECK(ch.warmup_seconds > 0);
+    CHECK(ch.sampling_seconds > 0);
+    one_sum += ch.warmup_seconds + ch.sampling_seconds;
+  }
+  CHECK(one.wall_seconds >= one_sum);
+  Posterior p = to_posterior(one, c, 3);
+  REQUIRE(p.warmup_seconds.size() == 4);
+  CHECK(p.sampling_seconds[3] == one.chains[3].sampling_seconds);
+  CHECK(p.wall_seconds == one.wall_seconds);
+  CHECK(p.summary().find("Elapsed Time: ") != std::string::npos);
 }
 
 // The log density of an iid normal summed with the runtime's own parallel loop, as compiled code

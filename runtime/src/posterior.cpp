@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "inference_internal.h"
 #include "tessera/runtime.h"
@@ -87,10 +88,15 @@ void Posterior::set_sampler_stats(const NutsResult& result, const NutsConfig& co
   divergences = max_depth_hits = 0;
   step_sizes.clear();
   inv_metrics.clear();
+  warmup_seconds.clear();
+  sampling_seconds.clear();
+  wall_seconds = result.wall_seconds;
   for (int64_t c = 0; c < chains_ && c < static_cast<int64_t>(result.chains.size()); ++c) {
     const ChainResult& r = result.chains[static_cast<size_t>(c)];
     step_sizes.push_back(r.step_size);
     inv_metrics.push_back(r.inv_metric);
+    warmup_seconds.push_back(r.warmup_seconds);
+    sampling_seconds.push_back(r.sampling_seconds);
     max_depth_hits += r.max_depth_hits;
     for (int64_t d = 0; d < draws_ && d < static_cast<int64_t>(r.lp.size()); ++d) {
       size_t i = static_cast<size_t>(d);
@@ -204,6 +210,22 @@ std::string Posterior::summary() const {
     }
     out += "\n";
   }
+  if (!warmup_seconds.empty()) {
+    // CmdStan's "Elapsed Time" in one line: summed over the chains, then the run's wall time
+    // (less than the sum when chains ran in parallel).
+    double warm = 0, samp = 0;
+    for (double t : warmup_seconds) warm += t;
+    for (double t : sampling_seconds) samp += t;
+    std::snprintf(line, sizeof line, "Elapsed Time: %.4g seconds (Warm-up), %.4g seconds (Sampling), %.4g seconds (Total)",
+                  warm, samp, warm + samp);
+    out += line;
+    if (warmup_seconds.size() > 1) out += " over " + std::to_string(warmup_seconds.size()) + " chains";
+    if (wall_seconds > 0) {
+      std::snprintf(line, sizeof line, "; %.4g seconds wall", wall_seconds);
+      out += line;
+    }
+    out += "\n";
+  }
   return out;
 }
 
@@ -262,6 +284,14 @@ std::string Posterior::write_stan_csv(const std::string& path) const {
       }
       std::fprintf(f, "%s\n", row.c_str());
     }
+    // CmdStan's trailing comment (services/util/mcmc_writer.hpp, write_timing), per chain.
+    if (sampler && static_cast<size_t>(c) < warmup_seconds.size() && static_cast<size_t>(c) < sampling_seconds.size()) {
+      const double warm = warmup_seconds[static_cast<size_t>(c)], samp = sampling_seconds[static_cast<size_t>(c)];
+      std::fprintf(f,
+                   "# \n#  Elapsed Time: %g seconds (Warm-up)\n#                %g seconds (Sampling)\n"
+                   "#                %g seconds (Total)\n# \n",
+                   warm, samp, warm + samp);
+    }
   }
   if (std::ferror(f) || std::fflush(f) != 0) return path + ": cannot write: " + std::strerror(errno);
   return "";
@@ -300,6 +330,20 @@ std::string Posterior::write_npz(const std::string& path) const {
     int64_t shape[2] = {chains_, draws_};
     tessTensor t;
     if (tessTensorWrap(TESS_F64, 2, shape, nullptr, data.back().data(), &t) != TESS_SUCCESS) {
+      return path + ": " + tessGetLastErrorMessage();
+    }
+    tensors.push_back(t);
+  }
+  // Each chain's warm-up and sampling seconds, [chains].
+  const std::pair<const char*, const std::vector<double>*> timings[] = {{"warmup_seconds__", &warmup_seconds},
+                                                                          {"sampling_seconds__", &sampling_seconds}};
+  for (const auto& [name, seconds] : timings) {
+    if (static_cast<int64_t>(seconds->size()) != chains_) continue;
+    data.push_back(*seconds);
+    names.push_back(name);
+    int64_t shape[1] = {chains_};
+    tessTensor t;
+    if (tessTensorWrap(TESS_F64, 1, shape, nullptr, data.back().data(), &t) != TESS_SUCCESS) {
       return path + ": " + tessGetLastErrorMessage();
     }
     tensors.push_back(t);

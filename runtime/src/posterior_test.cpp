@@ -45,8 +45,11 @@ Posterior tiny() {
     ch.step_size = 0.5 + c;
     ch.inv_metric = {1.0, 0.25, 4.0};
     ch.max_depth_hits = c;
+    ch.warmup_seconds = 0.25 + c;
+    ch.sampling_seconds = 0.5 + 2 * c;
     res.chains.push_back(ch);
   }
+  res.wall_seconds = 4.5;
   p.set_sampler_stats(res, cfg);
   return p;
 }
@@ -69,6 +72,9 @@ TEST_CASE("posterior: statistics per field") {
   CHECK(p.method == "NUTS");
   CHECK(p.stat_names.size() == 7);
   CHECK(p.stats[7 * 6 + 2] == 1.5);  // chain 1's stepsize__
+  CHECK(p.warmup_seconds == std::vector<double>{0.25, 1.25});
+  CHECK(p.sampling_seconds == std::vector<double>{0.5, 2.5});
+  CHECK(p.wall_seconds == 4.5);
   // Chains that disagree in location have R-hat > 1.
   CHECK(p.rhat(*w)[0] > 1.5);
   CHECK(p.ess(*w)[0] > 0);
@@ -84,7 +90,8 @@ TEST_CASE("posterior: summary table") {
       "w[0]       0.55       0.15     0.3606      0.055       0.55      1.045         6         6  3.065\n"
       "w[1]          0       0.35     0.8528         -1          0          1         6         6  0.816\n"
       "\n"
-      "1 divergent transition, 1 transition at max_tree_depth (10)\n";
+      "1 divergent transition, 1 transition at max_tree_depth (10)\n"
+      "Elapsed Time: 1.5 seconds (Warm-up), 3 seconds (Sampling), 4.5 seconds (Total) over 2 chains; 4.5 seconds wall\n";
   // Hand-checked: b's mean 9.5 / 12, median (0.75 + 1) / 2, 5% -0.5 + 0.55 x 0.25; with 3 draws
   // per split chain Geyer's sequence stops at once (tau = 2), so every ESS is 12 / 2.
   CHECK(tiny().summary() == expect);
@@ -119,6 +126,19 @@ TEST_CASE("posterior: Stan CSV") {
   for (size_t i = h + 1; i < lines.size(); ++i) data += lines[i].rfind("#", 0) == 0 ? 0 : 1;
   CHECK(data == 12);
   CHECK(std::find(lines.begin(), lines.end(), "# chain = 2") != lines.end());
+  // After each chain's rows, CmdStan's elapsed time (write_timing): chain 1 first, then chain 2
+  // at the end of the file.
+  CHECK(lines[h + 12] == "# ");
+  CHECK(lines[h + 13] == "#  Elapsed Time: 0.25 seconds (Warm-up)");
+  CHECK(lines[h + 14] == "#                0.5 seconds (Sampling)");
+  CHECK(lines[h + 15] == "#                0.75 seconds (Total)");
+  CHECK(lines[h + 16] == "# ");
+  CHECK(lines[h + 17] == "# chain = 2");
+  REQUIRE(lines.size() >= 4);
+  CHECK(lines[lines.size() - 4] == "#  Elapsed Time: 1.25 seconds (Warm-up)");
+  CHECK(lines[lines.size() - 3] == "#                2.5 seconds (Sampling)");
+  CHECK(lines[lines.size() - 2] == "#                3.75 seconds (Total)");
+  CHECK(lines.back() == "# ");
   CHECK(p.write_stan_csv("/nonexistent-dir/x.csv").find("cannot open") != std::string::npos);
 }
 
@@ -130,7 +150,7 @@ TEST_CASE("posterior: npz") {
   REQUIRE(tessNpzLoad(path.c_str(), &npz) == TESS_SUCCESS);
   size_t count = 0;
   REQUIRE(tessNpzCount(npz, &count) == TESS_SUCCESS);
-  CHECK(count == 2 + 7);
+  CHECK(count == 2 + 7 + 2);
   tessTensor w;
   REQUIRE(tessNpzGet(npz, "w", &w) == TESS_SUCCESS);
   CHECK(w.dtype == TESS_F64);
@@ -145,6 +165,15 @@ TEST_CASE("posterior: npz") {
   CHECK(b.rank == 2);
   REQUIRE(tessNpzGet(npz, "divergent__", &lp) == TESS_SUCCESS);
   CHECK(static_cast<const double*>(lp.data)[2] == 1.0);
+  // Each chain's seconds, [chains].
+  tessTensor warm, samp;
+  REQUIRE(tessNpzGet(npz, "warmup_seconds__", &warm) == TESS_SUCCESS);
+  REQUIRE(tessNpzGet(npz, "sampling_seconds__", &samp) == TESS_SUCCESS);
+  REQUIRE(warm.rank == 1);
+  CHECK(warm.shape[0] == 2);
+  CHECK(static_cast<const double*>(warm.data)[1] == 1.25);
+  REQUIRE(samp.rank == 1);
+  CHECK(static_cast<const double*>(samp.data)[0] == 0.5);
   tessNpzFree(npz);
   std::remove(path.c_str());
 }
@@ -156,6 +185,7 @@ TEST_CASE("posterior: ADVI-style posterior has no statistics and terminal_progre
   std::string s = p.summary();
   CHECK(s.rfind("ADVI (mean-field): 1 chain, 4 draws each (4 in all)\n", 0) == 0);
   CHECK(s.find("divergent") == std::string::npos);
+  CHECK(s.find("Elapsed Time") == std::string::npos);
   auto progress = terminal_progress("NUTS", 2);
   REQUIRE(progress);
   progress(Progress{0, 1, 10, true, 0, false});  // prints only when stderr is a terminal

@@ -1034,3 +1034,49 @@ for _fmt in ("f8e4m3", "f8e5m2"):
         lambda x, c=f8_cast(_fmt): c(x), fd=False)
     add(f"cast_{_fmt}_inside", "x: Tensor[B, D, {dt}]", f"sin(x.astype({_fmt}).astype({{dt}})) * x", [rnd(3, 5)],
         lambda x, c=f8_cast(_fmt): torch.sin(c(x)) * x, fd=False)
+
+# Log densities of the distributions (LANGUAGE.md §9): gradients with respect to the value and
+# every parameter, against torch.distributions in float64 (and finite differences). Their own
+# random stream, so the cases above keep their inputs.
+import torch.distributions as TD  # noqa: E402
+
+_DR = np.random.default_rng(20261207)
+
+
+def _n(*s, scale=1.0):
+    return np.asarray(_DR.standard_normal(s) * scale)
+
+
+def _p(*s, lo=0.3, hi=3.0):
+    return np.asarray(_DR.uniform(lo, hi, s))
+
+
+_T = "Tensor[N, {dt}]"
+for _name, _names, _inputs, _expr, _ref in (
+        ("normal", "x, loc, scale", [_n(6), _n(6), _p(6)], "Normal(loc, scale)", lambda x, l, s: TD.Normal(l, s).log_prob(x)),
+        ("halfnormal", "x, scale", [_p(6), _p(6)], "HalfNormal(scale)", lambda x, s: TD.HalfNormal(s).log_prob(x)),
+        ("lognormal", "x, loc, scale", [_p(6), _n(6), _p(6)], "LogNormal(loc, scale)",
+         lambda x, l, s: TD.LogNormal(l, s).log_prob(x)),
+        ("cauchy", "x, loc, scale", [_n(6), _n(6), _p(6)], "Cauchy(loc, scale)", lambda x, l, s: TD.Cauchy(l, s).log_prob(x)),
+        ("halfcauchy", "x, scale", [_p(6), _p(6)], "HalfCauchy(scale)", lambda x, s: TD.HalfCauchy(s).log_prob(x)),
+        ("studentt", "x, df, loc, scale", [_n(6), _p(6, lo=1.0, hi=30.0), _n(6), _p(6)], "StudentT(df, loc, scale)",
+         lambda x, d, l, s: TD.StudentT(d, l, s).log_prob(x)),
+        ("gamma", "x, a, rate", [_p(6), _p(6, lo=0.5, hi=8.0), _p(6)], "Gamma(a, rate)",
+         lambda x, a, r: TD.Gamma(a, r).log_prob(x)),
+        ("exponential", "x, rate", [_p(6), _p(6)], "Exponential(rate)", lambda x, r: TD.Exponential(r).log_prob(x)),
+        ("beta", "x, a, b", [_p(6, lo=0.05, hi=0.95), _p(6, lo=0.5, hi=6.0), _p(6, lo=0.5, hi=6.0)], "Beta(a, b)",
+         lambda x, a, b: TD.Beta(a, b).log_prob(x)),
+        ("uniform", "x, lo, hi", [_p(6, lo=-0.4, hi=0.4), _p(6, lo=-3.0, hi=-1.0), _p(6, lo=1.0, hi=3.0)], "Uniform(lo, hi)",
+         lambda x, lo, hi: -torch.log(hi - lo) + 0 * x),
+        ("bernoulli_logits", "x, lg", [np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0]), _n(6, scale=3)], "Bernoulli(logits=lg)",
+         lambda x, lg: TD.Bernoulli(logits=lg).log_prob(x)),
+        ("poisson", "x, rate", [np.array([0.0, 1.0, 3.0, 7.0, 2.0, 12.0]), _p(6, lo=0.5, hi=10.0)], "Poisson(rate)",
+         lambda x, r: TD.Poisson(r).log_prob(x)),
+        ("poisson_log_rate", "x, lr", [np.array([0.0, 1.0, 3.0, 7.0, 2.0, 12.0]), _n(6)], "Poisson(log_rate=lr)",
+         lambda x, lr: x * lr - torch.exp(lr) - torch.lgamma(x + 1))):
+    _params = ", ".join(f"{n.strip()}: {_T}" for n in _names.split(","))
+    _count = len(_names.split(","))
+    # Counts and labels are data: their gradient is not compared (argnums: the parameters).
+    _argnums = tuple(range(1, _count)) if _name.startswith(("bernoulli", "poisson")) else tuple(range(_count))
+    add(f"log_prob_{_name}", _params, f"{_expr}.log_prob(x)", _inputs, _ref, argnums=_argnums, out="N",
+        tol32=(2e-4, 2e-5))
