@@ -77,6 +77,13 @@ Type CheckerImpl::call(const CallExpr* call) {
         for (Arg& a : *list) a.type = value_use(a.expr, a.type);
     if (op->name == "vjp") return vjp_call(call, pos, kwargs);
     if (op->name == "jvp") return jvp_call(call, pos, kwargs);
+    // factor(lp): adds to the log density of the probabilistic function it is in.
+    if (op->name == "factor" && (!fn || fn->kind != FunctionInfo::Kind::Probabilistic))
+      diags.report(DiagKind::SampleOutsideModel, call->range)
+          .label("factor(...) adds to a probabilistic function's log density")
+          .help(fn ? fmt::format("mark '{}' with @tessera.probabilistic (or @tessera.mcmc / @tessera.variational)",
+                                 fn->name)
+                   : std::string("call it inside a function marked @tessera.mcmc or @tessera.variational"));
     Call info{op->name, call->range, nullptr, pos, kwargs};
     info.expr = call;
     if (!bind_call(diags, *op, info)) return unknown_type();

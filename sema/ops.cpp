@@ -1623,7 +1623,7 @@ struct OpTable {
         [](Checker& ck, const Call& c) { return schedule_rule(ck, c, {"lr", "gamma"}); });
     // Probabilistic programming: a distribution's parameters, positional, and its batch shape.
     // Parameters as torch.distributions names them; `shape=` is the sample shape.
-    const char* loc_scale = "loc: Tensor, scale: Tensor, *, shape: Shape = None";
+    const char* loc_scale = "loc: Tensor, scale: Tensor, *, shape: Shape = None, ordered: Bool = False";
     const char* scale = "scale: Tensor, *, shape: Shape = None";
     for (auto [n, sig] : std::initializer_list<std::pair<const char*, const char*>>{
              {"Normal", loc_scale},
@@ -1631,7 +1631,7 @@ struct OpTable {
              {"LogNormal", loc_scale},
              {"Cauchy", loc_scale},
              {"HalfCauchy", scale},
-             {"StudentT", "df: Tensor, loc: Tensor = 0, scale: Tensor = 1, *, shape: Shape = None"},
+             {"StudentT", "df: Tensor, loc: Tensor = 0, scale: Tensor = 1, *, shape: Shape = None, ordered: Bool = False"},
              {"Gamma", "concentration: Tensor, rate: Tensor, *, shape: Shape = None"},
              {"Exponential", "rate: Tensor, *, shape: Shape = None"},
              {"Beta", "concentration1: Tensor, concentration0: Tensor, *, shape: Shape = None"},
@@ -1644,6 +1644,8 @@ struct OpTable {
               "loc: Tensor, covariance_matrix: Tensor = None, *, scale_tril: Tensor = None, shape: Shape = None"}})
       add(n, sig, distribution);
     // Posterior(w=w, b=b): the quantities to keep per draw, by name.
+    // factor(lp): an explicit term of the log density (Stan's `target += lp`), summed.
+    add("factor", "value: Tensor", none_result, kRandom);
     add("Posterior", "**samples", [](Checker&, const Call& c) {
       std::vector<std::string> names;
       std::vector<Type> types;

@@ -57,7 +57,8 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
   std::string name = builtin_name(c->callee);
   if (name == "print") return print(c, t);
   if (name == "Posterior") return posterior_fields(c, t);
-  if (t && t->kind == TypeKind::Distribution && is_distribution(name)) return distribution_value(c, t);
+  if (name == "factor" && !fn_->calls.count(c)) return factor_call(c, t);
+  if (t && t->kind == TypeKind::Distribution) return distribution_value(c, t);
   if (name == "SGD" || name == "AdamW") return make_optimizer(c, name, t);
   if (t && t->kind == TypeKind::Object && t->name == "lr_schedule") return make_schedule(c, name, t);
   if (name == "clip_grad_norm") return clip_grad_norm(c, t);

@@ -112,6 +112,14 @@ Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
       put(fam->params[pos++], expr(a.value), a.range);
     } else if (a.kind == ArgKind::Keyword) {
       if (a.name == "shape") continue;  // the sample shape, in the checker's type
+      if (a.name == "ordered") {
+        auto* flag = dyn_cast<BoolLiteralExpr>(a.value);
+        if (!flag) unsupported(a.value->range, "ordered= other than True or False");
+        if (flag->value && fam->support != Support::Real)
+          unsupported(a.range, fmt::format("ordered=True on {}, whose values are not the whole real line", name));
+        out.hyper = {flag->value ? 1.0 : 0.0};
+        continue;
+      }
       put(a.name, expr(a.value), a.range);
     } else {
       unsupported(a.range, "'*' and '**' arguments");
@@ -134,7 +142,9 @@ Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType sha
   auto* c = dyn_cast<CallExpr>(e);
   if (c && fn_->calls.count(c))
     unsupported(e->range, "a user function as a distribution on the right of '~' (a conditional distribution)");
-  Local v = c && is_distribution(builtin_name(c->callee)) ? distribution_value(c, type_of(e)) : expr(e);
+  Type dt = type_of(e);
+  bool constructor = c && dt && dt->kind == TypeKind::Distribution && !fn_->calls.count(c);
+  Local v = constructor ? distribution_value(c, dt) : expr(e);
   if (v.object.rfind("distribution:", 0) != 0)
     unsupported(e->range, "this expression on the right of '~' (write a distribution: Normal(loc, scale), ...)");
   return to_dist(v, shape_f64, e->range);
@@ -144,6 +154,7 @@ Lowerer::Dist Lowerer::to_dist(const Local& v, mlir::RankedTensorType shape_f64,
   Dist d;
   d.family = v.object.substr(std::string("distribution:").size());
   d.range = r;
+  d.ordered = !v.hyper.empty() && v.hyper[0] != 0.0;
   (void)shape_f64;
   // Each parameter as an f64 tensor of its own shape: the ops broadcast it.
   for (size_t i = 0; i < v.names.size(); ++i) {
@@ -163,6 +174,7 @@ Local Lowerer::distribution_method(const CallExpr* c, const std::string& method,
   if (args.size() != 1) unsupported(c->range, "log_prob without exactly one value");
   mlir::Type mt = to_mlir(t, c->range);
   Dist d = to_dist(dist, {}, c->range);
+  if (d.ordered) unsupported(c->range, "log_prob of a distribution with ordered=True (it constrains a latent variable)");
   Local xv = expr(args[0]);
   auto xt = xv.value ? mlir::dyn_cast<mlir::RankedTensorType>(xv.value.getType()) : mlir::RankedTensorType{};
   mlir::Value x = convert(xv, mlir::RankedTensorType::get(xt ? xt.getShape() : llvm::ArrayRef<int64_t>{}, b_.getF64Type()),
@@ -376,6 +388,7 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
     auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
     Dist d = distribution_of(s->distribution, ft);
+    if (d.ordered) unsupported(s->distribution->range, "ordered=True on an observation (it constrains a latent variable)");
     add_density(masked_log_prob(d, convert(value, ft, s->target->range), s->range), s->range);
     return;
   }
@@ -405,7 +418,36 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
   const Family* fam = find_family(d.family);
   mlir::Value x = u, log_jac, log_x, log_1mx;
   switch (fam->support) {
-    case Support::Real: break;
+    case Support::Real:
+      if (d.ordered) {
+        // An increasing vector (Stan's `ordered`): x[0] = u[0], x[i] = x[i-1] + exp(u[i]), that is
+        // x = L y with y = (u[0], exp(u[1:])) and L lower-triangular ones; log |dx/du| = sum u[1:].
+        if (ft.getRank() != 1 || ft.getDimSize(0) < 1)
+          unsupported(s->range, "ordered=True on a latent variable that is not a vector (shape=[K])");
+        int64_t kk = ft.getDimSize(0);
+        auto one_t = mlir::RankedTensorType::get({1}, b_.getF64Type());
+        auto rest_t = mlir::RankedTensorType::get({kk - 1}, b_.getF64Type());
+        auto slice = [&](int64_t off, int64_t size, mlir::RankedTensorType t) {
+          return op("tessera.slice", {u}, t, s->range, nullptr,
+                    {{"static_offsets", b_.getDenseI64ArrayAttr({off})},
+                     {"static_sizes", b_.getDenseI64ArrayAttr({size})},
+                     {"static_strides", b_.getDenseI64ArrayAttr({1})},
+                     {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 0, 0, 0})}});
+        };
+        if (kk > 1) {
+          mlir::Value tail = slice(1, kk - 1, rest_t);
+          mlir::Value y = op("tessera.concat", {slice(0, 1, one_t), ew1("tessera.exp", tail, s->range)}, ft, s->range,
+                             nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
+          std::vector<double> tri(static_cast<size_t>(kk * kk), 0.0);
+          for (int64_t i = 0; i < kk; ++i)
+            for (int64_t j = 0; j <= i; ++j) tri[static_cast<size_t>(i * kk + j)] = 1.0;
+          auto tri_t = mlir::RankedTensorType::get({kk, kk}, b_.getF64Type());
+          mlir::Value lower = b_.create<mlir::arith::ConstantOp>(l, mlir::DenseElementsAttr::get(tri_t, llvm::ArrayRef(tri)));
+          x = op("tessera.matmul", {lower, y}, ft, s->range, nullptr);
+          log_jac = tail;
+        }
+      }
+      break;
     case Support::Positive:
       // x = exp(u); log |dx/du| = u.
       x = ew1("tessera.exp", u, s->range);
@@ -441,6 +483,20 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range);
   }
   assign(name->name, {convert({x, latent->second}, want, s->range), latent->second});
+}
+
+// factor(lp): adds the sum of lp to the log density (in f64); nothing in the quantities.
+Local Lowerer::factor_call(const CallExpr* c, const Type& t) {
+  if (role_ == 0) unsupported(c->range, "factor(...) in a function called directly (call an @mcmc or @variational function)");
+  if (role_ == 2) return {mlir::Value{}, t};
+  auto args = positional(c);
+  const Expr* e = args.empty() ? keyword(c, "value") : args[0];
+  if (!e) unsupported(c->range, "factor() without a value");
+  Local v = expr(e);
+  auto vt = v.value ? mlir::dyn_cast<mlir::RankedTensorType>(v.value.getType()) : mlir::RankedTensorType{};
+  auto ft = mlir::RankedTensorType::get(vt ? vt.getShape() : llvm::ArrayRef<int64_t>{}, b_.getF64Type());
+  add_density(convert(v, ft, e->range), c->range);
+  return {mlir::Value{}, t};
 }
 
 // `Posterior(w=w, ...)` in a quantities function: its fields, by name.

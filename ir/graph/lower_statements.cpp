@@ -177,8 +177,10 @@ void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out, co
     if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
     if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
     // An observation adds to the log density's accumulator (a local of log-density functions).
-    if (isa<SampleStmt>(s) && std::find(out.begin(), out.end(), kLogDensity) == out.end())
-      out.push_back(kLogDensity);
+    bool adds_density = isa<SampleStmt>(s);
+    if (auto* x = dyn_cast<ExprStmt>(s))
+      if (auto* call = dyn_cast<CallExpr>(x->expr)) adds_density = adds_density || builtin_name(call->callee) == "factor";
+    if (adds_density && std::find(out.begin(), out.end(), kLogDensity) == out.end()) out.push_back(kLogDensity);
     if (loop && (isa<BreakStmt>(s) || isa<ContinueStmt>(s))) {
       std::string flag = jump_flag(loop, isa<BreakStmt>(s));
       if (std::find(out.begin(), out.end(), flag) == out.end()) out.push_back(flag);

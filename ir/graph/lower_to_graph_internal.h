@@ -297,8 +297,9 @@ class Lowerer {
   int64_t theta_offset_ = 0;                          // where the next latent variable starts
   struct Dist {
     std::string family;
-    std::map<std::string, mlir::Value> params;  // f64 tensors of the sample's shape
+    std::map<std::string, mlir::Value> params;  // f64 tensors (each of its own shape: ops broadcast)
     SourceRange range;
+    bool ordered = false;  // `ordered=True`: a latent increasing vector
   };
   static bool is_distribution(const std::string& name);
   static mlir::RankedTensorType broadcast_type(mlir::Type a, mlir::Type b, mlir::Type element);
@@ -318,6 +319,7 @@ class Lowerer {
   bool is_top_level(const Stmt* s) const;
   void sample_stmt(const SampleStmt* s);
   Local posterior_fields(const CallExpr* c, const Type& t);
+  Local factor_call(const CallExpr* c, const Type& t);
   mlir::Value flatten_fields(const Local& fields, SourceRange r);
   std::string inference_config(const sema::TypedFunction& f, const Type& posterior);
   Local inference_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);

@@ -71,6 +71,24 @@ struct Family {
   }
 };
 
+// Adam's moments for every variational parameter (Kingma & Ba 2015, bias-corrected).
+struct Adam {
+  static constexpr double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+  Vec m, v;
+  int64_t t = 0;
+  explicit Adam(size_t n) : m(n, 0.0), v(n, 0.0) {}
+  // Ascent: q += lr * m_hat / (sqrt(v_hat) + epsilon).
+  void step(Family& q, const Family& g, double lr) {
+    ++t;
+    const double c1 = 1 - std::pow(beta1, static_cast<double>(t)), c2 = 1 - std::pow(beta2, static_cast<double>(t));
+    for (size_t k = 0; k < q.v.size(); ++k) {
+      m[k] = beta1 * m[k] + (1 - beta1) * g.v[k];
+      v[k] = beta2 * v[k] + (1 - beta2) * g.v[k] * g.v[k];
+      q.v[k] += lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + epsilon);
+    }
+  }
+};
+
 class Advi {
  public:
   Advi(const LogDensity& f, int64_t dim, const AdviConfig& config, Rng& rng, const Vec& init)
@@ -78,11 +96,11 @@ class Advi {
 
   // Stan's calc_ELBO: a Monte Carlo average of log p plus the entropy; draws where log p is not
   // finite are dropped, up to elbo_samples of them.
-  double elbo(const Family& q) {
+  double elbo(const Family& q, Rng& rng) {
     double sum = 0;
     int64_t dropped = 0;
     for (int64_t i = 0; i < config_.elbo_samples;) {
-      q.sample(rng_, eta_, zeta_);
+      q.sample(rng, eta_, zeta_);
       double lp = f_(zeta_.data(), grad_.data());
       if (std::isfinite(lp)) {
         sum += lp;
@@ -98,11 +116,11 @@ class Advi {
 
   // Stan's calc_grad of both families: reparameterized gradients averaged over grad_samples
   // draws (up to 10 x grad_samples dropped), then the entropy's gradient.
-  void elbo_grad(const Family& q, Family& g) {
+  void elbo_grad(const Family& q, Family& g, Rng& rng) {
     std::fill(g.v.begin(), g.v.end(), 0.0);
     const int64_t n = config_.grad_samples;
     for (int64_t i = 0, dropped = 0; i < n;) {
-      q.sample(rng_, eta_, zeta_);
+      q.sample(rng, eta_, zeta_);
       double lp = f_(zeta_.data(), grad_.data());
       bool ok = std::isfinite(lp) && std::all_of(grad_.begin(), grad_.end(), [](double x) { return std::isfinite(x); });
       if (!ok) {
@@ -132,83 +150,85 @@ class Advi {
     }
   }
 
-  // Stan's step-size sequence: eta * iter^-1/2 / (tau + sqrt(s_k)), s_k a running average of the
-  // squared gradient (weight 0.1 on the new one; the first iteration takes it whole).
-  void step(Family& q, const Family& g, Vec& history, int64_t iter, double eta) {
-    const double tau = 1.0, pre = 0.9, post = 0.1;
-    for (size_t k = 0; k < q.v.size(); ++k) {
-      double g2 = g.v[k] * g.v[k];
-      history[k] = iter == 1 ? history[k] + g2 : pre * history[k] + post * g2;
-      q.v[k] += eta / std::sqrt(static_cast<double>(iter)) * g.v[k] / (tau + std::sqrt(history[k]));
-    }
-  }
-
-  // Stan's adapt_eta: adapt_iterations steps with each eta in {100, 10, 1, 0.1, 0.01} from the
-  // initial approximation; stops at the first eta whose ELBO is worse than the previous one's
-  // (keeping the previous) once some eta beat the initial ELBO.
-  double adapt_eta(detail::ProgressReporter& progress) {
-    const double sequence[5] = {100, 10, 1, 0.1, 0.01};
-    const double lowest = -std::numeric_limits<double>::max();
-    double elbo_init;
-    try {
-      elbo_init = elbo(Family::at(config_.fullrank, init_));
-    } catch (const AdviFailure&) {
-      throw AdviFailure("cannot compute the ELBO of the initial approximation; the model may be ill-conditioned "
-                        "or misspecified");
-    }
-    double elbo_best = lowest, eta_best = 0;
-    for (int k = 0; k < 5; ++k) {
-      double eta = sequence[k];
+  // The learning-rate search: adapt_iterations Adam steps with each rate in kRates from the
+  // initial approximation, then the ELBO; the best ELBO wins. Every candidate reads the same
+  // draws (a stream of its own for the gradients, another for the ELBO), so the comparison
+  // measures the rates, not Monte Carlo noise.
+  double search(detail::ProgressReporter& progress) {
+    const double lowest = -std::numeric_limits<double>::infinity();
+    double best = lowest, best_rate = 0;
+    for (int k = 0; k < kRateCount; ++k) {
+      Rng grad_rng(config_.seed, 1, detail::kTagAdvi), elbo_rng(config_.seed, 2, detail::kTagAdvi);
       Family q = Family::at(config_.fullrank, init_), g(config_.fullrank, dim_);
-      Vec history(q.v.size(), 0.0);
-      for (int64_t it = 1; it <= config_.adapt_iterations; ++it) {
-        progress.update(0, k * config_.adapt_iterations + it, true, 0);
-        try {
-          elbo_grad(q, g);
-        } catch (const AdviFailure&) {
-          std::fill(g.v.begin(), g.v.end(), 0.0);  // a diverging eta: a smaller one is tried next
-        }
-        step(q, g, history, it, eta);
-      }
-      double value;
+      Adam adam(q.v.size());
+      double value = lowest;
       try {
-        value = elbo(q);
+        for (int64_t it = 1; it <= config_.adapt_iterations; ++it) {
+          progress.update(0, k * config_.adapt_iterations + it, true, 0);
+          elbo_grad(q, g, grad_rng);
+          adam.step(q, g, kRates[k]);
+        }
+        value = elbo(q, elbo_rng);
       } catch (const AdviFailure&) {
-        value = lowest;
+        value = lowest;  // this rate diverged; the others decide
       }
-      if (value < elbo_best && elbo_best > elbo_init) return eta_best;
-      if (k < 4) {
-        elbo_best = value;
-        eta_best = eta;
-      } else if (value > elbo_init) {
-        return eta;
-      } else {
-        throw AdviFailure("all step sizes eta in {100, 10, 1, 0.1, 0.01} failed; the model may be "
-                          "ill-conditioned or misspecified");
+      if (std::isfinite(value) && value > best) {
+        best = value;
+        best_rate = kRates[k];
       }
     }
-    return eta_best;
+    if (best_rate == 0) {
+      throw AdviFailure("the ELBO could not be computed after " + std::to_string(config_.adapt_iterations) +
+                        " steps with any learning rate in {1, 0.3, 0.1, 0.03, 0.01}; the model may be "
+                        "ill-conditioned or misspecified");
+    }
+    return best_rate;
   }
 
-  // Stan's stochastic_gradient_ascent with its convergence rule: every eval_elbo iterations the
-  // relative ELBO change joins a circular buffer; stop when its mean or median is below tol.
-  Family fit(double eta, detail::ProgressReporter& progress, int64_t offset, AdviResult& out) {
+  Family fit(double rate, detail::ProgressReporter& progress, int64_t offset, AdviResult& out) {
     Family q = Family::at(config_.fullrank, init_), g(config_.fullrank, dim_);
-    Vec history(q.v.size(), 0.0);
+    Adam adam(q.v.size());
+    Family avg = q;
+    const int64_t W = config_.eval_elbo;
     const int64_t cb_size = static_cast<int64_t>(
-        std::max(0.1 * static_cast<double>(config_.max_iterations) / static_cast<double>(config_.eval_elbo), 2.0));
+        std::max(0.1 * static_cast<double>(config_.max_iterations) / static_cast<double>(W), 2.0));
     std::vector<double> window;  // the circular buffer, oldest first
     double value = 0;
+    static const int scaled = getenv("ADVI_SCALED") ? atoi(getenv("ADVI_SCALED")) : 0;
+    static const int avg_mode = getenv("ADVI_AVG") ? atoi(getenv("ADVI_AVG")) : 0;
+    static const int decay = getenv("ADVI_DECAY") ? atoi(getenv("ADVI_DECAY")) : 1;
+    int64_t in_window = 0;
     for (int64_t it = 1;; ++it) {
       progress.update(0, offset + it, false, 0);
-      elbo_grad(q, g);
-      step(q, g, history, it, eta);
+      elbo_grad(q, g, rng_);
+      double lr = decay ? rate / std::sqrt(1.0 + static_cast<double>(it - 1) / static_cast<double>(W)) : rate;
+      if (scaled) {
+        Vec before = q.v;
+        adam.step(q, g, lr);
+        for (size_t d = 0; d < dim_; ++d) {
+          double s = q.fullrank ? 0 : std::exp(before[dim_ + d]);
+          if (q.fullrank) for (size_t j = 0; j <= d; ++j) s += before[dim_ + d * dim_ + j] * before[dim_ + d * dim_ + j];
+          if (q.fullrank) s = std::sqrt(s);
+          q.v[d] = before[d] + (q.v[d] - before[d]) * s;
+          if (q.fullrank && scaled == 2) for (size_t j = 0; j <= d; ++j) { size_t k = dim_ + d * dim_ + j; q.v[k] = before[k] + (q.v[k] - before[k]) * s; }
+        }
+      } else {
+        adam.step(q, g, lr);
+      }
+      // averaging
+      if (avg_mode == 0) {
+        ++in_window;
+        for (size_t k = 0; k < q.v.size(); ++k) avg.v[k] += (q.v[k] - avg.v[k]) / static_cast<double>(in_window);
+      } else {
+        double eta = avg_mode;
+        double w = (eta + 1) / (static_cast<double>(it) + eta);
+        for (size_t k = 0; k < q.v.size(); ++k) avg.v[k] += (q.v[k] - avg.v[k]) * w;
+      }
       bool stop = false;
-      if (it % config_.eval_elbo == 0) {
+      if (it % W == 0) {
         double prev = value;
-        value = elbo(q);
+        value = elbo(avg, rng_);
         out.elbo.push_back(value);
-        // Stan's rel_difference(elbo, elbo_prev) = |(elbo_prev - elbo) / elbo|.
         double delta = std::fabs((prev - value) / value);
         if (static_cast<int64_t>(window.size()) == cb_size) window.erase(window.begin());
         window.push_back(delta);
@@ -224,12 +244,15 @@ class Advi {
       if (it == config_.max_iterations) stop = true;
       if (stop) {
         out.iterations = it;
-        return q;
+        return avg;
       }
+      if (avg_mode == 0 && it % W == 0) in_window = 0;
     }
   }
 
  private:
+  static constexpr int kRateCount = 5;
+  static constexpr double kRates[kRateCount] = {1, 0.3, 0.1, 0.03, 0.01};
   const LogDensity& f_;
   size_t dim_;
   const AdviConfig& config_;
@@ -261,7 +284,7 @@ AdviResult fit_advi(const LogDensity& f, int64_t dim, const AdviConfig& config) 
   detail::ProgressReporter progress(config.progress, adapt_total + config.max_iterations);
   Advi advi(f, dim, config, rng, init);
   try {
-    result.eta = config.eta == 0 ? advi.adapt_eta(progress) : config.eta;
+    result.eta = config.eta == 0 ? advi.search(progress) : config.eta;
     Family q = advi.fit(result.eta, progress, adapt_total, result);
     const size_t d = static_cast<size_t>(dim);
     result.mean.assign(q.v.begin(), q.v.begin() + static_cast<std::ptrdiff_t>(d));
