@@ -1108,27 +1108,31 @@ def Tessera_LoadOp : Tessera_Op<"load", [MemoryEffects<[MemRead<Tessera_IOResour
 // Inference (docs/inference.md)
 //===----------------------------------------------------------------------===//
 
-def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
+def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IOResource>]>, AttrSizedOperandSegments]> {
   let summary = "fit a probabilistic function to its data: NUTS, HMC or ADVI";
   let description = [{
     Runs the inference engine that `config` names (`method=NUTS;num_samples=1000;...`)
     over the function `log_density`: `(theta: tensor<DIMxf64>, data...) -> (f64 log
     density, tensor<DIMxf64> gradient)` on the unconstrained parameter vector. Each draw
     is mapped by `quantities`, `(theta, data...) -> tensor<WIDTHxf64>`, to the values of
-    the Posterior's fields, flattened one after the other. The result is a handle of the
-    Posterior (runtime/src/inference.h), read by `tessera.posterior_stat`.
+    the Posterior's fields, flattened one after the other. `dim` and `width` are those sizes
+    (computed from the data's dimensions when they are not static); `field_dims` are the
+    values of the `?` sizes of the fields in `config`, in order. The result is a handle of
+    the Posterior (runtime/src/inference.h), read by `tessera.posterior_stat`.
 
     Example:
     ```mlir
-    %p = tessera.infer @__tess_logp_m, @__tess_gq_m(%X, %y)
-           {config = "method=NUTS;...", dim = 5 : i64, width = 5 : i64}
-           : (tensor<200x3xf32>, tensor<200xf32>) -> i64
+    %p = tessera.infer @__tess_logp_m, @__tess_gq_m(%X, %y) sizes(%c5, %c5)
+           {config = "method=NUTS;..."} : (tensor<200x3xf32>, tensor<200xf32>) -> i64
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$log_density, FlatSymbolRefAttr:$quantities, StrAttr:$config,
-                       I64Attr:$dim, I64Attr:$width, Variadic<AnyType>:$data);
+                       Index:$dim, Index:$width, Variadic<Index>:$field_dims, Variadic<AnyType>:$data);
   let results = (outs I64:$posterior);
-  let assemblyFormat = "$log_density `,` $quantities `(` $data `)` attr-dict `:` functional-type($data, $posterior)";
+  let assemblyFormat = [{
+    $log_density `,` $quantities `(` $data `)` `sizes` `(` $dim `,` $width `)`
+    (`field_dims` `(` $field_dims^ `)`)? attr-dict `:` functional-type($data, $posterior)
+  }];
 }
 
 def Tessera_PosteriorStatOp : Tessera_Op<"posterior_stat", [MemoryEffects<[MemRead<Tessera_IOResource>]>]> {

@@ -399,21 +399,32 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
                                       name->name));
   mlir::Type want = to_mlir(latent->second, s->range);
   auto wt = mlir::dyn_cast<mlir::RankedTensorType>(want);
-  if (!wt || !wt.hasStaticShape())
-    unsupported(s->range, fmt::format("a latent variable ('{}') whose shape is not known when the function is called",
-                                      name->name));
+  if (!wt) unsupported(s->range, fmt::format("a latent variable ('{}') that is not a tensor", name->name));
   auto ft = mlir::RankedTensorType::get(wt.getShape(), b_.getF64Type());
-  int64_t n = ft.getNumElements();
   mlir::Location l = loc(s->range);
-  // theta[offset : offset + n], reshaped to the latent's shape.
+  // theta[offset : offset + n], reshaped to the latent's shape; a dynamic size (from the data's
+  // dimensions) makes the offsets of the latents after it dynamic too.
+  std::vector<mlir::Value> dyn = dynamic_dims(latent->second, ft, s->range);
+  mlir::Value n_dyn;
+  if (!ft.hasStaticShape()) n_dyn = numel_index(*sema::as_tensor(latent->second).value()->shape, s->range);
+  int64_t n = ft.hasStaticShape() ? ft.getNumElements() : mlir::ShapedType::kDynamic;
   auto flat_t = mlir::RankedTensorType::get({n}, b_.getF64Type());
-  mlir::Value u = op("tessera.slice", {theta_}, flat_t, s->range, nullptr,
-                     {{"static_offsets", b_.getDenseI64ArrayAttr({theta_offset_})},
+  std::vector<mlir::Value> operands{theta_};
+  int64_t off = theta_offset_;
+  if (theta_offset_dyn_) {
+    operands.push_back(b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_,
+                                                      b_.create<mlir::arith::ConstantIndexOp>(l, theta_offset_)));
+    off = mlir::ShapedType::kDynamic;
+  }
+  if (n_dyn) operands.push_back(n_dyn);
+  mlir::Value u = op("tessera.slice", operands, flat_t, s->range, nullptr,
+                     {{"static_offsets", b_.getDenseI64ArrayAttr({off})},
                       {"static_sizes", b_.getDenseI64ArrayAttr({n})},
                       {"static_strides", b_.getDenseI64ArrayAttr({1})},
-                      {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 0, 0, 0})}});
-  theta_offset_ += n;
-  if (ft != flat_t) u = op("tessera.reshape", {u}, ft, s->range, nullptr);
+                      {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, theta_offset_dyn_ ? 1 : 0, n_dyn ? 1 : 0, 0})}});
+  if (n_dyn) theta_offset_dyn_ = theta_offset_dyn_ ? b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_, n_dyn).getResult() : n_dyn;
+  else theta_offset_ += n;
+  if (ft != flat_t) u = op("tessera.reshape", concat({u}, dyn), ft, s->range, nullptr);
   Dist d = distribution_of(s->distribution, ft);
   const Family* fam = find_family(d.family);
   mlir::Value x = u, log_jac, log_x, log_1mx;
@@ -422,8 +433,9 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
       if (d.ordered) {
         // An increasing vector (Stan's `ordered`): x[0] = u[0], x[i] = x[i-1] + exp(u[i]), that is
         // x = L y with y = (u[0], exp(u[1:])) and L lower-triangular ones; log |dx/du| = sum u[1:].
-        if (ft.getRank() != 1 || ft.getDimSize(0) < 1)
-          unsupported(s->range, "ordered=True on a latent variable that is not a vector (shape=[K])");
+        if (ft.getRank() != 1 || ft.isDynamicDim(0) || ft.getDimSize(0) < 1)
+          unsupported(s->range, "ordered=True on a latent variable that is not a vector of a size known when the "
+                                "function is called (shape=[K])");
         int64_t kk = ft.getDimSize(0);
         auto one_t = mlir::RankedTensorType::get({1}, b_.getF64Type());
         auto rest_t = mlir::RankedTensorType::get({kk - 1}, b_.getF64Type());
@@ -477,7 +489,6 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
                                         name->name, d.family));
     case Support::Unknown: unsupported(s->range, "this distribution for a latent variable");
   }
-  (void)l;
   if (role_ == 1) {
     if (log_jac) add_density(log_jac, s->range);
     add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range);
@@ -516,24 +527,47 @@ Local Lowerer::posterior_fields(const CallExpr* c, const Type& t) {
 // The quantities function's result: each field as f64, flattened, one after the other.
 mlir::Value Lowerer::flatten_fields(const Local& fields, SourceRange r) {
   std::vector<mlir::Value> parts;
+  bool dynamic = false;
   int64_t width = 0;
   for (size_t i = 0; i < fields.elems.size(); ++i) {
     const Local& f = fields.elems[i];
-    auto vt = mlir::dyn_cast<mlir::RankedTensorType>(f.value ? f.value.getType() : mlir::Type{});
-    auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
-    auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
-    if (!f.value || !ft.hasStaticShape())
-      unsupported(r, fmt::format("the Posterior field '{}' (a tensor of a shape known when the function is called)",
-                                 fields.names[i]));
-    mlir::Value v = convert(f, ft, r);
-    auto flat = mlir::RankedTensorType::get({ft.getNumElements()}, b_.getF64Type());
-    if (flat != ft) v = op("tessera.reshape", {v}, flat, r, nullptr);
-    width += ft.getNumElements();
+    if (!f.value) unsupported(r, fmt::format("the Posterior field '{}' (a value that is not a tensor or a number)",
+                                             fields.names[i]));
+    mlir::Value v = flat_f64(f, r);
+    int64_t size = mlir::cast<mlir::RankedTensorType>(v.getType()).getDimSize(0);
+    if (mlir::ShapedType::isDynamic(size)) dynamic = true;
+    else width += size;
     parts.push_back(v);
   }
   if (parts.size() == 1) return parts[0];
-  return op("tessera.concat", parts, mlir::RankedTensorType::get({width}, b_.getF64Type()), r, nullptr,
+  return op("tessera.concat", parts,
+            mlir::RankedTensorType::get({dynamic ? mlir::ShapedType::kDynamic : width}, b_.getF64Type()), r, nullptr,
             {{"axis", b_.getI64IntegerAttr(0)}});
+}
+
+// A value as a flat f64 vector (a scalar: one element).
+mlir::Value Lowerer::flat_f64(const Local& v, SourceRange r) {
+  auto vt = mlir::dyn_cast<mlir::RankedTensorType>(v.value.getType());
+  auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
+  auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
+  mlir::Value x = convert(v, ft, r);
+  if (ft.getRank() == 1) return x;
+  if (ft.hasStaticShape())
+    return op("tessera.reshape", {x}, mlir::RankedTensorType::get({ft.getNumElements()}, b_.getF64Type()), r, nullptr);
+  mlir::Location l = loc(r);
+  mlir::Value n = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+  for (int64_t i = 0; i < ft.getRank(); ++i)
+    n = b_.create<mlir::arith::MulIOp>(l, n, b_.create<mlir::tensor::DimOp>(l, x, i));
+  return op("tessera.reshape", {x, n}, mlir::RankedTensorType::get({mlir::ShapedType::kDynamic}, b_.getF64Type()), r,
+            nullptr);
+}
+
+// The element count of a shape, as an `index` (in the current function).
+mlir::Value Lowerer::numel_index(const std::vector<DimExpr>& shape, SourceRange r) {
+  mlir::Location l = loc(r);
+  mlir::Value n = b_.create<mlir::arith::ConstantIndexOp>(l, 1);
+  for (const DimExpr& d : shape) n = b_.create<mlir::arith::MulIOp>(l, n, dim_index(d, r));
+  return n;
 }
 
 // --------------------------------------------------------------------- the call
@@ -555,7 +589,8 @@ std::optional<std::string> literal_text(const Expr* e) {
 
 // The configuration string of tessera.infer: `key=value;...` from the decorators' arguments
 // (sema checked their names and values), plus the fields of the Posterior.
-std::string Lowerer::inference_config(const sema::TypedFunction& f, const Type& posterior) {
+std::string Lowerer::inference_config(const sema::TypedFunction& f, const Type& posterior,
+                                      const std::map<std::string, DimExpr>& callee_dims) {
   std::string out;
   for (const Decorator& d : f.def->decorators) {
     const auto* call = dyn_cast<CallExpr>(d.expr);
@@ -579,7 +614,7 @@ std::string Lowerer::inference_config(const sema::TypedFunction& f, const Type& 
     std::vector<std::string> dims;
     if (ft && (*ft)->shape)
       for (const DimExpr& e : *(*ft)->shape) {
-        auto v = static_dim(e);
+        auto v = static_dim(e.substitute(callee_dims));
         dims.push_back(v ? std::to_string(*v) : "?");
       }
     out += fmt::format("{}", fmt::join(dims, "x"));
@@ -617,7 +652,7 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
     if (!bound[k]) unsupported(c->range, fmt::format("a call that leaves '{}' to its default value", callee.params[k].name));
     values.push_back(expr(bound[k]));
   }
-  std::string config = inference_config(callee, t);
+  std::string config = inference_config(callee, callee.inferred_return, target.dims);
   SpecKey logp_key = key, gq_key = key;
   logp_key.role = 1;
   gq_key.role = 2;
@@ -626,8 +661,23 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   std::vector<mlir::Value> args;
   for (size_t k = 0; k < values.size(); ++k) args.push_back(convert(values[k], lt.getInput(k + 1), bound[k]->range));
   auto theta_t = mlir::cast<mlir::RankedTensorType>(lt.getInput(0));
-  auto width_t = mlir::cast<mlir::RankedTensorType>(gq.getFunctionType().getResult(0));
   mlir::Location l = loc(c->range);
+  // The sizes of theta and of the fields, from the callee's dimensions as the caller has them.
+  auto total = [&](const std::vector<Type>& types) {
+    mlir::Value n = b_.create<mlir::arith::ConstantIndexOp>(l, 0);
+    for (const Type& ty : types) {
+      auto tt = sema::as_tensor(ty);
+      if (!tt || !(*tt)->shape) unsupported(c->range, "a latent variable or Posterior field of unknown shape");
+      std::vector<DimExpr> shape;
+      for (const DimExpr& d : *(*tt)->shape) shape.push_back(d.substitute(target.dims));
+      n = b_.create<mlir::arith::AddIOp>(l, n, numel_index(shape, c->range));
+    }
+    return n;
+  };
+  std::vector<Type> latent_types;
+  for (const auto& [stmt, ty] : callee.latents) latent_types.push_back(ty);
+  const Type& fields_t = callee.inferred_return;
+  mlir::Value dim_v = total(latent_types), width_v = total(fields_t ? fields_t->elems : std::vector<Type>{});
 
   // The public callback: (theta, data...) -> (log density, gradient), by reverse mode.
   std::string grad_name = "__tess_logp_grad." + logp.getSymName().str().substr(std::string("__tess_logp.").size());
@@ -645,22 +695,34 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   gq.setPublic();
   gq->setAttr("tessera.callback", b_.getUnitAttr());
 
+  // The fields' sizes that are not static (the `?` of the configuration's fields=), in order.
+  std::vector<mlir::Value> field_dims;
+  for (const Type& ty : fields_t ? fields_t->elems : std::vector<Type>{}) {
+    auto tt = sema::as_tensor(ty);
+    if (!tt || !(*tt)->shape) continue;
+    for (const DimExpr& d : *(*tt)->shape) {
+      DimExpr caller = d.substitute(target.dims);
+      if (!static_dim(caller)) field_dims.push_back(dim_index(caller, c->range));
+    }
+  }
   mlir::OperationState st(l, "tessera.infer");
+  st.addOperands({dim_v, width_v});
+  st.addOperands(field_dims);
   st.addOperands(args);
+  st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, static_cast<int32_t>(field_dims.size()),
+                                                                  static_cast<int32_t>(args.size())}));
   st.addTypes(b_.getI64Type());
   st.addAttribute("log_density", mlir::FlatSymbolRefAttr::get(grad.getSymNameAttr()));
   st.addAttribute("quantities", mlir::FlatSymbolRefAttr::get(gq.getSymNameAttr()));
   st.addAttribute("config", b_.getStringAttr(config));
-  st.addAttribute("dim", b_.getI64IntegerAttr(theta_t.getDimSize(0)));
-  st.addAttribute("width", b_.getI64IntegerAttr(width_t.getDimSize(0)));
   mlir::Operation* infer = checked(b_.create(st), c->range);
   calls_.push_back({current_func_.getOperation(), grad.getOperation(), callee.name, c->range});
   return {infer->getResult(0), t};
 }
 
-// The total size of a probabilistic function's latent variables (the unconstrained vector),
-// under the current specialization.
-int64_t Lowerer::latent_size(const sema::TypedFunction& f) {
+// The total size of a probabilistic function's latent variables (the unconstrained vector)
+// under the current specialization; nothing when it depends on the data's dynamic dimensions.
+std::optional<int64_t> Lowerer::latent_size(const sema::TypedFunction& f) {
   int64_t n = 0;
   for (const auto& [s, type] : f.latents) {
     auto tt = sema::as_tensor(type);
@@ -668,9 +730,7 @@ int64_t Lowerer::latent_size(const sema::TypedFunction& f) {
     int64_t size = 1;
     for (const DimExpr& d : *(*tt)->shape) {
       auto v = static_dim(d);
-      if (!v)
-        unsupported(s->range, fmt::format("a latent variable whose shape ({}) is not known when the function is called",
-                                          sema::to_string(type)));
+      if (!v) return std::nullopt;
       size *= *v;
     }
     n += size;
@@ -678,8 +738,8 @@ int64_t Lowerer::latent_size(const sema::TypedFunction& f) {
   return n;
 }
 
-// The total size of the fields of a Posterior type, under the current specialization.
-int64_t Lowerer::fields_size(const Type& posterior, SourceRange r) {
+// The total size of the fields of a Posterior type (nothing when dynamic).
+std::optional<int64_t> Lowerer::fields_size(const Type& posterior, SourceRange r) {
   int64_t n = 0;
   for (size_t i = 0; i < posterior->fields.size(); ++i) {
     auto tt = sema::as_tensor(posterior->elems[i]);
@@ -687,8 +747,7 @@ int64_t Lowerer::fields_size(const Type& posterior, SourceRange r) {
     int64_t size = 1;
     for (const DimExpr& d : *(*tt)->shape) {
       auto v = static_dim(d);
-      if (!v) unsupported(r, fmt::format("the Posterior field '{}', whose shape is not known when the function is called",
-                                         posterior->fields[i]));
+      if (!v) return std::nullopt;
       size *= *v;
     }
     n += size;

@@ -127,14 +127,17 @@ std::optional<mlir::Value> Lowerer::dynamic_dim_value(const std::string& d) {
   mlir::OpBuilder::InsertionGuard guard(b_);
   b_.setInsertionPointToStart(entry_);
   mlir::Location l = loc(fn_->range);
+  // A probabilistic function's log density or quantities take the unconstrained vector first.
+  unsigned first = role_ != 0 ? 1 : 0;
   for (size_t i = 0; i < fn_->params.size(); ++i) {
     const Type& t = fn_->params[i].type;
+    unsigned a = first + static_cast<unsigned>(i);
     if (t && t->kind == TypeKind::Tensor && t->shape) {
       for (size_t k = 0; k < t->shape->size(); ++k)
         if ((*t->shape)[k].as_symbol() == d)
-          return dim_values_[d] = b_.create<mlir::tensor::DimOp>(l, entry_->getArgument(i), k);
+          return dim_values_[d] = b_.create<mlir::tensor::DimOp>(l, entry_->getArgument(a), k);
     } else if (t && t->kind == TypeKind::Int && t->int_value && t->int_value->as_symbol() == d) {
-      return dim_values_[d] = b_.create<mlir::arith::IndexCastOp>(l, b_.getIndexType(), entry_->getArgument(i));
+      return dim_values_[d] = b_.create<mlir::arith::IndexCastOp>(l, b_.getIndexType(), entry_->getArgument(a));
     }
   }
   return std::nullopt;
@@ -300,14 +303,16 @@ mlir::func::FuncOp Lowerer::declare(const SpecKey& key, bool root) {
   const Layout* layout = params_layout(key);
   if (key.role != 0) {
     // A probabilistic function's log density or quantities: the unconstrained vector first.
-    inputs.insert(inputs.begin(), mlir::RankedTensorType::get({latent_size(f)}, b_.getF64Type()));
+    inputs.insert(inputs.begin(), mlir::RankedTensorType::get({latent_size(f).value_or(mlir::ShapedType::kDynamic)},
+                                                              b_.getF64Type()));
     if (key.role == 1) {
       outputs.push_back(mlir::RankedTensorType::get({}, b_.getF64Type()));
     } else {
       const Type& fields = f.inferred_return;
       if (!fields || fields->kind != TypeKind::Posterior)
         unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));
-      outputs.push_back(mlir::RankedTensorType::get({fields_size(fields, f.range)}, b_.getF64Type()));
+      outputs.push_back(mlir::RankedTensorType::get({fields_size(fields, f.range).value_or(mlir::ShapedType::kDynamic)},
+                                                    b_.getF64Type()));
     }
   } else if (ret && ret->kind != TypeKind::None) {
     flat_types(ret, f.range, outputs, layout);
@@ -378,6 +383,7 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   role_ = key.role;
   theta_ = {};
   theta_offset_ = 0;
+  theta_offset_dyn_ = {};
   if (role_ != 0) {
     theta_ = entry->getArgument(arg++);
     if (role_ == 1) {

@@ -294,7 +294,8 @@ class Lowerer {
   static constexpr const char* kLogDensity = "__lp";  // the log density's accumulator, a local
   int role_ = 0;                                      // the SpecKey role being lowered
   mlir::Value theta_;                                 // roles 1 and 2: the unconstrained vector
-  int64_t theta_offset_ = 0;                          // where the next latent variable starts
+  int64_t theta_offset_ = 0;                          // where the next latent variable starts,
+  mlir::Value theta_offset_dyn_;                      // plus this `index`, once a size is dynamic
   struct Dist {
     std::string family;
     std::map<std::string, mlir::Value> params;  // f64 tensors (each of its own shape: ops broadcast)
@@ -321,10 +322,13 @@ class Lowerer {
   Local posterior_fields(const CallExpr* c, const Type& t);
   Local factor_call(const CallExpr* c, const Type& t);
   mlir::Value flatten_fields(const Local& fields, SourceRange r);
-  std::string inference_config(const sema::TypedFunction& f, const Type& posterior);
+  std::string inference_config(const sema::TypedFunction& f, const Type& posterior,
+                               const std::map<std::string, DimExpr>& callee_dims);
   Local inference_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
-  int64_t latent_size(const sema::TypedFunction& f);
-  int64_t fields_size(const Type& posterior, SourceRange r);
+  std::optional<int64_t> latent_size(const sema::TypedFunction& f);
+  std::optional<int64_t> fields_size(const Type& posterior, SourceRange r);
+  mlir::Value numel_index(const std::vector<DimExpr>& shape, SourceRange r);
+  mlir::Value flat_f64(const Local& v, SourceRange r);
   Local posterior_method(const CallExpr* c, const std::string& method, const Local& post, const Type& t);
 
 };

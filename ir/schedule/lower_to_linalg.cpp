@@ -2097,7 +2097,13 @@ Value lower_infer(Emitter& e, Operation* op, int& strings) {
   ModuleOp module = op->getParentOfType<ModuleOp>();
   Type i64 = b.getI64Type(), f64 = b.getF64Type();
   b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferBegin", {}), ValueRange{});
-  for (Value v : op->getOperands()) {
+  // Operands: dim, width, the fields' dynamic sizes, the data.
+  auto segments = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes");
+  int64_t field_dims = segments ? segments[2] : 0;
+  for (Value v : op->getOperands().slice(2, field_dims))
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferFieldDim", {i64}),
+                           ValueRange{b.create<arith::IndexCastOp>(e.loc, i64, v).getResult()});
+  for (Value v : op->getOperands().drop_front(2 + field_dims)) {
     Type t = v.getType();
     if (auto rt = dyn_cast<RankedTensorType>(t)) {
       std::string suffix = element_suffix(rt.getElementType());
@@ -2126,8 +2132,8 @@ Value lower_infer(Emitter& e, Operation* op, int& strings) {
   Value logp = address("log_density"), gq = address("quantities");
   Value config = string_memref(e, module, op->getAttrOfType<StringAttr>("config").getValue(), strings);
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  Value dim = e.constant(i64, static_cast<double>(op->getAttrOfType<IntegerAttr>("dim").getInt()));
-  Value width = e.constant(i64, static_cast<double>(op->getAttrOfType<IntegerAttr>("width").getInt()));
+  Value dim = b.create<arith::IndexCastOp>(e.loc, i64, op->getOperand(0));
+  Value width = b.create<arith::IndexCastOp>(e.loc, i64, op->getOperand(1));
   return b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferRun", {i64, i64, dyn_i8, i64, i64}, {i64}),
                                 ValueRange{logp, gq, config, dim, width})
       .getResult(0);

@@ -32,6 +32,7 @@ struct Arg {
 };
 
 thread_local std::vector<std::unique_ptr<Arg>> g_args;
+thread_local std::vector<int64_t> g_field_dims;  // the `?` sizes of fields=, in order
 
 std::mutex g_posteriors_mutex;
 std::vector<std::unique_ptr<Posterior>> g_posteriors;
@@ -94,8 +95,9 @@ std::map<std::string, std::string> parse_config(const std::string& text) {
   return out;
 }
 
-std::vector<Field> parse_fields(const std::string& text) {
+std::vector<Field> parse_fields(const std::string& text, const std::vector<int64_t>& dynamic) {
   std::vector<Field> fields;
+  size_t next_dynamic = 0;
   int64_t offset = 0;
   size_t start = 0;
   while (start < text.size()) {
@@ -110,7 +112,13 @@ std::vector<Field> parse_fields(const std::string& text) {
     while (p < dims.size()) {
       size_t x = dims.find('x', p);
       if (x == std::string::npos) x = dims.size();
-      f.shape.push_back(std::stoll(dims.substr(p, x - p)));
+      std::string d = dims.substr(p, x - p);
+      if (d == "?") {
+        if (next_dynamic >= dynamic.size()) fail("internal: a Posterior field's size was not given");
+        f.shape.push_back(dynamic[next_dynamic++]);
+      } else {
+        f.shape.push_back(std::stoll(d));
+      }
       p = x + 1;
     }
     f.offset = offset;
@@ -226,7 +234,12 @@ void posterior_stat(int64_t handle, const std::string& stat, const std::string& 
 
 extern "C" {
 
-void tessInferBegin(void) { g_args.clear(); }
+void tessInferBegin(void) {
+  g_args.clear();
+  g_field_dims.clear();
+}
+
+void tessInferFieldDim(int64_t size) { g_field_dims.push_back(size); }
 
 #define TESS_INFER_DEF(sfx, size) \
   void tessInferAddTensor_##sfx(int64_t rank, void* descriptor) { add_tensor(rank, descriptor, size); }
@@ -266,7 +279,8 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* alloca
   std::vector<std::unique_ptr<Arg>> args = std::move(g_args);
   g_args.clear();
   std::map<std::string, std::string> config = parse_config(memref_text(aligned, offset, size, stride));
-  std::vector<Field> fields = parse_fields(to_string(config, "fields", ""));
+  std::vector<Field> fields = parse_fields(to_string(config, "fields", ""), g_field_dims);
+  g_field_dims.clear();
   Compiled logp{reinterpret_cast<void (*)(void**)>(log_density), {}, dim};
   Compiled gq{reinterpret_cast<void (*)(void**)>(quantities), {}, dim};
   for (auto& a : args) {

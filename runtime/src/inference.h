@@ -80,9 +80,9 @@ struct AdviConfig {
   int64_t elbo_samples = 100;  // draws per ELBO estimate
   int64_t eval_elbo = 100;     // iterations between ELBO estimates
   int64_t max_iterations = 10000;
-  double tol_rel_obj = 0.01;  // Stan's relative-ELBO convergence rule
-  double eta = 0;             // step size; 0: adaptive search over {100, 10, 1, 0.1, 0.01}
-  int64_t adapt_iterations = 50;
+  double tol_rel_obj = 0.01;  // Stan's relative-ELBO convergence rule (plus a settled-average check)
+  double eta = 0;             // Adam's learning rate; 0: search over {1, 0.3, 0.1, 0.03, 0.01}
+  int64_t adapt_iterations = 50;  // Adam steps per candidate of the search
   int64_t output_samples = 1000;  // draws from the fitted approximation
   uint64_t seed = 0;
   double init_radius = 2.0;  // the initial mean, as NutsConfig::init_radius (Stan's ADVI does the same)
@@ -90,13 +90,14 @@ struct AdviConfig {
 };
 
 struct AdviResult {
+  // The average of Adam's iterates (docs/inference.md, "ADVI").
   std::vector<double> mean;        // dim, unconstrained
   std::vector<double> scale_tril;  // dim x dim lower-triangular (mean-field: diagonal)
   std::vector<double> draws;       // output_samples x dim, unconstrained
   std::vector<double> elbo;        // each estimate, in order
   int64_t iterations = 0;
   bool converged = false;
-  double eta = 0;  // the step size used
+  double eta = 0;  // Adam's initial learning rate (given or found by the search)
   std::string error;
 };
 

@@ -1,7 +1,9 @@
-// ADVI as Stan's `advi` service runs it (Kucukelbir et al. 2017; stan/variational/advi.hpp,
+// ADVI (Kucukelbir et al. 2017) with Stan's families and gradients (stan/variational/advi.hpp,
 // families/normal_meanfield.hpp and normal_fullrank.hpp): reparameterized Monte Carlo
-// gradients of the ELBO plus the analytic entropy gradient, Stan's adaptive step-size sequence,
-// the search over eta, and the relative-ELBO convergence rule.
+// gradients of the ELBO plus the analytic entropy gradient and Stan's relative-ELBO
+// convergence rule; but Adam with a learning-rate search, a decaying learning rate and an
+// average of the iterates instead of Stan's step-size sequence, whose last iterate can stay
+// several posterior sds off (docs/inference.md, "ADVI").
 #include <algorithm>
 #include <limits>
 #include <numeric>
@@ -64,6 +66,30 @@ struct Family {
     for (double& e : eta) e = rng.normal();
     transform(eta, zeta);
   }
+  // KL(this || old), both Gaussians.
+  double kl_from(const Family& old) const {
+    double kl = -0.5 * static_cast<double>(dim);
+    if (!fullrank) {
+      for (size_t i = 0; i < dim; ++i) {
+        double r = std::exp(omega(i) - old.omega(i)), z = (mu(i) - old.mu(i)) * std::exp(-old.omega(i));
+        kl += old.omega(i) - omega(i) + 0.5 * (r * r + z * z);
+      }
+      return kl;
+    }
+    // tr(S_old^-1 S) = |L_old^-1 L|_F^2, the Mahalanobis term |L_old^-1 (mu - mu_old)|^2 and the
+    // log-determinants, by forward substitution.
+    Vec x(dim);
+    for (size_t c = 0; c <= dim; ++c) {  // columns of L, then the mean difference
+      for (size_t i = 0; i < dim; ++i) {
+        double b = c < dim ? (i >= c ? L(i, c) : 0.0) : mu(i) - old.mu(i);
+        for (size_t j = 0; j < i; ++j) b -= old.L(i, j) * x[j];
+        x[i] = b / old.L(i, i);
+        kl += 0.5 * x[i] * x[i];
+      }
+    }
+    for (size_t i = 0; i < dim; ++i) kl += std::log(std::fabs(old.L(i, i))) - std::log(std::fabs(L(i, i)));
+    return kl;
+  }
   double entropy() const {
     double h = 0.5 * static_cast<double>(dim) * (1.0 + std::log(2 * M_PI));
     for (size_t i = 0; i < dim; ++i) h += fullrank ? std::log(std::fabs(L(i, i))) : omega(i);
@@ -74,16 +100,33 @@ struct Family {
 // Adam's moments for every variational parameter (Kingma & Ba 2015, bias-corrected).
 struct Adam {
   static constexpr double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
-  Vec m, v;
-  int64_t t = 0;
-  explicit Adam(size_t n) : m(n, 0.0), v(n, 0.0) {}
+  Vec m, v, recent;  // recent: the sum of g^2 since the last forget()
+  int64_t t = 0, steps = 0;
+  explicit Adam(size_t n) : m(n, 0.0), v(n, 0.0), recent(n, 0.0) {}
+  // Called every eval_elbo steps of the main run: where v_hat exceeds 100 times the mean g^2 of those steps, it
+  // becomes that mean. With beta2 = 0.999, v remembers a transient for thousands of steps (the
+  // log-scale's gradient is huge while the mean is far from the posterior), and the steps of
+  // that parameter stay tiny long after; this forgets a 100-fold drop within one window.
+  void forget() {
+    if (steps == 0) return;
+    const double c2 = 1 - std::pow(beta2, static_cast<double>(t));
+    for (size_t k = 0; k < v.size(); ++k) {
+      double ms = recent[k] / static_cast<double>(steps);
+      if (v[k] / c2 > kForget * ms) v[k] = ms * c2;
+      recent[k] = 0;
+    }
+    steps = 0;
+  }
+  static constexpr double kForget = 100;
   // Ascent: q += lr * m_hat / (sqrt(v_hat) + epsilon).
   void step(Family& q, const Family& g, double lr) {
     ++t;
+    ++steps;
     const double c1 = 1 - std::pow(beta1, static_cast<double>(t)), c2 = 1 - std::pow(beta2, static_cast<double>(t));
     for (size_t k = 0; k < q.v.size(); ++k) {
       m[k] = beta1 * m[k] + (1 - beta1) * g.v[k];
       v[k] = beta2 * v[k] + (1 - beta2) * g.v[k] * g.v[k];
+      recent[k] += g.v[k] * g.v[k];
       q.v[k] += lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + epsilon);
     }
   }
@@ -185,50 +228,43 @@ class Advi {
     return best_rate;
   }
 
+  // Adam from the initial approximation with the learning rate rate / sqrt(1 + t / eval_elbo)
+  // (the classic t^-1/2 of Polyak-Ruppert averaging; a fixed schedule, because the ELBO's
+  // Monte Carlo noise would trigger a plateau rule at random). The approximation reported is a
+  // polynomial-decay average of the iterates (Shamir & Zhang 2013),
+  // avg += (q - avg) (kAveraging + 1) / (t + kAveraging): a Polyak-Ruppert average weighted
+  // towards the last quarter or so of the run, which forgets the first steps. Every eval_elbo
+  // iterations the ELBO of the average enters Stan's rule: its relative change joins a
+  // circular buffer, whose mean or (upper) median must be below tol_rel_obj. A relative change
+  // cannot see progress when the ELBO is large in magnitude (a log density with a large
+  // constant), so stopping also needs the average to have settled:
+  // KL(average || the average min(buffer size, 10) evaluations earlier) below
+  // 0.5 tol_rel_obj^2 dim nats, i.e. about tol_rel_obj sds per coordinate.
   Family fit(double rate, detail::ProgressReporter& progress, int64_t offset, AdviResult& out) {
     Family q = Family::at(config_.fullrank, init_), g(config_.fullrank, dim_);
-    Adam adam(q.v.size());
     Family avg = q;
-    const int64_t W = config_.eval_elbo;
-    const int64_t cb_size = static_cast<int64_t>(
-        std::max(0.1 * static_cast<double>(config_.max_iterations) / static_cast<double>(W), 2.0));
+    // The averages at the last `lag` evaluations, oldest first.
+    const size_t lag = static_cast<size_t>(std::min<int64_t>(cb_size_of(config_), 10));
+    std::vector<Family> earlier;
+    Adam adam(q.v.size());
+    const int64_t every = config_.eval_elbo;
+    const int64_t cb_size = cb_size_of(config_);
+    const double settled = 0.5 * config_.tol_rel_obj * config_.tol_rel_obj * static_cast<double>(dim_);
     std::vector<double> window;  // the circular buffer, oldest first
     double value = 0;
-    static const int scaled = getenv("ADVI_SCALED") ? atoi(getenv("ADVI_SCALED")) : 0;
-    static const int avg_mode = getenv("ADVI_AVG") ? atoi(getenv("ADVI_AVG")) : 0;
-    static const int decay = getenv("ADVI_DECAY") ? atoi(getenv("ADVI_DECAY")) : 1;
-    int64_t in_window = 0;
     for (int64_t it = 1;; ++it) {
       progress.update(0, offset + it, false, 0);
       elbo_grad(q, g, rng_);
-      double lr = decay ? rate / std::sqrt(1.0 + static_cast<double>(it - 1) / static_cast<double>(W)) : rate;
-      if (scaled) {
-        Vec before = q.v;
-        adam.step(q, g, lr);
-        for (size_t d = 0; d < dim_; ++d) {
-          double s = q.fullrank ? 0 : std::exp(before[dim_ + d]);
-          if (q.fullrank) for (size_t j = 0; j <= d; ++j) s += before[dim_ + d * dim_ + j] * before[dim_ + d * dim_ + j];
-          if (q.fullrank) s = std::sqrt(s);
-          q.v[d] = before[d] + (q.v[d] - before[d]) * s;
-          if (q.fullrank && scaled == 2) for (size_t j = 0; j <= d; ++j) { size_t k = dim_ + d * dim_ + j; q.v[k] = before[k] + (q.v[k] - before[k]) * s; }
-        }
-      } else {
-        adam.step(q, g, lr);
-      }
-      // averaging
-      if (avg_mode == 0) {
-        ++in_window;
-        for (size_t k = 0; k < q.v.size(); ++k) avg.v[k] += (q.v[k] - avg.v[k]) / static_cast<double>(in_window);
-      } else {
-        double eta = avg_mode;
-        double w = (eta + 1) / (static_cast<double>(it) + eta);
-        for (size_t k = 0; k < q.v.size(); ++k) avg.v[k] += (q.v[k] - avg.v[k]) * w;
-      }
+      adam.step(q, g, rate / std::sqrt(1.0 + static_cast<double>(it - 1) / static_cast<double>(every)));
+      const double w = (kAveraging + 1) / (static_cast<double>(it) + kAveraging);
+      for (size_t k = 0; k < q.v.size(); ++k) avg.v[k] += (q.v[k] - avg.v[k]) * w;
       bool stop = false;
-      if (it % W == 0) {
+      if (it % every == 0) {
+        adam.forget();
         double prev = value;
         value = elbo(avg, rng_);
         out.elbo.push_back(value);
+        // Stan's rel_difference(elbo, elbo_prev) = |(elbo_prev - elbo) / elbo|.
         double delta = std::fabs((prev - value) / value);
         if (static_cast<int64_t>(window.size()) == cb_size) window.erase(window.begin());
         window.push_back(delta);
@@ -236,7 +272,10 @@ class Advi {
         std::vector<double> sorted = window;
         size_t half = sorted.size() / 2;  // Stan takes the upper median of an even buffer
         std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(half), sorted.end());
-        if (mean < config_.tol_rel_obj || sorted[half] < config_.tol_rel_obj) {
+        bool still = earlier.size() == lag && avg.kl_from(earlier.front()) < settled;
+        if (earlier.size() == lag) earlier.erase(earlier.begin());
+        earlier.push_back(avg);
+        if ((mean < config_.tol_rel_obj || sorted[half] < config_.tol_rel_obj) && still) {
           out.converged = true;
           stop = true;
         }
@@ -246,11 +285,16 @@ class Advi {
         out.iterations = it;
         return avg;
       }
-      if (avg_mode == 0 && it % W == 0) in_window = 0;
     }
   }
 
  private:
+  // Stan's circular buffer of relative ELBO changes: max(0.1 max_iterations / eval_elbo, 2).
+  static int64_t cb_size_of(const AdviConfig& c) {
+    return static_cast<int64_t>(
+        std::max(0.1 * static_cast<double>(c.max_iterations) / static_cast<double>(c.eval_elbo), 2.0));
+  }
+  static constexpr double kAveraging = 3;
   static constexpr int kRateCount = 5;
   static constexpr double kRates[kRateCount] = {1, 0.3, 0.1, 0.03, 0.01};
   const LogDensity& f_;

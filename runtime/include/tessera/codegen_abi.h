@@ -191,6 +191,8 @@ TESS_INFER_DECL(i16)
 TESS_INFER_DECL(i32)
 TESS_INFER_DECL(i64)
 #undef TESS_INFER_DECL
+/* The `?` sizes of config's fields=, in order, before the arguments. */
+TESS_API void tessInferFieldDim(int64_t size);
 TESS_API void tessInferAddI64(int64_t value);
 TESS_API void tessInferAddF64(double value);
 TESS_API void tessInferAddBool(int32_t value);
