@@ -1117,7 +1117,10 @@ def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IORes
     is mapped by `quantities`, `(theta, data...) -> tensor<WIDTHxf64>`, to the values of
     the Posterior's fields, flattened one after the other. `dim` and `width` are those sizes
     (computed from the data's dimensions when they are not static); `field_dims` are the
-    values of the `?` sizes of the fields in `config`, in order. The result is a handle of
+    values of the `?` sizes of the fields in `config`, in order. `terms`, when present, is
+    `(theta, data...) -> tensor<Txf64>`, the log density's terms per statement (`~` and
+    `factor`), which the runtime evaluates to say which statement is not finite when no
+    initial point has a finite log density (their sources are `terms=` of `config`). The result is a handle of
     the Posterior (runtime/src/inference.h), read by `tessera.posterior_stat`.
 
     Example:
@@ -1126,7 +1129,8 @@ def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IORes
            {config = "method=NUTS;..."} : (tensor<200x3xf32>, tensor<200xf32>) -> i64
     ```
   }];
-  let arguments = (ins FlatSymbolRefAttr:$log_density, FlatSymbolRefAttr:$quantities, StrAttr:$config,
+  let arguments = (ins FlatSymbolRefAttr:$log_density, FlatSymbolRefAttr:$quantities,
+                       OptionalAttr<FlatSymbolRefAttr>:$terms, StrAttr:$config,
                        Index:$dim, Index:$width, Variadic<Index>:$field_dims, Variadic<AnyType>:$data);
   let results = (outs I64:$posterior);
   let assemblyFormat = [{

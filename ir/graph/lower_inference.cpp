@@ -353,10 +353,35 @@ mlir::Value Lowerer::total(mlir::Value v, SourceRange r) {
              {"axes", b_.getDenseI64ArrayAttr(axes)}});
 }
 
-void Lowerer::add_density(mlir::Value term, SourceRange r) {
-  Local* lp = lookup(kLogDensity);
+// Adds a term to the log density: to its accumulator (role 1), or to the accumulator of the
+// statement `key` (a `~` statement or a factor call) in the terms function (role 3).
+void Lowerer::add_density(mlir::Value term, SourceRange r, const void* key) {
+  std::string name = role_ == 3 ? density_name(key) : kLogDensity;
+  Local* lp = lookup(name);
   if (!lp) throw std::logic_error("the log-density accumulator is not in scope");
-  assign(kLogDensity, {op("tessera.add", {lp->value, total(term, r)}, lp->value.getType(), r, nullptr), lp->type});
+  assign(name, {op("tessera.add", {lp->value, total(term, r)}, lp->value.getType(), r, nullptr), lp->type});
+}
+
+// The accumulator of one statement's terms in the terms function (a local of that function).
+std::string Lowerer::density_name(const void* key) {
+  return fmt::format("{}@{}", kLogDensity, reinterpret_cast<uintptr_t>(key));
+}
+
+// The statements that add to a log density, in source order: `~` statements and factor calls
+// (their CallExpr), in loops and branches too.
+void Lowerer::density_statements(const Body& body, std::vector<std::pair<const void*, SourceRange>>& out) {
+  for (const Stmt* s : body) {
+    if (auto* smp = dyn_cast<SampleStmt>(s)) out.push_back({smp, smp->range});
+    if (auto* x = dyn_cast<ExprStmt>(s))
+      if (auto* call = dyn_cast<CallExpr>(x->expr); call && builtin_name(call->callee) == "factor")
+        out.push_back({call, call->range});
+    if (auto* i = dyn_cast<IfStmt>(s)) {
+      density_statements(i->then_body, out);
+      density_statements(i->else_body, out);
+    }
+    if (auto* f = dyn_cast<ForStmt>(s)) density_statements(f->body, out);
+    if (auto* w = dyn_cast<WhileStmt>(s)) density_statements(w->body, out);
+  }
 }
 
 // ------------------------------------------------------------------ statements
@@ -389,7 +414,7 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
     Dist d = distribution_of(s->distribution, ft);
     if (d.ordered) unsupported(s->distribution->range, "ordered=True on an observation (it constrains a latent variable)");
-    add_density(masked_log_prob(d, convert(value, ft, s->target->range), s->range), s->range);
+    add_density(masked_log_prob(d, convert(value, ft, s->target->range), s->range), s->range, s);
     return;
   }
   auto* name = cast<NameExpr>(s->target);
@@ -489,9 +514,9 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
                                         name->name, d.family));
     case Support::Unknown: unsupported(s->range, "this distribution for a latent variable");
   }
-  if (role_ == 1) {
-    if (log_jac) add_density(log_jac, s->range);
-    add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range);
+  if (role_ == 1 || role_ == 3) {
+    if (log_jac) add_density(log_jac, s->range, s);
+    add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range, s);
   }
   assign(name->name, {convert({x, latent->second}, want, s->range), latent->second});
 }
@@ -506,7 +531,7 @@ Local Lowerer::factor_call(const CallExpr* c, const Type& t) {
   Local v = expr(e);
   auto vt = v.value ? mlir::dyn_cast<mlir::RankedTensorType>(v.value.getType()) : mlir::RankedTensorType{};
   auto ft = mlir::RankedTensorType::get(vt ? vt.getShape() : llvm::ArrayRef<int64_t>{}, b_.getF64Type());
-  add_density(convert(v, ft, e->range), c->range);
+  add_density(convert(v, ft, e->range), c->range, c);
   return {mlir::Value{}, t};
 }
 
@@ -653,10 +678,37 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
     values.push_back(expr(bound[k]));
   }
   std::string config = inference_config(callee, callee.inferred_return, target.dims);
-  SpecKey logp_key = key, gq_key = key;
+  SpecKey logp_key = key, gq_key = key, terms_key = key;
   logp_key.role = 1;
   gq_key.role = 2;
-  mlir::func::FuncOp logp = declare(logp_key), gq = declare(gq_key);
+  terms_key.role = 3;
+  mlir::func::FuncOp logp = declare(logp_key), gq = declare(gq_key), terms = declare(terms_key);
+  // Where each term of the log density comes from, for the message when no initial point has a
+  // finite log density: "file:line:col\tsource line" per statement, percent-encoded.
+  {
+    std::vector<std::pair<const void*, SourceRange>> stmts;
+    density_statements(callee.def->body, stmts);
+    auto encode = [](const std::string& text) {
+      std::string out;
+      for (char ch : text) {
+        if (ch == ';' || ch == '=' || ch == '|' || ch == '%' || ch == ',' || static_cast<unsigned char>(ch) < 32)
+          out += fmt::format("%{:02X}", static_cast<unsigned char>(ch));
+        else
+          out += ch;
+      }
+      return out;
+    };
+    config += "terms=";
+    for (size_t k = 0; k < stmts.size(); ++k) {
+      SourceRange r = stmts[k].second;
+      LineCol lc = sources_.line_col(r.begin);
+      std::string line = encode_utf8(sources_.line_text(r.begin.file, lc.line));
+      size_t first = line.find_first_not_of(' ');
+      line = first == std::string::npos ? "" : line.substr(first);
+      config += (k ? "|" : "") + encode(fmt::format("{}:{}:{}\t{}", sources_.file(r.begin.file).name, lc.line, lc.col, line));
+    }
+    config += ";";
+  }
   auto lt = logp.getFunctionType();
   std::vector<mlir::Value> args;
   for (size_t k = 0; k < values.size(); ++k) args.push_back(convert(values[k], lt.getInput(k + 1), bound[k]->range));
@@ -692,8 +744,10 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
     mlir::Value v = b_.create<mlir::tensor::ExtractOp>(l, vg[0], mlir::ValueRange{});
     b_.create<mlir::func::ReturnOp>(l, mlir::ValueRange{v, vg[1]});
   }
-  gq.setPublic();
-  gq->setAttr("tessera.callback", b_.getUnitAttr());
+  for (mlir::func::FuncOp f : {gq, terms}) {
+    f.setPublic();
+    f->setAttr("tessera.callback", b_.getUnitAttr());
+  }
 
   // The fields' sizes that are not static (the `?` of the configuration's fields=), in order.
   std::vector<mlir::Value> field_dims;
@@ -714,6 +768,7 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   st.addTypes(b_.getI64Type());
   st.addAttribute("log_density", mlir::FlatSymbolRefAttr::get(grad.getSymNameAttr()));
   st.addAttribute("quantities", mlir::FlatSymbolRefAttr::get(gq.getSymNameAttr()));
+  st.addAttribute("terms", mlir::FlatSymbolRefAttr::get(terms.getSymNameAttr()));
   st.addAttribute("config", b_.getStringAttr(config));
   mlir::Operation* infer = checked(b_.create(st), c->range);
   calls_.push_back({current_func_.getOperation(), grad.getOperation(), callee.name, c->range});

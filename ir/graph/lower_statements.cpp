@@ -109,7 +109,7 @@ void Lowerer::stmt(const Stmt* s, bool last_top) {
     case NodeKind::ReturnStmt: {
       auto* r = cast<ReturnStmt>(s);
       if (!last_top) unsupported(s->range, "'return' other than as the last statement of a function");
-      if (role_ == 1) return;  // a log density returns its accumulator, not the body's value
+      if (role_ == 1 || role_ == 3) return;  // a log density returns its accumulator(s), not the body's value
       if (r->value) returned_ = expr(r->value);
       return;
     }
@@ -177,10 +177,14 @@ void Lowerer::assigned_names(const Body& body, std::vector<std::string>& out, co
     if (auto* a = dyn_cast<AugAssignStmt>(s)) add(a->target);
     if (auto* a = dyn_cast<AnnAssignStmt>(s)) add(a->target);
     // An observation adds to the log density's accumulator (a local of log-density functions).
-    bool adds_density = isa<SampleStmt>(s);
+    // (and to its statement's own accumulator in the terms function).
+    const void* key = isa<SampleStmt>(s) ? static_cast<const void*>(s) : nullptr;
     if (auto* x = dyn_cast<ExprStmt>(s))
-      if (auto* call = dyn_cast<CallExpr>(x->expr)) adds_density = adds_density || builtin_name(call->callee) == "factor";
-    if (adds_density && std::find(out.begin(), out.end(), kLogDensity) == out.end()) out.push_back(kLogDensity);
+      if (auto* call = dyn_cast<CallExpr>(x->expr); call && builtin_name(call->callee) == "factor") key = call;
+    if (key) {
+      for (std::string n : {std::string(kLogDensity), density_name(key)})
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
     if (loop && (isa<BreakStmt>(s) || isa<ContinueStmt>(s))) {
       std::string flag = jump_flag(loop, isa<BreakStmt>(s));
       if (std::find(out.begin(), out.end(), flag) == out.end()) out.push_back(flag);

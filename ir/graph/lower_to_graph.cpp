@@ -241,6 +241,7 @@ std::string Lowerer::mangle(const SpecKey& key, bool root) {
   // called `exp` or `free` cannot clash with the C library in compiled code.
   std::string name = key.role == 1   ? "__tess_logp." + key.fn->name
                      : key.role == 2 ? "__tess_gq." + key.fn->name
+                     : key.role == 3 ? "__tess_terms." + key.fn->name
                      : root          ? entry_symbol(key.fn->name)
                                      : "tsr." + key.fn->name;
   if (!key.dims.empty()) {
@@ -307,6 +308,10 @@ mlir::func::FuncOp Lowerer::declare(const SpecKey& key, bool root) {
                                                               b_.getF64Type()));
     if (key.role == 1) {
       outputs.push_back(mlir::RankedTensorType::get({}, b_.getF64Type()));
+    } else if (key.role == 3) {
+      std::vector<std::pair<const void*, SourceRange>> terms;
+      density_statements(f.def->body, terms);
+      outputs.push_back(mlir::RankedTensorType::get({static_cast<int64_t>(terms.size())}, b_.getF64Type()));
     } else {
       const Type& fields = f.inferred_return;
       if (!fields || fields->kind != TypeKind::Posterior)
@@ -386,9 +391,14 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   theta_offset_dyn_ = {};
   if (role_ != 0) {
     theta_ = entry->getArgument(arg++);
-    if (role_ == 1) {
-      auto zero = mlir::DenseElementsAttr::get(mlir::RankedTensorType::get({}, b_.getF64Type()), 0.0);
+    auto zero = mlir::DenseElementsAttr::get(mlir::RankedTensorType::get({}, b_.getF64Type()), 0.0);
+    if (role_ == 1)
       scopes_.back()[kLogDensity] = {b_.create<mlir::arith::ConstantOp>(loc(f.range), zero), sema::float_type()};
+    if (role_ == 3) {
+      std::vector<std::pair<const void*, SourceRange>> terms;
+      density_statements(f.def->body, terms);
+      for (const auto& [key, range] : terms)
+        scopes_.back()[density_name(key)] = {b_.create<mlir::arith::ConstantOp>(loc(f.range), zero), sema::float_type()};
     }
   }
   for (size_t i = 0; i < f.params.size(); ++i) {
@@ -413,6 +423,14 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   mlir::Location end = loc(f.range);
   if (role_ == 1) {
     b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{lookup(kLogDensity)->value});
+  } else if (role_ == 3) {
+    std::vector<std::pair<const void*, SourceRange>> terms;
+    density_statements(f.def->body, terms);
+    std::vector<mlir::Value> values;
+    for (const auto& [key, range] : terms)
+      values.push_back(b_.create<mlir::tensor::ExtractOp>(end, lookup(density_name(key))->value, mlir::ValueRange{}));
+    auto type = mlir::RankedTensorType::get({static_cast<int64_t>(values.size())}, b_.getF64Type());
+    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{b_.create<mlir::tensor::FromElementsOp>(end, type, values)});
   } else if (role_ == 2) {
     if (!returned_ || returned_->object != "posterior")
       unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));

@@ -68,8 +68,9 @@ struct SpecKey {
       for (const auto& [n, t] : l) out[i] += n + ":" + sema::to_string(t) + ";";
     return out;
   }
-  // 0: the function itself; 1: its log density, 2: its Posterior quantities (a probabilistic
-  // function called for inference, lower_inference.cpp).
+  // 0: the function itself; 1: its log density, 2: its Posterior quantities, 3: its log
+  // density's terms, one per statement (a probabilistic function called for inference,
+  // lower_inference.cpp).
   int role = 0;
   bool operator<(const SpecKey& o) const {
     return std::make_tuple(fn, dims, layout_keys(), role) < std::make_tuple(o.fn, o.dims, o.layout_keys(), o.role);
@@ -316,7 +317,9 @@ class Lowerer {
   mlir::Value softplus_of(mlir::Value v, SourceRange r);
   mlir::Value log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir::Value log_x = {}, mlir::Value log_1mx = {});
   mlir::Value total(mlir::Value v, SourceRange r);
-  void add_density(mlir::Value term, SourceRange r);
+  void add_density(mlir::Value term, SourceRange r, const void* key);
+  static std::string density_name(const void* key);
+  static void density_statements(const Body& body, std::vector<std::pair<const void*, SourceRange>>& out);
   bool is_top_level(const Stmt* s) const;
   void sample_stmt(const SampleStmt* s);
   Local posterior_fields(const CallExpr* c, const Type& t);

@@ -2130,12 +2130,13 @@ Value lower_infer(Emitter& e, Operation* op, int& strings) {
     return b.create<func::CallOp>(e.loc, runtime_function(module, fn, {}, {i64}), ValueRange{}).getResult(0);
   };
   Value logp = address("log_density"), gq = address("quantities");
+  Value terms = op->getAttr("terms") ? address("terms") : e.constant(i64, 0.0);
   Value config = string_memref(e, module, op->getAttrOfType<StringAttr>("config").getValue(), strings);
   auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   Value dim = b.create<arith::IndexCastOp>(e.loc, i64, op->getOperand(0));
   Value width = b.create<arith::IndexCastOp>(e.loc, i64, op->getOperand(1));
-  return b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferRun", {i64, i64, dyn_i8, i64, i64}, {i64}),
-                                ValueRange{logp, gq, config, dim, width})
+  return b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferRun", {i64, i64, i64, dyn_i8, i64, i64}, {i64}),
+                                ValueRange{logp, gq, terms, config, dim, width})
       .getResult(0);
 }
 

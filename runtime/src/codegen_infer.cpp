@@ -169,6 +169,58 @@ struct Compiled {
   }
 };
 
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// The statement to blame when no initial point has a finite log density: the terms (one per
+// `~` statement or factor call, in source order) at the point 0 and at points drawn as the
+// engines draw them; the first statement whose term is not finite at the first such point.
+// "file:line:col: ...", or "" when every term is finite (then the gradient is to blame).
+std::string non_finite_statement(const Compiled& terms, const std::string& sources, int64_t dim) {
+  std::vector<std::string> where;
+  size_t start = 0;
+  while (start <= sources.size() && !sources.empty()) {
+    size_t end = sources.find('|', start);
+    if (end == std::string::npos) end = sources.size();
+    where.push_back(percent_decode(sources.substr(start, end - start)));
+    start = end + 1;
+  }
+  if (where.empty()) return "";
+  std::vector<double> theta(static_cast<size_t>(dim), 0.0), values(where.size());
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (attempt > 0)
+      for (double& t : theta) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        t = -2.0 + 4.0 * static_cast<double>(state >> 11) / 9007199254740992.0;
+      }
+    terms.quantities(theta.data(), values.data(), static_cast<int64_t>(values.size()));
+    for (size_t k = 0; k < values.size(); ++k) {
+      if (std::isfinite(values[k])) continue;
+      std::string w = where[k];
+      size_t tab = w.find('\t');
+      std::string location = tab == std::string::npos ? w : w.substr(0, tab);
+      std::string text = tab == std::string::npos ? "" : w.substr(tab + 1);
+      char value[32];
+      if (std::isnan(values[k])) std::snprintf(value, sizeof value, "NaN");
+      else std::snprintf(value, sizeof value, "%g", values[k]);
+      return location + ": the log density is not finite at the initial point" + (attempt == 0 ? " 0" : "") +
+             ": this statement's term is " + value + "\n    " + text;
+    }
+  }
+  return "";
+}
+
 int64_t to_int(const std::map<std::string, std::string>& c, const std::string& key, int64_t dflt) {
   auto it = c.find(key);
   return it == c.end() ? dflt : std::stoll(it->second);
@@ -272,8 +324,8 @@ void tessInferAddBool(int32_t value) {
   g_args.push_back(std::move(arg));
 }
 
-int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* allocated, const char* aligned,
-                     int64_t offset, int64_t size, int64_t stride, int64_t dim, int64_t width) {
+int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, const char* allocated,
+                     const char* aligned, int64_t offset, int64_t size, int64_t stride, int64_t dim, int64_t width) {
   (void)allocated;
   using namespace tessera::rt::infer;
   std::vector<std::unique_ptr<Arg>> args = std::move(g_args);
@@ -288,6 +340,14 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* alloca
     gq.args.push_back(a.get());
   }
   LogDensity f = [&logp](const double* theta, double* grad) { return logp.log_density(theta, grad); };
+  Compiled per_statement{reinterpret_cast<void (*)(void**)>(terms), logp.args, dim};
+  std::string sources = to_string(config, "terms", "");
+  // An engine that cannot start: name the statement whose term is not finite, when there is one.
+  auto fail_start = [&](const std::string& why) {
+    if (terms != 0 && why.find("initial point") != std::string::npos)
+      if (std::string where = non_finite_statement(per_statement, sources, dim); !where.empty()) fail(where + "\n" + why);
+    fail(why);
+  };
 
   std::unique_ptr<Posterior> post;
   std::vector<double> theta_draws;  // rows of dim, chains one after the other
@@ -308,7 +368,7 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* alloca
     c.init_step_size = to_double(config, "mcmc.step_size", 1.0);
     if (!quiet()) c.progress = terminal_progress(algorithm, c.chains);
     NutsResult r = sample_nuts(f, dim, c);
-    if (!r.error.empty()) fail(r.error);
+    if (!r.error.empty()) fail_start(r.error);
     chains = c.chains;
     draws = c.num_samples;
     post = std::make_unique<Posterior>(fields, chains, draws);
@@ -330,7 +390,7 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* alloca
     c.seed = static_cast<uint64_t>(to_int(config, "variational.seed", 0));
     if (!quiet()) c.progress = terminal_progress("ADVI", 1);
     AdviResult r = fit_advi(f, dim, c);
-    if (!r.error.empty()) fail(r.error);
+    if (!r.error.empty()) fail_start(r.error);
     draws = c.output_samples;
     theta_draws = r.draws;
     post = std::make_unique<Posterior>(fields, 1, draws);

@@ -281,6 +281,8 @@ int run(const std::vector<std::string>& args) {
       request.opt_level = o.opt_level;
       request.threads = o.threads;
       request.deterministic = o.deterministic;
+      // The runtime's inference engines read it (runtime/src/codegen_infer.cpp).
+      if (o.quiet) setenv("TESSERA_QUIET", "1", 1);
       return cli::run_module(*graph, request);
     }
     std::string text;

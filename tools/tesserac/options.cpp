@@ -28,7 +28,7 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 const std::vector<std::string> kCommands = {"check", "build", "run", "emit", "grad", "fmt"};
 const std::vector<std::string> kFlags = {
     "--diagnostics-format", "--color", "--stage", "--entry", "--wrt", "--target", "--arch", "--cpu", "-o",
-    "--emit", "--arg", "--out", "--threads", "--deterministic", "--debug-numerics", "--profile", "--check", "-I", "--explain",
+    "--emit", "--arg", "--out", "--threads", "--deterministic", "--quiet", "--debug-numerics", "--profile", "--check", "-I", "--explain",
     "--version", "--help", "-O0", "-O1", "-O2", "-O3"};
 
 }  // namespace
@@ -42,7 +42,7 @@ usage:
                      [-o OUT] [--emit=obj|shared|header|ptx|hsaco] [-O0..-O3] [--cpu NAME]
   tesserac run FILE [--entry NAME] [--arg X.npy|NUMBER ...] [--out Y.npy ...]
                      [--threads N] [--deterministic] [--debug-numerics] [--profile trace.json]
-                     [--cpu NAME]
+                     [--cpu NAME] [--quiet]   (--quiet: no progress line while sampling)
   tesserac emit FILE --stage=ast|typed|graph|schedule|tile|llvm|ptx|amdgcn [--entry NAME]
   tesserac grad FILE --entry NAME [--wrt ARG]
   tesserac fmt FILE [--check]
@@ -106,7 +106,7 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
       has_value = true;
     }
     if (!takes_value(name) && has_value && name.rfind("--", 0) == 0 && name != a) {
-      if (name == "--deterministic" || name == "--debug-numerics" || name == "--check" || name == "--version" ||
+      if (name == "--deterministic" || name == "--quiet" || name == "--debug-numerics" || name == "--check" || name == "--version" ||
           name == "--help") {
         error = "option '" + name + "' does not take a value";
         return std::nullopt;
@@ -177,6 +177,8 @@ std::optional<Options> parse_options(const std::vector<std::string>& argv, std::
       o.explain_code = value;
     } else if (name == "--deterministic") {
       o.deterministic = true;
+    } else if (name == "--quiet") {
+      o.quiet = true;
     } else if (name == "--debug-numerics") {
       o.debug_numerics = true;
     } else if (name == "--check") {

@@ -30,6 +30,7 @@ struct Options {
   std::vector<std::string> include_dirs;
   std::string profile;
   int threads = 0;  // --threads: 0 = $TESSERA_NUM_THREADS or the hardware thread count
+  bool quiet = false;  // --quiet: no progress line on stderr while sampling (TESSERA_QUIET=1)
   bool deterministic = false;
   bool debug_numerics = false;
   bool fmt_check = false;

@@ -170,9 +170,11 @@ TESS_API void tessBufferFree(void* block);
 /* Inference (docs/inference.md). A call of an @mcmc or @variational function becomes
  * tessInferBegin(), one tessInferAdd* per argument of the function, in order (the runtime copies
  * each tensor, so the caller's buffers may go after the call), then tessInferRun(log_density,
- * quantities, config, dim, width). log_density and quantities are the packed wrappers
+ * quantities, terms, config, dim, width). log_density and quantities are the packed wrappers
  * (`void f(void** slots)`) of the compiled `(theta: f64[dim], args...) -> (f64, f64[dim])` log
- * density with its gradient and `(theta, args...) -> f64[width]` Posterior fields; config is
+ * density with its gradient and `(theta, args...) -> f64[width]` Posterior fields; terms (or 0)
+ * of `(theta, args...) -> f64[T]`, the log density per statement (their sources in config's
+ * `terms=`), evaluated when no initial point has a finite log density; config is
  * `key=value;...` (decorator arguments as `mcmc.num_samples=1000`, and `fields=w:3,b:;`).
  * Returns a handle of the Posterior (never 0); a failure (no finite initial point, a bad
  * setting) is a run-time error (tessCodegenFail). Posterior handles live until the process
@@ -196,8 +198,9 @@ TESS_API void tessInferFieldDim(int64_t size);
 TESS_API void tessInferAddI64(int64_t value);
 TESS_API void tessInferAddF64(double value);
 TESS_API void tessInferAddBool(int32_t value);
-TESS_API int64_t tessInferRun(int64_t log_density, int64_t quantities, const char* allocated, const char* aligned,
-                              int64_t offset, int64_t size, int64_t stride, int64_t dim, int64_t width);
+TESS_API int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, const char* allocated,
+                              const char* aligned, int64_t offset, int64_t size, int64_t stride, int64_t dim,
+                              int64_t width);
 TESS_API int64_t tessPosteriorDraws(int64_t posterior);
 TESS_API void tessPosteriorStat_f32(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset,
                                     int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
