@@ -176,7 +176,7 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
       DType dtype = (*ft)->dtype == DType::F64 ? DType::F64 : DType::F32;
       std::vector<DimExpr> shape = *(*ft)->shape;
       // samples: one row per draw (all chains, one after the other); the count is known at run time.
-      if (method == "samples") shape.insert(shape.begin(), c.fresh_dim("draws"));
+      if (method == "samples") shape.insert(shape.begin(), obj->int_value ? *obj->int_value : c.fresh_dim("draws"));
       return tensor_type(dtype, shape);
     }
     if (method == "predict" || method == "uncertainty") return tensor_type(DType::F32, std::nullopt);
@@ -212,6 +212,14 @@ Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const st
                            [&](const FunctionInfo::Param& p) { return p.name == k.keyword; });
     if (it == callee.params.end()) {
       if (k.keyword == "params" && (callee.is_model || callee.typed.is_model)) continue;  // model(x, params=params)
+      // fit(y, seed=r): a run-time seed for an @mcmc / @variational function's engine.
+      if (k.keyword == "seed" && std::any_of(callee.typed.decorators.begin(), callee.typed.decorators.end(),
+                                             [](const std::string& d) { return d == "mcmc" || d == "variational"; })) {
+        if (!is_unknown(k.type) && k.type->kind != TypeKind::Int)
+          diags.report(DiagKind::TypeMismatch, k.range,
+                       fmt::format("seed= of '{}' takes an Int, found {}", callee.name, to_string(k.type)));
+        continue;
+      }
       std::vector<std::string> names, unbound;
       for (size_t q = 0; q < callee.params.size(); ++q) {
         names.push_back(callee.params[q].name);
@@ -332,7 +340,7 @@ Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const st
   if (callee.ret && callee.ret->kind == TypeKind::Posterior && callee.ret->fields.empty() && callee.checked) {
     const Type& inferred = callee.typed.inferred_return;
     if (inferred && inferred->kind == TypeKind::Posterior && !inferred->fields.empty())
-      return substitute(inferred, subst);
+      return with_draws(substitute(inferred, subst), callee);
   }
   if (!callee.ret) {
     const Type& inferred = callee.typed.inferred_return;
@@ -340,6 +348,32 @@ Type CheckerImpl::user_call(FunctionInfo& callee, const CallExpr* call, const st
     return substitute(inferred, subst);
   }
   return substitute(callee.ret, subst);
+}
+
+// A Posterior of an @mcmc / @variational function knows its number of draws from the
+// decorators' settings: chains x num_samples (defaults 4 x 1000), or output_samples (1000).
+Type CheckerImpl::with_draws(const Type& posterior, const FunctionInfo& callee) {
+  int64_t chains = 4, samples = 1000, output = 1000;
+  bool mcmc = false, variational = false;
+  for (const Decorator& d : callee.def->decorators) {
+    const auto* call = dyn_cast<CallExpr>(d.expr);
+    auto name = dotted(call ? call->callee : d.expr);
+    std::string n = name ? *name : "";
+    if (n.size() >= 4 && n.compare(n.size() - 4, 4, "mcmc") == 0) mcmc = true;
+    if (n.size() >= 11 && n.compare(n.size() - 11, 11, "variational") == 0) variational = true;
+    if (!call) continue;
+    for (const Argument& a : call->args) {
+      auto* v = dyn_cast<IntLiteralExpr>(a.value);
+      if (!v) continue;
+      if (a.name == "chains") chains = static_cast<int64_t>(v->value);
+      if (a.name == "num_samples") samples = static_cast<int64_t>(v->value);
+      if (a.name == "output_samples") output = static_cast<int64_t>(v->value);
+    }
+  }
+  if (!mcmc && !variational) return posterior;
+  TypeNode n = *posterior;
+  n.int_value = DimExpr::constant(mcmc ? chains * samples : output);
+  return std::make_shared<const TypeNode>(std::move(n));
 }
 
 std::string CheckerImpl::plural(size_t n, const char* word) {
@@ -358,7 +392,9 @@ Type CheckerImpl::substitute(const Type& t, const std::map<std::string, DimExpr>
   if (t->kind == TypeKind::Posterior && !t->fields.empty()) {
     std::vector<Type> elems;
     for (const Type& e : t->elems) elems.push_back(substitute(e, subst));
-    return posterior_type(t->fields, elems);
+    TypeNode n = *posterior_type(t->fields, elems);
+    n.int_value = t->int_value;  // the number of draws
+    return std::make_shared<const TypeNode>(std::move(n));
   }
   if (t->kind == TypeKind::Optional) return optional_type(substitute(t->elems[0], subst));
   if (t->kind == TypeKind::Tuple) {

@@ -226,6 +226,7 @@ struct CheckerImpl {
   static bool call_has_keepdim(const CallExpr* call);
   // `opt.step(params, grads)`: Params of the same names; the result has params' layout.
   Type optimizer_step(const CallExpr* call, const std::vector<Arg>& pos);
+  Type with_draws(const Type& posterior, const FunctionInfo& callee);
   Type log_prob_type(const Type& dist, const CallExpr* call, const std::vector<Arg>& pos);
   Type object_method(const Type& obj, const std::string& method, const CallExpr* call);
   // Calls a user function: binds its dimensions from the arguments, checks

@@ -1120,7 +1120,8 @@ def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IORes
     values of the `?` sizes of the fields in `config`, in order. `terms`, when present, is
     `(theta, data...) -> tensor<Txf64>`, the log density's terms per statement (`~` and
     `factor`), which the runtime evaluates to say which statement is not finite when no
-    initial point has a finite log density (their sources are `terms=` of `config`). The result is a handle of
+    initial point has a finite log density (their sources are `terms=` of `config`). `seed`,
+    when present, replaces the decorator's seed (`fit(y, seed=r)`). The result is a handle of
     the Posterior (runtime/src/inference.h), read by `tessera.posterior_stat`.
 
     Example:
@@ -1131,11 +1132,12 @@ def Tessera_InferOp : Tessera_Op<"infer", [MemoryEffects<[MemWrite<Tessera_IORes
   }];
   let arguments = (ins FlatSymbolRefAttr:$log_density, FlatSymbolRefAttr:$quantities,
                        OptionalAttr<FlatSymbolRefAttr>:$terms, StrAttr:$config,
-                       Index:$dim, Index:$width, Variadic<Index>:$field_dims, Variadic<AnyType>:$data);
+                       Index:$dim, Index:$width, Variadic<Index>:$field_dims, Optional<I64>:$seed,
+                       Variadic<AnyType>:$data);
   let results = (outs I64:$posterior);
   let assemblyFormat = [{
     $log_density `,` $quantities `(` $data `)` `sizes` `(` $dim `,` $width `)`
-    (`field_dims` `(` $field_dims^ `)`)? attr-dict `:` functional-type($data, $posterior)
+    (`field_dims` `(` $field_dims^ `)`)? (`seed` `(` $seed^ `)`)? attr-dict `:` functional-type($data, $posterior)
   }];
 }
 

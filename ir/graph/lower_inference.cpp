@@ -661,11 +661,16 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   }
   // The data: the call's arguments in parameter order.
   std::vector<const Expr*> bound(callee.params.size(), nullptr);
+  mlir::Value seed;
   size_t i = 0;
   for (const Argument& a : c->args) {
     if (a.kind == ArgKind::Positional) {
       if (i < bound.size()) bound[i++] = a.value;
     } else if (a.kind == ArgKind::Keyword) {
+      if (a.name == "seed") {  // a run-time seed, over the decorator's
+        seed = convert(expr(a.value), b_.getI64Type(), a.range);
+        continue;
+      }
       for (size_t k = 0; k < callee.params.size(); ++k)
         if (callee.params[k].name == a.name) bound[k] = a.value;
     } else {
@@ -762,9 +767,10 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   mlir::OperationState st(l, "tessera.infer");
   st.addOperands({dim_v, width_v});
   st.addOperands(field_dims);
+  if (seed) st.addOperands(seed);
   st.addOperands(args);
   st.addAttribute("operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 1, static_cast<int32_t>(field_dims.size()),
-                                                                  static_cast<int32_t>(args.size())}));
+                                                                  seed ? 1 : 0, static_cast<int32_t>(args.size())}));
   st.addTypes(b_.getI64Type());
   st.addAttribute("log_density", mlir::FlatSymbolRefAttr::get(grad.getSymNameAttr()));
   st.addAttribute("quantities", mlir::FlatSymbolRefAttr::get(gq.getSymNameAttr()));

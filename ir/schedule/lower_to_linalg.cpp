@@ -2103,7 +2103,11 @@ Value lower_infer(Emitter& e, Operation* op, int& strings) {
   for (Value v : op->getOperands().slice(2, field_dims))
     b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferFieldDim", {i64}),
                            ValueRange{b.create<arith::IndexCastOp>(e.loc, i64, v).getResult()});
-  for (Value v : op->getOperands().drop_front(2 + field_dims)) {
+  int64_t seeded = segments ? segments[3] : 0;
+  if (seeded)
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferSeed", {i64}),
+                           ValueRange{op->getOperand(static_cast<unsigned>(2 + field_dims))});
+  for (Value v : op->getOperands().drop_front(2 + field_dims + seeded)) {
     Type t = v.getType();
     if (auto rt = dyn_cast<RankedTensorType>(t)) {
       std::string suffix = element_suffix(rt.getElementType());

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct Arg {
 
 thread_local std::vector<std::unique_ptr<Arg>> g_args;
 thread_local std::vector<int64_t> g_field_dims;  // the `?` sizes of fields=, in order
+thread_local std::optional<int64_t> g_seed;       // fit(y, seed=r)
 
 std::mutex g_posteriors_mutex;
 std::vector<std::unique_ptr<Posterior>> g_posteriors;
@@ -289,9 +291,12 @@ extern "C" {
 void tessInferBegin(void) {
   g_args.clear();
   g_field_dims.clear();
+  g_seed.reset();
 }
 
 void tessInferFieldDim(int64_t size) { g_field_dims.push_back(size); }
+
+void tessInferSeed(int64_t seed) { g_seed = seed; }
 
 #define TESS_INFER_DEF(sfx, size) \
   void tessInferAddTensor_##sfx(int64_t rank, void* descriptor) { add_tensor(rank, descriptor, size); }
@@ -330,6 +335,9 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
   using namespace tessera::rt::infer;
   std::vector<std::unique_ptr<Arg>> args = std::move(g_args);
   g_args.clear();
+  std::optional<int64_t> seed = g_seed;
+  g_seed.reset();
+  if (seed && *seed < 0) fail("seed= must be >= 0, got " + std::to_string(*seed));
   std::map<std::string, std::string> config = parse_config(memref_text(aligned, offset, size, stride));
   std::vector<Field> fields = parse_fields(to_string(config, "fields", ""), g_field_dims);
   g_field_dims.clear();
@@ -360,7 +368,7 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
     c.num_samples = to_int(config, "mcmc.num_samples", 1000);
     c.num_warmup = to_int(config, "mcmc.num_warmup", 1000);
     c.chains = to_int(config, "mcmc.chains", 4);
-    c.seed = static_cast<uint64_t>(to_int(config, "mcmc.seed", 0));
+    c.seed = static_cast<uint64_t>(seed.value_or(to_int(config, "mcmc.seed", 0)));
     c.max_tree_depth = static_cast<int>(to_int(config, "mcmc.max_tree_depth", 10));
     c.target_accept = to_double(config, "mcmc.target_accept", 0.8);
     c.hmc_num_steps = to_int(config, "mcmc.num_steps", c.hmc_num_steps);
@@ -387,7 +395,7 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
     c.tol_rel_obj = to_double(config, "variational.tol_rel_obj", c.tol_rel_obj);
     c.eta = to_double(config, "variational.eta", 0);
     c.output_samples = to_int(config, "variational.output_samples", c.output_samples);
-    c.seed = static_cast<uint64_t>(to_int(config, "variational.seed", 0));
+    c.seed = static_cast<uint64_t>(seed.value_or(to_int(config, "variational.seed", 0)));
     if (!quiet()) c.progress = terminal_progress("ADVI", 1);
     AdviResult r = fit_advi(f, dim, c);
     if (!r.error.empty()) fail_start(r.error);

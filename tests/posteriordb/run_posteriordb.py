@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -168,16 +169,13 @@ def translation_of(db, folder):
     return ours if os.path.exists(ours) else None
 
 
-def check_model(folder, db, tesserac, timeout, keep, verbose):
-    """Returns (ok, summary line)."""
+def check_model(folder, db, tesserac, timeout, workdir, verbose):
+    """Runs one model in workdir. Returns (ok, summary line)."""
     tsr = translation_of(db, folder)
     ref = json.load(open(os.path.join(db, folder, "reference.json")))
     data = json.load(open(os.path.join(db, folder, "data.json")))
     loads = declared_loads(open(tsr).read())
 
-    workdir = tempfile.mkdtemp(prefix="posteriordb-" + folder + "-") if keep is None else \
-        os.path.join(keep, folder)
-    os.makedirs(workdir, exist_ok=True)
     missing = write_data(data, loads, workdir)
     if missing:
         return False, f"FAIL {folder}: the translation loads {', '.join(missing)} " \
@@ -193,6 +191,8 @@ def check_model(folder, db, tesserac, timeout, keep, verbose):
     wall = time.monotonic() - start
     if verbose:
         print(proc.stdout, end="")
+    with open(os.path.join(workdir, "output.txt"), "w") as out:
+        out.write(proc.stdout)
     npz = os.path.join(workdir, "draws.npz")
     if proc.returncode != 0 or not os.path.exists(npz):
         tail = "\n".join(proc.stdout.rstrip().splitlines()[-15:])
@@ -305,7 +305,17 @@ def main():
                   f"in the database and no tests/posteriordb/{folder}.tsr")
             results.append((folder, "fail" if explicit else "untranslated"))
             continue
-        ok, summary = check_model(folder, db, tesserac, args.timeout, args.keep, args.verbose)
+        if args.keep is None:
+            workdir = tempfile.mkdtemp(prefix="posteriordb-" + folder + "-")
+        else:
+            workdir = os.path.join(os.path.abspath(args.keep), folder)
+            os.makedirs(workdir, exist_ok=True)
+        ok, summary = check_model(folder, db, tesserac, args.timeout, workdir, args.verbose)
+        if args.keep is None:
+            if ok:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                summary += f"\n  (data, program output and draws kept in {workdir})"
         print(summary, flush=True)
         results.append((folder, "pass" if ok else "fail"))
     counts = {k: sum(1 for _, r in results if r == k)

@@ -195,6 +195,8 @@ TESS_INFER_DECL(i64)
 #undef TESS_INFER_DECL
 /* The `?` sizes of config's fields=, in order, before the arguments. */
 TESS_API void tessInferFieldDim(int64_t size);
+/* fit(y, seed=r): the engine's seed for this call, over the decorator's. */
+TESS_API void tessInferSeed(int64_t seed);
 TESS_API void tessInferAddI64(int64_t value);
 TESS_API void tessInferAddF64(double value);
 TESS_API void tessInferAddBool(int32_t value);

@@ -289,8 +289,8 @@ func.func @sampling(%mu: tensor<f32>, %sigma: f64, %y: tensor<10xf32>, %loc: ten
 func.func @inference(%y: tensor<10xf32>, %n: i64, %d: index) {
   // CHECK-NEXT: %0 = tessera.infer @logp_grad, @quantities(%arg0, %arg1) sizes(%arg2, %arg2) {config = "engine.mcmc=1;fields=mu:;"} : (tensor<10xf32>, i64) -> i64
   %p = tessera.infer @logp_grad, @quantities(%y, %n) sizes(%d, %d) {config = "engine.mcmc=1;fields=mu:;"} : (tensor<10xf32>, i64) -> i64
-  // CHECK-NEXT: %1 = tessera.infer @logp_grad, @quantities(%arg0) sizes(%arg2, %arg2) field_dims(%arg2) {config = "engine.mcmc=1;fields=mu:?;"} : (tensor<10xf32>) -> i64
-  %p2 = tessera.infer @logp_grad, @quantities(%y) sizes(%d, %d) field_dims(%d) {config = "engine.mcmc=1;fields=mu:?;"} : (tensor<10xf32>) -> i64
+  // CHECK-NEXT: %1 = tessera.infer @logp_grad, @quantities(%arg0) sizes(%arg2, %arg2) field_dims(%arg2) seed(%arg1) {config = "engine.mcmc=1;fields=mu:?;", terms = @terms} : (tensor<10xf32>) -> i64
+  %p2 = tessera.infer @logp_grad, @quantities(%y) sizes(%d, %d) field_dims(%d) seed(%n) {config = "engine.mcmc=1;fields=mu:?;", terms = @terms} : (tensor<10xf32>) -> i64
   // CHECK-NEXT: %2 = tessera.posterior_stat "quantile" "mu"(%0) {q = 5.000000e-02 : f64} : tensor<f32>
   %q = tessera.posterior_stat "quantile" "mu"(%p) {q = 0.05 : f64} : tensor<f32>
   // CHECK-NEXT: %3 = tessera.posterior_stat "samples" "mu"(%0) {q = 0.000000e+00 : f64} : tensor<?xf64>
