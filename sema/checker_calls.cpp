@@ -136,9 +136,7 @@ Type CheckerImpl::log_prob_type(const Type& dist, const CallExpr* call, const st
   auto st = as_tensor(shape);
   if (!st) return unknown_type();
   auto xt = as_tensor(x);
-  DType d = (xt && (*xt)->dtype == DType::F64 && !(*xt)->weak) || (is_tensor(sample) && sample->dtype == DType::F64)
-                ? DType::F64
-                : DType::F32;
+  DType d = (xt && (*xt)->dtype == DType::F64 && !(*xt)->weak) || dist->dtype == DType::F64 ? DType::F64 : DType::F32;
   return tensor_type(d, (*st)->shape);
 }
 

@@ -1105,6 +1105,7 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
       {"Uniform", {{"low", 'r', true}, {"high", 'r', true}}},
       {"Bernoulli", {{"probs", 'u', false}, {"logits", 'r', false}}},
       {"Categorical", {{"probs", 'u', false}, {"logits", 'r', false}}},
+      {"Binomial", {{"total_count", 'c', false}, {"probs", 'u', false}, {"logits", 'r', false}}},
       {"Poisson", {{"rate", 'p', false}, {"log_rate", 'r', false}}},
       {"Dirichlet", {{"concentration", 'p', true}}},
       {"MultivariateNormal", {{"loc", 'r', true}, {"covariance_matrix", 'r', false}, {"scale_tril", 'r', false}}},
@@ -1114,13 +1115,18 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
   const std::vector<P>& params = it->second;
   std::vector<std::string> names;
   for (const P& p : params) names.push_back(p.name);
-  bool one_of = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" ||
-                c.name == "MultivariateNormal";
+  // Exactly one of two parameters: probs= | logits=, rate= | log_rate=, covariance_matrix= | scale_tril=.
+  std::pair<const char*, const char*> choice{nullptr, nullptr};
+  if (c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Binomial") choice = {"probs", "logits"};
+  if (c.name == "Poisson") choice = {"rate", "log_rate"};
+  if (c.name == "MultivariateNormal") choice = {"covariance_matrix", "scale_tril"};
   auto signature = [&] {
-    if (c.name == "MultivariateNormal") return std::string("MultivariateNormal(loc, covariance_matrix= | scale_tril=)");
-    if (one_of) return fmt::format("{}({}= | {}=)", c.name, params[0].name, params[1].name);
     std::vector<std::string> shown;
-    for (const P& p : params) shown.push_back(p.required ? p.name : std::string(p.name) + "=...");
+    for (const P& p : params) {
+      if (choice.first && (p.name == std::string(choice.first) || p.name == std::string(choice.second))) continue;
+      shown.push_back(p.required ? p.name : std::string(p.name) + "=...");
+    }
+    if (choice.first) shown.push_back(fmt::format("{}= | {}=", choice.first, choice.second));
     return fmt::format("{}({})", c.name, fmt::join(shown, ", "));
   };
   // Names, counts and required parameters are the signature's (op_signature.cpp); here the
@@ -1128,28 +1134,27 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
   std::map<std::string, const Arg*> given;
   for (size_t i = 0; i < c.args.size() && i < params.size(); ++i) given[params[i].name] = &c.args[i];
   for (const Arg& a : c.kwargs) given[a.keyword] = &a;
-  if (one_of) {
-    size_t n = 0;
-    for (size_t i = 0; i < (c.name == "MultivariateNormal" ? 3u : 2u); ++i) n += given.count(params[i].name);
-    size_t want = c.name == "MultivariateNormal" ? 2 : 1;
-    if (n != want)
-      ck.diags()
-          .report(DiagKind::BadDistributionArgument, c.range,
-                  c.name == "MultivariateNormal"
-                      ? std::string("MultivariateNormal takes loc and exactly one of covariance_matrix= and scale_tril=")
-                      : fmt::format("{} takes exactly one of {}= and {}=", c.name, params[0].name, params[1].name))
-          .note(fmt::format("its parameters: {}", signature()));
-  }
+  if (choice.first && given.count(choice.first) + given.count(choice.second) != 1)
+    ck.diags()
+        .report(DiagKind::BadDistributionArgument, c.range,
+                fmt::format("{} takes exactly one of {}= and {}=", c.name, choice.first, choice.second))
+        .note(fmt::format("its parameters: {}", signature()));
   for (const P& p : params) {
     auto g = given.find(p.name);
     if (g == given.end()) continue;
     auto v = literal_number(g->second->expr);
     if (!v) continue;
-    bool ok = p.domain == 'r' ? std::isfinite(*v) : p.domain == 'p' ? *v > 0 && std::isfinite(*v) : *v >= 0 && *v <= 1;
+    bool ok = p.domain == 'r'   ? std::isfinite(*v)
+              : p.domain == 'p' ? *v > 0 && std::isfinite(*v)
+              : p.domain == 'c' ? *v >= 0 && std::isfinite(*v) && std::floor(*v) == *v
+                                : *v >= 0 && *v <= 1;
     if (!ok)
       ck.diags().report(DiagKind::BadDistributionArgument, g->second->range,
                         fmt::format("{}: {} must be {}, found {}", c.name, p.name,
-                                    p.domain == 'p' ? "positive" : p.domain == 'u' ? "in [0, 1]" : "finite",
+                                    p.domain == 'p'   ? "positive"
+                                    : p.domain == 'u' ? "in [0, 1]"
+                                    : p.domain == 'c' ? "a whole number >= 0"
+                                                      : "finite",
                                     fmt::format("{:g}", *v)));
   }
   if (c.name == "Uniform" && given.count("low") && given.count("high")) {
@@ -1165,7 +1170,7 @@ Type distribution(Checker& ck, const Call& c) {
   std::vector<Type> params;
   for (const Arg& a : c.args) params.push_back(a.type);
   for (const Arg& a : c.kwargs)
-    if (a.keyword != "shape") params.push_back(a.type);
+    if (a.keyword != "shape" && a.keyword != "ordered") params.push_back(a.type);
   Type batch = ck.elementwise(c.name, c.range, params);
   if (const Arg* s = c.kw("shape")) {
     auto dims = ck.dims_from(*s);
@@ -1173,9 +1178,32 @@ Type distribution(Checker& ck, const Call& c) {
     return distribution_type(tensor_type(DType::F32, std::nullopt));
   }
   if (is_unknown(batch)) return distribution_type(unknown_type());
+  // f64 parameters (not literals) make f64 samples of the continuous families and f64 log
+  // densities (kept as the Distribution's own dtype).
+  bool f64 = false;
+  for (const Type& p : params)
+    if (auto pt = as_tensor(p); pt && (*pt)->dtype == DType::F64 && !(*pt)->weak) f64 = true;
+  auto with_dtype = [&](Type dist) {
+    TypeNode n = *dist;
+    n.dtype = f64 ? DType::F64 : DType::F32;
+    return std::make_shared<const TypeNode>(std::move(n));
+  };
   if (auto t = as_tensor(batch)) {
-    DType d = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" ? DType::I64 : DType::F32;
-    return distribution_type(tensor_type(d, (*t)->shape));
+    DType d = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" || c.name == "Binomial"
+                  ? DType::I64
+                  : f64 ? DType::F64 : DType::F32;
+    // Categorical: the last axis of probs / logits holds the classes; a sample is a class id.
+    if (c.name == "Categorical" && (*t)->shape) {
+      std::vector<DimExpr> shape = *(*t)->shape;
+      if (shape.empty()) {
+        ck.diags().report(DiagKind::BadDistributionArgument, c.range,
+                          "Categorical takes probs or logits with the classes on the last axis, found a scalar");
+        return distribution_type(unknown_type());
+      }
+      shape.pop_back();
+      return with_dtype(distribution_type(tensor_type(d, shape)));
+    }
+    return with_dtype(distribution_type(tensor_type(d, (*t)->shape)));
   }
   return distribution_type(unknown_type());
 }
@@ -1638,6 +1666,7 @@ struct OpTable {
              {"Uniform", "low: Tensor, high: Tensor, *, shape: Shape = None"},
              {"Bernoulli", "probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},
              {"Categorical", "probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},
+             {"Binomial", "total_count: Tensor = 1, probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},
              {"Poisson", "rate: Tensor = None, *, log_rate: Tensor = None, shape: Shape = None"},
              {"Dirichlet", "concentration: Tensor, *, shape: Shape = None"},
              {"MultivariateNormal",

@@ -44,6 +44,8 @@ const std::vector<Family>& families() {
       {"Uniform", {"low", "high"}, {kReq, kReq}, Support::Interval},
       {"Bernoulli", {"probs", "logits"}, {}, Support::Discrete},
       {"Poisson", {"rate", "log_rate"}, {}, Support::Discrete},
+      {"Binomial", {"total_count", "probs", "logits"}, {1.0}, Support::Discrete},
+      {"Categorical", {"probs", "logits"}, {}, Support::Discrete},
   };
   return table;
 }
@@ -92,7 +94,7 @@ Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
   std::string name = builtin_name(c->callee);
   const Family* fam = find_family(name);
   if (!fam) {
-    if (name == "Categorical" || name == "Dirichlet" || name == "MultivariateNormal")
+    if (name == "Dirichlet" || name == "MultivariateNormal")
       unsupported(c->range, fmt::format("the {} distribution", name));
     unsupported(c->range, "this distribution");
   }
@@ -210,6 +212,15 @@ mlir::Value Lowerer::masked_log_prob(const Dist& d, mlir::Value x, SourceRange r
     inside = both(cmp(P::ge, x, d.params.at("low")), cmp(P::le, x, d.params.at("high")));
   } else if (d.family == "Bernoulli") {
     inside = bin("tessera.or", cmp(P::eq, x, k(0.0)), cmp(P::eq, x, k(1.0)), r);
+  } else if (d.family == "Binomial") {
+    mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
+    inside = both(both(cmp(P::ge, x, k(0.0)), cmp(P::le, x, d.params.at("total_count"))), whole);
+  } else if (d.family == "Categorical") {
+    mlir::Value v = d.params.count("logits") ? d.params.at("logits") : d.params.at("probs");
+    auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+    double classes = static_cast<double>(vt.getDimSize(vt.getRank() - 1));
+    mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
+    inside = both(both(cmp(P::ge, x, k(0.0)), cmp(P::lt, x, k(classes))), whole);
   } else if (d.family == "Poisson") {
     // A count: a non-negative integer.
     mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
@@ -330,6 +341,51 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     }
     mlir::Value pr = p("probs");
     return add(mul(x, log(pr)), mul(sub(k(1.0), x), log1p(ew1("tessera.neg", pr, r))));
+  }
+  if (f == "Binomial") {
+    mlir::Value n = p("total_count");
+    mlir::Value norm = sub(lgamma_of(add(n, k(1.0)), r), add(lgamma_of(add(x, k(1.0)), r), lgamma_of(add(sub(n, x), k(1.0)), r)));
+    if (d.params.count("logits")) {
+      // x l - n softplus(l): log p = -softplus(-l), log(1 - p) = -softplus(l).
+      mlir::Value l = p("logits");
+      return add(norm, sub(mul(x, l), mul(n, softplus_of(l, r))));
+    }
+    mlir::Value pr = p("probs");
+    return add(norm, add(mul(x, log(pr)), mul(sub(n, x), log1p(ew1("tessera.neg", pr, r)))));
+  }
+  if (f == "Categorical") {
+    // x holds class ids: log_softmax(logits)[x] (probs: log(probs / sum(probs))), classes on the
+    // last axis.
+    bool logits = d.params.count("logits") > 0;
+    mlir::Value v = logits ? p("logits") : p("probs");
+    auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+    if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
+      unsupported(r, "Categorical with a number of classes that is not known when compiled");
+    int64_t classes = vt.getDimSize(vt.getRank() - 1);
+    mlir::Value lsm;
+    if (logits) {
+      lsm = op("tessera.log_softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}});
+    } else {
+      std::vector<int64_t> kept(vt.getShape().begin(), vt.getShape().end());
+      kept.back() = 1;
+      mlir::Value total = op("tessera.reduce", {v}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
+                             {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+                              {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})},
+                              {"keepdim", b_.getUnitAttr()}});
+      lsm = bin("tessera.sub", log(v), log(total));
+    }
+    auto xt = mlir::cast<mlir::RankedTensorType>(x.getType());
+    mlir::Value ids = op("tessera.cast", {x}, mlir::RankedTensorType::get(xt.getShape(), b_.getI64Type()), r, nullptr);
+    std::vector<int64_t> hot_shape(xt.getShape().begin(), xt.getShape().end());
+    hot_shape.push_back(classes);
+    mlir::Value hot = op("tessera.one_hot", {ids}, mlir::RankedTensorType::get(hot_shape, b_.getF64Type()), r, nullptr,
+                         {{"num_classes", b_.getI64IntegerAttr(classes)}});
+    mlir::Value picked = bin("tessera.mul", hot, lsm);
+    auto pt = mlir::cast<mlir::RankedTensorType>(picked.getType());
+    std::vector<int64_t> out(pt.getShape().begin(), pt.getShape().end() - 1);
+    return op("tessera.reduce", {picked}, mlir::RankedTensorType::get(out, b_.getF64Type()), r, nullptr,
+              {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+               {"axes", b_.getDenseI64ArrayAttr({pt.getRank() - 1})}});
   }
   if (f == "Poisson") {
     mlir::Value norm = lgamma_of(add(x, k(1.0)), r);

@@ -326,6 +326,26 @@ for dt in ("f32", "f64"):
     for name, sa, sb, da, db in MM_TRANSPOSED:
         add(f"matmul_{name}_{dt}", f"a: Tensor[{da}, {dt}], b: Tensor[{db}, {dt}]", "return a.T @ b",
             [rnd(*sa), rnd(*sb)], lambda a, b: a.T @ b, dt, tol=(1e-4, 1e-4) if dt == "f32" else None)
+# Matrix-vector products (the GEMV schedule of matmul_schedule.cpp): x @ v (a dot product per
+# row, ragged K for the masked last vector, rows not a multiple of 4), x.T @ r and r @ x (the
+# axpy form: K split into chunks whose partial sums are added in order; a wide output split by
+# columns instead), static and dynamic sizes, [K, 1] columns (a gradient's N = 1 contraction).
+MV = [
+    ("mv", (37, 21), (21,), "M, K", "K", "return a @ b", lambda a, b: a @ b),
+    ("mv_static", (1003, 100), (100,), "1003, 100", "100", "return a @ b", lambda a, b: a @ b),
+    ("mtv", (37, 21), (37,), "K, M", "K", "return a.T @ b", lambda a, b: a.T @ b),
+    ("mtv_chunks_static", (5000, 100), (5000,), "5000, 100", "5000", "return a.T @ b", lambda a, b: a.T @ b),
+    ("vm_static", (300,), (300, 37), "300", "300, 37", "return a @ b", lambda a, b: a @ b),
+    ("vm_wide_static", (70,), (70, 2500), "70", "70, 2500", "return a @ b", lambda a, b: a @ b),
+    ("mtv_col_static", (700, 45), (700, 1), "700, 45", "700, 1", "return a.T @ b", lambda a, b: a.T @ b),
+    ("mv_col_static", (45, 133), (133, 1), "45, 133", "133, 1", "return a @ b", lambda a, b: a @ b),
+]
+MV_RNG = np.random.default_rng(16)  # its own generator: the other cases keep their inputs
+for dt in ("f32", "f64"):
+    for name, sa, sb, da, db, body, ref in MV:
+        add(f"matvec_{name}_{dt}", f"a: Tensor[{da}, {dt}], b: Tensor[{db}, {dt}]", body,
+            [MV_RNG.standard_normal(sa), MV_RNG.standard_normal(sb)], ref, dt,
+            tol=(1e-4, 1e-4) if dt == "f32" else None)
 add("matmul_tA_packed_bf16", "a: Tensor[K, M, f32], b: Tensor[K, N, f32]", "return a.astype(bf16).T @ b.astype(bf16)",
     [lowp(rnd(40, 33), "bf16"), lowp(rnd(40, 70), "bf16")], lambda a, b: lowp(a.T @ b, "bf16"), "bf16",
     tol=(3e-2, 6e-2))
@@ -856,6 +876,24 @@ add("dist_value_bound_to_name", "x: Tensor[N, f64], s: Tensor[N, f64]", "d = Hal
 _one = dn(5)
 add("concat_single_dynamic", "x: Tensor[N, f64]", "return concat([x * 2.0], axis=0)", [_one], lambda x: 2 * x, "f64")
 add("stack_single_dynamic", "x: Tensor[N, f64]", "return stack([x + 1.0], axis=0)", [_one], lambda x: (x + 1)[None], "f64")
+
+# Binomial (probs= and logits=, counts on and off the support) and Categorical (class ids against
+# logits or unnormalized probs, the classes on the last axis).
+import scipy.special as ssp  # noqa: E402
+
+_bn = np.array([0.0, 1.0, 3.0, 7.0, 10.0, 11.0, 2.5, -1.0])
+_bp = DRNG.uniform(0.05, 0.95, 8)
+add("dist_binomial_probs_f64", "x: Tensor[N, f64], p: Tensor[N, f64]", "return Binomial(10.0, probs=p).log_prob(x)",
+    [_bn, _bp], lambda x, p: st.binom.logpmf(x, 10, p), "f64", tol=DIST_TOL["f64"])
+_bl = dn(8, scale=2)
+add("dist_binomial_logits_f64", "x: Tensor[N, f64], l: Tensor[N, f64]", "return Binomial(10.0, logits=l).log_prob(x)",
+    [_bn, _bl], lambda x, l: st.binom.logpmf(x, 10, ssp.expit(l)), "f64", tol=DIST_TOL["f64"])
+_lg = dn(6, 4, scale=2)
+_ids = np.array([0, 3, 1, 2, 3, 0], dtype=np.int64)
+add("dist_categorical_logits_f64", "l: Tensor[N, 4, f64], y: Tensor[N, i64]", "return Categorical(logits=l).log_prob(y)",
+    [_lg, _ids], lambda l, y: ssp.log_softmax(l, axis=1)[np.arange(6), y.astype(int)], "f64", tol=DIST_TOL["f64"])
+add("dist_categorical_probs_f64", "l: Tensor[N, 4, f64], y: Tensor[N, i64]", "return Categorical(probs=exp(l)).log_prob(y)",
+    [_lg, _ids], lambda l, y: ssp.log_softmax(l, axis=1)[np.arange(6), y.astype(int)], "f64", tol=DIST_TOL["f64"])
 
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
