@@ -179,9 +179,9 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
     }
     if (method == "predict" || method == "uncertainty") return tensor_type(DType::F32, std::nullopt);
     if (method == "summary") return str_type();
-    if (method == "save") return none_type();
+    if (method == "save" || method == "trace_plot") return none_type();
     diags.report(DiagKind::UnknownMember, call->callee->range, "Posterior", method)
-        .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, save, predict and uncertainty");
+        .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, save, trace_plot, predict and uncertainty");
     return unknown_type();
   }
   if (obj->kind == TypeKind::Distribution) {

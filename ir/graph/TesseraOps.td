@@ -1163,14 +1163,15 @@ def Tessera_PosteriorSaveOp : Tessera_Op<"posterior_save", [MemoryEffects<[MemWr
   let description = [{
     `post.save(path)`: an `.npz` archive (one member per field, shape
     `[chains, draws, *field shape]`, and the sampler's statistics) or a Stan
-    CSV file (`.csv`), by the path's extension.
+    CSV file (`.csv`), by the path's extension; or a trace plot (`.svg`,
+    `post.trace_plot(path, names...)`) of the fields `fields` (all when absent).
 
     Example:
     ```mlir
     tessera.posterior_save "draws.npz"(%p)
     ```
   }];
-  let arguments = (ins I64:$posterior, StrAttr:$path);
+  let arguments = (ins I64:$posterior, StrAttr:$path, OptionalAttr<StrArrayAttr>:$fields);
   let assemblyFormat = "$path `(` $posterior `)` attr-dict";
 }
 

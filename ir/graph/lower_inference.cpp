@@ -877,6 +877,32 @@ Local Lowerer::posterior_method(const CallExpr* c, const std::string& method, co
   if (method == "predict" || method == "uncertainty")
     unsupported(c->range, fmt::format("Posterior.{} (predictions from the draws)", method));
   if (method == "summary") unsupported(c->range, "Posterior.summary() other than printed: print(post.summary())");
+  if (method == "trace_plot") {
+    // post.trace_plot("trace.svg", "mu", "tau"): one panel per scalar, a line per chain.
+    auto args = positional(c);
+    auto* path = args.empty() ? nullptr : dyn_cast<StringLiteralExpr>(args[0]);
+    if (!path) unsupported(c->range, "Posterior.trace_plot without a constant path");
+    if (path->value.size() < 5 || path->value.substr(path->value.size() - 4) != ".svg")
+      unsupported(args[0]->range, "a trace plot other than an .svg file");
+    std::vector<mlir::Attribute> names;
+    for (size_t i = 1; i < args.size(); ++i) {
+      auto* n = dyn_cast<StringLiteralExpr>(args[i]);
+      if (!n) unsupported(args[i]->range, "Posterior.trace_plot with a field name that is not a string literal");
+      names.push_back(b_.getStringAttr(n->value));
+    }
+    Type pt = type_of(cast<AttributeExpr>(c->callee)->object);
+    for (size_t i = 1; i < args.size(); ++i) {
+      const std::string& n = cast<StringLiteralExpr>(args[i])->value;
+      if (pt && !pt->fields.empty() && std::find(pt->fields.begin(), pt->fields.end(), n) == pt->fields.end())
+        unsupported(args[i]->range, fmt::format("a trace plot of '{}', which is not a field of this Posterior", n));
+    }
+    mlir::OperationState st(loc(c->range), "tessera.posterior_save");
+    st.addOperands(post.value);
+    st.addAttribute("path", b_.getStringAttr(path->value));
+    st.addAttribute("fields", b_.getArrayAttr(names));
+    checked(b_.create(st), c->range);
+    return {mlir::Value{}, t};
+  }
   if (method == "save") {
     // post.save("draws.npz" | "draws.csv")
     auto args = positional(c);

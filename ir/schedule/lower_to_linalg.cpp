@@ -2553,8 +2553,19 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
           ModuleOp module = op->getParentOfType<ModuleOp>();
           Value path = string_memref(e, module, op->getAttrOfType<StringAttr>("path").getValue(), strings);
           auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-          b.create<func::CallOp>(op->getLoc(), runtime_function(module, "tessPosteriorSave", {b.getI64Type(), dyn_i8}, {}),
-                                 ValueRange{op->getOperand(0), path});
+          if (auto fields = op->getAttrOfType<ArrayAttr>("fields")) {
+            // A trace plot of these fields (all when none), their names joined by ','.
+            std::string names;
+            for (Attribute a : fields) names += (names.empty() ? "" : ",") + cast<StringAttr>(a).getValue().str();
+            Value list = string_memref(e, module, names, strings);
+            b.create<func::CallOp>(op->getLoc(),
+                                   runtime_function(module, "tessPosteriorTracePlot", {b.getI64Type(), dyn_i8, dyn_i8}, {}),
+                                   ValueRange{op->getOperand(0), path, list});
+          } else {
+            b.create<func::CallOp>(op->getLoc(),
+                                   runtime_function(module, "tessPosteriorSave", {b.getI64Type(), dyn_i8}, {}),
+                                   ValueRange{op->getOperand(0), path});
+          }
           op->erase();
           continue;
         }

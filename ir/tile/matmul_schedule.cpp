@@ -70,6 +70,14 @@ struct Contraction {
   // block's rows of A are first converted to C's type (see convert_a), and the micro-kernel
   // broadcasts from the copy as it does from an f32 A.
   bool convert_a = false;
+  // A matrix-vector product (C has a static N or M of 1): not the GEMM loop nest (whose panel
+  // of NR columns would hold one real one) but a GEMV schedule (see gemv_axpy, gemv_dot).
+  enum class Gemv { none, axpy_n1, dot_n1, axpy_m1 };
+  Gemv gemv = Gemv::none;
+  // A rank-1 C (a matrix-vector product written with a vector: x @ v, x.T @ r, r @ x): loops m
+  // (C's index) and k only; n is unused. Operand mat_operand (0 or 1) is the matrix.
+  bool vec_out = false;
+  unsigned mat_operand = 0;
 };
 
 // A map result is a loop index or a constant (a broadcast batch dimension).
@@ -158,6 +166,43 @@ std::optional<Contraction> match(linalg::LinalgOp op) {
   return c;
 }
 
+// C[m] += ext?(mat[m, k] or mat[k, m]) * ext?(v[k]) with two loops (m parallel, k reduction),
+// either operand order: a matrix-vector product with a rank-1 result.
+std::optional<Contraction> match_vec_out(linalg::LinalgOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 2)
+    return std::nullopt;
+  if (op->getNumRegions() != 1 || op->getRegion(0).empty() || !contraction_body(op->getRegion(0).front()))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (!simple_map(maps[0]) || !simple_map(maps[1]) || maps[2].getNumResults() != 1) return std::nullopt;
+  auto cd = dyn_cast<AffineDimExpr>(maps[2].getResult(0));
+  if (!cd) return std::nullopt;
+  auto ct = dyn_cast<MemRefType>(op.getDpsInits()[0].getType());
+  if (!ct) return std::nullopt;
+  Contraction c;
+  c.op = op;
+  c.acc = ct.getElementType();
+  if (!c.acc.isF32() && !c.acc.isF64()) return std::nullopt;
+  for (Value in : op.getDpsInputs()) {
+    auto t = dyn_cast<MemRefType>(in.getType());
+    if (!t || !isa<FloatType>(t.getElementType()) ||
+        t.getElementType().getIntOrFloatBitWidth() > c.acc.getIntOrFloatBitWidth())
+      return std::nullopt;
+  }
+  c.m = cd.getPosition();
+  c.k = 1 - c.m;
+  c.n = c.m;  // unused
+  auto iters = op.getIteratorTypesArray();
+  if (iters[c.m] != utils::IteratorType::parallel || iters[c.k] != utils::IteratorType::reduction) return std::nullopt;
+  bool mat0 = uses_dim(maps[0], c.m);
+  AffineMap mat = maps[mat0 ? 0 : 1], vec = maps[mat0 ? 1 : 0];
+  if (count_dim(mat, c.m) != 1 || count_dim(mat, c.k) != 1 || count_dim(vec, c.k) != 1 || uses_dim(vec, c.m))
+    return std::nullopt;
+  c.vec_out = true;
+  c.mat_operand = mat0 ? 0 : 1;
+  return c;
+}
+
 // bf16 A with its k index contiguous, bf16 B, f32 C: the operands of the vdpbf16ps kernel.
 // Or A stored transposed (its m index contiguous) and packed (C wider than one panel of `nr`
 // columns, as block_function decides): then the packing makes the pairs of k.
@@ -226,12 +271,12 @@ class Builder {
     bmap = maps[1];
     cmap = maps[2];
     ivs.assign(op.getNumLoops(), Value());
-    Value M = loop_size(c.m), N = loop_size(c.n), K = loop_size(c.k);
+    Value M = loop_size(c.m), N = c.vec_out ? cidx(1) : loop_size(c.n), K = loop_size(c.k);
     Value zero = cidx(0), one = cidx(1);
     // The packed B block, reused by every (outer, jc, kc) iteration (column-parallel: one per
     // column block, in its task).
     Value Bp;
-    if (!column_parallel(M, N)) {
+    if (c.gemv == Contraction::Gemv::none && !column_parallel(M, N)) {
       Value panels_max = ceil_div(min(N, cidx(s.nc)), cidx(s.nr));
       std::optional<int64_t> static_panels = getConstantIntValue(panels_max);
       auto bp_type = packed_b_type(static_panels.value_or(ShapedType::kDynamic));
@@ -386,6 +431,8 @@ class Builder {
 
   void blocks(Value A, Value B, Value C, Value Bp, Value M, Value N, Value K) {
     Value zero = cidx(0);
+    if (c.gemv == Contraction::Gemv::dot_n1) return gemv_dot(A, B, C, M, K);
+    if (c.gemv != Contraction::Gemv::none) return gemv_axpy(A, B, C, M, N, K);
     if (column_parallel(M, N)) return column_blocks(A, B, C, M, N, K);
     auto jc_loop = b.create<scf::ForOp>(loc, zero, N, cidx(s.nc));
     OpBuilder::InsertionGuard g(b);
@@ -406,6 +453,331 @@ class Builder {
                                 b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
                                 call_block(A, C, Bp, M, N, jc, kc, kcl, panels, iv[0]);
                               });
+  }
+
+  // ---- Matrix-vector products (docs/tile_ir.md, "GEMV") ----
+
+  static MemRefType dyn2d(Type elt, bool last_unit) {
+    int64_t d = ShapedType::kDynamic;
+    return MemRefType::get({d, d}, elt, StridedLayoutAttr::get(elt.getContext(), d, {d, last_unit ? 1 : d}));
+  }
+
+  static MemRefType dyn1d(Type elt, bool unit) {
+    int64_t d = ShapedType::kDynamic;
+    return MemRefType::get({d}, elt, StridedLayoutAttr::get(elt.getContext(), d, {unit ? 1 : d}));
+  }
+
+  // A 1-D view along loop `dim` of `v` (indexed by `map`, `dim` once); the other indices fixed at
+  // the current loop values or constants. Cast to `type`.
+  Value view1d(Value v, AffineMap map, unsigned dim, MemRefType type) {
+    auto t = cast<MemRefType>(v.getType());
+    Value view = v;
+    if (t.getRank() != 1) {
+      SmallVector<OpFoldResult> offsets, sizes, strides;
+      SmallVector<int64_t> kept;
+      for (auto [r, e] : llvm::enumerate(map.getResults())) {
+        strides.push_back(b.getIndexAttr(1));
+        auto de = dyn_cast<AffineDimExpr>(e);
+        if (de && de.getPosition() == dim) {
+          offsets.push_back(b.getIndexAttr(0));
+          sizes.push_back(t.isDynamicDim(r) ? OpFoldResult(b.createOrFold<memref::DimOp>(loc, v, r))
+                                            : OpFoldResult(b.getIndexAttr(t.getDimSize(r))));
+          kept.push_back(t.getDimSize(r));
+          continue;
+        }
+        // (A loop that is not iterated here, n of a GEMV: index 0.)
+        offsets.push_back(de && ivs[de.getPosition()] ? OpFoldResult(ivs[de.getPosition()])
+                          : de                        ? OpFoldResult(b.getIndexAttr(0))
+                              : OpFoldResult(b.getIndexAttr(cast<AffineConstantExpr>(e).getValue())));
+        sizes.push_back(b.getIndexAttr(1));
+      }
+      auto full = cast<MemRefType>(memref::SubViewOp::inferResultType(t, offsets, sizes, strides));
+      SmallVector<int64_t> full_strides;
+      int64_t offset;
+      if (failed(getStridesAndOffset(full, full_strides, offset))) {
+        auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
+        view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
+      } else {
+        int pos = 0;
+        for (auto [r, e] : llvm::enumerate(map.getResults()))
+          if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == dim) pos = int(r);
+        auto layout = StridedLayoutAttr::get(b.getContext(), offset, {full_strides[pos]});
+        auto vt = MemRefType::get(kept, t.getElementType(), layout, t.getMemorySpace());
+        view = b.create<memref::SubViewOp>(loc, vt, v, offsets, sizes, strides);
+      }
+    }
+    if (view.getType() == type) return view;
+    return b.create<memref::CastOp>(loc, type, view);
+  }
+
+  // The sum of a vector's lanes in a fixed tree order (halves added until one lane is left):
+  // the same bits on every run, and a log2(lanes) dependency chain instead of LLVM's in-order
+  // expansion of an unordered-less vector.reduction.
+  Value tree_sum(Value v) {
+    auto vt = cast<VectorType>(v.getType());
+    int64_t n = vt.getNumElements();
+    while (n > 1) {
+      int64_t h = n / 2;
+      Value lo = b.create<vector::ExtractStridedSliceOp>(loc, v, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{h},
+                                                         ArrayRef<int64_t>{1});
+      Value hi = b.create<vector::ExtractStridedSliceOp>(loc, v, ArrayRef<int64_t>{h}, ArrayRef<int64_t>{h},
+                                                         ArrayRef<int64_t>{1});
+      v = b.create<arith::AddFOp>(loc, lo, hi);
+      n = h;
+    }
+    return b.create<vector::ExtractOp>(loc, v, ArrayRef<int64_t>{0});
+  }
+
+  static constexpr int kGemvVectors = 8;     // accumulators of the axpy kernel
+  static constexpr int kGemvRows = 4;        // rows of the dot kernel
+  static constexpr int64_t kGemvGrain = 1 << 15;  // multiply-adds per parallel task
+  static constexpr int64_t kGemvSplitJ = 2048;    // wider outputs are split by columns instead of K
+
+  // out[j] (+)= sum_k v[k] * Mat[k, j], Mat's j contiguous: C = A @ B with N = 1 and A stored
+  // transposed (A[m, k] = Mat[k, m], v = B[:, 0]: the gradient's X^T @ r), or with M = 1 and a
+  // row-major B (v = A[0, :], Mat = B). Per k one broadcast of v[k] and up to kGemvVectors
+  // vector FMAs into accumulators that stay in registers along a range of k.
+  // Parallel: a narrow output (static J <= kGemvSplitJ) splits K into fixed chunks (their number
+  // and size depend on the shapes only); each chunk sums its rows into its own row of a partial
+  // buffer, and the partials are added in chunk order afterwards: the same bits for any thread
+  // count. A wide output is split by columns (each column summed by one task over all of K).
+  void gemv_axpy(Value A, Value B, Value C, Value M, Value N, Value K) {
+    bool m1 = c.gemv == Contraction::Gemv::axpy_m1;
+    // The matrix operand and the output's loop: B and n for v @ B, else the matrix and m.
+    unsigned mi = m1 ? 1 : c.vec_out ? c.mat_operand : 0;
+    unsigned j_dim = m1 ? c.n : c.m;
+    Value matv = mi == 0 ? A : B, vecv = mi == 0 ? B : A;
+    AffineMap matmap = mi == 0 ? amap : bmap, vecmap = mi == 0 ? bmap : amap;
+    Type mat_elt = cast<MemRefType>(matv.getType()).getElementType();
+    Type vec_elt = cast<MemRefType>(vecv.getType()).getElementType();
+    Value mat = view2d(matv, matmap, c.k, j_dim, dyn2d(mat_elt, true));
+    Value vec = view1d(vecv, vecmap, c.k, dyn1d(vec_elt, false));
+    Value out = view1d(C, cmap, j_dim, dyn1d(c.acc, true));
+    Value J = m1 ? N : M;
+    int L = s.lanes;
+    auto vt = VectorType::get({L}, c.acc);
+    auto mvt = VectorType::get({L}, mat_elt);
+    Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
+    auto v_at = [&](Value k) {
+      Value x = b.create<memref::LoadOp>(loc, vec, ValueRange{k});
+      return b.create<vector::BroadcastOp>(loc, vt, to_acc(x)).getResult();
+    };
+    // Sums of rows [k0, k1) for the nv vectors at columns j0 + v * L; `masked`: the last vector
+    // may cross J (its lanes past J read as zero).
+    auto kernel = [&](Value k0, Value k1, Value j0, int nv, bool masked) -> SmallVector<Value> {
+      SmallVector<Value> init(nv, vzero);
+      auto loop = b.create<scf::ForOp>(loc, k0, k1, cidx(1), init, [&](OpBuilder& nb, Location, Value k, ValueRange acc) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value sv = v_at(k);
+        SmallVector<Value> next;
+        for (int v = 0; v < nv; ++v) {
+          Value j = add(j0, cidx(v * L));
+          Value x = masked && v == nv - 1
+                        ? b.create<vector::TransferReadOp>(loc, mvt, mat, ValueRange{k, j}, fzero(mat_elt),
+                                                           ArrayRef<bool>{false}).getResult()
+                        : b.create<vector::LoadOp>(loc, mvt, mat, ValueRange{k, j}).getResult();
+          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), sv, acc[v]));
+        }
+        b.create<scf::YieldOp>(loc, next);
+      });
+      return SmallVector<Value>(loop.getResults());
+    };
+    // out[j0 + v L : +L] = sum (overwrite_first: C was zero-filled) or += sum.
+    auto store_out = [&](Value j, Value sum, bool masked) {
+      if (!c.overwrite_first) {
+        Value old = b.create<vector::TransferReadOp>(loc, vt, out, ValueRange{j}, fzero(c.acc),
+                                                     ArrayRef<bool>{!masked});
+        sum = b.create<arith::AddFOp>(loc, old, sum);
+      }
+      b.create<vector::TransferWriteOp>(loc, sum, out, ValueRange{j}, ArrayRef<bool>{!masked});
+    };
+    std::optional<int64_t> j_static = getConstantIntValue(J);
+    const int VB = kGemvVectors;
+    if (!j_static || *j_static > kGemvSplitJ) {
+      // Column blocks of VB vectors in parallel, each over all of K.
+      Value width = cidx(VB * L);
+      b.create<scf::ParallelOp>(loc, ValueRange{cidx(0)}, ValueRange{J}, ValueRange{width},
+                                [&](OpBuilder& nb, Location, ValueRange iv) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value j0 = iv[0];
+        auto inside = b.create<scf::IfOp>(loc, ule(add(j0, width), J), /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(inside.thenBlock()->getTerminator());
+          SmallVector<Value> acc = kernel(cidx(0), K, j0, VB, false);
+          for (int v = 0; v < VB; ++v) store_out(add(j0, cidx(v * L)), acc[v], false);
+          b.setInsertionPoint(inside.elseBlock()->getTerminator());
+          // The last block: VB vectors, each masked (few columns; rare).
+          SmallVector<Value> init(VB, vzero);
+          auto loop = b.create<scf::ForOp>(loc, cidx(0), K, cidx(1), init,
+                                           [&](OpBuilder& lb, Location, Value k, ValueRange a) {
+            OpBuilder::InsertionGuard g3(b);
+            b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+            Value sv = v_at(k);
+            SmallVector<Value> next;
+            for (int v = 0; v < VB; ++v) {
+              Value x = b.create<vector::TransferReadOp>(loc, mvt, mat, ValueRange{k, add(j0, cidx(v * L))},
+                                                         fzero(mat_elt), ArrayRef<bool>{false});
+              next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), sv, a[v]));
+            }
+            b.create<scf::YieldOp>(loc, next);
+          });
+          for (int v = 0; v < VB; ++v) store_out(add(j0, cidx(v * L)), loop.getResult(v), true);
+        }
+      });
+      return;
+    }
+    // Narrow output: K in chunks, partial sums per chunk.
+    int64_t jn = *j_static;
+    int64_t nvec = std::max<int64_t>(1, (jn + L - 1) / L);
+    int64_t full_blocks = jn / (VB * L);                 // blocks of VB whole vectors
+    int64_t rest = nvec - full_blocks * VB;              // vectors of the last block
+    bool rest_masked = jn % L != 0;
+    // Chunk rows: at least kGemvGrain / J multiply-adds per task, at most 64 chunks.
+    int64_t min_rows = std::max<int64_t>(64, kGemvGrain / std::max<int64_t>(jn, 1));
+    Value kb = b.createOrFold<arith::MaxSIOp>(loc, cidx(min_rows), ceil_div(K, cidx(64)));
+    // At least one chunk (an empty K leaves one row of zeros).
+    Value chunks = b.createOrFold<arith::MaxSIOp>(loc, cidx(1), ceil_div(K, kb));
+    std::optional<int64_t> chunks_static = getConstantIntValue(chunks);
+    auto pt = MemRefType::get({chunks_static.value_or(ShapedType::kDynamic), nvec * L}, c.acc);
+    Value partial = chunks_static ? b.create<memref::AllocOp>(loc, pt, b.getI64IntegerAttr(64)).getResult()
+                                  : b.create<memref::AllocOp>(loc, pt, ValueRange{chunks}, b.getI64IntegerAttr(64)).getResult();
+    b.create<scf::ParallelOp>(loc, ValueRange{cidx(0)}, ValueRange{chunks}, ValueRange{cidx(1)},
+                              [&](OpBuilder& nb, Location, ValueRange iv) {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+      Value q = iv[0];
+      Value k0 = mul(q, kb);
+      Value k1 = min(K, add(k0, kb));
+      if (full_blocks > 0) {
+        auto jl = b.create<scf::ForOp>(loc, cidx(0), cidx(full_blocks * VB * L), cidx(VB * L));
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(jl.getBody()->getTerminator());
+        Value j0 = jl.getInductionVar();
+        SmallVector<Value> acc = kernel(k0, k1, j0, VB, false);
+        for (int v = 0; v < VB; ++v)
+          b.create<vector::StoreOp>(loc, acc[v], partial, ValueRange{q, add(j0, cidx(v * L))});
+      }
+      if (rest > 0) {
+        Value j0 = cidx(full_blocks * VB * L);
+        SmallVector<Value> acc = kernel(k0, k1, j0, int(rest), rest_masked);
+        for (int v = 0; v < rest; ++v)
+          b.create<vector::StoreOp>(loc, acc[v], partial, ValueRange{q, add(j0, cidx(v * L))});
+      }
+    });
+    // out = partial[0] + partial[1] + ... in chunk order (+ out's old value first).
+    auto jl = b.create<scf::ForOp>(loc, cidx(0), cidx(nvec * L), cidx(L));
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(jl.getBody()->getTerminator());
+      Value j = jl.getInductionVar();
+      Value first = b.create<vector::LoadOp>(loc, vt, partial, ValueRange{cidx(0), j});
+      auto ql = b.create<scf::ForOp>(loc, cidx(1), chunks, cidx(1), ValueRange{first},
+                                     [&](OpBuilder& nb, Location, Value q, ValueRange a) {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value x = b.create<vector::LoadOp>(loc, vt, partial, ValueRange{q, j});
+        b.create<scf::YieldOp>(loc, ValueRange{b.create<arith::AddFOp>(loc, a[0], x).getResult()});
+      });
+      store_out(j, ql.getResult(0), rest_masked);
+    }
+    b.create<memref::DeallocOp>(loc, partial);
+  }
+
+  // out[m] (+)= sum_k A[m, k] * v[k], A's k contiguous (C = A @ B with N = 1: X @ v). v is
+  // first copied into a zero-padded vector buffer of C's type; then kGemvRows rows at a time,
+  // one accumulator per row over the K vectors (the last one masked), and each row's lanes summed
+  // in a fixed tree order. Row blocks run in parallel; each row is summed by one task in one
+  // order: the same bits for any thread count.
+  void gemv_dot(Value A, Value B, Value C, Value M, Value K) {
+    unsigned mi = c.vec_out ? c.mat_operand : 0;
+    Value matv = mi == 0 ? A : B, vecv = mi == 0 ? B : A;
+    AffineMap matmap = mi == 0 ? amap : bmap, vecmap = mi == 0 ? bmap : amap;
+    Type a_elt = cast<MemRefType>(matv.getType()).getElementType();
+    Type b_elt = cast<MemRefType>(vecv.getType()).getElementType();
+    Value mat = view2d(matv, matmap, c.m, c.k, dyn2d(a_elt, true));
+    Value vec = view1d(vecv, vecmap, c.k, dyn1d(b_elt, false));
+    Value out = view1d(C, cmap, c.m, dyn1d(c.acc, false));
+    int L = s.lanes;
+    const int R = kGemvRows;
+    auto vt = VectorType::get({L}, c.acc);
+    auto avt = VectorType::get({L}, a_elt);
+    Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
+    Value kpad = mul(ceil_div(K, cidx(L)), cidx(L));
+    std::optional<int64_t> kpad_static = getConstantIntValue(kpad);
+    auto bt = MemRefType::get({kpad_static.value_or(ShapedType::kDynamic)}, c.acc);
+    Value vbuf = kpad_static ? b.create<memref::AllocOp>(loc, bt, b.getI64IntegerAttr(64)).getResult()
+                             : b.create<memref::AllocOp>(loc, bt, ValueRange{kpad}, b.getI64IntegerAttr(64)).getResult();
+    {
+      auto kl = b.create<scf::ForOp>(loc, cidx(0), kpad, cidx(1));
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(kl.getBody()->getTerminator());
+      Value k = kl.getInductionVar();
+      auto inside = b.create<scf::IfOp>(loc, TypeRange{c.acc}, ult(k, K), /*withElseRegion=*/true);
+      b.setInsertionPointToStart(inside.thenBlock());
+      b.create<scf::YieldOp>(loc, to_acc(b.create<memref::LoadOp>(loc, vec, ValueRange{k})));
+      b.setInsertionPointToStart(inside.elseBlock());
+      b.create<scf::YieldOp>(loc, fzero(c.acc));
+      b.setInsertionPointAfter(inside);
+      b.create<memref::StoreOp>(loc, inside.getResult(0), vbuf, ValueRange{k});
+    }
+    Value kfull = mul(b.createOrFold<arith::DivUIOp>(loc, K, cidx(L)), cidx(L));
+    // Rows per task: about kGemvGrain multiply-adds, a multiple of R.
+    Value rows = b.createOrFold<arith::MaxSIOp>(
+        loc, cidx(R), mul(ceil_div(ceil_div(cidx(kGemvGrain), b.createOrFold<arith::MaxSIOp>(loc, K, cidx(1))), cidx(R)), cidx(R)));
+    Value last_row = sub(M, cidx(1));
+    b.create<scf::ParallelOp>(loc, ValueRange{cidx(0)}, ValueRange{M}, ValueRange{rows},
+                              [&](OpBuilder& nb, Location, ValueRange iv) {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+      Value hi = min(M, add(iv[0], rows));
+      auto ml = b.create<scf::ForOp>(loc, iv[0], hi, cidx(R));
+      b.setInsertionPoint(ml.getBody()->getTerminator());
+      Value m0 = ml.getInductionVar();
+      SmallVector<Value> row;
+      for (int r = 0; r < R; ++r) row.push_back(b.createOrFold<arith::MinSIOp>(loc, add(m0, cidx(r)), last_row));
+      SmallVector<Value> init(R, vzero);
+      auto kl = b.create<scf::ForOp>(loc, cidx(0), kfull, cidx(L), init, [&](OpBuilder& lb, Location, Value k, ValueRange a) {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{k});
+        SmallVector<Value> next;
+        for (int r = 0; r < R; ++r) {
+          Value x = b.create<vector::LoadOp>(loc, avt, mat, ValueRange{row[r], k});
+          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, a[r]));
+        }
+        b.create<scf::YieldOp>(loc, next);
+      });
+      // The last, partial K vector (lanes past K read as zero).
+      auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(kl.getResults())), ult(kfull, K), /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(tail.thenBlock());
+        Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull});
+        SmallVector<Value> next;
+        for (int r = 0; r < R; ++r) {
+          Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
+                                                     ArrayRef<bool>{false});
+          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, kl.getResult(r)));
+        }
+        b.create<scf::YieldOp>(loc, next);
+        b.setInsertionPointToStart(tail.elseBlock());
+        b.create<scf::YieldOp>(loc, kl.getResults());
+      }
+      for (int r = 0; r < R; ++r) {
+        Value m = add(m0, cidx(r));
+        auto valid = b.create<scf::IfOp>(loc, ult(m, M), /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(valid.thenBlock()->getTerminator());
+        Value sum = tree_sum(tail.getResult(r));
+        if (!c.overwrite_first)
+          sum = b.create<arith::AddFOp>(loc, b.create<memref::LoadOp>(loc, out, ValueRange{m}), sum);
+        b.create<memref::StoreOp>(loc, sum, out, ValueRange{m});
+      }
+    });
+    b.create<memref::DeallocOp>(loc, vbuf);
   }
 
   // A 2-D view [rows, cols] of `v`, whose map indexes it with loops `row` and `col` (once each);
@@ -914,6 +1286,43 @@ Sizes balance_k(Sizes s, const MatmulScheduleOptions& o, const Contraction& c) {
   return s;
 }
 
+// The static stride of loop d in an operand (through its map), or nullopt.
+std::optional<int64_t> stride_of(const Contraction& c, unsigned operand, unsigned d) {
+  linalg::LinalgOp op = c.op;
+  auto t = cast<MemRefType>(op->getOperand(operand).getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(getStridesAndOffset(t, strides, offset))) return std::nullopt;
+  AffineMap map = op.getMatchingIndexingMap(&op->getOpOperand(operand));
+  for (auto [r, e] : llvm::enumerate(map.getResults()))
+    if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == d) {
+      if (ShapedType::isDynamic(strides[r])) return std::nullopt;
+      return strides[r];
+    }
+  return std::nullopt;
+}
+
+// Which GEMV form a contraction takes (Contraction::gemv): C with a static N of 1 (A @ v) or a
+// static M of 1 (v @ B), the output's index contiguous for the axpy form.
+Contraction::Gemv gemv_kind(const Contraction& c) {
+  auto is1v = [](std::optional<int64_t> s) { return s && *s == 1; };
+  if (c.vec_out) {
+    if (is1v(stride_of(c, c.mat_operand, c.m)) && is1v(stride_of(c, 2, c.m))) return Contraction::Gemv::axpy_n1;
+    if (is1v(stride_of(c, c.mat_operand, c.k))) return Contraction::Gemv::dot_n1;
+    return Contraction::Gemv::none;
+  }
+  auto ct = cast<MemRefType>(c.op->getOperand(2).getType());
+  int64_t n = ct.getDimSize(ct.getRank() - 1), m = ct.getDimSize(ct.getRank() - 2);
+  auto is1 = [](std::optional<int64_t> s) { return s && *s == 1; };
+  if (n == 1) {
+    if (is1(stride_of(c, 0, c.m)) && is1(stride_of(c, 2, c.m))) return Contraction::Gemv::axpy_n1;
+    if (is1(stride_of(c, 0, c.k))) return Contraction::Gemv::dot_n1;
+    return Contraction::Gemv::none;
+  }
+  if (m == 1 && is1(stride_of(c, 1, c.n)) && is1(stride_of(c, 2, c.n))) return Contraction::Gemv::axpy_m1;
+  return Contraction::Gemv::none;
+}
+
 // The `linalg.fill` of 0 into C right before the contraction, when the contraction has a static
 // K > 0 (an empty K would leave C unwritten without the fill); null otherwise.
 linalg::FillOp zero_fill_of(const Contraction& c) {
@@ -972,8 +1381,22 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
     SmallVector<Contraction> todo;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (auto c = match(op)) todo.push_back(*c);
+      else if (auto v = match_vec_out(op)) todo.push_back(*v);
     });
     for (Contraction& c : todo) {
+      c.gemv = gemv_kind(c);
+      if (c.vec_out && c.gemv == Contraction::Gemv::none) continue;  // the default lowering
+      if (c.gemv != Contraction::Gemv::none) {
+        Sizes s = sizes_for(o, c.acc);
+        if (linalg::FillOp fill = zero_fill_of(c)) {
+          c.overwrite_first = true;
+          fill->erase();
+        }
+        OpBuilder b(c.op);
+        Builder(b, c.op->getLoc(), c, s, c.op->getParentOfType<func::FuncOp>()).build();
+        c.op->erase();
+        continue;
+      }
       Sizes s = narrow(sizes_for(o, c.acc), o, c);
       c.dot = o.bf16_dot && s.lanes == 16 && bf16_dot_operands(c, s.nr);
       // vdpbf16ps: twice the K block (the same bytes of packed bf16 B per panel as the f32

@@ -674,6 +674,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessInferAddBool),        TESS_SYMBOL(tessInferRun),            TESS_SYMBOL(tessPosteriorDraws),
       TESS_SYMBOL(tessPosteriorStat_f32),   TESS_SYMBOL(tessPosteriorStat_f64),   TESS_SYMBOL(tessPosteriorSummary),
       TESS_SYMBOL(tessPosteriorSave),       TESS_SYMBOL(tessInferFieldDim),       TESS_SYMBOL(tessInferSeed),
+      TESS_SYMBOL(tessPosteriorTracePlot),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

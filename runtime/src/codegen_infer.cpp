@@ -457,4 +457,22 @@ void tessPosteriorSave(int64_t posterior, const char* allocated, const char* ali
   if (!error.empty()) fail(error);
 }
 
+void tessPosteriorTracePlot(int64_t posterior, const char* allocated, const char* aligned, int64_t offset, int64_t size,
+                            int64_t stride, const char* n_allocated, const char* n_aligned, int64_t n_offset,
+                            int64_t n_size, int64_t n_stride) {
+  (void)allocated;
+  (void)n_allocated;
+  std::string path = memref_text(aligned, offset, size, stride);
+  std::string list = memref_text(n_aligned, n_offset, n_size, n_stride);
+  std::vector<std::string> names;
+  for (size_t start = 0; start < list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    names.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  std::string error = posterior_of(posterior).write_trace_svg(path, names);
+  if (!error.empty()) fail(error);
+}
+
 }  // extern "C"

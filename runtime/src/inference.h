@@ -181,6 +181,9 @@ class Posterior {
   // .npz: one member per field, shape [chains, draws, *field shape], f64; plus the statistics,
   // and warmup_seconds__ / sampling_seconds__ (shape [chains]) when the timings are known.
   std::string write_npz(const std::string& path) const;
+  // A trace plot (SVG): one panel per scalar of the named fields (all fields when empty), one
+  // line per chain. Returns "" or an error.
+  std::string write_trace_svg(const std::string& path, const std::vector<std::string>& names) const;
 
  private:
   std::vector<Field> fields_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -355,6 +356,72 @@ std::string Posterior::write_npz(const std::string& path) const {
     return tessGetLastErrorMessage();
   }
   return "";
+}
+
+// Trace plots: one panel per scalar (field elements in order, at most kMaxPanels), a polyline
+// per chain over the draws (at most 1000 points per line: every k-th draw), the value range and
+// the scalar's name; colors per chain. Plain SVG 1.1, readable by any browser.
+std::string Posterior::write_trace_svg(const std::string& path, const std::vector<std::string>& names) const {
+  constexpr int kMaxPanels = 24, kWidth = 900, kPanel = 110, kLeft = 150, kRight = 20, kTop = 30;
+  static const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  std::vector<std::pair<std::string, int64_t>> columns;  // label, column
+  for (const Field& f : fields_) {
+    if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
+    for (int64_t j = 0; j < f.size(); ++j) columns.push_back({f.name + index_suffix(f.shape, j, false), f.offset + j});
+  }
+  for (const std::string& n : names)
+    if (!find(n)) return path + ": the Posterior has no field '" + n + "'";
+  bool truncated = columns.size() > static_cast<size_t>(kMaxPanels);
+  if (truncated) columns.resize(kMaxPanels);
+  int height = kTop + kPanel * static_cast<int>(columns.size()) + 20;
+  std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
+         std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  svg += "<text x=\"10\" y=\"18\" font-size=\"14\">" + method + ": " + std::to_string(chains_) + " chain" +
+         (chains_ == 1 ? "" : "s") + " x " + std::to_string(draws_) + " draws" +
+         (truncated ? " (first " + std::to_string(kMaxPanels) + " scalars)" : "") + "</text>\n";
+  int64_t step = std::max<int64_t>(1, draws_ / 1000);
+  for (size_t p = 0; p < columns.size(); ++p) {
+    Draws d = column(columns[p].second);
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t c = 0; c < chains_; ++c)
+      for (int64_t i = 0; i < draws_; ++i) {
+        double v = d.at(c, i);
+        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      }
+    if (!(lo <= hi)) lo = hi = 0;
+    if (hi == lo) hi = lo + 1;
+    int y0 = kTop + kPanel * static_cast<int>(p);
+    int plot_h = kPanel - 20, plot_w = kWidth - kLeft - kRight;
+    svg += "<text x=\"10\" y=\"" + std::to_string(y0 + plot_h / 2 + 4) + "\">" + columns[p].first + "</text>\n";
+    svg += "<text x=\"" + std::to_string(kLeft - 5) + "\" y=\"" + std::to_string(y0 + 10) +
+           "\" text-anchor=\"end\" font-size=\"10\">" + fmt("%.4g", hi) + "</text>\n";
+    svg += "<text x=\"" + std::to_string(kLeft - 5) + "\" y=\"" + std::to_string(y0 + plot_h) +
+           "\" text-anchor=\"end\" font-size=\"10\">" + fmt("%.4g", lo) + "</text>\n";
+    svg += "<rect x=\"" + std::to_string(kLeft) + "\" y=\"" + std::to_string(y0) + "\" width=\"" +
+           std::to_string(plot_w) + "\" height=\"" + std::to_string(plot_h) + "\" fill=\"none\" stroke=\"#999\"/>\n";
+    for (int64_t c = 0; c < chains_; ++c) {
+      svg += "<polyline fill=\"none\" stroke-width=\"0.8\" stroke-opacity=\"0.8\" stroke=\"" +
+             std::string(kColors[c % 8]) + "\" points=\"";
+      for (int64_t i = 0; i < draws_; i += step) {
+        double v = d.at(c, i);
+        if (!std::isfinite(v)) continue;
+        double x = kLeft + plot_w * (draws_ > 1 ? static_cast<double>(i) / static_cast<double>(draws_ - 1) : 0.5);
+        double y = y0 + plot_h * (1.0 - (v - lo) / (hi - lo));
+        char pt[64];
+        std::snprintf(pt, sizeof pt, "%.1f,%.1f ", x, y);
+        svg += pt;
+      }
+      svg += "\"/>\n";
+    }
+  }
+  svg += "</svg>\n";
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return "cannot write " + path + ": " + std::strerror(errno);
+  bool ok = std::fwrite(svg.data(), 1, svg.size(), f) == svg.size();
+  ok = std::fclose(f) == 0 && ok;
+  return ok ? "" : "cannot write " + path + ": " + std::strerror(errno);
 }
 
 std::function<void(const Progress&)> terminal_progress(const std::string& what, int64_t chains) {

@@ -218,6 +218,11 @@ TESS_API void tessPosteriorSummary(int64_t posterior);
  * run-time error). */
 TESS_API void tessPosteriorSave(int64_t posterior, const char* allocated, const char* aligned, int64_t offset,
                                 int64_t size, int64_t stride);
+/* post.trace_plot(path, names...): an SVG trace plot of the fields `names` (comma-separated;
+ * empty: all). */
+TESS_API void tessPosteriorTracePlot(int64_t posterior, const char* allocated, const char* aligned, int64_t offset,
+                                     int64_t size, int64_t stride, const char* n_allocated, const char* n_aligned,
+                                     int64_t n_offset, int64_t n_size, int64_t n_stride);
 
 /* Every entry point above by name, for a JIT that resolves symbols explicitly (the runtime's
  * symbols are not exported from an executable that links it statically). */
