@@ -773,14 +773,10 @@ std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> Lowerer::bind_call(const
                                                                            const std::vector<const Expr*>* given) {
   const sema::TypedFunction& callee = *target.callee;
   for (const std::string& d : callee.decorators)
-    if (d == "mcmc" || d == "variational" || d == "probabilistic")
-      unsupported(c->range, fmt::format("probabilistic inference (calling the @{} function '{}')", d, callee.name));
-  SpecKey key{&callee, {}, {}};
-  for (const std::string& d : callee.dims) {
-    auto it = target.dims.find(d);
-    if (it == target.dims.end()) continue;
-    if (auto v = static_dim(it->second)) key.dims[d] = *v;
-  }
+    if (d == "probabilistic")
+      unsupported(c->range, fmt::format("calling the @probabilistic function '{}' (a conditional distribution)",
+                                        callee.name));
+  SpecKey key = call_key(target);
   // Arguments in parameter order (positional, then keywords by name, then defaults).
   std::vector<const Expr*> bound(callee.params.size(), nullptr);
   const Expr* params_kw = nullptr;
@@ -844,6 +840,17 @@ std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> Lowerer::bind_call(const
   for (const Local& v : model_values) args.push_back(convert(v, ftype.getInput(in++), c->range));
   if (bound_values) *bound_values = values;
   return {f, args};
+}
+
+// The specialization a call selects: the callee with the dimensions the call fixes.
+SpecKey Lowerer::call_key(const sema::CallTarget& target) {
+  SpecKey key{target.callee, {}, {}};
+  for (const std::string& d : target.callee->dims) {
+    auto it = target.dims.find(d);
+    if (it == target.dims.end()) continue;
+    if (auto v = static_dim(it->second)) key.dims[d] = *v;
+  }
+  return key;
 }
 
 Local Lowerer::user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t) {

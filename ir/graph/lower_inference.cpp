@@ -709,12 +709,7 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   if (!t || t->kind != TypeKind::Posterior || t->fields.empty())
     unsupported(c->range, fmt::format("calling '{}', which does not end with `return Posterior(name=value, ...)`",
                                       callee.name));
-  SpecKey key{&callee, {}, {}};
-  for (const std::string& d : callee.dims) {
-    auto it = target.dims.find(d);
-    if (it == target.dims.end()) continue;
-    if (auto v = static_dim(it->second)) key.dims[d] = *v;
-  }
+  SpecKey key = call_key(target);
   // The data: the call's arguments in parameter order.
   std::vector<const Expr*> bound(callee.params.size(), nullptr);
   mlir::Value seed;
@@ -837,13 +832,13 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
   return {infer->getResult(0), t};
 }
 
-// The total size of a probabilistic function's latent variables (the unconstrained vector)
-// under the current specialization; nothing when it depends on the data's dynamic dimensions.
-std::optional<int64_t> Lowerer::latent_size(const sema::TypedFunction& f) {
+// The total element count of these types under the current specialization; nothing when a
+// size depends on the data's dynamic dimensions. `what` names a value of unknown shape.
+std::optional<int64_t> Lowerer::static_numel(const std::vector<Type>& types, SourceRange r, const std::string& what) {
   int64_t n = 0;
-  for (const auto& [s, type] : f.latents) {
+  for (const Type& type : types) {
     auto tt = sema::as_tensor(type);
-    if (!tt || !(*tt)->shape) unsupported(s->range, "a latent variable whose shape is not known");
+    if (!tt || !(*tt)->shape) unsupported(r, what + " whose shape is not known");
     int64_t size = 1;
     for (const DimExpr& d : *(*tt)->shape) {
       auto v = static_dim(d);
@@ -855,21 +850,16 @@ std::optional<int64_t> Lowerer::latent_size(const sema::TypedFunction& f) {
   return n;
 }
 
-// The total size of the fields of a Posterior type (nothing when dynamic).
+// The size of the unconstrained vector: all latent variables.
+std::optional<int64_t> Lowerer::latent_size(const sema::TypedFunction& f) {
+  std::vector<Type> types;
+  for (const auto& [s, type] : f.latents) types.push_back(type);
+  return static_numel(types, f.range, "a latent variable");
+}
+
+// The size of a Posterior's fields, flattened one after the other.
 std::optional<int64_t> Lowerer::fields_size(const Type& posterior, SourceRange r) {
-  int64_t n = 0;
-  for (size_t i = 0; i < posterior->fields.size(); ++i) {
-    auto tt = sema::as_tensor(posterior->elems[i]);
-    if (!tt || !(*tt)->shape) unsupported(r, fmt::format("the Posterior field '{}' (a value of unknown shape)", posterior->fields[i]));
-    int64_t size = 1;
-    for (const DimExpr& d : *(*tt)->shape) {
-      auto v = static_dim(d);
-      if (!v) return std::nullopt;
-      size *= *v;
-    }
-    n += size;
-  }
-  return n;
+  return static_numel(posterior->elems, r, "a Posterior field");
 }
 
 // post.mean("w"), post.sd, post.quantile("w", q), post.rhat, post.ess, post.samples.

@@ -289,6 +289,7 @@ class Lowerer {
                                                                     size_t skip = 0,
                                                                     const std::vector<const Expr*>* given = nullptr);
   Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
+  SpecKey call_key(const sema::CallTarget& target);
 
   // ------------------------------------------- probabilistic functions (lower_inference.cpp)
 
@@ -328,6 +329,7 @@ class Lowerer {
   std::string inference_config(const sema::TypedFunction& f, const Type& posterior,
                                const std::map<std::string, DimExpr>& callee_dims);
   Local inference_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
+  std::optional<int64_t> static_numel(const std::vector<Type>& types, SourceRange r, const std::string& what);
   std::optional<int64_t> latent_size(const sema::TypedFunction& f);
   std::optional<int64_t> fields_size(const Type& posterior, SourceRange r);
   mlir::Value numel_index(const std::vector<DimExpr>& shape, SourceRange r);

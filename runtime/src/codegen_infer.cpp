@@ -420,25 +420,19 @@ int64_t tessPosteriorDraws(int64_t posterior) {
   return p.chains() * p.draws();
 }
 
-void tessPosteriorStat_f32(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset,
-                           int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
-                           int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,
-                           void* descriptor) {
-  (void)s_allocated;
-  (void)f_allocated;
-  posterior_stat<float>(posterior, memref_text(s_aligned, s_offset, s_size, s_stride),
-                        memref_text(f_aligned, f_offset, f_size, f_stride), q, rank, descriptor);
-}
-
-void tessPosteriorStat_f64(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset,
-                           int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
-                           int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,
-                           void* descriptor) {
-  (void)s_allocated;
-  (void)f_allocated;
-  posterior_stat<double>(posterior, memref_text(s_aligned, s_offset, s_size, s_stride),
-                         memref_text(f_aligned, f_offset, f_size, f_stride), q, rank, descriptor);
-}
+#define TESS_POSTERIOR_STAT_DEF(sfx, T)                                                                       \
+  void tessPosteriorStat_##sfx(int64_t posterior, const char* s_allocated, const char* s_aligned, int64_t s_offset, \
+                               int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,  \
+                               int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,       \
+                               void* descriptor) {                                                                \
+    (void)s_allocated;                                                                                            \
+    (void)f_allocated;                                                                                            \
+    posterior_stat<T>(posterior, memref_text(s_aligned, s_offset, s_size, s_stride),                              \
+                      memref_text(f_aligned, f_offset, f_size, f_stride), q, rank, descriptor);                   \
+  }
+TESS_POSTERIOR_STAT_DEF(f32, float)
+TESS_POSTERIOR_STAT_DEF(f64, double)
+#undef TESS_POSTERIOR_STAT_DEF
 
 void tessPosteriorSummary(int64_t posterior) {
   std::string text = posterior_of(posterior).summary();
