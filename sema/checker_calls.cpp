@@ -185,7 +185,15 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
     return unknown_type();
   }
   if (obj->kind == TypeKind::Distribution) {
-    if (method == "sample") return obj->elems[0];
+    if (method == "sample") {
+      // D.sample(seed=s): one draw of D's sample shape (shape=[...] sets it), seeded.
+      for (const ast::Argument& a : call->args)
+        if (a.kind != ast::ArgKind::Keyword || a.name != "seed")
+          diags.report(DiagKind::UnknownKeyword, a.range, "sample", a.kind == ast::ArgKind::Keyword ? a.name : "?")
+              .note("sample takes only seed=; give the sample shape to the distribution: Normal(0, 1, shape=[N])");
+      c.add_effect(kRandom, call->range);
+      return obj->elems[0];
+    }
   }
   return unknown_type();
 }

@@ -171,6 +171,7 @@ Lowerer::Dist Lowerer::to_dist(const Local& v, mlir::RankedTensorType shape_f64,
 // D.log_prob(x) in ordinary code: the elementwise log density, computed in f64 (-inf outside
 // the support), in the result's dtype.
 Local Lowerer::distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t) {
+  if (method == "sample") return distribution_sample(c, dist, t);
   if (method != "log_prob") unsupported(c->range, fmt::format("the distribution method '{}'", method));
   auto args = positional(c);
   if (args.size() != 1) unsupported(c->range, "log_prob without exactly one value");
@@ -187,6 +188,62 @@ Local Lowerer::distribution_method(const CallExpr* c, const std::string& method,
   auto lt = mlir::cast<mlir::RankedTensorType>(lp.getType());
   if (lt.getRank() != rt.getRank()) lp = convert({lp, t}, mlir::RankedTensorType::get(rt.getShape(), b_.getF64Type()), c->range);
   return {convert({lp, t}, mt, c->range), t};
+}
+
+// D.sample(seed=s): one draw of the sample shape from the Philox streams of randn / rand (the
+// same numbers for a seed on every machine and thread count), by the inverse transform of each
+// family, computed in f64 and rounded to the sample's dtype.
+Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const Type& t) {
+  mlir::Type mt = to_mlir(t, c->range);
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  auto ft = mlir::RankedTensorType::get(rt.getShape(), b_.getF64Type());
+  Dist d = to_dist(dist, {}, c->range);
+  if (d.ordered) unsupported(c->range, "sampling a distribution with ordered=True");
+  const Expr* seed = keyword(c, "seed");
+  auto s = seed ? constant_int_expr(seed) : std::optional<int64_t>(next_seed_++);
+  if (!s) unsupported(seed->range, "a seed that is not a constant");
+  std::vector<mlir::Value> dyn = dynamic_dims(t, ft, c->range);
+  auto stream = [&](const char* name) {
+    return op(name, dyn, ft, c->range, nullptr,
+              {{"seed", b_.getI64IntegerAttr(*s)}, {"offset", b_.getI64IntegerAttr(0)}});
+  };
+  auto r = c->range;
+  auto k = [&](double v) { return k64(v, r); };
+  auto p = [&](const char* n) { return d.params.at(n); };
+  auto fill = [&](mlir::Value v) {  // broadcast to the sample's shape
+    return bin("tessera.add", v, bin("tessera.mul", stream("tessera.rand"), k(0.0), r), r);
+  };
+  // tan(pi (u - 1/2)): a standard Cauchy draw.
+  auto cauchy = [&]() {
+    mlir::Value a = bin("tessera.mul", bin("tessera.sub", stream("tessera.rand"), k(0.5), r), k(std::numbers::pi), r);
+    return bin("tessera.div", ew1("tessera.sin", a, r), ew1("tessera.cos", a, r), r);
+  };
+  const std::string& f = d.family;
+  mlir::Value x;
+  if (f == "Normal") x = bin("tessera.add", p("loc"), bin("tessera.mul", p("scale"), stream("tessera.randn"), r), r);
+  else if (f == "HalfNormal") x = bin("tessera.mul", p("scale"), ew1("tessera.abs", stream("tessera.randn"), r), r);
+  else if (f == "LogNormal")
+    x = ew1("tessera.exp", bin("tessera.add", p("loc"), bin("tessera.mul", p("scale"), stream("tessera.randn"), r), r), r);
+  else if (f == "Cauchy") x = bin("tessera.add", p("loc"), bin("tessera.mul", p("scale"), cauchy(), r), r);
+  else if (f == "HalfCauchy") x = bin("tessera.mul", p("scale"), ew1("tessera.abs", cauchy(), r), r);
+  else if (f == "Exponential")
+    x = bin("tessera.div", ew1("tessera.neg", ew1("tessera.log1p", ew1("tessera.neg", stream("tessera.rand"), r), r), r),
+            p("rate"), r);
+  else if (f == "Uniform")
+    x = bin("tessera.add", p("low"), bin("tessera.mul", bin("tessera.sub", p("high"), p("low"), r), stream("tessera.rand"), r), r);
+  else if (f == "Bernoulli") {
+    mlir::Value pr = d.params.count("probs") ? p("probs") : ew1("tessera.sigmoid", p("logits"), r);
+    auto bt = broadcast_type(ft, pr.getType(), b_.getI1Type());
+    mlir::Value hit = op("tessera.cmp", {stream("tessera.rand"), pr}, bt, r, nullptr,
+                         {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::lt)}});
+    x = op("tessera.cast", {hit}, mlir::RankedTensorType::get(bt.getShape(), b_.getF64Type()), r, nullptr);
+  } else {
+    unsupported(c->range, fmt::format("{}.sample() (Gamma, Beta, StudentT, Poisson, Binomial and Categorical need "
+                                      "rejection or table samplers)",
+                                      f));
+  }
+  if (mlir::cast<mlir::RankedTensorType>(x.getType()).getRank() != ft.getRank()) x = fill(x);
+  return {convert({x, t}, mt, c->range), t};
 }
 
 // log_prob with -inf where x is outside the distribution's support (observed values and

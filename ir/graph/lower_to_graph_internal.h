@@ -312,6 +312,7 @@ class Lowerer {
   Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64);
   Dist to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r);
   Local distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t);
+  Local distribution_sample(const CallExpr* c, const Local& dist, const Type& t);
   mlir::Value masked_log_prob(const Dist& d, mlir::Value x, SourceRange r);
   mlir::Value lgamma_of(mlir::Value z, SourceRange r);
   mlir::Value lgamma_half_diff(mlir::Value a, SourceRange r);
