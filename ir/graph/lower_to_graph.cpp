@@ -25,7 +25,12 @@ mlir::OwningOpRef<mlir::ModuleOp> Lowerer::run(const sema::TypedModule& m, const
       if (f->name == "main") main_fn = f;
     }
     if (options.all_functions) {
-      roots.assign(m.functions.begin(), m.functions.end());
+      // A probabilistic function is not an entry of its own: a call of it is inference.
+      for (const sema::TypedFunction* f : m.functions)
+        if (std::none_of(f->decorators.begin(), f->decorators.end(), [](const std::string& d) {
+              return d == "mcmc" || d == "variational" || d == "probabilistic";
+            }))
+          roots.push_back(f);
     } else if (options.entry.empty()) {
       if (main_fn) roots.push_back(main_fn);
       else roots.assign(m.functions.begin(), m.functions.end());
