@@ -179,7 +179,26 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
     }
     if (method == "predict" || method == "uncertainty") return tensor_type(DType::F32, std::nullopt);
     if (method == "summary") return str_type();
-    if (method == "save" || method == "trace_plot") return none_type();
+    if (method == "trace_plot") {
+      // post.trace_plot("t.svg", "mu", ...): the names must be fields.
+      bool first = true;
+      for (const ast::Argument& a : call->args) {
+        if (a.kind != ast::ArgKind::Positional) continue;
+        if (first) {
+          first = false;
+          continue;
+        }
+        auto* literal = dyn_cast<ast::StringLiteralExpr>(a.value);
+        if (!literal || obj->fields.empty()) continue;
+        if (std::find(obj->fields.begin(), obj->fields.end(), literal->value) != obj->fields.end()) continue;
+        auto b = diags.report(DiagKind::UnknownMember, literal->range, "Posterior", literal->value);
+        b.note(fmt::format("this Posterior's fields are {}", fmt::join(obj->fields, ", ")));
+        std::string guess = closest_name(literal->value, obj->fields);
+        if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
+      }
+      return none_type();
+    }
+    if (method == "save") return none_type();
     diags.report(DiagKind::UnknownMember, call->callee->range, "Posterior", method)
         .note("a Posterior has mean, sd, samples, quantile, summary, rhat, ess, save, trace_plot, predict and uncertainty");
     return unknown_type();
