@@ -206,10 +206,13 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
   if (obj->kind == TypeKind::Distribution) {
     if (method == "sample") {
       // D.sample(seed=s): one draw of D's sample shape (shape=[...] sets it), seeded.
-      for (const ast::Argument& a : call->args)
-        if (a.kind != ast::ArgKind::Keyword || a.name != "seed")
-          diags.report(DiagKind::UnknownKeyword, a.range, "sample", a.kind == ast::ArgKind::Keyword ? a.name : "?")
-              .note("sample takes only seed=; give the sample shape to the distribution: Normal(0, 1, shape=[N])");
+      for (const ast::Argument& a : call->args) {
+        if (a.kind == ast::ArgKind::Keyword && a.name == "seed") continue;
+        auto b = a.kind == ast::ArgKind::Keyword ? diags.report(DiagKind::UnknownKeyword, a.range, "sample", a.name)
+                                                  : diags.report(DiagKind::WrongArgumentCount, a.range, "sample",
+                                                                 "only seed=", "a positional argument", "was");
+        b.note("give the sample shape to the distribution: Normal(0, 1, shape=[N]).sample(seed=0)");
+      }
       c.add_effect(kRandom, call->range);
       return obj->elems[0];
     }

@@ -82,17 +82,24 @@ std::string memref_text(const char* aligned, int64_t offset, int64_t size, int64
   return text;
 }
 
+// The pieces of `text` between `sep`s (none for an empty text).
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find(sep, start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // `key=value;...`
 std::map<std::string, std::string> parse_config(const std::string& text) {
   std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(';', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
+  for (const std::string& item : split(text, ';')) {
     size_t eq = item.find('=');
     if (eq != std::string::npos) out[item.substr(0, eq)] = item.substr(eq + 1);
-    start = end + 1;
   }
   return out;
 }
@@ -101,32 +108,22 @@ std::vector<Field> parse_fields(const std::string& text, const std::vector<int64
   std::vector<Field> fields;
   size_t next_dynamic = 0;
   int64_t offset = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
+  for (const std::string& item : split(text, ',')) {
     size_t colon = item.find(':');
     Field f;
     f.name = item.substr(0, colon);
     std::string dims = colon == std::string::npos ? "" : item.substr(colon + 1);
-    size_t p = 0;
-    while (p < dims.size()) {
-      size_t x = dims.find('x', p);
-      if (x == std::string::npos) x = dims.size();
-      std::string d = dims.substr(p, x - p);
+    for (const std::string& d : split(dims, 'x')) {
       if (d == "?") {
         if (next_dynamic >= dynamic.size()) fail("internal: a Posterior field's size was not given");
         f.shape.push_back(dynamic[next_dynamic++]);
       } else {
         f.shape.push_back(std::stoll(d));
       }
-      p = x + 1;
     }
     f.offset = offset;
     offset += f.size();
     fields.push_back(std::move(f));
-    start = end + 1;
   }
   return fields;
 }
@@ -190,13 +187,7 @@ std::string percent_decode(const std::string& text) {
 // "file:line:col: ...", or "" when every term is finite (then the gradient is to blame).
 std::string non_finite_statement(const Compiled& terms, const std::string& sources, int64_t dim) {
   std::vector<std::string> where;
-  size_t start = 0;
-  while (start <= sources.size() && !sources.empty()) {
-    size_t end = sources.find('|', start);
-    if (end == std::string::npos) end = sources.size();
-    where.push_back(percent_decode(sources.substr(start, end - start)));
-    start = end + 1;
-  }
+  for (const std::string& w : split(sources, '|')) where.push_back(percent_decode(w));
   if (where.empty()) return "";
   std::vector<double> theta(static_cast<size_t>(dim), 0.0), values(where.size());
   uint64_t state = 0x9E3779B97F4A7C15ull;
@@ -458,14 +449,7 @@ void tessPosteriorTracePlot(int64_t posterior, const char* allocated, const char
   (void)n_allocated;
   std::string path = memref_text(aligned, offset, size, stride);
   std::string list = memref_text(n_aligned, n_offset, n_size, n_stride);
-  std::vector<std::string> names;
-  for (size_t start = 0; start < list.size();) {
-    size_t end = list.find(',', start);
-    if (end == std::string::npos) end = list.size();
-    names.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
-  std::string error = posterior_of(posterior).write_trace_svg(path, names);
+  std::string error = posterior_of(posterior).write_trace_svg(path, split(list, ','));
   if (!error.empty()) fail(error);
 }
 

@@ -1080,3 +1080,20 @@ for _name, _names, _inputs, _expr, _ref in (
     _argnums = tuple(range(1, _count)) if _name.startswith(("bernoulli", "poisson")) else tuple(range(_count))
     add(f"log_prob_{_name}", _params, f"{_expr}.log_prob(x)", _inputs, _ref, argnums=_argnums, out="N",
         tol32=(2e-4, 2e-5))
+
+# Binomial (total_count 10, probs= and logits=) and Categorical (class ids against logits on the
+# last axis, and against unnormalized probs): gradients with respect to the parameters.
+_bx = np.array([0.0, 3.0, 10.0, 7.0, 1.0, 5.0])
+add("log_prob_binomial_logits", "x: Tensor[N, {dt}], lg: Tensor[N, {dt}]", "Binomial(10.0, logits=lg).log_prob(x)",
+    [_bx, _n(6, scale=2)], lambda x, lg: TD.Binomial(10, logits=lg).log_prob(x), argnums=(1,), out="N",
+    tol32=(2e-4, 2e-5))
+add("log_prob_binomial_probs", "x: Tensor[N, {dt}], p: Tensor[N, {dt}]", "Binomial(10.0, probs=p).log_prob(x)",
+    [_bx, _p(6, lo=0.1, hi=0.9)], lambda x, p: TD.Binomial(10, probs=p).log_prob(x), argnums=(1,), out="N",
+    tol32=(2e-4, 2e-5))
+_ids = np.array([0, 3, 1, 2, 3, 0], dtype=np.int64)
+add("log_prob_categorical_logits", "lg: Tensor[N, 4, {dt}], y: Tensor[N, i64]", "Categorical(logits=lg).log_prob(y)",
+    [_n(6, 4, scale=2), _ids], lambda lg, y: TD.Categorical(logits=lg).log_prob(y), argnums=(0,), out="N",
+    tol32=(2e-4, 2e-5))
+add("log_prob_categorical_probs", "pr: Tensor[N, 4, {dt}], y: Tensor[N, i64]", "Categorical(probs=pr).log_prob(y)",
+    [_p(6, 4), _ids], lambda pr, y: TD.Categorical(probs=pr).log_prob(y), argnums=(0,), out="N",
+    tol32=(2e-4, 2e-5))
