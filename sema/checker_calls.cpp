@@ -137,6 +137,12 @@ Type CheckerImpl::log_prob_type(const Type& dist, const CallExpr* call, const st
   if (!st) return unknown_type();
   auto xt = as_tensor(x);
   DType d = (xt && (*xt)->dtype == DType::F64 && !(*xt)->weak) || dist->dtype == DType::F64 ? DType::F64 : DType::F32;
+  // Dirichlet and MultivariateNormal: one density per vector of the last axis.
+  if ((dist->name == "Dirichlet" || dist->name == "MultivariateNormal") && (*st)->shape) {
+    std::vector<DimExpr> shape = *(*st)->shape;
+    if (!shape.empty()) shape.pop_back();
+    return tensor_type(d, shape);
+  }
   return tensor_type(d, (*st)->shape);
 }
 

@@ -90,9 +90,20 @@ void CheckerImpl::sample(const SampleStmt* s) {
     auto b = diags.report(DiagKind::ObservationShapeMismatch, s->target->range);
     b.label(fmt::format("observed {} has shape [{}]", name ? "'" + name->name + "'" : "value",
                         shape_to_string(got)));
-    b.note(fmt::format("the distribution's batch shape is [{}]", shape_to_string(want)));
+    bool multivariate = dist && (dist->name == "Dirichlet" || dist->name == "MultivariateNormal");
+    if (multivariate) {
+      std::vector<DimExpr> batch(want.begin(), want.end() - 1);
+      b.note(fmt::format("the {}'s shape is [{}]: batch shape [{}] of vectors of {} on the last axis", dist->name,
+                         shape_to_string(want), shape_to_string(batch), want.back().to_string()));
+    } else {
+      b.note(fmt::format("the distribution's batch shape is [{}]", shape_to_string(want)));
+    }
     if (!why.empty()) b.note(why);
     b.note("an observation is never broadcast: that would multiply the likelihood by the broadcast factor");
+    if (multivariate && got.size() > want.size())
+      b.help(fmt::format("for independent vectors, give the parameters the batch dimensions of the value (e.g. a loc "
+                         "of shape [{}])",
+                         shape_to_string(got)));
   }
 }
 

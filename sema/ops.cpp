@@ -457,6 +457,82 @@ Type reshape(Checker& ck, const Call& c) {
   return tensor_type((*t)->dtype, target, (*t)->policy);
 }
 
+// cholesky(A), as torch.linalg.cholesky: A is [..., N, N]; the factor has A's shape (float).
+Type cholesky_rule(Checker& ck, const Call& c) {
+  const Arg* x = input(c);
+  auto t = x ? as_tensor(x->type) : std::nullopt;
+  if (!t) return unknown_type();
+  DType d = is_float((*t)->dtype) ? (*t)->dtype : DType::F32;
+  if (!(*t)->shape) return tensor_type(d, std::nullopt);
+  const auto& shape = *(*t)->shape;
+  if (shape.size() < 2) {
+    ck.diags().report(DiagKind::OperandShapeRule, x->range,
+                      fmt::format("cholesky needs a square matrix or a stack of them ([..., N, N]), found {}",
+                                  to_string(*t)));
+    return unknown_type();
+  }
+  ProofResult r = ck.prove_equal(shape[shape.size() - 2], shape.back());
+  if (r.kind != ProofResult::Kind::Proven) {
+    ck.diags()
+        .report(DiagKind::OperandShapeRule, x->range,
+                fmt::format("cholesky needs square matrices, found {}", to_string(*t)))
+        .note(fmt::format("the last two dimensions, {} and {}, must be equal{}", shape[shape.size() - 2].to_string(),
+                          shape.back().to_string(), ck.describe_counterexample(r)));
+    return unknown_type();
+  }
+  return tensor_type(d, shape);
+}
+
+// solve_triangular(A, B, *, upper, left=True), as torch.linalg.solve_triangular: A is
+// [..., N, N] (triangular), B is [..., N, K] (left) or [..., K, N]; X has B's shape. A's batch
+// dimensions, when it has any, equal B's.
+Type solve_triangular_rule(Checker& ck, const Call& c) {
+  const Arg* a = c.arg(0, "A");
+  const Arg* b = c.arg(1, "B");
+  auto at = a ? as_tensor(a->type) : std::nullopt;
+  auto bt = b ? as_tensor(b->type) : std::nullopt;
+  if (!at || !bt) return unknown_type();
+  DType d = is_float((*bt)->dtype) ? (*bt)->dtype : is_float((*at)->dtype) ? (*at)->dtype : DType::F32;
+  if ((*at)->dtype == DType::F64) d = DType::F64;
+  if (!(*at)->shape || !(*bt)->shape) return tensor_type(d, (*bt)->shape);
+  const auto& as = *(*at)->shape;
+  const auto& bs = *(*bt)->shape;
+  if (as.size() < 2 || bs.size() < 2) {
+    ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                      fmt::format("solve_triangular needs A: [..., N, N] and B: [..., N, K] (matrices), found {} and {}",
+                                  to_string(*at), to_string(*bt)));
+    return unknown_type();
+  }
+  bool left = true;
+  if (const Arg* l = c.kw("left"))
+    if (auto* lit = ast::dyn_cast<ast::BoolLiteralExpr>(l->expr)) left = lit->value;
+  auto require = [&](const DimExpr& x, const DimExpr& y, const std::string& what) {
+    ProofResult r = ck.prove_equal(x, y);
+    if (r.kind == ProofResult::Kind::Proven) return true;
+    ck.diags()
+        .report(DiagKind::OperandShapeRule, c.range,
+                fmt::format("solve_triangular: {} ({} and {})", what, x.to_string(), y.to_string()))
+        .note(fmt::format("A is {}, B is {}{}", to_string(*at), to_string(*bt), ck.describe_counterexample(r)));
+    return false;
+  };
+  if (!require(as[as.size() - 2], as.back(), "A must be square")) return unknown_type();
+  const DimExpr& bn = left ? bs[bs.size() - 2] : bs.back();
+  if (!require(as.back(), bn,
+               left ? "the rows of B must equal the order of A" : "the columns of B must equal the order of A (left=False)"))
+    return unknown_type();
+  if (as.size() > 2) {
+    if (as.size() != bs.size()) {
+      ck.diags().report(DiagKind::OperandShapeRule, c.range,
+                        fmt::format("solve_triangular: a stack of A ({}) needs B with the same batch dimensions, found {}",
+                                    to_string(*at), to_string(*bt)));
+      return unknown_type();
+    }
+    for (size_t i = 0; i + 2 < as.size(); ++i)
+      if (!require(as[i], bs[i], "the batch dimensions of A and B must be equal")) return unknown_type();
+  }
+  return tensor_type(d, bs);
+}
+
 Type transpose(Checker& ck, const Call& c) {
   const Arg* x = input(c);
   if (!x) return unknown_type();
@@ -1165,8 +1241,60 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
   }
 }
 
+// MultivariateNormal(loc, covariance_matrix= | scale_tril=): loc is [..., N] (or a number), the
+// matrix [..., N, N]; a sample is [batch..., N] with the batch dimensions of both broadcast.
+Type mvn_distribution(Checker& ck, const Call& c) {
+  bool f64 = false;
+  for (const Arg& a : c.args)
+    if (auto pt = as_tensor(a.type); pt && (*pt)->dtype == DType::F64 && !(*pt)->weak) f64 = true;
+  for (const Arg& a : c.kwargs)
+    if (auto pt = as_tensor(a.type); pt && (*pt)->dtype == DType::F64 && !(*pt)->weak) f64 = true;
+  auto multivariate = [&](Type dist) {
+    TypeNode n = *dist;
+    n.dtype = f64 ? DType::F64 : DType::F32;
+    n.name = c.name;
+    return std::make_shared<const TypeNode>(std::move(n));
+  };
+    const Arg* loc = c.arg(0, "loc");
+    const Arg* mat = c.arg(1, "covariance_matrix");
+    if (!mat) mat = c.kw("scale_tril");
+    auto lt = loc ? as_tensor(loc->type) : std::nullopt;
+    auto mt = mat ? as_tensor(mat->type) : std::nullopt;
+    if (!lt || !mt || !(*lt)->shape || !(*mt)->shape) return multivariate(distribution_type(tensor_type(DType::F32, std::nullopt)));
+    const auto& ls = *(*lt)->shape;
+    const auto& ms = *(*mt)->shape;
+    auto bad = [&](const std::string& what, const ProofResult* r) {
+      auto b = ck.diags().report(DiagKind::OperandShapeRule, c.range, fmt::format("MultivariateNormal: {}", what));
+      b.note(fmt::format("loc is {}, {} is {}{}", to_string(*lt), mat->keyword.empty() ? "covariance_matrix" : mat->keyword,
+                         to_string(*mt), r ? ck.describe_counterexample(*r) : std::string()));
+      return distribution_type(unknown_type());
+    };
+    if (ms.size() < 2) return bad("the covariance or scale matrix must be [..., N, N]", nullptr);
+    ProofResult sq = ck.prove_equal(ms[ms.size() - 2], ms.back());
+    if (sq.kind != ProofResult::Kind::Proven) return bad("the covariance or scale matrix must be square", &sq);
+    if (!ls.empty()) {
+      ProofResult r = ck.prove_equal(ls.back(), ms.back());
+      if (r.kind != ProofResult::Kind::Proven)
+        return bad(fmt::format("loc's last dimension ({}) must equal the matrix's order ({})", ls.back().to_string(),
+                               ms.back().to_string()),
+                   &r);
+    }
+    std::vector<DimExpr> lb(ls.begin(), ls.empty() ? ls.end() : ls.end() - 1), mb(ms.begin(), ms.end() - 2);
+    Type b = ck.elementwise(c.name, c.range, {tensor_type(DType::F32, lb), tensor_type(DType::F32, mb)});
+    auto bt = as_tensor(b);
+    if (!bt || !(*bt)->shape) return distribution_type(unknown_type());
+    std::vector<DimExpr> shape = *(*bt)->shape;
+    shape.push_back(ms.back());
+    if (const Arg* sh = c.kw("shape")) {
+      auto dims = ck.dims_from(*sh);
+      if (dims) shape = *dims;
+    }
+    return multivariate(distribution_type(tensor_type(f64 ? DType::F64 : DType::F32, shape)));
+}
+
 Type distribution(Checker& ck, const Call& c) {
   check_distribution_arguments(ck, c);
+  if (c.name == "MultivariateNormal") return mvn_distribution(ck, c);
   std::vector<Type> params;
   for (const Arg& a : c.args) params.push_back(a.type);
   for (const Arg& a : c.kwargs)
@@ -1174,8 +1302,11 @@ Type distribution(Checker& ck, const Call& c) {
   Type batch = ck.elementwise(c.name, c.range, params);
   if (const Arg* s = c.kw("shape")) {
     auto dims = ck.dims_from(*s);
-    if (dims) return distribution_type(tensor_type(DType::F32, *dims));
-    return distribution_type(tensor_type(DType::F32, std::nullopt));
+    Type dist = distribution_type(tensor_type(DType::F32, dims ? std::optional(*dims) : std::nullopt));
+    if (c.name != "Dirichlet") return dist;
+    TypeNode n = *dist;
+    n.name = c.name;
+    return std::make_shared<const TypeNode>(std::move(n));
   }
   if (is_unknown(batch)) return distribution_type(unknown_type());
   // f64 parameters (not literals) make f64 samples of the continuous families and f64 log
@@ -1188,6 +1319,22 @@ Type distribution(Checker& ck, const Call& c) {
     n.dtype = f64 ? DType::F64 : DType::F32;
     return std::make_shared<const TypeNode>(std::move(n));
   };
+  // The multivariate families: a sample is a vector on the last axis (the event), which
+  // log_prob sums over (the type's name marks them).
+  auto multivariate = [&](Type dist) {
+    TypeNode n = *with_dtype(dist);
+    n.name = c.name;
+    return std::make_shared<const TypeNode>(std::move(n));
+  };
+  if (c.name == "Dirichlet") {
+    auto t = as_tensor(batch);
+    if (t && (*t)->shape && (*t)->shape->empty()) {
+      ck.diags().report(DiagKind::BadDistributionArgument, c.range,
+                        "Dirichlet takes a concentration vector (the categories on the last axis), found a scalar");
+      return distribution_type(unknown_type());
+    }
+    return multivariate(distribution_type(tensor_type(f64 ? DType::F64 : DType::F32, t ? (*t)->shape : std::nullopt)));
+  }
   if (auto t = as_tensor(batch)) {
     DType d = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" || c.name == "Binomial"
                   ? DType::I64
@@ -1535,6 +1682,8 @@ struct OpTable {
       return ck.matmul(a->type, b->type, c.range, a->range, b->range);
     });
     add("transpose", "x: Tensor, *axes: Axes", transpose);
+    add("cholesky", unary, cholesky_rule);
+    add("solve_triangular", "A: Tensor, B: Tensor, *, upper: Bool, left: Bool = True", solve_triangular_rule);
     add("reshape", "x: Tensor, *dims: Shape, shape: Shape = None", reshape);
     add("concat", "tensors: Tensors, axis: Int = 0", [](Checker& ck, const Call& c) { return concat_like(ck, c, false); });
     add("stack", "tensors: Tensors, axis: Int = 0", [](Checker& ck, const Call& c) { return concat_like(ck, c, true); });
@@ -1652,7 +1801,7 @@ struct OpTable {
     // Probabilistic programming: a distribution's parameters, positional, and its batch shape.
     // Parameters as torch.distributions names them; `shape=` is the sample shape.
     const char* loc_scale = "loc: Tensor, scale: Tensor, *, shape: Shape = None, ordered: Bool = False";
-    const char* scale = "scale: Tensor, *, shape: Shape = None";
+    const char* scale = "scale: Tensor, *, shape: Shape = None, ordered: Bool = False";
     for (auto [n, sig] : std::initializer_list<std::pair<const char*, const char*>>{
              {"Normal", loc_scale},
              {"HalfNormal", scale},
@@ -1660,8 +1809,8 @@ struct OpTable {
              {"Cauchy", loc_scale},
              {"HalfCauchy", scale},
              {"StudentT", "df: Tensor, loc: Tensor = 0, scale: Tensor = 1, *, shape: Shape = None, ordered: Bool = False"},
-             {"Gamma", "concentration: Tensor, rate: Tensor, *, shape: Shape = None"},
-             {"Exponential", "rate: Tensor, *, shape: Shape = None"},
+             {"Gamma", "concentration: Tensor, rate: Tensor, *, shape: Shape = None, ordered: Bool = False"},
+             {"Exponential", "rate: Tensor, *, shape: Shape = None, ordered: Bool = False"},
              {"Beta", "concentration1: Tensor, concentration0: Tensor, *, shape: Shape = None"},
              {"Uniform", "low: Tensor, high: Tensor, *, shape: Shape = None"},
              {"Bernoulli", "probs: Tensor = None, logits: Tensor = None, *, shape: Shape = None"},

@@ -130,6 +130,27 @@ struct G {
     for (int64_t p : perm) shape.push_back(t.getDimSize(p));
     return b.create<TransposeOp>(loc, RankedTensorType::get(shape, t.getElementType()), x, b.getDenseI64ArrayAttr(perm));
   }
+  // The lower triangle (below the diagonal when `strict`) of the last two axes of `x`, zero
+  // elsewhere.
+  Value tril(Value x, bool strict) {
+    auto t = ttype(x);
+    int64_t r = t.getRank();
+    auto ar = [&](int64_t axis) {
+      int64_t len = t.getDimSize(axis);
+      SmallVector<Value> dyn;
+      if (len == ShapedType::kDynamic) dyn.push_back(b.create<DimOp>(loc, b.getIndexType(), x, b.getI64IntegerAttr(axis)));
+      return b.create<ArangeOp>(loc, RankedTensorType::get({len}, b.getI64Type()), b.getF64FloatAttr(0.0),
+                                b.getF64FloatAttr(1.0), dyn)
+          .getResult();
+    };
+    Value rows = unsqueeze(ar(r - 2), 1), cols = ar(r - 1);
+    Value keep = b.create<CmpOp>(loc, RankedTensorType::get({t.getDimSize(r - 2), t.getDimSize(r - 1)}, b.getI1Type()),
+                                 strict ? CmpPredicate::lt : CmpPredicate::le, cols, rows);
+    return where(keep, x, zeroLike(x), x.getType());
+  }
+  Value triSolve(Value l, Value rhs, bool transpose) {
+    return b.create<TriangularSolveOp>(loc, rhs.getType(), l, rhs, b.getBoolAttr(transpose));
+  }
   // lhs @ rhs for rank >= 2 operands whose batch dimensions broadcast to `batch`'s.
   Value matmul(Value lhs, Value rhs, Value batchLike) {
     auto l = ttype(lhs), r = ttype(rhs), bt = ttype(batchLike);
@@ -841,6 +862,27 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
         }
         out[0] = aVec ? g.reshapeLike(da, m.getLhs()) : da;
         out[1] = bVec ? g.reshapeLike(db, m.getRhs()) : db;
+        return success();
+      })
+      .Case<CholeskyOp>([&](CholeskyOp c) {
+        // Murray (2016), as torch's cholesky_backward: P = tril(L^T dL), made symmetric as
+        // (P + tril(P, -1)^T) / 2; dA = L^-T P L^-1 (symmetric).
+        Value l = c.getResult();
+        Value p = g.tril(g.matmul(g.transposeLast2(l), ct, ct), false);
+        p = g.mul(g.add(p, g.transposeLast2(g.tril(p, true))), g.scalar(ttype(l).getElementType(), 0.5));
+        Value y = g.triSolve(l, p, true);
+        out[0] = g.transposeLast2(g.triSolve(l, g.transposeLast2(y), true));
+        return success();
+      })
+      .Case<TriangularSolveOp>([&](TriangularSolveOp t) {
+        // X = L^-1 B: dB = L^-T dX, dL = -tril(dB X^T); X = L^-T B: dB = L^-1 dX, dL = -tril(X dB^T).
+        Value l = t.getTri(), x = t.getResult();
+        bool tr = t.getTranspose();
+        Value db = g.triSolve(l, ct, !tr);
+        out[1] = db;
+        Value outer = tr ? g.matmul(x, g.transposeLast2(db), x) : g.matmul(db, g.transposeLast2(x), x);
+        Value dl = g.neg(g.tril(outer, false));
+        out[0] = g.unbroadcast(dl, l);
         return success();
       })
       .Case<TransposeOp>([&](TransposeOp t) {

@@ -326,6 +326,46 @@ def Tessera_MatmulOp : Tessera_Op<"matmul", [Pure]> {
 // Shape ops
 //===----------------------------------------------------------------------===//
 
+def Tessera_CholeskyOp : Tessera_Op<"cholesky", [Pure]> {
+  let summary = "lower Cholesky factor of symmetric positive-definite matrices";
+  let description = [{
+    `torch.linalg.cholesky`: for each matrix `A` of the input `[..., N, N]`,
+    the lower-triangular `L` with a positive diagonal and `L L^T = A`, zeros
+    above the diagonal. Only the lower triangle of `A` is read. A matrix that
+    is not positive definite (a pivot that is not > 0, or NaN) gives a factor
+    of NaN, so a log density built on it is NaN and a sampler rejects the
+    point. Computed in f64 for f32 inputs.
+
+    Example:
+    ```mlir
+    %l = tessera.cholesky %a : tensor<8x8xf64> -> tensor<8x8xf64>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$input);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Tessera_TriangularSolveOp : Tessera_Op<"triangular_solve", [Pure]> {
+  let summary = "solve with a lower-triangular matrix";
+  let description = [{
+    `X = L^-1 B`, or `X = L^-T B` with `transpose`, for `L` of `[..., N, N]`
+    (only its lower triangle is read) and `B` of `[..., N, M]`; `L` of rank 2
+    applies to every matrix of a batched `B`, otherwise the batch dimensions
+    are equal. Forward (backward) substitution, in f64 for f32 operands.
+
+    Example:
+    ```mlir
+    %x = tessera.triangular_solve %l, %b {transpose = false} : (tensor<8x8xf64>, tensor<8x3xf64>) -> tensor<8x3xf64>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$tri, FloatTensor:$rhs, BoolAttr:$transpose);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$tri `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Tessera_TransposeOp : Tessera_Op<"transpose", [Pure]> {
   let summary = "permutation of dimensions";
   let description = [{

@@ -94,6 +94,11 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
                mt, c->range, t),
             t};
   }
+  if (name == "cholesky" && args.size() == 1) {
+    auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+    return {op("tessera.cholesky", {convert(expr(args[0]), rt, c->range)}, mt, c->range, t), t};
+  }
+  if (name == "solve_triangular") return solve_triangular(c, t, mt);
   if (name == "matmul" && args.size() == 2) {
     auto rt = mlir::cast<mlir::RankedTensorType>(mt);
     return {op("tessera.matmul", {tensor_operand(expr(args[0]), rt, c->range), tensor_operand(expr(args[1]), rt, c->range)},
@@ -862,6 +867,49 @@ Local Lowerer::user_call(const CallExpr* c, const sema::CallTarget& target, cons
   size_t next = 0;
   auto layout = returned_layouts_.find(f.getOperation());
   return unflatten(t, call.getResults(), next, layout == returned_layouts_.end() ? nullptr : &layout->second);
+}
+
+// solve_triangular(A, B, *, upper, left=True) (torch.linalg.solve_triangular) on
+// tessera.triangular_solve, which solves with the lower triangle of its first operand, or with
+// that triangle's transpose: upper A is the transpose of the lower A^T; left=False solves
+// A^T X^T = B^T.
+Local Lowerer::solve_triangular(const CallExpr* c, const Type& t, mlir::Type mt) {
+  auto args = positional(c);
+  const Expr* a_e = args.size() > 0 ? args[0] : keyword(c, "A");
+  const Expr* b_e = args.size() > 1 ? args[1] : keyword(c, "B");
+  auto flag = [&](const char* n, bool dflt) {
+    const Expr* e = keyword(c, n);
+    if (!e) return dflt;
+    auto* lit = dyn_cast<BoolLiteralExpr>(e);
+    if (!lit) unsupported(e->range, fmt::format("solve_triangular with {}= that is not True or False", n));
+    return lit->value;
+  };
+  bool upper = flag("upper", false), left = flag("left", true);
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  Local av = expr(a_e);
+  auto at = mlir::cast<mlir::RankedTensorType>(av.value.getType());
+  mlir::Value a = convert(av, mlir::RankedTensorType::get(at.getShape(), rt.getElementType()), a_e->range);
+  mlir::Value bm = convert(expr(b_e), rt, b_e->range);
+  auto last2 = [&](mlir::Value v) {
+    auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+    std::vector<int64_t> perm, shape;
+    for (int64_t i = 0; i < vt.getRank(); ++i) perm.push_back(i);
+    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+    for (int64_t p : perm) shape.push_back(vt.getDimSize(p));
+    return op("tessera.transpose", {v}, mlir::RankedTensorType::get(shape, vt.getElementType()), c->range, nullptr,
+              {{"perm", b_.getDenseI64ArrayAttr(perm)}});
+  };
+  auto solve = [&](mlir::Value tri, mlir::Value rhs, bool transpose) {
+    return op("tessera.triangular_solve", {tri, rhs}, rhs.getType(), c->range, nullptr,
+              {{"transpose", b_.getBoolAttr(transpose)}});
+  };
+  if (left) {
+    // A X = B: lower A directly; upper A = (A^T)^T with A^T lower.
+    return {upper ? solve(last2(a), bm, true) : solve(a, bm, false), t};
+  }
+  // X A = B: A^T X^T = B^T, where A^T is upper when A is lower.
+  mlir::Value y = upper ? solve(last2(a), last2(bm), false) : solve(a, last2(bm), true);
+  return {last2(y), t};
 }
 
 }  // namespace tessera::ir::lowering

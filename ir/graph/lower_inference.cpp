@@ -20,7 +20,7 @@ namespace tessera::ir::lowering {
 namespace {
 
 // The support of a distribution, which decides the bijection of a latent variable.
-enum class Support { Real, Positive, Unit, Interval, Discrete, Unknown };
+enum class Support { Real, Positive, Unit, Interval, Simplex, Discrete, Unknown };
 
 struct Family {
   const char* name;
@@ -46,6 +46,8 @@ const std::vector<Family>& families() {
       {"Poisson", {"rate", "log_rate"}, {}, Support::Discrete},
       {"Binomial", {"total_count", "probs", "logits"}, {1.0}, Support::Discrete},
       {"Categorical", {"probs", "logits"}, {}, Support::Discrete},
+      {"Dirichlet", {"concentration"}, {kReq}, Support::Simplex},
+      {"MultivariateNormal", {"loc", "covariance_matrix", "scale_tril"}, {kReq}, Support::Real},
   };
   return table;
 }
@@ -93,11 +95,7 @@ mlir::Value Lowerer::k64(double v, SourceRange r) {
 Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
   std::string name = builtin_name(c->callee);
   const Family* fam = find_family(name);
-  if (!fam) {
-    if (name == "Dirichlet" || name == "MultivariateNormal")
-      unsupported(c->range, fmt::format("the {} distribution", name));
-    unsupported(c->range, "this distribution");
-  }
+  if (!fam) unsupported(c->range, "this distribution");
   Local out;
   out.type = t;
   out.object = "distribution:" + name;
@@ -117,8 +115,11 @@ Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
       if (a.name == "ordered") {
         auto* flag = dyn_cast<BoolLiteralExpr>(a.value);
         if (!flag) unsupported(a.value->range, "ordered= other than True or False");
-        if (flag->value && fam->support != Support::Real)
-          unsupported(a.range, fmt::format("ordered=True on {}, whose values are not the whole real line", name));
+        if (flag->value && ((fam->support != Support::Real && fam->support != Support::Positive) ||
+                            name == "MultivariateNormal"))
+          unsupported(a.range, fmt::format("ordered=True on {} (it orders the values of a univariate distribution on "
+                                           "the real line or on the positive numbers)",
+                                           name));
         out.hyper = {flag->value ? 1.0 : 0.0};
         continue;
       }
@@ -278,6 +279,17 @@ mlir::Value Lowerer::masked_log_prob(const Dist& d, mlir::Value x, SourceRange r
     double classes = static_cast<double>(vt.getDimSize(vt.getRank() - 1));
     mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
     inside = both(both(cmp(P::ge, x, k(0.0)), cmp(P::lt, x, k(classes))), whole);
+  } else if (d.family == "Dirichlet") {
+    // A simplex: no negative component, and components that sum to 1 (to 1e-6 per component,
+    // so that data rounded to f32 passes).
+    auto xt = mlir::cast<mlir::RankedTensorType>(x.getType());
+    std::vector<int64_t> out(xt.getShape().begin(), xt.getShape().end() - 1);
+    mlir::Value lo = op("tessera.reduce", {x}, mlir::RankedTensorType::get(out, b_.getF64Type()), r, nullptr,
+                        {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::min)},
+                         {"axes", b_.getDenseI64ArrayAttr({xt.getRank() - 1})}});
+    double tol = 1e-6 * static_cast<double>(std::max<int64_t>(1, xt.isDynamicDim(xt.getRank() - 1) ? 1 : xt.getDimSize(xt.getRank() - 1)));
+    mlir::Value off = ew1("tessera.abs", bin("tessera.sub", sum_last(x, r), k(1.0), r), r);
+    inside = both(cmp(P::ge, lo, k(0.0)), cmp(P::le, off, k(tol)));
   } else if (d.family == "Poisson") {
     // A count: a non-negative integer.
     mlir::Value whole = cmp(P::eq, bin("tessera.floordiv", x, k(1.0), r), x);
@@ -452,7 +464,94 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     }
     return sub(sub(mul(x, log(p("rate"))), p("rate")), norm);
   }
+  if (f == "Dirichlet") {
+    // sum((a - 1) log x) + lgamma(sum a) - sum(lgamma(a)) over the last axis; (a - 1) log x is 0
+    // where a = 1 (torch's xlogy), so a zero component has a finite density there.
+    mlir::Value a = p("concentration");
+    // a - 1 in the shape of the values (x * 0 broadcasts it without a broadcast_to).
+    mlir::Value am1 = add(sub(a, k(1.0)), mul(x, k(0.0)));
+    mlir::Value lx = log_x ? log_x : log(x);
+    mlir::Value term = mul(am1, lx);
+    auto tt = mlir::cast<mlir::RankedTensorType>(term.getType());
+    mlir::Value unit = op("tessera.cmp", {am1, k(0.0)}, mlir::RankedTensorType::get(tt.getShape(), b_.getI1Type()), r,
+                          nullptr, {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::eq)}});
+    term = op("tessera.where", {unit, k(0.0), term}, tt, r, nullptr);
+    mlir::Value norm = sub(lgamma_of(sum_last(a, r), r), sum_last(lgamma_of(a, r), r));
+    return add(sum_last(term, r), norm);
+  }
+  if (f == "MultivariateNormal") return mvn_log_prob(d, x, r);
   unsupported(r, fmt::format("the log density of {}", f));
+}
+
+// The sum over the last axis of an f64 tensor (rank >= 1).
+mlir::Value Lowerer::sum_last(mlir::Value v, SourceRange r) {
+  auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+  std::vector<int64_t> out(vt.getShape().begin(), vt.getShape().end() - 1);
+  return op("tessera.reduce", {v}, mlir::RankedTensorType::get(out, vt.getElementType()), r, nullptr,
+            {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+             {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})}});
+}
+
+// The lower factor L of a MultivariateNormal: scale_tril, or the Cholesky factor of
+// covariance_matrix. A matrix of rank 2 (one for the whole batch).
+mlir::Value Lowerer::mvn_factor(const Dist& d, SourceRange r) {
+  mlir::Value l = d.params.count("scale_tril") ? d.params.at("scale_tril") : mlir::Value{};
+  if (!l) {
+    mlir::Value cov = d.params.at("covariance_matrix");
+    l = op("tessera.cholesky", {cov}, cov.getType(), r, nullptr);
+  }
+  if (mlir::cast<mlir::RankedTensorType>(l.getType()).getRank() != 2)
+    unsupported(r, "MultivariateNormal with a stack of covariance or scale matrices (one [N, N] matrix for the batch)");
+  return l;
+}
+
+// log N(x | loc, L L^T) = -|L^-1 (x - loc)|^2 / 2 - sum(log diag L) - N log(2 pi) / 2, for x of
+// [N] or [M, N] (one density per row).
+mlir::Value Lowerer::mvn_log_prob(const Dist& d, mlir::Value x, SourceRange r) {
+  auto k = [&](double v) { return k64(v, r); };
+  mlir::Value l = mvn_factor(d, r);
+  auto lt = mlir::cast<mlir::RankedTensorType>(l.getType());
+  mlir::Value diff = bin("tessera.sub", x, d.params.at("loc"), r);
+  auto dt = mlir::cast<mlir::RankedTensorType>(diff.getType());
+  if (dt.getRank() == 0 || dt.getRank() > 2)
+    unsupported(r, "a MultivariateNormal density of a value that is not [N] or [M, N]");
+  // The residuals as the columns of [N, M].
+  mlir::Value cols;
+  if (dt.getRank() == 1) {
+    cols = op("tessera.unsqueeze", {diff}, mlir::RankedTensorType::get({dt.getDimSize(0), 1}, b_.getF64Type()), r, nullptr,
+              {{"axis", b_.getI64IntegerAttr(1)}});
+  } else {
+    cols = op("tessera.transpose", {diff}, mlir::RankedTensorType::get({dt.getDimSize(1), dt.getDimSize(0)}, b_.getF64Type()),
+              r, nullptr, {{"perm", b_.getDenseI64ArrayAttr({1, 0})}});
+  }
+  mlir::Value z = op("tessera.triangular_solve", {l, cols}, cols.getType(), r, nullptr,
+                     {{"transpose", b_.getBoolAttr(false)}});
+  mlir::Value zz = bin("tessera.mul", z, z, r);
+  auto zt = mlir::cast<mlir::RankedTensorType>(zz.getType());
+  // Sum over N (axis 0): [M], or a scalar for one vector.
+  std::vector<int64_t> rest;
+  if (dt.getRank() == 2) rest.push_back(zt.getDimSize(1));
+  mlir::Value maha = op("tessera.reduce", {zz}, mlir::RankedTensorType::get(rest, b_.getF64Type()), r, nullptr,
+                        {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+                         {"axes", dt.getRank() == 2 ? b_.getDenseI64ArrayAttr({0}) : b_.getDenseI64ArrayAttr({0, 1})}});
+  // sum_i (log L_ii + log(2 pi) / 2), from the diagonal picked by an identity mask.
+  mlir::Location lc = loc(r);
+  auto iota = [&](int64_t axis) {
+    std::vector<mlir::Value> dyn;
+    if (lt.isDynamicDim(axis))
+      dyn.push_back(op("tessera.dim", {l}, b_.getIndexType(), r, nullptr, {{"axis", b_.getI64IntegerAttr(axis)}}));
+    return b_.create<mlir::tessera::ArangeOp>(lc, mlir::RankedTensorType::get({lt.getDimSize(axis)}, b_.getI64Type()),
+                                              b_.getF64FloatAttr(0.0), b_.getF64FloatAttr(1.0), dyn)
+        .getResult();
+  };
+  mlir::Value rows = op("tessera.unsqueeze", {iota(0)}, mlir::RankedTensorType::get({lt.getDimSize(0), 1}, b_.getI64Type()), r,
+                        nullptr, {{"axis", b_.getI64IntegerAttr(1)}});
+  mlir::Value eye = op("tessera.cmp", {rows, iota(1)}, mlir::RankedTensorType::get(lt.getShape(), b_.getI1Type()), r, nullptr,
+                       {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::eq)}});
+  mlir::Value diag = op("tessera.where", {eye, l, k(1.0)}, lt, r, nullptr);
+  mlir::Value logs = bin("tessera.add", ew1("tessera.log", diag, r), k(0.5 * std::log(2.0 * std::numbers::pi)), r);
+  mlir::Value norm = total(op("tessera.where", {eye, logs, k(0.0)}, lt, r, nullptr), r);
+  return bin("tessera.sub", bin("tessera.mul", maha, k(-0.5), r), norm, r);
 }
 
 // A rank-0 f64 tensor: the sum of all elements of an f64 tensor.
@@ -540,12 +639,24 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
   if (!wt) unsupported(s->range, fmt::format("a latent variable ('{}') that is not a tensor", name->name));
   auto ft = mlir::RankedTensorType::get(wt.getShape(), b_.getF64Type());
   mlir::Location l = loc(s->range);
+  // A simplex of K components (Dirichlet) has K - 1 unconstrained coordinates.
+  bool simplex = is_simplex(*fn_, s);
+  if (simplex && (!ft.hasStaticShape() || ft.getRank() < 1 || ft.getDimSize(ft.getRank() - 1) < 2))
+    unsupported(s->range, fmt::format("a Dirichlet latent variable ('{}') whose number of categories is not known when "
+                                      "the function is called, or is below 2",
+                                      name->name));
+  auto uft = ft;
+  if (simplex) {
+    std::vector<int64_t> us(ft.getShape().begin(), ft.getShape().end());
+    us.back() -= 1;
+    uft = mlir::RankedTensorType::get(us, b_.getF64Type());
+  }
   // theta[offset : offset + n], reshaped to the latent's shape; a dynamic size (from the data's
   // dimensions) makes the offsets of the latents after it dynamic too.
   std::vector<mlir::Value> dyn = dynamic_dims(latent->second, ft, s->range);
   mlir::Value n_dyn;
   if (!ft.hasStaticShape()) n_dyn = numel_index(*sema::as_tensor(latent->second).value()->shape, s->range);
-  int64_t n = ft.hasStaticShape() ? ft.getNumElements() : mlir::ShapedType::kDynamic;
+  int64_t n = uft.hasStaticShape() ? uft.getNumElements() : mlir::ShapedType::kDynamic;
   auto flat_t = mlir::RankedTensorType::get({n}, b_.getF64Type());
   std::vector<mlir::Value> operands{theta_};
   int64_t off = theta_offset_;
@@ -562,7 +673,7 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
                       {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, theta_offset_dyn_ ? 1 : 0, n_dyn ? 1 : 0, 0})}});
   if (n_dyn) theta_offset_dyn_ = theta_offset_dyn_ ? b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_, n_dyn).getResult() : n_dyn;
   else theta_offset_ += n;
-  if (ft != flat_t) u = op("tessera.reshape", concat({u}, dyn), ft, s->range, nullptr);
+  if (uft != flat_t) u = op("tessera.reshape", concat({u}, dyn), uft, s->range, nullptr);
   Dist d = distribution_of(s->distribution, ft);
   const Family* fam = find_family(d.family);
   mlir::Value x = u, log_jac, log_x, log_1mx;
@@ -588,22 +699,34 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
           mlir::Value tail = slice(1, kk - 1, rest_t);
           mlir::Value y = op("tessera.concat", {slice(0, 1, one_t), ew1("tessera.exp", tail, s->range)}, ft, s->range,
                              nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
-          std::vector<double> tri(static_cast<size_t>(kk * kk), 0.0);
-          for (int64_t i = 0; i < kk; ++i)
-            for (int64_t j = 0; j <= i; ++j) tri[static_cast<size_t>(i * kk + j)] = 1.0;
-          auto tri_t = mlir::RankedTensorType::get({kk, kk}, b_.getF64Type());
-          mlir::Value lower = b_.create<mlir::arith::ConstantOp>(l, mlir::DenseElementsAttr::get(tri_t, llvm::ArrayRef(tri)));
-          x = op("tessera.matmul", {lower, y}, ft, s->range, nullptr);
+          x = cumulative_sum(y, s->range);
           log_jac = tail;
         }
       }
       break;
     case Support::Positive:
+      if (d.ordered) {
+        // An increasing positive vector (Stan's `positive_ordered`): x = cumsum(exp(u));
+        // log |dx/du| = sum u.
+        if (ft.getRank() != 1 || ft.isDynamicDim(0) || ft.getDimSize(0) < 1)
+          unsupported(s->range, "ordered=True on a latent variable that is not a vector of a size known when the "
+                                "function is called (shape=[K])");
+        x = cumulative_sum(ew1("tessera.exp", u, s->range), s->range);
+        log_jac = u;
+        break;
+      }
       // x = exp(u); log |dx/du| = u.
       x = ew1("tessera.exp", u, s->range);
       log_jac = u;
       log_x = u;
       break;
+    case Support::Simplex: {
+      auto [sx, slog_x, sjac] = simplex_transform(u, ft, s->range);
+      x = sx;
+      log_x = slog_x;
+      log_jac = sjac;
+      break;
+    }
     case Support::Unit:
     case Support::Interval: {
       // x = low + (high - low) sigmoid(u); log |dx/du| = log(high - low) + log s + log(1 - s),
@@ -632,6 +755,81 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range, s);
   }
   assign(name->name, {convert({x, latent->second}, want, s->range), latent->second});
+}
+
+// Whether the latent variable of `s` is drawn from a Dirichlet: a simplex.
+bool Lowerer::is_simplex(const sema::TypedFunction& f, const SampleStmt* s) {
+  auto it = f.expr_types.find(s->distribution);
+  return it != f.expr_types.end() && it->second && it->second->kind == TypeKind::Distribution &&
+         it->second->name == "Dirichlet";
+}
+
+// The types of the unconstrained coordinates of the latent variables, in order: a simplex of K
+// components has K - 1.
+std::vector<Type> Lowerer::unconstrained_types(const sema::TypedFunction& f) {
+  std::vector<Type> out;
+  for (const auto& [stmt, type] : f.latents) {
+    auto tt = sema::as_tensor(type);
+    if (!is_simplex(f, static_cast<const SampleStmt*>(stmt)) || !tt || !(*tt)->shape || (*tt)->shape->empty()) {
+      out.push_back(type);
+      continue;
+    }
+    std::vector<DimExpr> shape = *(*tt)->shape;
+    shape.back() = shape.back() - DimExpr::constant(1);
+    out.push_back(sema::tensor_type((*tt)->dtype, shape));
+  }
+  return out;
+}
+
+// y[0], y[0] + y[1], ...: the running sum of a static vector (a lower-triangular matrix of ones
+// times y; differentiable, and the same order of additions on every machine).
+mlir::Value Lowerer::cumulative_sum(mlir::Value y, SourceRange r) {
+  auto yt = mlir::cast<mlir::RankedTensorType>(y.getType());
+  int64_t kk = yt.getDimSize(0);
+  std::vector<double> tri(static_cast<size_t>(kk * kk), 0.0);
+  for (int64_t i = 0; i < kk; ++i)
+    for (int64_t j = 0; j <= i; ++j) tri[static_cast<size_t>(i * kk + j)] = 1.0;
+  auto tri_t = mlir::RankedTensorType::get({kk, kk}, b_.getF64Type());
+  mlir::Value lower = b_.create<mlir::arith::ConstantOp>(loc(r), mlir::DenseElementsAttr::get(tri_t, llvm::ArrayRef(tri)));
+  return op("tessera.matmul", {lower, y}, yt, r, nullptr);
+}
+
+// Stan's stick-breaking simplex transform, for u of [..., K-1] (static) to x of [..., K]:
+//   z_i = sigmoid(u_i - log(K - 1 - i)), x_i = z_i prod_{j<i} (1 - z_j), x_{K-1} = prod_j (1 - z_j),
+//   log |dx/du| = sum_i log z_i + log(1 - z_i) + sum_{j<i} log(1 - z_j)
+//               = sum_i log z_i + (K - 1 - i) log(1 - z_i),
+// with log z and log(1 - z) as -softplus(-v) and -softplus(v) (no rounding to 0 or 1). u = 0 is
+// the centre of the simplex. Returns x, log x and the log-Jacobian terms.
+std::tuple<mlir::Value, mlir::Value, mlir::Value> Lowerer::simplex_transform(mlir::Value u, mlir::RankedTensorType ft,
+                                                                               SourceRange r) {
+  mlir::Location l = loc(r);
+  int64_t kk = ft.getDimSize(ft.getRank() - 1), m = ft.getNumElements() / kk;
+  auto f64 = b_.getF64Type();
+  auto constant = [&](std::vector<int64_t> shape, const std::vector<double>& v) {
+    auto t = mlir::RankedTensorType::get(shape, f64);
+    return b_.create<mlir::arith::ConstantOp>(l, mlir::DenseElementsAttr::get(t, llvm::ArrayRef(v))).getResult();
+  };
+  auto u2 = op("tessera.reshape", {u}, mlir::RankedTensorType::get({m, kk - 1}, f64), r, nullptr);
+  std::vector<double> offs(static_cast<size_t>(kk - 1)), coef(static_cast<size_t>(kk - 1));
+  for (int64_t i = 0; i < kk - 1; ++i) {
+    offs[static_cast<size_t>(i)] = std::log(static_cast<double>(kk - 1 - i));
+    coef[static_cast<size_t>(i)] = static_cast<double>(kk - 1 - i);
+  }
+  mlir::Value v = bin("tessera.sub", u2, constant({kk - 1}, offs), r);
+  mlir::Value log_z = ew1("tessera.neg", softplus_of(ew1("tessera.neg", v, r), r), r);
+  mlir::Value log_1mz = ew1("tessera.neg", softplus_of(v, r), r);
+  // S[:, i] = sum_{j<i} log(1 - z_j), i = 0..K-1: log_1mz @ T with T[j, i] = (j < i).
+  std::vector<double> tri(static_cast<size_t>((kk - 1) * kk), 0.0);
+  for (int64_t j = 0; j < kk - 1; ++j)
+    for (int64_t i = j + 1; i < kk; ++i) tri[static_cast<size_t>(j * kk + i)] = 1.0;
+  auto mk = mlir::RankedTensorType::get({m, kk}, f64);
+  mlir::Value stick = op("tessera.matmul", {log_1mz, constant({kk - 1, kk}, tri)}, mk, r, nullptr);
+  mlir::Value pad = op("tessera.concat", {log_z, constant({m, 1}, std::vector<double>(static_cast<size_t>(m), 0.0))}, mk, r,
+                       nullptr, {{"axis", b_.getI64IntegerAttr(1)}});
+  mlir::Value log_x = bin("tessera.add", pad, stick, r);
+  mlir::Value jac = bin("tessera.add", log_z, bin("tessera.mul", log_1mz, constant({kk - 1}, coef), r), r);
+  log_x = op("tessera.reshape", {log_x}, ft, r, nullptr);
+  return {ew1("tessera.exp", log_x, r), log_x, jac};
 }
 
 // factor(lp): adds the sum of lp to the log density (in f64); nothing in the quantities.
@@ -839,8 +1037,7 @@ Local Lowerer::inference_call(const CallExpr* c, const sema::CallTarget& target,
     }
     return n;
   };
-  std::vector<Type> latent_types;
-  for (const auto& [stmt, ty] : callee.latents) latent_types.push_back(ty);
+  std::vector<Type> latent_types = unconstrained_types(callee);
   const Type& fields_t = callee.inferred_return;
   mlir::Value dim_v = total(latent_types), width_v = total(fields_t ? fields_t->elems : std::vector<Type>{});
 
@@ -909,9 +1106,7 @@ std::optional<int64_t> Lowerer::static_numel(const std::vector<Type>& types, Sou
 
 // The size of the unconstrained vector: all latent variables.
 std::optional<int64_t> Lowerer::latent_size(const sema::TypedFunction& f) {
-  std::vector<Type> types;
-  for (const auto& [s, type] : f.latents) types.push_back(type);
-  return static_numel(types, f.range, "a latent variable");
+  return static_numel(unconstrained_types(f), f.range, "a latent variable");
 }
 
 // The size of a Posterior's fields, flattened one after the other.

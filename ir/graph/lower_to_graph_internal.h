@@ -312,6 +312,14 @@ class Lowerer {
   Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64);
   Dist to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r);
   Local distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t);
+  Local solve_triangular(const CallExpr* c, const Type& t, mlir::Type mt);
+  mlir::Value sum_last(mlir::Value v, SourceRange r);
+  static bool is_simplex(const sema::TypedFunction& f, const SampleStmt* s);
+  static std::vector<Type> unconstrained_types(const sema::TypedFunction& f);
+  mlir::Value cumulative_sum(mlir::Value y, SourceRange r);
+  std::tuple<mlir::Value, mlir::Value, mlir::Value> simplex_transform(mlir::Value u, mlir::RankedTensorType ft, SourceRange r);
+  mlir::Value mvn_factor(const Dist& d, SourceRange r);
+  mlir::Value mvn_log_prob(const Dist& d, mlir::Value x, SourceRange r);
   Local distribution_sample(const CallExpr* c, const Local& dist, const Type& t);
   mlir::Value masked_log_prob(const Dist& d, mlir::Value x, SourceRange r);
   mlir::Value lgamma_of(mlir::Value z, SourceRange r);

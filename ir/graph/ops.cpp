@@ -204,6 +204,35 @@ LogicalResult MatmulOp::verify() {
   return verifyResultShape(*this, expected, result);
 }
 
+LogicalResult CholeskyOp::verify() {
+  auto in = getInput().getType();
+  if (in.getRank() < 2) return emitOpError() << "input must be a matrix or a stack of them, found " << in;
+  if (!compatibleDims(in.getDimSize(in.getRank() - 1), in.getDimSize(in.getRank() - 2)))
+    return emitOpError() << "input matrices must be square, found " << in;
+  if (failed(verifySameElementType(*this, in.getElementType(), getResult().getType().getElementType(), "result")))
+    return failure();
+  return verifySameShape(*this, in, getResult().getType());
+}
+
+LogicalResult TriangularSolveOp::verify() {
+  auto l = getTri().getType(), rhs = getRhs().getType();
+  if (l.getRank() < 2 || rhs.getRank() < 2)
+    return emitOpError() << "operands must be matrices or stacks of them, found " << l << " and " << rhs;
+  int64_t n = l.getDimSize(l.getRank() - 1);
+  if (!compatibleDims(n, l.getDimSize(l.getRank() - 2)))
+    return emitOpError() << "the triangular matrix must be square, found " << l;
+  if (!compatibleDims(n, rhs.getDimSize(rhs.getRank() - 2)))
+    return emitOpError() << "rows of the right-hand side (" << rhs << ") differ from the order of " << l;
+  if (l.getRank() != 2 && (l.getRank() != rhs.getRank() ||
+                           failed(verifyCompatibleShape(l.getShape().drop_back(2), rhs.getShape().drop_back(2)))))
+    return emitOpError() << "batch dimensions of " << l << " and " << rhs << " differ";
+  if (l.getElementType() != rhs.getElementType())
+    return emitOpError() << "operand element types differ: " << l.getElementType() << " and " << rhs.getElementType();
+  if (failed(verifySameElementType(*this, rhs.getElementType(), getResult().getType().getElementType(), "result")))
+    return failure();
+  return verifySameShape(*this, rhs, getResult().getType());
+}
+
 //===----------------------------------------------------------------------===//
 // Shape ops
 //===----------------------------------------------------------------------===//

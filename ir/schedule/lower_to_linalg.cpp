@@ -2178,6 +2178,42 @@ Value lower_posterior_stat(Emitter& e, Operation* op, int& strings) {
   return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
 }
 
+// tessera.cholesky / tessera.triangular_solve: a fresh buffer of the result's shape, filled by
+// the runtime's tessCholesky_<t>(input, out) / tessTriangularSolve_<t>(tri, rhs, out, transpose)
+// (runtime/src/codegen_linalg.cpp), which read the operands through their descriptors.
+Value lower_dense_linalg(Emitter& e, Operation* op) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  RankedTensorType rt = result_type(op);
+  Type elt = rt.getElementType();
+  if (!elt.isF32() && !elt.isF64()) {
+    emitError(e.loc) << "not yet supported: " << op->getName().stripDialect() << " of " << elt;
+    throw Unsupported{};
+  }
+  SmallVector<Value> dyn;
+  Value like = op->getOperand(op->getNumOperands() - 1);
+  for (int64_t i = 0; i < rt.getRank(); ++i)
+    if (rt.isDynamicDim(i)) dyn.push_back(e.dim(like, i));
+  auto mt = MemRefType::get(rt.getShape(), elt);
+  Value buf = b.create<memref::AllocOp>(e.loc, mt, dyn, b.getI64IntegerAttr(64));
+  auto ut = UnrankedMemRefType::get(elt, 0);
+  Value out = b.create<memref::CastOp>(e.loc, ut, buf);
+  std::string sfx = elt.isF32() ? "f32" : "f64";
+  if (op->getName().stripDialect() == "cholesky") {
+    Value in = unranked_view(e, op->getOperand(0));
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessCholesky_" + sfx, {in.getType(), ut}, {}),
+                           ValueRange{in, out});
+  } else {
+    Value tri = unranked_view(e, op->getOperand(0)), rhs = unranked_view(e, op->getOperand(1));
+    Value tr = b.create<arith::ConstantIntOp>(e.loc, op->getAttrOfType<BoolAttr>("transpose").getValue() ? 1 : 0, 32);
+    b.create<func::CallOp>(e.loc,
+                           runtime_function(module, "tessTriangularSolve_" + sfx, {tri.getType(), rhs.getType(), ut,
+                                                                                   b.getI32Type()}, {}),
+                           ValueRange{tri, rhs, out, tr});
+  }
+  return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
 void lower_save(Operation* op, int& strings) {
   OpBuilder b(op);
   Emitter e(b, op->getLoc());
@@ -2489,6 +2525,7 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "randn" || name == "rand") return lower_random(e, op, name == "randn");
     if (name == "dropout") return lower_dropout(e, op);
     if (name == "attention") return lower_attention(e, op);
+    if (name == "cholesky" || name == "triangular_solve") return lower_dense_linalg(e, op);
     if (name == "cross_entropy") return lower_cross_entropy(e, op);
     if (name == "embedding") return lower_embedding(e, op);
     if (name == "embedding_grad") return lower_embedding_grad(e, op);

@@ -1097,3 +1097,41 @@ add("log_prob_categorical_logits", "lg: Tensor[N, 4, {dt}], y: Tensor[N, i64]", 
 add("log_prob_categorical_probs", "pr: Tensor[N, 4, {dt}], y: Tensor[N, i64]", "Categorical(probs=pr).log_prob(y)",
     [_p(6, 4), _ids], lambda pr, y: TD.Categorical(probs=pr).log_prob(y), argnums=(0,), out="N",
     tol32=(2e-4, 2e-5))
+
+# Dense linear algebra and the multivariate families. cholesky is fed m m^T + 4 I, so that
+# finite differences stay on symmetric matrices (the factor reads one triangle; torch's gradient
+# is the symmetric one); solve_triangular reads one triangle, and its gradient is that triangle's.
+_LR = np.random.default_rng(20261209)
+_m = _LR.standard_normal((4, 4))
+_tri = np.tril(_LR.standard_normal((4, 4))) + 3.0 * np.eye(4)
+_rhs = _LR.standard_normal((4, 3))
+add("cholesky_spd", "m: Tensor[N, N, {dt}]", "cholesky(m @ m.T + 4.0 * (m - m + eye))",
+    [_m], lambda m: torch.linalg.cholesky(m @ m.T + 4.0 * torch.eye(4, dtype=m.dtype)), out="N, N",
+    body="eye = where(arange(N).reshape(N, 1) == arange(N).reshape(1, N), 1.0, 0.0)", tol32=(2e-3, 2e-4))
+add("solve_triangular_lower", "l: Tensor[N, N, {dt}], b: Tensor[N, K, {dt}]", "solve_triangular(l, b, upper=False)",
+    [_tri, _rhs], lambda l, b: torch.linalg.solve_triangular(l, b, upper=False), argnums=(0, 1), out="N, K",
+    tol32=(2e-3, 2e-4))
+add("solve_triangular_upper", "u: Tensor[N, N, {dt}], b: Tensor[N, K, {dt}]", "solve_triangular(u, b, upper=True)",
+    [_tri.T.copy(), _rhs], lambda u, b: torch.linalg.solve_triangular(u, b, upper=True), argnums=(0, 1), out="N, K",
+    tol32=(2e-3, 2e-4))
+add("solve_triangular_right", "l: Tensor[N, N, {dt}], c: Tensor[K, N, {dt}]",
+    "solve_triangular(l, c, upper=False, left=False)", [_tri, _rhs.T.copy()],
+    lambda l, c: torch.linalg.solve_triangular(l, c, upper=False, left=False), argnums=(0, 1), out="K, N",
+    tol32=(2e-3, 2e-4))
+_mv_x, _mv_loc = _LR.standard_normal((5, 4)), _LR.standard_normal(4)
+add("log_prob_mvn_cov", "x: Tensor[M, N, {dt}], loc: Tensor[N, {dt}], m: Tensor[N, N, {dt}]",
+    "MultivariateNormal(loc, covariance_matrix=m @ m.T + 4.0 * (m - m + eye)).log_prob(x)", [_mv_x, _mv_loc, _m],
+    lambda x, loc, m: TD.MultivariateNormal(loc, covariance_matrix=m @ m.T + 4.0 * torch.eye(4, dtype=m.dtype)).log_prob(x),
+    argnums=(0, 1, 2), out="M", body="eye = where(arange(N).reshape(N, 1) == arange(N).reshape(1, N), 1.0, 0.0)",
+    tol32=(2e-3, 2e-4))
+add("log_prob_mvn_scale_tril", "x: Tensor[N, {dt}], loc: Tensor[N, {dt}], l: Tensor[N, N, {dt}]",
+    "MultivariateNormal(loc, scale_tril=l).log_prob(x)", [_mv_x[0], _mv_loc, _tri],
+    lambda x, loc, l: TD.MultivariateNormal(loc, scale_tril=torch.tril(l)).log_prob(x), argnums=(0, 1, 2), out="",
+    tol32=(2e-3, 2e-4))
+_dir_x = _LR.dirichlet([2.0, 1.0, 3.0, 0.5], 5)
+add("log_prob_dirichlet", "x: Tensor[M, K, {dt}], a: Tensor[K, {dt}]", "Dirichlet(a).log_prob(x)",
+    [_dir_x, np.array([1.5, 0.7, 2.0, 3.0])], lambda x, a: TD.Dirichlet(a).log_prob(x), argnums=(1,), out="M",
+    tol32=(2e-3, 2e-4))
+# Second order through the factor and the solve (their gradients are built of differentiable ops).
+add_second_order("cholesky_spd", tol32=(5e-3, 5e-4))
+add_second_order("solve_triangular_lower", k=0, tol32=(5e-3, 5e-4))

@@ -895,6 +895,89 @@ add("dist_categorical_logits_f64", "l: Tensor[N, 4, f64], y: Tensor[N, i64]", "r
 add("dist_categorical_probs_f64", "l: Tensor[N, 4, f64], y: Tensor[N, i64]", "return Categorical(probs=exp(l)).log_prob(y)",
     [_lg, _ids], lambda l, y: ssp.log_softmax(l, axis=1)[np.arange(6), y.astype(int)], "f64", tol=DIST_TOL["f64"])
 
+# Dense linear algebra (cholesky, solve_triangular) and the multivariate families
+# (MultivariateNormal with a covariance or a scale factor, Dirichlet with zero components and
+# points off the simplex) against NumPy / SciPy. Their own random stream.
+import scipy.linalg as sla  # noqa: E402
+
+LRNG = np.random.default_rng(20261208)
+
+
+def spd(*shape):
+    m = LRNG.standard_normal(shape)
+    return m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+
+def lower(n, *batch):
+    l = np.tril(LRNG.standard_normal(batch + (n, n)))
+    idx = np.arange(n)
+    l[..., idx, idx] = LRNG.uniform(0.5, 2.0, batch + (n,))
+    return l
+
+
+for _dt in ("f64", "f32"):
+    _tol = None if _dt == "f64" else (1e-5, 1e-6)
+    add(f"cholesky_{_dt}", f"a: Tensor[N, N, {_dt}]", "return cholesky(a)", [spd(6, 6)], np.linalg.cholesky, _dt, tol=_tol)
+    add(f"cholesky_batched_{_dt}", f"a: Tensor[B, N, N, {_dt}]", "return cholesky(a)", [spd(3, 4, 4)], np.linalg.cholesky,
+        _dt, tol=_tol)
+    _L, _U = lower(5), lower(5).T.copy()
+    _B, _C = LRNG.standard_normal((5, 3)), LRNG.standard_normal((2, 5))
+    add(f"solve_triangular_lower_{_dt}", f"l: Tensor[N, N, {_dt}], b: Tensor[N, K, {_dt}]",
+        "return solve_triangular(l, b, upper=False)", [_L, _B], lambda l, b: sla.solve_triangular(l, b, lower=True), _dt,
+        tol=_tol)
+    add(f"solve_triangular_upper_{_dt}", f"u: Tensor[N, N, {_dt}], b: Tensor[N, K, {_dt}]",
+        "return solve_triangular(u, b, upper=True)", [_U, _B], lambda u, b: sla.solve_triangular(u, b, lower=False), _dt,
+        tol=_tol)
+    add(f"solve_triangular_right_lower_{_dt}", f"l: Tensor[N, N, {_dt}], c: Tensor[K, N, {_dt}]",
+        "return solve_triangular(l, c, upper=False, left=False)", [_L, _C], lambda l, c: c @ np.linalg.inv(l), _dt, tol=_tol)
+    add(f"solve_triangular_right_upper_{_dt}", f"u: Tensor[N, N, {_dt}], c: Tensor[K, N, {_dt}]",
+        "return solve_triangular(u, c, upper=True, left=False)", [_U, _C], lambda u, c: c @ np.linalg.inv(u), _dt, tol=_tol)
+    # Only the triangle named by upper= is read (a full matrix, as SciPy and torch read it).
+    _full = LRNG.standard_normal((5, 5)) + 4.0 * np.eye(5)
+    add(f"solve_triangular_reads_lower_{_dt}", f"a: Tensor[N, N, {_dt}], b: Tensor[N, K, {_dt}]",
+        "return solve_triangular(a, b, upper=False)", [_full, _B], lambda a, b: sla.solve_triangular(a, b, lower=True),
+        _dt, tol=_tol)
+    add(f"solve_triangular_reads_upper_{_dt}", f"a: Tensor[N, N, {_dt}], b: Tensor[N, K, {_dt}]",
+        "return solve_triangular(a, b, upper=True)", [_full, _B], lambda a, b: sla.solve_triangular(a, b, lower=False),
+        _dt, tol=_tol)
+    add(f"solve_triangular_batched_{_dt}", f"l: Tensor[S, N, N, {_dt}], b: Tensor[S, N, K, {_dt}]",
+        "return solve_triangular(l, b, upper=False)", [lower(4, 2), LRNG.standard_normal((2, 4, 3))],
+        lambda l, b: np.stack([sla.solve_triangular(l[i], b[i], lower=True) for i in range(2)]), _dt, tol=_tol)
+_mloc, _mS, _mx = LRNG.standard_normal(4), spd(4, 4), LRNG.standard_normal((6, 4)) * 2
+for _dt in ("f64", "f32"):
+    _tol = DIST_TOL[_dt]
+    add(f"dist_mvn_cov_{_dt}", f"x: Tensor[M, N, {_dt}], loc: Tensor[N, {_dt}], s: Tensor[N, N, {_dt}]",
+        "return MultivariateNormal(loc, covariance_matrix=s).log_prob(x)", [_mx, _mloc, _mS],
+        lambda x, l, s: st.multivariate_normal(l, s).logpdf(x), _dt, tol=_tol)
+    add(f"dist_mvn_scale_tril_{_dt}", f"x: Tensor[N, {_dt}], loc: Tensor[N, {_dt}], s: Tensor[N, N, {_dt}]",
+        "return MultivariateNormal(loc, scale_tril=cholesky(s)).log_prob(x)", [_mx[0], _mloc, _mS],
+        lambda x, l, s: np.array(st.multivariate_normal(l, s).logpdf(x)), _dt, tol=_tol)
+    add(f"dist_mvn_sample_loc_{_dt}", f"x: Tensor[M, N, {_dt}], loc: Tensor[M, N, {_dt}], s: Tensor[N, N, {_dt}]",
+        "return MultivariateNormal(loc, covariance_matrix=s).log_prob(x)", [_mx, _mx[::-1] * 0.5, _mS],
+        lambda x, l, s: np.array([st.multivariate_normal(l[i], s).logpdf(x[i]) for i in range(len(x))]), _dt, tol=_tol)
+    # A covariance that is not positive definite: NaN, as a sampler needs to reject the point.
+    add(f"dist_mvn_not_pd_{_dt}", f"x: Tensor[N, {_dt}], s: Tensor[N, N, {_dt}]",
+        "return MultivariateNormal(0.0 * x, covariance_matrix=s).log_prob(x)", [_mx[0], -_mS],
+        lambda x, s: np.array(np.nan), _dt, tol=_tol)
+
+
+def _dirichlet_ref(x, a):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(a - 1 == 0, 0.0, (a - 1) * np.log(x))
+    norm = ssp.gammaln(a.sum(-1)) - ssp.gammaln(a).sum(-1)
+    ok = (x.min(-1) >= 0) & (np.abs(x.sum(-1) - 1) <= 1e-6 * x.shape[-1])
+    return np.where(ok, t.sum(-1) + norm, -np.inf)
+
+
+_dx = LRNG.dirichlet([1.0, 2.0, 0.5, 3.0], 5)
+_dx = np.concatenate([_dx, [[0.0, 0.3, 0.2, 0.5], [0.1, 0.3, 0.2, 0.5], [-0.1, 0.4, 0.2, 0.5]]])
+_da = np.array([1.0, 2.5, 0.7, 4.0])
+for _dt in ("f64", "f32"):
+    add(f"dist_dirichlet_{_dt}", f"x: Tensor[M, K, {_dt}], a: Tensor[K, {_dt}]", "return Dirichlet(a).log_prob(x)",
+        [_dx, _da], _dirichlet_ref, _dt, tol=DIST_TOL[_dt])
+add("dist_dirichlet_batched_f64", "x: Tensor[M, K, f64], a: Tensor[M, K, f64]", "return Dirichlet(a).log_prob(x)",
+    [_dx[:5], LRNG.uniform(0.2, 5.0, (5, 4))], _dirichlet_ref, "f64", tol=DIST_TOL["f64"])
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),

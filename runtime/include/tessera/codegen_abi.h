@@ -78,6 +78,14 @@ TESS_API void tessNpyLoadFinish_i8(int64_t handle, int64_t rank, void* descripto
 TESS_API void tessNpyLoadFinish_i16(int64_t handle, int64_t rank, void* descriptor);
 TESS_API void tessNpyLoadFinish_i32(int64_t handle, int64_t rank, void* descriptor);
 TESS_API void tessNpyLoadFinish_i64(int64_t handle, int64_t rank, void* descriptor);
+/* cholesky / triangular_solve (runtime/src/codegen_linalg.cpp): operands and the fresh output
+ * as unranked memrefs; transpose != 0 solves with L^T. Computed in f64. */
+TESS_API void tessCholesky_f32(int64_t in_rank, void* in, int64_t out_rank, void* out);
+TESS_API void tessCholesky_f64(int64_t in_rank, void* in, int64_t out_rank, void* out);
+TESS_API void tessTriangularSolve_f32(int64_t l_rank, void* l, int64_t b_rank, void* b, int64_t out_rank, void* out,
+                                      int32_t transpose);
+TESS_API void tessTriangularSolve_f64(int64_t l_rank, void* l, int64_t b_rank, void* b, int64_t out_rank, void* out,
+                                      int32_t transpose);
 /* save(x, path): writes the memref (any strides) as an .npy file. */
 #define TESS_SAVE_DECL(sfx)                                                                                    \
   TESS_API void tessNpySaveMemref_##sfx(const char* allocated, const char* aligned, int64_t offset, int64_t size, \

@@ -1248,3 +1248,27 @@ func.func @grad_seed_argnums(%a: tensor<4xf32>, %s: tensor<4xf32>) {
   %0 = tessera.grad @grad_vector(%a, %s) {argnums = array<i64: 1>, seeded} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @cholesky_not_square(%a: tensor<4x3xf64>) {
+  // expected-error @+1 {{'tessera.cholesky' op input matrices must be square, found 'tensor<4x3xf64>'}}
+  %0 = tessera.cholesky %a : tensor<4x3xf64> -> tensor<4x3xf64>
+  return
+}
+
+// -----
+
+func.func @triangular_solve_rows(%l: tensor<4x4xf64>, %b: tensor<3x2xf64>) {
+  // expected-error @+1 {{'tessera.triangular_solve' op rows of the right-hand side ('tensor<3x2xf64>') differ from the order of 'tensor<4x4xf64>'}}
+  %0 = tessera.triangular_solve %l, %b {transpose = false} : (tensor<4x4xf64>, tensor<3x2xf64>) -> tensor<3x2xf64>
+  return
+}
+
+// -----
+
+func.func @triangular_solve_batch(%l: tensor<2x4x4xf64>, %b: tensor<3x4x2xf64>) {
+  // expected-error @+1 {{'tessera.triangular_solve' op batch dimensions of 'tensor<2x4x4xf64>' and 'tensor<3x4x2xf64>' differ}}
+  %0 = tessera.triangular_solve %l, %b {transpose = false} : (tensor<2x4x4xf64>, tensor<3x4x2xf64>) -> tensor<3x4x2xf64>
+  return
+}

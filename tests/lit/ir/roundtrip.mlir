@@ -129,6 +129,19 @@ func.func @matmul(%a: tensor<2x4x8xbf16>, %b: tensor<8x16xbf16>, %v: tensor<8xbf
   return
 }
 
+// CHECK-LABEL: func.func @dense_linalg(
+func.func @dense_linalg(%a: tensor<4x4xf64>, %b: tensor<4x3xf64>, %s: tensor<2x?x?xf32>, %t: tensor<2x?x5xf32>) {
+  // CHECK-NEXT: %0 = tessera.cholesky %arg0 : tensor<4x4xf64> -> tensor<4x4xf64>
+  %0 = tessera.cholesky %a : tensor<4x4xf64> -> tensor<4x4xf64>
+  // CHECK-NEXT: %1 = tessera.triangular_solve %0, %arg1 {transpose = false} : (tensor<4x4xf64>, tensor<4x3xf64>) -> tensor<4x3xf64>
+  %1 = tessera.triangular_solve %0, %b {transpose = false} : (tensor<4x4xf64>, tensor<4x3xf64>) -> tensor<4x3xf64>
+  // CHECK-NEXT: %2 = tessera.cholesky %arg2 : tensor<2x?x?xf32> -> tensor<2x?x?xf32>
+  %2 = tessera.cholesky %s : tensor<2x?x?xf32> -> tensor<2x?x?xf32>
+  // CHECK-NEXT: %3 = tessera.triangular_solve %2, %arg3 {transpose = true} : (tensor<2x?x?xf32>, tensor<2x?x5xf32>) -> tensor<2x?x5xf32>
+  %3 = tessera.triangular_solve %2, %t {transpose = true} : (tensor<2x?x?xf32>, tensor<2x?x5xf32>) -> tensor<2x?x5xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @shapes(
 func.func @shapes(%x: tensor<4x8xf32>, %y: tensor<?x8xf32>, %n: index, %i: index, %o: tensor<1x8xf32>, %z: tensor<4x1x8xf32>) {
   // CHECK-NEXT: %0 = tessera.transpose %arg0 [1, 0] : tensor<4x8xf32> -> tensor<8x4xf32>
