@@ -296,10 +296,10 @@ mlir::Value Lowerer::masked_log_prob(const Dist& d, mlir::Value x, SourceRange r
     inside = both(cmp(P::ge, x, k(0.0)), whole);
   }
   if (!inside) return lp;
-  // The where's operands broadcast to the log density's shape (the mask's may be smaller).
+  // The where broadcasts its operands (the mask may be smaller than the log density, or larger:
+  // a value of [N, 1] against parameters of [K]).
   auto lt = broadcast_type(lp.getType(), inside.getType(), b_.getF64Type());
-  mlir::Value mask = convert({inside, nullptr}, mlir::RankedTensorType::get(lt.getShape(), b_.getI1Type()), r);
-  return op("tessera.where", {mask, lp, k(-std::numeric_limits<double>::infinity())}, lt, r, nullptr);
+  return op("tessera.where", {inside, lp, k(-std::numeric_limits<double>::infinity())}, lt, r, nullptr);
 }
 
 // ln Γ(z) for z > 0, elementwise: Stirling's series at w = z + 8, to the w^-9 term (truncation
