@@ -978,6 +978,21 @@ for _dt in ("f64", "f32"):
 add("dist_dirichlet_batched_f64", "x: Tensor[M, K, f64], a: Tensor[M, K, f64]", "return Dirichlet(a).log_prob(x)",
     [_dx[:5], LRNG.uniform(0.2, 5.0, (5, 4))], _dirichlet_ref, "f64", tol=DIST_TOL["f64"])
 
+# Values that broadcast against the parameters ([N, 1] against [K]) for each family with a
+# support mask (an internal compiler error before: the mask was cast, not broadcast).
+_bx = np.abs(LRNG.standard_normal((5, 1))) + 0.05
+_bx[1, 0] = -0.5  # outside the support
+_bcounts = np.array([[0.0], [2.0], [5.0], [1.5], [-1.0]])
+for _name, _expr, _x, _p, _ref in (
+        ("exponential", "Exponential(p)", _bx, np.array([0.5, 2.0, 4.0]), lambda x, p: st.expon.logpdf(x, scale=1 / p)),
+        ("halfnormal", "HalfNormal(p)", _bx, np.array([0.5, 2.0, 4.0]), lambda x, p: st.halfnorm.logpdf(x, scale=p)),
+        ("gamma", "Gamma(p, 1.5)", _bx, np.array([0.5, 2.0, 4.0]), lambda x, p: st.gamma.logpdf(x, p, scale=1 / 1.5)),
+        ("lognormal", "LogNormal(p, 0.7)", _bx, np.array([-0.5, 0.0, 1.0]), lambda x, p: st.lognorm.logpdf(x, 0.7, scale=np.exp(p))),
+        ("beta", "Beta(p, 2.0)", np.clip(_bx, -1, 0.9), np.array([0.5, 2.0, 4.0]), lambda x, p: st.beta.logpdf(x, p, 2.0)),
+        ("poisson", "Poisson(p)", _bcounts, np.array([0.5, 2.0, 4.0]), lambda x, p: st.poisson.logpmf(x, p))):
+    add(f"dist_{_name}_value_broadcast_f64", "x: Tensor[N, 1, f64], p: Tensor[K, f64]", f"return {_expr}.log_prob(x)",
+        [_x, _p], lambda x, p, ref=_ref: np.where(np.isnan(ref(x, p)), -np.inf, ref(x, p)), "f64", tol=DIST_TOL["f64"])
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),
