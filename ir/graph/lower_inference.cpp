@@ -238,9 +238,16 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
     mlir::Value hit = op("tessera.cmp", {stream("tessera.rand"), pr}, bt, r, nullptr,
                          {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::lt)}});
     x = op("tessera.cast", {hit}, mlir::RankedTensorType::get(bt.getShape(), b_.getF64Type()), r, nullptr);
+  } else if (f == "MultivariateNormal") {
+    // loc + z L^T for standard normal rows z of the sample's shape [..., N].
+    mlir::Value lf = mvn_factor(d, r);
+    auto lt = mlir::cast<mlir::RankedTensorType>(lf.getType());
+    mlir::Value lT = op("tessera.transpose", {lf}, mlir::RankedTensorType::get({lt.getDimSize(1), lt.getDimSize(0)}, b_.getF64Type()),
+                        r, nullptr, {{"perm", b_.getDenseI64ArrayAttr({1, 0})}});
+    x = bin("tessera.add", p("loc"), op("tessera.matmul", {stream("tessera.randn"), lT}, ft, r, nullptr), r);
   } else {
-    unsupported(c->range, fmt::format("{}.sample() (Gamma, Beta, StudentT, Poisson, Binomial and Categorical need "
-                                      "rejection or table samplers)",
+    unsupported(c->range, fmt::format("{}.sample() (Gamma, Beta, StudentT, Poisson, Binomial, Categorical and Dirichlet "
+                                      "need rejection or table samplers)",
                                       f));
   }
   if (mlir::cast<mlir::RankedTensorType>(x.getType()).getRank() != ft.getRank()) x = fill(x);
