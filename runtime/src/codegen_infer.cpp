@@ -14,6 +14,7 @@
 
 #include "aot_call.h"
 #include "inference.h"
+#include "npz.h"
 #include "tessera/codegen_abi.h"
 
 namespace {
@@ -275,6 +276,44 @@ void posterior_stat(int64_t handle, const std::string& stat, const std::string& 
   for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<T>(values[i]);
 }
 
+// TESSERA_LOGP_PROBE="points.npy:out.npz" (a test hook, docs/inference.md): before the engine
+// runs, the compiled log density, its gradient and the Posterior's fields at each row of
+// points.npy ([R, dim] f64, unconstrained coordinates) go to out.npz as lp [R], grad [R, dim]
+// and fields [R, width]; tests/bijections compares them with SciPy's densities and with finite
+// differences (the log-Jacobian of every constraint, and the gradient).
+void probe(const Compiled& logp, const Compiled& gq, int64_t dim, int64_t width) {
+  const char* spec = std::getenv("TESSERA_LOGP_PROBE");
+  if (!spec || !*spec) return;
+  std::string text(spec);
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) fail("TESSERA_LOGP_PROBE: expected points.npy:out.npz, found " + text);
+  std::string in = text.substr(0, colon), out = text.substr(colon + 1);
+  tessTensor points;
+  if (tessNpyLoad(in.c_str(), &points) != TESS_SUCCESS) fail("TESSERA_LOGP_PROBE: " + std::string(tessGetLastErrorMessage()));
+  if (points.dtype != TESS_F64 || points.rank != 2 || points.shape[1] != dim) {
+    tessTensorFree(&points);
+    fail("TESSERA_LOGP_PROBE: " + in + " must hold an f64 array of [rows, " + std::to_string(dim) + "]");
+  }
+  const int64_t rows = points.shape[0];
+  std::vector<double> theta(static_cast<size_t>(rows * dim)), lp(static_cast<size_t>(rows)),
+      grad(static_cast<size_t>(rows * dim)), fields(static_cast<size_t>(rows * width));
+  std::memcpy(theta.data(), points.data, theta.size() * sizeof(double));
+  tessTensorFree(&points);
+  for (int64_t r = 0; r < rows; ++r) {
+    lp[static_cast<size_t>(r)] = logp.log_density(&theta[static_cast<size_t>(r * dim)], &grad[static_cast<size_t>(r * dim)]);
+    gq.quantities(&theta[static_cast<size_t>(r * dim)], &fields[static_cast<size_t>(r * width)], width);
+  }
+  int64_t s_lp[1] = {rows}, s_grad[2] = {rows, dim}, s_fields[2] = {rows, width};
+  tessTensor t[3];
+  if (tessTensorWrap(TESS_F64, 1, s_lp, nullptr, lp.data(), &t[0]) != TESS_SUCCESS ||
+      tessTensorWrap(TESS_F64, 2, s_grad, nullptr, grad.data(), &t[1]) != TESS_SUCCESS ||
+      tessTensorWrap(TESS_F64, 2, s_fields, nullptr, fields.data(), &t[2]) != TESS_SUCCESS)
+    fail("TESSERA_LOGP_PROBE: " + std::string(tessGetLastErrorMessage()));
+  const char* names[3] = {"lp", "grad", "fields"};
+  if (tessera::rt::write_npz(out.c_str(), 3, names, t, 0xffffffffu) != TESS_SUCCESS)
+    fail("TESSERA_LOGP_PROBE: " + std::string(tessGetLastErrorMessage()));
+}
+
 }  // namespace
 
 extern "C" {
@@ -348,6 +387,7 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
     fail(why);
   };
 
+  probe(logp, gq, dim, width);
   std::unique_ptr<Posterior> post;
   std::vector<double> theta_draws;  // rows of dim, chains one after the other
   int64_t chains = 1, draws = 0;

@@ -206,6 +206,10 @@ def check_model(folder, db, tesserac, timeout, workdir, verbose):
     max_rhat = (0.0, "")
     for pname, stats in ref["params"].items():
         field, index = parse_ref_name(pname)
+        # A Stan name that is a keyword of the language (lambda) is written with a trailing
+        # underscore, as PEP 8 does (lambda_).
+        if field not in draws.files and field + "_" in draws.files:
+            field += "_"
         if field not in draws.files:
             failures.append(f"  {folder} {pname}: no field '{field}' in draws.npz "
                             f"(fields: {', '.join(f for f in draws.files if not f.endswith('__'))})")
