@@ -681,7 +681,8 @@ LogicalResult rule(Operation* op, OpBuilder& b, ArrayRef<Value> cts, SmallVector
   return llvm::TypeSwitch<Operation*, LogicalResult>(op)
       // Zero almost everywhere, or not differentiable: no cotangent flows back.
       .Case<CmpOp, AndOp, OrOp, XorOp, NotOp, FloorDivOp, OneHotOp, HasNanOp, HasInfOp, ZerosOp, OnesOp, FullOp,
-            ArangeOp, RandnOp, RandOp, DimOp, LoadOp, PrintOp, SaveOp, AssertOp>([](auto) { return success(); })
+            ArangeOp, RandnOp, RandOp, SampleFamilyOp, DimOp, LoadOp, PrintOp, SaveOp, AssertOp>(
+          [](auto) { return success(); })
       .Case<AddOp>([&](auto) { return binary(ct, ct); })
       .Case<SubOp>([&](auto) { return binary(ct, g.neg(ct)); })
       .Case<MulOp>([&](MulOp m) { return binary(g.mul(ct, m.getRhs()), g.mul(ct, m.getLhs())); })

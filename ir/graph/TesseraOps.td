@@ -1071,6 +1071,29 @@ class Tessera_RandomOp<string mnemonic, string distribution>
     }]>];
 }
 
+def Tessera_SampleFamilyOp : Tessera_Op<"sample_family", Tessera_RandomEffects> {
+  let summary = "draws of Gamma(a, 1), Poisson(a) or Binomial(a, b), elementwise";
+  let description = [{
+    `family` is `gamma`, `poisson` or `binomial`; `a` (and `b`, the
+    probability of Binomial, ignored otherwise) are f64 vectors of the
+    result's size. Element `i` draws from its own Philox sub-stream of `seed`
+    (element `offset + i`), by rejection (Marsaglia-Tsang for Gamma) or an
+    inverse CDF searched from the mode (Poisson, Binomial), so the values do
+    not depend on the thread count. Parameters outside their domain give NaN.
+    Used by `D.sample()` of Gamma, Beta, StudentT, Dirichlet, Poisson and
+    Binomial (lower_inference.cpp).
+
+    Example:
+    ```mlir
+    %g = tessera.sample_family %a, %a {family = "gamma", seed = 3 : i64, offset = 0 : i64} : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+    ```
+  }];
+  let arguments = (ins 1DTensorOf<[F64]>:$a, 1DTensorOf<[F64]>:$b, StrAttr:$family, I64Attr:$seed, I64Attr:$offset);
+  let results = (outs 1DTensorOf<[F64]>:$result);
+  let assemblyFormat = "$a `,` $b attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Tessera_RandnOp : Tessera_RandomOp<"randn", "standard normal">;
 def Tessera_RandOp : Tessera_RandomOp<"rand", "uniform `[0, 1)`">;
 

@@ -238,6 +238,89 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
     mlir::Value hit = op("tessera.cmp", {stream("tessera.rand"), pr}, bt, r, nullptr,
                          {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::lt)}});
     x = op("tessera.cast", {hit}, mlir::RankedTensorType::get(bt.getShape(), b_.getF64Type()), r, nullptr);
+  } else if (f == "Gamma" || f == "Beta" || f == "StudentT" || f == "Dirichlet" || f == "Poisson" || f == "Binomial") {
+    // The runtime's per-element samplers (tessera.sample_family) on the parameters broadcast to
+    // the sample's shape and flattened; a second draw of one family takes another offset.
+    mlir::Value zeros = op("tessera.zeros", dyn, ft, r, nullptr);
+    mlir::Value n_dyn = ft.hasStaticShape() ? mlir::Value{} : numel_index(*sema::as_tensor(t).value()->shape, r);
+    auto flat_t = mlir::RankedTensorType::get({ft.hasStaticShape() ? ft.getNumElements() : mlir::ShapedType::kDynamic},
+                                              b_.getF64Type());
+    auto flat = [&](mlir::Value v) {
+      mlir::Value full = bin("tessera.add", v, zeros, r);
+      return op("tessera.reshape", n_dyn ? std::vector<mlir::Value>{full, n_dyn} : std::vector<mlir::Value>{full}, flat_t, r,
+                nullptr);
+    };
+    auto draw = [&](const char* family, mlir::Value a, mlir::Value b, int64_t offset) {
+      mlir::Value fa = flat(a);
+      mlir::Value v = op("tessera.sample_family", {fa, b ? flat(b) : fa}, flat_t, r, nullptr,
+                         {{"family", b_.getStringAttr(family)}, {"seed", b_.getI64IntegerAttr(*s)},
+                          {"offset", b_.getI64IntegerAttr(offset)}});
+      return op("tessera.reshape", concat({v}, dyn), ft, r, nullptr);
+    };
+    const int64_t second = int64_t{1} << 40;
+    if (f == "Gamma") {
+      x = bin("tessera.div", draw("gamma", p("concentration"), {}, 0), p("rate"), r);
+    } else if (f == "Beta") {
+      mlir::Value g1 = draw("gamma", p("concentration1"), {}, 0), g2 = draw("gamma", p("concentration0"), {}, second);
+      x = bin("tessera.div", g1, bin("tessera.add", g1, g2, r), r);
+    } else if (f == "StudentT") {
+      // z / sqrt(chi2_df / df), chi2_df = 2 Gamma(df / 2, 1).
+      mlir::Value g = draw("gamma", bin("tessera.mul", p("df"), k(0.5), r), {}, 0);
+      mlir::Value chi = ew1("tessera.sqrt", bin("tessera.div", bin("tessera.mul", g, k(2.0), r), p("df"), r), r);
+      x = bin("tessera.add", p("loc"), bin("tessera.mul", p("scale"), bin("tessera.div", stream("tessera.randn"), chi, r), r), r);
+    } else if (f == "Dirichlet") {
+      // Gamma(a_i, 1) draws over their sum, per vector of the last axis.
+      mlir::Value g = draw("gamma", p("concentration"), {}, 0);
+      std::vector<int64_t> kept(ft.getShape().begin(), ft.getShape().end());
+      kept.back() = 1;
+      mlir::Value total = op("tessera.reduce", {g}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
+                             {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+                              {"axes", b_.getDenseI64ArrayAttr({ft.getRank() - 1})},
+                              {"keepdim", b_.getUnitAttr()}});
+      x = bin("tessera.div", g, total, r);
+    } else if (f == "Poisson") {
+      mlir::Value rate = d.params.count("rate") ? p("rate") : ew1("tessera.exp", p("log_rate"), r);
+      x = draw("poisson", rate, {}, 0);
+    } else {
+      mlir::Value pr = d.params.count("probs") ? p("probs") : ew1("tessera.sigmoid", p("logits"), r);
+      x = draw("binomial", p("total_count"), pr, 0);
+    }
+  } else if (f == "Categorical") {
+    // The inverse CDF: the number of cumulative probabilities at or below u, at most C - 1.
+    bool logits = d.params.count("logits") > 0;
+    mlir::Value v = logits ? p("logits") : p("probs");
+    auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+    if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
+      unsupported(r, "Categorical with a number of classes that is not known when compiled");
+    int64_t classes = vt.getDimSize(vt.getRank() - 1);
+    std::vector<int64_t> kept(vt.getShape().begin(), vt.getShape().end());
+    kept.back() = 1;
+    auto sum_keep = [&](mlir::Value a) {
+      return op("tessera.reduce", {a}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
+                {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+                 {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})},
+                 {"keepdim", b_.getUnitAttr()}});
+    };
+    mlir::Value prob = logits ? op("tessera.softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}})
+                              : bin("tessera.div", v, sum_keep(v), r);
+    std::vector<double> tri(static_cast<size_t>(classes * classes), 0.0);
+    for (int64_t j = 0; j < classes; ++j)
+      for (int64_t i = j; i < classes; ++i) tri[static_cast<size_t>(j * classes + i)] = 1.0;
+    auto tri_t = mlir::RankedTensorType::get({classes, classes}, b_.getF64Type());
+    mlir::Value upper = b_.create<mlir::arith::ConstantOp>(loc(r), mlir::DenseElementsAttr::get(tri_t, llvm::ArrayRef(tri)));
+    mlir::Value cdf = op("tessera.matmul", {prob, upper}, vt, r, nullptr);
+    std::vector<int64_t> ushape(ft.getShape().begin(), ft.getShape().end());
+    ushape.push_back(1);
+    mlir::Value u = op("tessera.unsqueeze", {stream("tessera.rand")}, mlir::RankedTensorType::get(ushape, b_.getF64Type()), r,
+                       nullptr, {{"axis", b_.getI64IntegerAttr(ft.getRank())}});
+    auto below_t = broadcast_type(cdf.getType(), u.getType(), b_.getI1Type());
+    mlir::Value below = op("tessera.cmp", {cdf, u}, below_t, r, nullptr,
+                           {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::le)}});
+    mlir::Value count = op("tessera.cast", {below}, mlir::RankedTensorType::get(below_t.getShape(), b_.getF64Type()), r, nullptr);
+    mlir::Value ids = op("tessera.reduce", {count}, ft, r, nullptr,
+                         {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+                          {"axes", b_.getDenseI64ArrayAttr({ft.getRank()})}});
+    x = bin("tessera.minimum", ids, k(static_cast<double>(classes - 1)), r);
   } else if (f == "MultivariateNormal") {
     // loc + z L^T for standard normal rows z of the sample's shape [..., N].
     mlir::Value lf = mvn_factor(d, r);
@@ -246,9 +329,7 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
                         r, nullptr, {{"perm", b_.getDenseI64ArrayAttr({1, 0})}});
     x = bin("tessera.add", p("loc"), op("tessera.matmul", {stream("tessera.randn"), lT}, ft, r, nullptr), r);
   } else {
-    unsupported(c->range, fmt::format("{}.sample() (Gamma, Beta, StudentT, Poisson, Binomial, Categorical and Dirichlet "
-                                      "need rejection or table samplers)",
-                                      f));
+    unsupported(c->range, fmt::format("{}.sample()", f));
   }
   if (mlir::cast<mlir::RankedTensorType>(x.getType()).getRank() != ft.getRank()) x = fill(x);
   return {convert({x, t}, mt, c->range), t};

@@ -204,6 +204,17 @@ LogicalResult MatmulOp::verify() {
   return verifyResultShape(*this, expected, result);
 }
 
+LogicalResult SampleFamilyOp::verify() {
+  StringRef f = getFamily();
+  if (f != "gamma" && f != "poisson" && f != "binomial")
+    return emitOpError() << "family must be gamma, poisson or binomial, found '" << f << "'";
+  for (Value v : {getA(), getB()})
+    if (!compatibleDims(tensorType(v).getDimSize(0), getResult().getType().getDimSize(0)))
+      return emitOpError() << "operands and result must have one size, found " << tensorType(v) << " and "
+                           << getResult().getType();
+  return success();
+}
+
 LogicalResult CholeskyOp::verify() {
   auto in = getInput().getType();
   if (in.getRank() < 2) return emitOpError() << "input must be a matrix or a stack of them, found " << in;

@@ -2214,6 +2214,30 @@ Value lower_dense_linalg(Emitter& e, Operation* op) {
   return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
 }
 
+// tessera.sample_family: a fresh vector filled by tessSampleFamily_f64(family, seed, offset, a,
+// b, out) (runtime/src/philox.cpp).
+Value lower_sample_family(Emitter& e, Operation* op) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  RankedTensorType rt = result_type(op);
+  SmallVector<Value> dyn;
+  if (rt.isDynamicDim(0)) dyn.push_back(e.dim(op->getOperand(0), 0));
+  Value buf = b.create<memref::AllocOp>(e.loc, MemRefType::get(rt.getShape(), rt.getElementType()), dyn,
+                                        b.getI64IntegerAttr(64));
+  auto ut = UnrankedMemRefType::get(rt.getElementType(), 0);
+  Value out = b.create<memref::CastOp>(e.loc, ut, buf);
+  Value a = unranked_view(e, op->getOperand(0)), bv = unranked_view(e, op->getOperand(1));
+  StringRef f = op->getAttrOfType<StringAttr>("family").getValue();
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  Value family = b.create<arith::ConstantIntOp>(e.loc, f == "gamma" ? 0 : f == "poisson" ? 1 : 2, 32);
+  Value seed = b.create<arith::ConstantIntOp>(e.loc, op->getAttrOfType<IntegerAttr>("seed").getInt(), 64);
+  Value offset = b.create<arith::ConstantIntOp>(e.loc, op->getAttrOfType<IntegerAttr>("offset").getInt(), 64);
+  b.create<func::CallOp>(e.loc,
+                         runtime_function(module, "tessSampleFamily_f64", {i32, i64, i64, a.getType(), bv.getType(), ut}, {}),
+                         ValueRange{family, seed, offset, a, bv, out});
+  return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
 void lower_save(Operation* op, int& strings) {
   OpBuilder b(op);
   Emitter e(b, op->getLoc());
@@ -2526,6 +2550,7 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
     if (name == "dropout") return lower_dropout(e, op);
     if (name == "attention") return lower_attention(e, op);
     if (name == "cholesky" || name == "triangular_solve") return lower_dense_linalg(e, op);
+    if (name == "sample_family") return lower_sample_family(e, op);
     if (name == "cross_entropy") return lower_cross_entropy(e, op);
     if (name == "embedding") return lower_embedding(e, op);
     if (name == "embedding_grad") return lower_embedding_grad(e, op);

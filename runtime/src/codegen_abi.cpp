@@ -676,7 +676,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessPosteriorSave),       TESS_SYMBOL(tessInferFieldDim),       TESS_SYMBOL(tessInferSeed),
       TESS_SYMBOL(tessPosteriorTracePlot),
       TESS_SYMBOL(tessCholesky_f32),        TESS_SYMBOL(tessCholesky_f64),        TESS_SYMBOL(tessTriangularSolve_f32),
-      TESS_SYMBOL(tessTriangularSolve_f64),
+      TESS_SYMBOL(tessTriangularSolve_f64), TESS_SYMBOL(tessSampleFamily_f64),
   };
 #undef TESS_SYMBOL
   if (count) *count = sizeof(table) / sizeof(table[0]);

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "internal.h"
+#include "tessera/codegen_abi.h"
 
 namespace tessera::rt {
 namespace {
@@ -127,10 +128,165 @@ tessStatus_t fill(const char* entry, uint64_t seed, uint64_t offset, size_t n, t
   });
 }
 
+// Draws of the families without an inverse transform (tessSampleFamily_f64): element i of a
+// call draws from its own sub-stream, blocks {i, stream 2, attempt j} for j = 0, 1, ..., so
+// that a rejection loop of any length gives the same value for the element whatever the
+// thread count or the other elements.
+constexpr uint32_t kStreamFamily = 2;
+
+struct ElementRng {
+  uint64_t seed, index;
+  uint32_t attempt = 0, words[4] = {0, 0, 0, 0};
+  unsigned used = 4;  // 32-bit words consumed of the current block (two per double)
+  bool spare_ok = false;
+  double spare = 0;
+
+  void refill() {
+    const uint32_t key[2] = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+    const uint32_t ctr[4] = {static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32), kStreamFamily, attempt++};
+    philox(ctr, key, words);
+    used = 0;
+  }
+  // In (0, 1].
+  double uniform() {
+    if (used >= 4) refill();
+    double u = open_uniform53(words[used], words[used + 1]);
+    used += 2;
+    return u;
+  }
+  double normal() {
+    if (spare_ok) {
+      spare_ok = false;
+      return spare;
+    }
+    double r = std::sqrt(-2.0 * std::log(uniform())), theta = kTwoPi * uniform();
+    spare = r * std::sin(theta);
+    spare_ok = true;
+    return r * std::cos(theta);
+  }
+};
+
+// Gamma(a, 1): Marsaglia and Tsang (2000), with Gamma(a + 1) U^(1/a) for a < 1.
+double gamma_draw(double a, ElementRng& r) {
+  if (!(a > 0.0) || std::isinf(a)) return std::nan("");
+  if (a < 1.0) {
+    double g = gamma_draw(a + 1.0, r);
+    return g * std::exp(std::log(r.uniform()) / a);
+  }
+  const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = r.normal();
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    double u = r.uniform();
+    if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
+    if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+  }
+}
+
+// The inverse CDF of a count, searched outward from the mode m (alternately below and above):
+// exact up to rounding, about sqrt(variance) steps. `down(k, pk)` / `up(k, pk)` give the
+// probability of k - 1 / k + 1 from that of k; `lo`/`hi` bound the support.
+template <class Down, class Up>
+double search_from_mode(double m, double pm, double lo, double hi, double u, Down down, Up up) {
+  u -= pm;
+  if (u <= 0.0) return m;
+  double a = m, pa = pm, b = m, pb = pm;
+  for (;;) {
+    bool moved = false;
+    if (a > lo && pa > 0.0) {
+      pa = down(a, pa);
+      a -= 1.0;
+      u -= pa;
+      if (u <= 0.0) return a;
+      moved = true;
+    }
+    if (b < hi && pb > 0.0) {
+      pb = up(b, pb);
+      b += 1.0;
+      u -= pb;
+      if (u <= 0.0) return b;
+      moved = true;
+    }
+    if (!moved) return m;  // the mass left is below rounding
+  }
+}
+
+double poisson_draw(double rate, ElementRng& r) {
+  if (!(rate >= 0.0) || std::isinf(rate)) return std::nan("");
+  if (rate == 0.0) return 0.0;
+  if (rate < 12.0) {
+    // Knuth's product of uniforms.
+    const double limit = std::exp(-rate);
+    double k = 0.0, prod = r.uniform();
+    while (prod > limit) {
+      k += 1.0;
+      prod *= r.uniform();
+    }
+    return k;
+  }
+  double m = std::floor(rate);
+  double pm = std::exp(m * std::log(rate) - rate - std::lgamma(m + 1.0));
+  return search_from_mode(
+      m, pm, 0.0, INFINITY, r.uniform(), [&](double k, double pk) { return pk * k / rate; },
+      [&](double k, double pk) { return pk * rate / (k + 1.0); });
+}
+
+double binomial_draw(double n, double p, ElementRng& r) {
+  if (!(n >= 0.0) || std::isinf(n) || std::floor(n) != n || !(p >= 0.0 && p <= 1.0)) return std::nan("");
+  if (p == 0.0 || n == 0.0) return 0.0;
+  if (p == 1.0) return n;
+  double m = std::min(n, std::floor((n + 1.0) * p));
+  double lpm = std::lgamma(n + 1.0) - std::lgamma(m + 1.0) - std::lgamma(n - m + 1.0) + m * std::log(p) +
+               (n - m) * std::log1p(-p);
+  const double odds = p / (1.0 - p);
+  return search_from_mode(
+      m, std::exp(lpm), 0.0, n, r.uniform(), [&](double k, double pk) { return pk * k / ((n - k + 1.0) * odds); },
+      [&](double k, double pk) { return pk * (n - k) / (k + 1.0) * odds; });
+}
+
 }  // namespace
 }  // namespace tessera::rt
 
 using namespace tessera::rt;
+
+extern "C" {
+
+// out[k] = a draw of `family` (0: Gamma(a, 1), 1: Poisson(a), 2: Binomial(a, b)) for element
+// offset + k, from seed; a, b and out are rank-1 memrefs of one size, passed unranked
+// ({allocated, aligned, offset, size, stride}); b is read by Binomial only.
+void tessSampleFamily_f64(int32_t family, int64_t seed, int64_t offset, int64_t a_rank, void* a_desc, int64_t b_rank,
+                          void* b_desc, int64_t out_rank, void* out_desc) {
+  (void)a_rank;
+  (void)b_rank;
+  (void)out_rank;
+  auto view = [](void* d, int64_t& size, int64_t& stride) {
+    auto* w = static_cast<int64_t*>(d);
+    size = w[3];
+    stride = w[4];
+    return reinterpret_cast<double*>(w[1]) + w[2];
+  };
+  int64_t size, a_stride, b_size, b_stride, out_size, out_stride;
+  const double* a = view(a_desc, size, a_stride);
+  const double* b = view(b_desc, b_size, b_stride);
+  double* out = view(out_desc, out_size, out_stride);
+  for (int64_t k = 0; k < size; ++k) {
+    ElementRng rng{static_cast<uint64_t>(seed), static_cast<uint64_t>(offset) + static_cast<uint64_t>(k)};
+    double x = a[k * a_stride];
+    double v;
+    switch (family) {
+      case 0: v = gamma_draw(x, rng); break;
+      case 1: v = poisson_draw(x, rng); break;
+      default: v = binomial_draw(x, b[k * b_stride], rng); break;
+    }
+    out[k * out_stride] = v;
+  }
+}
+
+}  // extern "C"
 
 extern "C" {
 

@@ -78,6 +78,10 @@ TESS_API void tessNpyLoadFinish_i8(int64_t handle, int64_t rank, void* descripto
 TESS_API void tessNpyLoadFinish_i16(int64_t handle, int64_t rank, void* descriptor);
 TESS_API void tessNpyLoadFinish_i32(int64_t handle, int64_t rank, void* descriptor);
 TESS_API void tessNpyLoadFinish_i64(int64_t handle, int64_t rank, void* descriptor);
+/* D.sample() of Gamma(a, 1) (family 0), Poisson(a) (1), Binomial(a, b) (2): out[k] from element
+ * offset + k's own Philox sub-stream of seed (runtime/src/philox.cpp); rank-1 memrefs. */
+TESS_API void tessSampleFamily_f64(int32_t family, int64_t seed, int64_t offset, int64_t a_rank, void* a,
+                                   int64_t b_rank, void* b, int64_t out_rank, void* out);
 /* cholesky / triangular_solve (runtime/src/codegen_linalg.cpp): operands and the fresh output
  * as unranked memrefs; transpose != 0 solves with L^T. Computed in f64. */
 TESS_API void tessCholesky_f32(int64_t in_rank, void* in, int64_t out_rank, void* out);

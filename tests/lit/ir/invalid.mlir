@@ -1272,3 +1272,11 @@ func.func @triangular_solve_batch(%l: tensor<2x4x4xf64>, %b: tensor<3x4x2xf64>) 
   %0 = tessera.triangular_solve %l, %b {transpose = false} : (tensor<2x4x4xf64>, tensor<3x4x2xf64>) -> tensor<3x4x2xf64>
   return
 }
+
+// -----
+
+func.func @sample_family_name(%a: tensor<4xf64>) {
+  // expected-error @+1 {{'tessera.sample_family' op family must be gamma, poisson or binomial, found 'beta'}}
+  %0 = tessera.sample_family %a, %a {family = "beta", seed = 0 : i64, offset = 0 : i64} : (tensor<4xf64>, tensor<4xf64>) -> tensor<4xf64>
+  return
+}

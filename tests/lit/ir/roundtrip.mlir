@@ -142,6 +142,17 @@ func.func @dense_linalg(%a: tensor<4x4xf64>, %b: tensor<4x3xf64>, %s: tensor<2x?
   return
 }
 
+// CHECK-LABEL: func.func @sample_family(
+func.func @sample_family(%a: tensor<8xf64>, %p: tensor<8xf64>, %d: tensor<?xf64>) {
+  // CHECK-NEXT: %0 = tessera.sample_family %arg0, %arg0 {family = "gamma", offset = 0 : i64, seed = 3 : i64} : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+  %0 = tessera.sample_family %a, %a {family = "gamma", seed = 3 : i64, offset = 0 : i64} : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+  // CHECK-NEXT: %1 = tessera.sample_family %arg0, %arg1 {family = "binomial", offset = 1099511627776 : i64, seed = 3 : i64} : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+  %1 = tessera.sample_family %a, %p {family = "binomial", seed = 3 : i64, offset = 1099511627776 : i64} : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+  // CHECK-NEXT: %2 = tessera.sample_family %arg2, %arg2 {family = "poisson", offset = 0 : i64, seed = 0 : i64} : (tensor<?xf64>, tensor<?xf64>) -> tensor<?xf64>
+  %2 = tessera.sample_family %d, %d {family = "poisson", seed = 0 : i64, offset = 0 : i64} : (tensor<?xf64>, tensor<?xf64>) -> tensor<?xf64>
+  return
+}
+
 // CHECK-LABEL: func.func @shapes(
 func.func @shapes(%x: tensor<4x8xf32>, %y: tensor<?x8xf32>, %n: index, %i: index, %o: tensor<1x8xf32>, %z: tensor<4x1x8xf32>) {
   // CHECK-NEXT: %0 = tessera.transpose %arg0 [1, 0] : tensor<4x8xf32> -> tensor<8x4xf32>
