@@ -401,7 +401,40 @@ Local Lowerer::load(const CallExpr* c, const Type& t) {
     unsupported(c->range, "load(...) without a declared type (write `w: Tensor[..., dtype] = load(path)`)");
   mlir::Type mt = to_mlir(t, c->range);
   check_runtime_rank(mt, "loading", c->range);
-  return {op("tessera.load", {}, mt, c->range, Type{}, {{"path", b_.getStringAttr(path)}}), t};
+  mlir::Value v = op("tessera.load", {}, mt, c->range, Type{}, {{"path", b_.getStringAttr(path)}});
+  // A size named by a dimension symbol whose value is only known at run time is taken from the
+  // file; every other load (or argument) with that symbol must have the same size, checked
+  // when the program runs (two files that disagree would otherwise be read past their end).
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  mlir::Location l = loc(c->range);
+  for (size_t i = 0; i < t->shape->size(); ++i) {
+    if (!rt.isDynamicDim(static_cast<int64_t>(i))) continue;
+    auto name = (*t->shape)[i].as_symbol();
+    if (!name || name->find('\'') != std::string::npos) continue;  // `_` sizes are fresh symbols
+    mlir::Value size = op("tessera.dim", {v}, b_.getIndexType(), c->range, nullptr,
+                          {{"axis", b_.getI64IntegerAttr(static_cast<int64_t>(i))}});
+    if (auto param = dynamic_dim_value(*name)) {  // a size of the function's own arguments
+      mlir::Value same = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, size, *param);
+      runtime_check(same,
+                    fmt::format("runtime error: the dimension '{}' of {} differs from its size in the function's "
+                                "arguments",
+                                *name, path),
+                    c->range);
+      continue;
+    }
+    auto seen = loaded_dims_.find(*name);
+    if (seen == loaded_dims_.end()) {
+      loaded_dims_[*name] = {size, path};
+      continue;
+    }
+    mlir::Value same = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, size, seen->second.first);
+    runtime_check(same,
+                  fmt::format("runtime error: the dimension '{}' of {} differs from its size in {}, loaded before (both are "
+                              "declared with '{}')",
+                              *name, path, seen->second.second, *name),
+                  c->range);
+  }
+  return {v, t};
 }
 
 // `save(x, "out.npy")` (also `save("out.npy", x)`, NumPy's order).

@@ -385,6 +385,7 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   fn_ = &f;
   set_dims(key);
   dim_values_.clear();
+  loaded_dims_.clear();
   scopes_.assign(1, {});
   returned_.reset();
   mlir::Block* entry = func.addEntryBlock();

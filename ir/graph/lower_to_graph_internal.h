@@ -118,6 +118,9 @@ class Lowerer {
   const sema::TypedFunction* fn_ = nullptr;
   std::map<std::string, DimExpr> dim_subst_;      // dimension -> its value, as an expression
   std::map<std::string, mlir::Value> dim_values_;  // dynamic dimension -> `index` value
+  // A dimension symbol of a load's annotation -> its size from the first file that had it, and
+  // that file (later loads with the symbol are checked against it).
+  std::map<std::string, std::pair<mlir::Value, std::string>> loaded_dims_;
   std::vector<std::map<std::string, Local>> scopes_;
   std::vector<const Stmt*> loops_;  // the loops around the statement being lowered, innermost last
   std::optional<Local> returned_;
