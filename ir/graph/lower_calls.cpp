@@ -250,6 +250,7 @@ Local Lowerer::call(const CallExpr* c, const Type& t) {
     if (name == "attention_safe") attrs.push_back({"safe", b_.getUnitAttr()});
     return {op("tessera.attention", {expr(args[0]).value, expr(args[1]).value, expr(args[2]).value}, mt, c->range, t, attrs), t};
   }
+  if ((name == "dropout" || name == "randn" || name == "rand") && role_ != 0) random_in_model(c->range);
   if (name == "dropout" && !args.empty() && args.size() <= 2) {
     // dropout(x, p=0.5, seed=...): inverted dropout (torch's in training mode); the mask is the
     // Philox stream `seed` (the next program seed when not given, as randn).

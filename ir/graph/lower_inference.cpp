@@ -194,7 +194,17 @@ Local Lowerer::distribution_method(const CallExpr* c, const std::string& method,
 // D.sample(seed=s): one draw of the sample shape from the Philox streams of randn / rand (the
 // same numbers for a seed on every machine and thread count), by the inverse transform of each
 // family, computed in f64 and rounded to the sample's dtype.
+// A random draw in the body of a probabilistic function called for inference: its log density
+// and its quantities are functions of the parameters, evaluated again for every draw, so a draw
+// with a fixed seed would be the same in every posterior draw (a silent wrong posterior
+// predictive). Not yet supported.
+void Lowerer::random_in_model(SourceRange r) {
+  unsupported(r, "a random draw in a probabilistic function called for inference (it would repeat the same "
+                 "numbers in every posterior draw); draw from the Posterior's samples after the fit instead");
+}
+
 Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const Type& t) {
+  if (role_ != 0) random_in_model(c->range);
   mlir::Type mt = to_mlir(t, c->range);
   auto rt = mlir::cast<mlir::RankedTensorType>(mt);
   auto ft = mlir::RankedTensorType::get(rt.getShape(), b_.getF64Type());
