@@ -1182,7 +1182,7 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
       {"Bernoulli", {{"probs", 'u', false}, {"logits", 'r', false}}},
       {"Categorical", {{"probs", 'u', false}, {"logits", 'r', false}}},
       {"Binomial", {{"total_count", 'c', false}, {"probs", 'u', false}, {"logits", 'r', false}}},
-      {"Poisson", {{"rate", 'p', false}, {"log_rate", 'r', false}}},
+      {"Poisson", {{"rate", 'n', false}, {"log_rate", 'r', false}}},
       {"Dirichlet", {{"concentration", 'p', true}}},
       {"MultivariateNormal", {{"loc", 'r', true}, {"covariance_matrix", 'r', false}, {"scale_tril", 'r', false}}},
   };
@@ -1223,6 +1223,7 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
     bool ok = p.domain == 'r'   ? std::isfinite(*v)
               : p.domain == 'p' ? *v > 0 && std::isfinite(*v)
               : p.domain == 'c' ? *v >= 0 && std::isfinite(*v) && std::floor(*v) == *v
+              : p.domain == 'n' ? *v >= 0 && std::isfinite(*v)
                                 : *v >= 0 && *v <= 1;
     if (!ok)
       ck.diags().report(DiagKind::BadDistributionArgument, g->second->range,
@@ -1230,6 +1231,7 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
                                     p.domain == 'p'   ? "positive"
                                     : p.domain == 'u' ? "in [0, 1]"
                                     : p.domain == 'c' ? "a whole number >= 0"
+                                    : p.domain == 'n' ? ">= 0"
                                                       : "finite",
                                     fmt::format("{:g}", *v)));
   }

@@ -449,6 +449,17 @@ mlir::Value Lowerer::softplus_of(mlir::Value v, SourceRange r) {
   return bin("tessera.add", m, ew1("tessera.log1p", e, r), r);
 }
 
+// a * lx, and 0 where a is 0 (torch's xlogy: 0 log 0 = 0, so that a density at the edge of its
+// support, Gamma(1, b) at 0 or Bernoulli(probs=0) at 0, is finite rather than NaN).
+mlir::Value Lowerer::xlogy(mlir::Value a, mlir::Value lx, SourceRange r) {
+  mlir::Value prod = bin("tessera.mul", a, lx, r);
+  auto at = mlir::cast<mlir::RankedTensorType>(a.getType());
+  mlir::Value zero = k64(0.0, r);
+  mlir::Value mask = op("tessera.cmp", {a, zero}, mlir::RankedTensorType::get(at.getShape(), b_.getI1Type()), r, nullptr,
+                        {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::eq)}});
+  return op("tessera.where", {mask, zero, prod}, broadcast_type(prod.getType(), mask.getType(), b_.getF64Type()), r, nullptr);
+}
+
 // D.log_prob(x), elementwise, in f64 (x and the parameters are f64 tensors of one shape).
 // `log_x` / `log_1mx`, when given, are log(x) and log(1 - x) computed without rounding x
 // (a Beta latent, from its unconstrained value).
@@ -490,7 +501,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
   if (f == "Gamma") {
     mlir::Value a = p("concentration"), b = p("rate");
     mlir::Value lx = log_x ? log_x : log(x);
-    return sub(add(sub(mul(a, log(b)), lgamma_of(a, r)), mul(sub(a, k(1.0)), lx)), mul(b, x));
+    return sub(add(sub(mul(a, log(b)), lgamma_of(a, r)), xlogy(sub(a, k(1.0)), lx, r)), mul(b, x));
   }
   if (f == "Exponential") return sub(log(p("rate")), mul(p("rate"), x));
   if (f == "Beta") {
@@ -498,7 +509,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     mlir::Value lx = log_x ? log_x : log(x);
     mlir::Value l1 = log_1mx ? log_1mx : log1p(ew1("tessera.neg", x, r));
     mlir::Value norm = sub(lgamma_of(add(a, b), r), add(lgamma_of(a, r), lgamma_of(b, r)));
-    return add(norm, add(mul(sub(a, k(1.0)), lx), mul(sub(b, k(1.0)), l1)));
+    return add(norm, add(xlogy(sub(a, k(1.0)), lx, r), xlogy(sub(b, k(1.0)), l1, r)));
   }
   if (f == "Uniform") return ew1("tessera.neg", log(sub(p("high"), p("low"))), r);
   if (f == "Bernoulli") {
@@ -507,7 +518,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
       return sub(mul(x, l), softplus_of(l, r));
     }
     mlir::Value pr = p("probs");
-    return add(mul(x, log(pr)), mul(sub(k(1.0), x), log1p(ew1("tessera.neg", pr, r))));
+    return add(xlogy(x, log(pr), r), xlogy(sub(k(1.0), x), log1p(ew1("tessera.neg", pr, r)), r));
   }
   if (f == "Binomial") {
     mlir::Value n = p("total_count");
@@ -518,7 +529,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
       return add(norm, sub(mul(x, l), mul(n, softplus_of(l, r))));
     }
     mlir::Value pr = p("probs");
-    return add(norm, add(mul(x, log(pr)), mul(sub(n, x), log1p(ew1("tessera.neg", pr, r)))));
+    return add(norm, add(xlogy(x, log(pr), r), xlogy(sub(n, x), log1p(ew1("tessera.neg", pr, r)), r)));
   }
   if (f == "Categorical") {
     // x holds class ids: log_softmax(logits)[x] (probs: log(probs / sum(probs))), classes on the
@@ -547,7 +558,13 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     hot_shape.push_back(classes);
     mlir::Value hot = op("tessera.one_hot", {ids}, mlir::RankedTensorType::get(hot_shape, b_.getF64Type()), r, nullptr,
                          {{"num_classes", b_.getI64IntegerAttr(classes)}});
-    mlir::Value picked = bin("tessera.mul", hot, lsm);
+    // The picked class's log probability (where, not hot * lsm: a class of probability 0 is -inf,
+    // and 0 * -inf would make every other class NaN).
+    auto ht = mlir::cast<mlir::RankedTensorType>(hot.getType());
+    mlir::Value is_hot = op("tessera.cmp", {hot, k(0.0)}, mlir::RankedTensorType::get(ht.getShape(), b_.getI1Type()), r, nullptr,
+                            {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::ne)}});
+    mlir::Value picked = op("tessera.where", {is_hot, lsm, k(0.0)}, broadcast_type(hot.getType(), lsm.getType(), b_.getF64Type()),
+                            r, nullptr);
     auto pt = mlir::cast<mlir::RankedTensorType>(picked.getType());
     std::vector<int64_t> out(pt.getShape().begin(), pt.getShape().end() - 1);
     return op("tessera.reduce", {picked}, mlir::RankedTensorType::get(out, b_.getF64Type()), r, nullptr,
@@ -560,7 +577,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
       mlir::Value lr = p("log_rate");
       return sub(sub(mul(x, lr), ew1("tessera.exp", lr, r)), norm);
     }
-    return sub(sub(mul(x, log(p("rate"))), p("rate")), norm);
+    return sub(sub(xlogy(x, log(p("rate")), r), p("rate")), norm);
   }
   if (f == "Dirichlet") {
     // sum((a - 1) log x) + lgamma(sum a) - sum(lgamma(a)) over the last axis; (a - 1) log x is 0

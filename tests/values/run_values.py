@@ -993,6 +993,33 @@ for _name, _expr, _x, _p, _ref in (
     add(f"dist_{_name}_value_broadcast_f64", "x: Tensor[N, 1, f64], p: Tensor[K, f64]", f"return {_expr}.log_prob(x)",
         [_x, _p], lambda x, p, ref=_ref: np.where(np.isnan(ref(x, p)), -np.inf, ref(x, p)), "f64", tol=DIST_TOL["f64"])
 
+# Densities at the edge of the support (torch's xlogy: 0 log 0 = 0): a probability of exactly 0
+# or 1, a concentration of exactly 1 at 0, a rate of 0, a class of probability 0 (these were NaN).
+_edge = np.array([0.0, 1.0])
+for _name, _params, _expr, _x, _vals, _ref in (
+        ("bernoulli_p0", "p: Tensor[N, f64]", "Bernoulli(probs=p)", _edge, [np.zeros(2)], lambda x, p: st.bernoulli.logpmf(x, p)),
+        ("bernoulli_p1", "p: Tensor[N, f64]", "Bernoulli(probs=p)", _edge, [np.ones(2)], lambda x, p: st.bernoulli.logpmf(x, p)),
+        ("binomial_p1", "p: Tensor[N, f64]", "Binomial(5.0, probs=p)", np.array([5.0, 4.0]), [np.ones(2)],
+         lambda x, p: st.binom.logpmf(x, 5, p)),
+        ("binomial_p0", "p: Tensor[N, f64]", "Binomial(5.0, probs=p)", np.array([0.0, 1.0]), [np.zeros(2)],
+         lambda x, p: st.binom.logpmf(x, 5, p)),
+        ("gamma_a1_at0", "a: Tensor[N, f64]", "Gamma(a, 2.0)", np.array([0.0, 0.5]), [np.ones(2)],
+         lambda x, a: st.gamma.logpdf(x, a, scale=0.5)),
+        ("beta_11_edges", "a: Tensor[N, f64]", "Beta(a, 1.0)", np.array([0.0, 1.0]), [np.ones(2)],
+         lambda x, a: st.beta.logpdf(x, a, 1.0)),
+        ("beta_21_at1", "a: Tensor[N, f64]", "Beta(a, 1.0)", np.array([1.0, 0.0]), [np.full(2, 2.0)],
+         lambda x, a: np.where(x == 0, -np.inf, st.beta.logpdf(x, a, 1.0))),
+        ("poisson_rate0", "lam: Tensor[N, f64]", "Poisson(lam)", np.array([0.0, 1.0]), [np.zeros(2)],
+         lambda x, l: st.poisson.logpmf(x, l))):
+    add(f"dist_edge_{_name}_f64", f"x: Tensor[N, f64], {_params}", f"return {_expr}.log_prob(x)", [_x] + _vals,
+        lambda x, *ps, ref=_ref: np.asarray(ref(x, *ps), dtype=np.float64), "f64", tol=(1e-9, 1e-12))
+_cp = np.array([[0.0, 0.5, 0.5], [0.5, 0.5, 0.0]])
+add("dist_edge_categorical_zero_class_f64", "p: Tensor[N, 3, f64], y: Tensor[N, i64]", "return Categorical(probs=p).log_prob(y)",
+    [_cp, np.array([1, 2], dtype=np.int64)], lambda p, y: np.array([np.log(0.5), -np.inf]), "f64", tol=(1e-12, 1e-12))
+add("dist_edge_categorical_logits_inf_f64", "p: Tensor[N, 3, f64], y: Tensor[N, i64]",
+    "return Categorical(logits=log(p)).log_prob(y)", [_cp, np.array([2, 0], dtype=np.int64)],
+    lambda p, y: np.array([np.log(0.5), np.log(0.5)]), "f64", tol=(1e-12, 1e-12))
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),
