@@ -75,6 +75,12 @@ Type CheckerImpl::call(const CallExpr* call) {
     if (op->name != "print")
       for (std::vector<Arg>* list : {&pos, &kwargs})
         for (Arg& a : *list) a.type = value_use(a.expr, a.type);
+    // print(post): a Posterior is a handle (its number would print); its table is post.summary().
+    if (op->name == "print")
+      for (const Arg& a : pos)
+        if (a.type && a.type->kind == TypeKind::Posterior)
+          diags.report(DiagKind::TypeMismatch, a.range, "print takes tensors, numbers, strings and shapes, found a Posterior")
+              .help("print its table with print(post.summary()), or a statistic with print(post.mean(\"name\"))");
     if (op->name == "vjp") return vjp_call(call, pos, kwargs);
     if (op->name == "jvp") return jvp_call(call, pos, kwargs);
     // factor(lp): adds to the log density of the probabilistic function it is in.

@@ -1826,10 +1826,24 @@ struct OpTable {
     // Posterior(w=w, b=b): the quantities to keep per draw, by name.
     // factor(lp): an explicit term of the log density (Stan's `target += lp`), summed.
     add("factor", "value: Tensor", none_result, kRandom);
-    add("Posterior", "**samples", [](Checker&, const Call& c) {
+    add("Posterior", "**samples", [](Checker& ck, const Call& c) {
       std::vector<std::string> names;
       std::vector<Type> types;
       for (const Arg& a : c.kwargs) {
+        // Names ending in "__" are the sampler's (lp__, divergent__, ...), in the table and files.
+        if (a.keyword.size() > 2 && a.keyword.compare(a.keyword.size() - 2, 2, "__") == 0)
+          ck.diags()
+              .report(DiagKind::TypeMismatch, a.range,
+                      fmt::format("the Posterior field '{}' ends with '__', which the sampler's statistics use "
+                                  "(lp__, divergent__, ...)",
+                                  a.keyword))
+              .help("rename the field");
+        // A field is a tensor or a number of each draw.
+        if (a.type && (a.type->kind == TypeKind::Distribution || a.type->kind == TypeKind::Posterior ||
+                       a.type->kind == TypeKind::Str || a.type->kind == TypeKind::Tuple))
+          ck.diags().report(DiagKind::TypeMismatch, a.range,
+                            fmt::format("a Posterior field is a tensor or a number of each draw, found {}",
+                                        to_string(a.type)));
         names.push_back(a.keyword);
         types.push_back(a.type);
       }

@@ -434,6 +434,13 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
     theta_draws = r.draws;
     post = std::make_unique<Posterior>(fields, 1, draws);
     post->method = c.fullrank ? "ADVI (full-rank)" : "ADVI (mean-field)";
+    post->seed = c.seed;
+    // As Stan's informational message: the fit stopped at max_iter, not by the relative-ELBO rule.
+    if (!r.converged)
+      std::fprintf(stderr,
+                   "warning: ADVI stopped at max_iter = %lld iterations before the relative ELBO change fell below "
+                   "tol_rel_obj = %g: the approximation may not have converged (raise max_iter)\n",
+                   static_cast<long long>(c.max_iterations), c.tol_rel_obj);
   } else {
     fail("inference without an engine (@mcmc or @variational)");
   }
