@@ -1209,16 +1209,18 @@ def Tessera_PosteriorStatOp : Tessera_Op<"posterior_stat", [MemoryEffects<[MemRe
   let description = [{
     `stat` is one of `mean sd quantile rhat ess samples`, per element of the
     field `field` (quantile at `q`); `samples` has one row per draw (chains one
-    after the other) before the field's dimensions.
+    after the other) before the field's dimensions. Each `?` of the field's
+    dimensions takes its size from one `index` operand, in order (the row
+    count of `samples` comes from the Posterior).
 
     Example:
     ```mlir
     %m = tessera.posterior_stat "mean" "w"(%p) {q = 0.0 : f64} : tensor<3xf32>
     ```
   }];
-  let arguments = (ins I64:$posterior, StrAttr:$stat, StrAttr:$field, F64Attr:$q);
+  let arguments = (ins I64:$posterior, Variadic<Index>:$dims, StrAttr:$stat, StrAttr:$field, F64Attr:$q);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$stat $field `(` $posterior `)` attr-dict `:` type($result)";
+  let assemblyFormat = "$stat $field `(` $posterior (`,` $dims^)? `)` attr-dict `:` type($result)";
 }
 
 def Tessera_PosteriorSaveOp : Tessera_Op<"posterior_save", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {

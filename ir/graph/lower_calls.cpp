@@ -414,6 +414,16 @@ Local Lowerer::load(const CallExpr* c, const Type& t) {
     if (!name || name->find('\'') != std::string::npos) continue;  // `_` sizes are fresh symbols
     mlir::Value size = op("tessera.dim", {v}, b_.getIndexType(), c->range, nullptr,
                           {{"axis", b_.getI64IntegerAttr(static_cast<int64_t>(i))}});
+    auto seen = loaded_dims_.find(*name);
+    if (seen != loaded_dims_.end()) {
+      mlir::Value same = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, size, seen->second.first);
+      runtime_check(same,
+                    fmt::format("runtime error: the dimension '{}' of {} differs from its size in {}, loaded before "
+                                "(both are declared with '{}')",
+                                *name, path, seen->second.second, *name),
+                    c->range);
+      continue;
+    }
     if (auto param = dynamic_dim_value(*name)) {  // a size of the function's own arguments
       mlir::Value same = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, size, *param);
       runtime_check(same,
@@ -423,17 +433,10 @@ Local Lowerer::load(const CallExpr* c, const Type& t) {
                     c->range);
       continue;
     }
-    auto seen = loaded_dims_.find(*name);
-    if (seen == loaded_dims_.end()) {
-      loaded_dims_[*name] = {size, path};
-      continue;
-    }
-    mlir::Value same = b_.create<mlir::arith::CmpIOp>(l, mlir::arith::CmpIPredicate::eq, size, seen->second.first);
-    runtime_check(same,
-                  fmt::format("runtime error: the dimension '{}' of {} differs from its size in {}, loaded before (both are "
-                              "declared with '{}')",
-                              *name, path, seen->second.second, *name),
-                  c->range);
+    // The first file with the symbol gives its value, for later loads and for sizes computed
+    // from it (a fit's latent variables of N elements); at the top level of the function, so
+    // that it is defined wherever it is used.
+    if (b_.getInsertionBlock() == entry_) loaded_dims_[*name] = {size, path};
   }
   return {v, t};
 }

@@ -1290,6 +1290,10 @@ Local Lowerer::posterior_method(const CallExpr* c, const std::string& method, co
   mlir::Type mt = to_mlir(t, c->range);
   mlir::OperationState st(loc(c->range), "tessera.posterior_stat");
   st.addOperands(post.value);
+  // The sizes of the field's dynamic dimensions (after the draws' row count of samples).
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  for (int64_t i = method == "samples" ? 1 : 0; i < rt.getRank(); ++i)
+    if (rt.isDynamicDim(i)) st.addOperands(dim_index((*t->shape)[static_cast<size_t>(i)], c->range));
   st.addTypes(mt);
   st.addAttribute("stat", b_.getStringAttr(method));
   st.addAttribute("field", b_.getStringAttr(literal->value));

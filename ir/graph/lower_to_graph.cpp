@@ -145,6 +145,8 @@ std::optional<mlir::Value> Lowerer::dynamic_dim_value(const std::string& d) {
       return dim_values_[d] = b_.create<mlir::arith::IndexCastOp>(l, b_.getIndexType(), entry_->getArgument(a));
     }
   }
+  // A symbol that a load's annotation named, with the size of the first file that had it.
+  if (auto it = loaded_dims_.find(d); it != loaded_dims_.end()) return it->second.first;
   return std::nullopt;
 }
 

@@ -2156,12 +2156,22 @@ Value lower_posterior_stat(Emitter& e, Operation* op, int& strings) {
     throw Unsupported{};
   }
   Value handle = op->getOperand(0);
+  bool samples = op->getAttrOfType<StringAttr>("stat").getValue() == "samples";
   SmallVector<Value> dyn;
+  unsigned next = 1;  // the field's dynamic sizes, after the handle
   for (int64_t i = 0; i < rt.getRank(); ++i) {
     if (!rt.isDynamicDim(i)) continue;
-    Value n = b.create<func::CallOp>(e.loc, runtime_function(module, "tessPosteriorDraws", {i64}, {i64}), ValueRange{handle})
-                  .getResult(0);
-    dyn.push_back(b.create<arith::IndexCastOp>(e.loc, b.getIndexType(), n));
+    if (samples && i == 0) {
+      Value n = b.create<func::CallOp>(e.loc, runtime_function(module, "tessPosteriorDraws", {i64}, {i64}), ValueRange{handle})
+                    .getResult(0);
+      dyn.push_back(b.create<arith::IndexCastOp>(e.loc, b.getIndexType(), n));
+      continue;
+    }
+    if (next >= op->getNumOperands()) {
+      emitError(e.loc) << "posterior_stat: no size for the field's dynamic dimension " << i;
+      throw Unsupported{};
+    }
+    dyn.push_back(op->getOperand(next++));
   }
   auto mt = MemRefType::get(rt.getShape(), elt);
   Value buf = b.create<memref::AllocOp>(e.loc, mt, dyn, b.getI64IntegerAttr(64));

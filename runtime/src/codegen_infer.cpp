@@ -252,6 +252,13 @@ void posterior_stat(int64_t handle, const std::string& stat, const std::string& 
   bool samples = stat == "samples";
   int64_t want_rank = static_cast<int64_t>(f->shape.size()) + (samples ? 1 : 0);
   if (rank != want_rank) fail("Posterior." + stat + "(\"" + name + "\"): the result's rank differs from the field's");
+  // The result buffer's sizes are the field's (after the row count of samples): never write
+  // past a buffer whose size the program computed otherwise.
+  for (size_t i = 0; i < f->shape.size(); ++i)
+    if (d[3 + (samples ? 1 : 0) + static_cast<int64_t>(i)] != f->shape[i])
+      fail("Posterior." + stat + "(\"" + name + "\"): the result's dimension " + std::to_string(i) + " is " +
+           std::to_string(d[3 + (samples ? 1 : 0) + static_cast<int64_t>(i)]) + ", the field's is " +
+           std::to_string(f->shape[i]));
   std::vector<double> values;
   if (samples) {
     int64_t rows = p.chains() * p.draws(), n = f->size();

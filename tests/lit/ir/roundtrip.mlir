@@ -319,6 +319,8 @@ func.func @inference(%y: tensor<10xf32>, %n: i64, %d: index) {
   %q = tessera.posterior_stat "quantile" "mu"(%p) {q = 0.05 : f64} : tensor<f32>
   // CHECK-NEXT: %3 = tessera.posterior_stat "samples" "mu"(%0) {q = 0.000000e+00 : f64} : tensor<?xf64>
   %s = tessera.posterior_stat "samples" "mu"(%p) {q = 0.0 : f64} : tensor<?xf64>
+  // CHECK-NEXT: %4 = tessera.posterior_stat "mean" "z"(%0, %arg2) {q = 0.000000e+00 : f64} : tensor<?xf64>
+  %m = tessera.posterior_stat "mean" "z"(%p, %d) {q = 0.0 : f64} : tensor<?xf64>
   // CHECK-NEXT: tessera.posterior_summary(%0)
   tessera.posterior_summary(%p)
   // CHECK-NEXT: tessera.posterior_save "draws.npz"(%0)
