@@ -691,6 +691,30 @@ Type tensor_literal(Checker& ck, const Call& c) {
     return unknown_type();
   }
   if (all_int) d = all_bool ? DType::Bool : DType::I64;
+  // Elements that are values of the program (tensor([r, 2 * r]), tensor(i)): the kinds of their
+  // types decide, as torch.tensor does (any float: f32; else any int: i64; else bool).
+  bool has_float = false, has_int = false, has_bool = false, has_other = false;
+  std::function<void(const Type&)> kinds = [&](const Type& t) {
+    if (!t) {
+      has_other = true;
+    } else if (t->kind == TypeKind::Tuple) {
+      for (const Type& e : t->elems) kinds(e);
+    } else if (t->kind == TypeKind::Int) {
+      has_int = true;
+    } else if (t->kind == TypeKind::Bool) {
+      has_bool = true;
+    } else if (t->kind == TypeKind::Float) {
+      has_float = true;
+    } else if (auto tt = as_tensor(t); tt && (*tt)->shape && (*tt)->shape->empty()) {
+      if (is_float((*tt)->dtype)) has_float = true;
+      else if ((*tt)->dtype == DType::Bool) has_bool = true;
+      else has_int = true;
+    } else {
+      has_other = true;
+    }
+  };
+  kinds(data->type);
+  if (!has_other) d = has_float ? DType::F32 : has_int ? DType::I64 : has_bool ? DType::Bool : d;
   if (const Arg* dt = c.kw("dtype"); dt && dt->type->kind == TypeKind::DTypeValue) d = dt->type->dtype;
   return tensor_type(d, shape);
 }

@@ -707,6 +707,34 @@ Local Lowerer::tensor_literal(const CallExpr* c, const Type& t, mlir::Type mt) {
   if (args.size() != 1) unsupported(c->range, "these tensor(...) arguments");
   auto rt = mlir::dyn_cast<mlir::RankedTensorType>(mt);
   if (!rt || !rt.hasStaticShape()) unsupported(c->range, "a tensor literal without a static shape");
+  // Elements that are values of the program (tensor([r, 2 * r]), tensor(i) of a loop variable):
+  // each converted to the element type, in one tensor.from_elements.
+  std::vector<const Expr*> leaves;
+  std::function<void(const Expr*)> gather = [&](const Expr* e) {
+    if (auto* l = dyn_cast<ListExpr>(e)) {
+      for (const Expr* el : l->elements) gather(el);
+    } else if (auto* tu = dyn_cast<TupleExpr>(e)) {
+      for (const Expr* el : tu->elements) gather(el);
+    } else {
+      leaves.push_back(e);
+    }
+  };
+  gather(args[0]);
+  bool constant = std::all_of(leaves.begin(), leaves.end(),
+                              [&](const Expr* e) { return isa<BoolLiteralExpr>(e) || constant_float(e).has_value(); });
+  if (!constant) {
+    if (static_cast<int64_t>(leaves.size()) != rt.getNumElements()) unsupported(c->range, "a ragged tensor literal");
+    auto scalar_t = mlir::RankedTensorType::get({}, rt.getElementType());
+    std::vector<mlir::Value> elems;
+    for (const Expr* e : leaves) {
+      Local v = expr(e);
+      if (auto vt = mlir::dyn_cast<mlir::RankedTensorType>(v.value.getType()); vt && vt.getRank() != 0)
+        unsupported(e->range, "a tensor literal with an element that is a tensor (use stack or concat)");
+      mlir::Value one = convert(v, scalar_t, e->range);
+      elems.push_back(b_.create<mlir::tensor::ExtractOp>(loc(e->range), one, mlir::ValueRange{}));
+    }
+    return {b_.create<mlir::tensor::FromElementsOp>(loc(c->range), rt, elems), t};
+  }
   std::vector<double> values;
   std::function<void(const Expr*)> flatten = [&](const Expr* e) {
     if (auto* l = dyn_cast<ListExpr>(e)) {
