@@ -1327,11 +1327,48 @@ Type distribution(Checker& ck, const Call& c) {
     if (a.keyword != "shape" && a.keyword != "ordered") params.push_back(a.type);
   Type batch = ck.elementwise(c.name, c.range, params);
   if (const Arg* s = c.kw("shape")) {
+    // shape= is the whole sample shape: the parameters broadcast to it (Categorical's without
+    // their class axis); a negative size is an error.
     auto dims = ck.dims_from(*s);
-    Type dist = distribution_type(tensor_type(DType::F32, dims ? std::optional(*dims) : std::nullopt));
-    if (c.name != "Dirichlet") return dist;
+    bool f64s = false;
+    for (const Type& p : params)
+      if (auto pt = as_tensor(p); pt && (*pt)->dtype == DType::F64 && !(*pt)->weak) f64s = true;
+    DType d = c.name == "Bernoulli" || c.name == "Categorical" || c.name == "Poisson" || c.name == "Binomial"
+                  ? DType::I64
+                  : f64s ? DType::F64 : DType::F32;
+    if (dims) {
+      for (const DimExpr& e : *dims)
+        if (e.is_constant() && e.constant_value() < 0) {
+          ck.diags().report(DiagKind::OperandShapeRule, s->range,
+                            fmt::format("{}: shape= has a negative size ({})", c.name, e.constant_value()));
+          return distribution_type(unknown_type());
+        }
+      auto bt = as_tensor(batch);
+      if (bt && (*bt)->shape) {
+        std::vector<DimExpr> pshape = *(*bt)->shape;
+        if (c.name == "Categorical" && !pshape.empty()) pshape.pop_back();
+        bool fits = pshape.size() <= dims->size();
+        for (size_t i = 0; fits && i < pshape.size(); ++i) {
+          const DimExpr& pd = pshape[pshape.size() - 1 - i];
+          const DimExpr& sd = (*dims)[dims->size() - 1 - i];
+          if (pd.is_constant() && pd.constant_value() == 1) continue;
+          if (ck.prove_equal(pd, sd).kind != ProofResult::Kind::Proven) fits = false;
+        }
+        if (!fits) {
+          ck.diags()
+              .report(DiagKind::BroadcastMismatch, s->range, c.name, "[" + shape_to_string(pshape) + "]",
+                      "shape=[" + shape_to_string(*dims) + "]")
+              .note(fmt::format("shape= is the whole sample shape: the parameters' shape [{}] must broadcast to "
+                                "[{}]",
+                                shape_to_string(pshape), shape_to_string(*dims)));
+          return distribution_type(unknown_type());
+        }
+      }
+    }
+    Type dist = distribution_type(tensor_type(d, dims ? std::optional(*dims) : std::nullopt));
     TypeNode n = *dist;
-    n.name = c.name;
+    n.dtype = f64s ? DType::F64 : DType::F32;
+    if (c.name == "Dirichlet") n.name = c.name;
     return std::make_shared<const TypeNode>(std::move(n));
   }
   if (is_unknown(batch)) return distribution_type(unknown_type());
