@@ -1312,8 +1312,26 @@ Type mvn_distribution(Checker& ck, const Call& c) {
     std::vector<DimExpr> shape = *(*bt)->shape;
     shape.push_back(ms.back());
     if (const Arg* sh = c.kw("shape")) {
+      // The whole sample shape, ending with the vectors' size N, that the batch broadcasts to.
       auto dims = ck.dims_from(*sh);
-      if (dims) shape = *dims;
+      if (dims) {
+        bool fits = dims->size() >= shape.size() && ck.prove_equal(dims->back(), ms.back()).kind == ProofResult::Kind::Proven;
+        for (size_t i = 1; fits && i < shape.size(); ++i) {
+          const DimExpr& bd = shape[shape.size() - 1 - i];
+          if (bd.is_constant() && bd.constant_value() == 1) continue;
+          if (ck.prove_equal(bd, (*dims)[dims->size() - 1 - i]).kind != ProofResult::Kind::Proven) fits = false;
+        }
+        if (!fits) {
+          ck.diags()
+              .report(DiagKind::BroadcastMismatch, sh->range, c.name, "[" + shape_to_string(shape) + "]",
+                      "shape=[" + shape_to_string(*dims) + "]")
+              .note(fmt::format("shape= is the whole sample shape, ending with the vectors' size {} (e.g. shape=[M, "
+                                "{}] for M vectors)",
+                                ms.back().to_string(), ms.back().to_string()));
+          return distribution_type(unknown_type());
+        }
+        shape = *dims;
+      }
     }
     return multivariate(distribution_type(tensor_type(f64 ? DType::F64 : DType::F32, shape)));
 }
