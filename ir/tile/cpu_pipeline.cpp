@@ -7,6 +7,7 @@
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/SCF/Transforms/Passes.h>
 
+#include "ir/tile/GemvChainFusion.h"
 #include "ir/tile/MatmulSchedule.h"
 #include "ir/tile/ParallelToRuntime.h"
 #include "ir/tile/RowFusionVectorize.h"
@@ -15,8 +16,9 @@
 namespace tessera::ir {
 
 void buildCpuTensorSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
-  (void)pm;
   (void)options;
+  // X @ v, row-local work on it and X^T @ r over the same X: chunk by chunk of X's rows.
+  pm.addPass(createGemvChainFusionPass());
 }
 
 void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& options) {
@@ -38,6 +40,7 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 }
 
 void registerTilePasses() {
+  mlir::registerPass([] { return createGemvChainFusionPass(); });
   registerMatmulSchedulePass();
   mlir::registerPass([] { return createRowFusionVectorizePass(); });
   mlir::registerPass([] { return createParallelToRuntimePass(); });

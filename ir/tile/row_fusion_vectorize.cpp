@@ -15,6 +15,7 @@
 // variables at the same positions in every access: row i of one op then touches only row i of
 // the others, and running the ops row by row keeps every dependence.
 #include "ir/tile/RowFusionVectorize.h"
+#include "ir/tile/VectorMath.h"
 
 #include <functional>
 #include <limits>
@@ -779,7 +780,10 @@ class GroupEmitter {
         for (Type t : o.getResultTypes()) {
           if (!t.isIntOrIndexOrFloat()) return 1;
           if (!t.isInteger(1)) bits = std::max(bits, bits_of(t));
-          if (isa<math::MathDialect>(o.getDialect()) && t.isF64()) return 1;  // f64 math stays on libm
+          // f64 math vectorizes where it costs no libm call per lane: the functions that
+          // `--tessera-vector-math` expands (exp, log, log1p) and those with vector
+          // instructions; the others (tanh, sin, ...) stay scalar libm calls.
+          if (isa<math::MathDialect>(o.getDialect()) && t.isF64() && !f64_math_vectorizes(&o)) return 1;
         }
       }
       if (has_reduction(op)) {
@@ -800,9 +804,16 @@ class GroupEmitter {
       width = inner >= 4 ? unsigned(llvm::bit_floor(uint64_t(inner))) : 1;
     // Bool buffers go through byte loads and compares (bool_load): on rows shorter than 16 the
     // scalar loop, which LLVM unrolls and vectorizes across rows itself, was faster (the digits
-    // CNN's max-pool gradient on 4x4 rows: its step 1.05 -> 1.35 ms with 4-lane vectors).
-    if (width < 16 && has_bool_buffer(op)) return 1;
+    // CNN's max-pool gradient on 4x4 rows: its step 1.05 -> 1.35 ms with 4-lane vectors). The
+    // rule is about short rows: a long or dynamic row of f64 (8 lanes) with a bool operand (the
+    // Bernoulli log likelihood's `y in {0, 1}` mask) is vectorized.
+    if (!ShapedType::isDynamic(inner) && inner < 16 && has_bool_buffer(op)) return 1;
     return width;
+  }
+
+  static bool f64_math_vectorizes(Operation* o) {
+    return vector_math_expands(o) ||
+           isa<math::AbsFOp, math::SqrtOp, math::FmaOp, math::CopySignOp, math::FloorOp, math::CeilOp>(o);
   }
 
   static bool has_bool_buffer(linalg::LinalgOp op) {
@@ -973,6 +984,7 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
 
   void runOnOperation() override {
     as_generics();
+    drop_unit_inner_loops();
     SmallVector<Block*> blocks;
     getOperation()->walk([&](Block* block) { blocks.push_back(block); });
     for (Block* block : blocks) process(*block);
@@ -1042,6 +1054,84 @@ struct RowFusionVectorizePass : public PassWrapper<RowFusionVectorizePass, Opera
                                          });
       rewriter.eraseOp(m);
     }
+  }
+
+  // A generic whose innermost loop has one iteration (an op on `[N, 1]` buffers: a column that
+  // a matrix-vector product reads or writes) would run a one-element "row" per outer index, a
+  // scalar loop. Such a loop is dropped: operands indexed by it (at a static size-1 dimension)
+  // are read through a rank-reducing subview, and the op, now with an innermost loop over N,
+  // vectorizes. Repeated while the innermost loop is a unit one.
+  void drop_unit_inner_loops() {
+    SmallVector<linalg::GenericOp> generics;
+    getOperation()->walk([&](linalg::GenericOp g) { generics.push_back(g); });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp g : generics)
+      while (g) g = drop_unit_inner_loop(rewriter, g);
+  }
+
+  // The op without its innermost unit loop, or null if that does not apply.
+  static linalg::GenericOp drop_unit_inner_loop(IRRewriter& rewriter, linalg::GenericOp g) {
+    if (!g.hasPureBufferSemantics()) return {};
+    unsigned n = g.getNumLoops();
+    if (n < 2 || g.getStaticLoopRanges()[n - 1] != 1) return {};
+    if (!g.getRegion().front().getOps<linalg::IndexOp>().empty()) return {};
+    MLIRContext* ctx = g.getContext();
+    AffineExpr last = getAffineDimExpr(n - 1, ctx);
+    SmallVector<AffineMap> maps;
+    SmallVector<std::optional<unsigned>> drop;  // the operand's dim indexed by the unit loop
+    for (OpOperand& operand : g->getOpOperands()) {
+      AffineMap map = g.getMatchingIndexingMap(&operand);
+      if (map.getNumSymbols() != 0) return {};
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type && map.getNumResults() != 0) return {};
+      std::optional<unsigned> at;
+      SmallVector<AffineExpr> results;
+      for (auto [k, e] : llvm::enumerate(map.getResults())) {
+        if (e == last) {
+          if (at || type.getDimSize(k) != 1) return {};
+          at = unsigned(k);
+          continue;
+        }
+        if (e.isFunctionOfDim(n - 1)) return {};
+        results.push_back(e);
+      }
+      maps.push_back(AffineMap::get(n - 1, 0, results, ctx));
+      drop.push_back(at);
+    }
+    rewriter.setInsertionPoint(g);
+    Location loc = g.getLoc();
+    SmallVector<Value> operands;
+    for (auto [operand, at] : llvm::zip(g->getOpOperands(), drop)) {
+      Value v = operand.get();
+      if (!at) {
+        operands.push_back(v);
+        continue;
+      }
+      auto type = cast<MemRefType>(v.getType());
+      SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
+      SmallVector<OpFoldResult> sizes;
+      SmallVector<int64_t> shape;
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        if (type.isDynamicDim(d))
+          sizes.push_back(rewriter.create<memref::DimOp>(loc, v, d).getResult());
+        else
+          sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+        if (d != int64_t(*at)) shape.push_back(type.getDimSize(d));
+      }
+      auto reduced = memref::SubViewOp::inferRankReducedResultType(shape, type, offsets, sizes, strides);
+      operands.push_back(
+          rewriter.create<memref::SubViewOp>(loc, cast<MemRefType>(reduced), v, offsets, sizes, strides));
+    }
+    SmallVector<utils::IteratorType> iterators = g.getIteratorTypesArray();
+    iterators.pop_back();
+    unsigned ins = g.getNumDpsInputs();
+    auto ng = rewriter.create<linalg::GenericOp>(loc, TypeRange{}, ValueRange(operands).take_front(ins),
+                                                 ValueRange(operands).drop_front(ins), maps, iterators);
+    ng->setDiscardableAttrs(g->getDiscardableAttrDictionary());
+    ng.getRegion().takeBody(g.getRegion());
+    rewriter.eraseOp(g);
+    return ng;
   }
 
   void process(Block& block) {
