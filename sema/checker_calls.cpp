@@ -180,6 +180,27 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
         if (!guess.empty()) b.help(fmt::format("did you mean '{}'?", guess));
         return unknown_type();
       }
+      if (method == "quantile") {
+        // q is a probability: a constant outside [0, 1] is an error here, not at run time.
+        const ast::Expr* q = nullptr;
+        int positional = 0;
+        for (const ast::Argument& a : call->args) {
+          if (a.kind == ast::ArgKind::Positional && positional++ == 1) q = a.value;
+          if (a.kind == ast::ArgKind::Keyword && a.name == "q") q = a.value;
+        }
+        std::optional<double> v;
+        if (auto* f = q ? dyn_cast<ast::FloatLiteralExpr>(q) : nullptr) v = f->value;
+        if (auto* i = q ? dyn_cast<ast::IntLiteralExpr>(q) : nullptr) v = static_cast<double>(i->value);
+        bool negative = false;
+        if (auto* u = q ? dyn_cast<ast::UnaryExpr>(q) : nullptr; u && u->op == ast::UnaryOp::Neg) {
+          negative = true;
+          if (auto* f = dyn_cast<ast::FloatLiteralExpr>(u->operand)) v = -f->value;
+          if (auto* i = dyn_cast<ast::IntLiteralExpr>(u->operand)) v = -static_cast<double>(i->value);
+        }
+        if (v && !(*v >= 0.0 && *v <= 1.0 && !(negative && *v != 0.0)))
+          diags.report(DiagKind::TypeMismatch, q->range,
+                       fmt::format("Posterior.quantile takes q in [0, 1], found {:g}", *v));
+      }
       Type field = obj->elems[static_cast<size_t>(it - obj->fields.begin())];
       auto ft = as_tensor(field);
       if (!ft || !(*ft)->shape) return tensor_type(DType::F32, std::nullopt);

@@ -1184,6 +1184,27 @@ std::optional<double> literal_number(const ast::Expr* e) {
   return std::nullopt;
 }
 
+// The first number of `e` outside `ok`: e itself when it is a number literal, or an element
+// of a tensor literal of number literals (`tensor([1.0, -2.0])`).
+std::optional<double> literal_outside(const ast::Expr* e, const std::function<bool(double)>& ok) {
+  if (auto v = literal_number(e)) return ok(*v) ? std::nullopt : v;
+  auto* call = e ? dyn_cast<ast::CallExpr>(e) : nullptr;
+  auto* callee = call ? dyn_cast<ast::NameExpr>(call->callee) : nullptr;
+  if (!callee || callee->name != "tensor" || call->args.empty() || call->args[0].kind != ast::ArgKind::Positional)
+    return std::nullopt;
+  std::optional<double> bad;
+  std::function<void(const ast::Expr*)> walk = [&](const ast::Expr* x) {
+    if (bad) return;
+    if (auto* l = dyn_cast<ast::ListExpr>(x)) {
+      for (const ast::Expr* el : l->elements) walk(el);
+    } else if (auto v = literal_number(x); v && !ok(*v)) {
+      bad = v;
+    }
+  };
+  walk(call->args[0].value);
+  return bad;
+}
+
 // The parameters of a distribution, as torch.distributions names them (LANGUAGE.md §9), with
 // their domains: arguments are matched to them, and constants outside a domain are E0503.
 void check_distribution_arguments(Checker& ck, const Call& c) {
@@ -1242,14 +1263,15 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
   for (const P& p : params) {
     auto g = given.find(p.name);
     if (g == given.end()) continue;
-    auto v = literal_number(g->second->expr);
-    if (!v) continue;
-    bool ok = p.domain == 'r'   ? std::isfinite(*v)
-              : p.domain == 'p' ? *v > 0 && std::isfinite(*v)
-              : p.domain == 'c' ? *v >= 0 && std::isfinite(*v) && std::floor(*v) == *v
-              : p.domain == 'n' ? *v >= 0 && std::isfinite(*v)
-                                : *v >= 0 && *v <= 1;
-    if (!ok)
+    auto inside = [&](double x) {
+      return p.domain == 'r'   ? std::isfinite(x)
+             : p.domain == 'p' ? x > 0 && std::isfinite(x)
+             : p.domain == 'c' ? x >= 0 && std::isfinite(x) && std::floor(x) == x
+             : p.domain == 'n' ? x >= 0 && std::isfinite(x)
+                               : x >= 0 && x <= 1;
+    };
+    auto v = literal_outside(g->second->expr, inside);
+    if (v)
       ck.diags().report(DiagKind::BadDistributionArgument, g->second->range,
                         fmt::format("{}: {} must be {}, found {}", c.name, p.name,
                                     p.domain == 'p'   ? "positive"
@@ -1265,6 +1287,17 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
       ck.diags().report(DiagKind::BadDistributionArgument, c.range,
                         fmt::format("Uniform: low ({:g}) must be below high ({:g})", *lo, *hi));
   }
+}
+
+// Whether a shape broadcasts to another (NumPy: each trailing dimension equal, or 1), proved.
+bool broadcasts_to(Checker& ck, const std::vector<DimExpr>& from, const std::vector<DimExpr>& to) {
+  if (from.size() > to.size()) return false;
+  for (size_t i = 0; i < from.size(); ++i) {
+    const DimExpr& f = from[from.size() - 1 - i];
+    if (f.is_constant() && f.constant_value() == 1) continue;
+    if (ck.prove_equal(f, to[to.size() - 1 - i]).kind != ProofResult::Kind::Proven) return false;
+  }
+  return true;
 }
 
 // MultivariateNormal(loc, covariance_matrix= | scale_tril=): loc is [..., N] (or a number), the
@@ -1315,12 +1348,8 @@ Type mvn_distribution(Checker& ck, const Call& c) {
       // The whole sample shape, ending with the vectors' size N, that the batch broadcasts to.
       auto dims = ck.dims_from(*sh);
       if (dims) {
-        bool fits = dims->size() >= shape.size() && ck.prove_equal(dims->back(), ms.back()).kind == ProofResult::Kind::Proven;
-        for (size_t i = 1; fits && i < shape.size(); ++i) {
-          const DimExpr& bd = shape[shape.size() - 1 - i];
-          if (bd.is_constant() && bd.constant_value() == 1) continue;
-          if (ck.prove_equal(bd, (*dims)[dims->size() - 1 - i]).kind != ProofResult::Kind::Proven) fits = false;
-        }
+        bool fits = !dims->empty() && ck.prove_equal(dims->back(), ms.back()).kind == ProofResult::Kind::Proven &&
+                    broadcasts_to(ck, shape, *dims);
         if (!fits) {
           ck.diags()
               .report(DiagKind::BroadcastMismatch, sh->range, c.name, "[" + shape_to_string(shape) + "]",
@@ -1365,14 +1394,7 @@ Type distribution(Checker& ck, const Call& c) {
       if (bt && (*bt)->shape) {
         std::vector<DimExpr> pshape = *(*bt)->shape;
         if (c.name == "Categorical" && !pshape.empty()) pshape.pop_back();
-        bool fits = pshape.size() <= dims->size();
-        for (size_t i = 0; fits && i < pshape.size(); ++i) {
-          const DimExpr& pd = pshape[pshape.size() - 1 - i];
-          const DimExpr& sd = (*dims)[dims->size() - 1 - i];
-          if (pd.is_constant() && pd.constant_value() == 1) continue;
-          if (ck.prove_equal(pd, sd).kind != ProofResult::Kind::Proven) fits = false;
-        }
-        if (!fits) {
+        if (!broadcasts_to(ck, pshape, *dims)) {
           ck.diags()
               .report(DiagKind::BroadcastMismatch, s->range, c.name, "[" + shape_to_string(pshape) + "]",
                       "shape=[" + shape_to_string(*dims) + "]")

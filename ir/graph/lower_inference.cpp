@@ -281,13 +281,7 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
     } else if (f == "Dirichlet") {
       // Gamma(a_i, 1) draws over their sum, per vector of the last axis.
       mlir::Value g = draw("gamma", p("concentration"), {}, 0);
-      std::vector<int64_t> kept(ft.getShape().begin(), ft.getShape().end());
-      kept.back() = 1;
-      mlir::Value total = op("tessera.reduce", {g}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
-                             {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
-                              {"axes", b_.getDenseI64ArrayAttr({ft.getRank() - 1})},
-                              {"keepdim", b_.getUnitAttr()}});
-      x = bin("tessera.div", g, total, r);
+      x = bin("tessera.div", g, sum_last(g, r, /*keepdim=*/true), r);
     } else if (f == "Poisson") {
       mlir::Value rate = d.params.count("rate") ? p("rate") : ew1("tessera.exp", p("log_rate"), r);
       x = draw("poisson", rate, {}, 0);
@@ -303,16 +297,8 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
     if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
       unsupported(r, "Categorical with a number of classes that is not known when compiled");
     int64_t classes = vt.getDimSize(vt.getRank() - 1);
-    std::vector<int64_t> kept(vt.getShape().begin(), vt.getShape().end());
-    kept.back() = 1;
-    auto sum_keep = [&](mlir::Value a) {
-      return op("tessera.reduce", {a}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
-                {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
-                 {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})},
-                 {"keepdim", b_.getUnitAttr()}});
-    };
     mlir::Value prob = logits ? op("tessera.softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}})
-                              : bin("tessera.div", v, sum_keep(v), r);
+                              : bin("tessera.div", v, sum_last(v, r, /*keepdim=*/true), r);
     std::vector<double> tri(static_cast<size_t>(classes * classes), 0.0);
     for (int64_t j = 0; j < classes; ++j)
       for (int64_t i = j; i < classes; ++i) tri[static_cast<size_t>(j * classes + i)] = 1.0;
@@ -544,13 +530,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     if (logits) {
       lsm = op("tessera.log_softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}});
     } else {
-      std::vector<int64_t> kept(vt.getShape().begin(), vt.getShape().end());
-      kept.back() = 1;
-      mlir::Value total = op("tessera.reduce", {v}, mlir::RankedTensorType::get(kept, b_.getF64Type()), r, nullptr,
-                             {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
-                              {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})},
-                              {"keepdim", b_.getUnitAttr()}});
-      lsm = bin("tessera.sub", log(v), log(total));
+      lsm = bin("tessera.sub", log(v), log(sum_last(v, r, /*keepdim=*/true)));
     }
     auto xt = mlir::cast<mlir::RankedTensorType>(x.getType());
     mlir::Value ids = op("tessera.cast", {x}, mlir::RankedTensorType::get(xt.getShape(), b_.getI64Type()), r, nullptr);
@@ -598,13 +578,16 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
   unsupported(r, fmt::format("the log density of {}", f));
 }
 
-// The sum over the last axis of an f64 tensor (rank >= 1).
-mlir::Value Lowerer::sum_last(mlir::Value v, SourceRange r) {
+// The sum over the last axis of an f64 tensor (rank >= 1), kept as a size-1 axis or not.
+mlir::Value Lowerer::sum_last(mlir::Value v, SourceRange r, bool keepdim) {
   auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
   std::vector<int64_t> out(vt.getShape().begin(), vt.getShape().end() - 1);
-  return op("tessera.reduce", {v}, mlir::RankedTensorType::get(out, vt.getElementType()), r, nullptr,
-            {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
-             {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})}});
+  if (keepdim) out.push_back(1);
+  std::vector<std::pair<llvm::StringRef, mlir::Attribute>> attrs{
+      {"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::sum)},
+      {"axes", b_.getDenseI64ArrayAttr({vt.getRank() - 1})}};
+  if (keepdim) attrs.push_back({"keepdim", b_.getUnitAttr()});
+  return op("tessera.reduce", {v}, mlir::RankedTensorType::get(out, vt.getElementType()), r, nullptr, attrs);
 }
 
 // The lower factor L of a MultivariateNormal: scale_tril, or the Cholesky factor of
