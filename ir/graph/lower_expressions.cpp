@@ -95,7 +95,14 @@ mlir::Value Lowerer::dim_index(const DimExpr& d, SourceRange r) {
       switch (atom.kind) {
         case sema::DimAtom::Kind::Symbol: {
           auto v = dynamic_dim_value(atom.name);
-          if (!v) unsupported(r, fmt::format("the dimension '{}', whose value is not known here", atom.name));
+          if (!v) {
+            // A fresh symbol (with a quote) stands for a size the checker could not name: an Int
+            // argument or value used as a size.
+            if (atom.name.find('\'') != std::string::npos)
+              unsupported(r, "a size given by an Int value that is not a dimension of the function (declare it as "
+                             "one: `def f[J](..., j: Const[J])`, or take it from a tensor's shape)");
+            unsupported(r, fmt::format("the dimension '{}', whose value is not known here", atom.name));
+          }
           a = *v;
           break;
         }
