@@ -414,6 +414,46 @@ Local Lowerer::compare(const CompareExpr* c, const Type& t) {
 }
 
 // Index expressions: integers select (and drop) an axis, slices keep it, `...` fills.
+// a[ids] with a tensor of integer ids (NumPy's integer-array indexing on the first axis, a
+// gather): the rows of `a` at the ids, of shape ids.shape + a.shape[1:], as an embedding lookup
+// of `a` seen as a [J, R] table (its gradient adds the cotangent rows back at the ids). An id
+// outside [0, J) is a run-time error (exit 3); negative ids do not count from the end.
+Local Lowerer::gather(const SubscriptExpr* s, const Local& x, const Type& t, mlir::Type mt) {
+  const Expr* index = s->indices[0];
+  Local ids = expr(index);
+  auto it = mlir::dyn_cast<mlir::RankedTensorType>(ids.value.getType());
+  if (!it || !it.getElementType().isSignlessInteger() || it.getElementType().isInteger(1))
+    unsupported(index->range, "indexing with a tensor that is not of integer ids (a boolean mask)");
+  auto xt = mlir::cast<mlir::RankedTensorType>(x.value.getType());
+  auto rt = mlir::cast<mlir::RankedTensorType>(mt);
+  if (xt.getRank() == 0) unsupported(s->range, "indexing a scalar");
+  if (!mlir::isa<mlir::FloatType>(xt.getElementType()))
+    unsupported(s->range, "gathering from a tensor that is not of floats (a[ids] of integers)");
+  int64_t rows_r = 1;
+  for (int64_t i = 1; i < xt.getRank(); ++i) {
+    if (xt.isDynamicDim(i)) unsupported(s->range, "a[ids] with a size after the first axis that is not known when compiled");
+    rows_r *= xt.getDimSize(i);
+  }
+  mlir::Location l = loc(s->range);
+  std::vector<mlir::Value> dyn;
+  if (xt.isDynamicDim(0)) dyn.push_back(b_.create<mlir::tensor::DimOp>(l, x.value, 0));
+  auto table_t = mlir::RankedTensorType::get({xt.getDimSize(0), rows_r}, xt.getElementType());
+  mlir::Value table = xt == table_t ? x.value : op("tessera.reshape", concat({x.value}, dyn), table_t, s->range, nullptr);
+  std::vector<int64_t> eshape(it.getShape().begin(), it.getShape().end());
+  eshape.push_back(rows_r);
+  auto et = mlir::RankedTensorType::get(eshape, xt.getElementType());
+  mlir::Value rows = op("tessera.embedding", {table, ids.value}, et, s->range, nullptr,
+                        {{"what", b_.getStringAttr("index")}});
+  if (et == rt) return {rows, t};
+  std::vector<mlir::Value> rdyn;
+  for (int64_t i = 0; i < rt.getRank(); ++i)
+    if (rt.isDynamicDim(i)) {
+      if (i >= it.getRank()) unsupported(s->range, "a[ids] of this shape");
+      rdyn.push_back(b_.create<mlir::tensor::DimOp>(l, ids.value, i));
+    }
+  return {op("tessera.reshape", concat({rows}, rdyn), rt, s->range, nullptr), t};
+}
+
 Local Lowerer::subscript(const SubscriptExpr* s, const Type& t) {
   if (Type ot = type_of(s->object); ot && ot->kind == TypeKind::Params) {
     // `params["linear_0.w"]`: the checker checked the key.
@@ -447,6 +487,10 @@ Local Lowerer::subscript(const SubscriptExpr* s, const Type& t) {
   auto xt = x.value ? mlir::dyn_cast<mlir::RankedTensorType>(x.value.getType()) : mlir::RankedTensorType{};
   if (!xt) unsupported(s->range, "indexing anything but a tensor");
   mlir::Type mt = to_mlir(t, s->range);
+  if (s->indices.size() == 1)
+    if (auto it = fn_->expr_types.find(s->indices[0]);
+        it != fn_->expr_types.end() && it->second && it->second->kind == TypeKind::Tensor)
+      return gather(s, x, t, mt);
   int64_t rank = xt.getRank();
   size_t explicit_axes = 0;
   for (const Expr* i : s->indices)

@@ -316,6 +316,7 @@ class Lowerer {
   Dist to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r);
   Local distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t);
   Local solve_triangular(const CallExpr* c, const Type& t, mlir::Type mt);
+  Local gather(const SubscriptExpr* s, const Local& x, const Type& t, mlir::Type mt);
   mlir::Value sum_last(mlir::Value v, SourceRange r, bool keepdim = false);
   mlir::Value xlogy(mlir::Value a, mlir::Value lx, SourceRange r);
   [[noreturn]] void random_in_model(SourceRange r);

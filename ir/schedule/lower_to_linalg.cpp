@@ -938,7 +938,9 @@ Value lower_embedding(Emitter& e, Operation* op) {
   Value table = op->getOperand(0), ids = op->getOperand(1);
   int64_t r = rt.getRank();
   Value rows = e.dim(table, 0);
-  check_index_range(e, op, ids, rows, "embedding id");
+  // `what` names the ids in the message: a gather a[ids] says "index" (lower_expressions.cpp).
+  auto what = op->getAttrOfType<StringAttr>("what");
+  check_index_range(e, op, ids, rows, what ? what.getValue() : StringRef("embedding id"));
   SmallVector<AffineExpr> im;
   for (int64_t i = 0; i + 1 < r; ++i) im.push_back(B.getAffineDimExpr(i));
   Value init = e.empty(rt, [&](int64_t j) { return j + 1 < r ? e.dim(ids, j) : e.dim(table, 1); });

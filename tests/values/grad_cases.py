@@ -1135,3 +1135,11 @@ add("log_prob_dirichlet", "x: Tensor[M, K, {dt}], a: Tensor[K, {dt}]", "Dirichle
 # Second order through the factor and the solve (their gradients are built of differentiable ops).
 add_second_order("cholesky_spd", tol32=(5e-3, 5e-4))
 add_second_order("solve_triangular_lower", k=0, tol32=(5e-3, 5e-4))
+
+# a[ids] (a gather on the first axis): the cotangent rows are added back at the ids, repeated
+# ids accumulating (torch's index backward).
+_GR = np.random.default_rng(20261210)
+add("gather_vector", "a: Tensor[J, {dt}], i: Tensor[N, i64]", "a[i]", [_GR.standard_normal(6), np.array([2, 0, 5, 5, 1])],
+    lambda a, i: a[i], argnums=(0,), out="N")
+add("gather_rows", "a: Tensor[J, 3, {dt}], i: Tensor[N, i64]", "a[i]", [_GR.standard_normal((5, 3)), np.array([4, 0, 4, 2])],
+    lambda a, i: a[i], argnums=(0,), out="N, 3")

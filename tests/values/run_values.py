@@ -1077,6 +1077,20 @@ add("bernoulli_logits_sum_f64_wide", "x: Tensor[N, f64], l: Tensor[N, f64]",
 add("sigmoid_f64_wide", "x: Tensor[N, f64]", "return sigmoid(x)", [VM_RNG.uniform(-740.0, 740.0, 1003)],
     lambda x: ssp.expit(x), "f64", tol=(4e-16, 0.0))
 
+# a[ids]: integer-array indexing on the first axis (a gather), for varying-intercept models
+# (radon's a[county]); repeated ids, ids of a matrix shape, rows of a matrix. Own stream.
+GRNG = np.random.default_rng(20261210)
+_ga = GRNG.standard_normal(6)
+_gm = GRNG.standard_normal((5, 3))
+_gi = np.array([2, 0, 5, 5, 1], dtype=np.int64)
+for _dt in ("f64", "f32"):
+    add(f"gather_vector_{_dt}", f"a: Tensor[J, {_dt}], i: Tensor[N, i64]", "return a[i]", [_ga, _gi],
+        lambda a, i: a[i], _dt)
+    add(f"gather_rows_{_dt}", f"a: Tensor[J, 3, {_dt}], i: Tensor[N, i64]", "return a[i]", [_gm, _gi % 5],
+        lambda a, i: a[i], _dt)
+    add(f"gather_index_matrix_{_dt}", f"a: Tensor[J, {_dt}], i: Tensor[A, B, i64]", "return a[i] * 2.0", [_ga, _gi[:4].reshape(2, 2)],
+        lambda a, i: a[i] * 2.0, _dt)
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),
