@@ -26,4 +26,10 @@ namespace tessera::ir {
 // logistic regression's `X^T (y - sigmoid(X b))`) is this pattern.
 std::unique_ptr<mlir::Pass> createGemvChainFusionPass();
 
+// On buffers (`--tessera-forall-stack-scratch`): the buffers an `scf.forall` body allocates and
+// frees itself, whose sizes are constants or min(x, constant) (a GEMV chain's per-chunk arrays),
+// become stack buffers of that bound (the stack saved and restored around the body; at most 64 KiB per
+// body): no malloc and free per chunk, and the same memory for every chunk of a thread.
+std::unique_ptr<mlir::Pass> createForallStackScratchPass();
+
 }  // namespace tessera::ir

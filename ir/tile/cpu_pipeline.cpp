@@ -31,6 +31,8 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
   pm.addPass(createMatmulSchedulePass(matmul));
   // Elementwise ops and row reductions: fused row loops, vectorized, outer loop scf.parallel.
   pm.addPass(createRowFusionVectorizePass());
+  // A GEMV chain's per-chunk buffers on the stack (scf.forall bodies).
+  pm.addPass(createForallStackScratchPass());
   // Parallel loops (scf.forall as scf.parallel) on the runtime's thread pool. No pass splits a
   // reduction across iterations of a parallel loop, so `deterministic` needs nothing more.
   pm.addPass(mlir::createForallToParallelLoopPass());
@@ -41,6 +43,7 @@ void buildCpuBufferSchedule(mlir::OpPassManager& pm, const CpuScheduleOptions& o
 
 void registerTilePasses() {
   mlir::registerPass([] { return createGemvChainFusionPass(); });
+  mlir::registerPass([] { return createForallStackScratchPass(); });
   registerMatmulSchedulePass();
   mlir::registerPass([] { return createRowFusionVectorizePass(); });
   mlir::registerPass([] { return createParallelToRuntimePass(); });

@@ -9,6 +9,9 @@
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
 #include <mlir/Dialect/Linalg/IR/Linalg.h>
+#include <mlir/Dialect/LLVMIR/LLVMDialect.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/Utils/StaticValueUtils.h>
 #include <mlir/Dialect/SCF/IR/SCF.h>
 #include <mlir/Dialect/Tensor/IR/Tensor.h>
 #include <mlir/Dialect/Utils/StructuredOpsUtils.h>
@@ -558,8 +561,117 @@ struct GemvChainFusionPass : public PassWrapper<GemvChainFusionPass, OperationPa
   }
 };
 
+// A bound of a dynamic size: min(x, C) (a chunk's rows) is at most C.
+std::optional<int64_t> size_bound(Value v) {
+  if (auto c = getConstantIntValue(v)) return *c;
+  Operation* p = v.getDefiningOp();
+  if (!p || !isa<arith::MinSIOp, arith::MinUIOp>(p)) return std::nullopt;
+  std::optional<int64_t> a = getConstantIntValue(p->getOperand(0)), b = getConstantIntValue(p->getOperand(1));
+  if (a && b) return std::min(*a, *b);
+  return a ? a : b;
+}
+
+// Buffers of an `scf.forall` body that the body allocates and frees (a GEMV chain's per-chunk
+// arrays: malloc and free per chunk) and whose sizes are bounded by constants become stack
+// buffers of the bound, with the stack saved and restored around the body (at most kStackBytes per body).
+constexpr int64_t kStackBytes = 64 * 1024;
+
+void stack_scratch(scf::ForallOp forall) {
+  Block* body = forall.getBody();
+  struct Item {
+    memref::AllocOp alloc;
+    memref::DeallocOp dealloc;
+    SmallVector<int64_t> shape;
+  };
+  SmallVector<Item> items;
+  int64_t bytes = 0;
+  for (Operation& o : body->without_terminator()) {
+    auto alloc = dyn_cast<memref::AllocOp>(&o);
+    if (!alloc || !alloc.getType().getLayout().isIdentity() || alloc.getSymbolOperands().size() != 0) continue;
+    MemRefType t = alloc.getType();
+    if (!t.getElementType().isIntOrFloat()) continue;
+    memref::DeallocOp dealloc;
+    bool ok = true;
+    for (Operation* u : alloc->getUsers())
+      if (auto d = dyn_cast<memref::DeallocOp>(u)) {
+        if (d->getBlock() != body || dealloc) ok = false;
+        dealloc = d;
+      }
+    if (!ok || !dealloc) continue;
+    SmallVector<int64_t> shape;
+    unsigned dyn = 0;
+    int64_t n = 1;
+    for (int64_t d : t.getShape()) {
+      int64_t e = d;
+      if (ShapedType::isDynamic(d)) {
+        std::optional<int64_t> bound = size_bound(alloc.getDynamicSizes()[dyn++]);
+        if (!bound || *bound <= 0) ok = false;
+        e = bound.value_or(1);
+      }
+      shape.push_back(e);
+      n *= e;
+    }
+    for (int64_t r = 1; r < t.getRank(); ++r)
+      if (t.isDynamicDim(r)) ok = false;
+    if (!ok) continue;
+    int64_t size = n * std::max<int64_t>(1, (t.getElementTypeBitWidth() + 7) / 8) + 64;
+    if (bytes + size > kStackBytes) continue;
+    bytes += size;
+    items.push_back({alloc, dealloc, shape});
+  }
+  if (items.empty()) return;
+  // The stack is saved at the body's start and restored before its terminator (as an alloca
+  // scope; memref.alloca_scope itself does not survive scf-to-cf of the nested loops).
+  OpBuilder b(forall.getContext());
+  Location loc = forall.getLoc();
+  b.setInsertionPointToStart(body);
+  Value saved = b.create<LLVM::StackSaveOp>(loc, LLVM::LLVMPointerType::get(b.getContext()));
+  b.setInsertionPoint(body->getTerminator());
+  b.create<LLVM::StackRestoreOp>(loc, saved);
+  for (Item& it : items) {
+    MemRefType t = it.alloc.getType();
+    b.setInsertionPoint(it.alloc);
+    auto st = MemRefType::get(it.shape, t.getElementType());
+    Value stack = b.create<memref::AllocaOp>(loc, st, it.alloc.getAlignmentAttr());
+    // The alloc's type (identity layout: only the leading dimension may be dynamic, so the
+    // stack buffer's row-major strides are the identity's).
+    SmallVector<OpFoldResult> sizes, strides(t.getRank(), b.getIndexAttr(1));
+    unsigned dyn = 0;
+    for (int64_t d : t.getShape())
+      sizes.push_back(ShapedType::isDynamic(d) ? OpFoldResult(it.alloc.getDynamicSizes()[dyn++]) : b.getIndexAttr(d));
+    int64_t stride = 1;
+    for (int r = t.getRank() - 1; r >= 0; --r) {
+      strides[r] = b.getIndexAttr(stride);
+      stride *= it.shape[r];
+    }
+    Value view = b.create<memref::ReinterpretCastOp>(loc, t, stack, b.getIndexAttr(0), sizes, strides);
+    it.dealloc.erase();
+    it.alloc.replaceAllUsesWith(view);
+    it.alloc.erase();
+  }
+}
+
+struct ForallStackScratchPass : public PassWrapper<ForallStackScratchPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ForallStackScratchPass)
+
+  StringRef getArgument() const final { return "tessera-forall-stack-scratch"; }
+  StringRef getDescription() const final {
+    return "buffers an scf.forall body allocates and frees, of bounded size: stack buffers in an alloca scope";
+  }
+  void getDependentDialects(DialectRegistry& registry) const override { registry.insert<memref::MemRefDialect, LLVM::LLVMDialect>(); }
+
+  void runOnOperation() override {
+    SmallVector<scf::ForallOp> loops;
+    getOperation()->walk([&](scf::ForallOp f) {
+      if (f.getNumResults() == 0) loops.push_back(f);  // on buffers
+    });
+    for (scf::ForallOp f : loops) stack_scratch(f);
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Pass> createGemvChainFusionPass() { return std::make_unique<GemvChainFusionPass>(); }
+std::unique_ptr<Pass> createForallStackScratchPass() { return std::make_unique<ForallStackScratchPass>(); }
 
 }  // namespace tessera::ir

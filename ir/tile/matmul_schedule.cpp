@@ -641,6 +641,25 @@ class Builder {
     // At least one chunk (an empty K leaves one row of zeros).
     Value chunks = b.createOrFold<arith::MaxSIOp>(loc, cidx(1), ceil_div(K, kb));
     std::optional<int64_t> chunks_static = getConstantIntValue(chunks);
+    // One chunk (static), or inside a parallel loop (whose nested loops run sequentially: a
+    // GEMV chain's chunk): no partial buffer, the sums go straight to out (out + sum: the
+    // same bits as out + partial[0]).
+    if (chunks_static == 1 || c.op->getParentOfType<scf::ForallOp>() || c.op->getParentOfType<scf::ParallelOp>()) {
+      if (full_blocks > 0) {
+        auto jl = b.create<scf::ForOp>(loc, cidx(0), cidx(full_blocks * VB * L), cidx(VB * L));
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(jl.getBody()->getTerminator());
+        Value j0 = jl.getInductionVar();
+        SmallVector<Value> acc = kernel(cidx(0), K, j0, VB, false);
+        for (int v = 0; v < VB; ++v) store_out(add(j0, cidx(v * L)), acc[v], false);
+      }
+      if (rest > 0) {
+        Value j0 = cidx(full_blocks * VB * L);
+        SmallVector<Value> acc = kernel(cidx(0), K, j0, int(rest), rest_masked);
+        for (int v = 0; v < rest; ++v) store_out(add(j0, cidx(v * L)), acc[v], rest_masked && v == rest - 1);
+      }
+      return;
+    }
     auto pt = MemRefType::get({chunks_static.value_or(ShapedType::kDynamic), nvec * L}, c.acc);
     Value partial = chunks_static ? b.create<memref::AllocOp>(loc, pt, b.getI64IntegerAttr(64)).getResult()
                                   : b.create<memref::AllocOp>(loc, pt, ValueRange{chunks}, b.getI64IntegerAttr(64)).getResult();
@@ -705,12 +724,25 @@ class Builder {
     auto vt = VectorType::get({L}, c.acc);
     auto avt = VectorType::get({L}, a_elt);
     Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(c.acc, 0.0)));
+    // v already of C's type with unit stride: read in place (the last vector masked), no
+    // padded copy.
+    Value direct;
+    if (b_elt == c.acc) {
+      Value src = vec;
+      if (auto cast = vec.getDefiningOp<memref::CastOp>()) src = cast.getSource();
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      auto st = cast<MemRefType>(src.getType());
+      if (succeeded(getStridesAndOffset(st, strides, offset)) && strides.size() == 1 && strides[0] == 1)
+        direct = b.create<memref::CastOp>(loc, dyn1d(b_elt, true), src);
+    }
     Value kpad = mul(ceil_div(K, cidx(L)), cidx(L));
     std::optional<int64_t> kpad_static = getConstantIntValue(kpad);
     auto bt = MemRefType::get({kpad_static.value_or(ShapedType::kDynamic)}, c.acc);
-    Value vbuf = kpad_static ? b.create<memref::AllocOp>(loc, bt, b.getI64IntegerAttr(64)).getResult()
-                             : b.create<memref::AllocOp>(loc, bt, ValueRange{kpad}, b.getI64IntegerAttr(64)).getResult();
-    {
+    Value vbuf = direct              ? direct
+                 : kpad_static ? b.create<memref::AllocOp>(loc, bt, b.getI64IntegerAttr(64)).getResult()
+                               : b.create<memref::AllocOp>(loc, bt, ValueRange{kpad}, b.getI64IntegerAttr(64)).getResult();
+    if (!direct) {
       auto kl = b.create<scf::ForOp>(loc, cidx(0), kpad, cidx(1));
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPoint(kl.getBody()->getTerminator());
@@ -755,7 +787,9 @@ class Builder {
       {
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(tail.thenBlock());
-        Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull});
+        Value bv = direct ? b.create<vector::TransferReadOp>(loc, vt, vbuf, ValueRange{kfull}, fzero(c.acc),
+                                                             ArrayRef<bool>{false}).getResult()
+                          : b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull}).getResult();
         SmallVector<Value> next;
         for (int r = 0; r < R; ++r) {
           Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
@@ -777,7 +811,7 @@ class Builder {
         b.create<memref::StoreOp>(loc, sum, out, ValueRange{m});
       }
     });
-    b.create<memref::DeallocOp>(loc, vbuf);
+    if (!direct) b.create<memref::DeallocOp>(loc, vbuf);
   }
 
   // A 2-D view [rows, cols] of `v`, whose map indexes it with loops `row` and `col` (once each);
@@ -1325,13 +1359,14 @@ Contraction::Gemv gemv_kind(const Contraction& c) {
 
 // The `linalg.fill` of 0 into C right before the contraction, when the contraction has a static
 // K > 0 (an empty K would leave C unwritten without the fill); null otherwise.
-linalg::FillOp zero_fill_of(const Contraction& c) {
+linalg::FillOp zero_fill_of(const Contraction& c, bool any_k = false) {
   auto fill = dyn_cast_or_null<linalg::FillOp>(c.op->getPrevNode());
   linalg::LinalgOp op = c.op;
   Value C = op.getDpsInits()[0];
   if (!fill || !fill.hasPureBufferSemantics() || fill.getDpsInits()[0] != C ||
       !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
     return nullptr;
+  if (any_k) return fill;
   for (OpOperand& operand : op->getOpOperands()) {
     AffineMap map = op.getMatchingIndexingMap(&operand);
     auto t = dyn_cast<MemRefType>(operand.get().getType());
@@ -1388,7 +1423,9 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
       if (c.vec_out && c.gemv == Contraction::Gemv::none) continue;  // the default lowering
       if (c.gemv != Contraction::Gemv::none) {
         Sizes s = sizes_for(o, c.acc);
-        if (linalg::FillOp fill = zero_fill_of(c)) {
+        // The GEMV forms write every output element for any K (an empty K writes zeros), so a
+        // zero fill of C goes whatever K is (a GEMV chain's chunk has a dynamic K).
+        if (linalg::FillOp fill = zero_fill_of(c, /*any_k=*/true)) {
           c.overwrite_first = true;
           fill->erase();
         }
