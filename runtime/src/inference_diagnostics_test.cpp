@@ -17,7 +17,7 @@ namespace {
 using namespace tessera::rt::infer;
 namespace fs = std::filesystem;
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path().parent_path() / "tests" / "inference"; }
+fs::path data_dir() { return fs::path(TESSERA_RUNTIME_SOURCE_DIR) / "tests" / "inference"; }
 
 std::vector<std::string> split_csv(const std::string& line) {
   std::vector<std::string> out;
