@@ -33,7 +33,7 @@ SAN_TESTS = ^(unit|runtime|runtime_c_abi|ir_graph_unit|ir_autodiff_unit|tile|cod
 test-sanitize: setup
 	@cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DCMAKE_C_COMPILER=$(C_COMPILER) -DTESSERA_SANITIZE=ON >/dev/null
 	@ninja -C $(SAN_BUILD) -j $(JOBS)
-	@cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:suppressions=$(CURDIR)/tests/sanitize/asan.supp \
+	@cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:allow_user_poisoning=0:suppressions=$(CURDIR)/tests/sanitize/asan.supp \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -R '$(SAN_TESTS)'
