@@ -324,8 +324,22 @@ Type CheckerImpl::attribute(const AttributeExpr* a) {
         .note("the tile context has BM, BN, BK, warps, stages and vector");
     return unknown_type();
   }
-  if (obj->kind == TypeKind::Posterior || obj->kind == TypeKind::Params || obj->kind == TypeKind::Object ||
-      obj->kind == TypeKind::Distribution || obj->kind == TypeKind::Class) {
+  if (obj->kind == TypeKind::Posterior) {
+    // A Posterior's fields are read through its methods (post.mean("mu")), not as attributes.
+    static const std::set<std::string> methods = {"mean", "sd", "samples", "quantile", "rhat", "ess", "summary",
+                                                  "save", "trace_plot", "predict", "uncertainty"};
+    if (!methods.count(a->name)) {
+      auto b = diags.report(DiagKind::UnknownMember, a->name_range, "Posterior", a->name);
+      if (std::find(obj->fields.begin(), obj->fields.end(), a->name) != obj->fields.end())
+        b.help(fmt::format("'{0}' is a field: read it with post.mean(\"{0}\"), post.samples(\"{0}\"), ...", a->name));
+      else
+        b.note("a Posterior has the methods mean, sd, samples, quantile, rhat, ess, summary, save and trace_plot");
+      return unknown_type();
+    }
+    return named_type(TypeKind::Function, "method:" + a->name);
+  }
+  if (obj->kind == TypeKind::Params || obj->kind == TypeKind::Object || obj->kind == TypeKind::Distribution ||
+      obj->kind == TypeKind::Class) {
     return named_type(TypeKind::Function, "method:" + a->name);
   }
   if (obj->kind == TypeKind::Function && obj->user && a->name == "export") {
