@@ -291,12 +291,8 @@ Local Lowerer::distribution_sample(const CallExpr* c, const Local& dist, const T
     }
   } else if (f == "Categorical") {
     // The inverse CDF: the number of cumulative probabilities at or below u, at most C - 1.
-    bool logits = d.params.count("logits") > 0;
-    mlir::Value v = logits ? p("logits") : p("probs");
+    auto [v, classes, logits] = categorical_parameter(d, r);
     auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
-    if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
-      unsupported(r, "Categorical with a number of classes that is not known when compiled");
-    int64_t classes = vt.getDimSize(vt.getRank() - 1);
     mlir::Value prob = logits ? op("tessera.softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}})
                               : bin("tessera.div", v, sum_last(v, r, /*keepdim=*/true), r);
     std::vector<double> tri(static_cast<size_t>(classes * classes), 0.0);
@@ -520,12 +516,8 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
   if (f == "Categorical") {
     // x holds class ids: log_softmax(logits)[x] (probs: log(probs / sum(probs))), classes on the
     // last axis.
-    bool logits = d.params.count("logits") > 0;
-    mlir::Value v = logits ? p("logits") : p("probs");
+    auto [v, classes, logits] = categorical_parameter(d, r);
     auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
-    if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
-      unsupported(r, "Categorical with a number of classes that is not known when compiled");
-    int64_t classes = vt.getDimSize(vt.getRank() - 1);
     mlir::Value lsm;
     if (logits) {
       lsm = op("tessera.log_softmax", {v}, vt, r, nullptr, {{"axis", b_.getI64IntegerAttr(vt.getRank() - 1)}});
@@ -576,6 +568,17 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
   }
   if (f == "MultivariateNormal") return mvn_log_prob(d, x, r);
   unsupported(r, fmt::format("the log density of {}", f));
+}
+
+// Categorical's logits (or probs), with the classes on the last axis: the parameter, the
+// number of classes (static) and whether it is logits.
+std::tuple<mlir::Value, int64_t, bool> Lowerer::categorical_parameter(const Dist& d, SourceRange r) {
+  bool logits = d.params.count("logits") > 0;
+  mlir::Value v = d.params.at(logits ? "logits" : "probs");
+  auto vt = mlir::cast<mlir::RankedTensorType>(v.getType());
+  if (vt.getRank() == 0 || vt.isDynamicDim(vt.getRank() - 1))
+    unsupported(r, "Categorical with a number of classes that is not known when compiled");
+  return {v, vt.getDimSize(vt.getRank() - 1), logits};
 }
 
 // The sum over the last axis of an f64 tensor (rank >= 1), kept as a size-1 axis or not.

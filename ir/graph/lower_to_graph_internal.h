@@ -319,6 +319,7 @@ class Lowerer {
   Local gather(const SubscriptExpr* s, const Local& x, const Type& t, mlir::Type mt);
   mlir::Value sum_last(mlir::Value v, SourceRange r, bool keepdim = false);
   mlir::Value xlogy(mlir::Value a, mlir::Value lx, SourceRange r);
+  std::tuple<mlir::Value, int64_t, bool> categorical_parameter(const Dist& d, SourceRange r);
   [[noreturn]] void random_in_model(SourceRange r);
   static bool is_simplex(const sema::TypedFunction& f, const SampleStmt* s);
   static std::vector<Type> unconstrained_types(const sema::TypedFunction& f);

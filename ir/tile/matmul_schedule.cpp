@@ -467,6 +467,27 @@ class Builder {
     return MemRefType::get({d}, elt, StridedLayoutAttr::get(elt.getContext(), d, {unit ? 1 : d}));
   }
 
+  // The subview of `v` that keeps the dimensions at `positions` (ascending) with their own
+  // strides, the others of size 1 dropped. (MLIR's inferRankReducedResultType picks which unit
+  // dimensions to drop by itself: with a kept extent of 1 it may keep another unit dimension,
+  // and the view has wrong strides.) Falls back to it when the strides are not static.
+  Value rank_reduced_subview(Value v, ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
+                             ArrayRef<OpFoldResult> strides, ArrayRef<int64_t> kept, ArrayRef<int> positions) {
+    auto t = cast<MemRefType>(v.getType());
+    auto full = cast<MemRefType>(memref::SubViewOp::inferResultType(t, offsets, sizes, strides));
+    SmallVector<int64_t> full_strides;
+    int64_t offset;
+    if (failed(getStridesAndOffset(full, full_strides, offset))) {
+      auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
+      return b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
+    }
+    SmallVector<int64_t> kept_strides;
+    for (int p : positions) kept_strides.push_back(full_strides[p]);
+    auto layout = StridedLayoutAttr::get(b.getContext(), offset, kept_strides);
+    auto vt = MemRefType::get(kept, t.getElementType(), layout, t.getMemorySpace());
+    return b.create<memref::SubViewOp>(loc, vt, v, offsets, sizes, strides);
+  }
+
   // A 1-D view along loop `dim` of `v` (indexed by `map`, `dim` once); the other indices fixed at
   // the current loop values or constants. Cast to `type`.
   Value view1d(Value v, AffineMap map, unsigned dim, MemRefType type) {
@@ -491,20 +512,10 @@ class Builder {
                               : OpFoldResult(b.getIndexAttr(cast<AffineConstantExpr>(e).getValue())));
         sizes.push_back(b.getIndexAttr(1));
       }
-      auto full = cast<MemRefType>(memref::SubViewOp::inferResultType(t, offsets, sizes, strides));
-      SmallVector<int64_t> full_strides;
-      int64_t offset;
-      if (failed(getStridesAndOffset(full, full_strides, offset))) {
-        auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
-        view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
-      } else {
-        int pos = 0;
-        for (auto [r, e] : llvm::enumerate(map.getResults()))
-          if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == dim) pos = int(r);
-        auto layout = StridedLayoutAttr::get(b.getContext(), offset, {full_strides[pos]});
-        auto vt = MemRefType::get(kept, t.getElementType(), layout, t.getMemorySpace());
-        view = b.create<memref::SubViewOp>(loc, vt, v, offsets, sizes, strides);
-      }
+      int pos = 0;
+      for (auto [r, e] : llvm::enumerate(map.getResults()))
+        if (auto de = dyn_cast<AffineDimExpr>(e); de && de.getPosition() == dim) pos = int(r);
+      view = rank_reduced_subview(v, offsets, sizes, strides, kept, {pos});
     }
     if (view.getType() == type) return view;
     return b.create<memref::CastOp>(loc, type, view);
@@ -839,21 +850,9 @@ class Builder {
     }
     Value view = v;
     if (t.getRank() != 2) {
-      // The rank-reduced type keeps the strides of the row and column dimensions. (MLIR's
-      // inferRankReducedResultType picks which unit dimensions to drop by itself: with a row or
-      // column extent of 1 it may keep another unit dimension, and the view has wrong strides.)
-      auto full = cast<MemRefType>(memref::SubViewOp::inferResultType(t, offsets, sizes, strides));
-      SmallVector<int64_t> full_strides;
-      int64_t offset;
-      if (failed(getStridesAndOffset(full, full_strides, offset))) {
-        auto vt = memref::SubViewOp::inferRankReducedResultType(kept, t, offsets, sizes, strides);
-        view = b.create<memref::SubViewOp>(loc, cast<MemRefType>(vt), v, offsets, sizes, strides);
-      } else {
-        int lo = std::min(row_pos, col_pos), hi = std::max(row_pos, col_pos);
-        auto layout = StridedLayoutAttr::get(b.getContext(), offset, {full_strides[lo], full_strides[hi]});
-        auto vt = MemRefType::get(kept, t.getElementType(), layout, t.getMemorySpace());
-        view = b.create<memref::SubViewOp>(loc, vt, v, offsets, sizes, strides);
-      }
+      // The rank-reduced view keeps the strides of the row and column dimensions.
+      view = rank_reduced_subview(v, offsets, sizes, strides, kept,
+                                  {std::min(row_pos, col_pos), std::max(row_pos, col_pos)});
     }
     if (row_pos > col_pos) {
       AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
