@@ -99,8 +99,24 @@ void CheckerImpl::check_function(FunctionInfo& info) {
   }
   size_t errors_before = diags.error_count();
   block(info.def->body);
+  // The latent variables of conditional distributions are reported after the Posterior's fields.
+  Type& ret = info.typed.inferred_return;
+  if (ret && ret->kind == TypeKind::Posterior && !ret->fields.empty() && info.typed.latent_names.size() > info.typed.latents.size()) {
+    std::vector<std::string> names = ret->fields;
+    std::vector<Type> types = ret->elems;
+    for (const auto& [n, t] : info.typed.latent_names)
+      if (n.find('.') != std::string::npos) {
+        names.push_back(n);
+        types.push_back(t);
+        ++info.typed.conditional_fields;
+      }
+    TypeNode node = *posterior_type(names, types);
+    node.int_value = ret->int_value;
+    ret = std::make_shared<const TypeNode>(std::move(node));
+  }
   info.typed.ok = diags.error_count() == errors_before;
   info.checked = true;
+  info.typed.body_checked = true;
   c.solver().pop();
   c.current_ = nullptr;
   fn = nullptr;
@@ -185,8 +201,15 @@ TypedModule Checker::run(const ast::Module& module) {
   // Models first, so that the parameters they declare are known where ts.init and calls use them.
   for (FunctionInfo* f : function_order_)
     if (f->is_model) impl.check_function(*f);
+  // Then @probabilistic functions, so that the latent variables of a conditional distribution
+  // are known where a model's '~' uses it.
+  auto probabilistic_only = [](const FunctionInfo* f) {
+    return std::find(f->decorators.begin(), f->decorators.end(), "probabilistic") != f->decorators.end();
+  };
   for (FunctionInfo* f : function_order_)
-    if (!f->is_model) impl.check_function(*f);
+    if (!f->is_model && probabilistic_only(f)) impl.check_function(*f);
+  for (FunctionInfo* f : function_order_)
+    if (!f->is_model && !probabilistic_only(f)) impl.check_function(*f);
   for (FunctionInfo* f : function_order_) f->is_model = f->is_model || f->typed.is_model;
   for (FunctionInfo* f : function_order_) impl.custom_vjp(*f);
   for (FunctionInfo* f : function_order_) impl.checkpoint(*f);

@@ -62,11 +62,56 @@ void CheckerImpl::sample(const SampleStmt* s) {
     diags.report(DiagKind::TypeMismatch, s->distribution->range,
                  fmt::format("the right side of '~' must be a distribution, not {}", to_string(dist)));
 
+  // A conditional distribution (a @probabilistic function that returns one): its latent
+  // variables are drawn here, as `<callee>_<n>.<name>`, before the value of this statement.
   auto* name = dyn_cast<NameExpr>(s->target);
   Type bound = name ? lookup_local(name->name) : expr(s->target);
+  auto* cond_call = dyn_cast<CallExpr>(s->distribution);
+  auto target = fn && cond_call ? fn->typed.calls.find(cond_call) : decltype(fn->typed.calls.end()){};
+  if (fn && cond_call && target != fn->typed.calls.end()) {
+    const TypedFunction& callee = *target->second.callee;
+    bool probabilistic = std::find(callee.decorators.begin(), callee.decorators.end(), "probabilistic") !=
+                         callee.decorators.end();
+    // Dimensions that only the conditional's result has (`Out` of `-> Distribution[Tensor[B,
+    // Out]]`, in no argument) take the observed value's sizes.
+    auto obs = bound ? as_tensor(bound) : std::nullopt;
+    if (probabilistic && obs && (*obs)->shape && is_tensor(sample_type) && sample_type->shape &&
+        sample_type->shape->size() == (*obs)->shape->size() && callee.declared_return) {
+      bool changed = false;
+      for (size_t i = 0; i < sample_type->shape->size(); ++i) {
+        auto sym = (*sample_type->shape)[i].as_symbol();
+        if (!sym || sym->find('\'') == std::string::npos) continue;
+        for (auto& [d, e] : target->second.dims)
+          if (e.as_symbol() == sym) {
+            e = (*(*obs)->shape)[i];
+            changed = true;
+          }
+      }
+      if (changed) {
+        dist = substitute(callee.declared_return, target->second.dims);
+        fn->typed.expr_types[s->distribution] = dist;
+        if (dist && dist->kind == TypeKind::Distribution) sample_type = dist->elems[0];
+      }
+    }
+    if (probabilistic && dist && dist->kind == TypeKind::Distribution) {
+      if (!callee.body_checked) {
+        diags.report(DiagKind::TypeMismatch, s->distribution->range,
+                     fmt::format("the conditional distribution '{}' is used before its definition", callee.name))
+            .help(fmt::format("define '{}' above '{}' (a conditional distribution used by another one comes first)",
+                              callee.name, fn->name));
+      } else {
+        std::string prefix = fmt::format("{}_{}", callee.name, fn->layer_counts[callee.name]++);
+        for (const auto& [n, t] : callee.latent_names)
+          fn->typed.latent_names.emplace_back(prefix + "." + n, substitute(t, target->second.dims));
+      }
+    }
+  }
   if (name && !bound) {
     bind(name->name, sample_type, name->range);  // a latent variable
-    if (fn) fn->typed.latents.emplace_back(s, sample_type);
+    if (fn) {
+      fn->typed.latents.emplace_back(s, sample_type);
+      fn->typed.latent_names.emplace_back(name->name, sample_type);
+    }
     return;
   }
   // An observation: its shape must equal the distribution's batch shape.

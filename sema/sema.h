@@ -74,6 +74,14 @@ struct TypedFunction {
   // The latent variables of a probabilistic function (`w ~ Normal(0, 1, shape=[K])` for a name
   // not bound before), in source order, with their sample types.
   std::vector<std::pair<const ast::SampleStmt*, Type>> latents;
+  // Every latent variable drawn for this function's log density, in the order drawn: its own by
+  // name, and those of the conditional distributions on the right of its '~' statements as
+  // `<callee>_<n>.<name>` (a @probabilistic function that returns a distribution). An @mcmc or
+  // @variational function's Posterior reports the conditionals' ones after its own fields.
+  std::vector<std::pair<std::string, Type>> latent_names;
+  // How many of the fields of the Posterior this function returns are those conditional ones.
+  size_t conditional_fields = 0;
+  bool body_checked = false;  // set when its body has been checked (latent_names is then complete)
   bool ok = true;  // no error was reported inside this function
   // A model: the parameters it declares, in order (the lowering passes them as extra tensor
   // arguments after the declared ones), and for each layer call (or call of a model without

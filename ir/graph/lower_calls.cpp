@@ -840,13 +840,17 @@ std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> Lowerer::bind_call(const
                                                                            const sema::CallTarget& target,
                                                                            std::vector<Local>* bound_values,
                                                                            size_t skip,
-                                                                           const std::vector<const Expr*>* given) {
+                                                                           const std::vector<const Expr*>* given,
+                                                                           int role) {
   const sema::TypedFunction& callee = *target.callee;
-  for (const std::string& d : callee.decorators)
-    if (d == "probabilistic")
-      unsupported(c->range, fmt::format("calling the @probabilistic function '{}' (a conditional distribution)",
-                                        callee.name));
+  if (role != 4)
+    for (const std::string& d : callee.decorators)
+      if (d == "probabilistic")
+        unsupported(c->range, fmt::format("calling the @probabilistic function '{}' other than on the right of '~' "
+                                          "(a conditional distribution: `y ~ {}(...)` in a probabilistic function)",
+                                          callee.name, callee.name));
   SpecKey key = call_key(target);
+  key.role = role;
   // Arguments in parameter order (positional, then keywords by name, then defaults).
   std::vector<const Expr*> bound(callee.params.size(), nullptr);
   const Expr* params_kw = nullptr;
@@ -899,7 +903,7 @@ std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> Lowerer::bind_call(const
   mlir::func::FuncOp f = declare(key);
   std::vector<mlir::Value> args;
   auto ftype = f.getFunctionType();
-  size_t in = 0;
+  size_t in = role == 4 ? 1 : 0;  // a conditional distribution takes its latents' coordinates first
   for (size_t k = 0; k < values.size(); ++k) {
     if (values[k].object == "params") {
       for (const Local& e : values[k].elems) args.push_back(convert(e, ftype.getInput(in++), bound[k]->range));

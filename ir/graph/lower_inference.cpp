@@ -10,6 +10,7 @@
 //     `Posterior(...)` the body returns, flattened one after the other (a public callback).
 // The runtime's engines (runtime/src/inference.h) call both through their packed wrappers.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numbers>
 
@@ -141,10 +142,16 @@ Local Lowerer::distribution_value(const CallExpr* c, const Type& t) {
 
 // The distribution `e` (a constructor call, or a name bound to one) with its parameters as f64
 // tensors of the shape `shape_f64`.
-Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType shape_f64) {
+Lowerer::Dist Lowerer::distribution_of(const Expr* e, mlir::RankedTensorType shape_f64, const SampleStmt* s) {
   auto* c = dyn_cast<CallExpr>(e);
-  if (c && fn_->calls.count(c))
-    unsupported(e->range, "a user function as a distribution on the right of '~' (a conditional distribution)");
+  if (c && fn_->calls.count(c)) {
+    const sema::CallTarget& target = fn_->calls.at(c);
+    if (!s || !is_conditional(*target.callee))
+      unsupported(e->range, fmt::format("'{}' on the right of '~' (a conditional distribution is a function that "
+                                        "ends with `return Normal(...)` or another distribution's constructor)",
+                                        target.callee->name));
+    return to_dist(conditional_call(c, target, s), shape_f64, e->range);
+  }
   Type dt = type_of(e);
   bool constructor = c && dt && dt->kind == TypeKind::Distribution && !fn_->calls.count(c);
   Local v = constructor ? distribution_value(c, dt) : expr(e);
@@ -712,7 +719,12 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     unsupported(s->range, "'~' in a function called directly (call an @mcmc or @variational function to fit it)");
   auto latent = std::find_if(fn_->latents.begin(), fn_->latents.end(), [&](const auto& l) { return l.first == s; });
   if (latent == fn_->latents.end()) {
-    if (role_ == 2) return;  // observations do not change the quantities
+    if (role_ == 2) {
+      // Observations do not change the quantities; a conditional distribution's latent variables do.
+      auto* c = dyn_cast<CallExpr>(s->distribution);
+      if (c && fn_->calls.count(c)) distribution_of(s->distribution, {}, s);
+      return;
+    }
     // A name is looked up (the checker types the target of '~' without recording it).
     Local value;
     if (auto* n = dyn_cast<NameExpr>(s->target)) {
@@ -725,7 +737,7 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     auto vt = mlir::dyn_cast<mlir::RankedTensorType>(value.value.getType());
     auto shape = vt ? vt.getShape() : llvm::ArrayRef<int64_t>{};
     auto ft = mlir::RankedTensorType::get(shape, b_.getF64Type());
-    Dist d = distribution_of(s->distribution, ft);
+    Dist d = distribution_of(s->distribution, ft, s);
     if (d.ordered) unsupported(s->distribution->range, "ordered=True on an observation (it constrains a latent variable)");
     add_density(masked_log_prob(d, convert(value, ft, s->target->range), s->range), s->range, s);
     return;
@@ -746,6 +758,13 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     unsupported(s->range, fmt::format("a Dirichlet latent variable ('{}') whose number of categories is not known when "
                                       "the function is called, or is below 2",
                                       name->name));
+  // The distribution first: a conditional distribution's own latent variables come before this one
+  // in theta (unconstrained_types).
+  Dist d = distribution_of(s->distribution, ft, s);
+  if (simplex != (d.family == "Dirichlet"))
+    unsupported(s->range, fmt::format("a latent variable ('{}') drawn from a conditional distribution that returns "
+                                      "a Dirichlet",
+                                      name->name));
   auto uft = ft;
   if (simplex) {
     std::vector<int64_t> us(ft.getShape().begin(), ft.getShape().end());
@@ -758,24 +777,9 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
   mlir::Value n_dyn;
   if (!ft.hasStaticShape()) n_dyn = numel_index(*sema::as_tensor(latent->second).value()->shape, s->range);
   int64_t n = uft.hasStaticShape() ? uft.getNumElements() : mlir::ShapedType::kDynamic;
-  auto flat_t = mlir::RankedTensorType::get({n}, b_.getF64Type());
-  std::vector<mlir::Value> operands{theta_};
-  int64_t off = theta_offset_;
-  if (theta_offset_dyn_) {
-    operands.push_back(b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_,
-                                                      b_.create<mlir::arith::ConstantIndexOp>(l, theta_offset_)));
-    off = mlir::ShapedType::kDynamic;
-  }
-  if (n_dyn) operands.push_back(n_dyn);
-  mlir::Value u = op("tessera.slice", operands, flat_t, s->range, nullptr,
-                     {{"static_offsets", b_.getDenseI64ArrayAttr({off})},
-                      {"static_sizes", b_.getDenseI64ArrayAttr({n})},
-                      {"static_strides", b_.getDenseI64ArrayAttr({1})},
-                      {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, theta_offset_dyn_ ? 1 : 0, n_dyn ? 1 : 0, 0})}});
-  if (n_dyn) theta_offset_dyn_ = theta_offset_dyn_ ? b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_, n_dyn).getResult() : n_dyn;
-  else theta_offset_ += n;
-  if (uft != flat_t) u = op("tessera.reshape", concat({u}, dyn), uft, s->range, nullptr);
-  Dist d = distribution_of(s->distribution, ft);
+  mlir::Value u = take_theta(n, n_dyn, s->range);
+  if (uft != u.getType()) u = op("tessera.reshape", concat({u}, dyn), uft, s->range, nullptr);
+  (void)l;
   const Family* fam = find_family(d.family);
   mlir::Value x = u, log_jac, log_x, log_1mx;
   switch (fam->support) {
@@ -855,7 +859,157 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     if (log_jac) add_density(log_jac, s->range, s);
     add_density(log_prob(d, x, s->range, log_x, log_1mx), s->range, s);
   }
+  drawn_values_.push_back({false, flat_f64({x, latent->second}, s->range)});
   assign(name->name, {convert({x, latent->second}, want, s->range), latent->second});
+}
+
+// The values of the latent variables drawn so far (or only those of conditional distributions),
+// flat f64, one after the other.
+mlir::Value Lowerer::drawn_flat(bool conditional_only, SourceRange r) {
+  std::vector<mlir::Value> parts;
+  bool dynamic = false;
+  int64_t width = 0;
+  for (const auto& [from_conditional, v] : drawn_values_) {
+    if (conditional_only && !from_conditional) continue;
+    int64_t n = mlir::cast<mlir::RankedTensorType>(v.getType()).getDimSize(0);
+    if (mlir::ShapedType::isDynamic(n)) dynamic = true;
+    else width += n;
+    parts.push_back(v);
+  }
+  auto t = mlir::RankedTensorType::get({dynamic ? mlir::ShapedType::kDynamic : width}, b_.getF64Type());
+  if (parts.empty())
+    return b_.create<mlir::arith::ConstantOp>(loc(r), mlir::DenseElementsAttr::get(t, llvm::ArrayRef<double>{}));
+  if (parts.size() == 1) return parts[0];
+  return op("tessera.concat", parts, t, r, nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
+}
+
+// theta[offset : offset + n] (n static, or the `index` n_dyn), the next n unconstrained
+// coordinates; a dynamic size (from the data's dimensions) makes the offsets after it dynamic.
+mlir::Value Lowerer::take_theta(int64_t n, mlir::Value n_dyn, SourceRange r) {
+  mlir::Location l = loc(r);
+  auto flat_t = mlir::RankedTensorType::get({n}, b_.getF64Type());
+  std::vector<mlir::Value> operands{theta_};
+  int64_t off = theta_offset_;
+  if (theta_offset_dyn_) {
+    operands.push_back(b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_,
+                                                      b_.create<mlir::arith::ConstantIndexOp>(l, theta_offset_)));
+    off = mlir::ShapedType::kDynamic;
+  }
+  if (n_dyn) operands.push_back(n_dyn);
+  mlir::Value u = op("tessera.slice", operands, flat_t, r, nullptr,
+                     {{"static_offsets", b_.getDenseI64ArrayAttr({off})},
+                      {"static_sizes", b_.getDenseI64ArrayAttr({n})},
+                      {"static_strides", b_.getDenseI64ArrayAttr({1})},
+                      {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, theta_offset_dyn_ ? 1 : 0, n_dyn ? 1 : 0, 0})}});
+  if (n_dyn) theta_offset_dyn_ = theta_offset_dyn_ ? b_.create<mlir::arith::AddIOp>(l, theta_offset_dyn_, n_dyn).getResult() : n_dyn;
+  else theta_offset_ += n;
+  return u;
+}
+
+// ------------------------------------------------------- conditional distributions
+
+// A function that returns a distribution (`return Normal(mean, scale)`; @probabilistic when it
+// draws latent variables of its own): used on the right of '~', its latent variables become the
+// caller's (after those drawn before the call), its log density adds to the caller's, and the
+// '~' statement's value is drawn from or observed under the distribution it returns.
+bool Lowerer::is_conditional(const sema::TypedFunction& f) {
+  const Type& ret = f.declared_return ? f.declared_return : f.inferred_return;
+  return ret && ret->kind == TypeKind::Distribution;
+}
+
+// The distribution a conditional returns: one constructor call, as its last statement.
+Lowerer::ConditionalSig Lowerer::conditional_signature(const sema::TypedFunction& f) {
+  ConditionalSig sig;
+  sig.range = f.range;
+  const ReturnStmt* ret = nullptr;
+  if (!f.def->body.empty()) ret = dyn_cast<ReturnStmt>(f.def->body.back());
+  auto* c = ret && ret->value ? dyn_cast<CallExpr>(ret->value) : nullptr;
+  const Family* fam = c && !f.calls.count(c) ? find_family(builtin_name(c->callee)) : nullptr;
+  if (!fam)
+    unsupported(ret ? ret->range : f.range,
+                fmt::format("a conditional distribution ('{}') that does not end with `return D(...)`, one distribution's "
+                            "constructor (Normal(mean, scale), ...)",
+                            f.name));
+  sig.family = fam->name;
+  sig.range = ret->range;
+  size_t pos = 0;
+  for (const Argument& a : c->args) {
+    if (a.kind == ArgKind::Positional && pos < fam->params.size()) {
+      sig.names.push_back(fam->params[pos++]);
+      sig.values.push_back(a.value);
+    } else if (a.kind == ArgKind::Keyword && a.name != "shape") {
+      if (a.name == "ordered") unsupported(a.range, "ordered= in what a conditional distribution returns");
+      sig.names.push_back(a.name);
+      sig.values.push_back(a.value);
+    }
+  }
+  for (size_t i = 0; i < fam->params.size() && i < fam->defaults.size(); ++i)
+    if (std::find(sig.names.begin(), sig.names.end(), fam->params[i]) == sig.names.end()) {
+      sig.names.push_back(fam->params[i]);
+      sig.values.push_back(nullptr);
+    }
+  return sig;
+}
+
+// The parameters' types as results of the conditional's function (role 4): f64 tensors of the
+// checker's shapes under the current specialization.
+std::vector<mlir::Type> Lowerer::conditional_results(const sema::TypedFunction& f) {
+  ConditionalSig sig = conditional_signature(f);
+  std::vector<mlir::Type> out;
+  for (const Expr* v : sig.values) {
+    std::vector<int64_t> shape;
+    if (v) {
+      auto it = f.expr_types.find(v);
+      if (it == f.expr_types.end() || !it->second) unsupported(v->range, "a parameter of unknown type");
+      if (auto rt = mlir::dyn_cast<mlir::RankedTensorType>(to_mlir(it->second, v->range)))
+        shape.assign(rt.getShape().begin(), rt.getShape().end());
+    }
+    out.push_back(mlir::RankedTensorType::get(shape, b_.getF64Type()));
+  }
+  return out;
+}
+
+// `y ~ cond(x)`: calls the conditional's function (role 4) on its latents' slice of theta and
+// the arguments; its log density goes to the statement `s`; returns the distribution.
+Local Lowerer::conditional_call(const CallExpr* c, const sema::CallTarget& target, const SampleStmt* s) {
+  const sema::TypedFunction& callee = *target.callee;
+  std::vector<Type> latent_types;
+  for (const Type& t : unconstrained_types(callee)) {
+    auto tt = sema::as_tensor(t);
+    if (!tt || !(*tt)->shape) unsupported(c->range, "a latent variable of unknown shape");
+    std::vector<DimExpr> shape;
+    for (const DimExpr& d : *(*tt)->shape) shape.push_back(d.substitute(target.dims));
+    latent_types.push_back(sema::tensor_type((*tt)->dtype, shape));
+  }
+  if (!latent_types.empty() && !is_top_level(s))
+    unsupported(c->range, fmt::format("the conditional distribution '{}', which draws latent variables, inside a loop "
+                                      "or branch (they would be drawn once per pass); call it at the top level",
+                                      callee.name));
+  auto [f, args] = bind_call(c, target, nullptr, 0, nullptr, /*role=*/4);
+  std::optional<int64_t> n = static_numel(latent_types, c->range, "a latent variable");
+  mlir::Value n_dyn;
+  if (!n) {
+    mlir::Location l = loc(c->range);
+    n_dyn = b_.create<mlir::arith::ConstantIndexOp>(l, 0);
+    for (const Type& t : latent_types)
+      n_dyn = b_.create<mlir::arith::AddIOp>(l, n_dyn, numel_index(*sema::as_tensor(t).value()->shape, c->range));
+  }
+  mlir::Value u = take_theta(n ? *n : mlir::ShapedType::kDynamic, n_dyn, c->range);
+  std::vector<mlir::Value> operands{convert({u, sema::float_type()}, f.getFunctionType().getInput(0), c->range)};
+  operands.insert(operands.end(), args.begin(), args.end());
+  auto call = b_.create<mlir::func::CallOp>(loc(c->range), f, operands);
+  calls_.push_back({current_func_.getOperation(), f.getOperation(), callee.name, c->range});
+  if (role_ == 1 || role_ == 3) add_density(call.getResult(0), c->range, s);
+  drawn_values_.push_back({true, call.getResults().back()});
+  ConditionalSig sig = conditional_signature(callee);
+  Local out;
+  out.type = type_of(c);
+  out.object = "distribution:" + sig.family;
+  for (size_t i = 0; i < sig.names.size(); ++i) {
+    out.names.push_back(sig.names[i]);
+    out.elems.push_back({call.getResult(static_cast<unsigned>(i + 1)), sema::float_type()});
+  }
+  return out;
 }
 
 // Whether the latent variable of `s` is drawn from a Dirichlet: a simplex.
@@ -865,13 +1019,44 @@ bool Lowerer::is_simplex(const sema::TypedFunction& f, const SampleStmt* s) {
          it->second->name == "Dirichlet";
 }
 
-// The types of the unconstrained coordinates of the latent variables, in order: a simplex of K
-// components has K - 1.
-std::vector<Type> Lowerer::unconstrained_types(const sema::TypedFunction& f) {
+// The types of the unconstrained coordinates of the latent variables, in the order the '~'
+// statements draw them: a simplex of K components has K - 1; a conditional distribution's latent
+// variables (in the caller's dimensions) come before the variable drawn from it.
+std::vector<Type> Lowerer::unconstrained_types(const sema::TypedFunction& f, int depth) {
+  if (depth > 32) unsupported(f.range, fmt::format("conditional distributions nested more than 32 deep (from '{}')", f.name));
   std::vector<Type> out;
-  for (const auto& [stmt, type] : f.latents) {
+  std::vector<const SampleStmt*> stmts;
+  std::function<void(const Body&)> walk = [&](const Body& body) {
+    for (const Stmt* s : body) {
+      if (auto* smp = dyn_cast<SampleStmt>(s)) stmts.push_back(smp);
+      if (auto* i = dyn_cast<IfStmt>(s)) {
+        walk(i->then_body);
+        walk(i->else_body);
+      }
+      if (auto* fs = dyn_cast<ForStmt>(s)) walk(fs->body);
+      if (auto* w = dyn_cast<WhileStmt>(s)) walk(w->body);
+    }
+  };
+  walk(f.def->body);
+  for (const SampleStmt* ss : stmts) {
+    if (auto* c = dyn_cast<CallExpr>(ss->distribution); c && f.calls.count(c) && is_conditional(*f.calls.at(c).callee)) {
+      const sema::CallTarget& target = f.calls.at(c);
+      for (const Type& t : unconstrained_types(*target.callee, depth + 1)) {
+        auto tt = sema::as_tensor(t);
+        if (!tt || !(*tt)->shape) {
+          out.push_back(t);
+          continue;
+        }
+        std::vector<DimExpr> shape;
+        for (const DimExpr& d : *(*tt)->shape) shape.push_back(d.substitute(target.dims));
+        out.push_back(sema::tensor_type((*tt)->dtype, shape));
+      }
+    }
+    auto latent = std::find_if(f.latents.begin(), f.latents.end(), [&](const auto& l) { return l.first == ss; });
+    if (latent == f.latents.end()) continue;
+    const Type& type = latent->second;
     auto tt = sema::as_tensor(type);
-    if (!is_simplex(f, static_cast<const SampleStmt*>(stmt)) || !tt || !(*tt)->shape || (*tt)->shape->empty()) {
+    if (!is_simplex(f, ss) || !tt || !(*tt)->shape || (*tt)->shape->empty()) {
       out.push_back(type);
       continue;
     }

@@ -109,7 +109,9 @@ void Lowerer::stmt(const Stmt* s, bool last_top) {
     case NodeKind::ReturnStmt: {
       auto* r = cast<ReturnStmt>(s);
       if (!last_top) unsupported(s->range, "'return' other than as the last statement of a function");
-      if (role_ == 1 || role_ == 3) return;  // a log density returns its accumulator(s), not the body's value
+      // A log density returns its accumulator(s), not the body's value; a conditional
+      // distribution returns both.
+      if ((role_ == 1 || role_ == 3) && !conditional_) return;
       if (r->value) returned_ = expr(r->value);
       return;
     }

@@ -249,6 +249,7 @@ std::string Lowerer::mangle(const SpecKey& key, bool root) {
   std::string name = key.role == 1   ? "__tess_logp." + key.fn->name
                      : key.role == 2 ? "__tess_gq." + key.fn->name
                      : key.role == 3 ? "__tess_terms." + key.fn->name
+                     : key.role == 4 ? "__tess_cond." + key.fn->name
                      : root          ? entry_symbol(key.fn->name)
                                      : "tsr." + key.fn->name;
   if (!key.dims.empty()) {
@@ -315,6 +316,15 @@ mlir::func::FuncOp Lowerer::declare(const SpecKey& key, bool root) {
                                                               b_.getF64Type()));
     if (key.role == 1) {
       outputs.push_back(mlir::RankedTensorType::get({}, b_.getF64Type()));
+    } else if (key.role == 4) {
+      // A conditional distribution: its latents' log density, then the returned distribution's
+      // parameters (lower_inference.cpp).
+      outputs.push_back(mlir::RankedTensorType::get({}, b_.getF64Type()));
+      for (mlir::Type t : conditional_results(f)) outputs.push_back(t);
+      std::vector<Type> drawn;
+      for (const auto& [n, t] : f.latent_names) drawn.push_back(t);
+      outputs.push_back(mlir::RankedTensorType::get({static_numel(drawn, f.range, "a latent variable").value_or(mlir::ShapedType::kDynamic)},
+                                                    b_.getF64Type()));
     } else if (key.role == 3) {
       std::vector<std::pair<const void*, SourceRange>> terms;
       density_statements(f.def->body, terms);
@@ -393,7 +403,9 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   mlir::Block* entry = func.addEntryBlock();
   b_.setInsertionPointToStart(entry);
   size_t arg = 0;
-  role_ = key.role;
+  role_ = key.role == 4 ? 1 : key.role;
+  conditional_ = key.role == 4;
+  drawn_values_.clear();
   theta_ = {};
   theta_offset_ = 0;
   theta_offset_dyn_ = {};
@@ -429,7 +441,23 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   entry_ = entry;
   block(f.def->body, /*top=*/true);
   mlir::Location end = loc(f.range);
-  if (role_ == 1) {
+  if (conditional_) {
+    // The log density of the conditional's own latents, then its distribution's parameters.
+    ConditionalSig sig = conditional_signature(f);
+    if (!returned_ || returned_->object != "distribution:" + sig.family)
+      unsupported(sig.range, fmt::format("what '{}' returns (a conditional distribution returns one constructor: "
+                                         "return {}(...))",
+                                         f.name, sig.family));
+    auto results = func.getFunctionType().getResults();
+    std::vector<mlir::Value> values{lookup(kLogDensity)->value};
+    for (size_t i = 0; i < sig.names.size(); ++i) {
+      auto at = std::find(returned_->names.begin(), returned_->names.end(), sig.names[i]);
+      if (at == returned_->names.end()) unsupported(sig.range, fmt::format("the parameter '{}' of what '{}' returns", sig.names[i], f.name));
+      values.push_back(convert(returned_->elems[static_cast<size_t>(at - returned_->names.begin())], results[i + 1], sig.range));
+    }
+    values.push_back(convert({drawn_flat(false, f.range), sema::float_type()}, results.back(), f.range));
+    b_.create<mlir::func::ReturnOp>(end, values);
+  } else if (role_ == 1) {
     b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{lookup(kLogDensity)->value});
   } else if (role_ == 3) {
     std::vector<std::pair<const void*, SourceRange>> terms;
@@ -442,7 +470,16 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   } else if (role_ == 2) {
     if (!returned_ || returned_->object != "posterior")
       unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));
-    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{flatten_fields(*returned_, f.range)});
+    mlir::Value fields = flatten_fields(*returned_, f.range);
+    if (f.conditional_fields > 0) {
+      // The latent variables of the conditional distributions, after the fields.
+      mlir::Value drawn = drawn_flat(true, f.range);
+      auto ft = mlir::cast<mlir::RankedTensorType>(fields.getType()), dt = mlir::cast<mlir::RankedTensorType>(drawn.getType());
+      int64_t width = ft.isDynamicDim(0) || dt.isDynamicDim(0) ? mlir::ShapedType::kDynamic : ft.getDimSize(0) + dt.getDimSize(0);
+      fields = op("tessera.concat", {fields, drawn}, mlir::RankedTensorType::get({width}, b_.getF64Type()), f.range, nullptr,
+                  {{"axis", b_.getI64IntegerAttr(0)}});
+    }
+    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{fields});
   } else if (func.getFunctionType().getNumResults() == 0) {
     b_.create<mlir::func::ReturnOp>(end);
   } else {

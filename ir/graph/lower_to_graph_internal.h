@@ -70,7 +70,9 @@ struct SpecKey {
   }
   // 0: the function itself; 1: its log density, 2: its Posterior quantities, 3: its log
   // density's terms, one per statement (a probabilistic function called for inference,
-  // lower_inference.cpp).
+  // lower_inference.cpp); 4: a conditional distribution (a @probabilistic function that returns
+  // a distribution, on the right of '~'): its latents' log density and the returned
+  // distribution's parameters.
   int role = 0;
   bool operator<(const SpecKey& o) const {
     return std::make_tuple(fn, dims, layout_keys(), role) < std::make_tuple(o.fn, o.dims, o.layout_keys(), o.role);
@@ -290,14 +292,20 @@ class Lowerer {
   std::pair<mlir::func::FuncOp, std::vector<mlir::Value>> bind_call(const CallExpr* c, const sema::CallTarget& target,
                                                                     std::vector<Local>* bound_values = nullptr,
                                                                     size_t skip = 0,
-                                                                    const std::vector<const Expr*>* given = nullptr);
+                                                                    const std::vector<const Expr*>* given = nullptr,
+                                                                    int role = 0);
   Local user_call(const CallExpr* c, const sema::CallTarget& target, const Type& t);
   SpecKey call_key(const sema::CallTarget& target);
 
   // ------------------------------------------- probabilistic functions (lower_inference.cpp)
 
   static constexpr const char* kLogDensity = "__lp";  // the log density's accumulator, a local
-  int role_ = 0;                                      // the SpecKey role being lowered
+  int role_ = 0;                                      // the SpecKey role being lowered (4 runs as 1)
+  bool conditional_ = false;                          // role 4: the body's returned distribution is a result
+  // The values of the latent variables drawn so far, flat f64, in the order drawn (true: from a
+  // conditional distribution): what a conditional returns, and what a Posterior reports of them.
+  std::vector<std::pair<bool, mlir::Value>> drawn_values_;
+  mlir::Value drawn_flat(bool conditional_only, SourceRange r);
   mlir::Value theta_;                                 // roles 1 and 2: the unconstrained vector
   int64_t theta_offset_ = 0;                          // where the next latent variable starts,
   mlir::Value theta_offset_dyn_;                      // plus this `index`, once a size is dynamic
@@ -312,7 +320,20 @@ class Lowerer {
   mlir::Value bin(const char* name, mlir::Value a, mlir::Value b, SourceRange r);
   mlir::Value k64(double v, SourceRange r);
   Local distribution_value(const CallExpr* c, const Type& t);
-  Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64);
+  Dist distribution_of(const Expr* e, mlir::RankedTensorType shape_f64, const SampleStmt* s = nullptr);
+  // Conditional distributions (a @probabilistic function returning a distribution, on the right
+  // of '~'): the returned constructor's family and parameters, in result order.
+  struct ConditionalSig {
+    std::string family;
+    std::vector<std::string> names;
+    std::vector<const Expr*> values;  // null: the family's default
+    SourceRange range;
+  };
+  static bool is_conditional(const sema::TypedFunction& f);
+  ConditionalSig conditional_signature(const sema::TypedFunction& f);
+  std::vector<mlir::Type> conditional_results(const sema::TypedFunction& f);
+  Local conditional_call(const CallExpr* c, const sema::CallTarget& target, const SampleStmt* s);
+  mlir::Value take_theta(int64_t n, mlir::Value n_dyn, SourceRange r);
   Dist to_dist(const Local& v, mlir::RankedTensorType shape_f64, SourceRange r);
   Local distribution_method(const CallExpr* c, const std::string& method, const Local& dist, const Type& t);
   Local solve_triangular(const CallExpr* c, const Type& t, mlir::Type mt);
@@ -322,7 +343,7 @@ class Lowerer {
   std::tuple<mlir::Value, int64_t, bool> categorical_parameter(const Dist& d, SourceRange r);
   [[noreturn]] void random_in_model(SourceRange r);
   static bool is_simplex(const sema::TypedFunction& f, const SampleStmt* s);
-  static std::vector<Type> unconstrained_types(const sema::TypedFunction& f);
+  std::vector<Type> unconstrained_types(const sema::TypedFunction& f, int depth = 0);
   mlir::Value cumulative_sum(mlir::Value y, SourceRange r);
   std::tuple<mlir::Value, mlir::Value, mlir::Value> simplex_transform(mlir::Value u, mlir::RankedTensorType ft, SourceRange r);
   mlir::Value mvn_factor(const Dist& d, SourceRange r);
