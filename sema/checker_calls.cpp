@@ -48,6 +48,8 @@ Type CheckerImpl::call(const CallExpr* call) {
         return optimizer_step(call, pos);
       }
       if (obj->kind == TypeKind::Distribution && attr->name == "log_prob") return log_prob_type(obj, call, pos);
+      if (obj->kind == TypeKind::Posterior && (attr->name == "predict" || attr->name == "uncertainty"))
+        return posterior_predict(obj, attr->name, call, pos, kwargs);
       return object_method(obj, attr->name, call);
     }
     if (obj && obj->kind == TypeKind::Function && obj->user && attr->name == "export") {
@@ -210,7 +212,6 @@ Type CheckerImpl::object_method(const Type& obj, const std::string& method, cons
       if (method == "samples") shape.insert(shape.begin(), obj->int_value ? *obj->int_value : c.fresh_dim("draws"));
       return tensor_type(dtype, shape);
     }
-    if (method == "predict" || method == "uncertainty") return tensor_type(DType::F32, std::nullopt);
     if (method == "summary") return str_type();
     if (method == "trace_plot") {
       // post.trace_plot("t.svg", "mu", ...): the names must be fields.
@@ -434,6 +435,7 @@ Type CheckerImpl::with_draws(const Type& posterior, const FunctionInfo& callee) 
   if (!mcmc && !variational) return posterior;
   TypeNode n = *posterior;
   n.int_value = DimExpr::constant(mcmc ? chains * samples : output);
+  n.ref = &callee;  // the model, for predict() and uncertainty()
   return std::make_shared<const TypeNode>(std::move(n));
 }
 

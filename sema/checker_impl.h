@@ -229,6 +229,8 @@ struct CheckerImpl {
   Type with_draws(const Type& posterior, const FunctionInfo& callee);
   Type log_prob_type(const Type& dist, const CallExpr* call, const std::vector<Arg>& pos);
   Type object_method(const Type& obj, const std::string& method, const CallExpr* call);
+  Type posterior_predict(const Type& obj, const std::string& method, const CallExpr* call, const std::vector<Arg>& pos,
+                         const std::vector<Arg>& kwargs);
   // Calls a user function: binds its dimensions from the arguments, checks
   // each argument against its parameter type and the preconditions.
   Type user_call(FunctionInfo& callee, const CallExpr* call, const std::vector<Arg>& pos,

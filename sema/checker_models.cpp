@@ -114,6 +114,15 @@ void CheckerImpl::sample(const SampleStmt* s) {
     }
     return;
   }
+  // An observed argument (`y ~ ...`, or element by element `y[i] ~ ...`): what
+  // Posterior.predict predicts.
+  const NameExpr* observed = name;
+  if (auto* sub = dyn_cast<SubscriptExpr>(s->target)) observed = dyn_cast<NameExpr>(sub->object);
+  if (fn && observed &&
+      std::any_of(fn->params.begin(), fn->params.end(), [&](const auto& p) { return p.name == observed->name; }) &&
+      std::find(fn->typed.observed_params.begin(), fn->typed.observed_params.end(), observed->name) ==
+          fn->typed.observed_params.end())
+    fn->typed.observed_params.push_back(observed->name);
   // An observation: its shape must equal the distribution's batch shape.
   // A distribution with scalar parameters observes every element (i.i.d.).
   auto obs = as_tensor(bound);
@@ -256,6 +265,93 @@ void Checker::declare_layer_params(const Call& call, const std::string& layer, s
 
 void Checker::record_init(const Call& call, const FunctionInfo& model) {
   if (current_ && call.expr) current_->typed.init_models[call.expr] = &model.typed;
+}
+
+}  // namespace tessera::sema
+
+namespace tessera::sema {
+
+// post.predict(X_new, ...) / post.uncertainty(X_new, ...): the model's arguments other than the
+// one it observes, new values of the same ranks; the result has the observed argument's shape
+// with the dimensions these values give (docs/inference.md, "Predictions").
+Type CheckerImpl::posterior_predict(const Type& obj, const std::string& method, const CallExpr* call,
+                                    const std::vector<Arg>& pos, const std::vector<Arg>& kwargs) {
+  const auto* model = static_cast<const FunctionInfo*>(obj->ref);
+  if (!model) return tensor_type(DType::F32, std::nullopt);  // checked where it is lowered
+  const std::vector<std::string>& observed = model->typed.observed_params;
+  if (observed.size() != 1) {
+    auto b = diags.report(DiagKind::TypeMismatch, call->callee->range,
+                          fmt::format("Posterior.{} needs a model that observes exactly one of its arguments by name; "
+                                      "'{}' observes {}",
+                                      method, model->name,
+                                      observed.empty() ? std::string("none") : fmt::format("{}", fmt::join(observed, ", "))));
+    b.note(fmt::format("{}() evaluates the observed argument's distribution at new values of the other arguments",
+                       method));
+    return unknown_type();
+  }
+  std::vector<const FunctionInfo::Param*> inputs;
+  const FunctionInfo::Param* response = nullptr;
+  for (const auto& p : model->params) {
+    if (p.name == observed[0]) response = &p;
+    else inputs.push_back(&p);
+  }
+  for (const Arg& k : kwargs)
+    diags.report(DiagKind::UnknownKeyword, k.range, "Posterior." + method, k.keyword);
+  if (pos.size() != inputs.size()) {
+    std::vector<std::string> names;
+    for (const auto* p : inputs) names.push_back(p->name);
+    diags.report(DiagKind::WrongArgumentCount, call->range, "Posterior." + method, plural(inputs.size(), "argument"),
+                 pos.size(), pos.size() == 1 ? "was" : "were")
+        .note(fmt::format("new values of '{}''s arguments other than the observed '{}': {}", model->name, observed[0],
+                          names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+    return unknown_type();
+  }
+  // The model's dimensions from the new values' shapes.
+  std::map<std::string, DimExpr> subst;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto want = as_tensor(inputs[i]->type);
+    if (!want || !(*want)->shape) continue;
+    if (is_unknown(pos[i].type)) return unknown_type();
+    auto got = as_tensor(pos[i].type);
+    if (!got || !(*got)->shape || (*got)->shape->size() != (*want)->shape->size()) {
+      diags.report(DiagKind::TypeMismatch, pos[i].range,
+                   fmt::format("Posterior.{}: '{}' of '{}' is {}, found {}", method, inputs[i]->name, model->name,
+                               to_string(inputs[i]->type), to_string(pos[i].type)));
+      return unknown_type();
+    }
+    for (size_t d = 0; d < (*want)->shape->size(); ++d) {
+      const DimExpr& w = (*(*want)->shape)[d];
+      const DimExpr& g = (*(*got)->shape)[d];
+      auto sym = w.as_symbol();
+      if (sym && std::find(model->dims.begin(), model->dims.end(), *sym) != model->dims.end() && !subst.count(*sym)) {
+        subst.emplace(*sym, g);
+        continue;
+      }
+      ProofResult r = c.prove_equal(g, w.substitute(subst));
+      if (r.kind != ProofResult::Kind::Proven) {
+        diags.report(DiagKind::TypeMismatch, pos[i].range,
+                     fmt::format("Posterior.{}: dimension {} of '{}' is {}, which is not provably {}{}", method, d,
+                                 inputs[i]->name, g.to_string(), w.substitute(subst).to_string(),
+                                 c.describe_counterexample(r)));
+        return unknown_type();
+      }
+    }
+  }
+  auto rt = response ? as_tensor(response->type) : std::nullopt;
+  if (!rt || !(*rt)->shape) return tensor_type(DType::F32, std::nullopt);
+  std::vector<DimExpr> shape;
+  for (const DimExpr& d : *(*rt)->shape) {
+    for (const std::string& s : d.symbols())
+      if (!subst.count(s)) {
+        diags.report(DiagKind::TypeMismatch, call->range,
+                     fmt::format("Posterior.{}: the new arguments do not give the size '{}' of the observed '{}' ({})",
+                                 method, s, observed[0], to_string(response->type)));
+        return unknown_type();
+      }
+    shape.push_back(d.substitute(subst));
+  }
+  if (fn) fn->typed.predictions[call] = CallTarget{&model->typed, subst};
+  return tensor_type((*rt)->dtype == DType::F64 ? DType::F64 : DType::F32, shape);
 }
 
 }  // namespace tessera::sema

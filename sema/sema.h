@@ -81,6 +81,12 @@ struct TypedFunction {
   std::vector<std::pair<std::string, Type>> latent_names;
   // How many of the fields of the Posterior this function returns are those conditional ones.
   size_t conditional_fields = 0;
+  // The parameters this function observes by name (`y ~ Normal(...)` for an argument `y`), in
+  // source order: what Posterior.predict / uncertainty predict.
+  std::vector<std::string> observed_params;
+  // Each `post.predict(...)` / `post.uncertainty(...)`: the model that made the Posterior, with
+  // its dimensions as the new inputs give them.
+  std::unordered_map<const ast::CallExpr*, CallTarget> predictions;
   bool body_checked = false;  // set when its body has been checked (latent_names is then complete)
   bool ok = true;  // no error was reported inside this function
   // A model: the parameters it declares, in order (the lowering passes them as extra tensor

@@ -1223,6 +1223,33 @@ def Tessera_PosteriorStatOp : Tessera_Op<"posterior_stat", [MemoryEffects<[MemRe
   let assemblyFormat = "$stat $field `(` $posterior (`,` $dims^)? `)` attr-dict `:` type($result)";
 }
 
+def Tessera_PosteriorPredictOp : Tessera_Op<"posterior_predict",
+    [MemoryEffects<[MemRead<Tessera_IOResource>]>, AttrSizedOperandSegments]> {
+  let summary = "the posterior predictive mean or standard deviation at new inputs";
+  let description = [{
+    `post.predict(X_new)` (`stat = "predict"`) and `post.uncertainty(X_new)`
+    (`stat = "uncertainty"`). `predictive` is `(theta: tensor<DIMxf64>, data...) ->
+    tensor<2Kxf64>`: at one draw's unconstrained parameters, the mean and then the
+    variance of the distribution the model observes its response under, K elements
+    each, at the new `data` (the model's arguments, the response as a placeholder).
+    The runtime evaluates it at every draw of the Posterior: `predict` is the average
+    of the means, `uncertainty` the standard deviation of the predictive distribution,
+    sqrt(average variance + variance of the means). Each `?` of the result takes its
+    size from one `index` operand of `dims`, in order.
+
+    Example:
+    ```mlir
+    %m = tessera.posterior_predict "predict" @__tess_pred.fit(%p)(%X, %y0) : (tensor<5x3xf32>, tensor<5xf32>) -> tensor<5xf32>
+    ```
+  }];
+  let arguments = (ins I64:$posterior, Variadic<Index>:$dims, Variadic<AnyType>:$data, StrAttr:$stat,
+                       FlatSymbolRefAttr:$predictive);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $stat $predictive `(` $posterior (`,` $dims^)? `)` `(` $data `)` attr-dict `:` functional-type($data, $result)
+  }];
+}
+
 def Tessera_PosteriorSaveOp : Tessera_Op<"posterior_save", [MemoryEffects<[MemWrite<Tessera_IOResource>]>]> {
   let summary = "write a Posterior's draws to a file";
   let description = [{

@@ -157,7 +157,13 @@ Local Lowerer::expr(const Expr* e) {
     }
     case NodeKind::NameExpr: {
       auto* n = cast<NameExpr>(e);
-      if (Local* l = lookup(n->name)) return *l;
+      if (Local* l = lookup(n->name)) {
+        if (l->object == "predict:observed")
+          unsupported(e->range, fmt::format("Posterior.predict of a model that reads its observed argument '{}' other "
+                                            "than on the left of its '~' (the new inputs have no value for it)",
+                                            n->name));
+        return *l;
+      }
       // A local variable out of scope here (first assigned inside a loop) has no value to fold.
       if (is_local_name(n->name)) unsupported(e->range, fmt::format("'{}' after the loop that first assigns it", n->name));
       if (t->kind == TypeKind::Int && t->int_value) {

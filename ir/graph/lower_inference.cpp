@@ -719,6 +719,26 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     unsupported(s->range, "'~' in a function called directly (call an @mcmc or @variational function to fit it)");
   auto latent = std::find_if(fn_->latents.begin(), fn_->latents.end(), [&](const auto& l) { return l.first == s; });
   if (latent == fn_->latents.end()) {
+    auto* target_name = dyn_cast<NameExpr>(s->target);
+    if (!predicting_.empty() && target_name && target_name->name == predicting_) {
+      // Posterior.predict: the mean and variance of the observed argument's distribution.
+      if (!is_top_level(s) || predicted_)
+        unsupported(s->range, fmt::format("Posterior.predict of a model that observes '{}' in a loop, a branch or more "
+                                          "than once",
+                                          predicting_));
+      Local* y = lookup(predicting_);
+      auto yt = mlir::cast<mlir::RankedTensorType>(y->value.getType());
+      auto ft = mlir::RankedTensorType::get(yt.getShape(), b_.getF64Type());
+      Dist d = distribution_of(s->distribution, ft, s);
+      auto [mean, var] = moments(d, s->range);
+      // Broadcast to the observed shape (the placeholder is zeros), then flat.
+      mlir::Value zero = bin("tessera.mul", convert(*y, ft, s->range), k64(0.0, s->range), s->range);
+      auto flat = [&](mlir::Value v) {
+        return flat_f64({bin("tessera.add", v, zero, s->range), sema::float_type()}, s->range);
+      };
+      predicted_ = {flat(mean), flat(var)};
+      return;
+    }
     if (role_ == 2) {
       // Observations do not change the quantities; a conditional distribution's latent variables do.
       auto* c = dyn_cast<CallExpr>(s->distribution);
@@ -1010,6 +1030,124 @@ Local Lowerer::conditional_call(const CallExpr* c, const sema::CallTarget& targe
     out.elems.push_back({call.getResult(static_cast<unsigned>(i + 1)), sema::float_type()});
   }
   return out;
+}
+
+// The mean and the variance of a distribution, elementwise, in f64 (Posterior.predict). NaN where
+// one is not defined: Cauchy's; StudentT's mean for df <= 1 and variance for df <= 1 (infinite for
+// 1 < df <= 2).
+std::pair<mlir::Value, mlir::Value> Lowerer::moments(const Dist& d, SourceRange r) {
+  auto k = [&](double v) { return k64(v, r); };
+  auto p = [&](const char* n) { return d.params.at(n); };
+  auto add = [&](mlir::Value a, mlir::Value b) { return bin("tessera.add", a, b, r); };
+  auto sub = [&](mlir::Value a, mlir::Value b) { return bin("tessera.sub", a, b, r); };
+  auto mul = [&](mlir::Value a, mlir::Value b) { return bin("tessera.mul", a, b, r); };
+  auto div = [&](mlir::Value a, mlir::Value b) { return bin("tessera.div", a, b, r); };
+  auto sq = [&](mlir::Value a) { return mul(a, a); };
+  auto where = [&](mlir::Value c, mlir::Value a, mlir::Value b) {
+    auto t = broadcast_type(c.getType(), broadcast_type(a.getType(), b.getType(), b_.getF64Type()), b_.getF64Type());
+    return op("tessera.where", {c, a, b}, t, r, nullptr);
+  };
+  auto gt = [&](mlir::Value a, double v) {
+    return op("tessera.cmp", {a, k(v)}, broadcast_type(a.getType(), k(v).getType(), b_.getI1Type()), r, nullptr,
+              {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::gt)}});
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::string& f = d.family;
+  if (f == "Normal") return {p("loc"), sq(p("scale"))};
+  if (f == "HalfNormal") return {mul(p("scale"), k(std::sqrt(2.0 / std::numbers::pi))), mul(sq(p("scale")), k(1.0 - 2.0 / std::numbers::pi))};
+  if (f == "LogNormal") {
+    mlir::Value s2 = sq(p("scale"));
+    mlir::Value m = ew1("tessera.exp", add(p("loc"), mul(s2, k(0.5))), r);
+    return {m, mul(sub(ew1("tessera.exp", s2, r), k(1.0)), sq(m))};
+  }
+  if (f == "Cauchy" || f == "HalfCauchy") {
+    mlir::Value s = p("scale");
+    mlir::Value n = add(mul(s, k(0.0)), k(nan));
+    return {n, n};
+  }
+  if (f == "StudentT") {
+    mlir::Value df = p("df");
+    mlir::Value mean = where(gt(df, 1.0), add(p("loc"), mul(df, k(0.0))), k(nan));
+    mlir::Value var = where(gt(df, 2.0), div(mul(sq(p("scale")), df), sub(df, k(2.0))), where(gt(df, 1.0), k(inf), k(nan)));
+    return {mean, var};
+  }
+  if (f == "Gamma") return {div(p("concentration"), p("rate")), div(p("concentration"), sq(p("rate")))};
+  if (f == "Exponential") return {div(k(1.0), p("rate")), div(k(1.0), sq(p("rate")))};
+  if (f == "Beta") {
+    mlir::Value a = p("concentration1"), b = p("concentration0"), s = add(a, b);
+    return {div(a, s), div(mul(a, b), mul(sq(s), add(s, k(1.0))))};
+  }
+  if (f == "Uniform") return {mul(add(p("low"), p("high")), k(0.5)), div(sq(sub(p("high"), p("low"))), k(12.0))};
+  if (f == "Bernoulli" || f == "Binomial") {
+    mlir::Value pr = d.params.count("probs") ? p("probs") : ew1("tessera.sigmoid", p("logits"), r);
+    mlir::Value n = f == "Binomial" ? p("total_count") : k(1.0);
+    mlir::Value mean = mul(n, pr);
+    return {mean, mul(mean, sub(k(1.0), pr))};
+  }
+  if (f == "Poisson") {
+    mlir::Value rate = d.params.count("rate") ? p("rate") : ew1("tessera.exp", p("log_rate"), r);
+    return {rate, rate};
+  }
+  if (f == "MultivariateNormal") {
+    // loc, and the diagonal of the covariance: the row sums of L * L.
+    mlir::Value l = mvn_factor(d, r);
+    return {p("loc"), sum_last(mul(l, l), r)};
+  }
+  unsupported(r, fmt::format("Posterior.predict of a value observed under {} (its mean is not a value of the "
+                             "observed kind)",
+                             f));
+}
+
+// post.predict(X_new, ...) / post.uncertainty(X_new, ...): the model's predictive function (role 5)
+// at every draw, averaged by the runtime (tessera.posterior_predict).
+Local Lowerer::posterior_predict(const CallExpr* c, const std::string& method, const Local& post, const Type& t) {
+  auto it = fn_->predictions.find(c);
+  if (it == fn_->predictions.end() || !t || !t->shape)
+    unsupported(c->range, fmt::format("Posterior.{} of a Posterior whose model is not known here (pass the new inputs "
+                                      "where the model is called)",
+                                      method));
+  const sema::CallTarget& target = it->second;
+  const sema::TypedFunction& model = *target.callee;
+  SpecKey key = call_key(target);
+  key.role = 5;
+  mlir::func::FuncOp f = declare(key);
+  f.setPublic();
+  f->setAttr("tessera.callback", b_.getUnitAttr());
+  auto ft = f.getFunctionType();
+  auto args = positional(c);
+  std::vector<mlir::Value> data;
+  size_t next = 0;
+  for (size_t k = 0; k < model.params.size(); ++k) {
+    mlir::Type want = ft.getInput(static_cast<unsigned>(k + 1));
+    const auto& p = model.params[k];
+    if (p.name == model.observed_params.at(0)) {
+      // The observed argument: zeros of its shape at the new inputs' dimensions.
+      auto tt = sema::as_tensor(p.type);
+      auto wt = mlir::dyn_cast<mlir::RankedTensorType>(want);
+      if (!tt || !(*tt)->shape || !wt) unsupported(c->range, fmt::format("Posterior.{} of a model whose observed argument is not a tensor", method));
+      std::vector<DimExpr> shape;
+      for (const DimExpr& d : *(*tt)->shape) shape.push_back(d.substitute(target.dims));
+      data.push_back(op("tessera.zeros", dynamic_dims(sema::tensor_type((*tt)->dtype, shape), wt, c->range), wt, c->range, nullptr));
+      continue;
+    }
+    if (next >= args.size()) unsupported(c->range, fmt::format("Posterior.{} without a value for '{}'", method, p.name));
+    data.push_back(convert(expr(args[next]), want, args[next]->range));
+    ++next;
+  }
+  mlir::Type mt = to_mlir(t, c->range);
+  mlir::OperationState st(loc(c->range), "tessera.posterior_predict");
+  st.addOperands(post.value);
+  std::vector<mlir::Value> dims = dynamic_dims(t, mt, c->range);
+  st.addOperands(dims);
+  st.addOperands(data);
+  st.addAttribute("operandSegmentSizes",
+                  b_.getDenseI32ArrayAttr({1, static_cast<int32_t>(dims.size()), static_cast<int32_t>(data.size())}));
+  st.addAttribute("stat", b_.getStringAttr(method));
+  st.addAttribute("predictive", mlir::FlatSymbolRefAttr::get(f.getSymNameAttr()));
+  st.addTypes(mt);
+  mlir::Operation* pred = checked(b_.create(st), c->range);
+  calls_.push_back({current_func_.getOperation(), f.getOperation(), model.name, c->range});
+  return {pred->getResult(0), t};
 }
 
 // Whether the latent variable of `s` is drawn from a Dirichlet: a simplex.
@@ -1402,8 +1540,7 @@ std::optional<int64_t> Lowerer::fields_size(const Type& posterior, SourceRange r
 
 // post.mean("w"), post.sd, post.quantile("w", q), post.rhat, post.ess, post.samples.
 Local Lowerer::posterior_method(const CallExpr* c, const std::string& method, const Local& post, const Type& t) {
-  if (method == "predict" || method == "uncertainty")
-    unsupported(c->range, fmt::format("Posterior.{} (predictions from the draws)", method));
+  if (method == "predict" || method == "uncertainty") return posterior_predict(c, method, post, t);
   if (method == "summary") unsupported(c->range, "Posterior.summary() other than printed: print(post.summary())");
   if (method == "trace_plot") {
     // post.trace_plot("trace.svg", "mu", "tau"): one panel per scalar, a line per chain.

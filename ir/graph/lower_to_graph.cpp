@@ -250,6 +250,7 @@ std::string Lowerer::mangle(const SpecKey& key, bool root) {
                      : key.role == 2 ? "__tess_gq." + key.fn->name
                      : key.role == 3 ? "__tess_terms." + key.fn->name
                      : key.role == 4 ? "__tess_cond." + key.fn->name
+                     : key.role == 5 ? "__tess_pred." + key.fn->name
                      : root          ? entry_symbol(key.fn->name)
                                      : "tsr." + key.fn->name;
   if (!key.dims.empty()) {
@@ -325,6 +326,12 @@ mlir::func::FuncOp Lowerer::declare(const SpecKey& key, bool root) {
       for (const auto& [n, t] : f.latent_names) drawn.push_back(t);
       outputs.push_back(mlir::RankedTensorType::get({static_numel(drawn, f.range, "a latent variable").value_or(mlir::ShapedType::kDynamic)},
                                                     b_.getF64Type()));
+    } else if (key.role == 5) {
+      // The mean and the variance of the observed argument's distribution, one after the other.
+      std::optional<int64_t> k;
+      for (const auto& p : f.params)
+        if (!f.observed_params.empty() && p.name == f.observed_params[0]) k = static_numel({p.type}, p.range, "the observed argument");
+      outputs.push_back(mlir::RankedTensorType::get({k ? 2 * *k : mlir::ShapedType::kDynamic}, b_.getF64Type()));
     } else if (key.role == 3) {
       std::vector<std::pair<const void*, SourceRange>> terms;
       density_statements(f.def->body, terms);
@@ -403,8 +410,10 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
   mlir::Block* entry = func.addEntryBlock();
   b_.setInsertionPointToStart(entry);
   size_t arg = 0;
-  role_ = key.role == 4 ? 1 : key.role;
+  role_ = key.role == 4 ? 1 : key.role == 5 ? 2 : key.role;
   conditional_ = key.role == 4;
+  predicting_ = key.role == 5 && !f.observed_params.empty() ? f.observed_params[0] : "";
+  predicted_.reset();
   drawn_values_.clear();
   theta_ = {};
   theta_offset_ = 0;
@@ -435,6 +444,9 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
     }
     scopes_.back()[f.params[i].name] = {entry->getArgument(arg++), f.params[i].type};
   }
+  // Predictions: the observed argument is a placeholder, read only as the target of its '~'.
+  if (!predicting_.empty())
+    if (Local* y = lookup(predicting_)) y->object = "predict:observed";
   model_args_.clear();
   for (const sema::ModelParam& p : f.model_params)
     model_args_.push_back({entry->getArgument(arg++), sema::tensor_type(p.dtype, p.shape)});
@@ -467,6 +479,17 @@ void Lowerer::lower_function(const SpecKey& key, mlir::func::FuncOp func) {
       values.push_back(b_.create<mlir::tensor::ExtractOp>(end, lookup(density_name(key))->value, mlir::ValueRange{}));
     auto type = mlir::RankedTensorType::get({static_cast<int64_t>(values.size())}, b_.getF64Type());
     b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{b_.create<mlir::tensor::FromElementsOp>(end, type, values)});
+  } else if (!predicting_.empty()) {
+    if (!predicted_)
+      unsupported(f.range, fmt::format("Posterior.predict of '{}', which does not observe '{}' at the top level of its "
+                                       "body (`{} ~ D(...)`)",
+                                       f.name, predicting_, predicting_));
+    mlir::Value mean = predicted_->first, var = predicted_->second;
+    auto mt = mlir::cast<mlir::RankedTensorType>(mean.getType());
+    int64_t k = mt.getDimSize(0);
+    auto both = mlir::RankedTensorType::get({mlir::ShapedType::isDynamic(k) ? k : 2 * k}, b_.getF64Type());
+    mlir::Value out = op("tessera.concat", {mean, var}, both, f.range, nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
+    b_.create<mlir::func::ReturnOp>(end, mlir::ValueRange{convert({out, sema::float_type()}, func.getFunctionType().getResult(0), f.range)});
   } else if (role_ == 2) {
     if (!returned_ || returned_->object != "posterior")
       unsupported(f.range, fmt::format("'{}' does not end with `return Posterior(name=value, ...)`", f.name));

@@ -72,7 +72,8 @@ struct SpecKey {
   // density's terms, one per statement (a probabilistic function called for inference,
   // lower_inference.cpp); 4: a conditional distribution (a @probabilistic function that returns
   // a distribution, on the right of '~'): its latents' log density and the returned
-  // distribution's parameters.
+  // distribution's parameters; 5: the mean and variance of the distribution its observed
+  // argument has (Posterior.predict / uncertainty).
   int role = 0;
   bool operator<(const SpecKey& o) const {
     return std::make_tuple(fn, dims, layout_keys(), role) < std::make_tuple(o.fn, o.dims, o.layout_keys(), o.role);
@@ -306,6 +307,11 @@ class Lowerer {
   // conditional distribution): what a conditional returns, and what a Posterior reports of them.
   std::vector<std::pair<bool, mlir::Value>> drawn_values_;
   mlir::Value drawn_flat(bool conditional_only, SourceRange r);
+  // Role 5 (Posterior.predict / uncertainty): the observed argument whose distribution's mean
+  // and variance the function returns, and those once its '~' statement has been lowered.
+  std::string predicting_;
+  std::optional<std::pair<mlir::Value, mlir::Value>> predicted_;
+  Local posterior_predict(const CallExpr* c, const std::string& method, const Local& post, const Type& t);
   mlir::Value theta_;                                 // roles 1 and 2: the unconstrained vector
   int64_t theta_offset_ = 0;                          // where the next latent variable starts,
   mlir::Value theta_offset_dyn_;                      // plus this `index`, once a size is dynamic
@@ -315,6 +321,7 @@ class Lowerer {
     SourceRange range;
     bool ordered = false;  // `ordered=True`: a latent increasing vector
   };
+  std::pair<mlir::Value, mlir::Value> moments(const Dist& d, SourceRange r);
   static bool is_distribution(const std::string& name);
   static mlir::RankedTensorType broadcast_type(mlir::Type a, mlir::Type b, mlir::Type element);
   mlir::Value bin(const char* name, mlir::Value a, mlir::Value b, SourceRange r);

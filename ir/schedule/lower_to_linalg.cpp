@@ -2094,22 +2094,12 @@ Value lower_load(Emitter& e, Operation* op, int& strings) {
 // Posterior's handle. The callbacks' addresses come from calls of `__tess_callback.<name>`, which
 // the LLVM back end defines as the address of <name>'s packed wrapper (codegen/llvm_backend.cpp).
 
-Value lower_infer(Emitter& e, Operation* op, int& strings) {
+// One tessInferAdd* call per value: the arguments of the compiled callbacks (the runtime copies
+// each).
+void add_inference_data(Emitter& e, ModuleOp module, ValueRange data) {
   OpBuilder& b = e.b;
-  ModuleOp module = op->getParentOfType<ModuleOp>();
   Type i64 = b.getI64Type(), f64 = b.getF64Type();
-  b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferBegin", {}), ValueRange{});
-  // Operands: dim, width, the fields' dynamic sizes, the data.
-  auto segments = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes");
-  int64_t field_dims = segments ? segments[2] : 0;
-  for (Value v : op->getOperands().slice(2, field_dims))
-    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferFieldDim", {i64}),
-                           ValueRange{b.create<arith::IndexCastOp>(e.loc, i64, v).getResult()});
-  int64_t seeded = segments ? segments[3] : 0;
-  if (seeded)
-    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferSeed", {i64}),
-                           ValueRange{op->getOperand(static_cast<unsigned>(2 + field_dims))});
-  for (Value v : op->getOperands().drop_front(2 + field_dims + seeded)) {
+  for (Value v : data) {
     Type t = v.getType();
     if (auto rt = dyn_cast<RankedTensorType>(t)) {
       std::string suffix = element_suffix(rt.getElementType());
@@ -2131,6 +2121,24 @@ Value lower_infer(Emitter& e, Operation* op, int& strings) {
       throw Unsupported{};
     }
   }
+}
+
+Value lower_infer(Emitter& e, Operation* op, int& strings) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  Type i64 = b.getI64Type();
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferBegin", {}), ValueRange{});
+  // Operands: dim, width, the fields' dynamic sizes, the data.
+  auto segments = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes");
+  int64_t field_dims = segments ? segments[2] : 0;
+  for (Value v : op->getOperands().slice(2, field_dims))
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferFieldDim", {i64}),
+                           ValueRange{b.create<arith::IndexCastOp>(e.loc, i64, v).getResult()});
+  int64_t seeded = segments ? segments[3] : 0;
+  if (seeded)
+    b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferSeed", {i64}),
+                           ValueRange{op->getOperand(static_cast<unsigned>(2 + field_dims))});
+  add_inference_data(e, module, op->getOperands().drop_front(2 + field_dims + seeded));
   auto address = [&](StringRef attr) {
     std::string fn = ("__tess_callback." + op->getAttrOfType<FlatSymbolRefAttr>(attr).getValue()).str();
     return b.create<func::CallOp>(e.loc, runtime_function(module, fn, {}, {i64}), ValueRange{}).getResult(0);
@@ -2187,6 +2195,38 @@ Value lower_posterior_stat(Emitter& e, Operation* op, int& strings) {
                          runtime_function(module, std::string("tessPosteriorStat_") + (elt.isF32() ? "f32" : "f64"),
                                           {i64, dyn_i8, dyn_i8, b.getF64Type(), ut}, {}),
                          ValueRange{handle, stat, field, q, u});
+  return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
+}
+
+// tessera.posterior_predict: tessInferBegin, the data (add_inference_data), then
+// tessPosteriorPredict_<t>(handle, predictive, stat, buffer) into a fresh buffer of the result's
+// shape (its `?` sizes from the dims operands).
+Value lower_posterior_predict(Emitter& e, Operation* op, int& strings) {
+  OpBuilder& b = e.b;
+  ModuleOp module = op->getParentOfType<ModuleOp>();
+  RankedTensorType rt = result_type(op);
+  Type elt = rt.getElementType(), i64 = b.getI64Type();
+  if (!elt.isF32() && !elt.isF64()) {
+    emitError(e.loc) << "not yet supported: predictions of " << elt;
+    throw Unsupported{};
+  }
+  auto segments = op->getAttrOfType<DenseI32ArrayAttr>("operandSegmentSizes");
+  int64_t ndims = segments[1];
+  b.create<func::CallOp>(e.loc, runtime_function(module, "tessInferBegin", {}), ValueRange{});
+  add_inference_data(e, module, op->getOperands().drop_front(1 + ndims));
+  SmallVector<Value> dyn(op->getOperands().slice(1, ndims));
+  auto mt = MemRefType::get(rt.getShape(), elt);
+  Value buf = b.create<memref::AllocOp>(e.loc, mt, dyn, b.getI64IntegerAttr(64));
+  auto ut = UnrankedMemRefType::get(elt, 0);
+  Value u = b.create<memref::CastOp>(e.loc, ut, buf);
+  std::string fn = ("__tess_callback." + op->getAttrOfType<FlatSymbolRefAttr>("predictive").getValue()).str();
+  Value predictive = b.create<func::CallOp>(e.loc, runtime_function(module, fn, {}, {i64}), ValueRange{}).getResult(0);
+  Value stat = string_memref(e, module, op->getAttrOfType<StringAttr>("stat").getValue(), strings);
+  auto dyn_i8 = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  b.create<func::CallOp>(e.loc,
+                         runtime_function(module, std::string("tessPosteriorPredict_") + (elt.isF32() ? "f32" : "f64"),
+                                          {i64, i64, dyn_i8, ut}, {}),
+                         ValueRange{op->getOperand(0), predictive, stat, u});
   return b.create<bufferization::ToTensorOp>(e.loc, rt, buf, /*restrict=*/true, /*writable=*/true);
 }
 
@@ -2612,11 +2652,13 @@ struct LowerToLinalg : PassWrapper<LowerToLinalg, OperationPass<ModuleOp>> {
           continue;
         }
         if (op->getName().getStringRef() == "tessera.infer" ||
-            op->getName().getStringRef() == "tessera.posterior_stat") {
+            op->getName().getStringRef() == "tessera.posterior_stat" ||
+            op->getName().getStringRef() == "tessera.posterior_predict") {
           OpBuilder b(op);
           Emitter e(b, op->getLoc());
-          Value r = op->getName().getStringRef() == "tessera.infer" ? lower_infer(e, op, strings)
-                                                                     : lower_posterior_stat(e, op, strings);
+          Value r = op->getName().getStringRef() == "tessera.infer"            ? lower_infer(e, op, strings)
+                    : op->getName().getStringRef() == "tessera.posterior_stat" ? lower_posterior_stat(e, op, strings)
+                                                                                 : lower_posterior_predict(e, op, strings);
           op->getResult(0).replaceAllUsesWith(r);
           op->erase();
           continue;

@@ -673,6 +673,7 @@ const tessSymbol* tessCodegenSymbols(size_t* count) {
       TESS_SYMBOL(tessInferAddTensor_i64),  TESS_SYMBOL(tessInferAddI64),         TESS_SYMBOL(tessInferAddF64),
       TESS_SYMBOL(tessInferAddBool),        TESS_SYMBOL(tessInferRun),            TESS_SYMBOL(tessPosteriorDraws),
       TESS_SYMBOL(tessPosteriorStat_f32),   TESS_SYMBOL(tessPosteriorStat_f64),   TESS_SYMBOL(tessPosteriorSummary),
+      TESS_SYMBOL(tessPosteriorPredict_f32), TESS_SYMBOL(tessPosteriorPredict_f64),
       TESS_SYMBOL(tessPosteriorSave),       TESS_SYMBOL(tessInferFieldDim),       TESS_SYMBOL(tessInferSeed),
       TESS_SYMBOL(tessPosteriorTracePlot),
       TESS_SYMBOL(tessCholesky_f32),        TESS_SYMBOL(tessCholesky_f64),        TESS_SYMBOL(tessTriangularSolve_f32),

@@ -241,6 +241,59 @@ Posterior& posterior_of(int64_t handle) {
   return *g_posteriors[static_cast<size_t>(handle - 1)];
 }
 
+// post.predict / post.uncertainty: the predictive function (mean and variance of the observed
+// argument's distribution, K each) at every draw, in draw order, over the data of g_args.
+template <class T>
+void posterior_predict(int64_t handle, int64_t predictive, const std::string& stat, int64_t rank, void* descriptor) {
+  std::vector<std::unique_ptr<Arg>> args = std::move(g_args);
+  g_args.clear();
+  Posterior& p = posterior_of(handle);
+  const auto* d = static_cast<const int64_t*>(descriptor);
+  int64_t k = 1;
+  for (int64_t i = 0; i < rank; ++i) k *= d[3 + i];
+  const int64_t rows = p.chains() * p.draws();
+  if (static_cast<int64_t>(p.theta.size()) != rows * p.theta_dim)
+    fail("Posterior." + stat + ": this Posterior keeps no draws of its parameters");
+  static double no_parameters = 0;
+  const double* theta = p.theta.empty() ? &no_parameters : p.theta.data();
+  Compiled pred{reinterpret_cast<void (*)(void**)>(predictive), {}, p.theta_dim};
+  for (auto& a : args) pred.args.push_back(a.get());
+  std::vector<double> moments(static_cast<size_t>(2 * k)), sum(static_cast<size_t>(k), 0.0),
+      sum_var(static_cast<size_t>(k), 0.0), means(static_cast<size_t>(rows * k));
+  for (int64_t row = 0; row < rows; ++row) {
+    pred.quantities(theta + row * p.theta_dim, moments.data(), 2 * k);
+    for (int64_t i = 0; i < k; ++i) {
+      means[static_cast<size_t>(row * k + i)] = moments[static_cast<size_t>(i)];
+      sum[static_cast<size_t>(i)] += moments[static_cast<size_t>(i)];
+      sum_var[static_cast<size_t>(i)] += moments[static_cast<size_t>(k + i)];
+    }
+  }
+  T* out = reinterpret_cast<T*>(d[1]) + d[2];
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+  for (int64_t i = 0; i < k; ++i) {
+    double mean = rows > 0 ? sum[static_cast<size_t>(i)] / static_cast<double>(rows) : std::nan("");
+    double value = mean;
+    if (stat == "uncertainty") {
+      // Law of total variance: the average variance plus the variance of the means.
+      double spread = 0;
+      for (int64_t row = 0; row < rows; ++row) {
+        double dm = means[static_cast<size_t>(row * k + i)] - mean;
+        spread += dm * dm;
+      }
+      value = rows > 0 ? std::sqrt(sum_var[static_cast<size_t>(i)] / static_cast<double>(rows) +
+                                   spread / static_cast<double>(rows))
+                       : std::nan("");
+    }
+    int64_t offset = 0;
+    for (int64_t a = 0; a < rank; ++a) offset += index[static_cast<size_t>(a)] * d[3 + rank + a];
+    out[offset] = static_cast<T>(value);
+    for (int64_t a = rank - 1; a >= 0; --a) {
+      if (++index[static_cast<size_t>(a)] < d[3 + a]) break;
+      index[static_cast<size_t>(a)] = 0;
+    }
+  }
+}
+
 template <class T>
 void posterior_stat(int64_t handle, const std::string& stat, const std::string& name, double q, int64_t rank,
                     void* descriptor) {
@@ -455,6 +508,8 @@ int64_t tessInferRun(int64_t log_density, int64_t quantities, int64_t terms, con
   post->values().assign(static_cast<size_t>(chains * draws * width), 0.0);
   for (int64_t row = 0; row < chains * draws; ++row)
     gq.quantities(&theta_draws[static_cast<size_t>(row * dim)], &post->values()[static_cast<size_t>(row * width)], width);
+  post->theta = std::move(theta_draws);
+  post->theta_dim = dim;
   std::lock_guard lock(g_posteriors_mutex);
   g_posteriors.push_back(std::move(post));
   return static_cast<int64_t>(g_posteriors.size());
@@ -478,6 +533,17 @@ int64_t tessPosteriorDraws(int64_t posterior) {
 TESS_POSTERIOR_STAT_DEF(f32, float)
 TESS_POSTERIOR_STAT_DEF(f64, double)
 #undef TESS_POSTERIOR_STAT_DEF
+
+#define TESS_POSTERIOR_PREDICT_DEF(sfx, T)                                                                      \
+  void tessPosteriorPredict_##sfx(int64_t posterior, int64_t predictive, const char* s_allocated,                  \
+                                  const char* s_aligned, int64_t s_offset, int64_t s_size, int64_t s_stride,        \
+                                  int64_t rank, void* descriptor) {                                                 \
+    (void)s_allocated;                                                                                              \
+    posterior_predict<T>(posterior, predictive, memref_text(s_aligned, s_offset, s_size, s_stride), rank, descriptor); \
+  }
+TESS_POSTERIOR_PREDICT_DEF(f32, float)
+TESS_POSTERIOR_PREDICT_DEF(f64, double)
+#undef TESS_POSTERIOR_PREDICT_DEF
 
 void tessPosteriorSummary(int64_t posterior) {
   std::string text = posterior_of(posterior).summary();

@@ -157,6 +157,10 @@ class Posterior {
   // Empty / 0 when unknown (ADVI, a Posterior built by hand).
   std::vector<double> warmup_seconds, sampling_seconds;
   double wall_seconds = 0;
+  // The draws on the unconstrained scale (rows of theta_dim, in the order of values()), for
+  // predictions at new inputs. Empty for a Posterior built by hand.
+  std::vector<double> theta;
+  int64_t theta_dim = 0;
 
   // Fills stat_names, stats, method, divergences, max_depth_hits, max_tree_depth and the fields
   // above (timings included) from a NUTS/HMC run (draws of the Posterior must equal config.num_samples).

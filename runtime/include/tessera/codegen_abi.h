@@ -224,6 +224,18 @@ TESS_API void tessPosteriorStat_f64(int64_t posterior, const char* s_allocated, 
                                     int64_t s_size, int64_t s_stride, const char* f_allocated, const char* f_aligned,
                                     int64_t f_offset, int64_t f_size, int64_t f_stride, double q, int64_t rank,
                                     void* descriptor);
+/* post.predict(X_new) / post.uncertainty(X_new): the data (tessInferBegin, tessInferAdd*: the
+ * model's arguments at the new inputs), then tessPosteriorPredict_<t>(handle, predictive, stat,
+ * out). predictive is the packed wrapper of `(theta: f64[dim], args...) -> f64[2K]`, the mean and
+ * variance of the observed argument's distribution at one draw; out (K elements, row-major)
+ * receives the average mean over the draws (`predict`) or the predictive standard deviation
+ * sqrt(average variance + variance of the means) (`uncertainty`). */
+TESS_API void tessPosteriorPredict_f32(int64_t posterior, int64_t predictive, const char* s_allocated,
+                                       const char* s_aligned, int64_t s_offset, int64_t s_size, int64_t s_stride,
+                                       int64_t rank, void* descriptor);
+TESS_API void tessPosteriorPredict_f64(int64_t posterior, int64_t predictive, const char* s_allocated,
+                                       const char* s_aligned, int64_t s_offset, int64_t s_size, int64_t s_stride,
+                                       int64_t rank, void* descriptor);
 /* print(post.summary()): the table (runtime/src/inference.h, Posterior::summary) on stdout. */
 TESS_API void tessPosteriorSummary(int64_t posterior);
 /* post.save(path): an .npz archive or a Stan CSV file, by the extension (a failure to write is a

@@ -321,6 +321,10 @@ func.func @inference(%y: tensor<10xf32>, %n: i64, %d: index) {
   %s = tessera.posterior_stat "samples" "mu"(%p) {q = 0.0 : f64} : tensor<?xf64>
   // CHECK-NEXT: %4 = tessera.posterior_stat "mean" "z"(%0, %arg2) {q = 0.000000e+00 : f64} : tensor<?xf64>
   %m = tessera.posterior_stat "mean" "z"(%p, %d) {q = 0.0 : f64} : tensor<?xf64>
+  // CHECK-NEXT: %5 = tessera.posterior_predict "predict" @predictive(%0) (%arg0, %arg1) : (tensor<10xf32>, i64) -> tensor<10xf32>
+  %pr = tessera.posterior_predict "predict" @predictive(%p)(%y, %n) : (tensor<10xf32>, i64) -> tensor<10xf32>
+  // CHECK-NEXT: %6 = tessera.posterior_predict "uncertainty" @predictive(%0, %arg2) (%arg0) : (tensor<10xf32>) -> tensor<?xf64>
+  %un = tessera.posterior_predict "uncertainty" @predictive(%p, %d)(%y) : (tensor<10xf32>) -> tensor<?xf64>
   // CHECK-NEXT: tessera.posterior_summary(%0)
   tessera.posterior_summary(%p)
   // CHECK-NEXT: tessera.posterior_save "draws.npz"(%0)
