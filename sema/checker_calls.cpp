@@ -151,6 +151,12 @@ Type CheckerImpl::log_prob_type(const Type& dist, const CallExpr* call, const st
     if (!shape.empty()) shape.pop_back();
     return tensor_type(d, shape);
   }
+  // LKJCholesky: one density per [dim, dim] factor on the last two axes.
+  if (dist->name == "LKJCholesky" && (*st)->shape) {
+    std::vector<DimExpr> shape = *(*st)->shape;
+    shape.resize(shape.size() >= 2 ? shape.size() - 2 : 0);
+    return tensor_type(d, shape);
+  }
   return tensor_type(d, (*st)->shape);
 }
 

@@ -1230,6 +1230,7 @@ void check_distribution_arguments(Checker& ck, const Call& c) {
       {"Poisson", {{"rate", 'n', false}, {"log_rate", 'r', false}}},
       {"Dirichlet", {{"concentration", 'p', true}}},
       {"MultivariateNormal", {{"loc", 'r', true}, {"covariance_matrix", 'r', false}, {"scale_tril", 'r', false}}},
+      {"LKJCholesky", {{"dim", 'c', true}, {"concentration", 'p', false}}},
   };
   auto it = table.find(c.name);
   if (it == table.end()) return;
@@ -1365,9 +1366,54 @@ Type mvn_distribution(Checker& ck, const Call& c) {
     return multivariate(distribution_type(tensor_type(f64 ? DType::F64 : DType::F32, shape)));
 }
 
+// LKJCholesky(dim, concentration=1): the lower Cholesky factor of a dim x dim correlation
+// matrix (torch.distributions.LKJCholesky); one scalar concentration, a sample [dim, dim].
+Type lkj_distribution(Checker& ck, const Call& c) {
+  const Arg* dim = c.arg(0, "dim");
+  const Arg* eta = c.arg(1, "concentration");
+  bool f64 = false;
+  if (eta)
+    if (auto et = as_tensor(eta->type); et && (*et)->dtype == DType::F64 && !(*et)->weak) f64 = true;
+  if (eta)
+    if (auto et = as_tensor(eta->type); et && (*et)->shape && !(*et)->shape->empty()) {
+      ck.diags().report(DiagKind::BadDistributionArgument, eta->range,
+                        fmt::format("LKJCholesky takes one concentration (a number), found {}", to_string(eta->type)));
+      return distribution_type(unknown_type());
+    }
+  std::optional<DimExpr> k = dim ? ck.dim_value(dim->type) : std::nullopt;
+  if (!k) {
+    ck.diags().report(DiagKind::BadDistributionArgument, dim ? dim->range : c.range,
+                      "LKJCholesky takes its dimension as an Int (a constant or a dimension of the signature)");
+    return distribution_type(unknown_type());
+  }
+  if (k->is_constant() && k->constant_value() < 2) {
+    ck.diags().report(DiagKind::BadDistributionArgument, dim->range,
+                      fmt::format("LKJCholesky: dim must be at least 2, found {}", k->constant_value()));
+    return distribution_type(unknown_type());
+  }
+  std::vector<DimExpr> shape{*k, *k};
+  if (const Arg* sh = c.kw("shape")) {
+    auto dims = ck.dims_from(*sh);
+    bool fits = dims && dims->size() == 2 && ck.prove_equal((*dims)[0], *k).kind == ProofResult::Kind::Proven &&
+                ck.prove_equal((*dims)[1], *k).kind == ProofResult::Kind::Proven;
+    if (dims && !fits) {
+      ck.diags()
+          .report(DiagKind::BroadcastMismatch, sh->range, c.name, "[" + shape_to_string(shape) + "]",
+                  "shape=[" + shape_to_string(*dims) + "]")
+          .note("an LKJCholesky sample is one [dim, dim] factor (batches of factors are not supported yet)");
+      return distribution_type(unknown_type());
+    }
+  }
+  TypeNode n = *distribution_type(tensor_type(f64 ? DType::F64 : DType::F32, shape));
+  n.dtype = f64 ? DType::F64 : DType::F32;
+  n.name = c.name;
+  return std::make_shared<const TypeNode>(std::move(n));
+}
+
 Type distribution(Checker& ck, const Call& c) {
   check_distribution_arguments(ck, c);
   if (c.name == "MultivariateNormal") return mvn_distribution(ck, c);
+  if (c.name == "LKJCholesky") return lkj_distribution(ck, c);
   std::vector<Type> params;
   for (const Arg& a : c.args) params.push_back(a.type);
   for (const Arg& a : c.kwargs)
@@ -1922,7 +1968,8 @@ struct OpTable {
              {"Poisson", "rate: Tensor = None, *, log_rate: Tensor = None, shape: Shape = None"},
              {"Dirichlet", "concentration: Tensor, *, shape: Shape = None"},
              {"MultivariateNormal",
-              "loc: Tensor, covariance_matrix: Tensor = None, *, scale_tril: Tensor = None, shape: Shape = None"}})
+              "loc: Tensor, covariance_matrix: Tensor = None, *, scale_tril: Tensor = None, shape: Shape = None"},
+             {"LKJCholesky", "dim: Int, concentration: Tensor = 1, *, shape: Shape = None"}})
       add(n, sig, distribution);
     // Posterior(w=w, b=b): the quantities to keep per draw, by name.
     // factor(lp): an explicit term of the log density (Stan's `target += lp`), summed.

@@ -21,7 +21,7 @@ namespace tessera::ir::lowering {
 namespace {
 
 // The support of a distribution, which decides the bijection of a latent variable.
-enum class Support { Real, Positive, Unit, Interval, Simplex, Discrete, Unknown };
+enum class Support { Real, Positive, Unit, Interval, Simplex, CholeskyCorr, Discrete, Unknown };
 
 struct Family {
   const char* name;
@@ -49,6 +49,7 @@ const std::vector<Family>& families() {
       {"Categorical", {"probs", "logits"}, {}, Support::Discrete},
       {"Dirichlet", {"concentration"}, {kReq}, Support::Simplex},
       {"MultivariateNormal", {"loc", "covariance_matrix", "scale_tril"}, {kReq}, Support::Real},
+      {"LKJCholesky", {"dim", "concentration"}, {kReq, 1.0}, Support::CholeskyCorr},
   };
   return table;
 }
@@ -574,6 +575,7 @@ mlir::Value Lowerer::log_prob(const Dist& d, mlir::Value x, SourceRange r, mlir:
     return add(sum_last(term, r), norm);
   }
   if (f == "MultivariateNormal") return mvn_log_prob(d, x, r);
+  if (f == "LKJCholesky") return lkj_log_prob(d, x, r);
   unsupported(r, fmt::format("the log density of {}", f));
 }
 
@@ -785,7 +787,17 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
     unsupported(s->range, fmt::format("a latent variable ('{}') drawn from a conditional distribution that returns "
                                       "a Dirichlet",
                                       name->name));
+  bool corr = is_cholesky_corr(*fn_, s);
+  if (corr != (d.family == "LKJCholesky"))
+    unsupported(s->range, fmt::format("a latent variable ('{}') drawn from a conditional distribution that returns "
+                                      "an LKJCholesky",
+                                      name->name));
+  if (corr && (!ft.hasStaticShape() || ft.getRank() != 2 || ft.getDimSize(0) < 2))
+    unsupported(s->range, fmt::format("an LKJCholesky latent variable ('{}') whose dimension is not known when the "
+                                      "function is called",
+                                      name->name));
   auto uft = ft;
+  if (corr) uft = mlir::RankedTensorType::get({ft.getDimSize(0) * (ft.getDimSize(0) - 1) / 2}, b_.getF64Type());
   if (simplex) {
     std::vector<int64_t> us(ft.getShape().begin(), ft.getShape().end());
     us.back() -= 1;
@@ -845,6 +857,12 @@ void Lowerer::sample_stmt(const SampleStmt* s) {
       log_jac = u;
       log_x = u;
       break;
+    case Support::CholeskyCorr: {
+      auto [cl, cjac] = cholesky_corr_transform(u, ft.getDimSize(0), s->range);
+      x = cl;
+      log_jac = cjac;
+      break;
+    }
     case Support::Simplex: {
       auto [sx, slog_x, sjac] = simplex_transform(u, ft, s->range);
       x = sx;
@@ -1150,6 +1168,127 @@ Local Lowerer::posterior_predict(const CallExpr* c, const std::string& method, c
   return {pred->getResult(0), t};
 }
 
+// Whether the latent variable of `s` is drawn from an LKJCholesky: a correlation matrix's factor.
+bool Lowerer::is_cholesky_corr(const sema::TypedFunction& f, const SampleStmt* s) {
+  auto it = f.expr_types.find(s->distribution);
+  return it != f.expr_types.end() && it->second && it->second->kind == TypeKind::Distribution &&
+         it->second->name == "LKJCholesky";
+}
+
+// Stan's cholesky_corr transform, for u of [K(K-1)/2] to the lower Cholesky factor L [K, K] of a
+// correlation matrix: z = tanh(u) (canonical partial correlations), row by row
+//   L[0, 0] = 1; L[i, 0] = z; L[i, j] = z sqrt(1 - sum_{k<j} L[i, k]^2) (0 < j < i);
+//   L[i, i] = sqrt(1 - sum_{k<i} L[i, k]^2),
+// consuming z in the order (1,0), (2,0), (2,1), (3,0), ...; log |dL/du| = sum log(1 - z^2) +
+// sum_{0<j<i} log(1 - sum_{k<j} L[i, k]^2) / 2, with log(1 - tanh(u)^2) = 2 (log 2 - |u| -
+// softplus(-2|u|)) (no rounding of z to 1). Returns L and the log-Jacobian terms.
+std::pair<mlir::Value, mlir::Value> Lowerer::cholesky_corr_transform(mlir::Value u, int64_t kk, SourceRange r) {
+  auto f64 = b_.getF64Type();
+  auto scalar_t = mlir::RankedTensorType::get({1}, f64);
+  auto k = [&](double v) { return k64(v, r); };
+  auto add = [&](mlir::Value a, mlir::Value b) { return bin("tessera.add", a, b, r); };
+  auto sub = [&](mlir::Value a, mlir::Value b) { return bin("tessera.sub", a, b, r); };
+  auto mul = [&](mlir::Value a, mlir::Value b) { return bin("tessera.mul", a, b, r); };
+  mlir::Value z = ew1("tessera.tanh", u, r);
+  mlir::Value au = ew1("tessera.abs", u, r);
+  mlir::Value jac = mul(k(2.0), sub(sub(k(std::numbers::ln2), au), softplus_of(mul(k(-2.0), au), r)));
+  std::vector<mlir::Value> jac_parts{jac};
+  auto at = [&](int64_t i) {
+    return op("tessera.slice", {z}, scalar_t, r, nullptr,
+              {{"static_offsets", b_.getDenseI64ArrayAttr({i})},
+               {"static_sizes", b_.getDenseI64ArrayAttr({1})},
+               {"static_strides", b_.getDenseI64ArrayAttr({1})},
+               {"operandSegmentSizes", b_.getDenseI32ArrayAttr({1, 0, 0, 0})}});
+  };
+  mlir::Value zero = mul(at(0), k(0.0)), one = add(zero, k(1.0));
+  std::vector<mlir::Value> entries;  // row-major, [K * K] of [1]
+  int64_t next = 0;
+  for (int64_t i = 0; i < kk; ++i) {
+    mlir::Value sum_sqs;
+    for (int64_t j = 0; j < kk; ++j) {
+      if (i == 0) {
+        entries.push_back(j == 0 ? one : zero);
+        continue;
+      }
+      if (j > i) {
+        entries.push_back(zero);
+        continue;
+      }
+      if (j == i) {
+        entries.push_back(ew1("tessera.sqrt", sub(k(1.0), sum_sqs), r));
+        continue;
+      }
+      mlir::Value zij = at(next++);
+      mlir::Value x = zij;
+      if (j > 0) {
+        mlir::Value rest = sub(k(1.0), sum_sqs);
+        jac_parts.push_back(mul(k(0.5), ew1("tessera.log", rest, r)));
+        x = mul(zij, ew1("tessera.sqrt", rest, r));
+      }
+      sum_sqs = sum_sqs ? add(sum_sqs, mul(x, x)) : mul(x, x);
+      entries.push_back(x);
+    }
+  }
+  auto flat_t = mlir::RankedTensorType::get({kk * kk}, f64);
+  mlir::Value flat = op("tessera.concat", entries, flat_t, r, nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
+  mlir::Value l = op("tessera.reshape", {flat}, mlir::RankedTensorType::get({kk, kk}, f64), r, nullptr);
+  mlir::Value terms = jac_parts.size() == 1 ? jac_parts[0]
+                                            : op("tessera.concat", jac_parts,
+                                                 mlir::RankedTensorType::get({static_cast<int64_t>(kk * (kk - 1) / 2 + jac_parts.size() - 1)}, f64),
+                                                 r, nullptr, {{"axis", b_.getI64IntegerAttr(0)}});
+  return {l, terms};
+}
+
+// LKJCholesky(K, eta).log_prob(L), as torch's: sum_{i>=1} (K - i - 1 + 2 (eta - 1)) log L[i, i]
+// minus log of the normalizer (pi^((K-1)/2) mvlgamma(a - 1/2, K - 1) / Gamma(a)^(K-1),
+// a = eta + (K - 1) / 2); -inf where a diagonal element is not positive. One density per
+// factor on the last two axes.
+mlir::Value Lowerer::lkj_log_prob(const Dist& d, mlir::Value x, SourceRange r) {
+  auto xt = mlir::cast<mlir::RankedTensorType>(x.getType());
+  if (xt.getRank() < 2 || xt.isDynamicDim(xt.getRank() - 1) || xt.getDimSize(xt.getRank() - 1) < 2)
+    unsupported(r, "LKJCholesky.log_prob of a value that is not a [K, K] factor of a size known when the function is called");
+  int64_t kk = xt.getDimSize(xt.getRank() - 1);
+  auto f64 = b_.getF64Type();
+  auto k = [&](double v) { return k64(v, r); };
+  auto add = [&](mlir::Value a, mlir::Value b) { return bin("tessera.add", a, b, r); };
+  auto sub = [&](mlir::Value a, mlir::Value b) { return bin("tessera.sub", a, b, r); };
+  auto mul = [&](mlir::Value a, mlir::Value b) { return bin("tessera.mul", a, b, r); };
+  mlir::Location l = loc(r);
+  auto constant = [&](std::vector<int64_t> shape, const std::vector<double>& v) {
+    auto t = mlir::RankedTensorType::get(shape, f64);
+    return b_.create<mlir::arith::ConstantOp>(l, mlir::DenseElementsAttr::get(t, llvm::ArrayRef(v))).getResult();
+  };
+  std::vector<double> eye(static_cast<size_t>(kk * kk), 0.0), base(static_cast<size_t>(kk), 0.0), ones(static_cast<size_t>(kk), 0.0);
+  for (int64_t i = 0; i < kk; ++i) {
+    eye[static_cast<size_t>(i * kk + i)] = 1.0;
+    if (i > 0) {
+      base[static_cast<size_t>(i)] = static_cast<double>(kk - i - 1);
+      ones[static_cast<size_t>(i)] = 1.0;
+    }
+  }
+  mlir::Value diag = sum_last(mul(x, constant({kk, kk}, eye)), r);  // [..., K]
+  mlir::Value eta = d.params.at("concentration");
+  mlir::Value order = add(constant({kk}, base), mul(mul(sub(eta, k(1.0)), k(2.0)), constant({kk}, ones)));
+  // 0 log d is 0 for the first row (order 0), as for xlogy.
+  mlir::Value unnormalized = sum_last(xlogy(order, ew1("tessera.log", diag, r), r), r);
+  mlir::Value alpha = add(eta, k(0.5 * static_cast<double>(kk - 1)));
+  mlir::Value numerator = k(0.25 * static_cast<double>((kk - 1) * (kk - 2)) * std::log(std::numbers::pi));
+  for (int64_t j = 0; j < kk - 1; ++j) numerator = add(numerator, lgamma_of(sub(alpha, k(0.5 + 0.5 * static_cast<double>(j))), r));
+  mlir::Value normalizer = sub(add(k(0.5 * static_cast<double>(kk - 1) * std::log(std::numbers::pi)), numerator),
+                               mul(lgamma_of(alpha, r), k(static_cast<double>(kk - 1))));
+  mlir::Value lp = sub(unnormalized, normalizer);
+  // Outside the support (a diagonal element <= 0): -inf.
+  auto dt = mlir::cast<mlir::RankedTensorType>(diag.getType());
+  std::vector<int64_t> out(dt.getShape().begin(), dt.getShape().end() - 1);
+  mlir::Value lo = op("tessera.reduce", {diag}, mlir::RankedTensorType::get(out, f64), r, nullptr,
+                      {{"kind", mlir::tessera::ReduceKindAttr::get(&ctx_, mlir::tessera::ReduceKind::min)},
+                       {"axes", b_.getDenseI64ArrayAttr({dt.getRank() - 1})}});
+  mlir::Value inside = op("tessera.cmp", {lo, k(0.0)}, mlir::RankedTensorType::get(out, b_.getI1Type()), r, nullptr,
+                          {{"predicate", mlir::tessera::CmpPredicateAttr::get(&ctx_, mlir::tessera::CmpPredicate::gt)}});
+  return op("tessera.where", {inside, lp, k(-std::numeric_limits<double>::infinity())},
+            broadcast_type(lp.getType(), inside.getType(), f64), r, nullptr);
+}
+
 // Whether the latent variable of `s` is drawn from a Dirichlet: a simplex.
 bool Lowerer::is_simplex(const sema::TypedFunction& f, const SampleStmt* s) {
   auto it = f.expr_types.find(s->distribution);
@@ -1194,6 +1333,12 @@ std::vector<Type> Lowerer::unconstrained_types(const sema::TypedFunction& f, int
     if (latent == f.latents.end()) continue;
     const Type& type = latent->second;
     auto tt = sema::as_tensor(type);
+    if (is_cholesky_corr(f, ss) && tt && (*tt)->shape && (*tt)->shape->size() == 2) {
+      // The strictly lower triangle of a [K, K] factor: K (K - 1) / 2 coordinates.
+      const DimExpr& kk = (*(*tt)->shape)[0];
+      out.push_back(sema::tensor_type((*tt)->dtype, std::vector<DimExpr>{floordiv(kk * (kk - DimExpr::constant(1)), DimExpr::constant(2))}));
+      continue;
+    }
     if (!is_simplex(f, ss) || !tt || !(*tt)->shape || (*tt)->shape->empty()) {
       out.push_back(type);
       continue;

@@ -350,6 +350,9 @@ class Lowerer {
   std::tuple<mlir::Value, int64_t, bool> categorical_parameter(const Dist& d, SourceRange r);
   [[noreturn]] void random_in_model(SourceRange r);
   static bool is_simplex(const sema::TypedFunction& f, const SampleStmt* s);
+  static bool is_cholesky_corr(const sema::TypedFunction& f, const SampleStmt* s);
+  std::pair<mlir::Value, mlir::Value> cholesky_corr_transform(mlir::Value u, int64_t kk, SourceRange r);
+  mlir::Value lkj_log_prob(const Dist& d, mlir::Value x, SourceRange r);
   std::vector<Type> unconstrained_types(const sema::TypedFunction& f, int depth = 0);
   mlir::Value cumulative_sum(mlir::Value y, SourceRange r);
   std::tuple<mlir::Value, mlir::Value, mlir::Value> simplex_transform(mlir::Value u, mlir::RankedTensorType ft, SourceRange r);

@@ -9,7 +9,9 @@ and at u +- h e_i. Then, at each point:
 
   lp(u) = log p_D(x(u)) + log |det dx_keep/du|      (SciPy's density; Jacobian by central
                                                       differences; for a simplex the last
-                                                      component of each vector is dropped)
+                                                      component of each vector is dropped, for
+                                                      a correlation matrix's Cholesky factor
+                                                      all but the strictly lower triangle)
   grad lp(u) = central differences of lp
 
 Usage: check_bijections.py [--tesserac PATH] [-v] [NAME...]. Exit 1 on any mismatch.
@@ -33,6 +35,16 @@ TOL = 1e-6  # on lp (absolute, values of order 1-10) and on each gradient entry 
 
 def dirichlet_logpdf(x, a):
     return float(np.sum((a - 1) * np.log(x)) + ssp.gammaln(a.sum()) - ssp.gammaln(a).sum())
+
+
+def lkj_cholesky_logpdf(x, k, eta):
+    # torch.distributions.LKJCholesky's density of the factor L (x, row-major [k, k]).
+    diag = np.diag(x.reshape(k, k))
+    order = np.array([0.0] + [k - i - 1 + 2 * (eta - 1) for i in range(1, k)])
+    alpha = eta + 0.5 * (k - 1)
+    mvlgamma = 0.25 * (k - 1) * (k - 2) * np.log(np.pi) + sum(ssp.gammaln(alpha - 0.5 - 0.5 * j) for j in range(k - 1))
+    normalizer = 0.5 * (k - 1) * np.log(np.pi) + mvlgamma - (k - 1) * ssp.gammaln(alpha)
+    return float(np.sum(order * np.log(diag)) - normalizer)
 
 
 # name: (declaration of x, data {name: array}, P, keep (indices of x in the Jacobian), log p(x))
@@ -59,6 +71,11 @@ MODELS = {
                      lambda x: dirichlet_logpdf(x[:3], DA2[0]) + dirichlet_logpdf(x[3:], DA2[1])),
     "multivariate_normal": ("x ~ MultivariateNormal(m, covariance_matrix=c)", {"m": M3, "c": COV}, 3, None,
                             lambda x: st.multivariate_normal(M3, COV).logpdf(x)),
+    # The Cholesky factor of a correlation matrix: the strictly lower triangle is free.
+    "cholesky_corr": ("x ~ LKJCholesky(3, tensor(2.5, dtype=f64))", {}, 3, [3, 6, 7],
+                      lambda x: lkj_cholesky_logpdf(x, 3, 2.5)),
+    "cholesky_corr_4": ("x ~ LKJCholesky(4, tensor(0.7, dtype=f64))", {}, 6, [4, 8, 9, 12, 13, 14],
+                        lambda x: lkj_cholesky_logpdf(x, 4, 0.7)),
 }
 
 

@@ -1143,3 +1143,13 @@ add("gather_vector", "a: Tensor[J, {dt}], i: Tensor[N, i64]", "a[i]", [_GR.stand
     lambda a, i: a[i], argnums=(0,), out="N")
 add("gather_rows", "a: Tensor[J, 3, {dt}], i: Tensor[N, i64]", "a[i]", [_GR.standard_normal((5, 3)), np.array([4, 0, 4, 2])],
     lambda a, i: a[i], argnums=(0,), out="N, 3")
+
+# LKJCholesky's log density: gradients for the factor (its diagonal) and the concentration.
+_LK = np.random.default_rng(20261208)
+_la = _LK.standard_normal((3, 5))
+_lc = _la @ _la.T
+_lc = _lc / np.sqrt(np.outer(np.diag(_lc), np.diag(_lc)))
+add("log_prob_lkj_cholesky", "x: Tensor[3, 3, {dt}], e: Tensor[{dt}]", "LKJCholesky(3, e).log_prob(x)",
+    [np.linalg.cholesky(_lc), np.array(2.3)],
+    lambda x, e: TD.LKJCholesky(3, e, validate_args=False).log_prob(x), argnums=(0, 1), out="",
+    tol32=(2e-3, 2e-4))

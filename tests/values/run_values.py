@@ -1091,6 +1091,40 @@ for _dt in ("f64", "f32"):
     add(f"gather_index_matrix_{_dt}", f"a: Tensor[J, {_dt}], i: Tensor[A, B, i64]", "return a[i] * 2.0", [_ga, _gi[:4].reshape(2, 2)],
         lambda a, i: a[i] * 2.0, _dt)
 
+# LKJCholesky(K, eta).log_prob(L): the density of a correlation matrix's Cholesky factor, as
+# torch.distributions.LKJCholesky (its normalizer through the multivariate log-gamma), one per
+# factor of a batch; -inf where a diagonal element is not positive. Own stream.
+LRNG2 = np.random.default_rng(20261208)
+
+
+def _random_corr_cholesky(k, rng):
+    a = rng.standard_normal((k, k + 2))
+    c = a @ a.T
+    d = np.sqrt(np.diag(c))
+    return np.linalg.cholesky(c / np.outer(d, d))
+
+
+def _lkj_ref(x, eta):
+    k = x.shape[-1]
+    diag = np.diagonal(x, axis1=-2, axis2=-1)
+    order = np.array([0.0] + [k - i - 1 + 2 * (float(eta) - 1) for i in range(1, k)])
+    alpha = float(eta) + 0.5 * (k - 1)
+    mvl = 0.25 * (k - 1) * (k - 2) * np.log(np.pi) + sum(ssp.gammaln(alpha - 0.5 - 0.5 * j) for j in range(k - 1))
+    norm = 0.5 * (k - 1) * np.log(np.pi) + mvl - (k - 1) * ssp.gammaln(alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.sum(np.where(order == 0, 0.0, order * np.log(np.abs(diag))), axis=-1) - norm
+    return np.where(diag.min(axis=-1) > 0, lp, -np.inf)
+
+
+_lx = np.stack([_random_corr_cholesky(4, LRNG2) for _ in range(5)])
+_lx[4, 2, 2] = -_lx[4, 2, 2]  # a negative diagonal: outside the support
+for _dt in ("f64", "f32"):
+    for _eta in (0.5, 1.0, 3.7):
+        add(f"dist_lkj_cholesky_eta{_eta}_{_dt}", f"x: Tensor[M, 4, 4, {_dt}], e: Tensor[{_dt}]",
+            "return LKJCholesky(4, e).log_prob(x)", [_lx, np.array(_eta)], _lkj_ref, _dt, tol=DIST_TOL[_dt])
+add("dist_lkj_cholesky_2_f64", "x: Tensor[2, 2, f64]", "return LKJCholesky(2, tensor(1.5, dtype=f64)).log_prob(x)",
+    [_random_corr_cholesky(2, LRNG2)], lambda x: _lkj_ref(x, 1.5), "f64", tol=DIST_TOL["f64"])
+
 # Operations that do not lower yet: tesserac must say E0900 (not yet supported) for each.
 NOT_YET_SUPPORTED = {
     "slice_reversed": ("x: Tensor[A, B]", "return x[::-1]"),
