@@ -295,13 +295,29 @@ Type CheckerImpl::posterior_predict(const Type& obj, const std::string& method, 
     if (p.name == observed[0]) response = &p;
     else inputs.push_back(&p);
   }
-  for (const Arg& k : kwargs)
-    diags.report(DiagKind::UnknownKeyword, k.range, "Posterior." + method, k.keyword);
-  if (pos.size() != inputs.size()) {
+  // The new values: positional, then by the model's parameter names.
+  std::vector<Arg> given(pos.begin(), pos.end());
+  given.resize(std::max(given.size(), inputs.size()));
+  for (const Arg& k : kwargs) {
+    auto at = std::find_if(inputs.begin(), inputs.end(), [&](const auto* p) { return p->name == k.keyword; });
+    if (at == inputs.end()) {
+      diags.report(DiagKind::UnknownKeyword, k.range, "Posterior." + method, k.keyword);
+      return unknown_type();
+    }
+    size_t i = static_cast<size_t>(at - inputs.begin());
+    if (given[i].type) {
+      diags.report(DiagKind::DuplicateArgument, k.range, k.keyword, "Posterior." + method);
+      return unknown_type();
+    }
+    given[i] = k;
+  }
+  size_t count = 0;
+  for (const Arg& a : given) count += a.type ? 1 : 0;
+  if (pos.size() > inputs.size() || count != inputs.size()) {
     std::vector<std::string> names;
     for (const auto* p : inputs) names.push_back(p->name);
     diags.report(DiagKind::WrongArgumentCount, call->range, "Posterior." + method, plural(inputs.size(), "argument"),
-                 pos.size(), pos.size() == 1 ? "was" : "were")
+                 pos.size() + kwargs.size(), pos.size() + kwargs.size() == 1 ? "was" : "were")
         .note(fmt::format("new values of '{}''s arguments other than the observed '{}': {}", model->name, observed[0],
                           names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
     return unknown_type();
@@ -311,12 +327,12 @@ Type CheckerImpl::posterior_predict(const Type& obj, const std::string& method, 
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto want = as_tensor(inputs[i]->type);
     if (!want || !(*want)->shape) continue;
-    if (is_unknown(pos[i].type)) return unknown_type();
-    auto got = as_tensor(pos[i].type);
+    if (is_unknown(given[i].type)) return unknown_type();
+    auto got = as_tensor(given[i].type);
     if (!got || !(*got)->shape || (*got)->shape->size() != (*want)->shape->size()) {
-      diags.report(DiagKind::TypeMismatch, pos[i].range,
+      diags.report(DiagKind::TypeMismatch, given[i].range,
                    fmt::format("Posterior.{}: '{}' of '{}' is {}, found {}", method, inputs[i]->name, model->name,
-                               to_string(inputs[i]->type), to_string(pos[i].type)));
+                               to_string(inputs[i]->type), to_string(given[i].type)));
       return unknown_type();
     }
     for (size_t d = 0; d < (*want)->shape->size(); ++d) {
@@ -329,7 +345,7 @@ Type CheckerImpl::posterior_predict(const Type& obj, const std::string& method, 
       }
       ProofResult r = c.prove_equal(g, w.substitute(subst));
       if (r.kind != ProofResult::Kind::Proven) {
-        diags.report(DiagKind::TypeMismatch, pos[i].range,
+        diags.report(DiagKind::TypeMismatch, given[i].range,
                      fmt::format("Posterior.{}: dimension {} of '{}' is {}, which is not provably {}{}", method, d,
                                  inputs[i]->name, g.to_string(), w.substitute(subst).to_string(),
                                  c.describe_counterexample(r)));

@@ -1121,9 +1121,9 @@ std::pair<mlir::Value, mlir::Value> Lowerer::moments(const Dist& d, SourceRange 
 Local Lowerer::posterior_predict(const CallExpr* c, const std::string& method, const Local& post, const Type& t) {
   auto it = fn_->predictions.find(c);
   if (it == fn_->predictions.end() || !t || !t->shape)
-    unsupported(c->range, fmt::format("Posterior.{} of a Posterior whose model is not known here (pass the new inputs "
-                                      "where the model is called)",
-                                      method));
+    unsupported(c->range, fmt::format("Posterior.{} of a Posterior passed as an argument (its model is not known here: call "
+                                      "{} in the function that calls the model)",
+                                      method, method));
   const sema::CallTarget& target = it->second;
   const sema::TypedFunction& model = *target.callee;
   SpecKey key = call_key(target);
@@ -1148,9 +1148,10 @@ Local Lowerer::posterior_predict(const CallExpr* c, const std::string& method, c
       data.push_back(op("tessera.zeros", dynamic_dims(sema::tensor_type((*tt)->dtype, shape), wt, c->range), wt, c->range, nullptr));
       continue;
     }
-    if (next >= args.size()) unsupported(c->range, fmt::format("Posterior.{} without a value for '{}'", method, p.name));
-    data.push_back(convert(expr(args[next]), want, args[next]->range));
-    ++next;
+    const Expr* v = keyword(c, p.name);
+    if (!v && next < args.size()) v = args[next++];
+    if (!v) unsupported(c->range, fmt::format("Posterior.{} without a value for '{}'", method, p.name));
+    data.push_back(convert(expr(v), want, v->range));
   }
   mlir::Type mt = to_mlir(t, c->range);
   mlir::OperationState st(loc(c->range), "tessera.posterior_predict");
