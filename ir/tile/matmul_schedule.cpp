@@ -67,6 +67,7 @@ struct Gathered {
   SmallVector<int64_t> rows, cols;  // the alloc's dims in the operand's row / column group
   AffineExpr offset;                // sum of map results times src strides (element offset)
   bool unit_inner = false;          // the last column dim moves src's last index by 1, only it
+  bool unit_row_inner = false;      // likewise the last row dim (B: k, e.g. a transposition)
   Operation* gather = nullptr;
   Value alloc;
 };
@@ -336,15 +337,18 @@ std::optional<Gathered> match_gathered(linalg::LinalgOp op, unsigned operand) {
   g.offset = getAffineConstantExpr(0, ctx);
   for (auto [r, e] : llvm::enumerate(g.map.getResults())) g.offset = g.offset + e * strides[r];
   g.offset = simplifyAffineExpr(g.offset, g.map.getNumDims(), 0);
-  unsigned inner = at.getRank() - 1;
-  AffineExpr d = getAffineDimExpr(inner, ctx);
-  g.unit_inner = true;
-  for (auto [r, e] : llvm::enumerate(g.map.getResults())) {
-    AffineExpr step = simplifyAffineExpr(e.replace(d, d + 1) - e, g.map.getNumDims(), 0);
-    auto ce = dyn_cast<AffineConstantExpr>(step);
-    bool last = r + 1 == g.map.getNumResults();
-    if (!ce || ce.getValue() != (last ? 1 : 0)) g.unit_inner = false;
-  }
+  auto unit_step = [&](unsigned dim) {
+    AffineExpr d = getAffineDimExpr(dim, ctx);
+    for (auto [r, e] : llvm::enumerate(g.map.getResults())) {
+      AffineExpr step = simplifyAffineExpr(e.replace(d, d + 1) - e, g.map.getNumDims(), 0);
+      auto ce = dyn_cast<AffineConstantExpr>(step);
+      bool last = r + 1 == g.map.getNumResults();
+      if (!ce || ce.getValue() != (last ? 1 : 0)) return false;
+    }
+    return true;
+  };
+  g.unit_inner = unit_step(at.getRank() - 1);
+  g.unit_row_inner = unit_step(g.rows.size() - 1);
   return g;
 }
 
@@ -1228,7 +1232,15 @@ class Builder {
   // where panels outermost would read a quarter of every row per pass.
   void pack_b(Value B, Value Bp, Value jc, Value kc, Value kcl, Value panels) {
     Value zero = cidx(0), one = cidx(1);
-    auto k_loop = b.create<scf::ForOp>(loc, zero, kcl, one);
+    // A gathered B whose rows (k), not columns, are contiguous in its source (the transposed
+    // cotangent of a weight gradient): whole groups of `lanes` rows are packed as transposed
+    // lanes x lanes tiles (pack_b_transposed), the rest of the block below.
+    Value k_first = zero;
+    if (transposed_pack()) {
+      k_first = mul(b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(s.lanes)), cidx(s.lanes));
+      pack_b_transposed(Bp, jc, kc, k_first, panels);
+    }
+    auto k_loop = b.create<scf::ForOp>(loc, k_first, kcl, one);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(k_loop.getBody()->getTerminator());
     Value k = k_loop.getInductionVar();
@@ -1250,6 +1262,75 @@ class Builder {
                                                         ArrayRef<bool>{false})
                            .getResult();
       b.create<vector::StoreOp>(loc, to_acc(v), Bp, ValueRange{p, k, cidx(j * s.lanes)});
+    }
+  }
+
+  // Whether pack_b packs a gathered B by transposed tiles: its rows (k) are one run of src's
+  // last index in groups of `lanes` (the last row dim a multiple of lanes, K blocks starting at
+  // multiples of lanes) and its columns are not (else the row-wise packing loads them).
+  bool transposed_pack() const {
+    if (!c.gb || c.gb->unit_inner || !c.gb->unit_row_inner) return false;
+    if (cast<MemRefType>(c.gb->src.getType()).getElementType() != c.acc) return false;
+    return llvm::isPowerOf2_32(s.lanes) && c.gb->rows.back() % s.lanes == 0 && s.kc % s.lanes == 0;
+  }
+
+  // The lanes x lanes tile in `r` (one vector per row) transposed: log2(lanes) rounds, each
+  // swapping the off-diagonal blocks of size h inside every 2h x 2h block with two-source
+  // shuffles (lanes / 2 pairs of rows per round).
+  SmallVector<Value> transpose_tile(SmallVector<Value> r) {
+    int n = static_cast<int>(r.size());
+    for (int h = n / 2; h >= 1; h /= 2)
+      for (int i = 0; i < n; ++i) {
+        if (i & h) continue;
+        SmallVector<int64_t> lo, hi;
+        for (int j = 0; j < n; ++j) {
+          lo.push_back((j & h) ? n + j - h : j);
+          hi.push_back((j & h) ? n + j : j + h);
+        }
+        Value a = r[i], bb = r[i + h];
+        r[i] = b.create<vector::ShuffleOp>(loc, a, bb, lo);
+        r[i + h] = b.create<vector::ShuffleOp>(loc, a, bb, hi);
+      }
+    return r;
+  }
+
+  // Bp[p, k, j] for k in [0, kend) (a multiple of lanes) from a gathered B (transposed_pack):
+  // per `lanes` rows and `lanes` columns, one vector load along k per column (a contiguous run
+  // of the source), the tile transposed in registers, one store per row. Per-lane gathers
+  // instead would touch `lanes` far-apart cache lines per vector (the transposed cotangent:
+  // a stride of N H W elements).
+  void pack_b_transposed(Value Bp, Value jc, Value kc, Value kend, Value panels) {
+    const Gathered& g = *c.gb;
+    auto st = cast<MemRefType>(g.src.getType());
+    auto vt = VectorType::get({s.lanes}, st.getElementType());
+    int64_t ncols = 1;
+    for (int64_t d : g.cols) ncols *= d;
+    Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(st.getElementType(), 0.0)));
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kend, cidx(s.lanes));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k0 = k_loop.getInductionVar();
+    SmallVector<Value> rdims = delinearize(add(kc, k0), g.rows);
+    auto p_loop = b.create<scf::ForOp>(loc, cidx(0), panels, cidx(1));
+    b.setInsertionPoint(p_loop.getBody()->getTerminator());
+    Value p = p_loop.getInductionVar();
+    Value n0 = add(jc, mul(p, cidx(s.nr)));
+    for (int jb = 0; jb < s.nv; ++jb) {
+      SmallVector<Value> tile;
+      for (int l = 0; l < s.lanes; ++l) {
+        Value col = add(n0, cidx(jb * s.lanes + l));
+        // Columns past N: a valid column's row, zeroed.
+        Value inside = ult(col, cidx(ncols));
+        SmallVector<Value> dims(rdims);
+        dims.append(delinearize(min(col, cidx(ncols - 1)), g.cols));
+        SmallVector<Value> idx;
+        for (AffineExpr e : g.map.getResults()) idx.push_back(expand(e, dims, b.getIndexType()));
+        Value v = b.create<vector::LoadOp>(loc, vt, g.src, idx);
+        tile.push_back(b.create<arith::SelectOp>(loc, inside, v, vzero));
+      }
+      tile = transpose_tile(tile);
+      for (int m = 0; m < s.lanes; ++m)
+        b.create<vector::StoreOp>(loc, tile[m], Bp, ValueRange{p, add(k0, cidx(m)), cidx(jb * s.lanes)});
     }
   }
 
