@@ -1839,7 +1839,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
 
   llvm::SetVector<Value> unused;
 
-  // A and B of a GEMM (not bf16 pairs, no outer loops, 2-D operands) read through the gather
+  // A and B of a GEMM (f32 or f64 operands, no outer loops, 2-D operands) read through the gather
   // that wrote them (match_gathered). A only in the row-parallel form with a static M (its K
   // block of rows is a [M, KC] buffer that the row blocks fill, each its own rows).
   static void find_gathered(Contraction& c, const Sizes& s) {
@@ -1850,7 +1850,9 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
       return map.getNumResults() == 2 && map.getResult(0) == getAffineDimExpr(r0, map.getContext()) &&
              map.getResult(1) == getAffineDimExpr(r1, map.getContext());
     };
-    if (is(maps[1], c.k, c.n)) c.gb = match_gathered(op, 1);
+    // (Operands of C's type only: bf16 gathers would need the i16 forms of the masked accesses.)
+    auto bt = cast<MemRefType>(op->getOperand(1).getType());
+    if (is(maps[1], c.k, c.n) && bt.getElementType() == c.acc) c.gb = match_gathered(op, 1);
     auto at = cast<MemRefType>(op->getOperand(0).getType());
     auto ct = cast<MemRefType>(op->getOperand(2).getType());
     if (!is(maps[0], c.m, c.k) || at.getElementType() != c.acc || at.isDynamicDim(0)) return;
