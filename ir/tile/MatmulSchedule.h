@@ -6,7 +6,9 @@
 // micro-kernel: MR x NR accumulators held in vector registers across the K loop (scf.for
 // iter_args), one broadcast of A and NR / lanes vector loads of B per k, vector.fma.
 // Remainders: B panels are zero-padded, rows of A are clamped, and edge tiles of C are updated
-// with masked transfers. Other linalg ops are left alone. See docs/tile_ir.md.
+// with masked transfers. An operand that a gather (a convolution's patches, a transposition)
+// wrote just before is read through the gather's map while packing (implicit GEMM; the gather
+// and its buffer go). Other linalg ops are left alone. See docs/tile_ir.md.
 #pragma once
 
 #include <memory>

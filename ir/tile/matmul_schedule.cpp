@@ -21,6 +21,7 @@
 
 #include "codegen/codegen.h"
 
+#include <llvm/ADT/SetVector.h>
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/MathExtras.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
@@ -33,6 +34,8 @@
 #include <mlir/Dialect/Vector/IR/VectorOps.h>
 #include <mlir/IR/Builders.h>
 #include <mlir/IR/Matchers.h>
+#include <mlir/Interfaces/SideEffectInterfaces.h>
+#include <mlir/Interfaces/ViewLikeInterface.h>
 #include <mlir/Pass/Pass.h>
 
 #include <algorithm>
@@ -50,6 +53,24 @@ int vector_bits_for_arch(const std::string& arch) {
 }
 
 namespace {
+
+// An operand of a contraction that a gather wrote just before it (implicit GEMM): a
+// linalg.generic copy alloc[i...] = src[f(i...)], f affine (sums of indices times constants: a
+// convolution's patches, a transposition), read as a 2-D collapse_shape of the alloc (its row
+// dims, then its column dims). The schedule reads src through f where it copies the operand
+// anyway (B: pack_b; A: a copy of each K block's rows, see fill_gathered_a), and the gather
+// and its buffer go away: a 3x3 convolution's patches are 9x its input (75 MB at B = 32,
+// C = 64, 32x32), written and read back once per product otherwise.
+struct Gathered {
+  Value src;                        // the gather's input: static shape, identity layout
+  AffineMap map;                    // alloc indices -> src indices
+  SmallVector<int64_t> rows, cols;  // the alloc's dims in the operand's row / column group
+  AffineExpr offset;                // sum of map results times src strides (element offset)
+  bool unit_inner = false;          // the last column dim moves src's last index by 1, only it
+  bool unit_row_inner = false;      // likewise the last row dim (B: k, e.g. a transposition)
+  Operation* gather = nullptr;
+  Value alloc;
+};
 
 // What the schedule needs to know about one contraction.
 struct Contraction {
@@ -74,6 +95,8 @@ struct Contraction {
   // of NR columns would hold one real one) but a GEMV schedule (see gemv_axpy, gemv_dot).
   enum class Gemv { none, axpy_n1, dot_n1, axpy_m1 };
   Gemv gemv = Gemv::none;
+  // A or B read through the gather that wrote it (see Gathered).
+  std::optional<Gathered> ga, gb;
   // A rank-1 C (a matrix-vector product written with a vector: x @ v, x.T @ r, r @ x): loops m
   // (C's index) and k only; n is unused. Operand mat_operand (0 or 1) is the matrix.
   bool vec_out = false;
@@ -164,6 +187,169 @@ std::optional<Contraction> match(linalg::LinalgOp op) {
   // A and C are read through 2-D views (rows, columns): each index appears once.
   if (count_dim(am, c.m) != 1 || count_dim(am, c.k) != 1) return std::nullopt;
   return c;
+}
+
+// ---- Gathered operands (see Gathered) ----
+
+// The buffer a view (collapse_shape, subview, cast, reshape, ...) is a view of.
+Value root_of(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>()) v = view.getViewSource();
+  return v;
+}
+
+// Sums of loop indices times constants (and constants): what the gather may compute.
+bool linear_expr(AffineExpr e) {
+  if (isa<AffineDimExpr, AffineConstantExpr>(e)) return true;
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!bin) return false;
+  if (e.getKind() == AffineExprKind::Add) return linear_expr(bin.getLHS()) && linear_expr(bin.getRHS());
+  if (e.getKind() == AffineExprKind::Mul)
+    return linear_expr(bin.getLHS()) && linear_expr(bin.getRHS()) &&
+           (isa<AffineConstantExpr>(bin.getLHS()) || isa<AffineConstantExpr>(bin.getRHS()));
+  return false;
+}
+
+bool static_identity(MemRefType t) { return t && t.hasStaticShape() && t.getLayout().isIdentity(); }
+
+// alloc[i...] = src[map(i...)]: a copy over every element of `alloc` (identity output map,
+// parallel loops, the body yields the input), the map linear.
+bool is_gather(Operation* op, Value alloc, AffineMap& map) {
+  auto g = dyn_cast<linalg::GenericOp>(op);
+  if (!g || !g.hasPureBufferSemantics() || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g.getDpsInits()[0] != alloc)
+    return false;
+  if (llvm::any_of(g.getIteratorTypesArray(), [](utils::IteratorType t) { return t != utils::IteratorType::parallel; }))
+    return false;
+  SmallVector<AffineMap> maps = g.getIndexingMapsArray();
+  if (!maps[1].isIdentity() || maps[0].getNumSymbols() != 0 || !llvm::all_of(maps[0].getResults(), linear_expr))
+    return false;
+  Block& body = g.getRegion().front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!yield || yield.getNumOperands() != 1 || yield.getOperand(0) != body.getArgument(0) || body.getOperations().size() != 1)
+    return false;
+  auto st = dyn_cast<MemRefType>(g.getDpsInputs()[0].getType());
+  if (!static_identity(st) || st.getElementType() != cast<MemRefType>(alloc.getType()).getElementType()) return false;
+  map = maps[0];
+  return true;
+}
+
+// Whether `op` (or an op inside it) uses one of `values`.
+bool uses_any(Operation* op, const llvm::SmallPtrSetImpl<Value>& values) {
+  bool found = false;
+  op->walk([&](Operation* inner) {
+    for (Value v : inner->getOperands())
+      if (values.contains(v)) found = true;
+    return found ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  return found;
+}
+
+// Whether `op` may write (or free) memory of buffer `root` (a function argument may alias
+// another argument).
+bool may_write(Operation* op, Value root) {
+  bool write = false;
+  op->walk([&](Operation* inner) {
+    if (isMemoryEffectFree(inner) || isa<memref::AllocOp, memref::AllocaOp>(inner)) return WalkResult::advance();
+    auto effects = dyn_cast<MemoryEffectOpInterface>(inner);
+    if (!effects) {
+      write = !inner->hasTrait<OpTrait::HasRecursiveMemoryEffects>();
+      return write ? WalkResult::interrupt() : WalkResult::advance();
+    }
+    SmallVector<MemoryEffects::EffectInstance> list;
+    effects.getEffects(list);
+    for (auto& e : list) {
+      if (!isa<MemoryEffects::Write, MemoryEffects::Free>(e.getEffect())) continue;
+      Value v = e.getValue();
+      if (!v) write = true;
+      else {
+        Value r = root_of(v);
+        write |= r == root || (isa<BlockArgument>(r) && isa<BlockArgument>(root));
+      }
+    }
+    return write ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  return write;
+}
+
+// Operand `operand` (2-D, its map (row loop, column loop)) of contraction `op` as a gathered
+// operand: the last op before `op` that touches its buffer is a gather (is_gather) of a source
+// nothing writes in between, and the first op after `op` that touches the buffer overwrites
+// all of it or frees it (so no one else reads what the gather wrote).
+std::optional<Gathered> match_gathered(linalg::LinalgOp op, unsigned operand) {
+  Value v = op->getOperand(operand);
+  auto vt = dyn_cast<MemRefType>(v.getType());
+  if (!vt || vt.getRank() != 2) return std::nullopt;
+  Value alloc = v;
+  SmallVector<ReassociationIndices> groups{{0}, {1}};
+  if (auto collapse = v.getDefiningOp<memref::CollapseShapeOp>()) {
+    alloc = collapse.getSrc();
+    groups = collapse.getReassociationIndices();
+  }
+  auto at = dyn_cast<MemRefType>(alloc.getType());
+  if (!alloc.getDefiningOp<memref::AllocOp>() || !static_identity(at) || groups.size() != 2) return std::nullopt;
+  // The buffer and its views.
+  llvm::SmallPtrSet<Value, 8> aliases;
+  SmallVector<Value> work{alloc};
+  while (!work.empty()) {
+    Value a = work.pop_back_val();
+    if (!aliases.insert(a).second) continue;
+    for (Operation* user : a.getUsers())
+      if (auto view = dyn_cast<ViewLikeOpInterface>(user); view && view.getViewSource() == a)
+        for (Value r : user->getResults()) work.push_back(r);
+  }
+  Gathered g;
+  g.alloc = alloc;
+  SmallVector<Operation*> between;
+  for (Operation* p = op->getPrevNode(); p; p = p->getPrevNode()) {
+    if (!uses_any(p, aliases)) {
+      between.push_back(p);
+      continue;
+    }
+    if (auto view = dyn_cast<ViewLikeOpInterface>(p); view && aliases.contains(view.getViewSource())) continue;
+    if (!is_gather(p, alloc, g.map)) return std::nullopt;
+    g.gather = p;
+    break;
+  }
+  if (!g.gather) return std::nullopt;
+  g.src = g.gather->getOperand(0);
+  if (aliases.contains(g.src)) return std::nullopt;
+  Value src_root = root_of(g.src);
+  for (Operation* p : between)
+    if (may_write(p, src_root)) return std::nullopt;
+  for (Operation* p = op->getNextNode(); p; p = p->getNextNode()) {
+    if (!uses_any(p, aliases)) continue;
+    if (auto view = dyn_cast<ViewLikeOpInterface>(p); view && aliases.contains(view.getViewSource())) continue;
+    if (auto dealloc = dyn_cast<memref::DeallocOp>(p); dealloc && dealloc.getMemref() == alloc) break;
+    AffineMap unused;
+    if (is_gather(p, alloc, unused) && !aliases.contains(p->getOperand(0))) break;
+    return std::nullopt;
+  }
+  // The sizes of the two groups, the element offset in src, and whether the last column dim is
+  // src's contiguous index alone.
+  for (int64_t d : groups[0]) g.rows.push_back(at.getDimSize(d));
+  for (int64_t d : groups[1]) g.cols.push_back(at.getDimSize(d));
+  auto st = cast<MemRefType>(g.src.getType());
+  if (st.getNumElements() >= (int64_t{1} << 31) || at.getNumElements() >= (int64_t{1} << 31)) return std::nullopt;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(getStridesAndOffset(st, strides, offset))) return std::nullopt;
+  MLIRContext* ctx = op->getContext();
+  g.offset = getAffineConstantExpr(0, ctx);
+  for (auto [r, e] : llvm::enumerate(g.map.getResults())) g.offset = g.offset + e * strides[r];
+  g.offset = simplifyAffineExpr(g.offset, g.map.getNumDims(), 0);
+  auto unit_step = [&](unsigned dim) {
+    AffineExpr d = getAffineDimExpr(dim, ctx);
+    for (auto [r, e] : llvm::enumerate(g.map.getResults())) {
+      AffineExpr step = simplifyAffineExpr(e.replace(d, d + 1) - e, g.map.getNumDims(), 0);
+      auto ce = dyn_cast<AffineConstantExpr>(step);
+      bool last = r + 1 == g.map.getNumResults();
+      if (!ce || ce.getValue() != (last ? 1 : 0)) return false;
+    }
+    return true;
+  };
+  g.unit_inner = unit_step(at.getRank() - 1);
+  g.unit_row_inner = unit_step(g.rows.size() - 1);
+  return g;
 }
 
 // C[m] += ext?(mat[m, k] or mat[k, m]) * ext?(v[k]) with two loops (m parallel, k reduction),
@@ -283,6 +469,10 @@ class Builder {
       Bp = static_panels ? b.create<memref::AllocOp>(loc, bp_type, b.getI64IntegerAttr(64))
                          : b.create<memref::AllocOp>(loc, bp_type, ValueRange{panels_max}, b.getI64IntegerAttr(64));
     }
+    if (c.ga) {
+      int64_t rows = *getConstantIntValue(M), cols = (s.kc + s.lanes - 1) / s.lanes * s.lanes;
+      a_block = b.create<memref::AllocOp>(loc, MemRefType::get({rows, cols}, c.acc), b.getI64IntegerAttr(64));
+    }
     std::function<void(size_t)> outer_loops = [&](size_t i) {
       if (i == c.outer.size()) return blocks(A, B, C, Bp, M, N, K);
       auto f = b.create<scf::ForOp>(loc, zero, loop_size(c.outer[i]), one);
@@ -293,6 +483,7 @@ class Builder {
     };
     outer_loops(0);
     if (Bp) b.create<memref::DeallocOp>(loc, Bp);
+    if (a_block) b.create<memref::DeallocOp>(loc, a_block);
   }
 
  private:
@@ -307,6 +498,7 @@ class Builder {
   Value apack;             // with pack_a: [MC / MR][KC][sliver_width()], the block's A in slivers
   Value sliver;            // with pack_a: the micro-kernel's sliver of apack
   Value aconv;             // with convert_a: [MC][KC], the block's rows of A in C's type
+  Value a_block;           // with a gathered A: [M][KC rounded up to lanes], a K block of A's rows
   Value block_row0;        // with convert_a: the block's first row (ic)
   // MR rounded up to a power of two: one vector load and store per k when packing.
   int sliver_width() const { return static_cast<int>(llvm::PowerOf2Ceil(s.mr)); }
@@ -376,6 +568,98 @@ class Builder {
   }
 
   Value fzero(Type t) { return constant(b.getFloatAttr(t, 0.0)); }
+
+  // ---- Gathered operands (see Gathered) ----
+
+  // v split into the digits of `sizes` (row-major, static): index values, or i32 vectors.
+  SmallVector<Value> delinearize(Value v, ArrayRef<int64_t> sizes) {
+    SmallVector<Value> out(sizes.size());
+    for (size_t i = sizes.size(); i-- > 1;) {
+      Value size = splat_or_index(v.getType(), sizes[i]);
+      out[i] = b.createOrFold<arith::RemUIOp>(loc, v, size);
+      v = b.createOrFold<arith::DivUIOp>(loc, v, size);
+    }
+    out[0] = v;
+    return out;
+  }
+
+  Value splat_or_index(Type type, int64_t value) {
+    if (isa<IndexType>(type)) return cidx(value);
+    return constant(DenseElementsAttr::get(cast<VectorType>(type), b.getI32IntegerAttr(static_cast<int32_t>(value))));
+  }
+
+  // A linear expression (see linear_expr) of `dims` (index values, or i32 vectors of `type`).
+  Value expand(AffineExpr e, ArrayRef<Value> dims, Type type) {
+    if (auto de = dyn_cast<AffineDimExpr>(e)) return dims[de.getPosition()];
+    if (auto ce = dyn_cast<AffineConstantExpr>(e)) return splat_or_index(type, ce.getValue());
+    auto bin = cast<AffineBinaryOpExpr>(e);
+    Value l = expand(bin.getLHS(), dims, type), r = expand(bin.getRHS(), dims, type);
+    if (e.getKind() == AffineExprKind::Add) return b.createOrFold<arith::AddIOp>(loc, l, r);
+    return b.createOrFold<arith::MulIOp>(loc, l, r);
+  }
+
+  // The operand's elements [row, col + l] for the lanes l (zero past its columns), read through
+  // the gather (`rdims`: row split into the row dims). Where the lanes are consecutive in src's
+  // last index (one run of the last column dim, e.g. a row of a convolution's output) one
+  // vector load; otherwise a vector.gather of the lanes' offsets (a border, a transposition).
+  Value gathered_vector(const Gathered& g, ArrayRef<Value> rdims, Value col) {
+    auto st = cast<MemRefType>(g.src.getType());
+    auto vt = VectorType::get({s.lanes}, st.getElementType());
+    int64_t ncols = 1;
+    for (int64_t d : g.cols) ncols *= d;
+    int64_t inner = g.cols.back();
+    auto gather = [&]() -> Value {
+      auto it = VectorType::get({s.lanes}, b.getI32Type());
+      SmallVector<int32_t> iota;
+      for (int l = 0; l < s.lanes; ++l) iota.push_back(l);
+      auto i32 = [&](Value v) {
+        return b.create<vector::BroadcastOp>(loc, it, b.createOrFold<arith::IndexCastOp>(loc, b.getI32Type(), v))
+            .getResult();
+      };
+      Value cols = b.create<arith::AddIOp>(loc, i32(col), constant(DenseIntElementsAttr::get(it, iota)));
+      Value mask = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, cols, splat_or_index(it, ncols));
+      SmallVector<Value> dims;
+      for (Value r : rdims) dims.push_back(i32(r));
+      dims.append(delinearize(cols, g.cols));
+      Value offsets = expand(g.offset, dims, it);
+      SmallVector<Value> zeros(st.getRank(), cidx(0));
+      Value pass = constant(DenseElementsAttr::get(vt, b.getFloatAttr(st.getElementType(), 0.0)));
+      return b.create<vector::GatherOp>(loc, vt, g.src, zeros, offsets, mask, pass);
+    };
+    if (!g.unit_inner || inner < s.lanes) return gather();
+    Value x0 = g.cols.size() == 1 ? col : b.createOrFold<arith::RemUIOp>(loc, col, cidx(inner));
+    Value whole = b.create<arith::AndIOp>(loc, ule(add(x0, cidx(s.lanes)), cidx(inner)),
+                                          ule(add(col, cidx(s.lanes)), cidx(ncols)));
+    auto branch = b.create<scf::IfOp>(loc, TypeRange{vt}, whole, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    SmallVector<Value> dims(rdims);
+    dims.append(delinearize(col, g.cols));
+    SmallVector<Value> idx;
+    for (AffineExpr e : g.map.getResults()) idx.push_back(expand(e, dims, b.getIndexType()));
+    b.create<scf::YieldOp>(loc, ValueRange{b.create<vector::LoadOp>(loc, vt, g.src, idx).getResult()});
+    b.setInsertionPointToStart(branch.elseBlock());
+    b.create<scf::YieldOp>(loc, ValueRange{gather()});
+    return branch.getResult(0);
+  }
+
+  // Ab[m, k] = A[m, kc + k] for this row block's rows (ic .. ic + mcl) and the K block's kcl
+  // columns, read through A's gather: the rows the block's micro-kernels then read (in L2)
+  // instead of the gathered buffer. Lanes past kcl are written (zero past K), never read.
+  void fill_gathered_a(Value M, Value kc, Value kcl, Value ic) {
+    const Gathered& g = *c.ga;
+    Value mcl = min(cidx(s.mc), sub(M, ic));
+    auto r_loop = b.create<scf::ForOp>(loc, cidx(0), mcl, cidx(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(r_loop.getBody()->getTerminator());
+    Value row = add(ic, r_loop.getInductionVar());
+    SmallVector<Value> rdims = delinearize(row, g.rows);
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kcl, cidx(s.lanes));
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k = k_loop.getInductionVar();
+    Value v = gathered_vector(g, rdims, add(kc, k));
+    b.create<vector::StoreOp>(loc, v, a_block, ValueRange{row, k});
+  }
 
   // Whether the column blocks (jc) are the parallel loop instead of the row blocks: C has few
   // rows (fewer than 4 row blocks: a convolution's output channels, C^T of a skinny product)
@@ -451,7 +735,11 @@ class Builder {
                               [&](OpBuilder& nb, Location, ValueRange iv) {
                                 OpBuilder::InsertionGuard g2(b);
                                 b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-                                call_block(A, C, Bp, M, N, jc, kc, kcl, panels, iv[0]);
+                                if (!a_block) return call_block(A, C, Bp, M, N, jc, kc, kcl, panels, iv[0]);
+                                // A gathered: this block's rows of the K block first, then the
+                                // micro-kernels on them (their column 0 is kc).
+                                fill_gathered_a(M, kc, kcl, iv[0]);
+                                call_block(a_block, C, Bp, M, N, jc, cidx(0), kcl, panels, iv[0]);
                               });
   }
 
@@ -931,6 +1219,8 @@ class Builder {
     inner.n = 1;
     inner.k = 2;
     inner.outer.clear();
+    inner.ga.reset();
+    inner.gb.reset();
     inner.pack_a = pack;
     inner.convert_a = a_unit && !c.dot && a_elt != c.acc;
     Builder(fb, loc, inner, s, fn).build_block_function();
@@ -942,11 +1232,22 @@ class Builder {
   // where panels outermost would read a quarter of every row per pass.
   void pack_b(Value B, Value Bp, Value jc, Value kc, Value kcl, Value panels) {
     Value zero = cidx(0), one = cidx(1);
-    auto k_loop = b.create<scf::ForOp>(loc, zero, kcl, one);
+    // A gathered B whose rows (k), not columns, are contiguous in its source (the transposed
+    // cotangent of a weight gradient): whole groups of `lanes` rows are packed as transposed
+    // lanes x lanes tiles (pack_b_transposed), the rest of the block below.
+    Value k_first = zero;
+    if (transposed_pack()) {
+      k_first = mul(b.createOrFold<arith::DivUIOp>(loc, kcl, cidx(s.lanes)), cidx(s.lanes));
+      pack_b_transposed(Bp, jc, kc, k_first, panels);
+    }
+    auto k_loop = b.create<scf::ForOp>(loc, k_first, kcl, one);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(k_loop.getBody()->getTerminator());
     Value k = k_loop.getInductionVar();
     Value kk = add(kc, k);
+    // A gathered B: row kk split into the gather's row dims once per row.
+    SmallVector<Value> rdims;
+    if (c.gb) rdims = delinearize(kk, c.gb->rows);
     auto p_loop = b.create<scf::ForOp>(loc, zero, panels, one);
     b.setInsertionPoint(p_loop.getBody()->getTerminator());
     Value p = p_loop.getInductionVar();
@@ -956,9 +1257,80 @@ class Builder {
     Value pad = fzero(bt);
     for (int j = 0; j < s.nv; ++j) {
       Value nj = add(n0, cidx(j * s.lanes));
-      SmallVector<Value> idx = indices(bmap, {{c.k, kk}, {c.n, nj}});
-      Value v = b.create<vector::TransferReadOp>(loc, vt, B, idx, pad, ArrayRef<bool>{false});
+      Value v = c.gb ? gathered_vector(*c.gb, rdims, nj)
+                     : b.create<vector::TransferReadOp>(loc, vt, B, indices(bmap, {{c.k, kk}, {c.n, nj}}), pad,
+                                                        ArrayRef<bool>{false})
+                           .getResult();
       b.create<vector::StoreOp>(loc, to_acc(v), Bp, ValueRange{p, k, cidx(j * s.lanes)});
+    }
+  }
+
+  // Whether pack_b packs a gathered B by transposed tiles: its rows (k) are one run of src's
+  // last index in groups of `lanes` (the last row dim a multiple of lanes, K blocks starting at
+  // multiples of lanes) and its columns are not (else the row-wise packing loads them).
+  bool transposed_pack() const {
+    if (!c.gb || c.gb->unit_inner || !c.gb->unit_row_inner) return false;
+    if (cast<MemRefType>(c.gb->src.getType()).getElementType() != c.acc) return false;
+    return llvm::isPowerOf2_32(s.lanes) && c.gb->rows.back() % s.lanes == 0 && s.kc % s.lanes == 0;
+  }
+
+  // The lanes x lanes tile in `r` (one vector per row) transposed: log2(lanes) rounds, each
+  // swapping the off-diagonal blocks of size h inside every 2h x 2h block with two-source
+  // shuffles (lanes / 2 pairs of rows per round).
+  SmallVector<Value> transpose_tile(SmallVector<Value> r) {
+    int n = static_cast<int>(r.size());
+    for (int h = n / 2; h >= 1; h /= 2)
+      for (int i = 0; i < n; ++i) {
+        if (i & h) continue;
+        SmallVector<int64_t> lo, hi;
+        for (int j = 0; j < n; ++j) {
+          lo.push_back((j & h) ? n + j - h : j);
+          hi.push_back((j & h) ? n + j : j + h);
+        }
+        Value a = r[i], bb = r[i + h];
+        r[i] = b.create<vector::ShuffleOp>(loc, a, bb, lo);
+        r[i + h] = b.create<vector::ShuffleOp>(loc, a, bb, hi);
+      }
+    return r;
+  }
+
+  // Bp[p, k, j] for k in [0, kend) (a multiple of lanes) from a gathered B (transposed_pack):
+  // per `lanes` rows and `lanes` columns, one vector load along k per column (a contiguous run
+  // of the source), the tile transposed in registers, one store per row. Per-lane gathers
+  // instead would touch `lanes` far-apart cache lines per vector (the transposed cotangent:
+  // a stride of N H W elements).
+  void pack_b_transposed(Value Bp, Value jc, Value kc, Value kend, Value panels) {
+    const Gathered& g = *c.gb;
+    auto st = cast<MemRefType>(g.src.getType());
+    auto vt = VectorType::get({s.lanes}, st.getElementType());
+    int64_t ncols = 1;
+    for (int64_t d : g.cols) ncols *= d;
+    Value vzero = constant(DenseElementsAttr::get(vt, b.getFloatAttr(st.getElementType(), 0.0)));
+    auto k_loop = b.create<scf::ForOp>(loc, cidx(0), kend, cidx(s.lanes));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(k_loop.getBody()->getTerminator());
+    Value k0 = k_loop.getInductionVar();
+    SmallVector<Value> rdims = delinearize(add(kc, k0), g.rows);
+    auto p_loop = b.create<scf::ForOp>(loc, cidx(0), panels, cidx(1));
+    b.setInsertionPoint(p_loop.getBody()->getTerminator());
+    Value p = p_loop.getInductionVar();
+    Value n0 = add(jc, mul(p, cidx(s.nr)));
+    for (int jb = 0; jb < s.nv; ++jb) {
+      SmallVector<Value> tile;
+      for (int l = 0; l < s.lanes; ++l) {
+        Value col = add(n0, cidx(jb * s.lanes + l));
+        // Columns past N: a valid column's row, zeroed.
+        Value inside = ult(col, cidx(ncols));
+        SmallVector<Value> dims(rdims);
+        dims.append(delinearize(min(col, cidx(ncols - 1)), g.cols));
+        SmallVector<Value> idx;
+        for (AffineExpr e : g.map.getResults()) idx.push_back(expand(e, dims, b.getIndexType()));
+        Value v = b.create<vector::LoadOp>(loc, vt, g.src, idx);
+        tile.push_back(b.create<arith::SelectOp>(loc, inside, v, vzero));
+      }
+      tile = transpose_tile(tile);
+      for (int m = 0; m < s.lanes; ++m)
+        b.create<vector::StoreOp>(loc, tile[m], Bp, ValueRange{p, add(k0, cidx(m)), cidx(jb * s.lanes)});
     }
   }
 
@@ -1412,7 +1784,7 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
 
   void runOnOperation() override {
     MatmulScheduleOptions o{vectorBits, mr, nv, kc, mc, nc, bf16Dot};
-    SmallVector<Contraction> todo;
+    std::vector<Contraction> todo;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (auto c = match(op)) todo.push_back(*c);
       else if (auto v = match_vec_out(op)) todo.push_back(*v);
@@ -1440,15 +1812,75 @@ struct MatmulSchedulePass : PassWrapper<MatmulSchedulePass, OperationPass<Module
       // oneDNN on AMD EPYC with AVX512-BF16 (docs/tile_ir.md).
       if (c.dot && o.kc <= 0) s.kc *= 2;
       s = balance_k(s, o, c);
-      if (linalg::FillOp fill = zero_fill_of(c)) {
+      find_gathered(c, s);
+      // (A gathered: the micro-kernels see each K block from its column 0, so C is not
+      // overwritten by "the first block".)
+      if (linalg::FillOp fill = c.ga ? nullptr : zero_fill_of(c)) {
         c.overwrite_first = true;
         fill->erase();
       }
       OpBuilder b(c.op);
       Builder(b, c.op->getLoc(), c, s, c.op->getParentOfType<func::FuncOp>()).build();
       c.op->erase();
+      // The gathers are read where the operands are packed: they and their buffers go.
+      Operation* ga = c.ga ? c.ga->gather : nullptr;
+      Operation* gb = c.gb ? c.gb->gather : nullptr;
+      if (ga) {
+        unused.insert(c.ga->alloc);
+        ga->erase();
+      }
+      if (gb && gb != ga) {
+        unused.insert(c.gb->alloc);
+        gb->erase();
+      }
     }
+    for (Value alloc : unused) erase_if_unused(alloc);
   }
+
+  llvm::SetVector<Value> unused;
+
+  // A and B of a GEMM (f32 or f64 operands, no outer loops, 2-D operands) read through the gather
+  // that wrote them (match_gathered). A only in the row-parallel form with a static M (its K
+  // block of rows is a [M, KC] buffer that the row blocks fill, each its own rows).
+  static void find_gathered(Contraction& c, const Sizes& s) {
+    if (c.dot || !c.outer.empty()) return;
+    linalg::LinalgOp op = c.op;
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    auto is = [](AffineMap map, unsigned r0, unsigned r1) {
+      return map.getNumResults() == 2 && map.getResult(0) == getAffineDimExpr(r0, map.getContext()) &&
+             map.getResult(1) == getAffineDimExpr(r1, map.getContext());
+    };
+    // (Operands of C's type only: bf16 gathers would need the i16 forms of the masked accesses.)
+    auto bt = cast<MemRefType>(op->getOperand(1).getType());
+    if (is(maps[1], c.k, c.n) && bt.getElementType() == c.acc) c.gb = match_gathered(op, 1);
+    auto at = cast<MemRefType>(op->getOperand(0).getType());
+    auto ct = cast<MemRefType>(op->getOperand(2).getType());
+    if (!is(maps[0], c.m, c.k) || at.getElementType() != c.acc || at.isDynamicDim(0)) return;
+    int64_t m = at.getDimSize(0);
+    int64_t n = ct.getDimSize(ct.getRank() - 1);
+    bool column_parallel = (m + s.mc - 1) / s.mc < 4 && (ShapedType::isDynamic(n) || n >= 2 * s.nc);
+    if (column_parallel || m * s.kc * 4 > (int64_t{16} << 20)) return;
+    c.ga = match_gathered(op, 0);
+  }
+
+  // Erases `alloc`, its views and its deallocs when nothing else uses it.
+  static void erase_if_unused(Value alloc) {
+    SmallVector<Operation*> ops;
+    SmallVector<Value> work{alloc};
+    while (!work.empty()) {
+      Value v = work.pop_back_val();
+      for (Operation* user : v.getUsers()) {
+        if (isa<memref::DeallocOp>(user)) ops.push_back(user);
+        else if (auto view = dyn_cast<ViewLikeOpInterface>(user); view && view.getViewSource() == v) {
+          ops.push_back(user);
+          for (Value r : user->getResults()) work.push_back(r);
+        } else return;
+      }
+    }
+    for (Operation* op : llvm::reverse(ops)) op->erase();
+    alloc.getDefiningOp()->erase();
+  }
+
 };
 
 }  // namespace

@@ -616,6 +616,7 @@ add("group_norm_one_group", "x: Tensor[2, 4, 2, 3, {dt}], g: Tensor[4, {dt}]", "
 CONV = [
     ("plain", (2, 3, 5, 5), (4, 3, 3, 3), {}),
     ("pad", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1}),
+    ("pad_wide", (1, 2, 5, 5), (3, 2, 3, 3), {"padding": 3}),
     ("stride_leftover", (1, 2, 8, 7), (3, 2, 3, 2), {"stride": 2}),
     ("stride_pad_rect", (2, 2, 7, 6), (3, 2, 3, 2), {"stride": 2, "padding": 1}),
     ("dilation", (1, 2, 9, 9), (3, 2, 3, 3), {"stride": 2, "dilation": 2}),
