@@ -813,42 +813,46 @@ class Builder {
       auto ml = b.create<scf::ForOp>(loc, iv[0], hi, cidx(R));
       b.setInsertionPoint(ml.getBody()->getTerminator());
       Value m0 = ml.getInductionVar();
-      SmallVector<Value> row;
-      for (int r = 0; r < R; ++r) row.push_back(b.createOrFold<arith::MinSIOp>(loc, add(m0, cidx(r)), last_row));
-      SmallVector<Value> init(R, vzero);
-      auto kl = b.create<scf::ForOp>(loc, cidx(0), kfull, cidx(L), init, [&](OpBuilder& lb, Location, Value k, ValueRange a) {
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
-        Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{k});
-        SmallVector<Value> next;
-        for (int r = 0; r < R; ++r) {
-          Value x = b.create<vector::LoadOp>(loc, avt, mat, ValueRange{row[r], k});
-          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, a[r]));
+      // One block of R rows: the K loop, the last partial K vector and the R sums (tree_sums).
+      // `clamp`: rows past M read row M - 1 (not stored).
+      auto block_sums = [&](bool clamp) {
+        SmallVector<Value> row;
+        for (int r = 0; r < R; ++r)
+          row.push_back(clamp ? b.createOrFold<arith::MinSIOp>(loc, add(m0, cidx(r)), last_row) : add(m0, cidx(r)));
+        SmallVector<Value> init(R, vzero);
+        auto kl = b.create<scf::ForOp>(loc, cidx(0), kfull, cidx(L), init, [&](OpBuilder& lb, Location, Value k, ValueRange a) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+          Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{k});
+          SmallVector<Value> next;
+          for (int r = 0; r < R; ++r) {
+            Value x = b.create<vector::LoadOp>(loc, avt, mat, ValueRange{row[r], k});
+            next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, a[r]));
+          }
+          b.create<scf::YieldOp>(loc, next);
+        });
+        // The last, partial K vector (lanes past K read as zero).
+        auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(kl.getResults())), ult(kfull, K), /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToStart(tail.thenBlock());
+          Value bv = direct ? b.create<vector::TransferReadOp>(loc, vt, vbuf, ValueRange{kfull}, fzero(c.acc),
+                                                               ArrayRef<bool>{false}).getResult()
+                            : b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull}).getResult();
+          SmallVector<Value> next;
+          for (int r = 0; r < R; ++r) {
+            Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
+                                                       ArrayRef<bool>{false});
+            next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, kl.getResult(r)));
+          }
+          b.create<scf::YieldOp>(loc, next);
+          b.setInsertionPointToStart(tail.elseBlock());
+          b.create<scf::YieldOp>(loc, kl.getResults());
         }
-        b.create<scf::YieldOp>(loc, next);
-      });
-      // The last, partial K vector (lanes past K read as zero).
-      auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(kl.getResults())), ult(kfull, K), /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPointToStart(tail.thenBlock());
-        Value bv = direct ? b.create<vector::TransferReadOp>(loc, vt, vbuf, ValueRange{kfull}, fzero(c.acc),
-                                                             ArrayRef<bool>{false}).getResult()
-                          : b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull}).getResult();
-        SmallVector<Value> next;
-        for (int r = 0; r < R; ++r) {
-          Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
-                                                     ArrayRef<bool>{false});
-          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, kl.getResult(r)));
-        }
-        b.create<scf::YieldOp>(loc, next);
-        b.setInsertionPointToStart(tail.elseBlock());
-        b.create<scf::YieldOp>(loc, kl.getResults());
-      }
-      // The R rows' sums together (tree_sums), then stored: as vectors when
-      // all R rows are inside M and out has a unit stride, else row by row.
-      SmallVector<Value> sums = tree_sums(SmallVector<Value>(tail.getResults()));
-      auto each_row = [&]() {
+        return tree_sums(SmallVector<Value>(tail.getResults()));
+      };
+      // Row by row, the rows inside M.
+      auto each_row = [&](ArrayRef<Value> sums) {
         for (int r = 0; r < R; ++r) {
           Value m = add(m0, cidx(r));
           auto valid = b.create<scf::IfOp>(loc, ult(m, M), /*withElseRegion=*/false);
@@ -861,13 +865,16 @@ class Builder {
           b.create<memref::StoreOp>(loc, sum, out, ValueRange{m});
         }
       };
+      // All R rows inside M: no clamping, and with a unit-stride out the sums are stored as
+      // vectors. Else (the last block of M) clamped rows, stored one by one.
+      auto full = b.create<scf::IfOp>(loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, add(m0, cidx(R)), M),
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPoint(full.thenBlock()->getTerminator());
+      SmallVector<Value> sums = block_sums(false);
       if (!out_unit) {
-        each_row();
+        each_row(sums);
       } else {
-        auto full = b.create<scf::IfOp>(loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, add(m0, cidx(R)), M),
-                                        /*withElseRegion=*/true);
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPoint(full.thenBlock()->getTerminator());
         int64_t off = 0;
         for (Value v : sums) {
           Value m = add(m0, cidx(off));
@@ -876,9 +883,9 @@ class Builder {
           b.create<vector::StoreOp>(loc, v, out_unit, ValueRange{m});
           off += cast<VectorType>(v.getType()).getNumElements();
         }
-        b.setInsertionPoint(full.elseBlock()->getTerminator());
-        each_row();
       }
+      b.setInsertionPoint(full.elseBlock()->getTerminator());
+      each_row(block_sums(true));
     });
     if (!direct) b.create<memref::DeallocOp>(loc, vbuf);
   }
