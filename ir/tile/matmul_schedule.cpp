@@ -524,9 +524,9 @@ class Builder {
   // The sum of the lanes of each of `rows` vectors (R and lanes powers of two) in a fixed tree
   // order: halves added until one lane is left (lane i + lane i + h at width 2h; log2(lanes)
   // dependent adds, where LLVM expands an ordered vector.reduction to lanes - 1). The rows are
-  // summed together: their lanes share vectors, so one add serves several rows (R - 1 +
-  // log2(lanes) adds and twice as many shuffles in all, instead of R log2(lanes) adds and
-  // extracts per row); each row's sum has the same bits as when summed alone. Returns vectors
+  // summed together: their lanes share vectors, so one add serves several rows (with R <=
+  // lanes: R - 1 + log2(lanes / R) adds and twice as many shuffles, instead of R log2(lanes)
+  // adds); each row's sum has the same bits as when summed alone. Returns vectors
   // whose lanes are the row sums in row order (one vector when R <= lanes).
   SmallVector<Value> tree_sums(ArrayRef<Value> rows) {
     SmallVector<Value> vecs(rows.begin(), rows.end());
