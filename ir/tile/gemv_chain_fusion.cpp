@@ -354,22 +354,30 @@ class GemvChainFusion {
     }
     forall->setAttr("tessera.gemv_chain_chunk_rows", b.getI64IntegerAttr(chunk));
 
-    // g = init + sum over chunks of the partials, in chunk order.
+    // g = init + partial[0] + partial[1] + ..., in chunk order: a loop over the chunks whose
+    // body adds one chunk's partial to g elementwise (vectorized over g; a reduction over the
+    // chunks innermost would be a chain of dependent scalar adds per element).
     b.setInsertionPointAfter(forall);
     Value partials = forall.getResults().back();
     unsigned r = ct.getRank();
-    SmallVector<AffineExpr> pres{b.getAffineDimExpr(r)};
-    for (unsigned d = 0; d < r; ++d) pres.push_back(b.getAffineDimExpr(d));
-    AffineMap pmap = AffineMap::get(r + 1, 0, pres, b.getContext());
-    AffineMap omap = AffineMap::getMultiDimIdentityMap(r + 1, b.getContext()).getMajorSubMap(r);
-    SmallVector<utils::IteratorType> its(r, utils::IteratorType::parallel);
-    its.push_back(utils::IteratorType::reduction);
-    auto sum = b.create<linalg::GenericOp>(loc, TypeRange{ct}, ValueRange{partials}, ValueRange{c.getDpsInits()[0]},
-                                           ArrayRef<AffineMap>{pmap, omap}, its,
-                                           [](OpBuilder& nb, Location l, ValueRange a) {
-                                             Value s = nb.create<arith::AddFOp>(l, a[1], a[0]);
-                                             nb.create<linalg::YieldOp>(l, s);
-                                           });
+    auto sum = b.create<scf::ForOp>(
+        loc, b.create<arith::ConstantIndexOp>(loc, 0), b.create<arith::ConstantIndexOp>(loc, chunks),
+        b.create<arith::ConstantIndexOp>(loc, 1), ValueRange{c.getDpsInits()[0]},
+        [&](OpBuilder& nb, Location l, Value iv, ValueRange acc) {
+          SmallVector<OpFoldResult> offsets(r + 1, nb.getIndexAttr(0)), sizes{nb.getIndexAttr(1)},
+              strides(r + 1, nb.getIndexAttr(1));
+          offsets[0] = iv;
+          for (int64_t d : ct.getShape()) sizes.push_back(nb.getIndexAttr(d));
+          Value part = nb.create<tensor::ExtractSliceOp>(l, ct, partials, offsets, sizes, strides);
+          AffineMap id = AffineMap::getMultiDimIdentityMap(r, nb.getContext());
+          SmallVector<utils::IteratorType> its(r, utils::IteratorType::parallel);
+          auto add = nb.create<linalg::GenericOp>(l, TypeRange{ct}, ValueRange{part}, ValueRange{acc[0]},
+                                                  ArrayRef<AffineMap>{id, id}, its,
+                                                  [](OpBuilder& bb, Location ll, ValueRange a) {
+                                                    bb.create<linalg::YieldOp>(ll, ValueRange{bb.create<arith::AddFOp>(ll, a[1], a[0])});
+                                                  });
+          nb.create<scf::YieldOp>(l, add.getResult(0));
+        });
     // Uses outside the chain now read the loop's results; the deferred ops follow the sum.
     for (auto [k, v] : llvm::enumerate(escaping))
       v.replaceUsesWithIf(forall.getResult(k), [&](OpOperand& use) {

@@ -809,26 +809,49 @@ class Builder {
     return b.create<memref::CastOp>(loc, type, view);
   }
 
-  // The sum of a vector's lanes in a fixed tree order (halves added until one lane is left):
-  // the same bits on every run, and a log2(lanes) dependency chain instead of LLVM's in-order
-  // expansion of an unordered-less vector.reduction.
-  Value tree_sum(Value v) {
-    auto vt = cast<VectorType>(v.getType());
-    int64_t n = vt.getNumElements();
-    while (n > 1) {
-      int64_t h = n / 2;
-      Value lo = b.create<vector::ExtractStridedSliceOp>(loc, v, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{h},
-                                                         ArrayRef<int64_t>{1});
-      Value hi = b.create<vector::ExtractStridedSliceOp>(loc, v, ArrayRef<int64_t>{h}, ArrayRef<int64_t>{h},
-                                                         ArrayRef<int64_t>{1});
-      v = b.create<arith::AddFOp>(loc, lo, hi);
-      n = h;
+  // The sum of the lanes of each of `rows` vectors (R and lanes powers of two) in a fixed tree
+  // order: halves added until one lane is left (lane i + lane i + h at width 2h; log2(lanes)
+  // dependent adds, where LLVM expands an ordered vector.reduction to lanes - 1). The rows are
+  // summed together: their lanes share vectors, so one add serves several rows (with R <=
+  // lanes: R - 1 + log2(lanes / R) adds and twice as many shuffles, instead of R log2(lanes)
+  // adds); each row's sum has the same bits as when summed alone. Returns vectors
+  // whose lanes are the row sums in row order (one vector when R <= lanes).
+  SmallVector<Value> tree_sums(ArrayRef<Value> rows) {
+    SmallVector<Value> vecs(rows.begin(), rows.end());
+    int64_t g = cast<VectorType>(vecs[0].getType()).getNumElements();  // lanes per row
+    // The lanes [k g, k g + g) of each vector hold one row's g partial sums.
+    auto halves = [&](Value x, Value y, int64_t width, int64_t off) {
+      SmallVector<int64_t> mask;
+      for (int64_t k = 0; k < width / g; ++k)
+        for (int64_t j = 0; j < g / 2; ++j) mask.push_back(k * g + j + off);
+      if (x != y)
+        for (int64_t k = 0; k < width / g; ++k)
+          for (int64_t j = 0; j < g / 2; ++j) mask.push_back(width + k * g + j + off);
+      return b.create<vector::ShuffleOp>(loc, x, y, mask).getResult();
+    };
+    while (g > 1) {
+      SmallVector<Value> next;
+      if (vecs.size() > 1) {
+        // Two vectors of the same width: the low halves of each row's lanes, then the high
+        // halves, added: twice the rows, half the lanes per row.
+        for (size_t i = 0; i + 1 < vecs.size(); i += 2) {
+          int64_t width = cast<VectorType>(vecs[i].getType()).getNumElements();
+          Value lo = halves(vecs[i], vecs[i + 1], width, 0), hi = halves(vecs[i], vecs[i + 1], width, g / 2);
+          next.push_back(b.create<arith::AddFOp>(loc, lo, hi));
+        }
+      } else {
+        // One vector left: its rows' low and high halves as vectors of half the width.
+        int64_t width = cast<VectorType>(vecs[0].getType()).getNumElements();
+        next.push_back(b.create<arith::AddFOp>(loc, halves(vecs[0], vecs[0], width, 0), halves(vecs[0], vecs[0], width, g / 2)));
+      }
+      vecs = std::move(next);
+      g /= 2;
     }
-    return b.create<vector::ExtractOp>(loc, v, ArrayRef<int64_t>{0});
+    return vecs;
   }
 
   static constexpr int kGemvVectors = 8;     // accumulators of the axpy kernel
-  static constexpr int kGemvRows = 4;        // rows of the dot kernel
+  static constexpr int kGemvRows = 8;        // rows of the dot kernel
   static constexpr int64_t kGemvGrain = 1 << 15;  // multiply-adds per parallel task
   static constexpr int64_t kGemvSplitJ = 2048;    // wider outputs are split by columns instead of K
 
@@ -1018,6 +1041,17 @@ class Builder {
     Value mat = view2d(matv, matmap, c.m, c.k, dyn2d(a_elt, true));
     Value vec = view1d(vecv, vecmap, c.k, dyn1d(b_elt, false));
     Value out = view1d(C, cmap, c.m, dyn1d(c.acc, false));
+    // out with a unit stride (known from its type): the row sums are stored as vectors.
+    Value out_unit;
+    {
+      Value src = out;
+      if (auto cast = out.getDefiningOp<memref::CastOp>()) src = cast.getSource();
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      auto st = cast<MemRefType>(src.getType());
+      if (succeeded(getStridesAndOffset(st, strides, offset)) && strides.size() == 1 && strides[0] == 1)
+        out_unit = b.create<memref::CastOp>(loc, dyn1d(c.acc, true), src);
+    }
     int L = s.lanes;
     const int R = kGemvRows;
     auto vt = VectorType::get({L}, c.acc);
@@ -1067,48 +1101,79 @@ class Builder {
       auto ml = b.create<scf::ForOp>(loc, iv[0], hi, cidx(R));
       b.setInsertionPoint(ml.getBody()->getTerminator());
       Value m0 = ml.getInductionVar();
-      SmallVector<Value> row;
-      for (int r = 0; r < R; ++r) row.push_back(b.createOrFold<arith::MinSIOp>(loc, add(m0, cidx(r)), last_row));
-      SmallVector<Value> init(R, vzero);
-      auto kl = b.create<scf::ForOp>(loc, cidx(0), kfull, cidx(L), init, [&](OpBuilder& lb, Location, Value k, ValueRange a) {
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
-        Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{k});
-        SmallVector<Value> next;
-        for (int r = 0; r < R; ++r) {
-          Value x = b.create<vector::LoadOp>(loc, avt, mat, ValueRange{row[r], k});
-          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, a[r]));
+      // One block of R rows: the K loop, the last partial K vector and the R sums (tree_sums).
+      // `clamp`: rows past M read row M - 1 (not stored).
+      auto block_sums = [&](bool clamp) {
+        SmallVector<Value> row;
+        for (int r = 0; r < R; ++r)
+          row.push_back(clamp ? b.createOrFold<arith::MinSIOp>(loc, add(m0, cidx(r)), last_row) : add(m0, cidx(r)));
+        SmallVector<Value> init(R, vzero);
+        auto kl = b.create<scf::ForOp>(loc, cidx(0), kfull, cidx(L), init, [&](OpBuilder& lb, Location, Value k, ValueRange a) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+          Value bv = b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{k});
+          SmallVector<Value> next;
+          for (int r = 0; r < R; ++r) {
+            Value x = b.create<vector::LoadOp>(loc, avt, mat, ValueRange{row[r], k});
+            next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, a[r]));
+          }
+          b.create<scf::YieldOp>(loc, next);
+        });
+        // The last, partial K vector (lanes past K read as zero).
+        auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(kl.getResults())), ult(kfull, K), /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToStart(tail.thenBlock());
+          Value bv = direct ? b.create<vector::TransferReadOp>(loc, vt, vbuf, ValueRange{kfull}, fzero(c.acc),
+                                                               ArrayRef<bool>{false}).getResult()
+                            : b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull}).getResult();
+          SmallVector<Value> next;
+          for (int r = 0; r < R; ++r) {
+            Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
+                                                       ArrayRef<bool>{false});
+            next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, kl.getResult(r)));
+          }
+          b.create<scf::YieldOp>(loc, next);
+          b.setInsertionPointToStart(tail.elseBlock());
+          b.create<scf::YieldOp>(loc, kl.getResults());
         }
-        b.create<scf::YieldOp>(loc, next);
-      });
-      // The last, partial K vector (lanes past K read as zero).
-      auto tail = b.create<scf::IfOp>(loc, TypeRange(ValueRange(kl.getResults())), ult(kfull, K), /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPointToStart(tail.thenBlock());
-        Value bv = direct ? b.create<vector::TransferReadOp>(loc, vt, vbuf, ValueRange{kfull}, fzero(c.acc),
-                                                             ArrayRef<bool>{false}).getResult()
-                          : b.create<vector::LoadOp>(loc, vt, vbuf, ValueRange{kfull}).getResult();
-        SmallVector<Value> next;
+        return tree_sums(SmallVector<Value>(tail.getResults()));
+      };
+      // Row by row, the rows inside M.
+      auto each_row = [&](ArrayRef<Value> sums) {
         for (int r = 0; r < R; ++r) {
-          Value x = b.create<vector::TransferReadOp>(loc, avt, mat, ValueRange{row[r], kfull}, fzero(a_elt),
-                                                     ArrayRef<bool>{false});
-          next.push_back(b.create<vector::FMAOp>(loc, to_acc(x), bv, kl.getResult(r)));
+          Value m = add(m0, cidx(r));
+          auto valid = b.create<scf::IfOp>(loc, ult(m, M), /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(valid.thenBlock()->getTerminator());
+          int64_t w = cast<VectorType>(sums[0].getType()).getNumElements();
+          Value sum = b.create<vector::ExtractOp>(loc, sums[r / w], ArrayRef<int64_t>{r % w});
+          if (!c.overwrite_first)
+            sum = b.create<arith::AddFOp>(loc, b.create<memref::LoadOp>(loc, out, ValueRange{m}), sum);
+          b.create<memref::StoreOp>(loc, sum, out, ValueRange{m});
         }
-        b.create<scf::YieldOp>(loc, next);
-        b.setInsertionPointToStart(tail.elseBlock());
-        b.create<scf::YieldOp>(loc, kl.getResults());
+      };
+      // All R rows inside M: no clamping, and with a unit-stride out the sums are stored as
+      // vectors. Else (the last block of M) clamped rows, stored one by one.
+      auto full = b.create<scf::IfOp>(loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, add(m0, cidx(R)), M),
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPoint(full.thenBlock()->getTerminator());
+      SmallVector<Value> sums = block_sums(false);
+      if (!out_unit) {
+        each_row(sums);
+      } else {
+        int64_t off = 0;
+        for (Value v : sums) {
+          Value m = add(m0, cidx(off));
+          if (!c.overwrite_first)
+            v = b.create<arith::AddFOp>(loc, b.create<vector::LoadOp>(loc, v.getType(), out_unit, ValueRange{m}), v);
+          b.create<vector::StoreOp>(loc, v, out_unit, ValueRange{m});
+          off += cast<VectorType>(v.getType()).getNumElements();
+        }
       }
-      for (int r = 0; r < R; ++r) {
-        Value m = add(m0, cidx(r));
-        auto valid = b.create<scf::IfOp>(loc, ult(m, M), /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPoint(valid.thenBlock()->getTerminator());
-        Value sum = tree_sum(tail.getResult(r));
-        if (!c.overwrite_first)
-          sum = b.create<arith::AddFOp>(loc, b.create<memref::LoadOp>(loc, out, ValueRange{m}), sum);
-        b.create<memref::StoreOp>(loc, sum, out, ValueRange{m});
-      }
+      b.setInsertionPoint(full.elseBlock()->getTerminator());
+      each_row(block_sums(true));
     });
     if (!direct) b.create<memref::DeallocOp>(loc, vbuf);
   }

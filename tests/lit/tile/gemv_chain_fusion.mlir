@@ -2,7 +2,7 @@
 // X @ v, row-local work on it, a sum over its rows and X^T @ r over the same X run chunk by chunk
 // of X's rows (docs/tile_ir.md): 2000 rows of 100 f32 in chunks of 640 rows (256 KiB), 4 chunks;
 // each chunk's partial product and partial sum go to their own rows, added in chunk order after
-// the loop. A value the function returns (t) is written whole, slice by slice.
+// the loop (the partial products by a loop over the chunks, one elementwise add each). A value the function returns (t) is written whole, slice by slice.
 
 #xk = affine_map<(n, k) -> (n, k)>
 #k = affine_map<(n, k) -> (k)>
@@ -29,7 +29,13 @@
 // CHECK-NEXT: tensor.parallel_insert_slice %[[TC]] into %[[T]][%[[LO]]] [%[[SZ]]] [1] : tensor<?xf32> into tensor<2000xf32>
 // CHECK-NEXT: tensor.parallel_insert_slice %[[SC]] into %[[S]][%[[C]]] [1] [1] : tensor<f32> into tensor<4xf32>
 // CHECK-NEXT: tensor.parallel_insert_slice %[[PC]] into %[[P]][%[[C]], 0, 0] [1, 100, 1] [1, 1, 1] : tensor<100x1xf32> into tensor<4x100x1xf32>
-// CHECK: %[[G:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[F]]#2 : tensor<4x100x1xf32>) outs(%{{.*}} : tensor<100x1xf32>)
+// The partials added in chunk order, one chunk's [100, 1] at a time (elementwise: vectorized).
+// CHECK: %[[G:.*]] = scf.for %[[I:.*]] = %c0 to %c4 step %c1 iter_args(%[[ACC:.*]] = %{{.*}}) -> (tensor<100x1xf32>)
+// CHECK-NEXT: %[[PI:.*]] = tensor.extract_slice %[[F]]#2[%[[I]], 0, 0] [1, 100, 1] [1, 1, 1] : tensor<4x100x1xf32> to tensor<100x1xf32>
+// CHECK-NEXT: %[[ADD:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} ins(%[[PI]] : tensor<100x1xf32>) outs(%[[ACC]] : tensor<100x1xf32>)
+// CHECK-NEXT: ^bb0(%[[IN:.*]]: f32, %[[OUT:.*]]: f32):
+// CHECK-NEXT: arith.addf %[[OUT]], %[[IN]] : f32
+// CHECK: scf.yield %[[ADD]] : tensor<100x1xf32>
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["reduction"]} ins(%[[F]]#1 : tensor<4xf32>) outs(%{{.*}} : tensor<f32>)
 // CHECK: %[[AFTER:.*]] = linalg.generic {{.*}} ins(%[[SUM]] : tensor<f32>)
 // CHECK: return %[[F]]#0, %[[AFTER]], %[[G]]
